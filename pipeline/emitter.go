@@ -1,0 +1,154 @@
+package pipeline
+
+import (
+	"fmt"
+	"strconv"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/smaint/smaint/schemas"
+)
+
+// DLQ header names. Values keep the original key, value and headers; these
+// headers are added.
+const (
+	HeaderStage           = "smaint-stage"
+	HeaderError           = "smaint-error"
+	HeaderErrorKind       = "smaint-error-kind"
+	HeaderSourceTopic     = "smaint-source-topic"
+	HeaderSourcePartition = "smaint-source-partition"
+	HeaderSourceOffset    = "smaint-source-offset"
+	HeaderFailedAt        = "smaint-failed-at"
+)
+
+// Emitter collects what a stage produces from one batch: records for its
+// Outputs and rejected inputs for the dead-letter topic. Nothing reaches
+// Kafka until Process returns without error. An Emitter is used by one
+// goroutine at a time.
+type Emitter struct {
+	stage    string
+	dlqTopic string
+	now      func() time.Time
+
+	raw    []*kgo.Record // the batch's decoded inputs, by index into in
+	recs   []kgo.Record  // outputs and dead letters, in emit order
+	arena  arena
+	dlq    [numKinds]int
+	encErr error
+}
+
+// Reject sends input i of the current batch to the dead-letter topic with
+// err as the reason. Out-of-range indexes (there are no inputs in Tick) are
+// ignored.
+func (e *Emitter) Reject(i int, err error) {
+	if i < 0 || i >= len(e.raw) {
+		return
+	}
+	e.deadLetter(e.raw[i], err)
+}
+
+// Len returns the number of records emitted so far, dead letters included.
+func (e *Emitter) Len() int { return len(e.recs) }
+
+func (e *Emitter) emit(topic, key string, enc *schemas.Encoder, v schemas.Record) {
+	if enc == nil {
+		panic(fmt.Sprintf("pipeline: output %s emitted to before its runner bound it (is it in the stage's Outputs()?)", topic))
+	}
+	val, err := e.arena.encode(enc, v)
+	if err != nil {
+		if e.encErr == nil {
+			e.encErr = fmt.Errorf("encode for %s: %w", topic, err)
+		}
+		return
+	}
+	e.recs = append(e.recs, kgo.Record{Topic: topic, Key: e.arena.copy(key), Value: val})
+}
+
+func (e *Emitter) deadLetter(src *kgo.Record, err error) {
+	kind := errorKind(err)
+	e.dlq[kind]++
+	hs := make([]kgo.RecordHeader, 0, len(src.Headers)+7)
+	hs = append(hs, src.Headers...)
+	hs = append(hs,
+		kgo.RecordHeader{Key: HeaderStage, Value: []byte(e.stage)},
+		kgo.RecordHeader{Key: HeaderError, Value: []byte(err.Error())},
+		kgo.RecordHeader{Key: HeaderErrorKind, Value: []byte(kindNames[kind])},
+		kgo.RecordHeader{Key: HeaderSourceTopic, Value: []byte(src.Topic)},
+		kgo.RecordHeader{Key: HeaderSourcePartition, Value: strconv.AppendInt(nil, int64(src.Partition), 10)},
+		kgo.RecordHeader{Key: HeaderSourceOffset, Value: strconv.AppendInt(nil, src.Offset, 10)},
+		kgo.RecordHeader{Key: HeaderFailedAt, Value: e.now().UTC().AppendFormat(nil, time.RFC3339Nano)},
+	)
+	e.recs = append(e.recs, kgo.Record{Topic: e.dlqTopic, Key: src.Key, Value: src.Value, Headers: hs})
+}
+
+// reset readies the Emitter for a new batch whose decoded inputs are raw.
+func (e *Emitter) reset(raw []*kgo.Record) {
+	e.raw = raw
+	clear(e.recs)
+	e.recs = e.recs[:0]
+	e.arena.reset()
+	e.dlq = [numKinds]int{}
+	e.encErr = nil
+}
+
+// discard drops everything emitted since mark (a failed Process attempt).
+func (e *Emitter) discard(mark int, dlqMark [numKinds]int) {
+	clear(e.recs[mark:])
+	e.recs = e.recs[:mark]
+	e.dlq = dlqMark
+	e.encErr = nil
+}
+
+// arena hands out byte slices for encoded keys and values from a few large
+// chunks, which are reused once the batch they served is acknowledged.
+type arena struct {
+	chunks [][]byte
+	cur    int
+}
+
+const arenaChunk = 256 << 10
+
+func (a *arena) reset() {
+	for i := range a.chunks {
+		a.chunks[i] = a.chunks[i][:0]
+	}
+	a.cur = 0
+}
+
+// room returns the current chunk, moving to a fresh one when fewer than
+// need bytes are left in it.
+func (a *arena) room(need int) []byte {
+	for ; a.cur < len(a.chunks); a.cur++ {
+		if c := a.chunks[a.cur]; cap(c)-len(c) >= need {
+			return c
+		}
+	}
+	a.chunks = append(a.chunks, make([]byte, 0, max(arenaChunk, need)))
+	return a.chunks[a.cur]
+}
+
+func (a *arena) encode(enc *schemas.Encoder, v schemas.Record) ([]byte, error) {
+	c := a.room(1024)
+	start := len(c)
+	b, err := enc.Append(c, v)
+	if err != nil {
+		return nil, err
+	}
+	if cap(b) != cap(c) { // outgrew the chunk: b is a fresh allocation of its own
+		return b[start:len(b):len(b)], nil
+	}
+	a.chunks[a.cur] = b
+	return b[start:len(b):len(b)], nil
+}
+
+func (a *arena) copy(s string) []byte {
+	if s == "" {
+		return nil
+	}
+	c := a.room(len(s))
+	start := len(c)
+	c = append(c, s...)
+	a.chunks[a.cur] = c
+	return c[start:len(c):len(c)]
+}

@@ -1,0 +1,54 @@
+package pipeline
+
+import (
+	"errors"
+	"fmt"
+
+	"github.com/smaint/smaint/schemas"
+)
+
+// Sentinel errors. A stage wraps ErrInvalid when it rejects a record that
+// decoded but breaks the record's rules; the runner wraps ErrPanic around a
+// recovered panic.
+var (
+	ErrInvalid = errors.New("invalid record")
+	ErrPanic   = errors.New("stage panicked")
+	// ErrProduce means the brokers refused an output for good (after the
+	// client's own retries); the runner stops rather than commit past it.
+	ErrProduce = errors.New("produce failed")
+)
+
+// Dead-letter kinds, the value of the smaint-error-kind header.
+const (
+	KindDecode   = "decode"   // the value is not a readable record
+	KindSchema   = "schema"   // readable framing, but an unknown or incompatible schema
+	KindInvalid  = "invalid"  // decoded, but rejected by the stage's rules
+	KindPanic    = "panic"    // the stage panicked on it
+	KindRejected = "rejected" // any other rejection by the stage
+)
+
+const numKinds = 5
+
+// kindNames is indexed by errorKind.
+var kindNames = [numKinds]string{KindDecode, KindSchema, KindInvalid, KindPanic, KindRejected}
+
+// errorKind classifies err for the dead-letter headers and metrics,
+// returning an index into kindNames.
+func errorKind(err error) int {
+	switch {
+	case errors.Is(err, ErrPanic):
+		return 3
+	case errors.Is(err, ErrInvalid):
+		return 2
+	case errors.Is(err, schemas.ErrUnknownSchema), errors.Is(err, schemas.ErrIncompatible), errors.Is(err, schemas.ErrRegistry):
+		return 1
+	case errors.Is(err, schemas.ErrNoFraming), errors.Is(err, schemas.ErrTruncated), errors.Is(err, schemas.ErrMalformed):
+		return 0
+	}
+	return 4
+}
+
+// Invalidf returns an error wrapping ErrInvalid.
+func Invalidf(format string, args ...any) error {
+	return fmt.Errorf("%w: %s", ErrInvalid, fmt.Sprintf(format, args...))
+}

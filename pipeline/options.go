@@ -1,0 +1,159 @@
+package pipeline
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/smaint/smaint/schemas"
+)
+
+// Option configures a Runner.
+type Option func(*runnerConfig)
+
+type runnerConfig struct {
+	kafka        []kgo.Opt
+	topics       []string
+	group        string
+	dlq          string
+	serde        *schemas.Serde
+	metrics      *Metrics
+	log          *slog.Logger
+	clock        Clock
+	health       *Health
+	maxBatch     int
+	maxInflight  int
+	drainTimeout time.Duration
+	partitions   int32
+	replication  int16
+	createTopics bool
+	retryMin     time.Duration
+	retryMax     time.Duration
+	commitEvery  time.Duration
+	decode       any
+}
+
+func defaultRunnerConfig(name string) runnerConfig {
+	return runnerConfig{
+		group:        "smaint-" + name,
+		dlq:          DefaultTopics().DLQ,
+		maxBatch:     10_000,
+		maxInflight:  8,
+		drainTimeout: 30 * time.Second,
+		partitions:   -1,
+		replication:  -1,
+		createTopics: true,
+		retryMin:     100 * time.Millisecond,
+		retryMax:     10 * time.Second,
+		commitEvery:  time.Second,
+	}
+}
+
+func (c *runnerConfig) validate() error {
+	switch {
+	case len(c.kafka) == 0:
+		return fmt.Errorf("%w: runner: no Kafka options (use KafkaOpts)", ErrConfig)
+	case len(c.topics) == 0:
+		return fmt.Errorf("%w: runner: no input topics (use ConsumeTopics)", ErrConfig)
+	case c.group == "":
+		return fmt.Errorf("%w: runner: empty consumer group", ErrConfig)
+	case c.dlq == "":
+		return fmt.Errorf("%w: runner: empty dead-letter topic", ErrConfig)
+	case c.maxBatch <= 0:
+		return fmt.Errorf("%w: runner: max batch %d must be positive", ErrConfig, c.maxBatch)
+	case c.maxInflight <= 0:
+		return fmt.Errorf("%w: runner: max in-flight batches %d must be positive", ErrConfig, c.maxInflight)
+	case c.drainTimeout <= 0:
+		return fmt.Errorf("%w: runner: drain timeout must be positive", ErrConfig)
+	case c.partitions == 0 || c.partitions < -1:
+		return fmt.Errorf("%w: runner: %d partitions", ErrConfig, c.partitions)
+	case c.commitEvery < 100*time.Millisecond:
+		return fmt.Errorf("%w: runner: commit interval %v is under 100ms", ErrConfig, c.commitEvery)
+	case c.retryMin <= 0 || c.retryMax < c.retryMin:
+		return fmt.Errorf("%w: runner: retry backoff %v..%v", ErrConfig, c.retryMin, c.retryMax)
+	}
+	return nil
+}
+
+// KafkaOpts sets the franz-go options that reach the brokers (see
+// KafkaConfig.Opts); the runner adds its own consumer and producer options.
+func KafkaOpts(opts ...kgo.Opt) Option {
+	return func(c *runnerConfig) { c.kafka = append(c.kafka, opts...) }
+}
+
+// ConsumeTopics sets the input topics.
+func ConsumeTopics(topics ...string) Option {
+	return func(c *runnerConfig) { c.topics = append(c.topics, topics...) }
+}
+
+// Group sets the consumer group; the default is "smaint-<stage name>".
+func Group(group string) Option { return func(c *runnerConfig) { c.group = group } }
+
+// DeadLetterTopic sets where undecodable and rejected inputs go; the
+// default is sensor.dlq.
+func DeadLetterTopic(topic string) Option { return func(c *runnerConfig) { c.dlq = topic } }
+
+// WithSerde sets the Serde that decodes inputs and encodes outputs; the
+// default writes single-object encoding with no registry.
+func WithSerde(s *schemas.Serde) Option { return func(c *runnerConfig) { c.serde = s } }
+
+// WithMetrics sets the metrics to record into; the default is an
+// unregistered set.
+func WithMetrics(m *Metrics) Option { return func(c *runnerConfig) { c.metrics = m } }
+
+// WithLogger sets the logger; the default discards.
+func WithLogger(l *slog.Logger) Option { return func(c *runnerConfig) { c.log = l } }
+
+// WithClock sets the clock given to Tick and dead-letter timestamps.
+func WithClock(clk Clock) Option { return func(c *runnerConfig) { c.clock = clk } }
+
+// WithHealth makes the runner report its readiness as "stage/<name>".
+func WithHealth(h *Health) Option { return func(c *runnerConfig) { c.health = h } }
+
+// MaxBatch caps the records handed to one Process call (default 10000).
+func MaxBatch(n int) Option { return func(c *runnerConfig) { c.maxBatch = n } }
+
+// MaxInflightBatches caps the batches processed but not yet acknowledged
+// (default 8). When the cap is reached, polling waits: that wait is the
+// runner's backpressure.
+func MaxInflightBatches(n int) Option { return func(c *runnerConfig) { c.maxInflight = n } }
+
+// DrainTimeout bounds how long Run waits, once its context ends, for the
+// outputs of processed batches to be acknowledged (default 30s). Batches
+// not acknowledged by then are not committed and will be consumed again.
+func DrainTimeout(d time.Duration) Option { return func(c *runnerConfig) { c.drainTimeout = d } }
+
+// CreateTopics sets the partitions and replication factor of the topics
+// the runner creates on start (its inputs, outputs and dead-letter topic,
+// when missing). -1 means the broker's default.
+func CreateTopics(partitions int32, replication int16) Option {
+	return func(c *runnerConfig) { c.createTopics, c.partitions, c.replication = true, partitions, replication }
+}
+
+// NoCreateTopics makes the runner expect its topics to exist.
+func NoCreateTopics() Option { return func(c *runnerConfig) { c.createTopics = false } }
+
+// RetryBackoff sets the wait before retrying a batch whose Process failed:
+// it starts at min and doubles up to max (defaults 100ms and 10s).
+func RetryBackoff(minWait, maxWait time.Duration) Option {
+	return func(c *runnerConfig) { c.retryMin, c.retryMax = minWait, maxWait }
+}
+
+// CommitInterval sets how often acknowledged offsets are committed
+// (default 1s, at least 100ms). Shorter means less input consumed again
+// after a crash.
+func CommitInterval(d time.Duration) Option { return func(c *runnerConfig) { c.commitEvery = d } }
+
+// DecodeFunc decodes one input value of topic into dst, overwriting every
+// field of dst.
+type DecodeFunc[T any] func(ctx context.Context, d *schemas.Decoder, topic string, value []byte, dst *T) error
+
+// DecodeWith sets how inputs are decoded. It is needed when T is not a
+// schemas record type: a stage that reads several topics of different
+// records, say. It must be given the same T as the Runner.
+func DecodeWith[T any](fn DecodeFunc[T]) Option {
+	return func(c *runnerConfig) { c.decode = fn }
+}

@@ -1,0 +1,46 @@
+package pipeline
+
+import (
+	"github.com/smaint/smaint/schemas"
+)
+
+// Port is an output of a stage, as the runner sees it. Output is the only
+// implementation.
+type Port interface {
+	Topic() string
+	Schema() *schemas.Schema
+	bind(enc *schemas.Encoder)
+}
+
+// Output is a typed handle on one output topic. A stage creates its
+// Outputs, lists them in Outputs(), and emits to them in Process or Tick.
+// The runner that runs the stage binds the Output to its encoder before
+// the first batch; an Output belongs to one runner.
+type Output[T schemas.Record] struct {
+	topic string
+	enc   *schemas.Encoder
+}
+
+// NewOutput returns an Output that writes records of type T (a pointer to
+// a schemas record type) to topic.
+func NewOutput[T schemas.Record](topic string) *Output[T] {
+	return &Output[T]{topic: topic}
+}
+
+// Topic returns the output's topic.
+func (o *Output[T]) Topic() string { return o.topic }
+
+// Schema returns the schema of T.
+func (o *Output[T]) Schema() *schemas.Schema {
+	var zero T
+	return zero.AvroSchema()
+}
+
+func (o *Output[T]) bind(enc *schemas.Encoder) { o.enc = enc }
+
+// Emit queues v for o's topic, keyed by key, as an output of the batch
+// that out belongs to. v is encoded before Emit returns, so the caller may
+// reuse it.
+func (o *Output[T]) Emit(out *Emitter, key string, v T) {
+	out.emit(o.topic, key, o.enc, v)
+}

@@ -1,0 +1,579 @@
+package pipeline
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"runtime/debug"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/smaint/smaint/schemas"
+)
+
+// Runner runs one Stage in its own consumer group. Create it with
+// NewRunner and call Run once.
+type Runner[T any] struct {
+	name   string
+	stage  Stage[T]
+	cfg    runnerConfig
+	cl     *kgo.Client
+	dec    *schemas.Decoder
+	decode DecodeFunc[T]
+	log    *slog.Logger
+	met    *stageMetrics
+
+	ticker   Ticker
+	retainer Retainer
+	revoker  Revoker
+	outputs  []Port
+
+	// Owned by the polling goroutine.
+	msgs     []Msg[T]
+	raw      []*kgo.Record
+	lastTick time.Time
+
+	// position is the next offset to commit for every partition this
+	// member consumes, before retention. Guarded by posMu because the
+	// revoke callback edits it (while polling is blocked).
+	posMu    sync.Mutex
+	position map[TopicPartition]kgo.EpochOffset
+	marks    map[TopicPartition]kgo.EpochOffset // scratch for submit
+
+	inflight chan *batch
+	free     chan *batch
+
+	// submitted counts batches handed to the committer, settled those it
+	// has finished with; settledCh is signalled at each settle.
+	submitted atomic.Int64
+	settled   atomic.Int64
+	settledMu sync.Mutex
+	settledCh chan struct{}
+
+	produceCtx    context.Context // outlives Run's ctx by the drain timeout
+	cancelProduce context.CancelFunc
+	stopLoop      context.CancelFunc // ends the poll loop on a fatal error
+	failOnce      sync.Once
+	failErr       error
+}
+
+// NewRunner returns a Runner for stage, named name (metrics, logs,
+// dead-letter headers, and the default consumer group "smaint-<name>").
+// It validates the options and creates the Kafka client, which connects
+// lazily; nothing blocks until Run.
+func NewRunner[T any](name string, stage Stage[T], opts ...Option) (*Runner[T], error) {
+	if name == "" || stage == nil {
+		return nil, fmt.Errorf("%w: runner needs a name and a stage", ErrConfig)
+	}
+	cfg := defaultRunnerConfig(name)
+	for _, o := range opts {
+		o(&cfg)
+	}
+	if err := cfg.validate(); err != nil {
+		return nil, err
+	}
+	if cfg.serde == nil {
+		cfg.serde = schemas.NewSerde()
+	}
+	if cfg.metrics == nil {
+		cfg.metrics = NewMetrics(nil)
+	}
+	if cfg.log == nil {
+		cfg.log = slog.New(slog.DiscardHandler)
+	}
+	if cfg.clock == nil {
+		cfg.clock = SystemClock{}
+	}
+	r := &Runner[T]{
+		name: name, stage: stage, cfg: cfg,
+		dec:       cfg.serde.NewDecoder(),
+		log:       cfg.log.With("stage", name),
+		met:       cfg.metrics.forStage(name),
+		position:  make(map[TopicPartition]kgo.EpochOffset),
+		marks:     make(map[TopicPartition]kgo.EpochOffset),
+		inflight:  make(chan *batch, cfg.maxInflight),
+		free:      make(chan *batch, cfg.maxInflight+2),
+		settledCh: make(chan struct{}),
+	}
+	switch fn := cfg.decode.(type) {
+	case nil:
+		if _, ok := any((*T)(nil)).(schemas.Record); !ok {
+			return nil, fmt.Errorf("%w: runner %s: %T is not a schemas record; use DecodeWith", ErrConfig, name, *new(T))
+		}
+		r.decode = func(ctx context.Context, d *schemas.Decoder, _ string, b []byte, v *T) error {
+			return d.Decode(ctx, b, any(v).(schemas.Record))
+		}
+	case DecodeFunc[T]:
+		r.decode = fn
+	default:
+		return nil, fmt.Errorf("%w: runner %s: DecodeWith given %T, want DecodeFunc[%T]", ErrConfig, name, fn, *new(T))
+	}
+	r.ticker, _ = stage.(Ticker)
+	r.retainer, _ = stage.(Retainer)
+	r.revoker, _ = stage.(Revoker)
+	if o, ok := stage.(Outputter); ok {
+		r.outputs = o.Outputs()
+	}
+
+	kopts := append(append([]kgo.Opt(nil), cfg.kafka...),
+		kgo.ConsumerGroup(cfg.group),
+		kgo.ConsumeTopics(cfg.topics...),
+		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()),
+		kgo.AutoCommitMarks(),
+		kgo.AutoCommitInterval(cfg.commitEvery),
+		kgo.BlockRebalanceOnPoll(),
+		kgo.OnPartitionsAssigned(r.onAssigned),
+		kgo.OnPartitionsRevoked(r.onRevoked),
+		kgo.OnPartitionsLost(r.onLost),
+		kgo.ProducerLinger(5*time.Millisecond),
+		kgo.WithLogger(kgoLogger{r.log}),
+	)
+	cl, err := kgo.NewClient(kopts...)
+	if err != nil {
+		return nil, fmt.Errorf("%w: runner %s: %w", ErrConfig, name, err)
+	}
+	r.cl = cl
+	return r, nil
+}
+
+// Name returns the stage name.
+func (r *Runner[T]) Name() string { return r.name }
+
+// Run consumes, processes and produces until ctx ends or a fatal error
+// occurs. Then it stops polling, waits up to the drain timeout for the
+// outputs of processed batches to be acknowledged, commits their offsets,
+// leaves the group and closes the client. It returns nil after a clean
+// shutdown on ctx, or the fatal error (an output the brokers refused for
+// good, or a failure to start).
+func (r *Runner[T]) Run(ctx context.Context) error {
+	r.produceCtx, r.cancelProduce = context.WithCancel(context.WithoutCancel(ctx))
+	defer r.cancelProduce()
+	health := "stage/" + r.name
+	r.cfg.health.Set(health, false, "starting")
+	defer r.cfg.health.Remove(health)
+
+	if err := r.start(ctx); err != nil {
+		r.cl.Close()
+		if ctx.Err() != nil {
+			return nil
+		}
+		return err
+	}
+	loopCtx, stopLoop := context.WithCancel(ctx)
+	r.stopLoop = stopLoop
+	committed := make(chan struct{})
+	go func() {
+		defer close(committed)
+		r.commitLoop()
+	}()
+	r.pollLoop(loopCtx)
+	stopLoop()
+
+	// Drain: no more batches; wait for the committer to settle what is in
+	// flight, then commit what it marked.
+	close(r.inflight)
+	drain := time.NewTimer(r.cfg.drainTimeout)
+	defer drain.Stop()
+	select {
+	case <-committed:
+	case <-drain.C:
+		r.log.Error("drain timeout: unacknowledged batches will be consumed again after restart",
+			"unsettled", r.submitted.Load()-r.settled.Load())
+		r.cancelProduce()
+	}
+	cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), r.cfg.drainTimeout)
+	if err := r.cl.CommitMarkedOffsets(cctx); err != nil {
+		r.log.Error("final commit failed; the last batches will be consumed again", "err", err)
+	}
+	cancel()
+	r.cl.CloseAllowingRebalance()
+	<-committed
+	return r.failErr
+}
+
+// start creates topics and binds outputs, retrying while the brokers or
+// the registry are unreachable, until ctx ends.
+func (r *Runner[T]) start(ctx context.Context) error {
+	backoff := r.cfg.retryMin
+	for attempt := 1; ; attempt++ {
+		err := r.startOnce(ctx)
+		if err == nil {
+			return nil
+		}
+		if errors.Is(err, ErrConfig) || ctx.Err() != nil {
+			return err
+		}
+		r.log.Warn("start failed; retrying", "attempt", attempt, "err", err)
+		r.cfg.health.Set("stage/"+r.name, false, "start: "+err.Error())
+		if !sleep(ctx, backoff) {
+			return ctx.Err()
+		}
+		backoff = min(2*backoff, r.cfg.retryMax)
+	}
+}
+
+func (r *Runner[T]) startOnce(ctx context.Context) error {
+	if r.cfg.createTopics {
+		topics := append(append([]string(nil), r.cfg.topics...), r.cfg.dlq)
+		for _, p := range r.outputs {
+			topics = append(topics, p.Topic())
+		}
+		tctx, cancel := context.WithTimeout(ctx, 15*time.Second)
+		err := EnsureTopics(tctx, r.cl, r.cfg.partitions, r.cfg.replication, topics...)
+		cancel()
+		if err != nil {
+			return err
+		}
+	}
+	for _, p := range r.outputs {
+		enc, err := r.cfg.serde.NewEncoder(ctx, p.Schema(), p.Topic()+"-value")
+		if err != nil {
+			return fmt.Errorf("output %s: %w", p.Topic(), err)
+		}
+		p.bind(enc)
+	}
+	return nil
+}
+
+func (r *Runner[T]) pollLoop(ctx context.Context) {
+	for ctx.Err() == nil {
+		pctx, cancel := ctx, context.CancelFunc(func() {})
+		if r.ticker != nil {
+			wait := r.lastTick.Add(r.ticker.TickEvery()).Sub(r.cfg.clock.Now())
+			pctx, cancel = context.WithTimeout(ctx, max(time.Millisecond, wait))
+		}
+		fetches := r.cl.PollRecords(pctx, r.cfg.maxBatch)
+		cancel()
+		if fetches.IsClientClosed() || ctx.Err() != nil {
+			// Records of this poll are neither processed nor marked:
+			// the next owner of their partitions consumes them again.
+			r.cl.AllowRebalance()
+			return
+		}
+		if r.fetchErrors(fetches) == 0 {
+			r.cfg.health.Set("stage/"+r.name, true, "consuming")
+		}
+
+		b := r.getBatch()
+		b.em.reset(nil)
+		r.collect(ctx, fetches, b)
+		if len(r.msgs) > 0 {
+			if !r.process(ctx, b) {
+				r.cl.AllowRebalance()
+				return
+			}
+		}
+		r.maybeTick(ctx, b)
+		r.submit(b)
+		r.cl.AllowRebalance()
+	}
+}
+
+// fetchErrors logs the errors of a poll, marks the stage not ready if
+// there are any, and returns how many there were.
+func (r *Runner[T]) fetchErrors(fetches kgo.Fetches) int {
+	n := 0
+	fetches.EachError(func(topic string, p int32, err error) {
+		if errors.Is(err, context.DeadlineExceeded) || errors.Is(err, context.Canceled) {
+			return // our poll timeout for Tick
+		}
+		n++
+		r.log.Warn("fetch error", "topic", topic, "partition", p, "err", err)
+		r.cfg.health.Set("stage/"+r.name, false, "fetch: "+err.Error())
+	})
+	return n
+}
+
+// collect decodes the polled records into r.msgs (and their raw records
+// into r.raw); values that do not decode become dead letters of b.
+func (r *Runner[T]) collect(ctx context.Context, fetches kgo.Fetches, b *batch) {
+	clear(r.raw)
+	r.msgs, r.raw = r.msgs[:0], r.raw[:0]
+	n := 0
+	fetches.EachPartition(func(p kgo.FetchTopicPartition) {
+		if len(p.Records) == 0 {
+			return
+		}
+		n += len(p.Records)
+		for _, rec := range p.Records {
+			r.msgs = append(r.msgs, Msg[T]{})
+			m := &r.msgs[len(r.msgs)-1]
+			if err := r.decode(ctx, r.dec, rec.Topic, rec.Value, &m.Value); err != nil {
+				r.msgs = r.msgs[:len(r.msgs)-1]
+				b.em.deadLetter(rec, err)
+				continue
+			}
+			m.Topic, m.Partition, m.Offset, m.Timestamp = rec.Topic, rec.Partition, rec.Offset, rec.Timestamp
+			r.raw = append(r.raw, rec)
+		}
+		last := p.Records[len(p.Records)-1]
+		tp := TopicPartition{p.Topic, p.Partition}
+		r.posMu.Lock()
+		r.position[tp] = kgo.EpochOffset{Epoch: last.LeaderEpoch, Offset: last.Offset + 1}
+		r.posMu.Unlock()
+		r.met.setLag(tp, max(0, p.HighWatermark-last.Offset-1))
+	})
+	if n > 0 {
+		r.met.in.Add(float64(n))
+	}
+	b.em.raw = r.raw
+}
+
+// process calls the stage on r.msgs until it succeeds, retrying with
+// backoff when it returns an error. It returns false if ctx ended first;
+// the batch is then abandoned, uncommitted.
+func (r *Runner[T]) process(ctx context.Context, b *batch) bool {
+	start := time.Now()
+	mark, dlqMark := b.em.Len(), b.em.dlq
+	backoff := r.cfg.retryMin
+	for {
+		err := r.callProcess(ctx, &b.em)
+		if err == nil && b.em.encErr != nil {
+			err = b.em.encErr
+		}
+		if err == nil {
+			r.met.process.Observe(time.Since(start).Seconds())
+			return true
+		}
+		b.em.discard(mark, dlqMark)
+		r.met.retries.Inc()
+		r.log.Warn("process failed; retrying batch", "records", len(r.msgs), "backoff", backoff, "err", err)
+		if !sleep(ctx, backoff) {
+			return false
+		}
+		backoff = min(2*backoff, r.cfg.retryMax)
+	}
+}
+
+// callProcess runs Process, turning a panic that escapes it into dead
+// letters for every input of the batch: the batch's emitted outputs are
+// dropped, since a stage that panicked midway cannot vouch for them.
+func (r *Runner[T]) callProcess(ctx context.Context, em *Emitter) (err error) {
+	mark, dlqMark := em.Len(), em.dlq
+	defer func() {
+		if p := recover(); p != nil {
+			r.log.Error("stage panicked; dead-lettering the batch", "records", len(r.msgs), "panic", p, "stack", string(debug.Stack()))
+			em.discard(mark, dlqMark)
+			perr := fmt.Errorf("%w: %v", ErrPanic, p)
+			for i := range r.msgs {
+				em.Reject(i, perr)
+			}
+			err = nil
+		}
+	}()
+	return r.stage.Process(ctx, r.msgs, em)
+}
+
+func (r *Runner[T]) maybeTick(ctx context.Context, b *batch) {
+	if r.ticker == nil {
+		return
+	}
+	now := r.cfg.clock.Now()
+	if now.Sub(r.lastTick) < r.ticker.TickEvery() {
+		return
+	}
+	r.lastTick = now
+	b.em.raw = nil
+	mark, dlqMark := b.em.Len(), b.em.dlq
+	defer func() {
+		if p := recover(); p != nil {
+			b.em.discard(mark, dlqMark)
+			r.log.Error("stage panicked in Tick", "panic", p, "stack", string(debug.Stack()))
+		}
+	}()
+	r.ticker.Tick(ctx, now, &b.em)
+}
+
+// submit hands b's records to the client and b to the committer. Offsets
+// to mark are the current positions, held back to what the stage retains.
+func (r *Runner[T]) submit(b *batch) {
+	b.polled = time.Now()
+	clear(r.marks)
+	r.posMu.Lock()
+	for tp, eo := range r.position {
+		r.marks[tp] = eo
+	}
+	r.posMu.Unlock()
+	if r.retainer != nil {
+		for tp, off := range r.retainer.Retained() {
+			if eo, ok := r.marks[tp]; ok && off < eo.Offset {
+				r.marks[tp] = kgo.EpochOffset{Epoch: eo.Epoch, Offset: off}
+			}
+		}
+	}
+	b.setOffsets(r.marks)
+	recs := b.em.recs
+	b.arm(len(recs))
+	for i := range recs {
+		r.cl.Produce(r.produceCtx, &recs[i], b.promise)
+	}
+	b.release()
+	r.met.inflight.Inc()
+	r.submitted.Add(1)
+	r.inflight <- b
+}
+
+// commitLoop settles batches in the order they were submitted: it waits
+// for each batch's acknowledgements and marks its offsets for commit.
+// After a batch fails, nothing more is marked: committing past it would
+// lose its outputs.
+func (r *Runner[T]) commitLoop() {
+	broken := false
+	for b := range r.inflight {
+		<-b.done
+		r.met.inflight.Dec()
+		if err := b.failure(); err != nil && !broken {
+			broken = true
+			if r.produceCtx.Err() == nil {
+				r.fail(fmt.Errorf("%w: stage %s: %w", ErrProduce, r.name, err))
+			}
+		}
+		if !broken {
+			r.cl.MarkCommitOffsets(b.offsets)
+			r.met.ack.Observe(time.Since(b.polled).Seconds())
+			for i := range b.em.recs {
+				if t := b.em.recs[i].Topic; t != r.cfg.dlq {
+					r.met.outCounter(t).Inc()
+				}
+			}
+			for k, n := range b.em.dlq {
+				if n > 0 {
+					r.met.dlq[k].Add(float64(n))
+				}
+			}
+		}
+		r.settle()
+		r.putBatch(b)
+	}
+}
+
+func (r *Runner[T]) settle() {
+	r.settled.Add(1)
+	r.settledMu.Lock()
+	close(r.settledCh)
+	r.settledCh = make(chan struct{})
+	r.settledMu.Unlock()
+}
+
+// waitSettled waits until every submitted batch is settled, or ctx ends,
+// or the drain timeout passes.
+func (r *Runner[T]) waitSettled(ctx context.Context) bool {
+	deadline := time.NewTimer(r.cfg.drainTimeout)
+	defer deadline.Stop()
+	for {
+		r.settledMu.Lock()
+		ch := r.settledCh
+		r.settledMu.Unlock()
+		if r.settled.Load() >= r.submitted.Load() {
+			return true
+		}
+		select {
+		case <-ch:
+		case <-ctx.Done():
+			return false
+		case <-deadline.C:
+			return false
+		}
+	}
+}
+
+func (r *Runner[T]) fail(err error) {
+	r.failOnce.Do(func() {
+		r.failErr = err
+		r.log.Error("runner stopping", "err", err)
+		r.stopLoop()
+	})
+}
+
+func (r *Runner[T]) getBatch() *batch {
+	select {
+	case b := <-r.free:
+		return b
+	default:
+	}
+	b := newBatch()
+	b.em.stage, b.em.dlqTopic, b.em.now = r.name, r.cfg.dlq, r.cfg.clock.Now
+	return b
+}
+
+func (r *Runner[T]) putBatch(b *batch) {
+	b.em.reset(nil)
+	select {
+	case r.free <- b:
+	default:
+	}
+}
+
+func (r *Runner[T]) onAssigned(_ context.Context, _ *kgo.Client, assigned map[string][]int32) {
+	r.log.Info("partitions assigned", "partitions", assigned)
+	r.cfg.health.Set("stage/"+r.name, true, "assigned")
+}
+
+// onRevoked runs while polling is blocked: it waits for in-flight batches,
+// commits what they marked, and lets the stage drop the partitions' state.
+func (r *Runner[T]) onRevoked(ctx context.Context, cl *kgo.Client, revoked map[string][]int32) {
+	if !r.waitSettled(ctx) {
+		r.log.Warn("revoking before every batch was acknowledged; some input will be consumed again")
+	}
+	if err := cl.CommitMarkedOffsets(ctx); err != nil {
+		r.log.Warn("commit on revoke failed; some input will be consumed again", "err", err)
+	}
+	r.dropPartitions(ctx, revoked)
+}
+
+// onLost drops the state of partitions taken away without a chance to
+// commit (a session timeout, say).
+func (r *Runner[T]) onLost(ctx context.Context, _ *kgo.Client, lost map[string][]int32) {
+	r.log.Warn("partitions lost", "partitions", lost)
+	r.dropPartitions(ctx, lost)
+}
+
+func (r *Runner[T]) dropPartitions(ctx context.Context, m map[string][]int32) {
+	var tps []TopicPartition
+	r.posMu.Lock()
+	for t, ps := range m {
+		for _, p := range ps {
+			tp := TopicPartition{t, p}
+			delete(r.position, tp)
+			tps = append(tps, tp)
+		}
+	}
+	r.posMu.Unlock()
+	if r.revoker != nil && len(tps) > 0 {
+		r.revoker.Revoked(ctx, tps)
+	}
+}
+
+// sleep waits d or until ctx ends, reporting whether it waited the whole d.
+func sleep(ctx context.Context, d time.Duration) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return true
+	case <-ctx.Done():
+		return false
+	}
+}
+
+// kgoLogger sends franz-go's logs, from warnings up, to slog.
+type kgoLogger struct{ l *slog.Logger }
+
+func (kgoLogger) Level() kgo.LogLevel { return kgo.LogLevelWarn }
+
+func (k kgoLogger) Log(level kgo.LogLevel, msg string, keyvals ...any) {
+	lvl := slog.LevelDebug
+	switch level {
+	case kgo.LogLevelError:
+		lvl = slog.LevelError
+	case kgo.LogLevelWarn:
+		lvl = slog.LevelWarn
+	case kgo.LogLevelInfo:
+		lvl = slog.LevelInfo
+	}
+	k.l.Log(context.Background(), lvl, "kafka: "+msg, keyvals...)
+}

@@ -1,0 +1,457 @@
+package pipeline_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/testutil"
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kfake"
+	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/smaint/smaint/pipeline"
+	"github.com/smaint/smaint/pipeline/pipelinetest"
+	"github.com/smaint/smaint/schemas"
+)
+
+const (
+	inTopic  = "in"
+	outTopic = "out"
+	dlqTopic = "dlq"
+)
+
+// relay copies readings to its output. It rejects negative quality as
+// invalid, panics on sensor "boom", fails whole batches while failures > 0,
+// and panics outside Each while batchPanics > 0.
+type relay struct {
+	out         *pipeline.Output[*schemas.SensorReading]
+	failures    atomic.Int32
+	batchPanics atomic.Int32
+	calls       atomic.Int32
+}
+
+func newRelay() *relay {
+	return &relay{out: pipeline.NewOutput[*schemas.SensorReading](outTopic)}
+}
+
+func (s *relay) Outputs() []pipeline.Port { return []pipeline.Port{s.out} }
+
+func (s *relay) Process(_ context.Context, in []pipeline.Msg[schemas.SensorReading], out *pipeline.Emitter) error {
+	s.calls.Add(1)
+	if s.failures.Add(-1) >= 0 {
+		// Emit first: what a failed call emitted must be discarded.
+		s.out.Emit(out, "x", &in[0].Value)
+		return errors.New("database unavailable")
+	}
+	if s.batchPanics.Add(-1) >= 0 {
+		panic("batch-level bug")
+	}
+	pipeline.Each(in, out, func(_ int, m *pipeline.Msg[schemas.SensorReading]) error {
+		switch {
+		case m.Value.Quality < 0:
+			return pipeline.Invalidf("quality %d out of range", m.Value.Quality)
+		case m.Value.SensorID == "boom":
+			panic("boom")
+		}
+		s.out.Emit(out, m.Value.SensorID, &m.Value)
+		return nil
+	})
+	return nil
+}
+
+func reading(i int) *schemas.SensorReading {
+	return &schemas.SensorReading{
+		ReadingID: fmt.Sprintf("00000000-0000-4000-8000-%012d", i), SensorID: "s-" + strconv.Itoa(i%7),
+		AssetID: "a-1", SensorType: "temperature", TS: time.Unix(1_700_000_000+int64(i), 0).UTC(),
+		Value: float64(i), Unit: "C", Quality: 90,
+	}
+}
+
+func encode(t testing.TB, v schemas.Record) []byte {
+	t.Helper()
+	enc, err := schemas.NewSerde().NewEncoder(context.Background(), v.AvroSchema(), "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := enc.Append(nil, v)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+type harness struct {
+	t       *testing.T
+	cluster *kfake.Cluster
+	addrs   []string
+	admin   *kgo.Client
+	reg     *prometheus.Registry
+	metrics *pipeline.Metrics
+}
+
+func newHarness(t *testing.T, partitions int32) *harness {
+	c := pipelinetest.Cluster(t)
+	h := &harness{t: t, cluster: c, addrs: c.ListenAddrs(), reg: prometheus.NewRegistry()}
+	h.admin = pipelinetest.Client(t, h.addrs)
+	h.metrics = pipeline.NewMetrics(h.reg)
+	pipelinetest.CreateTopic(t, h.admin, partitions, inTopic)
+	return h
+}
+
+func (h *harness) runner(stage pipeline.Stage[schemas.SensorReading], opts ...pipeline.Option) *pipeline.Runner[schemas.SensorReading] {
+	h.t.Helper()
+	base := []pipeline.Option{
+		pipeline.KafkaOpts(kgo.SeedBrokers(h.addrs...)),
+		pipeline.ConsumeTopics(inTopic),
+		pipeline.DeadLetterTopic(dlqTopic),
+		pipeline.WithMetrics(h.metrics),
+		pipeline.MaxBatch(50),
+		pipeline.RetryBackoff(time.Millisecond, 10*time.Millisecond),
+		pipeline.CreateTopics(3, 1),
+		pipeline.CommitInterval(100 * time.Millisecond),
+	}
+	r, err := pipeline.NewRunner[schemas.SensorReading]("relay", stage, append(base, opts...)...)
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	return r
+}
+
+// start runs r until the test ends or stop is called; stop returns Run's error.
+func start(t *testing.T, r interface{ Run(context.Context) error }) (stop func() error) {
+	ctx, cancel := context.WithCancel(context.Background())
+	errc := make(chan error, 1)
+	go func() { errc <- r.Run(ctx) }()
+	var once sync.Once
+	var err error
+	stop = func() error {
+		once.Do(func() {
+			cancel()
+			select {
+			case err = <-errc:
+			case <-time.After(30 * time.Second):
+				err = errors.New("Run did not return within 30s of cancel")
+			}
+		})
+		return err
+	}
+	t.Cleanup(func() { _ = stop() })
+	return stop
+}
+
+func TestRunnerRoutesOutputsAndDeadLetters(t *testing.T) {
+	h := newHarness(t, 3)
+	const good = 500
+	var recs []*kgo.Record
+	for i := range good {
+		recs = append(recs, &kgo.Record{Topic: inTopic, Key: []byte("k"), Value: encode(t, reading(i))})
+	}
+	bad := reading(9000)
+	bad.Quality = -5
+	boom := reading(9001)
+	boom.SensorID = "boom"
+	recs = append(recs,
+		&kgo.Record{Topic: inTopic, Value: []byte("not avro at all"), Headers: []kgo.RecordHeader{{Key: "origin", Value: []byte("plc-3")}}},
+		&kgo.Record{Topic: inTopic, Value: encode(t, reading(1))[:20]},
+		&kgo.Record{Topic: inTopic, Value: encode(t, bad)},
+		&kgo.Record{Topic: inTopic, Value: encode(t, boom)},
+	)
+	pipelinetest.Produce(t, h.admin, recs...)
+
+	stop := start(t, h.runner(newRelay()))
+	pipelinetest.WaitCommitted(t, h.admin, "smaint-relay", inTopic, 30*time.Second)
+	if err := stop(); err != nil {
+		t.Fatal(err)
+	}
+
+	out := pipelinetest.ReadAll(t, h.addrs, outTopic)
+	if len(out) != good {
+		t.Errorf("%d outputs, want %d", len(out), good)
+	}
+	seen := map[string]bool{}
+	for _, r := range out {
+		var v schemas.SensorReading
+		if err := schemas.NewSerde().NewDecoder().Decode(context.Background(), r.Value, &v); err != nil {
+			t.Fatal(err)
+		}
+		if string(r.Key) != v.SensorID {
+			t.Errorf("key %q, sensor %q", r.Key, v.SensorID)
+		}
+		seen[v.ReadingID] = true
+	}
+	if len(seen) != good {
+		t.Errorf("%d distinct outputs, want %d", len(seen), good)
+	}
+
+	dlq := pipelinetest.ReadAll(t, h.addrs, dlqTopic)
+	kinds := map[string]int{}
+	for _, r := range dlq {
+		kinds[pipelinetest.Header(r, pipeline.HeaderErrorKind)]++
+		if got := pipelinetest.Header(r, pipeline.HeaderStage); got != "relay" {
+			t.Errorf("stage header %q", got)
+		}
+		if got := pipelinetest.Header(r, pipeline.HeaderSourceTopic); got != inTopic {
+			t.Errorf("source topic header %q", got)
+		}
+		if pipelinetest.Header(r, pipeline.HeaderError) == "" || pipelinetest.Header(r, pipeline.HeaderFailedAt) == "" {
+			t.Errorf("missing error headers: %v", r.Headers)
+		}
+		p, _ := strconv.Atoi(pipelinetest.Header(r, pipeline.HeaderSourcePartition))
+		o, _ := strconv.ParseInt(pipelinetest.Header(r, pipeline.HeaderSourceOffset), 10, 64)
+		src := pipelinetest.ReadAll(t, h.addrs, inTopic)
+		found := false
+		for _, s := range src {
+			if s.Partition == int32(p) && s.Offset == o {
+				found = string(s.Value) == string(r.Value)
+			}
+		}
+		if !found {
+			t.Errorf("dead letter does not carry the source record at %d/%d", p, o)
+		}
+		if string(r.Value) == "not avro at all" && pipelinetest.Header(r, "origin") != "plc-3" {
+			t.Errorf("original headers not kept: %v", r.Headers)
+		}
+	}
+	want := map[string]int{pipeline.KindDecode: 2, pipeline.KindInvalid: 1, pipeline.KindPanic: 1}
+	if fmt.Sprint(kinds) != fmt.Sprint(want) {
+		t.Errorf("dead letters by kind %v, want %v", kinds, want)
+	}
+
+	if got := testutil.ToFloat64(metric(t, h.reg, "smaint_records_in_total")); got != good+4 {
+		t.Errorf("records in %v", got)
+	}
+	if got := testutil.ToFloat64(metric(t, h.reg, "smaint_records_out_total")); got != good {
+		t.Errorf("records out %v", got)
+	}
+}
+
+// metric returns the sum of a counter family as a collector ToFloat64 reads.
+func metric(t *testing.T, g prometheus.Gatherer, name string) prometheus.Collector {
+	t.Helper()
+	mfs, err := g.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	sum := 0.0
+	for _, mf := range mfs {
+		if mf.GetName() == name {
+			for _, m := range mf.GetMetric() {
+				sum += m.GetCounter().GetValue()
+			}
+		}
+	}
+	c := prometheus.NewCounter(prometheus.CounterOpts{Name: "sum"})
+	c.Add(sum)
+	return c
+}
+
+func TestRunnerRetriesFailedBatchWithoutDuplicates(t *testing.T) {
+	h := newHarness(t, 1)
+	for i := range 20 {
+		pipelinetest.Produce(t, h.admin, &kgo.Record{Topic: inTopic, Value: encode(t, reading(i))})
+	}
+	s := newRelay()
+	s.failures.Store(3)
+	stop := start(t, h.runner(s))
+	pipelinetest.WaitCommitted(t, h.admin, "smaint-relay", inTopic, 30*time.Second)
+	if err := stop(); err != nil {
+		t.Fatal(err)
+	}
+	if out := pipelinetest.ReadAll(t, h.addrs, outTopic); len(out) != 20 {
+		t.Errorf("%d outputs, want 20 (failed attempts must emit nothing)", len(out))
+	}
+	if got := testutil.ToFloat64(metric(t, h.reg, "smaint_batch_retries_total")); got != 3 {
+		t.Errorf("retries %v, want 3", got)
+	}
+}
+
+func TestRunnerBatchPanicDeadLettersBatchAndGoesOn(t *testing.T) {
+	h := newHarness(t, 1)
+	s := newRelay()
+	s.batchPanics.Store(1)
+	stop := start(t, h.runner(s))
+	pipelinetest.Produce(t, h.admin, &kgo.Record{Topic: inTopic, Value: encode(t, reading(1))})
+	pipelinetest.WaitCommitted(t, h.admin, "smaint-relay", inTopic, 30*time.Second)
+	pipelinetest.Produce(t, h.admin, &kgo.Record{Topic: inTopic, Value: encode(t, reading(2))})
+	pipelinetest.WaitCommitted(t, h.admin, "smaint-relay", inTopic, 30*time.Second)
+	if err := stop(); err != nil {
+		t.Fatal(err)
+	}
+	dlq := pipelinetest.ReadAll(t, h.addrs, dlqTopic)
+	if len(dlq) != 1 || pipelinetest.Header(dlq[0], pipeline.HeaderErrorKind) != pipeline.KindPanic {
+		t.Fatalf("dead letters %v", dlq)
+	}
+	if out := pipelinetest.ReadAll(t, h.addrs, outTopic); len(out) != 1 {
+		t.Errorf("%d outputs after the panic, want 1", len(out))
+	}
+}
+
+// holder retains every offset it has seen until released.
+type holder struct {
+	*relay
+	mu       sync.Mutex
+	oldest   map[pipeline.TopicPartition]int64
+	released atomic.Bool
+}
+
+func (s *holder) Process(ctx context.Context, in []pipeline.Msg[schemas.SensorReading], out *pipeline.Emitter) error {
+	s.mu.Lock()
+	for _, m := range in {
+		tp := pipeline.TopicPartition{Topic: m.Topic, Partition: m.Partition}
+		if _, ok := s.oldest[tp]; !ok {
+			s.oldest[tp] = m.Offset
+		}
+	}
+	s.mu.Unlock()
+	return s.relay.Process(ctx, in, out)
+}
+
+func (s *holder) Retained() map[pipeline.TopicPartition]int64 {
+	if s.released.Load() {
+		return nil
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	out := make(map[pipeline.TopicPartition]int64, len(s.oldest))
+	for k, v := range s.oldest {
+		out[k] = v
+	}
+	return out
+}
+
+func (s *holder) TickEvery() time.Duration { return 20 * time.Millisecond }
+func (s *holder) Tick(context.Context, time.Time, *pipeline.Emitter) {}
+
+func TestRunnerNeverCommitsPastRetained(t *testing.T) {
+	h := newHarness(t, 1)
+	for i := range 10 {
+		pipelinetest.Produce(t, h.admin, &kgo.Record{Topic: inTopic, Value: encode(t, reading(i))})
+	}
+	s := &holder{relay: newRelay(), oldest: map[pipeline.TopicPartition]int64{}}
+	stop := start(t, h.runner(s))
+	// Everything is processed, but offset 0 is retained: nothing may be committed past it.
+	deadline := time.Now().Add(10 * time.Second)
+	for len(pipelinetest.ReadAll(t, h.addrs, outTopic)) < 10 && time.Now().Before(deadline) {
+		time.Sleep(20 * time.Millisecond)
+	}
+	time.Sleep(300 * time.Millisecond) // several ticks, each submitting marks
+	if got := committed(t, h.admin, "smaint-relay"); got > 0 {
+		t.Fatalf("committed %d while offset 0 is retained", got)
+	}
+	s.released.Store(true)
+	pipelinetest.WaitCommitted(t, h.admin, "smaint-relay", inTopic, 30*time.Second)
+	if err := stop(); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// committed returns the group's committed offset of partition 0 of inTopic,
+// or -1 when it has committed none.
+func committed(t *testing.T, cl *kgo.Client, group string) int64 {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	resp, err := kadm.NewClient(cl).FetchOffsetsForTopics(ctx, group, inTopic)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if o, ok := resp.Lookup(inTopic, 0); ok && o.Err == nil {
+		return o.At
+	}
+	return -1
+}
+
+// ticker emits a reading on every tick.
+type ticker struct {
+	*relay
+	ticks atomic.Int32
+}
+
+func (s *ticker) TickEvery() time.Duration { return 10 * time.Millisecond }
+func (s *ticker) Tick(_ context.Context, _ time.Time, out *pipeline.Emitter) {
+	n := s.ticks.Add(1)
+	s.out.Emit(out, "tick", reading(int(n)))
+}
+
+func TestRunnerTicksWithoutInput(t *testing.T) {
+	h := newHarness(t, 1)
+	s := &ticker{relay: newRelay()}
+	stop := start(t, h.runner(s))
+	deadline := time.Now().Add(10 * time.Second)
+	for s.ticks.Load() < 5 && time.Now().Before(deadline) {
+		time.Sleep(10 * time.Millisecond)
+	}
+	if err := stop(); err != nil {
+		t.Fatal(err)
+	}
+	n := s.ticks.Load()
+	if n < 5 {
+		t.Fatalf("%d ticks in 10s", n)
+	}
+	// Every tick's output was acknowledged before Run returned.
+	if out := pipelinetest.ReadAll(t, h.addrs, outTopic); len(out) != int(n) {
+		t.Errorf("%d outputs for %d ticks", len(out), n)
+	}
+}
+
+func TestRunnerStopsOnPermanentProduceError(t *testing.T) {
+	h := newHarness(t, 1)
+	pipelinetest.CreateTopic(t, h.admin, 1, outTopic, dlqTopic)
+	h.cluster.Fault(kfake.Fault{Keys: []kmsg.Key{kmsg.Produce}, Topic: outTopic, Err: kerr.InvalidRecord, Count: -1})
+	pipelinetest.Produce(t, h.admin, &kgo.Record{Topic: inTopic, Value: encode(t, reading(1))})
+	r := h.runner(newRelay())
+	errc := make(chan error, 1)
+	go func() { errc <- r.Run(context.Background()) }()
+	select {
+	case err := <-errc:
+		if !errors.Is(err, pipeline.ErrProduce) {
+			t.Fatalf("Run returned %v, want ErrProduce", err)
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("Run did not stop on a permanent produce error")
+	}
+	if got := committed(t, h.admin, "smaint-relay"); got > 0 {
+		t.Errorf("committed %d past an unacknowledged output", got)
+	}
+}
+
+func TestNewRunnerRejectsBadOptions(t *testing.T) {
+	stage := newRelay()
+	kafka := pipeline.KafkaOpts(kgo.SeedBrokers("127.0.0.1:1"))
+	topics := pipeline.ConsumeTopics("in")
+	tests := []struct {
+		name string
+		opts []pipeline.Option
+	}{
+		{"no kafka", []pipeline.Option{topics}},
+		{"no topics", []pipeline.Option{kafka}},
+		{"zero batch", []pipeline.Option{kafka, topics, pipeline.MaxBatch(0)}},
+		{"zero inflight", []pipeline.Option{kafka, topics, pipeline.MaxInflightBatches(0)}},
+		{"empty group", []pipeline.Option{kafka, topics, pipeline.Group("")}},
+		{"bad backoff", []pipeline.Option{kafka, topics, pipeline.RetryBackoff(time.Second, time.Millisecond)}},
+		{"zero partitions", []pipeline.Option{kafka, topics, pipeline.CreateTopics(0, 1)}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := pipeline.NewRunner[schemas.SensorReading]("relay", stage, tc.opts...)
+			if !errors.Is(err, pipeline.ErrConfig) {
+				t.Fatalf("got %v, want ErrConfig", err)
+			}
+		})
+	}
+	// A non-record input type needs DecodeWith.
+	type pair struct{ a, b int }
+	var ps pipeline.Stage[pair] = pipeline.StageFunc[pair](func(context.Context, []pipeline.Msg[pair], *pipeline.Emitter) error { return nil })
+	if _, err := pipeline.NewRunner[pair]("p", ps, kafka, topics); !errors.Is(err, pipeline.ErrConfig) {
+		t.Fatalf("got %v, want ErrConfig", err)
+	}
+}

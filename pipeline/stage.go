@@ -1,0 +1,83 @@
+package pipeline
+
+import (
+	"context"
+	"time"
+)
+
+// Msg is one decoded input record and where it came from.
+type Msg[T any] struct {
+	Value     T
+	Topic     string
+	Partition int32
+	Offset    int64
+	Timestamp time.Time // the Kafka record's timestamp
+}
+
+// Stage transforms batches of decoded records. The runner calls Process
+// from one goroutine at a time, never concurrently with the stage's
+// optional hooks (Ticker, Revoker).
+//
+// in is valid only during the call: the runner reuses its memory, so a
+// stage that keeps a record beyond Process must copy the Msg (its Value's
+// strings and maps are never reused and may be kept).
+//
+// Process reports what it produces through out: Output.Emit for records,
+// out.Reject for inputs that belong in the dead-letter topic. Inputs that
+// are neither emitted from nor rejected are simply consumed (a dropped
+// duplicate, a reading folded into a window).
+//
+// An error return means the whole batch could not be processed now (a
+// database down, say): the runner discards what the call emitted, waits
+// with backoff and calls Process again with the same batch, so a stage
+// that returns errors must be safe to retry.
+type Stage[T any] interface {
+	Process(ctx context.Context, in []Msg[T], out *Emitter) error
+}
+
+// Outputter is implemented by stages that write to Kafka: the runner
+// creates their topics and binds their Outputs to its encoders before the
+// first batch.
+type Outputter interface {
+	Outputs() []Port
+}
+
+// Ticker is implemented by stages that act on time as well as on input
+// (closing idle windows, noticing silent sensors). The runner calls Tick
+// about every TickEvery, whether or not records arrive; outputs emitted by
+// Tick are committed like any batch's.
+type Ticker interface {
+	TickEvery() time.Duration
+	Tick(ctx context.Context, now time.Time, out *Emitter)
+}
+
+// Retainer is implemented by stages that keep state built from inputs
+// whose outputs are not emitted yet (open windows). Retained returns, per
+// topic and partition, the offset of the oldest input still needed; the
+// runner never commits past it, so after a crash those inputs replay and
+// rebuild the state. Partitions with nothing retained may be left out.
+type Retainer interface {
+	Retained() map[TopicPartition]int64
+}
+
+// Revoker is implemented by stages with per-partition state. Revoked is
+// called after the runner has committed what it could for partitions
+// this member no longer owns; the stage must drop their state, since the
+// new owner rebuilds it from the committed offsets.
+type Revoker interface {
+	Revoked(ctx context.Context, partitions []TopicPartition)
+}
+
+// TopicPartition names one partition of one topic.
+type TopicPartition struct {
+	Topic     string
+	Partition int32
+}
+
+// StageFunc adapts a function to a Stage.
+type StageFunc[T any] func(ctx context.Context, in []Msg[T], out *Emitter) error
+
+// Process calls f.
+func (f StageFunc[T]) Process(ctx context.Context, in []Msg[T], out *Emitter) error {
+	return f(ctx, in, out)
+}

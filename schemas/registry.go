@@ -1,0 +1,52 @@
+package schemas
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"github.com/twmb/franz-go/pkg/sr"
+)
+
+// Registry is the part of a Confluent-compatible schema registry that the
+// Serde needs. Implementations must be safe for concurrent use.
+type Registry interface {
+	// Register returns the id of schema under subject, registering it
+	// first if the subject does not hold it yet.
+	Register(ctx context.Context, subject, schema string) (int, error)
+	// SchemaByID returns the text of the schema with the given id. An id
+	// the registry does not know gives an error wrapping ErrUnknownSchema.
+	SchemaByID(ctx context.Context, id int) (string, error)
+}
+
+// SRRegistry is a Registry backed by a franz-go sr.Client: a real Confluent
+// Schema Registry, Redpanda, or franz-go's srfake.
+type SRRegistry struct{ cl *sr.Client }
+
+// NewSRRegistry returns a Registry that talks to the registry cl points at.
+func NewSRRegistry(cl *sr.Client) *SRRegistry { return &SRRegistry{cl: cl} }
+
+// Register implements Registry.
+func (r *SRRegistry) Register(ctx context.Context, subject, schema string) (int, error) {
+	ss, err := r.cl.CreateSchema(ctx, subject, sr.Schema{Schema: schema, Type: sr.TypeAvro})
+	if err != nil {
+		return 0, fmt.Errorf("%w: register %s: %w", ErrRegistry, subject, err)
+	}
+	return ss.ID, nil
+}
+
+// SchemaByID implements Registry.
+func (r *SRRegistry) SchemaByID(ctx context.Context, id int) (string, error) {
+	s, err := r.cl.SchemaByID(ctx, id)
+	if err != nil {
+		var re *sr.ResponseError
+		if errors.As(err, &re) && re.SchemaError() == sr.ErrSchemaNotFound {
+			return "", fmt.Errorf("%w: registry has no schema id %d", ErrUnknownSchema, id)
+		}
+		return "", fmt.Errorf("%w: schema id %d: %w", ErrRegistry, id, err)
+	}
+	if s.Type != sr.TypeAvro {
+		return "", fmt.Errorf("%w: schema id %d is %s, not Avro", ErrIncompatible, id, s.Type)
+	}
+	return s.Schema, nil
+}

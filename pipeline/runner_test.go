@@ -328,7 +328,7 @@ func (s *holder) Retained() map[pipeline.TopicPartition]int64 {
 	return out
 }
 
-func (s *holder) TickEvery() time.Duration { return 20 * time.Millisecond }
+func (s *holder) TickEvery() time.Duration                           { return 20 * time.Millisecond }
 func (s *holder) Tick(context.Context, time.Time, *pipeline.Emitter) {}
 
 func TestRunnerNeverCommitsPastRetained(t *testing.T) {

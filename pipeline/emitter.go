@@ -34,8 +34,9 @@ type Emitter struct {
 	raw    []*kgo.Record // the batch's decoded inputs, by index into in
 	recs   []kgo.Record  // outputs and dead letters, in emit order
 	arena  arena
-	dlq    [numKinds]int
-	encErr error
+	dlq      [numKinds]int
+	rejected []Rejected // what Reject was given, for Local
+	encErr   error
 }
 
 // Reject sends input i of the current batch to the dead-letter topic with
@@ -45,6 +46,7 @@ func (e *Emitter) Reject(i int, err error) {
 	if i < 0 || i >= len(e.raw) {
 		return
 	}
+	e.rejected = append(e.rejected, Rejected{Index: i, Kind: kindNames[errorKind(err)], Err: err})
 	e.deadLetter(e.raw[i], err)
 }
 
@@ -89,14 +91,26 @@ func (e *Emitter) reset(raw []*kgo.Record) {
 	e.recs = e.recs[:0]
 	e.arena.reset()
 	e.dlq = [numKinds]int{}
+	e.rejected = nil
 	e.encErr = nil
 }
 
-// discard drops everything emitted since mark (a failed Process attempt).
-func (e *Emitter) discard(mark int, dlqMark [numKinds]int) {
-	clear(e.recs[mark:])
-	e.recs = e.recs[:mark]
-	e.dlq = dlqMark
+// emitMark is a point in an Emitter's history to discard back to.
+type emitMark struct {
+	recs, rejected int
+	dlq            [numKinds]int
+}
+
+func (e *Emitter) mark() emitMark {
+	return emitMark{recs: len(e.recs), rejected: len(e.rejected), dlq: e.dlq}
+}
+
+// discard drops everything emitted since m (a failed Process attempt).
+func (e *Emitter) discard(m emitMark) {
+	clear(e.recs[m.recs:])
+	e.recs = e.recs[:m.recs]
+	e.rejected = e.rejected[:m.rejected]
+	e.dlq = m.dlq
 	e.encErr = nil
 }
 

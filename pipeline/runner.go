@@ -328,7 +328,7 @@ func (r *Runner[T]) collect(ctx context.Context, fetches kgo.Fetches, b *batch) 
 // the batch is then abandoned, uncommitted.
 func (r *Runner[T]) process(ctx context.Context, b *batch) bool {
 	start := time.Now()
-	mark, dlqMark := b.em.Len(), b.em.dlq
+	mark := b.em.mark()
 	backoff := r.cfg.retryMin
 	for {
 		err := r.callProcess(ctx, &b.em)
@@ -339,7 +339,7 @@ func (r *Runner[T]) process(ctx context.Context, b *batch) bool {
 			r.met.process.Observe(time.Since(start).Seconds())
 			return true
 		}
-		b.em.discard(mark, dlqMark)
+		b.em.discard(mark)
 		r.met.retries.Inc()
 		r.log.Warn("process failed; retrying batch", "records", len(r.msgs), "backoff", backoff, "err", err)
 		if !sleep(ctx, backoff) {
@@ -353,11 +353,11 @@ func (r *Runner[T]) process(ctx context.Context, b *batch) bool {
 // letters for every input of the batch: the batch's emitted outputs are
 // dropped, since a stage that panicked midway cannot vouch for them.
 func (r *Runner[T]) callProcess(ctx context.Context, em *Emitter) (err error) {
-	mark, dlqMark := em.Len(), em.dlq
+	mark := em.mark()
 	defer func() {
 		if p := recover(); p != nil {
 			r.log.Error("stage panicked; dead-lettering the batch", "records", len(r.msgs), "panic", p, "stack", string(debug.Stack()))
-			em.discard(mark, dlqMark)
+			em.discard(mark)
 			perr := fmt.Errorf("%w: %v", ErrPanic, p)
 			for i := range r.msgs {
 				em.Reject(i, perr)
@@ -378,10 +378,10 @@ func (r *Runner[T]) maybeTick(ctx context.Context, b *batch) {
 	}
 	r.lastTick = now
 	b.em.raw = nil
-	mark, dlqMark := b.em.Len(), b.em.dlq
+	mark := b.em.mark()
 	defer func() {
 		if p := recover(); p != nil {
-			b.em.discard(mark, dlqMark)
+			b.em.discard(mark)
 			r.log.Error("stage panicked in Tick", "panic", p, "stack", string(debug.Stack()))
 		}
 	}()

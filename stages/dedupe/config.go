@@ -1,0 +1,92 @@
+package dedupe
+
+import (
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/smaint/smaint/pipeline"
+)
+
+// Config configures the dedupe stage. The zero value, after defaults, is a
+// working local-only stage writing to sensor.readings.clean.
+type Config struct {
+	// TTL is how long a reading_id is remembered (default 10m).
+	TTL time.Duration
+	// LocalCapacity bounds the in-process cache in entries (default
+	// 500,000, about 40 MiB). The cache catches near duplicates without a
+	// Redis round trip and carries dedupe alone while Redis is down.
+	LocalCapacity int
+	// Store is the shared store (Redis) that dedupes across instances.
+	// nil means local-only.
+	Store Store
+	// StoreTimeout bounds one batch's round trip to the store (default
+	// 250ms); on timeout the batch is deduped locally.
+	StoreTimeout time.Duration
+	// StoreRetry is how long the stage stays local-only after the store
+	// failed before it tries again (default 5s).
+	StoreRetry time.Duration
+
+	// MaxFuture and MaxPast bound a reading's event time around now
+	// (defaults 5m and 7 days); readings outside go to the dead-letter
+	// topic.
+	MaxFuture time.Duration
+	MaxPast   time.Duration
+
+	// CleanTopic is where fresh, valid readings go (default
+	// sensor.readings.clean).
+	CleanTopic string
+
+	Registerer prometheus.Registerer // nil: metrics are not exported
+	Logger     *slog.Logger          // nil: discard
+	Clock      pipeline.Clock        // nil: system clock
+}
+
+// WithDefaults returns c with every unset field at its default.
+func (c Config) WithDefaults() Config {
+	if c.TTL == 0 {
+		c.TTL = 10 * time.Minute
+	}
+	if c.LocalCapacity == 0 {
+		c.LocalCapacity = 500_000
+	}
+	if c.StoreTimeout == 0 {
+		c.StoreTimeout = 250 * time.Millisecond
+	}
+	if c.StoreRetry == 0 {
+		c.StoreRetry = 5 * time.Second
+	}
+	if c.MaxFuture == 0 {
+		c.MaxFuture = 5 * time.Minute
+	}
+	if c.MaxPast == 0 {
+		c.MaxPast = 7 * 24 * time.Hour
+	}
+	if c.CleanTopic == "" {
+		c.CleanTopic = pipeline.DefaultTopics().Clean
+	}
+	if c.Logger == nil {
+		c.Logger = slog.New(slog.DiscardHandler)
+	}
+	if c.Clock == nil {
+		c.Clock = pipeline.SystemClock{}
+	}
+	return c
+}
+
+// Validate reports the first unusable setting, wrapping pipeline.ErrConfig.
+func (c Config) Validate() error {
+	switch {
+	case c.TTL < time.Second:
+		return fmt.Errorf("%w: dedupe: TTL %v is under 1s", pipeline.ErrConfig, c.TTL)
+	case c.LocalCapacity < 2:
+		return fmt.Errorf("%w: dedupe: local capacity %d", pipeline.ErrConfig, c.LocalCapacity)
+	case c.StoreTimeout <= 0 || c.StoreRetry <= 0:
+		return fmt.Errorf("%w: dedupe: store timeout and retry must be positive", pipeline.ErrConfig)
+	case c.MaxFuture < 0 || c.MaxPast <= 0:
+		return fmt.Errorf("%w: dedupe: event-time bounds -%v/+%v", pipeline.ErrConfig, c.MaxPast, c.MaxFuture)
+	}
+	return nil
+}

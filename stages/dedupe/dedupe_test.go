@@ -1,0 +1,304 @@
+package dedupe_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/alicebob/miniredis/v2"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/redis/go-redis/v9"
+
+	"github.com/smaint/smaint/pipeline"
+	"github.com/smaint/smaint/schemas"
+	"github.com/smaint/smaint/stages/dedupe"
+)
+
+type fakeClock struct {
+	mu sync.Mutex
+	t  time.Time
+}
+
+func (c *fakeClock) Now() time.Time { c.mu.Lock(); defer c.mu.Unlock(); return c.t }
+func (c *fakeClock) Add(d time.Duration) {
+	c.mu.Lock()
+	c.t = c.t.Add(d)
+	c.mu.Unlock()
+}
+
+var epoch = time.Date(2026, 11, 25, 12, 0, 0, 0, time.UTC)
+
+func id(n int) string { return fmt.Sprintf("00000000-0000-4000-8000-%012d", n) }
+
+// msg is reading n at input offset off of partition 0.
+func msg(n int, off int64) pipeline.Msg[schemas.SensorReading] {
+	return pipeline.Msg[schemas.SensorReading]{
+		Value: schemas.SensorReading{ReadingID: id(n), SensorID: fmt.Sprintf("s-%d", n%3), AssetID: "a",
+			SensorType: "temperature", TS: epoch.Add(-time.Second), Value: float64(n), Unit: "C", Quality: 90},
+		Topic: "sensor.readings", Offset: off,
+	}
+}
+
+type env struct {
+	stage *dedupe.Stage
+	local *pipeline.Local[schemas.SensorReading]
+	clock *fakeClock
+	reg   *prometheus.Registry
+}
+
+func newEnv(t *testing.T, store dedupe.Store, mod func(*dedupe.Config)) *env {
+	t.Helper()
+	e := &env{clock: &fakeClock{t: epoch}, reg: prometheus.NewRegistry()}
+	cfg := dedupe.Config{Store: store, Clock: e.clock, Registerer: e.reg}
+	if mod != nil {
+		mod(&cfg)
+	}
+	s, err := dedupe.New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.stage = s
+	if e.local, err = pipeline.NewLocal(context.Background(), "dedupe", pipeline.Stage[schemas.SensorReading](s), nil); err != nil {
+		t.Fatal(err)
+	}
+	return e
+}
+
+// run processes one batch and returns the reading ids passed on, in order.
+func (e *env) run(t *testing.T, in ...pipeline.Msg[schemas.SensorReading]) ([]string, pipeline.Result) {
+	t.Helper()
+	res, err := e.local.Process(context.Background(), in)
+	if err != nil {
+		t.Fatal(err)
+	}
+	clean, err := pipeline.Decode[schemas.SensorReading](context.Background(), res, pipeline.DefaultTopics().Clean)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ids []string
+	for i, r := range clean {
+		if res.Records[i].Key != r.SensorID {
+			t.Errorf("key %q for sensor %q", res.Records[i].Key, r.SensorID)
+		}
+		ids = append(ids, r.ReadingID)
+	}
+	return ids, res
+}
+
+func (e *env) counter(t *testing.T, name string, labels ...string) float64 {
+	t.Helper()
+	mfs, err := e.reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, mf := range mfs {
+		if mf.GetName() != name {
+			continue
+		}
+		for _, m := range mf.GetMetric() {
+			match := true
+			for i := 0; i+1 < len(labels); i += 2 {
+				for _, lp := range m.GetLabel() {
+					if lp.GetName() == labels[i] && lp.GetValue() != labels[i+1] {
+						match = false
+					}
+				}
+			}
+			if match {
+				if m.GetCounter() != nil {
+					return m.GetCounter().GetValue()
+				}
+				return m.GetGauge().GetValue()
+			}
+		}
+	}
+	return 0
+}
+
+func eq(t *testing.T, got []string, want ...string) {
+	t.Helper()
+	if fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Fatalf("passed %v, want %v", got, want)
+	}
+}
+
+func TestDropsDuplicatesKeepsOrder(t *testing.T) {
+	e := newEnv(t, nil, nil)
+	got, _ := e.run(t, msg(1, 0), msg(2, 1), msg(1, 2), msg(3, 3), msg(2, 4))
+	eq(t, got, id(1), id(2), id(3))
+	got, _ = e.run(t, msg(3, 5), msg(4, 6))
+	eq(t, got, id(4))
+	if n := e.counter(t, "smaint_dedupe_duplicates_total", "found_in", "local"); n != 3 {
+		t.Errorf("local duplicates %v, want 3", n)
+	}
+}
+
+func TestReplayAtSamePositionPasses(t *testing.T) {
+	e := newEnv(t, nil, nil)
+	e.run(t, msg(1, 10), msg(2, 11))
+	// The same input consumed again (restart, rebalance) is not a duplicate.
+	got, _ := e.run(t, msg(1, 10), msg(2, 11), msg(1, 12))
+	eq(t, got, id(1), id(2))
+	if n := e.counter(t, "smaint_dedupe_replays_total"); n != 2 {
+		t.Errorf("replays %v, want 2", n)
+	}
+}
+
+func TestInvalidReadingsAreRejected(t *testing.T) {
+	e := newEnv(t, nil, nil)
+	bad := msg(2, 1)
+	bad.Value.Quality = 300
+	future := msg(3, 2)
+	future.Value.TS = epoch.Add(time.Hour)
+	got, res := e.run(t, msg(1, 0), bad, future, msg(4, 3))
+	eq(t, got, id(1), id(4))
+	if len(res.Rejected) != 2 || res.Rejected[0].Index != 1 || res.Rejected[1].Index != 2 {
+		t.Fatalf("rejected %+v", res.Rejected)
+	}
+	for _, r := range res.Rejected {
+		if r.Kind != pipeline.KindInvalid || !errors.Is(r.Err, pipeline.ErrInvalid) {
+			t.Errorf("rejection %+v", r)
+		}
+	}
+}
+
+func TestForgetsAfterTTL(t *testing.T) {
+	e := newEnv(t, nil, func(c *dedupe.Config) { c.TTL = time.Minute })
+	e.run(t, msg(1, 0))
+	e.clock.Add(59 * time.Second)
+	got, _ := e.run(t, msg(1, 1))
+	eq(t, got)
+	e.clock.Add(2 * time.Second)
+	got, _ = e.run(t, msg(1, 2))
+	eq(t, got, id(1))
+}
+
+func newMiniredis(t *testing.T) (*miniredis.Miniredis, *dedupe.RedisStore) {
+	t.Helper()
+	mr := miniredis.RunT(t)
+	rdb := redis.NewClient(&redis.Options{Addr: mr.Addr()})
+	t.Cleanup(func() { rdb.Close() })
+	return mr, dedupe.NewRedisStore(rdb, "")
+}
+
+func TestDedupesAcrossInstancesThroughStore(t *testing.T) {
+	mr, store := newMiniredis(t)
+	a := newEnv(t, store, nil)
+	b := newEnv(t, store, nil)
+	got, _ := a.run(t, msg(1, 0), msg(2, 1))
+	eq(t, got, id(1), id(2))
+	// Instance b consumes the same ids at other positions (another partition's copy).
+	m1, m3 := msg(1, 7), msg(3, 8)
+	m1.Partition, m3.Partition = 1, 1
+	got, _ = b.run(t, m1, m3)
+	eq(t, got, id(3))
+	if n := b.counter(t, "smaint_dedupe_duplicates_total", "found_in", "store"); n != 1 {
+		t.Errorf("store duplicates %v, want 1", n)
+	}
+	// Later sightings on b are now caught by its cache.
+	got, _ = b.run(t, msg(1, 9))
+	eq(t, got)
+	if n := b.counter(t, "smaint_dedupe_duplicates_total", "found_in", "local"); n != 1 {
+		t.Errorf("local duplicates %v, want 1", n)
+	}
+	// The key holds the first position, with the TTL.
+	if v, _ := mr.Get("smaint:dedupe:" + id(1)); v != "0:0" {
+		t.Errorf("stored position %q", v)
+	}
+	if ttl := mr.TTL("smaint:dedupe:" + id(1)); ttl != 10*time.Minute {
+		t.Errorf("ttl %v", ttl)
+	}
+	// A fresh instance (empty cache) replaying a's input passes it: same position.
+	c := newEnv(t, store, nil)
+	got, _ = c.run(t, msg(1, 0), msg(2, 1))
+	eq(t, got, id(1), id(2))
+}
+
+// brokenStore fails every claim, or blocks until its context ends.
+type brokenStore struct {
+	block bool
+	calls int
+}
+
+func (s *brokenStore) Claim(ctx context.Context, _ []dedupe.Claim, _ time.Duration) error {
+	s.calls++
+	if s.block {
+		<-ctx.Done()
+		return ctx.Err()
+	}
+	return errors.New("connection refused")
+}
+
+func TestStoreDownDegradesToLocalAndRetries(t *testing.T) {
+	for _, block := range []bool{false, true} {
+		t.Run(fmt.Sprintf("block=%v", block), func(t *testing.T) {
+			store := &brokenStore{block: block}
+			e := newEnv(t, store, func(c *dedupe.Config) { c.StoreTimeout = 50 * time.Millisecond; c.StoreRetry = 10 * time.Second })
+			start := time.Now()
+			got, _ := e.run(t, msg(1, 0), msg(2, 1), msg(1, 2))
+			if d := time.Since(start); d > 2*time.Second {
+				t.Fatalf("batch took %v with the store down", d)
+			}
+			eq(t, got, id(1), id(2))
+			if n := e.counter(t, "smaint_dedupe_store_degraded_total"); n != 2 {
+				t.Errorf("degraded %v, want 2", n)
+			}
+			if up := e.counter(t, "smaint_dedupe_store_up"); up != 0 {
+				t.Errorf("store_up %v", up)
+			}
+			// Within StoreRetry the store is not asked again.
+			e.run(t, msg(3, 3))
+			if store.calls != 1 {
+				t.Fatalf("store asked %d times within the retry interval", store.calls)
+			}
+			e.clock.Add(11 * time.Second)
+			e.run(t, msg(4, 4))
+			if store.calls != 2 {
+				t.Fatalf("store asked %d times after the retry interval, want 2", store.calls)
+			}
+		})
+	}
+}
+
+func TestStoreRecovers(t *testing.T) {
+	mr, store := newMiniredis(t)
+	e := newEnv(t, store, func(c *dedupe.Config) { c.StoreRetry = time.Second; c.StoreTimeout = 100 * time.Millisecond })
+	mr.SetError("LOADING Redis is loading the dataset in memory")
+	got, _ := e.run(t, msg(1, 0))
+	eq(t, got, id(1))
+	if up := e.counter(t, "smaint_dedupe_store_up"); up != 0 {
+		t.Fatalf("store_up %v while failing", up)
+	}
+	mr.SetError("")
+	e.clock.Add(2 * time.Second)
+	got, _ = e.run(t, msg(2, 1))
+	eq(t, got, id(2))
+	if up := e.counter(t, "smaint_dedupe_store_up"); up != 1 {
+		t.Fatalf("store_up %v after recovery", up)
+	}
+	if !mr.Exists("smaint:dedupe:" + id(2)) {
+		t.Fatal("recovered store was not written")
+	}
+}
+
+func TestConfigValidate(t *testing.T) {
+	tests := []struct {
+		name string
+		cfg  dedupe.Config
+	}{
+		{"tiny ttl", dedupe.Config{TTL: time.Millisecond}},
+		{"capacity 1", dedupe.Config{LocalCapacity: 1}},
+		{"negative timeout", dedupe.Config{StoreTimeout: -1}},
+		{"negative future", dedupe.Config{MaxFuture: -time.Second}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			if _, err := dedupe.New(tc.cfg); !errors.Is(err, pipeline.ErrConfig) {
+				t.Fatalf("got %v, want ErrConfig", err)
+			}
+		})
+	}
+}

@@ -1,0 +1,410 @@
+package dedupe_test
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"fmt"
+	"math"
+	"os"
+	"os/exec"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/alicebob/miniredis/v2"
+	"github.com/redis/go-redis/v9"
+	"github.com/twmb/franz-go/pkg/kfake"
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/smaint/smaint/pipeline"
+	"github.com/smaint/smaint/pipeline/pipelinetest"
+	"github.com/smaint/smaint/schemas"
+	"github.com/smaint/smaint/stages/dedupe"
+)
+
+var topics = pipeline.DefaultTopics()
+
+// input is a stream of raw records with what the dedupe stage must make
+// of it: the reading ids that must come out, and how many dead letters.
+type input struct {
+	records  []*kgo.Record
+	unique   map[string]bool
+	dups     int
+	bad      int
+	produced int
+}
+
+// makeInput builds n valid readings over 12 sensors, then re-sends dups of
+// them (as a retrying producer would: same key, same bytes) and adds bad
+// records: garbage, truncated values, invalid readings.
+func makeInput(t testing.TB, n, dups, bad int) *input {
+	t.Helper()
+	enc, err := schemas.NewSerde().NewEncoder(context.Background(), schemas.SensorReadingSchema, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	in := &input{unique: map[string]bool{}, dups: dups, bad: bad}
+	now := time.Now().UTC()
+	for i := range n {
+		r := &schemas.SensorReading{ReadingID: id(i), SensorID: fmt.Sprintf("sensor-%02d", i%12), AssetID: "asset-1",
+			SensorType: "vibration", TS: now.Add(-time.Duration(n-i) * time.Millisecond), Value: math.Sin(float64(i)),
+			Unit: "mm/s", Quality: 95}
+		v, _ := enc.Append(nil, r)
+		in.records = append(in.records, &kgo.Record{Topic: topics.Readings, Key: []byte(r.SensorID), Value: v})
+		in.unique[r.ReadingID] = true
+		if i < dups { // a duplicate re-sent a little later in the stream
+			defer func(rec *kgo.Record) {
+				in.records = append(in.records, &kgo.Record{Topic: topics.Readings, Key: rec.Key, Value: rec.Value})
+			}(in.records[len(in.records)-1])
+		}
+	}
+	for i := range bad {
+		var v []byte
+		switch i % 4 {
+		case 0:
+			v = []byte(fmt.Sprintf(`{"reading_id":"json-%d"}`, i))
+		case 1:
+			good, _ := enc.Append(nil, &schemas.SensorReading{ReadingID: id(1_000_000 + i), SensorID: "x"})
+			v = good[:len(good)-4]
+		case 2:
+			v, _ = enc.Append(nil, &schemas.SensorReading{ReadingID: id(1_000_000 + i), SensorID: "x", AssetID: "a",
+				SensorType: "t", TS: now, Value: math.NaN(), Quality: 50})
+		case 3:
+			v, _ = enc.Append(nil, &schemas.SensorReading{ReadingID: "not-a-uuid", SensorID: "x", AssetID: "a",
+				SensorType: "t", TS: now, Value: 1, Quality: 50})
+		}
+		in.records = append(in.records, &kgo.Record{Topic: topics.Readings, Key: []byte("bad"), Value: v})
+	}
+	return in
+}
+
+// produceInput writes the input (duplicates land after their originals:
+// deferred appends ran when makeInput returned).
+func produceInput(t testing.TB, cl *kgo.Client, in *input) {
+	t.Helper()
+	pipelinetest.Produce(t, cl, in.records...)
+	in.produced = len(in.records)
+}
+
+func dedupeRunner(t testing.TB, addrs []string, store dedupe.Store, opts ...pipeline.Option) *pipeline.Runner[schemas.SensorReading] {
+	t.Helper()
+	s, err := dedupe.New(dedupe.Config{Store: store})
+	if err != nil {
+		t.Fatal(err)
+	}
+	base := []pipeline.Option{
+		pipeline.KafkaOpts(kgo.SeedBrokers(addrs...)),
+		pipeline.ConsumeTopics(topics.Readings),
+		pipeline.CreateTopics(4, 1),
+		pipeline.CommitInterval(100 * time.Millisecond),
+		pipeline.MaxBatch(500),
+	}
+	r, err := pipeline.NewRunner("dedupe", pipeline.Stage[schemas.SensorReading](s), append(base, opts...)...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return r
+}
+
+// cleanIDs reads the clean topic and counts each reading id on it.
+func cleanIDs(t testing.TB, addrs []string) map[string]int {
+	t.Helper()
+	d := schemas.NewSerde().NewDecoder()
+	out := map[string]int{}
+	for _, rec := range pipelinetest.ReadAll(t, addrs, topics.Clean) {
+		var r schemas.SensorReading
+		if err := d.Decode(context.Background(), rec.Value, &r); err != nil {
+			t.Fatalf("clean topic holds an undecodable value: %v", err)
+		}
+		if string(rec.Key) != r.SensorID {
+			t.Fatalf("clean record keyed %q for sensor %q", rec.Key, r.SensorID)
+		}
+		out[r.ReadingID]++
+	}
+	return out
+}
+
+func runUntil(t *testing.T, r *pipeline.Runner[schemas.SensorReading]) (stop func()) {
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- r.Run(ctx) }()
+	stopped := false
+	stop = func() {
+		if stopped {
+			return
+		}
+		stopped = true
+		cancel()
+		select {
+		case err := <-done:
+			if err != nil {
+				t.Errorf("Run: %v", err)
+			}
+		case <-time.After(30 * time.Second):
+			t.Error("Run did not return within 30s")
+		}
+	}
+	t.Cleanup(stop)
+	return stop
+}
+
+func stores(t *testing.T) map[string]func(*testing.T) dedupe.Store {
+	return map[string]func(*testing.T) dedupe.Store{
+		"miniredis": func(t *testing.T) dedupe.Store {
+			_, s := newMiniredis(t)
+			return s
+		},
+		"redis": func(t *testing.T) dedupe.Store {
+			return dedupe.NewRedisStore(realRedis(t), fmt.Sprintf("smaint-test:%d:", time.Now().UnixNano()))
+		},
+	}
+}
+
+// N readings with D duplicates and B bad records give exactly N-D-B... in
+// the issue's terms: N records produced, of which D duplicates and B bad,
+// leave exactly N-D-B clean readings and B dead letters; none is lost.
+func TestTwoInstancesOnKafkaCountExactly(t *testing.T) {
+	for name, mk := range stores(t) {
+		t.Run(name, func(t *testing.T) {
+			store := mk(t)
+			c := pipelinetest.Cluster(t)
+			addrs := c.ListenAddrs()
+			admin := pipelinetest.Client(t, addrs)
+			in := makeInput(t, 3000, 250, 40)
+
+			h1, h2 := pipeline.NewHealth(), pipeline.NewHealth()
+			stop1 := runUntil(t, dedupeRunner(t, addrs, store, pipeline.WithHealth(h1)))
+			stop2 := runUntil(t, dedupeRunner(t, addrs, store, pipeline.WithHealth(h2)))
+			waitReady(t, h1, h2)
+			produceInput(t, admin, in)
+			pipelinetest.WaitCommitted(t, admin, "smaint-dedupe", topics.Readings, 60*time.Second)
+			stop1()
+			stop2()
+
+			n, d, b := in.produced, in.dups, in.bad
+			got := cleanIDs(t, addrs)
+			total := 0
+			for id, k := range got {
+				total += k
+				if !in.unique[id] {
+					t.Errorf("unexpected id %s on the clean topic", id)
+				}
+				if k > 1 {
+					t.Errorf("id %s passed %d times", id, k)
+				}
+			}
+			lost := 0
+			for id := range in.unique {
+				if got[id] == 0 {
+					lost++
+				}
+			}
+			if total != n-d-b || lost != 0 {
+				t.Fatalf("produced %d (%d duplicates, %d bad): %d clean, want %d; %d lost", n, d, b, total, n-d-b, lost)
+			}
+			if dlq := pipelinetest.ReadAll(t, addrs, topics.DLQ); len(dlq) != b {
+				t.Fatalf("%d dead letters, want %d", len(dlq), b)
+			}
+		})
+	}
+}
+
+func waitReady(t *testing.T, hs ...*pipeline.Health) {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for _, h := range hs {
+		for {
+			if _, ok := h.Report(); ok {
+				break
+			}
+			if time.Now().After(deadline) {
+				comps, _ := h.Report()
+				t.Fatalf("runner not ready: %+v", comps)
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+	}
+}
+
+// TestKilledConsumerLosesNothing runs the dedupe runner in a child process
+// that SIGKILLs itself at the worst moment: right after its 20th batch was
+// processed (its reading ids claimed in Redis) and before any output of
+// that batch was produced or its offsets committed. A second child then
+// finishes the input. Every valid unique reading must reach the clean
+// topic: replayed input may appear twice (at-least-once), never zero times.
+func TestKilledConsumerLosesNothing(t *testing.T) {
+	if testing.Short() {
+		t.Skip("spawns child processes")
+	}
+	mr := miniredis.RunT(t)
+	c := pipelinetest.Cluster(t, kfake.GroupMinSessionTimeout(100*time.Millisecond))
+	addrs := c.ListenAddrs()
+	admin := pipelinetest.Client(t, addrs)
+	in := makeInput(t, 20_000, 1_000, 20)
+	pipelinetest.CreateTopic(t, admin, 4, topics.Readings)
+	produceInput(t, admin, in)
+
+	first := startChild(t, addrs, mr.Addr(), "20")
+	err := first.Wait()
+	if ws, ok := first.ProcessState.Sys().(syscall.WaitStatus); !ok || !ws.Signaled() || ws.Signal() != syscall.SIGKILL {
+		t.Fatalf("first child did not die by SIGKILL: %v", err)
+	}
+	atKill := len(pipelinetest.ReadAll(t, addrs, topics.Clean))
+	if claimed := len(mr.Keys()); claimed <= atKill {
+		t.Fatalf("%d ids claimed in Redis, %d on the clean topic: the kill did not fall between claim and produce", claimed, atKill)
+	}
+
+	second := startChild(t, addrs, mr.Addr(), "")
+	pipelinetest.WaitCommitted(t, admin, "smaint-dedupe", topics.Readings, 120*time.Second)
+	_ = second.Process.Signal(syscall.SIGTERM)
+	_ = second.Wait()
+
+	got := cleanIDs(t, addrs)
+	lost, twice := 0, 0
+	for id := range in.unique {
+		switch {
+		case got[id] == 0:
+			lost++
+		case got[id] > 1:
+			twice++
+		}
+	}
+	t.Logf("killed with %d clean readings out; %d unique ids, %d lost, %d delivered twice after the replay", atKill, len(in.unique), lost, twice)
+	if lost != 0 {
+		t.Fatalf("%d readings lost across the kill", lost)
+	}
+	if len(got) != len(in.unique) {
+		t.Fatalf("%d distinct ids on the clean topic, want %d", len(got), len(in.unique))
+	}
+}
+
+func startChild(t *testing.T, addrs []string, redisAddr, dieAfter string) *exec.Cmd {
+	t.Helper()
+	cmd := exec.Command(os.Args[0], "-test.run=^TestChildDedupe$", "-test.v")
+	cmd.Env = append(os.Environ(), "SMAINT_CHILD_BROKERS="+strings.Join(addrs, ","),
+		"SMAINT_CHILD_REDIS="+redisAddr, "SMAINT_CHILD_DIE_AFTER="+dieAfter)
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		_ = cmd.Process.Kill()
+		if t.Failed() {
+			t.Logf("child stderr:\n%s", stderr.String())
+		}
+	})
+	return cmd
+}
+
+// suicidal wraps a stage and SIGKILLs its own process after the given
+// number of batches, before the runner can produce their outputs.
+type suicidal struct {
+	*dedupe.Stage
+	left int
+}
+
+func (s *suicidal) Process(ctx context.Context, in []pipeline.Msg[schemas.SensorReading], out *pipeline.Emitter) error {
+	err := s.Stage.Process(ctx, in, out)
+	if s.left--; s.left == 0 {
+		_ = syscall.Kill(os.Getpid(), syscall.SIGKILL)
+		select {}
+	}
+	return err
+}
+
+// TestChildDedupe is the child of TestKilledConsumerLosesNothing; run on
+// its own it skips.
+func TestChildDedupe(t *testing.T) {
+	brokers := os.Getenv("SMAINT_CHILD_BROKERS")
+	if brokers == "" {
+		t.Skip("child process of TestKilledConsumerLosesNothing")
+	}
+	rdb := redis.NewClient(&redis.Options{Addr: os.Getenv("SMAINT_CHILD_REDIS")})
+	s, err := dedupe.New(dedupe.Config{Store: dedupe.NewRedisStore(rdb, "")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var stage pipeline.Stage[schemas.SensorReading] = s
+	if n, _ := strconv.Atoi(os.Getenv("SMAINT_CHILD_DIE_AFTER")); n > 0 {
+		stage = &suicidal{Stage: s, left: n}
+	}
+	r, err := pipeline.NewRunner("dedupe", stage,
+		pipeline.KafkaOpts(kgo.SeedBrokers(strings.Split(brokers, ",")...), kgo.SessionTimeout(time.Second), kgo.HeartbeatInterval(200*time.Millisecond)),
+		pipeline.ConsumeTopics(topics.Readings),
+		pipeline.CommitInterval(100*time.Millisecond),
+		pipeline.MaxBatch(200))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := signalContext()
+	defer cancel()
+	if err := r.Run(ctx); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func signalContext() (context.Context, context.CancelFunc) {
+	ctx, cancel := context.WithCancel(context.Background())
+	ch := make(chan os.Signal, 1)
+	signalNotify(ch)
+	go func() {
+		select {
+		case <-ch:
+			cancel()
+		case <-ctx.Done():
+		}
+	}()
+	return ctx, cancel
+}
+
+// TestKcatReadsCleanTopic checks interop with a real third-party client:
+// Debian's kcat (librdkafka) lists the topics and consumes the clean topic.
+func TestKcatReadsCleanTopic(t *testing.T) {
+	kcat, err := exec.LookPath("kcat")
+	if err != nil {
+		if os.Getenv("SMAINT_REQUIRE_SERVICES") != "" {
+			t.Fatal("kcat not installed (make test-deps installs it)")
+		}
+		t.Skip("kcat not installed; make test-deps installs it")
+	}
+	c := pipelinetest.Cluster(t)
+	addrs := c.ListenAddrs()
+	admin := pipelinetest.Client(t, addrs)
+	in := makeInput(t, 200, 20, 4)
+	stop := runUntil(t, dedupeRunner(t, addrs, nil))
+	produceInput(t, admin, in)
+	pipelinetest.WaitCommitted(t, admin, "smaint-dedupe", topics.Readings, 30*time.Second)
+	stop()
+
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	list, err := exec.CommandContext(ctx, kcat, "-b", addrs[0], "-L").CombinedOutput()
+	if err != nil {
+		t.Fatalf("kcat -L: %v\n%s", err, list)
+	}
+	for _, topic := range []string{topics.Readings, topics.Clean, topics.DLQ} {
+		if !bytes.Contains(list, []byte(`topic "`+topic+`"`)) {
+			t.Errorf("kcat -L does not list %s:\n%s", topic, list)
+		}
+	}
+	out, err := exec.CommandContext(ctx, kcat, "-b", addrs[0], "-C", "-t", topics.Clean, "-o", "beginning", "-e",
+		"-f", "%k %S\n").Output()
+	if err != nil {
+		t.Fatalf("kcat -C: %v", err)
+	}
+	lines := 0
+	sc := bufio.NewScanner(bytes.NewReader(out))
+	for sc.Scan() {
+		if !strings.HasPrefix(sc.Text(), "sensor-") {
+			t.Fatalf("unexpected kcat line %q", sc.Text())
+		}
+		lines++
+	}
+	if want := in.produced - in.dups - in.bad; lines != want {
+		t.Fatalf("kcat consumed %d records from %s, want %d", lines, topics.Clean, want)
+	}
+}

@@ -1,0 +1,83 @@
+package dedupe_test
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"testing"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/smaint/smaint/stages/dedupe"
+)
+
+// realRedis connects to the Redis at REDIS_URL (default
+// redis://127.0.0.1:6379/0). Without one the test is skipped, unless
+// SMAINT_REQUIRE_SERVICES is set (as make test and CI do), when it fails.
+func realRedis(t testing.TB) *redis.Client {
+	t.Helper()
+	url := os.Getenv("REDIS_URL")
+	if url == "" {
+		url = "redis://127.0.0.1:6379/0"
+	}
+	opt, err := redis.ParseURL(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rdb := redis.NewClient(opt)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	if err := rdb.Ping(ctx).Err(); err != nil {
+		rdb.Close()
+		if os.Getenv("SMAINT_REQUIRE_SERVICES") != "" {
+			t.Fatalf("Redis at %s: %v", url, err)
+		}
+		t.Skipf("no Redis at %s (%v); set SMAINT_REQUIRE_SERVICES=1 to make this a failure", url, err)
+	}
+	t.Cleanup(func() { rdb.Close() })
+	return rdb
+}
+
+func TestRedisStoreOnRealRedis(t *testing.T) {
+	rdb := realRedis(t)
+	prefix := fmt.Sprintf("smaint-test:%d:", time.Now().UnixNano())
+	t.Cleanup(func() {
+		keys, _ := rdb.Keys(context.Background(), prefix+"*").Result()
+		if len(keys) > 0 {
+			rdb.Del(context.Background(), keys...)
+		}
+	})
+	store := dedupe.NewRedisStore(rdb, prefix)
+	ctx := context.Background()
+
+	claims := []dedupe.Claim{{ID: "a", Pos: "0:1"}, {ID: "b", Pos: "0:2"}}
+	if err := store.Claim(ctx, claims, time.Minute); err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range claims {
+		if c.Existed {
+			t.Fatalf("new id %s reported as existing", c.ID)
+		}
+	}
+	claims = []dedupe.Claim{{ID: "a", Pos: "0:1"}, {ID: "b", Pos: "3:9"}, {ID: "c", Pos: "0:3"}}
+	if err := store.Claim(ctx, claims, time.Minute); err != nil {
+		t.Fatal(err)
+	}
+	want := []dedupe.Claim{{ID: "a", Pos: "0:1", Existed: true, Prev: "0:1"}, {ID: "b", Pos: "3:9", Existed: true, Prev: "0:2"}, {ID: "c", Pos: "0:3"}}
+	if fmt.Sprint(claims) != fmt.Sprint(want) {
+		t.Fatalf("claims %+v, want %+v", claims, want)
+	}
+	if ttl := rdb.TTL(ctx, prefix+"a").Val(); ttl <= 0 || ttl > time.Minute {
+		t.Fatalf("ttl %v", ttl)
+	}
+	// The stage end to end on real Redis: two instances, one shared id.
+	a := newEnv(t, store, nil)
+	b := newEnv(t, store, nil)
+	got, _ := a.run(t, msg(1, 0))
+	eq(t, got, id(1))
+	m := msg(1, 5)
+	m.Partition = 2
+	got, _ = b.run(t, m)
+	eq(t, got)
+}

@@ -31,9 +31,9 @@ type Emitter struct {
 	dlqTopic string
 	now      func() time.Time
 
-	raw    []*kgo.Record // the batch's decoded inputs, by index into in
-	recs   []kgo.Record  // outputs and dead letters, in emit order
-	arena  arena
+	raw      []*kgo.Record // the batch's decoded inputs, by index into in
+	recs     []kgo.Record  // outputs and dead letters, in emit order
+	arena    arena
 	dlq      [numKinds]int
 	rejected []Rejected // what Reject was given, for Local
 	encErr   error

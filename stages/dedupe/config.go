@@ -19,12 +19,21 @@ type Config struct {
 	// 500,000, about 40 MiB). The cache catches near duplicates without a
 	// Redis round trip and carries dedupe alone while Redis is down.
 	LocalCapacity int
-	// Store is the shared store (Redis) that dedupes across instances.
-	// nil means local-only.
-	Store Store
+	// Log, if set, is the per-partition changelog of first sightings that
+	// lets an instance taking over a partition (restart, rebalance) know
+	// what its previous owner saw. One store operation per batch.
+	Log LogStore
+	// Claims, if set, checks every new id against a store shared by all
+	// partitions: it also catches duplicates that arrive on another
+	// partition than their original, at one store operation per reading.
+	// At most one of Log and Claims may be set; with neither, dedupe is
+	// local to the process.
+	Claims ClaimStore
 	// StoreTimeout bounds one batch's round trip to the store (default
 	// 250ms); on timeout the batch is deduped locally.
 	StoreTimeout time.Duration
+	// RestoreTimeout bounds reading one partition's log back (default 10s).
+	RestoreTimeout time.Duration
 	// StoreRetry is how long the stage stays local-only after the store
 	// failed before it tries again (default 5s).
 	StoreRetry time.Duration
@@ -55,6 +64,9 @@ func (c Config) WithDefaults() Config {
 	if c.StoreTimeout == 0 {
 		c.StoreTimeout = 250 * time.Millisecond
 	}
+	if c.RestoreTimeout == 0 {
+		c.RestoreTimeout = 10 * time.Second
+	}
 	if c.StoreRetry == 0 {
 		c.StoreRetry = 5 * time.Second
 	}
@@ -83,8 +95,10 @@ func (c Config) Validate() error {
 		return fmt.Errorf("%w: dedupe: TTL %v is under 1s", pipeline.ErrConfig, c.TTL)
 	case c.LocalCapacity < 2:
 		return fmt.Errorf("%w: dedupe: local capacity %d", pipeline.ErrConfig, c.LocalCapacity)
-	case c.StoreTimeout <= 0 || c.StoreRetry <= 0:
-		return fmt.Errorf("%w: dedupe: store timeout and retry must be positive", pipeline.ErrConfig)
+	case c.StoreTimeout <= 0 || c.StoreRetry <= 0 || c.RestoreTimeout <= 0:
+		return fmt.Errorf("%w: dedupe: store timeouts and retry must be positive", pipeline.ErrConfig)
+	case c.Log != nil && c.Claims != nil:
+		return fmt.Errorf("%w: dedupe: set Log or Claims, not both", pipeline.ErrConfig)
 	case c.MaxFuture < 0 || c.MaxPast <= 0:
 		return fmt.Errorf("%w: dedupe: event-time bounds -%v/+%v", pipeline.ErrConfig, c.MaxPast, c.MaxFuture)
 	}

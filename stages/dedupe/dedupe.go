@@ -1,6 +1,6 @@
 // Package dedupe is the first stage of the pipeline: it validates raw
 // readings, drops repeated reading_ids within a TTL, and passes the rest
-// on to the clean topic.
+// on to the clean topic in input order.
 //
 // A reading_id is a duplicate when it was first seen at another input
 // position (topic partition and offset). Remembering the position, not
@@ -8,11 +8,12 @@
 // same input is consumed again, finds its own position already recorded,
 // and passes, where a plain "seen" flag would drop it and lose it.
 //
-// Ids are looked up first in an in-process cache, then, for ids the cache
-// does not know, in the shared Store (Redis) with one pipelined round trip
-// per batch. If the store fails or is slow, the batch is deduped by the
-// cache alone, the degradation is counted and logged, and the store is
-// tried again after Config.StoreRetry: the stage never blocks on it.
+// Ids are looked up in an in-process cache, which a shared store backs in
+// one of two ways (Config.Log or Config.Claims, see their docs). If the
+// store fails or is slow, the stage dedupes with the cache alone, counts
+// and logs the degradation, and tries the store again after
+// Config.StoreRetry: it never blocks on the store and never drops a
+// reading because of it.
 package dedupe
 
 import (
@@ -20,14 +21,13 @@ import (
 	"strconv"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus"
-
 	"github.com/smaint/smaint/pipeline"
 	"github.com/smaint/smaint/schemas"
 )
 
 // Stage is the dedupe stage. Create it with New; run it with a
-// pipeline.Runner on sensor.readings.
+// pipeline.Runner on sensor.readings. Process, Revoked and the store calls
+// are made from the runner's goroutine only.
 type Stage struct {
 	cfg   Config
 	clean *pipeline.Output[*schemas.SensorReading]
@@ -36,11 +36,13 @@ type Stage struct {
 
 	storeDownUntil time.Time
 	storeDown      bool
+	restored       map[pipeline.TopicPartition]bool
 
 	// scratch, reused across batches
 	verdicts []verdict
 	claims   []Claim
 	claimIdx []int
+	logged   map[pipeline.TopicPartition][]LogEntry
 	posBuf   []byte
 }
 
@@ -50,7 +52,7 @@ const (
 	pass verdict = iota
 	drop
 	rejected
-	pending // waiting for the store
+	pending // waiting for the claim store
 )
 
 // New returns a Stage for cfg (after defaults), or cfg's validation error.
@@ -60,26 +62,45 @@ func New(cfg Config) (*Stage, error) {
 		return nil, err
 	}
 	s := &Stage{
-		cfg:   cfg,
-		clean: pipeline.NewOutput[*schemas.SensorReading](cfg.CleanTopic),
-		local: newCache(cfg.LocalCapacity, cfg.TTL.Nanoseconds()),
-		met:   newMetrics(cfg.Registerer),
+		cfg:      cfg,
+		clean:    pipeline.NewOutput[*schemas.SensorReading](cfg.CleanTopic),
+		local:    newCache(cfg.LocalCapacity, cfg.TTL.Nanoseconds()),
+		met:      newMetrics(cfg.Registerer),
+		restored: make(map[pipeline.TopicPartition]bool),
+		logged:   make(map[pipeline.TopicPartition][]LogEntry),
 	}
-	s.met.storeUp.Set(boolFloat(cfg.Store != nil))
+	s.met.storeUp.Set(boolFloat(cfg.Log != nil || cfg.Claims != nil))
 	return s, nil
 }
 
 // Outputs implements pipeline.Outputter.
 func (s *Stage) Outputs() []pipeline.Port { return []pipeline.Port{s.clean} }
 
-// Process validates, dedupes and forwards one batch, in input order.
-// It never returns an error: store failures degrade to local dedupe.
+// Revoked implements pipeline.Revoker: a partition that comes back is
+// restored from the log again, since another owner may have added to it.
+func (s *Stage) Revoked(_ context.Context, tps []pipeline.TopicPartition) {
+	for _, tp := range tps {
+		delete(s.restored, tp)
+	}
+}
+
+// Process validates, dedupes and forwards one batch, in input order. It
+// never returns an error: store failures degrade to the local cache.
 func (s *Stage) Process(ctx context.Context, in []pipeline.Msg[schemas.SensorReading], out *pipeline.Emitter) error {
 	now := s.cfg.Clock.Now()
 	nowNs := now.UnixNano()
-	s.verdicts = append(s.verdicts[:0], make([]verdict, len(in))...)
+	storeUp := !now.Before(s.storeDownUntil)
+	if s.cfg.Log != nil && storeUp {
+		storeUp = s.restore(ctx, in, now)
+	}
+	if cap(s.verdicts) < len(in) {
+		s.verdicts = make([]verdict, len(in))
+	}
+	s.verdicts = s.verdicts[:len(in)]
 	s.claims, s.claimIdx = s.claims[:0], s.claimIdx[:0]
-	useStore := s.cfg.Store != nil && !now.Before(s.storeDownUntil)
+	for tp, es := range s.logged {
+		s.logged[tp] = es[:0]
+	}
 
 	pipeline.Each(in, out, func(i int, m *pipeline.Msg[schemas.SensorReading]) error {
 		s.verdicts[i] = rejected
@@ -98,19 +119,29 @@ func (s *Stage) Process(ctx context.Context, in []pipeline.Msg[schemas.SensorRea
 			return nil
 		}
 		s.local.put(m.Value.ReadingID, pos, nowNs)
-		if !useStore {
-			s.verdicts[i] = pass
-			return nil
+		s.verdicts[i] = pass
+		switch {
+		case s.cfg.Claims != nil && storeUp:
+			s.verdicts[i] = pending
+			s.posBuf = strconv.AppendInt(append(strconv.AppendInt(s.posBuf[:0], int64(m.Partition), 10), ':'), m.Offset, 10)
+			s.claims = append(s.claims, Claim{ID: m.Value.ReadingID, Pos: string(s.posBuf)})
+			s.claimIdx = append(s.claimIdx, i)
+		case s.cfg.Log != nil:
+			tp := pipeline.TopicPartition{Topic: m.Topic, Partition: m.Partition}
+			s.logged[tp] = append(s.logged[tp], LogEntry{ID: m.Value.ReadingID, Offset: m.Offset})
 		}
-		s.verdicts[i] = pending
-		s.posBuf = strconv.AppendInt(append(strconv.AppendInt(s.posBuf[:0], int64(m.Partition), 10), ':'), m.Offset, 10)
-		s.claims = append(s.claims, Claim{ID: m.Value.ReadingID, Pos: string(s.posBuf)})
-		s.claimIdx = append(s.claimIdx, i)
 		return nil
 	})
 
-	if len(s.claims) > 0 {
+	switch {
+	case len(s.claims) > 0:
 		s.resolveClaims(ctx, in, now)
+	case s.cfg.Log != nil && storeUp:
+		s.appendLog(ctx, now)
+	case s.cfg.Log != nil:
+		for _, es := range s.logged {
+			s.met.degraded.Add(float64(len(es)))
+		}
 	}
 	for i := range in {
 		if s.verdicts[i] == pass {
@@ -121,30 +152,73 @@ func (s *Stage) Process(ctx context.Context, in []pipeline.Msg[schemas.SensorRea
 	return nil
 }
 
-// resolveClaims asks the store about the ids the cache did not know and
-// settles their pending verdicts; if the store fails they all pass.
-func (s *Stage) resolveClaims(ctx context.Context, in []pipeline.Msg[schemas.SensorReading], now time.Time) {
+// restore reads back the log of every partition of the batch this stage
+// has not restored since it was assigned. It reports whether the store
+// is still usable.
+func (s *Stage) restore(ctx context.Context, in []pipeline.Msg[schemas.SensorReading], now time.Time) bool {
+	var tps []pipeline.TopicPartition
+	for i := range in {
+		tp := pipeline.TopicPartition{Topic: in[i].Topic, Partition: in[i].Partition}
+		if !s.restored[tp] {
+			s.restored[tp] = true // tentatively, so each is asked once
+			tps = append(tps, tp)
+		}
+	}
+	for _, tp := range tps {
+		rctx, cancel := context.WithTimeout(ctx, s.cfg.RestoreTimeout)
+		n := 0
+		err := s.cfg.Log.Restore(rctx, tp, now.Add(-s.cfg.TTL), s.cfg.TTL, func(e LogEntry, seenAt time.Time) {
+			s.local.put(e.ID, packPos(tp.Partition, e.Offset), seenAt.UnixNano())
+			n++
+		})
+		cancel()
+		if err != nil {
+			for _, t := range tps {
+				delete(s.restored, t)
+			}
+			s.storeFailed(now, err)
+			return false
+		}
+		s.met.restored.Add(float64(n))
+		s.cfg.Logger.Info("dedupe log restored", "topic", tp.Topic, "partition", tp.Partition, "ids", n)
+	}
+	return true
+}
+
+func (s *Stage) appendLog(ctx context.Context, now time.Time) {
+	n := 0
+	for _, es := range s.logged {
+		n += len(es)
+	}
+	if n == 0 {
+		return
+	}
 	sctx, cancel := context.WithTimeout(ctx, s.cfg.StoreTimeout)
-	err := s.cfg.Store.Claim(sctx, s.claims, s.cfg.TTL)
+	err := s.cfg.Log.Append(sctx, now, s.cfg.TTL, s.logged)
 	cancel()
 	if err != nil {
-		s.storeDownUntil = now.Add(s.cfg.StoreRetry)
+		s.met.degraded.Add(float64(n))
+		s.storeFailed(now, err)
+		return
+	}
+	s.storeOK()
+}
+
+// resolveClaims asks the claim store about the ids the cache did not know
+// and settles their pending verdicts; if the store fails they all pass.
+func (s *Stage) resolveClaims(ctx context.Context, in []pipeline.Msg[schemas.SensorReading], now time.Time) {
+	sctx, cancel := context.WithTimeout(ctx, s.cfg.StoreTimeout)
+	err := s.cfg.Claims.Claim(sctx, s.claims, s.cfg.TTL)
+	cancel()
+	if err != nil {
 		s.met.degraded.Add(float64(len(s.claims)))
-		s.met.storeUp.Set(0)
-		if !s.storeDown {
-			s.storeDown = true
-			s.cfg.Logger.Warn("dedupe store unavailable; deduping locally", "err", err, "retry_in", s.cfg.StoreRetry)
-		}
+		s.storeFailed(now, err)
 		for _, i := range s.claimIdx {
 			s.verdicts[i] = pass
 		}
 		return
 	}
-	if s.storeDown {
-		s.storeDown = false
-		s.met.storeUp.Set(1)
-		s.cfg.Logger.Info("dedupe store available again")
-	}
+	s.storeOK()
 	for k, c := range s.claims {
 		i := s.claimIdx[k]
 		switch {
@@ -162,40 +236,19 @@ func (s *Stage) resolveClaims(ctx context.Context, in []pipeline.Msg[schemas.Sen
 	}
 }
 
-type metrics struct {
-	dupLocal, dupStore, replays, degraded prometheus.Counter
-	storeUp, localEntries                 prometheus.Gauge
+func (s *Stage) storeFailed(now time.Time, err error) {
+	s.storeDownUntil = now.Add(s.cfg.StoreRetry)
+	s.met.storeUp.Set(0)
+	if !s.storeDown {
+		s.storeDown = true
+		s.cfg.Logger.Warn("dedupe store unavailable; deduping with the local cache alone", "err", err, "retry_in", s.cfg.StoreRetry)
+	}
 }
 
-func newMetrics(reg prometheus.Registerer) metrics {
-	dups := prometheus.NewCounterVec(prometheus.CounterOpts{
-		Name: "smaint_dedupe_duplicates_total", Help: "Readings dropped as duplicates, by where the earlier sighting was found.",
-	}, []string{"found_in"})
-	m := metrics{
-		dupLocal: dups.WithLabelValues("local"),
-		dupStore: dups.WithLabelValues("store"),
-		replays: prometheus.NewCounter(prometheus.CounterOpts{
-			Name: "smaint_dedupe_replays_total", Help: "Readings consumed again at the position they were first seen at (after a restart or rebalance) and passed on.",
-		}),
-		degraded: prometheus.NewCounter(prometheus.CounterOpts{
-			Name: "smaint_dedupe_store_degraded_total", Help: "Readings deduped by the local cache alone because the shared store failed.",
-		}),
-		storeUp: prometheus.NewGauge(prometheus.GaugeOpts{
-			Name: "smaint_dedupe_store_up", Help: "1 while the shared dedupe store (Redis) answers, else 0.",
-		}),
-		localEntries: prometheus.NewGauge(prometheus.GaugeOpts{
-			Name: "smaint_dedupe_local_entries", Help: "Reading ids held by the in-process cache.",
-		}),
+func (s *Stage) storeOK() {
+	if s.storeDown {
+		s.storeDown = false
+		s.cfg.Logger.Info("dedupe store available again")
 	}
-	if reg != nil {
-		reg.MustRegister(dups, m.replays, m.degraded, m.storeUp, m.localEntries)
-	}
-	return m
-}
-
-func boolFloat(b bool) float64 {
-	if b {
-		return 1
-	}
-	return 0
+	s.met.storeUp.Set(1)
 }

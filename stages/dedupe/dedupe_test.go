@@ -49,11 +49,15 @@ type env struct {
 	reg   *prometheus.Registry
 }
 
-func newEnv(t *testing.T, store dedupe.Store, mod func(*dedupe.Config)) *env {
+// claims and logs are Config modifiers selecting a store.
+func claims(s dedupe.ClaimStore) func(*dedupe.Config) { return func(c *dedupe.Config) { c.Claims = s } }
+func logs(s dedupe.LogStore) func(*dedupe.Config) { return func(c *dedupe.Config) { c.Log = s } }
+
+func newEnv(t *testing.T, mods ...func(*dedupe.Config)) *env {
 	t.Helper()
 	e := &env{clock: &fakeClock{t: epoch}, reg: prometheus.NewRegistry()}
-	cfg := dedupe.Config{Store: store, Clock: e.clock, Registerer: e.reg}
-	if mod != nil {
+	cfg := dedupe.Config{Clock: e.clock, Registerer: e.reg}
+	for _, mod := range mods {
 		mod(&cfg)
 	}
 	s, err := dedupe.New(cfg)
@@ -126,7 +130,7 @@ func eq(t *testing.T, got []string, want ...string) {
 }
 
 func TestDropsDuplicatesKeepsOrder(t *testing.T) {
-	e := newEnv(t, nil, nil)
+	e := newEnv(t)
 	got, _ := e.run(t, msg(1, 0), msg(2, 1), msg(1, 2), msg(3, 3), msg(2, 4))
 	eq(t, got, id(1), id(2), id(3))
 	got, _ = e.run(t, msg(3, 5), msg(4, 6))
@@ -137,7 +141,7 @@ func TestDropsDuplicatesKeepsOrder(t *testing.T) {
 }
 
 func TestReplayAtSamePositionPasses(t *testing.T) {
-	e := newEnv(t, nil, nil)
+	e := newEnv(t)
 	e.run(t, msg(1, 10), msg(2, 11))
 	// The same input consumed again (restart, rebalance) is not a duplicate.
 	got, _ := e.run(t, msg(1, 10), msg(2, 11), msg(1, 12))
@@ -148,7 +152,7 @@ func TestReplayAtSamePositionPasses(t *testing.T) {
 }
 
 func TestInvalidReadingsAreRejected(t *testing.T) {
-	e := newEnv(t, nil, nil)
+	e := newEnv(t)
 	bad := msg(2, 1)
 	bad.Value.Quality = 300
 	future := msg(3, 2)
@@ -166,7 +170,7 @@ func TestInvalidReadingsAreRejected(t *testing.T) {
 }
 
 func TestForgetsAfterTTL(t *testing.T) {
-	e := newEnv(t, nil, func(c *dedupe.Config) { c.TTL = time.Minute })
+	e := newEnv(t, func(c *dedupe.Config) { c.TTL = time.Minute })
 	e.run(t, msg(1, 0))
 	e.clock.Add(59 * time.Second)
 	got, _ := e.run(t, msg(1, 1))
@@ -176,18 +180,20 @@ func TestForgetsAfterTTL(t *testing.T) {
 	eq(t, got, id(1))
 }
 
-func newMiniredis(t *testing.T) (*miniredis.Miniredis, *dedupe.RedisStore) {
+func newMiniredis(t *testing.T) (*miniredis.Miniredis, *redis.Client) {
 	t.Helper()
 	mr := miniredis.RunT(t)
+	mr.SetTime(epoch)
 	rdb := redis.NewClient(&redis.Options{Addr: mr.Addr()})
 	t.Cleanup(func() { rdb.Close() })
-	return mr, dedupe.NewRedisStore(rdb, "")
+	return mr, rdb
 }
 
-func TestDedupesAcrossInstancesThroughStore(t *testing.T) {
-	mr, store := newMiniredis(t)
-	a := newEnv(t, store, nil)
-	b := newEnv(t, store, nil)
+func TestClaimsDedupeAcrossPartitionsAndInstances(t *testing.T) {
+	mr, rdb := newMiniredis(t)
+	store := dedupe.NewRedisClaimStore(rdb, "")
+	a := newEnv(t, claims(store))
+	b := newEnv(t, claims(store))
 	got, _ := a.run(t, msg(1, 0), msg(2, 1))
 	eq(t, got, id(1), id(2))
 	// Instance b consumes the same ids at other positions (another partition's copy).
@@ -205,25 +211,25 @@ func TestDedupesAcrossInstancesThroughStore(t *testing.T) {
 		t.Errorf("local duplicates %v, want 1", n)
 	}
 	// The key holds the first position, with the TTL.
-	if v, _ := mr.Get("smaint:dedupe:" + id(1)); v != "0:0" {
+	if v, _ := mr.Get("smaint:dedupe:id:" + id(1)); v != "0:0" {
 		t.Errorf("stored position %q", v)
 	}
-	if ttl := mr.TTL("smaint:dedupe:" + id(1)); ttl != 10*time.Minute {
+	if ttl := mr.TTL("smaint:dedupe:id:" + id(1)); ttl != 10*time.Minute {
 		t.Errorf("ttl %v", ttl)
 	}
 	// A fresh instance (empty cache) replaying a's input passes it: same position.
-	c := newEnv(t, store, nil)
+	c := newEnv(t, claims(store))
 	got, _ = c.run(t, msg(1, 0), msg(2, 1))
 	eq(t, got, id(1), id(2))
 }
 
-// brokenStore fails every claim, or blocks until its context ends.
+// brokenStore fails every call, or blocks until its context ends.
 type brokenStore struct {
 	block bool
 	calls int
 }
 
-func (s *brokenStore) Claim(ctx context.Context, _ []dedupe.Claim, _ time.Duration) error {
+func (s *brokenStore) fail(ctx context.Context) error {
 	s.calls++
 	if s.block {
 		<-ctx.Done()
@@ -232,11 +238,32 @@ func (s *brokenStore) Claim(ctx context.Context, _ []dedupe.Claim, _ time.Durati
 	return errors.New("connection refused")
 }
 
+func (s *brokenStore) Claim(ctx context.Context, _ []dedupe.Claim, _ time.Duration) error {
+	return s.fail(ctx)
+}
+
+func (s *brokenStore) Append(ctx context.Context, _ time.Time, _ time.Duration, _ map[pipeline.TopicPartition][]dedupe.LogEntry) error {
+	return s.fail(ctx)
+}
+
+func (s *brokenStore) Restore(ctx context.Context, _ pipeline.TopicPartition, _ time.Time, _ time.Duration, _ func(dedupe.LogEntry, time.Time)) error {
+	return s.fail(ctx)
+}
+
 func TestStoreDownDegradesToLocalAndRetries(t *testing.T) {
-	for _, block := range []bool{false, true} {
-		t.Run(fmt.Sprintf("block=%v", block), func(t *testing.T) {
-			store := &brokenStore{block: block}
-			e := newEnv(t, store, func(c *dedupe.Config) { c.StoreTimeout = 50 * time.Millisecond; c.StoreRetry = 10 * time.Second })
+	for _, tc := range []struct {
+		mode  string
+		block bool
+	}{{"claims", false}, {"claims", true}, {"log", false}, {"log", true}} {
+		t.Run(fmt.Sprintf("%s/block=%v", tc.mode, tc.block), func(t *testing.T) {
+			store := &brokenStore{block: tc.block}
+			mode := claims(store)
+			if tc.mode == "log" {
+				mode = logs(store)
+			}
+			e := newEnv(t, mode, func(c *dedupe.Config) {
+				c.StoreTimeout, c.RestoreTimeout, c.StoreRetry = 50*time.Millisecond, 50*time.Millisecond, 10*time.Second
+			})
 			start := time.Now()
 			got, _ := e.run(t, msg(1, 0), msg(2, 1), msg(1, 2))
 			if d := time.Since(start); d > 2*time.Second {
@@ -245,6 +272,9 @@ func TestStoreDownDegradesToLocalAndRetries(t *testing.T) {
 			eq(t, got, id(1), id(2))
 			if n := e.counter(t, "smaint_dedupe_store_degraded_total"); n != 2 {
 				t.Errorf("degraded %v, want 2", n)
+			}
+			if got, _ := e.run(t, msg(2, 9)); len(got) != 0 {
+				t.Errorf("duplicate passed while the store was down: %v", got)
 			}
 			if up := e.counter(t, "smaint_dedupe_store_up"); up != 0 {
 				t.Errorf("store_up %v", up)
@@ -264,8 +294,8 @@ func TestStoreDownDegradesToLocalAndRetries(t *testing.T) {
 }
 
 func TestStoreRecovers(t *testing.T) {
-	mr, store := newMiniredis(t)
-	e := newEnv(t, store, func(c *dedupe.Config) { c.StoreRetry = time.Second; c.StoreTimeout = 100 * time.Millisecond })
+	mr, rdb := newMiniredis(t)
+	e := newEnv(t, claims(dedupe.NewRedisClaimStore(rdb, "")), func(c *dedupe.Config) { c.StoreRetry = time.Second; c.StoreTimeout = 100 * time.Millisecond })
 	mr.SetError("LOADING Redis is loading the dataset in memory")
 	got, _ := e.run(t, msg(1, 0))
 	eq(t, got, id(1))
@@ -279,7 +309,7 @@ func TestStoreRecovers(t *testing.T) {
 	if up := e.counter(t, "smaint_dedupe_store_up"); up != 1 {
 		t.Fatalf("store_up %v after recovery", up)
 	}
-	if !mr.Exists("smaint:dedupe:" + id(2)) {
+	if !mr.Exists("smaint:dedupe:id:" + id(2)) {
 		t.Fatal("recovered store was not written")
 	}
 }
@@ -293,6 +323,7 @@ func TestConfigValidate(t *testing.T) {
 		{"capacity 1", dedupe.Config{LocalCapacity: 1}},
 		{"negative timeout", dedupe.Config{StoreTimeout: -1}},
 		{"negative future", dedupe.Config{MaxFuture: -time.Second}},
+		{"both stores", dedupe.Config{Log: &brokenStore{}, Claims: &brokenStore{}}},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -300,5 +331,56 @@ func TestConfigValidate(t *testing.T) {
 				t.Fatalf("got %v, want ErrConfig", err)
 			}
 		})
+	}
+}
+
+func TestLogRestoresPartitionHistoryOnTakeover(t *testing.T) {
+	mr, rdb := newMiniredis(t)
+	store := dedupe.NewRedisLogStore(rdb, "")
+	a := newEnv(t, logs(store))
+	onP1 := func(m pipeline.Msg[schemas.SensorReading]) pipeline.Msg[schemas.SensorReading] { m.Partition = 1; return m }
+	got, _ := a.run(t, msg(1, 0), msg(2, 1), onP1(msg(3, 0)))
+	eq(t, got, id(1), id(2), id(3))
+	if keys := mr.Keys(); len(keys) != 2 {
+		t.Fatalf("log keys %v, want one per partition", keys)
+	}
+	// b takes partition 0 over: the batch before it was committed replays
+	// (passes), a duplicate of an earlier reading is dropped, new ids pass.
+	b := newEnv(t, logs(store))
+	got, _ = b.run(t, msg(2, 1), msg(1, 5), msg(4, 6))
+	eq(t, got, id(2), id(4))
+	if n := b.counter(t, "smaint_dedupe_restored_total"); n != 2 {
+		t.Errorf("restored %v ids, want partition 0's 2", n)
+	}
+	// b's own additions reach the log too: a third owner sees all of them.
+	c := newEnv(t, logs(store))
+	got, _ = c.run(t, msg(4, 20), msg(1, 21), msg(5, 22))
+	eq(t, got, id(5))
+	// Once revoked and reassigned, a partition is restored again.
+	c.stage.Revoked(context.Background(), []pipeline.TopicPartition{{Topic: "sensor.readings", Partition: 0}})
+	if got, _ = c.run(t, msg(6, 30)); len(got) != 1 {
+		t.Fatalf("after reassignment: %v", got)
+	}
+	// First takeover: ids 1, 2 (a) and 4 (b); second: those and 5 (c).
+	if n := c.counter(t, "smaint_dedupe_restored_total"); n != 3+4 {
+		t.Errorf("restored %v ids over two takeovers, want 7", n)
+	}
+}
+
+func TestLogForgetsAfterTTL(t *testing.T) {
+	mr, rdb := newMiniredis(t)
+	store := dedupe.NewRedisLogStore(rdb, "")
+	ttl := func(c *dedupe.Config) { c.TTL = time.Minute }
+	a := newEnv(t, logs(store), ttl)
+	a.run(t, msg(1, 0))
+	// 61s later a new owner does not restore the expired id.
+	b := newEnv(t, logs(store), ttl)
+	b.clock.Add(61 * time.Second)
+	got, _ := b.run(t, msg(1, 9))
+	eq(t, got, id(1))
+	// The bucket key outlives the TTL but expires within two of them.
+	mr.FastForward(2*time.Minute + 2*time.Second)
+	if keys := mr.Keys(); len(keys) != 1 {
+		t.Fatalf("keys after 2 TTLs: %v (b's append lives on, a's expired)", keys)
 	}
 }

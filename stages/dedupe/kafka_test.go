@@ -89,9 +89,13 @@ func produceInput(t testing.TB, cl *kgo.Client, in *input) {
 	in.produced = len(in.records)
 }
 
-func dedupeRunner(t testing.TB, addrs []string, store dedupe.Store, opts ...pipeline.Option) *pipeline.Runner[schemas.SensorReading] {
+func dedupeRunner(t testing.TB, addrs []string, mode func(*dedupe.Config), opts ...pipeline.Option) *pipeline.Runner[schemas.SensorReading] {
 	t.Helper()
-	s, err := dedupe.New(dedupe.Config{Store: store})
+	var cfg dedupe.Config
+	if mode != nil {
+		mode(&cfg)
+	}
+	s, err := dedupe.New(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -151,14 +155,25 @@ func runUntil(t *testing.T, r *pipeline.Runner[schemas.SensorReading]) (stop fun
 	return stop
 }
 
-func stores(t *testing.T) map[string]func(*testing.T) dedupe.Store {
-	return map[string]func(*testing.T) dedupe.Store{
-		"miniredis": func(t *testing.T) dedupe.Store {
-			_, s := newMiniredis(t)
-			return s
+// modes returns the store configurations to test on Kafka: both store
+// shapes on miniredis, and on the real Redis.
+func modes(t *testing.T) map[string]func(*testing.T) func(*dedupe.Config) {
+	return map[string]func(*testing.T) func(*dedupe.Config){
+		"log/miniredis": func(t *testing.T) func(*dedupe.Config) {
+			_, rdb := newMiniredis(t)
+			return logs(dedupe.NewRedisLogStore(rdb, ""))
 		},
-		"redis": func(t *testing.T) dedupe.Store {
-			return dedupe.NewRedisStore(realRedis(t), fmt.Sprintf("smaint-test:%d:", time.Now().UnixNano()))
+		"claims/miniredis": func(t *testing.T) func(*dedupe.Config) {
+			_, rdb := newMiniredis(t)
+			return claims(dedupe.NewRedisClaimStore(rdb, ""))
+		},
+		"log/redis": func(t *testing.T) func(*dedupe.Config) {
+			rdb := realRedis(t)
+			return logs(dedupe.NewRedisLogStore(rdb, testPrefix(t, rdb)))
+		},
+		"claims/redis": func(t *testing.T) func(*dedupe.Config) {
+			rdb := realRedis(t)
+			return claims(dedupe.NewRedisClaimStore(rdb, testPrefix(t, rdb)))
 		},
 	}
 }
@@ -167,7 +182,7 @@ func stores(t *testing.T) map[string]func(*testing.T) dedupe.Store {
 // the terms: N records produced, of which D duplicates and B bad,
 // leave exactly N-D-B clean readings and B dead letters; none is lost.
 func TestTwoInstancesOnKafkaCountExactly(t *testing.T) {
-	for name, mk := range stores(t) {
+	for name, mk := range modes(t) {
 		t.Run(name, func(t *testing.T) {
 			store := mk(t)
 			c := pipelinetest.Cluster(t)
@@ -239,6 +254,12 @@ func TestKilledConsumerLosesNothing(t *testing.T) {
 	if testing.Short() {
 		t.Skip("spawns child processes")
 	}
+	for _, mode := range []string{"log", "claims"} {
+		t.Run(mode, func(t *testing.T) { testKill(t, mode) })
+	}
+}
+
+func testKill(t *testing.T, mode string) {
 	mr := miniredis.RunT(t)
 	c := pipelinetest.Cluster(t, kfake.GroupMinSessionTimeout(100*time.Millisecond))
 	addrs := c.ListenAddrs()
@@ -247,17 +268,17 @@ func TestKilledConsumerLosesNothing(t *testing.T) {
 	pipelinetest.CreateTopic(t, admin, 4, topics.Readings)
 	produceInput(t, admin, in)
 
-	first := startChild(t, addrs, mr.Addr(), "20")
+	first := startChild(t, addrs, mr.Addr(), mode, "20")
 	err := first.Wait()
 	if ws, ok := first.ProcessState.Sys().(syscall.WaitStatus); !ok || !ws.Signaled() || ws.Signal() != syscall.SIGKILL {
 		t.Fatalf("first child did not die by SIGKILL: %v", err)
 	}
 	atKill := len(pipelinetest.ReadAll(t, addrs, topics.Clean))
-	if claimed := len(mr.Keys()); claimed <= atKill {
-		t.Fatalf("%d ids claimed in Redis, %d on the clean topic: the kill did not fall between claim and produce", claimed, atKill)
+	if remembered := storedIDs(t, mr, mode); remembered <= atKill {
+		t.Fatalf("%d ids in Redis, %d on the clean topic: the kill did not fall between store write and produce", remembered, atKill)
 	}
 
-	second := startChild(t, addrs, mr.Addr(), "")
+	second := startChild(t, addrs, mr.Addr(), mode, "")
 	pipelinetest.WaitCommitted(t, admin, "smaint-dedupe", topics.Readings, 120*time.Second)
 	_ = second.Process.Signal(syscall.SIGTERM)
 	_ = second.Wait()
@@ -281,11 +302,30 @@ func TestKilledConsumerLosesNothing(t *testing.T) {
 	}
 }
 
-func startChild(t *testing.T, addrs []string, redisAddr, dieAfter string) *exec.Cmd {
+// storedIDs counts the reading ids the store holds.
+func storedIDs(t *testing.T, mr *miniredis.Miniredis, mode string) int {
+	if mode == "claims" {
+		return len(mr.Keys())
+	}
+	rdb := redis.NewClient(&redis.Options{Addr: mr.Addr()})
+	defer rdb.Close()
+	n := 0
+	for p := range int32(4) {
+		tp := pipeline.TopicPartition{Topic: topics.Readings, Partition: p}
+		err := dedupe.NewRedisLogStore(rdb, "").Restore(context.Background(), tp, time.Now().Add(-time.Minute), 10*time.Minute,
+			func(dedupe.LogEntry, time.Time) { n++ })
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	return n
+}
+
+func startChild(t *testing.T, addrs []string, redisAddr, mode, dieAfter string) *exec.Cmd {
 	t.Helper()
 	cmd := exec.Command(os.Args[0], "-test.run=^TestChildDedupe$", "-test.v")
 	cmd.Env = append(os.Environ(), "SMAINT_CHILD_BROKERS="+strings.Join(addrs, ","),
-		"SMAINT_CHILD_REDIS="+redisAddr, "SMAINT_CHILD_DIE_AFTER="+dieAfter)
+		"SMAINT_CHILD_REDIS="+redisAddr, "SMAINT_CHILD_MODE="+mode, "SMAINT_CHILD_DIE_AFTER="+dieAfter)
 	var stderr bytes.Buffer
 	cmd.Stderr = &stderr
 	if err := cmd.Start(); err != nil {
@@ -324,7 +364,11 @@ func TestChildDedupe(t *testing.T) {
 		t.Skip("child process of TestKilledConsumerLosesNothing")
 	}
 	rdb := redis.NewClient(&redis.Options{Addr: os.Getenv("SMAINT_CHILD_REDIS")})
-	s, err := dedupe.New(dedupe.Config{Store: dedupe.NewRedisStore(rdb, "")})
+	cfg := dedupe.Config{Log: dedupe.NewRedisLogStore(rdb, "")}
+	if os.Getenv("SMAINT_CHILD_MODE") == "claims" {
+		cfg = dedupe.Config{Claims: dedupe.NewRedisClaimStore(rdb, "")}
+	}
+	s, err := dedupe.New(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -9,7 +9,7 @@ import (
 	"github.com/redis/go-redis/v9"
 )
 
-// Claim asks the store to remember ID as first seen at Pos. The store
+// Claim asks a ClaimStore to remember ID as first seen at Pos. The store
 // fills Existed and Prev: whether ID was already remembered, and the Pos
 // it was remembered with.
 type Claim struct {
@@ -19,33 +19,35 @@ type Claim struct {
 	Prev    string
 }
 
-// Store remembers reading ids across instances. Implementations must be
-// safe for concurrent use.
-type Store interface {
+// ClaimStore remembers reading ids one by one, for all partitions at once:
+// it catches a duplicate whichever partition it arrives on, at the cost of
+// one store operation per new reading. Implementations must be safe for
+// concurrent use.
+type ClaimStore interface {
 	// Claim records every claim whose ID is new, for ttl, and reports for
 	// each whether it existed. On error no claim's result may be trusted.
 	Claim(ctx context.Context, claims []Claim, ttl time.Duration) error
 }
 
-// RedisStore is a Store on Redis: one pipelined SET key pos NX GET EX ttl
-// per claim, so a whole batch costs one round trip. SET with both NX and
-// GET needs Redis 7.0 or later.
-type RedisStore struct {
+// RedisClaimStore is a ClaimStore on Redis: one pipelined
+// SET key pos NX GET EX ttl per claim, so a batch costs one round trip.
+// SET with both NX and GET needs Redis 7.0 or later.
+type RedisClaimStore struct {
 	rdb    redis.UniversalClient
 	prefix string
 }
 
-// NewRedisStore returns a Store on rdb whose keys are prefix+reading_id
-// (prefix "" means "smaint:dedupe:").
-func NewRedisStore(rdb redis.UniversalClient, prefix string) *RedisStore {
+// NewRedisClaimStore returns a ClaimStore on rdb whose keys are
+// prefix+reading_id (prefix "" means "smaint:dedupe:id:").
+func NewRedisClaimStore(rdb redis.UniversalClient, prefix string) *RedisClaimStore {
 	if prefix == "" {
-		prefix = "smaint:dedupe:"
+		prefix = "smaint:dedupe:id:"
 	}
-	return &RedisStore{rdb: rdb, prefix: prefix}
+	return &RedisClaimStore{rdb: rdb, prefix: prefix}
 }
 
-// Claim implements Store.
-func (s *RedisStore) Claim(ctx context.Context, claims []Claim, ttl time.Duration) error {
+// Claim implements ClaimStore.
+func (s *RedisClaimStore) Claim(ctx context.Context, claims []Claim, ttl time.Duration) error {
 	if len(claims) == 0 {
 		return nil
 	}

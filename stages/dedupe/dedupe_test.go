@@ -51,7 +51,7 @@ type env struct {
 
 // claims and logs are Config modifiers selecting a store.
 func claims(s dedupe.ClaimStore) func(*dedupe.Config) { return func(c *dedupe.Config) { c.Claims = s } }
-func logs(s dedupe.LogStore) func(*dedupe.Config) { return func(c *dedupe.Config) { c.Log = s } }
+func logs(s dedupe.LogStore) func(*dedupe.Config)     { return func(c *dedupe.Config) { c.Log = s } }
 
 func newEnv(t *testing.T, mods ...func(*dedupe.Config)) *env {
 	t.Helper()
@@ -338,7 +338,10 @@ func TestLogRestoresPartitionHistoryOnTakeover(t *testing.T) {
 	mr, rdb := newMiniredis(t)
 	store := dedupe.NewRedisLogStore(rdb, "")
 	a := newEnv(t, logs(store))
-	onP1 := func(m pipeline.Msg[schemas.SensorReading]) pipeline.Msg[schemas.SensorReading] { m.Partition = 1; return m }
+	onP1 := func(m pipeline.Msg[schemas.SensorReading]) pipeline.Msg[schemas.SensorReading] {
+		m.Partition = 1
+		return m
+	}
 	got, _ := a.run(t, msg(1, 0), msg(2, 1), onP1(msg(3, 0)))
 	eq(t, got, id(1), id(2), id(3))
 	if keys := mr.Keys(); len(keys) != 2 {

@@ -97,7 +97,7 @@ func TestLogStoreOnRealRedis(t *testing.T) {
 	tp := pipeline.TopicPartition{Topic: "sensor.readings", Partition: 3}
 	now := time.Now()
 	err := store.Append(ctx, now, time.Minute, map[pipeline.TopicPartition][]dedupe.LogEntry{
-		tp: {{ID: "a", Offset: 1}, {ID: "b", Offset: 2}},
+		tp:                                       {{ID: "a", Offset: 1}, {ID: "b", Offset: 2}},
 		{Topic: "sensor.readings", Partition: 4}: {{ID: "c", Offset: 1}},
 	})
 	if err != nil {

@@ -1,0 +1,131 @@
+package pipeline
+
+import (
+	"context"
+	"fmt"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/smaint/smaint/schemas"
+)
+
+// Producer writes typed records to Kafka for sources that have no input
+// topic: the simulator, load generators. Sends are asynchronous; Flush
+// waits for every acknowledgement. A Producer is safe for concurrent use.
+type Producer struct {
+	cl    *kgo.Client
+	cfg   runnerConfig
+	acked atomic.Int64
+	mu    sync.Mutex
+	err   error
+}
+
+// NewProducer returns a Producer. It accepts the Runner's options; those
+// about consuming are ignored.
+func NewProducer(opts ...Option) (*Producer, error) {
+	cfg := defaultRunnerConfig("producer")
+	for _, o := range opts {
+		o(&cfg)
+	}
+	if len(cfg.kafka) == 0 {
+		return nil, fmt.Errorf("%w: producer: no Kafka options (use KafkaOpts)", ErrConfig)
+	}
+	if cfg.serde == nil {
+		cfg.serde = schemas.NewSerde()
+	}
+	kopts := append(append([]kgo.Opt(nil), cfg.kafka...),
+		kgo.ProducerLinger(5*time.Millisecond),
+		kgo.MaxBufferedRecords(200_000),
+	)
+	if cfg.log != nil {
+		kopts = append(kopts, kgo.WithLogger(kgoLogger{cfg.log}))
+	}
+	cl, err := kgo.NewClient(kopts...)
+	if err != nil {
+		return nil, fmt.Errorf("%w: producer: %w", ErrConfig, err)
+	}
+	return &Producer{cl: cl, cfg: cfg}, nil
+}
+
+// Bind creates the ports' topics (as CreateTopics configured) and binds
+// them to encoders, registering their schemas when the Serde has a
+// registry. Ports must be bound before Send.
+func (p *Producer) Bind(ctx context.Context, ports ...Port) error {
+	if p.cfg.createTopics {
+		topics := make([]string, 0, len(ports))
+		for _, pt := range ports {
+			topics = append(topics, pt.Topic())
+		}
+		if err := EnsureTopics(ctx, p.cl, p.cfg.partitions, p.cfg.replication, topics...); err != nil {
+			return err
+		}
+	}
+	for _, pt := range ports {
+		enc, err := p.cfg.serde.NewEncoder(ctx, pt.Schema(), pt.Topic()+"-value")
+		if err != nil {
+			return fmt.Errorf("output %s: %w", pt.Topic(), err)
+		}
+		pt.bind(enc)
+	}
+	return nil
+}
+
+// Send encodes v and queues it for o's topic, keyed by key. It blocks only
+// when the client's buffer is full, until ctx ends.
+func Send[T schemas.Record](ctx context.Context, p *Producer, o *Output[T], key string, v T) error {
+	if o.enc == nil {
+		return fmt.Errorf("pipeline: output %s is not bound (call Producer.Bind)", o.topic)
+	}
+	val, err := o.enc.Append(nil, v)
+	if err != nil {
+		return err
+	}
+	return p.SendRaw(ctx, o.topic, key, val)
+}
+
+// SendRaw queues value as it is: for tests and fault injection that need
+// bytes no encoder would write.
+func (p *Producer) SendRaw(ctx context.Context, topic, key string, value []byte) error {
+	var k []byte
+	if key != "" {
+		k = []byte(key)
+	}
+	p.cl.Produce(ctx, &kgo.Record{Topic: topic, Key: k, Value: value}, p.promise)
+	return p.firstErr()
+}
+
+func (p *Producer) promise(_ *kgo.Record, err error) {
+	if err != nil {
+		p.mu.Lock()
+		if p.err == nil {
+			p.err = err
+		}
+		p.mu.Unlock()
+		return
+	}
+	p.acked.Add(1)
+}
+
+func (p *Producer) firstErr() error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.err
+}
+
+// Acked returns how many records the brokers have acknowledged.
+func (p *Producer) Acked() int64 { return p.acked.Load() }
+
+// Flush waits until every queued record is acknowledged or failed, and
+// returns the first failure since the Producer was created.
+func (p *Producer) Flush(ctx context.Context) error {
+	if err := p.cl.Flush(ctx); err != nil {
+		return err
+	}
+	return p.firstErr()
+}
+
+// Close closes the client; records not yet flushed fail.
+func (p *Producer) Close() { p.cl.Close() }

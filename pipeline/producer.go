@@ -74,7 +74,7 @@ func (p *Producer) Bind(ctx context.Context, ports ...Port) error {
 }
 
 // Send encodes v and queues it for o's topic, keyed by key. It blocks only
-// when the client's buffer is full, until ctx ends.
+// when the client's buffer is full, until ctx ends. See SendRaw on ctx.
 func Send[T schemas.Record](ctx context.Context, p *Producer, o *Output[T], key string, v T) error {
 	if o.enc == nil {
 		return fmt.Errorf("pipeline: output %s is not bound (call Producer.Bind)", o.topic)
@@ -87,7 +87,10 @@ func Send[T schemas.Record](ctx context.Context, p *Producer, o *Output[T], key 
 }
 
 // SendRaw queues value as it is: for tests and fault injection that need
-// bytes no encoder would write.
+// bytes no encoder would write. As with Send, ctx bounds the wait for
+// buffer space and also fails the record if it ends before the record is
+// produced: pass a context that outlives the send (context.WithoutCancel)
+// to stop sending without failing what is queued.
 func (p *Producer) SendRaw(ctx context.Context, topic, key string, value []byte) error {
 	var k []byte
 	if key != "" {

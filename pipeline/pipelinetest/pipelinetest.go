@@ -14,6 +14,8 @@ import (
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kfake"
 	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/smaint/smaint/pipeline"
 )
 
 // Cluster starts a kfake cluster that the test closes when it ends.
@@ -66,32 +68,19 @@ func Produce(t testing.TB, cl *kgo.Client, rs ...*kgo.Record) {
 // topic, the partition's end offset: it has consumed everything there is.
 func WaitCommitted(t testing.TB, cl *kgo.Client, group, topic string, timeout time.Duration) {
 	t.Helper()
-	adm := kadm.NewClient(cl)
 	deadline := time.Now().Add(timeout)
-	var behind int64
+	var lag int64
+	var err error
 	for time.Now().Before(deadline) {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		ends, err1 := adm.ListEndOffsets(ctx, topic)
-		committed, err2 := adm.FetchOffsetsForTopics(ctx, group, topic)
+		lag, err = pipeline.GroupLag(ctx, cl, group, topic)
 		cancel()
-		if err1 == nil && err2 == nil {
-			behind = 0
-			ends.Each(func(e kadm.ListedOffset) {
-				c, ok := committed.Lookup(e.Topic, e.Partition)
-				switch {
-				case !ok || c.Err != nil || c.At < 0:
-					behind += e.Offset
-				case c.At < e.Offset:
-					behind += e.Offset - c.At
-				}
-			})
-			if behind == 0 {
-				return
-			}
+		if err == nil && lag == 0 {
+			return
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
-	t.Fatalf("group %s did not commit the end of %s within %v (%d records behind)", group, topic, timeout, behind)
+	t.Fatalf("group %s did not commit the end of %s within %v (%d records behind, %v)", group, topic, timeout, lag, err)
 }
 
 // ReadAll returns every record of topic, from the start of each partition

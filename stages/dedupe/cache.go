@@ -1,60 +1,97 @@
 package dedupe
 
-// cache is the in-process memory of reading ids: for each id, the input
-// position where it was first seen and when it expires. It holds two
-// generations of at most half its capacity each; when the current one is
-// full, or older than the TTL, the previous one is dropped and the current
-// one becomes previous. An id is thus remembered for at least the TTL
-// unless more than half the capacity of newer ids arrived meanwhile.
+// uuidKey is a reading id in 16 bytes: the UUID's value, so equal ids
+// (in any letter case) have equal keys and different ids never collide.
+type uuidKey [16]byte
+
+// parseUUID parses the canonical 8-4-4-4-12 hex form; ok is false for
+// anything else.
+func parseUUID(s string) (k uuidKey, ok bool) {
+	if len(s) != 36 || s[8] != '-' || s[13] != '-' || s[18] != '-' || s[23] != '-' {
+		return k, false
+	}
+	j := 0
+	for i := 0; i < 36; i += 2 {
+		if i == 8 || i == 13 || i == 18 || i == 23 {
+			i--
+			continue
+		}
+		hi, ok1 := unhex(s[i])
+		lo, ok2 := unhex(s[i+1])
+		if !ok1 || !ok2 {
+			return k, false
+		}
+		k[j] = hi<<4 | lo
+		j++
+	}
+	return k, true
+}
+
+func unhex(c byte) (byte, bool) {
+	switch {
+	case '0' <= c && c <= '9':
+		return c - '0', true
+	case 'a' <= c && c <= 'f':
+		return c - 'a' + 10, true
+	case 'A' <= c && c <= 'F':
+		return c - 'A' + 10, true
+	}
+	return 0, false
+}
+
+// cache remembers the reading ids first seen in one input partition: for
+// each, the offset it was first seen at and when. Duplicates arrive on
+// their original's partition (readings are keyed by sensor), so a cache
+// per partition is enough, and one partition's backlog cannot push
+// another's ids out.
 //
+// It holds two generations of at most half its capacity each; when the
+// current one is full, or older than the TTL, the previous one is dropped
+// and the current one becomes previous. An id is thus remembered for the
+// TTL unless more than half the capacity of newer ids arrived meanwhile.
 // A cache is used by one goroutine.
 type cache struct {
-	cur, prev map[string]entry
+	cur, prev map[uuidKey]entry
 	half      int
 	ttl       int64 // nanoseconds
 	started   int64 // when cur was started
 }
 
 type entry struct {
-	pos     uint64 // packed position, or posElsewhere
-	expires int64  // unix nanoseconds
+	offset int64 // where the id was first seen, or offElsewhere
+	seen   int64 // unix nanoseconds
 }
 
-// posElsewhere marks an id first seen at a position this instance does not
-// know (another instance, or a time before the cache): any sighting of it
-// is a duplicate.
-const posElsewhere = ^uint64(0)
+// offElsewhere marks an id first seen at a position this partition does
+// not hold (another partition, per the claim store): any sighting of it
+// here is a duplicate.
+const offElsewhere = -1
 
 func newCache(capacity int, ttlNanos int64) *cache {
 	half := max(1, capacity/2)
-	return &cache{cur: make(map[string]entry, min(half, 1<<16)), prev: map[string]entry{}, half: half, ttl: ttlNanos}
+	return &cache{cur: make(map[uuidKey]entry, min(half, 1<<12)), prev: map[uuidKey]entry{}, half: half, ttl: ttlNanos}
 }
 
-// lookup returns the first position recorded for id, if id is remembered
-// and unexpired at now.
-func (c *cache) lookup(id string, now int64) (uint64, bool) {
+// lookup returns where id was first seen, if it is remembered and was
+// seen less than the TTL before now.
+func (c *cache) lookup(id uuidKey, now int64) (int64, bool) {
 	e, ok := c.cur[id]
 	if !ok {
 		e, ok = c.prev[id]
 	}
-	if !ok || e.expires <= now {
+	if !ok || now-e.seen >= c.ttl {
 		return 0, false
 	}
-	return e.pos, true
+	return e.offset, true
 }
 
-// put remembers id as first seen at pos, until now+ttl.
-func (c *cache) put(id string, pos uint64, now int64) {
-	if len(c.cur) >= c.half || now-c.started > c.ttl {
-		c.prev, c.cur = c.cur, make(map[string]entry, min(c.half, max(len(c.cur), 1<<10)))
-		c.started = now
+// put remembers id as first seen at offset, at time seen.
+func (c *cache) put(id uuidKey, offset, seen int64) {
+	if len(c.cur) >= c.half || seen-c.started > c.ttl {
+		c.prev, c.cur = c.cur, make(map[uuidKey]entry, min(c.half, max(len(c.cur), 1<<12)))
+		c.started = seen
 	}
-	c.cur[id] = entry{pos: pos, expires: now + c.ttl}
+	c.cur[id] = entry{offset: offset, seen: seen}
 }
 
 func (c *cache) len() int { return len(c.cur) + len(c.prev) }
-
-// packPos packs a partition and offset into one comparable word.
-func packPos(partition int32, offset int64) uint64 {
-	return uint64(uint16(partition))<<48 | uint64(offset)&(1<<48-1)
-}

@@ -15,9 +15,11 @@ import (
 type Config struct {
 	// TTL is how long a reading_id is remembered (default 10m).
 	TTL time.Duration
-	// LocalCapacity bounds the in-process cache in entries (default
-	// 500,000, about 40 MiB). The cache catches near duplicates without a
-	// Redis round trip and carries dedupe alone while Redis is down.
+	// LocalCapacity bounds the in-process cache of each input partition,
+	// in reading ids (default 500,000, at most about 20 MiB). Within the
+	// TTL, an id is remembered until this many newer ids arrived on its
+	// partition; size it to rate per partition times TTL to dedupe the
+	// whole TTL (the store only helps instances taking a partition over).
 	LocalCapacity int
 	// Log, if set, is the per-partition changelog of first sightings that
 	// lets an instance taking over a partition (restart, rebalance) know

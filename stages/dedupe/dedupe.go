@@ -29,10 +29,10 @@ import (
 // pipeline.Runner on sensor.readings. Process, Revoked and the store calls
 // are made from the runner's goroutine only.
 type Stage struct {
-	cfg   Config
-	clean *pipeline.Output[*schemas.SensorReading]
-	local *cache
-	met   metrics
+	cfg    Config
+	clean  *pipeline.Output[*schemas.SensorReading]
+	caches map[pipeline.TopicPartition]*cache
+	met    metrics
 
 	storeDownUntil time.Time
 	storeDown      bool
@@ -64,7 +64,7 @@ func New(cfg Config) (*Stage, error) {
 	s := &Stage{
 		cfg:      cfg,
 		clean:    pipeline.NewOutput[*schemas.SensorReading](cfg.CleanTopic),
-		local:    newCache(cfg.LocalCapacity, cfg.TTL.Nanoseconds()),
+		caches:   make(map[pipeline.TopicPartition]*cache),
 		met:      newMetrics(cfg.Registerer),
 		restored: make(map[pipeline.TopicPartition]bool),
 		logged:   make(map[pipeline.TopicPartition][]LogEntry),
@@ -76,12 +76,24 @@ func New(cfg Config) (*Stage, error) {
 // Outputs implements pipeline.Outputter.
 func (s *Stage) Outputs() []pipeline.Port { return []pipeline.Port{s.clean} }
 
-// Revoked implements pipeline.Revoker: a partition that comes back is
-// restored from the log again, since another owner may have added to it.
+// Revoked implements pipeline.Revoker: the stage forgets the partitions'
+// caches. A partition that comes back is restored from the log again,
+// since another owner may have added to it meanwhile.
 func (s *Stage) Revoked(_ context.Context, tps []pipeline.TopicPartition) {
 	for _, tp := range tps {
 		delete(s.restored, tp)
+		delete(s.caches, tp)
 	}
+}
+
+// cacheFor returns the cache of tp, creating it on first use.
+func (s *Stage) cacheFor(tp pipeline.TopicPartition) *cache {
+	c := s.caches[tp]
+	if c == nil {
+		c = newCache(s.cfg.LocalCapacity, s.cfg.TTL.Nanoseconds())
+		s.caches[tp] = c
+	}
+	return c
 }
 
 // Process validates, dedupes and forwards one batch, in input order. It
@@ -102,14 +114,22 @@ func (s *Stage) Process(ctx context.Context, in []pipeline.Msg[schemas.SensorRea
 		s.logged[tp] = es[:0]
 	}
 
+	var (
+		tp    pipeline.TopicPartition
+		local *cache
+	)
 	pipeline.Each(in, out, func(i int, m *pipeline.Msg[schemas.SensorReading]) error {
 		s.verdicts[i] = rejected
-		if err := validate(&m.Value, now, s.cfg.MaxPast, s.cfg.MaxFuture); err != nil {
+		id, err := validate(&m.Value, now, s.cfg.MaxPast, s.cfg.MaxFuture)
+		if err != nil {
 			return err
 		}
-		pos := packPos(m.Partition, m.Offset)
-		if first, ok := s.local.lookup(m.Value.ReadingID, nowNs); ok {
-			if first == pos {
+		if local == nil || m.Partition != tp.Partition || m.Topic != tp.Topic {
+			tp = pipeline.TopicPartition{Topic: m.Topic, Partition: m.Partition}
+			local = s.cacheFor(tp)
+		}
+		if first, ok := local.lookup(id, nowNs); ok {
+			if first == m.Offset {
 				s.met.replays.Inc()
 				s.verdicts[i] = pass
 			} else {
@@ -118,7 +138,7 @@ func (s *Stage) Process(ctx context.Context, in []pipeline.Msg[schemas.SensorRea
 			}
 			return nil
 		}
-		s.local.put(m.Value.ReadingID, pos, nowNs)
+		local.put(id, m.Offset, nowNs)
 		s.verdicts[i] = pass
 		switch {
 		case s.cfg.Claims != nil && storeUp:
@@ -127,7 +147,6 @@ func (s *Stage) Process(ctx context.Context, in []pipeline.Msg[schemas.SensorRea
 			s.claims = append(s.claims, Claim{ID: m.Value.ReadingID, Pos: string(s.posBuf)})
 			s.claimIdx = append(s.claimIdx, i)
 		case s.cfg.Log != nil:
-			tp := pipeline.TopicPartition{Topic: m.Topic, Partition: m.Partition}
 			s.logged[tp] = append(s.logged[tp], LogEntry{ID: m.Value.ReadingID, Offset: m.Offset})
 		}
 		return nil
@@ -148,7 +167,11 @@ func (s *Stage) Process(ctx context.Context, in []pipeline.Msg[schemas.SensorRea
 			s.clean.Emit(out, in[i].Value.SensorID, &in[i].Value)
 		}
 	}
-	s.met.localEntries.Set(float64(s.local.len()))
+	n := 0
+	for _, c := range s.caches {
+		n += c.len()
+	}
+	s.met.localEntries.Set(float64(n))
 	return nil
 }
 
@@ -167,9 +190,12 @@ func (s *Stage) restore(ctx context.Context, in []pipeline.Msg[schemas.SensorRea
 	for _, tp := range tps {
 		rctx, cancel := context.WithTimeout(ctx, s.cfg.RestoreTimeout)
 		n := 0
+		local := s.cacheFor(tp)
 		err := s.cfg.Log.Restore(rctx, tp, now.Add(-s.cfg.TTL), s.cfg.TTL, func(e LogEntry, seenAt time.Time) {
-			s.local.put(e.ID, packPos(tp.Partition, e.Offset), seenAt.UnixNano())
-			n++
+			if id, ok := parseUUID(e.ID); ok {
+				local.put(id, e.Offset, seenAt.UnixNano())
+				n++
+			}
 		})
 		cancel()
 		if err != nil {
@@ -231,7 +257,8 @@ func (s *Stage) resolveClaims(ctx context.Context, in []pipeline.Msg[schemas.Sen
 			s.met.dupStore.Inc()
 			s.verdicts[i] = drop
 			// First seen elsewhere: every later sighting here is a duplicate too.
-			s.local.put(in[i].Value.ReadingID, posElsewhere, now.UnixNano())
+			id, _ := parseUUID(c.ID)
+			s.cacheFor(pipeline.TopicPartition{Topic: in[i].Topic, Partition: in[i].Partition}).put(id, offElsewhere, now.UnixNano())
 		}
 	}
 }

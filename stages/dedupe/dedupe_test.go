@@ -204,8 +204,10 @@ func TestClaimsDedupeAcrossPartitionsAndInstances(t *testing.T) {
 	if n := b.counter(t, "smaint_dedupe_duplicates_total", "found_in", "store"); n != 1 {
 		t.Errorf("store duplicates %v, want 1", n)
 	}
-	// Later sightings on b are now caught by its cache.
-	got, _ = b.run(t, msg(1, 9))
+	// Later sightings on that partition are now caught by b's cache.
+	again := msg(1, 9)
+	again.Partition = 1
+	got, _ = b.run(t, again)
 	eq(t, got)
 	if n := b.counter(t, "smaint_dedupe_duplicates_total", "found_in", "local"); n != 1 {
 		t.Errorf("local duplicates %v, want 1", n)
@@ -386,4 +388,21 @@ func TestLogForgetsAfterTTL(t *testing.T) {
 	if keys := mr.Keys(); len(keys) != 1 {
 		t.Fatalf("keys after 2 TTLs: %v (b's append lives on, a's expired)", keys)
 	}
+}
+
+// A backlog on one partition must not push another partition's ids out of
+// the cache: duplicates arrive on their original's partition however far
+// the other partitions run ahead.
+func TestOtherPartitionsCannotEvict(t *testing.T) {
+	e := newEnv(t, func(c *dedupe.Config) { c.LocalCapacity = 10 })
+	e.run(t, msg(1, 0))
+	var flood []pipeline.Msg[schemas.SensorReading]
+	for i := range 100 {
+		m := msg(1000+i, int64(i))
+		m.Partition = 1
+		flood = append(flood, m)
+	}
+	e.run(t, flood...)
+	got, _ := e.run(t, msg(1, 1))
+	eq(t, got)
 }

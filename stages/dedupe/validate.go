@@ -12,12 +12,18 @@ import (
 // metric labels downstream and database keys.
 const maxIDLen = 200
 
-// validate checks the rules of DESIGN.md for a reading; errors wrap
-// pipeline.ErrInvalid and name the field.
-func validate(r *schemas.SensorReading, now time.Time, maxPast, maxFuture time.Duration) error {
+// validate checks the rules of DESIGN.md for a reading and returns its
+// id's key; errors wrap pipeline.ErrInvalid and name the field.
+func validate(r *schemas.SensorReading, now time.Time, maxPast, maxFuture time.Duration) (uuidKey, error) {
+	id, ok := parseUUID(r.ReadingID)
+	if !ok {
+		return id, pipeline.Invalidf("reading_id %q is not a UUID", clip(r.ReadingID))
+	}
+	return id, check(r, now, maxPast, maxFuture)
+}
+
+func check(r *schemas.SensorReading, now time.Time, maxPast, maxFuture time.Duration) error {
 	switch {
-	case !isUUID(r.ReadingID):
-		return pipeline.Invalidf("reading_id %q is not a UUID", clip(r.ReadingID))
 	case r.SensorID == "" || len(r.SensorID) > maxIDLen:
 		return pipeline.Invalidf("sensor_id must be 1-%d bytes, got %d", maxIDLen, len(r.SensorID))
 	case r.AssetID == "" || len(r.AssetID) > maxIDLen:
@@ -36,27 +42,6 @@ func validate(r *schemas.SensorReading, now time.Time, maxPast, maxFuture time.D
 		return pipeline.Invalidf("ts %s is more than %v before now (%s)", r.TS.Format(time.RFC3339), maxPast, now.UTC().Format(time.RFC3339))
 	}
 	return nil
-}
-
-// isUUID reports whether s has the canonical 8-4-4-4-12 hex form.
-func isUUID(s string) bool {
-	if len(s) != 36 {
-		return false
-	}
-	for i := 0; i < 36; i++ {
-		c := s[i]
-		switch i {
-		case 8, 13, 18, 23:
-			if c != '-' {
-				return false
-			}
-		default:
-			if !('0' <= c && c <= '9' || 'a' <= c && c <= 'f' || 'A' <= c && c <= 'F') {
-				return false
-			}
-		}
-	}
-	return true
 }
 
 func clip(s string) string {

@@ -45,7 +45,7 @@ func TestValidate(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			r := good()
 			tc.mutate(&r)
-			err := validate(&r, now, 7*24*time.Hour, 5*time.Minute)
+			_, err := validate(&r, now, 7*24*time.Hour, 5*time.Minute)
 			if tc.field == "" {
 				if err != nil {
 					t.Fatalf("valid reading rejected: %v", err)
@@ -61,31 +61,42 @@ func TestValidate(t *testing.T) {
 
 func TestCacheRemembersForTTLWithinCapacity(t *testing.T) {
 	const ttl = int64(10 * time.Second)
+	k := func(b byte) uuidKey { return uuidKey{b} }
 	c := newCache(4, ttl)
-	c.put("a", 1, 0)
-	if p, ok := c.lookup("a", ttl-1); !ok || p != 1 {
-		t.Fatalf("a forgotten before its TTL: %v %v", p, ok)
+	c.put(k(1), 1, 0)
+	if off, ok := c.lookup(k(1), ttl-1); !ok || off != 1 {
+		t.Fatalf("forgotten before its TTL: %v %v", off, ok)
 	}
-	if _, ok := c.lookup("a", ttl); ok {
-		t.Fatal("a remembered past its TTL")
+	if _, ok := c.lookup(k(1), ttl); ok {
+		t.Fatal("remembered past its TTL")
 	}
-	// Capacity 4: two generations of 2. a and b fill the first; c rotates.
+	// Capacity 4: two generations of 2. 1 and 2 fill the first; 3 rotates.
 	c = newCache(4, ttl)
-	c.put("a", 1, 0)
-	c.put("b", 2, 0)
-	c.put("c", 3, 0)
-	if _, ok := c.lookup("a", 1); !ok {
-		t.Fatal("a dropped by the first rotation")
+	c.put(k(1), 1, 0)
+	c.put(k(2), 2, 0)
+	c.put(k(3), 3, 0)
+	if _, ok := c.lookup(k(1), 1); !ok {
+		t.Fatal("dropped by the first rotation")
 	}
-	c.put("d", 4, 0)
-	c.put("e", 5, 0) // second rotation drops a and b
-	if _, ok := c.lookup("a", 1); ok {
-		t.Fatal("a outlived two rotations")
+	c.put(k(4), 4, 0)
+	c.put(k(5), 5, 0) // second rotation drops 1 and 2
+	if _, ok := c.lookup(k(1), 1); ok {
+		t.Fatal("outlived two rotations")
 	}
 	if c.len() > 4 {
 		t.Fatalf("%d entries in a cache of 4", c.len())
 	}
-	if packPos(3, 12345) == packPos(4, 12345) || packPos(3, 1) == packPos(3, 2) {
-		t.Fatal("positions collide")
+}
+
+func TestParseUUID(t *testing.T) {
+	a, ok1 := parseUUID("0b9e4a52-3c1f-4d6e-8a7b-9c0d1e2f3a4b")
+	b, ok2 := parseUUID("0B9E4A52-3C1F-4D6E-8A7B-9C0D1E2F3A4B")
+	if !ok1 || !ok2 || a != b || a[0] != 0x0b || a[15] != 0x4b {
+		t.Fatalf("%x %v, %x %v", a, ok1, b, ok2)
+	}
+	for _, s := range []string{"", "0b9e4a52-3c1f-4d6e-8a7b-9c0d1e2f3a4", "0b9e4a52+3c1f-4d6e-8a7b-9c0d1e2f3a4b", "0b9e4a52-3c1f-4d6e-8a7b-9c0d1e2f3a4g"} {
+		if _, ok := parseUUID(s); ok {
+			t.Errorf("%q parsed", s)
+		}
 	}
 }

@@ -19,23 +19,38 @@ import (
 	"github.com/smaint/smaint/schemas"
 )
 
+// EventKind says what an event is.
+type EventKind uint8
+
+// Event kinds.
+const (
+	// KindReading is the first sending of a valid reading.
+	KindReading EventKind = iota
+	// KindDuplicate is a resend of a valid reading. It may be sent before
+	// its original when the original is held back (out of order, late).
+	KindDuplicate
+	// KindMalformed is a record dedupe must dead-letter: undecodable bytes
+	// (Raw) or a reading that breaks the rules.
+	KindMalformed
+)
+
 // Event is one record to send to the readings topic.
 type Event struct {
+	Kind    EventKind
 	Key     string                // Kafka key: the sensor id
 	Reading schemas.SensorReading // the reading, unless Raw is set
 	Raw     []byte                // when set, send these bytes instead: not a decodable reading
 	// Seq numbers the readings in the order they were taken. A duplicate
 	// carries the Seq of its original; a malformed record a Seq of its own.
+	// Exactly one record per Seq of a valid reading must reach the clean
+	// topic.
 	Seq uint64
-	// Expected is true for the first sending of each valid reading: the
-	// records that must come out of dedupe on the clean topic.
-	Expected bool
 }
 
 // Stats counts what the simulator has injected so far.
 type Stats struct {
 	Events     int64 `json:"events"`   // records yielded, duplicates and malformed included
-	Readings   int64 `json:"readings"` // distinct valid readings (Expected events)
+	Readings   int64 `json:"readings"` // distinct valid readings (KindReading events)
 	Duplicates int64 `json:"duplicates"`
 	Malformed  int64 `json:"malformed"` // undecodable (Raw) plus invalid readings
 	OutOfOrder int64 `json:"out_of_order"`
@@ -79,7 +94,10 @@ func New(cfg Config) (*Sim, error) {
 		now:   cfg.Start,
 		end:   cfg.Start.Add(cfg.Span),
 	}
-	s.idBase = [3]uint64{s.rng.Uint64(), s.rng.Uint64(), s.rng.Uint64()}
+	// Reading ids depend on the start too, so two runs of the same seed at
+	// different times do not send each other's ids (dedupe would drop them).
+	ids := rand.New(rand.NewPCG(uint64(cfg.Seed), uint64(cfg.Start.UnixNano())))
+	s.idBase = [3]uint64{ids.Uint64(), ids.Uint64(), ids.Uint64()}
 	fastest := 0.0
 	for a := range cfg.Assets {
 		asset := fmt.Sprintf("asset-%03d", a+1)
@@ -175,7 +193,7 @@ func (s *Sim) Run(ctx context.Context, fn func(Event) error) error {
 
 func (s *Sim) count(ev Event) (Event, bool, error) {
 	s.stats.Events++
-	if ev.Expected {
+	if ev.Kind == KindReading {
 		s.stats.Readings++
 	}
 	return ev, true, s.truth.err
@@ -239,10 +257,10 @@ func (s *Sim) emit(sn *sensor, ts time.Time) (Event, bool) {
 		s.stats.Malformed++
 		return s.malform(r), true
 	}
-	ev := Event{Key: r.SensorID, Reading: r, Seq: s.seq, Expected: true}
+	ev := Event{Kind: KindReading, Key: r.SensorID, Reading: r, Seq: s.seq}
 	if s.on(Duplicates) && s.rng.Float64() < s.cfg.DuplicateRate {
 		dup := ev
-		dup.Expected = false
+		dup.Kind = KindDuplicate
 		s.stats.Duplicates++
 		s.truth.reading("duplicate", &r, 0)
 		s.hold(dup, ts.Add(time.Duration(s.rng.Float64()*float64(2*time.Second))))
@@ -265,7 +283,7 @@ func (s *Sim) emit(sn *sensor, ts time.Time) (Event, bool) {
 
 // malform turns reading r into one of the bad records producers send.
 func (s *Sim) malform(r schemas.SensorReading) Event {
-	ev := Event{Key: r.SensorID, Seq: s.seq}
+	ev := Event{Kind: KindMalformed, Key: r.SensorID, Seq: s.seq}
 	var reason string
 	switch s.rng.IntN(6) {
 	case 0:

@@ -84,7 +84,7 @@ func TestStreamMatchesItsStats(t *testing.T) {
 	end := start.Add(20 * time.Minute)
 	expectedIDs := map[string]bool{}
 	for _, e := range evs {
-		if e.Expected {
+		if e.Kind == KindReading {
 			expectedIDs[e.Reading.ReadingID] = true
 		}
 	}
@@ -96,10 +96,10 @@ func TestStreamMatchesItsStats(t *testing.T) {
 		if e.Key != r.SensorID {
 			t.Fatalf("key %q for sensor %q", e.Key, r.SensorID)
 		}
-		if seq, ok := SeqOf(r.ReadingID); e.Expected && (!ok || seq != e.Seq || !uuidRE.MatchString(r.ReadingID)) {
+		if seq, ok := SeqOf(r.ReadingID); e.Kind != KindMalformed && (!ok || seq != e.Seq || !uuidRE.MatchString(r.ReadingID)) {
 			t.Fatalf("reading id %q does not carry seq %d", r.ReadingID, e.Seq)
 		}
-		if e.Expected {
+		if e.Kind == KindReading {
 			if seen[r.ReadingID] {
 				t.Fatalf("reading %s expected twice", r.ReadingID)
 			}
@@ -134,7 +134,7 @@ func TestNoScenariosIsACleanOrderedStream(t *testing.T) {
 	evs := all(t, s)
 	last := map[string]time.Time{}
 	for _, e := range evs {
-		if !e.Expected || e.Raw != nil {
+		if e.Kind != KindReading || e.Raw != nil {
 			t.Fatalf("unexpected event %+v", e)
 		}
 		if e.Reading.TS.Before(last[e.Key]) {
@@ -153,7 +153,7 @@ func TestMalformedRecordsAreBad(t *testing.T) {
 	now := start.Add(20 * time.Minute)
 	bad := 0
 	for _, e := range all(t, s) {
-		if e.Expected {
+		if e.Kind != KindMalformed {
 			continue
 		}
 		bad++

@@ -1,0 +1,75 @@
+// Command smaint is the predictive-maintenance stream processor: one
+// binary for the pipeline stages, the plant simulator, the demo and the
+// operator tools. Run "smaint help" for the commands.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"github.com/smaint/smaint/pipeline"
+)
+
+// command is one subcommand.
+type command struct {
+	name, summary string
+	run           func(ctx context.Context, args []string, stdout, stderr io.Writer) error
+}
+
+func commands() []command {
+	return []command{
+		{"run", "run pipeline stages against a Kafka cluster", runCmd},
+		{"simulate", "produce simulated plant readings to Kafka, with ground truth", simulateCmd},
+		{"demo", "run everything on an embedded Kafka and schema registry", demoCmd},
+	}
+}
+
+// errUsage marks errors in the command line: exit status 2.
+var errUsage = errors.New("invalid command line")
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	os.Exit(run(ctx, os.Args[1:], os.Stdout, os.Stderr))
+}
+
+// run executes the command line and returns the process exit status.
+func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	if len(args) == 0 || args[0] == "help" || args[0] == "-h" || args[0] == "--help" {
+		usage(stdout)
+		return 0
+	}
+	for _, c := range commands() {
+		if c.name != args[0] {
+			continue
+		}
+		err := c.run(ctx, args[1:], stdout, stderr)
+		switch {
+		case err == nil, errors.Is(err, flag.ErrHelp):
+			return 0
+		case errors.Is(err, errUsage), errors.Is(err, pipeline.ErrConfig):
+			fmt.Fprintf(stderr, "smaint %s: %v\n", c.name, err)
+			return 2
+		default:
+			fmt.Fprintf(stderr, "smaint %s: %v\n", c.name, err)
+			return 1
+		}
+	}
+	fmt.Fprintf(stderr, "smaint: unknown command %q\n\n", args[0])
+	usage(stderr)
+	return 2
+}
+
+func usage(w io.Writer) {
+	fmt.Fprintln(w, "smaint: predictive-maintenance stream processor\n\nUsage: smaint <command> [flags]\n\nCommands:")
+	for _, c := range commands() {
+		fmt.Fprintf(w, "  %-10s %s\n", c.name, c.summary)
+	}
+	fmt.Fprintln(w, "\nRun smaint <command> -h for a command's flags. Every flag can also be set by an\nenvironment variable: --foo-bar by SMAINT_FOO_BAR; --brokers also by KAFKA_BROKERS,\n--redis by REDIS_URL, --database by DATABASE_URL.")
+}

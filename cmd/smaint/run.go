@@ -1,0 +1,72 @@
+package main
+
+import (
+	"context"
+	"io"
+	"os"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/smaint/smaint/pipeline"
+)
+
+func runCmd(ctx context.Context, args []string, _, stderr io.Writer) error {
+	fs := newFlagSet("run", stderr)
+	var (
+		kf   kafkaFlags
+		sf   stageFlags
+		lf   logFlags
+		addr string
+	)
+	kf.register(fs)
+	sf.register(fs)
+	lf.register(fs, "info")
+	fs.StringVar(&addr, "http", ":9090", "address of the /metrics, /healthz and /readyz endpoints")
+	fs.Usage = func() {
+		io.WriteString(stderr, "Usage: smaint run --brokers HOST:PORT [flags]\n\nRuns pipeline stages, each in its own consumer group, until SIGINT or SIGTERM;\nthen drains, commits and exits.\n\nFlags:\n")
+		fs.PrintDefaults()
+	}
+	if err := fs.parse(args); err != nil {
+		return err
+	}
+	if err := kf.validate(); err != nil {
+		return err
+	}
+	if err := sf.validate(); err != nil {
+		return err
+	}
+	log, err := lf.logger(os.Stderr)
+	if err != nil {
+		return err
+	}
+	serde, err := kf.serde()
+	if err != nil {
+		return err
+	}
+	d := newDeps(log, serde)
+	var rdb redis.UniversalClient
+	if sf.redisURL != "" {
+		c, err := openRedis(ctx, sf.redisURL, log)
+		if err != nil {
+			return err
+		}
+		defer c.Close()
+		rdb = c
+	} else {
+		log.Warn("no --redis: dedupe is local to this process (duplicates across instances and restarts may pass)")
+	}
+	base, err := kf.runnerOpts(d)
+	if err != nil {
+		return err
+	}
+	runners, err := sf.build(ctx, d, base, rdb)
+	if err != nil {
+		return err
+	}
+	srv, err := pipeline.NewServer(addr, d.reg, d.health, log)
+	if err != nil {
+		return err
+	}
+	log.Info("smaint running", "stages", sf.names.String(), "brokers", kf.brokers.String(), "http", srv.Addr(), "registry", kf.registry)
+	return runAll(ctx, append(runners, srv)...)
+}

@@ -1,0 +1,90 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"os"
+	"time"
+
+	"github.com/smaint/smaint/pipeline"
+	"github.com/smaint/smaint/schemas"
+)
+
+func simulateCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := newFlagSet("simulate", stderr)
+	var (
+		kf    kafkaFlags
+		sf    simFlags
+		lf    logFlags
+		count int64
+	)
+	kf.register(fs)
+	sf.register(fs, 10_000)
+	lf.register(fs, "warn")
+	fs.DurationVar(&sf.cfg.Span, "span", time.Hour, "event time the simulation covers, ending now")
+	fs.Int64Var(&count, "count", 0, "stop after this many records (0: when the span is covered)")
+	fs.Usage = func() {
+		io.WriteString(stderr, "Usage: smaint simulate --brokers HOST:PORT [flags]\n\nProduces simulated plant readings to sensor.readings, keyed by sensor_id, with\nthe faults of --scenarios injected; --truth records what was injected where.\nPrints a JSON summary when done.\n\nFlags:\n")
+		fs.PrintDefaults()
+	}
+	if err := fs.parse(args); err != nil {
+		return err
+	}
+	if err := kf.validate(); err != nil {
+		return err
+	}
+	if err := sf.validate(); err != nil {
+		return err
+	}
+	if count < 0 {
+		return fmt.Errorf("%w: --count must not be negative", errUsage)
+	}
+	log, err := lf.logger(os.Stderr)
+	if err != nil {
+		return err
+	}
+	serde, err := kf.serde()
+	if err != nil {
+		return err
+	}
+	sim, closeTruth, err := sf.open()
+	if err != nil {
+		return err
+	}
+	d := newDeps(log, serde)
+	opts, err := kf.runnerOpts(d)
+	if err != nil {
+		return err
+	}
+	prod, err := pipeline.NewProducer(opts...)
+	if err != nil {
+		return err
+	}
+	defer prod.Close()
+	out := pipeline.NewOutput[*schemas.SensorReading](d.topics.Readings)
+	bctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	err = prod.Bind(bctx, out)
+	cancel()
+	if err != nil {
+		return fmt.Errorf("connect: %w", err)
+	}
+	start := time.Now()
+	f := &feeder{sim: sim, prod: prod, out: out, rate: sf.rate}
+	sent, err := f.run(ctx, count)
+	if cerr := closeTruth(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return err
+	}
+	elapsed := time.Since(start)
+	return json.NewEncoder(stdout).Encode(struct {
+		Sent        int64   `json:"sent"`
+		Seconds     float64 `json:"seconds"`
+		PerSecond   float64 `json:"records_per_sec"`
+		EventsUntil string  `json:"event_time_reached"`
+		Stats       any     `json:"injected"`
+	}{sent, elapsed.Seconds(), float64(sent) / elapsed.Seconds(), sim.EventTime().Format(time.RFC3339), sim.Stats()})
+}

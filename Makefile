@@ -1,0 +1,51 @@
+# smaint: see README.md. Everything runs from a clean clone with Go and the
+# machine's services; `make test` starts or installs what the tests need.
+
+GO        ?= go
+BIN       := bin/smaint
+DURATION  ?= 60s
+BENCHTIME ?= 2s
+FUZZTIME  ?= 30s
+PKGS      := ./...
+
+.PHONY: all build demo test test-short services bench fuzz fmt vet check clean
+
+all: build
+
+build:
+	$(GO) build -o $(BIN) ./cmd/smaint
+
+# The main job on embedded defaults: Kafka, schema registry and (if none
+# answers on 127.0.0.1:6379) Redis run inside the process.
+demo: build
+	$(BIN) demo --duration $(DURATION)
+
+# The whole suite with the race detector, against real PostgreSQL and Redis.
+test: services
+	SMAINT_REQUIRE_SERVICES=1 $(GO) test -race -count=1 -timeout 15m $(PKGS)
+
+# Without services or child processes, for a quick loop while editing.
+test-short:
+	$(GO) test -short -count=1 $(PKGS)
+
+services:
+	@.ci/services
+
+bench: services build
+	$(GO) test -run '^$$' -bench . -benchmem -benchtime $(BENCHTIME) $(PKGS)
+
+fuzz:
+	$(GO) test -run '^$$' -fuzz FuzzDecode -fuzztime $(FUZZTIME) ./schemas
+
+fmt:
+	gofmt -w $$(git ls-files '*.go')
+
+vet:
+	$(GO) vet $(PKGS)
+
+# What to run before a commit.
+check: vet
+	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || { gofmt -l $$(git ls-files '*.go'); echo "gofmt needed"; exit 1; }
+
+clean:
+	rm -rf bin

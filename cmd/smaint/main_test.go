@@ -1,0 +1,106 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"strings"
+	"testing"
+	"time"
+)
+
+// runCLI runs the command line in process and returns its exit status and
+// output.
+func runCLI(t *testing.T, ctx context.Context, args ...string) (int, string, string) {
+	t.Helper()
+	var stdout, stderr bytes.Buffer
+	code := run(ctx, args, &stdout, &stderr)
+	return code, stdout.String(), stderr.String()
+}
+
+func TestBadCommandLinesExitTwoWithAReason(t *testing.T) {
+	t.Setenv("KAFKA_BROKERS", "")
+	tests := []struct {
+		args []string
+		env  map[string]string
+		want string
+	}{
+		{[]string{"frobnicate"}, nil, `unknown command "frobnicate"`},
+		{[]string{"run"}, nil, "no brokers"},
+		{[]string{"run", "--brokers", "a b"}, nil, `broker "a b" is not host:port`},
+		{[]string{"run", "--brokers", "k:9092", "--stages", "dedupe,teleport"}, nil, `unknown stage "teleport"`},
+		{[]string{"run", "--brokers", "k:9092", "--sasl-mechanism", "GSSAPI", "--sasl-user", "u"}, nil, "unknown SASL mechanism"},
+		{[]string{"run", "--brokers", "k:9092", "--tls-cert", "c.pem"}, nil, "certificate and key must be given together"},
+		{[]string{"run", "--brokers", "k:9092", "--dedupe-store", "bloom"}, nil, `--dedupe-store "bloom"`},
+		{[]string{"run", "--brokers", "k:9092", "--registry", "ftp://x"}, nil, "not an http(s) URL"},
+		{[]string{"run", "--brokers", "k:9092", "--redis", "mysql://x"}, nil, "redis URL"},
+		{[]string{"run", "--partitions", "0", "--brokers", "k:9092"}, nil, "--partitions 0"},
+		{[]string{"run", "--max-batch", "x"}, nil, `invalid value "x" for flag -max-batch`},
+		{[]string{"run", "extra"}, map[string]string{"KAFKA_BROKERS": "k:9092"}, `unexpected argument "extra"`},
+		{[]string{"run"}, map[string]string{"KAFKA_BROKERS": "k:9092", "SMAINT_MAX_BATCH": "lots"}, `SMAINT_MAX_BATCH="lots"`},
+		{[]string{"simulate", "--brokers", "k:9092", "--scenarios", "meteor"}, nil, `unknown scenario "meteor"`},
+		{[]string{"simulate", "--brokers", "k:9092", "--types", "torque"}, nil, `unknown sensor type "torque"`},
+		{[]string{"simulate", "--brokers", "k:9092", "--rate", "-1"}, nil, "--rate must not be negative"},
+		{[]string{"demo", "--duration", "-1s"}, nil, "--duration must not be negative"},
+		{[]string{"demo", "--log-level", "loud"}, nil, `--log-level "loud"`},
+	}
+	for _, tc := range tests {
+		t.Run(strings.Join(tc.args, " "), func(t *testing.T) {
+			for k, v := range tc.env {
+				t.Setenv(k, v)
+			}
+			code, _, stderr := runCLI(t, context.Background(), tc.args...)
+			if code != 2 || !strings.Contains(stderr, tc.want) {
+				t.Fatalf("exit %d, stderr %q; want 2 and %q", code, stderr, tc.want)
+			}
+		})
+	}
+}
+
+func TestHelp(t *testing.T) {
+	code, out, _ := runCLI(t, context.Background(), "help")
+	if code != 0 || !strings.Contains(out, "demo") || !strings.Contains(out, "SMAINT_FOO_BAR") {
+		t.Fatalf("exit %d: %s", code, out)
+	}
+	code, _, stderr := runCLI(t, context.Background(), "demo", "-h")
+	if code != 0 || !strings.Contains(stderr, "--json") && !strings.Contains(stderr, "-json") {
+		t.Fatalf("exit %d: %s", code, stderr)
+	}
+}
+
+// TestDemoJSONSummary runs the demo briefly on free ports and checks the
+// last line of its output: the summary, whose numbers must add up.
+func TestDemoJSONSummary(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	code, out, stderr := runCLI(t, ctx, "demo", "--duration", "4s", "--json", "--rate", "5000",
+		"--kafka-listen", "127.0.0.1:0", "--registry-listen", "127.0.0.1:0", "--http", "127.0.0.1:0")
+	if code != 0 {
+		t.Fatalf("exit %d\nstdout:\n%s\nstderr:\n%s", code, out, stderr)
+	}
+	lines := strings.Split(strings.TrimSpace(out), "\n")
+	var s summary
+	if err := json.Unmarshal([]byte(lines[len(lines)-1]), &s); err != nil {
+		t.Fatalf("last line is not the JSON summary: %v\n%s", err, out)
+	}
+	if s.ReadingsProduced < 10_000 || !s.Drained {
+		t.Fatalf("summary %+v", s)
+	}
+	if s.Lost != 0 || s.DuplicatesPassed != 0 {
+		t.Errorf("lost %d, duplicates passed %d", s.Lost, s.DuplicatesPassed)
+	}
+	if s.DuplicatesInjected == 0 || s.DuplicatesDropped != s.DuplicatesInjected {
+		t.Errorf("duplicates: %d injected, %d dropped", s.DuplicatesInjected, s.DuplicatesDropped)
+	}
+	if s.InvalidInjected == 0 || s.DLQ != s.InvalidInjected {
+		t.Errorf("invalid: %d injected, %d dead-lettered", s.InvalidInjected, s.DLQ)
+	}
+	if s.Clean != s.ReadingsProduced-s.DuplicatesInjected-s.InvalidInjected {
+		t.Errorf("clean %d != produced %d - duplicates %d - invalid %d", s.Clean, s.ReadingsProduced, s.DuplicatesInjected, s.InvalidInjected)
+	}
+	for _, want := range []string{"kafka", "registry", "metrics", "summary"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("output lacks %q", want)
+		}
+	}
+}

@@ -455,3 +455,87 @@ func TestNewRunnerRejectsBadOptions(t *testing.T) {
 		t.Fatalf("got %v, want ErrConfig", err)
 	}
 }
+
+// On cancel, Run drains: every batch processed before it returns is
+// acknowledged and committed, so a successor starts exactly after it.
+func TestRunnerShutdownCommitsWhatItProcessed(t *testing.T) {
+	h := newHarness(t, 3)
+	var recs []*kgo.Record
+	for i := range 2000 {
+		recs = append(recs, &kgo.Record{Topic: inTopic, Key: []byte(strconv.Itoa(i % 7)), Value: encode(t, reading(i))})
+	}
+	pipelinetest.Produce(t, h.admin, recs...)
+	s := newRelay()
+	// A long commit interval: only the drain can commit in time.
+	r := h.runner(s, pipeline.CommitInterval(time.Hour))
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- r.Run(ctx) }()
+	for s.calls.Load() < 5 {
+		time.Sleep(time.Millisecond)
+	}
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	out := len(pipelinetest.ReadAll(t, h.addrs, outTopic))
+	lctx, lcancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer lcancel()
+	lag, err := pipeline.GroupLag(lctx, h.admin, "smaint-relay", inTopic)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if committed := 2000 - lag; committed != int64(out) {
+		t.Fatalf("%d outputs produced but %d inputs committed", out, committed)
+	}
+	// A successor finishes the rest without repeating anything.
+	stop := start(t, h.runner(newRelay()))
+	pipelinetest.WaitCommitted(t, h.admin, "smaint-relay", inTopic, 30*time.Second)
+	if err := stop(); err != nil {
+		t.Fatal(err)
+	}
+	if n := len(pipelinetest.ReadAll(t, h.addrs, outTopic)); n != 2000 {
+		t.Fatalf("%d outputs in all, want exactly 2000", n)
+	}
+}
+
+// A member leaving mid-stream hands its partitions over after committing:
+// the survivor neither loses nor repeats input.
+func TestRunnerRebalanceHandsOverCleanly(t *testing.T) {
+	h := newHarness(t, 6)
+	stopA := start(t, h.runner(newRelay()))
+	stopB := start(t, h.runner(newRelay()))
+	var recs []*kgo.Record
+	for i := range 6000 {
+		recs = append(recs, &kgo.Record{Topic: inTopic, Key: []byte(strconv.Itoa(i % 50)), Value: encode(t, reading(i))})
+	}
+	go pipelinetest.Produce(t, h.admin, recs...)
+	for len(pipelinetest.ReadAll(t, h.addrs, outTopic)) < 1000 {
+		time.Sleep(5 * time.Millisecond)
+	}
+	if err := stopA(); err != nil {
+		t.Fatal(err)
+	}
+	pipelinetest.WaitCommitted(t, h.admin, "smaint-relay", inTopic, 60*time.Second)
+	if err := stopB(); err != nil {
+		t.Fatal(err)
+	}
+	seen := map[string]int{}
+	d := schemas.NewSerde().NewDecoder()
+	for _, r := range pipelinetest.ReadAll(t, h.addrs, outTopic) {
+		var v schemas.SensorReading
+		if err := d.Decode(context.Background(), r.Value, &v); err != nil {
+			t.Fatal(err)
+		}
+		seen[v.ReadingID]++
+	}
+	twice := 0
+	for _, n := range seen {
+		if n > 1 {
+			twice++
+		}
+	}
+	if len(seen) != 6000 || twice != 0 {
+		t.Fatalf("%d distinct outputs of 6000, %d repeated", len(seen), twice)
+	}
+}

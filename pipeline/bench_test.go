@@ -3,12 +3,10 @@ package pipeline_test
 import (
 	"context"
 	"fmt"
-	"os"
 	"runtime"
 	"testing"
 	"time"
 
-	"github.com/redis/go-redis/v9"
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/smaint/smaint/pipeline"
@@ -45,7 +43,7 @@ func BenchmarkRunner(b *testing.B) {
 			return s
 		},
 		"dedupe-redis-log": func(b *testing.B) pipeline.Stage[schemas.SensorReading] {
-			rdb := benchRedis(b)
+			rdb := pipelinetest.Redis(b)
 			s, _ := dedupe.New(dedupe.Config{CleanTopic: outTopic, Log: dedupe.NewRedisLogStore(rdb, fmt.Sprintf("smaint-bench:%d:", time.Now().UnixNano()))})
 			return s
 		},
@@ -128,21 +126,4 @@ func BenchmarkRawPassthrough(b *testing.B) {
 	}
 	b.ReportMetric(float64(elapsed.Nanoseconds())/float64(readings), "ns/reading")
 	b.ReportMetric(float64(readings)/elapsed.Seconds(), "readings/s")
-}
-
-func benchRedis(b *testing.B) *redis.Client {
-	url := os.Getenv("REDIS_URL")
-	if url == "" {
-		url = "redis://127.0.0.1:6379/0"
-	}
-	opt, err := redis.ParseURL(url)
-	if err != nil {
-		b.Fatal(err)
-	}
-	rdb := redis.NewClient(opt)
-	if err := rdb.Ping(context.Background()).Err(); err != nil {
-		b.Skipf("no Redis at %s: %v", url, err)
-	}
-	b.Cleanup(func() { rdb.Close() })
-	return rdb
 }

@@ -93,6 +93,26 @@ func (k *kafkaFlags) runnerOpts(d *deps) ([]pipeline.Option, error) {
 	}, nil
 }
 
+// setup builds what a command connected to Kafka needs from its flags:
+// the logger (JSON on stderr), the Serde, the injected dependencies and
+// the options every runner and producer shares.
+func setup(kf *kafkaFlags, lf *logFlags, stderr io.Writer) (*deps, []pipeline.Option, error) {
+	log, err := lf.logger(stderr)
+	if err != nil {
+		return nil, nil, err
+	}
+	serde, err := kf.serde()
+	if err != nil {
+		return nil, nil, err
+	}
+	d := newDeps(log, serde)
+	opts, err := kf.runnerOpts(d)
+	if err != nil {
+		return nil, nil, err
+	}
+	return d, opts, nil
+}
+
 // logFlags configure the JSON logger.
 type logFlags struct{ level string }
 

@@ -27,7 +27,7 @@ type demoFlags struct {
 }
 
 func demoCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := newFlagSet("demo", stderr)
+	fs := newFlagSet("demo", "Usage: smaint demo [flags]\n\nRuns the simulator and every stage on an embedded Kafka (franz-go kfake) and\nschema registry (srfake), prints a line a second and a final summary. While it\nruns, any Kafka client can use the broker address it prints.\n", stderr)
 	var (
 		df demoFlags
 		sf simFlags
@@ -43,10 +43,6 @@ func demoCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	fs.StringVar(&df.registryAddr, "registry-listen", "127.0.0.1:8081", "address of the embedded schema registry (a free port if taken)")
 	fs.StringVar(&df.httpAddr, "http", "127.0.0.1:9090", "address of /metrics, /healthz and /readyz")
 	fs.DurationVar(&df.drain, "drain-timeout", time.Minute, "how long to wait, after the simulation, for the pipeline to finish")
-	fs.Usage = func() {
-		io.WriteString(stderr, "Usage: smaint demo [flags]\n\nRuns the simulator and every stage on an embedded Kafka (franz-go kfake) and\nschema registry (srfake), prints a line a second and a final summary. While it\nruns, any Kafka client can use the broker address it prints.\n\nFlags:\n")
-		fs.PrintDefaults()
-	}
 	if err := fs.parse(args); err != nil {
 		return err
 	}

@@ -17,9 +17,15 @@ type flagSet struct {
 	aliases map[string][]string
 }
 
-func newFlagSet(name string, stderr io.Writer) *flagSet {
+// newFlagSet returns the flags of command name; -h prints header, then
+// the flags.
+func newFlagSet(name, header string, stderr io.Writer) *flagSet {
 	fs := flag.NewFlagSet("smaint "+name, flag.ContinueOnError)
 	fs.SetOutput(stderr)
+	fs.Usage = func() {
+		fmt.Fprintf(stderr, "%s\nFlags:\n", header)
+		fs.PrintDefaults()
+	}
 	return &flagSet{FlagSet: fs, aliases: map[string][]string{}}
 }
 

@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"io"
-	"os"
 
 	"github.com/redis/go-redis/v9"
 
@@ -11,7 +10,7 @@ import (
 )
 
 func runCmd(ctx context.Context, args []string, _, stderr io.Writer) error {
-	fs := newFlagSet("run", stderr)
+	fs := newFlagSet("run", "Usage: smaint run --brokers HOST:PORT [flags]\n\nRuns pipeline stages, each in its own consumer group, until SIGINT or SIGTERM;\nthen drains, commits and exits.\n", stderr)
 	var (
 		kf   kafkaFlags
 		sf   stageFlags
@@ -22,10 +21,6 @@ func runCmd(ctx context.Context, args []string, _, stderr io.Writer) error {
 	sf.register(fs)
 	lf.register(fs, "info")
 	fs.StringVar(&addr, "http", ":9090", "address of the /metrics, /healthz and /readyz endpoints")
-	fs.Usage = func() {
-		io.WriteString(stderr, "Usage: smaint run --brokers HOST:PORT [flags]\n\nRuns pipeline stages, each in its own consumer group, until SIGINT or SIGTERM;\nthen drains, commits and exits.\n\nFlags:\n")
-		fs.PrintDefaults()
-	}
 	if err := fs.parse(args); err != nil {
 		return err
 	}
@@ -35,15 +30,11 @@ func runCmd(ctx context.Context, args []string, _, stderr io.Writer) error {
 	if err := sf.validate(); err != nil {
 		return err
 	}
-	log, err := lf.logger(os.Stderr)
+	d, base, err := setup(&kf, &lf, stderr)
 	if err != nil {
 		return err
 	}
-	serde, err := kf.serde()
-	if err != nil {
-		return err
-	}
-	d := newDeps(log, serde)
+	log := d.log
 	var rdb redis.UniversalClient
 	if sf.redisURL != "" {
 		c, err := openRedis(ctx, sf.redisURL, log)
@@ -54,10 +45,6 @@ func runCmd(ctx context.Context, args []string, _, stderr io.Writer) error {
 		rdb = c
 	} else {
 		log.Warn("no --redis: dedupe is local to this process (duplicates across instances and restarts may pass)")
-	}
-	base, err := kf.runnerOpts(d)
-	if err != nil {
-		return err
 	}
 	runners, err := sf.build(ctx, d, base, rdb)
 	if err != nil {

@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"os"
 	"time"
 
 	"github.com/smaint/smaint/pipeline"
@@ -13,7 +12,7 @@ import (
 )
 
 func simulateCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := newFlagSet("simulate", stderr)
+	fs := newFlagSet("simulate", "Usage: smaint simulate --brokers HOST:PORT [flags]\n\nProduces simulated plant readings to sensor.readings, keyed by sensor_id, with\nthe faults of --scenarios injected; --truth records what was injected where.\nPrints a JSON summary when done.\n", stderr)
 	var (
 		kf    kafkaFlags
 		sf    simFlags
@@ -25,10 +24,6 @@ func simulateCmd(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	lf.register(fs, "warn")
 	fs.DurationVar(&sf.cfg.Span, "span", time.Hour, "event time the simulation covers, ending now")
 	fs.Int64Var(&count, "count", 0, "stop after this many records (0: when the span is covered)")
-	fs.Usage = func() {
-		io.WriteString(stderr, "Usage: smaint simulate --brokers HOST:PORT [flags]\n\nProduces simulated plant readings to sensor.readings, keyed by sensor_id, with\nthe faults of --scenarios injected; --truth records what was injected where.\nPrints a JSON summary when done.\n\nFlags:\n")
-		fs.PrintDefaults()
-	}
 	if err := fs.parse(args); err != nil {
 		return err
 	}
@@ -41,20 +36,11 @@ func simulateCmd(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	if count < 0 {
 		return fmt.Errorf("%w: --count must not be negative", errUsage)
 	}
-	log, err := lf.logger(os.Stderr)
-	if err != nil {
-		return err
-	}
-	serde, err := kf.serde()
+	d, opts, err := setup(&kf, &lf, stderr)
 	if err != nil {
 		return err
 	}
 	sim, closeTruth, err := sf.open()
-	if err != nil {
-		return err
-	}
-	d := newDeps(log, serde)
-	opts, err := kf.runnerOpts(d)
 	if err != nil {
 		return err
 	}

@@ -135,9 +135,11 @@ func openRedis(ctx context.Context, url string, log *slog.Logger) (*redis.Client
 	if err != nil {
 		return nil, fmt.Errorf("%w: redis URL %q: %v", errUsage, url, err)
 	}
-	opt.DialTimeout = 2 * time.Second
+	// Fail fast: the stages degrade and retry on their own schedule.
+	opt.DialTimeout = time.Second
 	opt.ReadTimeout = time.Second
 	opt.WriteTimeout = time.Second
+	opt.MaxRetries = 1
 	rdb := redis.NewClient(opt)
 	pctx, cancel := context.WithTimeout(ctx, 2*time.Second)
 	defer cancel()

@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"net"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kgo"
@@ -41,7 +42,7 @@ func demoCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	fs.BoolVar(&df.jsonOut, "json", false, "print the final summary as one JSON object on the last line")
 	fs.StringVar(&df.kafkaListen, "kafka-listen", "127.0.0.1:9092", "address of the embedded Kafka broker (a free port if taken)")
 	fs.StringVar(&df.registryAddr, "registry-listen", "127.0.0.1:8081", "address of the embedded schema registry (a free port if taken)")
-	fs.StringVar(&df.httpAddr, "http", "127.0.0.1:9090", "address of /metrics, /healthz and /readyz")
+	fs.StringVar(&df.httpAddr, "http", "127.0.0.1:9090", "address of /metrics, /healthz and /readyz (a free port if taken)")
 	fs.DurationVar(&df.drain, "drain-timeout", time.Minute, "how long to wait, after the simulation, for the pipeline to finish")
 	if err := fs.parse(args); err != nil {
 		return err
@@ -115,7 +116,11 @@ func demoCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	}
 	srv, err := pipeline.NewServer(df.httpAddr, d.reg, d.health, log)
 	if err != nil {
-		return fmt.Errorf("--http: %w", err)
+		log.Warn("metrics port taken; using a free one", "wanted", df.httpAddr, "err", err)
+		host, _, _ := net.SplitHostPort(df.httpAddr)
+		if srv, err = pipeline.NewServer(net.JoinHostPort(host, "0"), d.reg, d.health, log); err != nil {
+			return fmt.Errorf("--http: %w", err)
+		}
 	}
 	prod, err := pipeline.NewProducer(base...)
 	if err != nil {

@@ -102,7 +102,10 @@ func (s *Stage) Process(ctx context.Context, in []pipeline.Msg[schemas.SensorRea
 	now := s.cfg.Clock.Now()
 	nowNs := now.UnixNano()
 	storeUp := !now.Before(s.storeDownUntil)
-	if s.cfg.Log != nil && storeUp {
+	// After a failure the store is probed with this batch's append, which
+	// StoreTimeout bounds, before a restore (bounded only by the longer
+	// RestoreTimeout) is tried again on the next batch.
+	if s.cfg.Log != nil && storeUp && !s.storeDown {
 		storeUp = s.restore(ctx, in, now)
 	}
 	if cap(s.verdicts) < len(in) {

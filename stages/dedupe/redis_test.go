@@ -98,3 +98,29 @@ func TestLogStoreOnRealRedis(t *testing.T) {
 		t.Fatalf("restore since the first append gave %v", got)
 	}
 }
+
+// With nothing listening where Redis should be, the stage goes on with its
+// local cache, and each later probe of the store costs at most about the
+// store timeout (the first restore may take up to RestoreTimeout).
+func TestUnreachableRedisDoesNotStall(t *testing.T) {
+	rdb := redis.NewClient(&redis.Options{Addr: "127.0.0.1:1", DialTimeout: 100 * time.Millisecond})
+	defer rdb.Close()
+	for _, mode := range []func(*dedupe.Config){logs(dedupe.NewRedisLogStore(rdb, "")), claims(dedupe.NewRedisClaimStore(rdb, ""))} {
+		e := newEnv(t, mode)
+		start := time.Now()
+		got, _ := e.run(t, msg(1, 0), msg(2, 1), msg(1, 2))
+		if d := time.Since(start); d > 2*time.Second {
+			t.Fatalf("batch took %v with Redis unreachable", d)
+		}
+		eq(t, got, id(1), id(2))
+		if n := e.counter(t, "smaint_dedupe_store_degraded_total"); n != 2 {
+			t.Errorf("degraded %v, want 2", n)
+		}
+		e.clock.Add(time.Minute) // past StoreRetry: the next batch probes the store
+		start = time.Now()
+		e.run(t, msg(3, 3))
+		if d := time.Since(start); d > time.Second {
+			t.Errorf("probe batch took %v, want about the 250ms store timeout", d)
+		}
+	}
+}

@@ -25,8 +25,8 @@ type Local[T any] struct {
 // Emitted is one record a stage emitted through a Local.
 type Emitted struct {
 	Topic string
-	Key   string
-	Value []byte // framed Avro; valid until the next call on the Local
+	Key   []byte // valid until the next call on the Local, as Value
+	Value []byte // framed Avro
 }
 
 // Rejected is one input a stage sent to the dead-letter topic.
@@ -122,7 +122,7 @@ func (l *Local[T]) result() Result {
 	res := Result{Rejected: l.em.rejected}
 	for i := range l.em.recs {
 		if r := &l.em.recs[i]; r.Topic != l.em.dlqTopic {
-			res.Records = append(res.Records, Emitted{Topic: r.Topic, Key: string(r.Key), Value: r.Value})
+			res.Records = append(res.Records, Emitted{Topic: r.Topic, Key: r.Key, Value: r.Value})
 		}
 	}
 	return res

@@ -108,6 +108,7 @@ type Decoder struct {
 	intern *Interner
 	lastID int
 	lastSc *Schema
+	r      reader // reused: a reader passed to an interface method would escape
 }
 
 // NewDecoder returns a Decoder backed by s.
@@ -134,9 +135,11 @@ func (d *Decoder) Decode(ctx context.Context, b []byte, v Record) error {
 			return fmt.Errorf("decode %s: %w", want.name, err)
 		}
 	}
-	r := reader{b: body, intern: d.intern}
-	v.decodeAvro(&r)
-	if err := r.end(); err != nil {
+	d.r = reader{b: body, intern: d.intern}
+	v.decodeAvro(&d.r)
+	err = d.r.end()
+	d.r.b = nil
+	if err != nil {
 		return fmt.Errorf("decode %s: %w", want.name, err)
 	}
 	return nil

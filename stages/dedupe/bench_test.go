@@ -3,6 +3,7 @@ package dedupe_test
 import (
 	"context"
 	"fmt"
+	"runtime"
 	"testing"
 	"time"
 
@@ -53,7 +54,8 @@ func benchDedupe(b *testing.B, cfg dedupe.Config) {
 	// so that the store always sees new keys.
 	raw := make([][]byte, batch)
 	msgs := make([]pipeline.Msg[schemas.SensorReading], batch)
-	b.ReportAllocs()
+	var mallocs uint64
+	var ms runtime.MemStats
 	b.ResetTimer()
 	readings := 0
 	for n := 0; b.Loop(); n++ {
@@ -67,6 +69,8 @@ func benchDedupe(b *testing.B, cfg dedupe.Config) {
 				AssetID: fmt.Sprintf("asset-%03d", i/10), SensorType: "vibration", TS: now, Value: float64(i), Unit: "mm/s", Quality: 90}
 			raw[i], _ = enc.Append(raw[i][:0], &r)
 		}
+		runtime.ReadMemStats(&ms)
+		before := ms.Mallocs
 		b.StartTimer()
 		for i := range raw {
 			if err := dec.Decode(ctx, raw[i], &msgs[i].Value); err != nil {
@@ -75,11 +79,16 @@ func benchDedupe(b *testing.B, cfg dedupe.Config) {
 			msgs[i].Offset = int64(n*batch + i)
 		}
 		res, err := local.Process(ctx, msgs)
+		b.StopTimer()
+		runtime.ReadMemStats(&ms)
+		mallocs += ms.Mallocs - before
 		if err != nil || len(res.Records) != batch-batch/20 {
 			b.Fatalf("%v: %d out", err, len(res.Records))
 		}
 		readings += batch
+		b.StartTimer()
 	}
 	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(readings), "ns/reading")
 	b.ReportMetric(float64(readings)/b.Elapsed().Seconds(), "readings/s")
+	b.ReportMetric(float64(mallocs)/float64(readings), "allocs/reading")
 }

@@ -84,7 +84,7 @@ func (e *env) run(t *testing.T, in ...pipeline.Msg[schemas.SensorReading]) ([]st
 	}
 	var ids []string
 	for i, r := range clean {
-		if res.Records[i].Key != r.SensorID {
+		if string(res.Records[i].Key) != r.SensorID {
 			t.Errorf("key %q for sensor %q", res.Records[i].Key, r.SensorID)
 		}
 		ids = append(ids, r.ReadingID)

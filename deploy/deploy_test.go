@@ -1,0 +1,672 @@
+package deploy
+
+// Static checks of the deployment files: there is no Docker engine or
+// cluster to try them on, so they are held to the real binary's flags and
+// to the invariants that break deployments quietly.
+
+import (
+	"bufio"
+	"encoding/json"
+	"fmt"
+	"io"
+	"io/fs"
+	"maps"
+	"os"
+	"path/filepath"
+	"regexp"
+	"slices"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"gopkg.in/yaml.v3"
+)
+
+// yamlFiles returns every YAML file under deploy/.
+func yamlFiles(t *testing.T) []string {
+	t.Helper()
+	var files []string
+	err := filepath.WalkDir(".", func(p string, d fs.DirEntry, err error) error {
+		if err == nil && !d.IsDir() && (strings.HasSuffix(p, ".yaml") || strings.HasSuffix(p, ".yml")) {
+			files = append(files, p)
+		}
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(files) == 0 {
+		t.Fatal("no YAML files under deploy/")
+	}
+	return files
+}
+
+// loadYAML decodes every document of a file (merge keys resolved).
+func loadYAML(t *testing.T, path string) []map[string]any {
+	t.Helper()
+	f, err := os.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	var docs []map[string]any
+	dec := yaml.NewDecoder(f)
+	for i := 1; ; i++ {
+		var doc map[string]any
+		err := dec.Decode(&doc)
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			t.Fatalf("%s: document %d does not parse: %v", path, i, err)
+		}
+		if doc == nil {
+			t.Errorf("%s: document %d is empty", path, i)
+			continue
+		}
+		docs = append(docs, doc)
+	}
+	return docs
+}
+
+// Accessors for decoded YAML: the zero value when the shape differs.
+func obj(v any) map[string]any { m, _ := v.(map[string]any); return m }
+func list(v any) []any         { l, _ := v.([]any); return l }
+func str(v any) string {
+	if v == nil {
+		return ""
+	}
+	return fmt.Sprint(v)
+}
+func dig(v any, keys ...string) any {
+	for _, k := range keys {
+		v = obj(v)[k]
+	}
+	return v
+}
+
+func TestYAMLParses(t *testing.T) {
+	for _, f := range yamlFiles(t) {
+		if docs := loadYAML(t, f); len(docs) == 0 {
+			t.Errorf("%s: no YAML documents", f)
+		}
+	}
+}
+
+// TestEnvNamesAreFlags: every SMAINT_ name written anywhere in deploy/
+// (manifests, comments, README, Dockerfile) is the twin of a real flag.
+func TestEnvNamesAreFlags(t *testing.T) {
+	c := loadCLI(t)
+	name := regexp.MustCompile(`SMAINT_[A-Z0-9_]*[A-Z0-9]`)
+	err := filepath.WalkDir(".", func(p string, d fs.DirEntry, err error) error {
+		if err != nil || d.IsDir() || strings.HasSuffix(p, ".go") {
+			return err
+		}
+		b, err := os.ReadFile(p)
+		if err != nil {
+			return err
+		}
+		for i, line := range strings.Split(string(b), "\n") {
+			for _, n := range name.FindAllString(line, -1) {
+				if _, ok := c.env[n]; !ok {
+					t.Errorf("%s:%d: %v", p, i+1, c.checkEnvName(n))
+				}
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
+// envOf returns a Compose service's environment, map or list form.
+func envOf(svc map[string]any) map[string]string {
+	env := map[string]string{}
+	switch e := svc["environment"].(type) {
+	case map[string]any:
+		for k, v := range e {
+			env[k] = str(v)
+		}
+	case []any:
+		for _, kv := range e {
+			k, v, _ := strings.Cut(str(kv), "=")
+			env[k] = v
+		}
+	}
+	return env
+}
+
+// stringList reads a Compose command/entrypoint: a list, or a string
+// split on spaces (as Compose does, without quotes here).
+func stringList(v any) []string {
+	if s, ok := v.(string); ok {
+		return strings.Fields(s)
+	}
+	var out []string
+	for _, x := range list(v) {
+		out = append(out, str(x))
+	}
+	return out
+}
+
+func TestCompose(t *testing.T) {
+	c := loadCLI(t)
+	const path = "compose.yaml"
+	docs := loadYAML(t, path)
+	if len(docs) != 1 {
+		t.Fatalf("%s: want one document, got %d", path, len(docs))
+	}
+	doc := docs[0]
+	services := obj(doc["services"])
+	if len(services) == 0 {
+		t.Fatalf("%s: no services", path)
+	}
+	for _, want := range []string{"kafka", "schema-registry", "redis", "timescaledb", "minio", "smaint-dedupe", "simulator"} {
+		if services[want] == nil {
+			t.Errorf("%s: no service %q", path, want)
+		}
+	}
+	if obj(doc["x-smaint"]) == nil {
+		t.Errorf("%s: no x-smaint block for the smaint services to share", path)
+	}
+	volumes := obj(doc["volumes"])
+	smaintServices := 0
+	for name, v := range services {
+		svc := obj(v)
+		where := fmt.Sprintf("%s: services.%s", path, name)
+
+		// depends_on: targets exist; service_healthy needs a healthcheck.
+		deps := map[string]string{}
+		switch d := svc["depends_on"].(type) {
+		case []any:
+			for _, x := range d {
+				deps[str(x)] = "service_started"
+			}
+		case map[string]any:
+			for k, x := range d {
+				deps[k] = str(dig(x, "condition"))
+			}
+		}
+		for dep, cond := range deps {
+			target := obj(services[dep])
+			switch {
+			case target == nil:
+				t.Errorf("%s.depends_on: no service %q", where, dep)
+			case !slices.Contains([]string{"", "service_started", "service_healthy", "service_completed_successfully"}, cond):
+				t.Errorf("%s.depends_on.%s: unknown condition %q", where, dep, cond)
+			case cond == "service_healthy" && (target["healthcheck"] == nil || dig(target, "healthcheck", "disable") == true):
+				t.Errorf("%s.depends_on.%s: service_healthy, but %s has no healthcheck", where, dep, dep)
+			}
+		}
+
+		// Named volumes are declared at the top level.
+		for _, m := range list(svc["volumes"]) {
+			src, _, _ := strings.Cut(str(m), ":")
+			if src == "" || strings.ContainsAny(src[:1], "./~$") {
+				continue // bind mount
+			}
+			if _, ok := volumes[src]; !ok {
+				t.Errorf("%s.volumes: named volume %q is not declared under top-level volumes", where, src)
+			}
+		}
+
+		if !isSmaintImage(str(svc["image"])) && !strings.HasSuffix(str(dig(svc, "build", "dockerfile")), "deploy/Dockerfile") {
+			continue
+		}
+		smaintServices++
+		if ep := stringList(svc["entrypoint"]); len(ep) > 0 && !slices.Equal(ep, []string{"smaint"}) {
+			t.Errorf("%s.entrypoint: %q; leave the image's ENTRYPOINT (smaint)", where, ep)
+		}
+		sub, flags, err := c.checkArgs(stringList(svc["command"]))
+		if err != nil {
+			t.Errorf("%s.command: %v", where, err)
+			continue
+		}
+		env := envOf(svc)
+		for k, v := range env {
+			if err := c.checkEnv(k, v); err != nil {
+				t.Errorf("%s.environment: %v", where, err)
+			}
+			// Addresses point at services of this file.
+			for _, h := range hosts(c.env[k], v) {
+				if services[h] == nil && h != "localhost" {
+					t.Errorf("%s.environment.%s: host %q is no service of %s", where, k, h, path)
+				}
+			}
+		}
+		if env["KAFKA_BROKERS"] == "" && flags["brokers"] == "" {
+			t.Errorf("%s: no brokers (KAFKA_BROKERS or --brokers)", where)
+		}
+		if sub != "run" {
+			continue
+		}
+		// A stage drains on SIGTERM: Compose must wait longer than that.
+		if grace, err := time.ParseDuration(str(svc["stop_grace_period"])); err != nil || grace <= drainTimeout {
+			t.Errorf("%s.stop_grace_period: %q; want more than the %v drain (Compose's default is 10s)", where, str(svc["stop_grace_period"]), drainTimeout)
+		}
+		// Published ports include smaint's HTTP port.
+		port, published := c.httpPort(flags, env), false
+		for _, p := range list(svc["ports"]) {
+			target := str(dig(p, "target"))
+			if s, ok := p.(string); ok {
+				parts := strings.Split(strings.Split(s, "/")[0], ":")
+				target = parts[len(parts)-1]
+			}
+			published = published || target == port
+		}
+		if !published {
+			t.Errorf("%s.ports: do not publish smaint's HTTP port %s (/metrics, /readyz)", where, port)
+		}
+	}
+	if smaintServices < 2 {
+		t.Errorf("%s: found %d smaint services (image smaint* or build deploy/Dockerfile), want dedupe and simulator", path, smaintServices)
+	}
+	if p := list(dig(services, "simulator", "profiles")); !slices.Contains(p, any("sim")) {
+		t.Errorf("%s: services.simulator is not in profile \"sim\" (profiles: %v)", path, p)
+	}
+}
+
+func isSmaintImage(image string) bool {
+	name := image[strings.LastIndex(image, "/")+1:]
+	name, _, _ = strings.Cut(name, ":")
+	return name == "smaint"
+}
+
+// k8sObject is one manifest, with where it came from.
+type k8sObject struct {
+	file string
+	doc  map[string]any
+}
+
+func (o k8sObject) kind() string { return str(o.doc["kind"]) }
+func (o k8sObject) name() string { return str(dig(o.doc, "metadata", "name")) }
+func (o k8sObject) String() string {
+	return fmt.Sprintf("k8s/%s: %s/%s", o.file, o.kind(), o.name())
+}
+
+func loadK8s(t *testing.T) (objs []k8sObject, kustomization map[string]any) {
+	t.Helper()
+	entries, err := os.ReadDir("k8s")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, e := range entries {
+		if e.IsDir() || !strings.HasSuffix(e.Name(), ".yaml") {
+			continue
+		}
+		for _, doc := range loadYAML(t, filepath.Join("k8s", e.Name())) {
+			if e.Name() == "kustomization.yaml" {
+				kustomization = doc
+				continue
+			}
+			objs = append(objs, k8sObject{e.Name(), doc})
+		}
+	}
+	return objs, kustomization
+}
+
+func TestKustomizationListsEveryManifest(t *testing.T) {
+	_, k := loadK8s(t)
+	if k == nil {
+		t.Fatal("k8s/kustomization.yaml is missing")
+	}
+	listed := map[string]bool{}
+	for _, r := range list(k["resources"]) {
+		listed[str(r)] = true
+		if _, err := os.Stat(filepath.Join("k8s", str(r))); err != nil {
+			t.Errorf("k8s/kustomization.yaml: resource %q: %v", r, err)
+		}
+	}
+	// Every manifest is listed, except examples (the Secret with placeholder
+	// values), which must not be: applying them would overwrite real ones.
+	entries, _ := os.ReadDir("k8s")
+	for _, e := range entries {
+		n := e.Name()
+		example := strings.HasSuffix(n, ".example.yaml")
+		switch {
+		case example && listed[n]:
+			t.Errorf("k8s/kustomization.yaml lists %s: kubectl apply -k would overwrite the real values with placeholders", n)
+		case !example && strings.HasSuffix(n, ".yaml") && n != "kustomization.yaml" && !listed[n]:
+			t.Errorf("k8s/kustomization.yaml: resources does not list %s", n)
+		}
+	}
+}
+
+func TestK8sManifests(t *testing.T) {
+	c := loadCLI(t)
+	objs, _ := loadK8s(t)
+	namespace := ""
+	config := map[string]map[string]string{} // "ConfigMap/name" -> data
+	for _, o := range objs {
+		if str(o.doc["apiVersion"]) == "" || o.kind() == "" || o.name() == "" {
+			t.Errorf("%s: want apiVersion, kind and metadata.name", o)
+		}
+		switch o.kind() {
+		case "Namespace":
+			namespace = o.name()
+		case "ConfigMap", "Secret":
+			data := map[string]string{}
+			for _, field := range []string{"data", "stringData"} {
+				for k, v := range obj(o.doc[field]) {
+					data[k] = str(v)
+				}
+			}
+			config[o.kind()+"/"+o.name()] = data
+		}
+	}
+	if namespace == "" {
+		t.Fatal("k8s: no Namespace")
+	}
+	// ConfigMaps and Secrets feed smaint's environment whole (envFrom).
+	for ref, data := range config {
+		for k, v := range data {
+			if err := c.checkEnv(k, v); err != nil {
+				t.Errorf("k8s %s: %v", ref, err)
+			}
+		}
+	}
+
+	var podLabels []map[string]any
+	deployments := 0
+	for _, o := range objs {
+		if o.kind() != "Namespace" && str(dig(o.doc, "metadata", "namespace")) != namespace {
+			t.Errorf("%s: metadata.namespace %q, want %q", o, str(dig(o.doc, "metadata", "namespace")), namespace)
+		}
+		if o.kind() != "Deployment" {
+			continue
+		}
+		deployments++
+		labels := obj(dig(o.doc, "spec", "template", "metadata", "labels"))
+		podLabels = append(podLabels, labels)
+		if sel := obj(dig(o.doc, "spec", "selector", "matchLabels")); len(sel) == 0 || !subset(sel, labels) {
+			t.Errorf("%s: spec.selector.matchLabels %v does not select the pod template's labels %v", o, sel, labels)
+		}
+		checkPodSpec(t, c, o, obj(dig(o.doc, "spec", "template", "spec")), config)
+	}
+	if deployments == 0 {
+		t.Error("k8s: no Deployment")
+	}
+	// Services and PodDisruptionBudgets select some Deployment's pods.
+	for _, o := range objs {
+		var sel map[string]any
+		switch o.kind() {
+		case "Service":
+			sel = obj(dig(o.doc, "spec", "selector"))
+		case "PodDisruptionBudget":
+			sel = obj(dig(o.doc, "spec", "selector", "matchLabels"))
+		default:
+			continue
+		}
+		if !slices.ContainsFunc(podLabels, func(l map[string]any) bool { return len(sel) > 0 && subset(sel, l) }) {
+			t.Errorf("%s: selector %v matches no Deployment's pods", o, sel)
+		}
+	}
+}
+
+func subset(sel, labels map[string]any) bool {
+	for k, v := range sel {
+		if labels[k] != v {
+			return false
+		}
+	}
+	return true
+}
+
+// checkPodSpec checks a Deployment's pods: smaint's command line and
+// environment, the probes on its HTTP port, the grace period, security.
+func checkPodSpec(t *testing.T, c *smaintCLI, o k8sObject, spec map[string]any, config map[string]map[string]string) {
+	t.Helper()
+	if g, ok := spec["terminationGracePeriodSeconds"].(int); !ok || time.Duration(g)*time.Second <= drainTimeout {
+		t.Errorf("%s: terminationGracePeriodSeconds %v; want more than the %v drain", o, spec["terminationGracePeriodSeconds"], drainTimeout)
+	}
+	podNonRoot := dig(spec, "securityContext", "runAsNonRoot") == true
+	for _, ct := range list(spec["containers"]) {
+		ctr := obj(ct)
+		where := fmt.Sprintf("%s: container %s", o, str(ctr["name"]))
+		if !isSmaintImage(str(ctr["image"])) {
+			continue
+		}
+		args := stringList(ctr["args"])
+		if cmd := stringList(ctr["command"]); len(cmd) > 0 {
+			if filepath.Base(cmd[0]) != "smaint" {
+				t.Errorf("%s: command %q does not run smaint", where, cmd)
+				continue
+			}
+			args = append(cmd[1:], args...)
+		}
+		sub, flags, err := c.checkArgs(args)
+		if err != nil {
+			t.Errorf("%s: args: %v", where, err)
+			continue
+		}
+
+		env := map[string]string{}
+		for _, ef := range list(ctr["envFrom"]) {
+			for kind, field := range map[string]string{"ConfigMap": "configMapRef", "Secret": "secretRef"} {
+				if ref := obj(dig(ef, field)); ref != nil {
+					data, ok := config[kind+"/"+str(ref["name"])]
+					if !ok {
+						t.Errorf("%s: envFrom %s %q is not defined in deploy/k8s", where, field, str(ref["name"]))
+					}
+					for k, v := range data {
+						env[k] = v
+					}
+				}
+			}
+		}
+		for _, e := range list(ctr["env"]) {
+			k, v := str(dig(e, "name")), str(dig(e, "value"))
+			if err := c.checkEnv(k, v); err != nil {
+				t.Errorf("%s: env: %v", where, err)
+			}
+			env[k] = v
+		}
+		if env["KAFKA_BROKERS"] == "" && flags["brokers"] == "" {
+			t.Errorf("%s: no brokers (KAFKA_BROKERS or --brokers)", where)
+		}
+
+		if !podNonRoot && dig(ctr, "securityContext", "runAsNonRoot") != true {
+			t.Errorf("%s: want securityContext.runAsNonRoot: true", where)
+		}
+		if dig(ctr, "securityContext", "readOnlyRootFilesystem") != true {
+			t.Errorf("%s: want securityContext.readOnlyRootFilesystem: true", where)
+		}
+		for _, r := range []string{"requests", "limits"} {
+			if len(obj(dig(ctr, "resources", r))) == 0 {
+				t.Errorf("%s: no resources.%s", where, r)
+			}
+		}
+		if sub != "run" {
+			continue
+		}
+
+		// The probes reach smaint's HTTP server.
+		port := c.httpPort(flags, env)
+		ports := map[string]string{} // name -> containerPort
+		for _, p := range list(ctr["ports"]) {
+			ports[str(dig(p, "name"))] = str(dig(p, "containerPort"))
+			ports[str(dig(p, "containerPort"))] = str(dig(p, "containerPort"))
+		}
+		if !slices.Contains(slices.Collect(maps.Values(ports)), port) {
+			t.Errorf("%s: no containerPort %s (smaint's --http)", where, port)
+		}
+		for probe, path := range map[string]string{"readinessProbe": "/readyz", "livenessProbe": "/healthz"} {
+			get := obj(dig(ctr, probe, "httpGet"))
+			if get == nil {
+				t.Errorf("%s: no %s.httpGet", where, probe)
+				continue
+			}
+			if p := str(get["path"]); p != path {
+				t.Errorf("%s: %s.httpGet.path %q, want %q", where, probe, p, path)
+			}
+			if p := ports[str(get["port"])]; p != port || p != "9090" {
+				t.Errorf("%s: %s.httpGet.port %v is port %q, want smaint's HTTP port %s (9090)", where, probe, get["port"], p, port)
+			}
+		}
+	}
+}
+
+// dockerInstr is one Dockerfile instruction, continuation lines joined.
+type dockerInstr struct {
+	line      int
+	cmd, args string
+}
+
+func readDockerfile(t *testing.T, path string) []dockerInstr {
+	t.Helper()
+	f, err := os.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	var out []dockerInstr
+	var cur strings.Builder
+	start := 0
+	sc := bufio.NewScanner(f)
+	for n := 1; sc.Scan(); n++ {
+		line := strings.TrimSpace(sc.Text())
+		if strings.HasPrefix(line, "#") || (line == "" && cur.Len() == 0) {
+			continue
+		}
+		if cur.Len() == 0 {
+			start = n
+		}
+		if s, ok := strings.CutSuffix(line, `\`); ok {
+			cur.WriteString(s + " ")
+			continue
+		}
+		cur.WriteString(line)
+		cmd, args, _ := strings.Cut(cur.String(), " ")
+		out = append(out, dockerInstr{start, strings.ToUpper(cmd), strings.TrimSpace(args)})
+		cur.Reset()
+	}
+	if err := sc.Err(); err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
+
+func TestDockerfile(t *testing.T) {
+	c := loadCLI(t)
+	const path = "Dockerfile"
+	instrs := readDockerfile(t, path)
+	type stage struct {
+		from, name string
+		instrs     []dockerInstr
+	}
+	var stages []*stage
+	for _, in := range instrs {
+		if in.cmd == "FROM" {
+			f := strings.Fields(in.args)
+			s := &stage{from: f[0]}
+			if len(f) == 3 && strings.EqualFold(f[1], "AS") {
+				s.name = f[2]
+			}
+			stages = append(stages, s)
+			continue
+		}
+		if len(stages) == 0 {
+			if in.cmd != "ARG" {
+				t.Fatalf("%s:%d: %s before the first FROM", path, in.line, in.cmd)
+			}
+			continue
+		}
+		stages[len(stages)-1].instrs = append(stages[len(stages)-1].instrs, in)
+	}
+	if len(stages) < 2 {
+		t.Fatalf("%s: want a multi-stage build (builder + runtime), got %d stages", path, len(stages))
+	}
+
+	// The builder: golang at least as new as go.mod's go line, building ./cmd/smaint.
+	builder, runtime := stages[0], stages[len(stages)-1]
+	img, tag, _ := strings.Cut(builder.from, ":")
+	if img != "golang" || builder.name == "" {
+		t.Errorf("%s: first stage is FROM %s AS %q, want FROM golang:<version> AS <name>", path, builder.from, builder.name)
+	}
+	if want := goModVersion(t); !versionAtLeast(tag, want) {
+		t.Errorf("%s: builder golang:%s is older than go.mod's go %s", path, tag, want)
+	}
+	builds := slices.ContainsFunc(builder.instrs, func(in dockerInstr) bool {
+		return in.cmd == "RUN" && strings.Contains(in.args, "go build") && strings.Contains(in.args, "./cmd/smaint")
+	})
+	if !builds {
+		t.Errorf("%s: the builder stage has no RUN go build ... ./cmd/smaint", path)
+	}
+
+	// The runtime: a different base, the binary on PATH, non-root, ENTRYPOINT smaint.
+	if strings.HasPrefix(runtime.from, "golang") {
+		t.Errorf("%s: the final stage is FROM %s; want a slim runtime image", path, runtime.from)
+	}
+	var user, entrypoint, cmd string
+	copied := false
+	for _, in := range runtime.instrs {
+		switch in.cmd {
+		case "USER":
+			user = in.args
+		case "ENTRYPOINT":
+			entrypoint = in.args
+		case "CMD":
+			cmd = in.args
+		case "COPY":
+			f := strings.Fields(in.args)
+			if slices.Contains(f, "--from="+builder.name) && slices.Contains([]string{"/usr/local/bin/smaint", "/usr/bin/smaint", "/bin/smaint"}, f[len(f)-1]) {
+				copied = true
+			}
+		}
+	}
+	if !copied {
+		t.Errorf("%s: the final stage does not COPY --from=%s the binary to a directory on PATH (/usr/local/bin/smaint)", path, builder.name)
+	}
+	if u, _, _ := strings.Cut(user, ":"); u == "" || u == "root" || u == "0" {
+		t.Errorf("%s: the final stage's USER is %q; want a non-root user (numeric, for runAsNonRoot)", path, user)
+	} else if _, err := strconv.Atoi(u); err != nil {
+		t.Errorf("%s: USER %q is not numeric; Kubernetes' runAsNonRoot cannot verify a user name", path, user)
+	}
+	var ep []string
+	if err := json.Unmarshal([]byte(entrypoint), &ep); err != nil || !slices.Equal(ep, []string{"smaint"}) {
+		t.Errorf("%s: ENTRYPOINT %s; want the exec form [\"smaint\"] (compose and k8s pass the subcommand as args)", path, entrypoint)
+	}
+	if cmd != "" {
+		var args []string
+		if err := json.Unmarshal([]byte(cmd), &args); err != nil {
+			t.Errorf("%s: CMD %s is not in exec form", path, cmd)
+		} else if _, _, err := c.checkArgs(args); err != nil {
+			t.Errorf("%s: CMD: %v", path, err)
+		}
+	}
+}
+
+func goModVersion(t *testing.T) string {
+	b, err := os.ReadFile("../go.mod")
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := regexp.MustCompile(`(?m)^go (\d+\.\d+)`).FindSubmatch(b)
+	if m == nil {
+		t.Fatal("../go.mod has no go line")
+	}
+	return string(m[1])
+}
+
+// versionAtLeast compares the major.minor of a golang image tag
+// ("1.26", "1.26.1-bookworm") with want ("1.26").
+func versionAtLeast(tag, want string) bool {
+	num := func(s string) (int, int) {
+		s, _, _ = strings.Cut(s, "-")
+		f := strings.SplitN(s, ".", 3)
+		if len(f) < 2 {
+			return -1, -1
+		}
+		a, err1 := strconv.Atoi(f[0])
+		b, err2 := strconv.Atoi(f[1])
+		if err1 != nil || err2 != nil {
+			return -1, -1
+		}
+		return a, b
+	}
+	ta, tb := num(tag)
+	wa, wb := num(want)
+	return ta > wa || ta == wa && tb >= wb
+}

@@ -13,7 +13,7 @@ import (
 // and the count of records still awaiting their produce acknowledgement.
 type batch struct {
 	em      Emitter
-	offsets map[string]map[int32]kgo.EpochOffset
+	offsets map[TopicPartition]mark
 	polled  time.Time
 
 	pending atomic.Int64
@@ -24,7 +24,7 @@ type batch struct {
 }
 
 func newBatch() *batch {
-	b := &batch{offsets: make(map[string]map[int32]kgo.EpochOffset)}
+	b := &batch{offsets: make(map[TopicPartition]mark)}
 	b.promise = func(_ *kgo.Record, err error) {
 		if err != nil {
 			b.errMu.Lock()
@@ -59,17 +59,10 @@ func (b *batch) failure() error {
 	return b.err
 }
 
-// setOffsets records the offsets to mark when b is acknowledged.
-func (b *batch) setOffsets(pos map[TopicPartition]kgo.EpochOffset) {
-	for _, ps := range b.offsets {
-		clear(ps)
-	}
-	for tp, eo := range pos {
-		ps := b.offsets[tp.Topic]
-		if ps == nil {
-			ps = make(map[int32]kgo.EpochOffset)
-			b.offsets[tp.Topic] = ps
-		}
-		ps[tp.Partition] = eo
+// setOffsets records the marks to make when b is acknowledged.
+func (b *batch) setOffsets(ms map[TopicPartition]mark) {
+	clear(b.offsets)
+	for tp, m := range ms {
+		b.offsets[tp] = m
 	}
 }

@@ -10,6 +10,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/smaint/smaint/schemas"
@@ -27,10 +28,12 @@ type Runner[T any] struct {
 	log    *slog.Logger
 	met    *stageMetrics
 
-	ticker   Ticker
-	retainer Retainer
-	revoker  Revoker
-	outputs  []Port
+	ticker       Ticker
+	retainer     Retainer
+	revoker      Revoker
+	checkpointer Checkpointer
+	outputs      []Port
+	book         *offsetBook
 
 	// Owned by the polling goroutine.
 	msgs     []Msg[T]
@@ -42,7 +45,7 @@ type Runner[T any] struct {
 	// revoke callback edits it (while polling is blocked).
 	posMu    sync.Mutex
 	position map[TopicPartition]kgo.EpochOffset
-	marks    map[TopicPartition]kgo.EpochOffset // scratch for submit
+	marks    map[TopicPartition]mark // scratch for submit
 
 	inflight chan *batch
 	free     chan *batch
@@ -94,7 +97,8 @@ func NewRunner[T any](name string, stage Stage[T], opts ...Option) (*Runner[T], 
 		log:       cfg.log.With("stage", name),
 		met:       cfg.metrics.forStage(name),
 		position:  make(map[TopicPartition]kgo.EpochOffset),
-		marks:     make(map[TopicPartition]kgo.EpochOffset),
+		marks:     make(map[TopicPartition]mark),
+		book:      newOffsetBook(),
 		inflight:  make(chan *batch, cfg.maxInflight),
 		free:      make(chan *batch, cfg.maxInflight+2),
 		settledCh: make(chan struct{}),
@@ -115,6 +119,7 @@ func NewRunner[T any](name string, stage Stage[T], opts ...Option) (*Runner[T], 
 	r.ticker, _ = stage.(Ticker)
 	r.retainer, _ = stage.(Retainer)
 	r.revoker, _ = stage.(Revoker)
+	r.checkpointer, _ = stage.(Checkpointer)
 	if o, ok := stage.(Outputter); ok {
 		r.outputs = o.Outputs()
 	}
@@ -123,8 +128,7 @@ func NewRunner[T any](name string, stage Stage[T], opts ...Option) (*Runner[T], 
 		kgo.ConsumerGroup(cfg.group),
 		kgo.ConsumeTopics(cfg.topics...),
 		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()),
-		kgo.AutoCommitMarks(),
-		kgo.AutoCommitInterval(cfg.commitEvery),
+		kgo.DisableAutoCommit(), // the runner commits, with checkpoints: see offsetBook
 		kgo.BlockRebalanceOnPoll(),
 		kgo.OnPartitionsAssigned(r.onAssigned),
 		kgo.OnPartitionsRevoked(r.onRevoked),
@@ -170,8 +174,14 @@ func (r *Runner[T]) Run(ctx context.Context) error {
 		defer close(committed)
 		r.commitLoop()
 	}()
+	tickerDone := make(chan struct{})
+	go func() {
+		defer close(tickerDone)
+		r.commitEvery(loopCtx)
+	}()
 	r.pollLoop(loopCtx)
 	stopLoop()
+	<-tickerDone
 
 	// Drain: no more batches; wait for the committer to settle what is in
 	// flight, then commit what it marked.
@@ -186,7 +196,7 @@ func (r *Runner[T]) Run(ctx context.Context) error {
 		r.cancelProduce()
 	}
 	cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), r.cfg.drainTimeout)
-	if err := r.cl.CommitMarkedOffsets(cctx); err != nil {
+	if err := r.book.commit(cctx, r.cl, r.cfg.group); err != nil {
 		r.log.Error("final commit failed; the last batches will be consumed again", "err", err)
 	}
 	cancel()
@@ -395,13 +405,18 @@ func (r *Runner[T]) submit(b *batch) {
 	clear(r.marks)
 	r.posMu.Lock()
 	for tp, eo := range r.position {
-		r.marks[tp] = eo
+		m := mark{eo: eo}
+		if r.checkpointer != nil {
+			m.meta = r.checkpointer.Checkpoint(tp)
+		}
+		r.marks[tp] = m
 	}
 	r.posMu.Unlock()
 	if r.retainer != nil {
 		for tp, off := range r.retainer.Retained() {
-			if eo, ok := r.marks[tp]; ok && off < eo.Offset {
-				r.marks[tp] = kgo.EpochOffset{Epoch: eo.Epoch, Offset: off}
+			if m, ok := r.marks[tp]; ok && off < m.eo.Offset {
+				m.eo.Offset = off
+				r.marks[tp] = m
 			}
 		}
 	}
@@ -433,7 +448,7 @@ func (r *Runner[T]) commitLoop() {
 			}
 		}
 		if !broken {
-			r.cl.MarkCommitOffsets(b.offsets)
+			r.book.mark(b.offsets)
 			r.met.ack.Observe(time.Since(b.polled).Seconds())
 			for i := range b.em.recs {
 				if t := b.em.recs[i].Topic; t != r.cfg.dlq {
@@ -508,8 +523,24 @@ func (r *Runner[T]) putBatch(b *batch) {
 	}
 }
 
-func (r *Runner[T]) onAssigned(_ context.Context, _ *kgo.Client, assigned map[string][]int32) {
+// onAssigned runs while polling is blocked. A Checkpointer stage gets the
+// checkpoints committed with the offsets consumption resumes from.
+func (r *Runner[T]) onAssigned(ctx context.Context, cl *kgo.Client, assigned map[string][]int32) {
 	r.log.Info("partitions assigned", "partitions", assigned)
+	if r.checkpointer != nil {
+		cps, err := committedCheckpoints(ctx, cl, r.cfg.group, assigned)
+		if err != nil {
+			// Without its checkpoint a partition resumes as if new; its
+			// first windows may come out partial. Say so loudly.
+			r.log.Error("reading checkpoints failed; resuming without them", "err", err)
+		}
+		for t, ps := range assigned {
+			for _, p := range ps {
+				tp := TopicPartition{t, p}
+				r.checkpointer.Resume(tp, cps[tp])
+			}
+		}
+	}
 	r.cfg.health.Set("stage/"+r.name, true, "assigned")
 }
 
@@ -519,7 +550,7 @@ func (r *Runner[T]) onRevoked(ctx context.Context, cl *kgo.Client, revoked map[s
 	if !r.waitSettled(ctx) {
 		r.log.Warn("revoking before every batch was acknowledged; some input will be consumed again")
 	}
-	if err := cl.CommitMarkedOffsets(ctx); err != nil {
+	if err := r.book.commit(ctx, cl, r.cfg.group); err != nil {
 		r.log.Warn("commit on revoke failed; some input will be consumed again", "err", err)
 	}
 	r.dropPartitions(ctx, revoked)
@@ -543,8 +574,34 @@ func (r *Runner[T]) dropPartitions(ctx context.Context, m map[string][]int32) {
 		}
 	}
 	r.posMu.Unlock()
+	r.book.forget(tps)
 	if r.revoker != nil && len(tps) > 0 {
 		r.revoker.Revoked(ctx, tps)
+	}
+}
+
+// commitEvery commits what is marked every CommitInterval until ctx ends.
+// Failures are retried at the next tick; a rebalance in progress is
+// normal, since the revoke callback commits in the right generation.
+func (r *Runner[T]) commitEvery(ctx context.Context) {
+	t := time.NewTicker(r.cfg.commitEvery)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		cctx, cancel := context.WithTimeout(ctx, r.cfg.commitEvery*5)
+		err := r.book.commit(cctx, r.cl, r.cfg.group)
+		cancel()
+		switch {
+		case err == nil, errors.Is(err, errNotInGroup), ctx.Err() != nil:
+		case errors.Is(err, kerr.RebalanceInProgress), errors.Is(err, kerr.IllegalGeneration), errors.Is(err, kerr.UnknownMemberID):
+			r.log.Info("commit skipped during a rebalance", "err", err)
+		default:
+			r.log.Warn("commit failed; retrying", "err", err)
+		}
 	}
 }
 

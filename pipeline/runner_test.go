@@ -539,3 +539,78 @@ func TestRunnerRebalanceHandsOverCleanly(t *testing.T) {
 		t.Fatalf("%d distinct outputs of 6000, %d repeated", len(seen), twice)
 	}
 }
+
+// counter checkpoints how many records of each partition it has seen.
+type counter struct {
+	*relay
+	mu      sync.Mutex
+	seen    map[pipeline.TopicPartition]int
+	resumed map[pipeline.TopicPartition]string
+}
+
+func newCounter() *counter {
+	return &counter{relay: newRelay(), seen: map[pipeline.TopicPartition]int{}, resumed: map[pipeline.TopicPartition]string{}}
+}
+
+func (c *counter) Process(ctx context.Context, in []pipeline.Msg[schemas.SensorReading], out *pipeline.Emitter) error {
+	c.mu.Lock()
+	for _, m := range in {
+		c.seen[pipeline.TopicPartition{Topic: m.Topic, Partition: m.Partition}]++
+	}
+	c.mu.Unlock()
+	return c.relay.Process(ctx, in, out)
+}
+
+func (c *counter) Checkpoint(tp pipeline.TopicPartition) string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return strconv.Itoa(c.seen[tp])
+}
+
+func (c *counter) Resume(tp pipeline.TopicPartition, cp string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.resumed[tp] = cp
+	c.seen[tp], _ = strconv.Atoi(cp)
+}
+
+// A checkpoint is committed with its offsets and handed back on resume.
+func TestRunnerCommitsCheckpointsWithOffsets(t *testing.T) {
+	h := newHarness(t, 3)
+	produce := func(from, to int) {
+		var recs []*kgo.Record
+		for i := from; i < to; i++ {
+			recs = append(recs, &kgo.Record{Topic: inTopic, Key: []byte(strconv.Itoa(i % 11)), Value: encode(t, reading(i))})
+		}
+		pipelinetest.Produce(t, h.admin, recs...)
+	}
+	produce(0, 300)
+	first := newCounter()
+	stop := start(t, h.runner(first))
+	pipelinetest.WaitCommitted(t, h.admin, "smaint-relay", inTopic, 30*time.Second)
+	if err := stop(); err != nil {
+		t.Fatal(err)
+	}
+	for tp, cp := range first.resumed {
+		if cp != "" {
+			t.Errorf("fresh group resumed %v with checkpoint %q", tp, cp)
+		}
+	}
+	produce(300, 450)
+	second := newCounter()
+	stop = start(t, h.runner(second))
+	pipelinetest.WaitCommitted(t, h.admin, "smaint-relay", inTopic, 30*time.Second)
+	if err := stop(); err != nil {
+		t.Fatal(err)
+	}
+	total := 0
+	for tp, n := range first.seen {
+		if got := second.resumed[tp]; got != strconv.Itoa(n) {
+			t.Errorf("%v resumed with %q, want %d", tp, got, n)
+		}
+		total += second.seen[tp]
+	}
+	if total != 450 {
+		t.Errorf("counts carried across the restart add up to %d, want 450", total)
+	}
+}

@@ -68,6 +68,20 @@ type Revoker interface {
 	Revoked(ctx context.Context, partitions []TopicPartition)
 }
 
+// Checkpointer is implemented by stages that resume from a little state
+// per partition besides the offset (the features stage: how far its
+// windows are closed). Checkpoint is called for every partition with each
+// batch, after Process and Tick; the runner commits its value with the
+// batch's offsets, in the same request, so an offset and its checkpoint
+// never disagree. Resume is called when a partition is assigned, before
+// any of its records, with the checkpoint committed with the offset
+// consumption restarts from ("" if there is none). Checkpoints must stay
+// under a few hundred bytes (Kafka caps offset metadata, 4 KiB by default).
+type Checkpointer interface {
+	Checkpoint(tp TopicPartition) string
+	Resume(tp TopicPartition, checkpoint string)
+}
+
 // TopicPartition names one partition of one topic.
 type TopicPartition struct {
 	Topic     string

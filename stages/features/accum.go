@@ -1,0 +1,153 @@
+package features
+
+import (
+	"cmp"
+	"math"
+	"math/big"
+	"math/bits"
+	"slices"
+)
+
+// accum holds what a window needs to compute its features in one pass:
+// exact sums of the powers of the values and of the time products (so the
+// result depends neither on arrival order nor on cancellation between a
+// large mean and a small spread), extremes, and, for spectral sensor types
+// only, the samples themselves.
+type accum struct {
+	n                int64
+	s1, s2, s3, s4   xsum      // sums of x, x², x³, x⁴
+	stx              xsum      // sum of t·x
+	st               int64     // sum of t; t is in µs from the window's origin
+	stt              [2]uint64 // sum of t², 128 bits (high, low)
+	min, max, maxAbs float64
+	samples          []sample // only when spectral
+	spectral         bool
+}
+
+type sample struct {
+	t int64   // microseconds from the window start
+	x float64 //
+}
+
+func (a *accum) add(tMicros int64, x float64) {
+	if a.n == 0 {
+		a.min, a.max = x, x
+	}
+	a.n++
+	a.min = min(a.min, x)
+	a.max = max(a.max, x)
+	a.maxAbs = max(a.maxAbs, math.Abs(x))
+	a.s1.add(x)
+	// x², x³ and x⁴ exactly: x² = h + l by FMA, then products of those.
+	h := x * x
+	l := math.FMA(x, x, -h)
+	a.s2.add(h)
+	a.s2.add(l)
+	a.s3.addProduct(h, x)
+	a.s3.addProduct(l, x)
+	a.s4.addProduct(h, h)
+	a.s4.addProduct(h, 2*l)
+	a.s4.addProduct(l, l)
+	// Time sums in integer microseconds are exact and cheap; t·x is exact
+	// as a float product (|t| < 2⁵³) plus its rounding error.
+	a.st += tMicros
+	at := uint64(tMicros)
+	if tMicros < 0 { // count windows: a reading older than the first
+		at = uint64(-tMicros)
+	}
+	hi, lo := bits.Mul64(at, at)
+	var carry uint64
+	a.stt[1], carry = bits.Add64(a.stt[1], lo, 0)
+	a.stt[0] += hi + carry
+	a.stx.addProduct(float64(tMicros), x)
+	if a.spectral {
+		a.samples = append(a.samples, sample{tMicros, x})
+	}
+}
+
+// stats are a window's features before the spectrum.
+type stats struct {
+	count                                        int64
+	mean, std, min, max, rms, skewness, kurtosis float64
+	crest, peakToPeak, slope                     float64
+}
+
+// compute derives the statistics. Degenerate windows get defined values,
+// never NaN: std is 0 below 2 readings, skewness 0 below 3 and kurtosis 0
+// below 4 readings or when the values do not vary, crest factor 0 when the
+// rms is 0, slope 0 below 2 readings or when all share one timestamp.
+func (a *accum) compute() stats {
+	st := stats{count: a.n, min: a.min, max: a.max, peakToPeak: a.max - a.min}
+	if a.n == 0 {
+		return stats{}
+	}
+	sums := [5]*big.Float{a.s1.big(), a.s2.big(), a.s3.big(), a.s4.big(), a.stx.big()}
+	s1, s2, s3, s4, sTX := sums[0], sums[1], sums[2], sums[3], sums[4]
+	prec := uint(256)
+	for _, s := range sums {
+		prec = max(prec, s.Prec()+64)
+	}
+	f := func() *big.Float { return new(big.Float).SetPrec(prec) }
+	n := f().SetInt64(a.n)
+	e1, e2, e3, e4 := f().Quo(s1, n), f().Quo(s2, n), f().Quo(s3, n), f().Quo(s4, n)
+	mean := e1
+	mean2 := f().Mul(mean, mean)
+	m2 := f().Sub(e2, mean2) // population variance, exactly up to the division
+	// m3 = E3 - 3·mean·E2 + 2·mean³
+	m3 := f().Sub(e3, f().Mul(f().SetInt64(3), f().Mul(mean, e2)))
+	m3.Add(m3, f().Mul(f().SetInt64(2), f().Mul(mean2, mean)))
+	// m4 = E4 - 4·mean·E3 + 6·mean²·E2 - 3·mean⁴
+	m4 := f().Sub(e4, f().Mul(f().SetInt64(4), f().Mul(mean, e3)))
+	m4.Add(m4, f().Mul(f().SetInt64(6), f().Mul(mean2, e2)))
+	m4.Sub(m4, f().Mul(f().SetInt64(3), f().Mul(mean2, mean2)))
+
+	st.mean, _ = mean.Float64()
+	st.rms = math.Sqrt(fl(e2))
+	v := math.Max(0, fl(m2))
+	if a.n >= 2 {
+		st.std = math.Sqrt(v * float64(a.n) / float64(a.n-1))
+	}
+	if v > 0 {
+		if a.n >= 3 {
+			st.skewness = fl(m3) / math.Pow(v, 1.5)
+		}
+		if a.n >= 4 {
+			st.kurtosis = fl(m4)/(v*v) - 3
+		}
+	}
+	if st.rms > 0 {
+		st.crest = a.maxAbs / st.rms
+	}
+	if a.n >= 2 {
+		// slope = (n·Σtx − Σt·Σx) / (n·Σt² − (Σt)²)
+		sT := f().SetInt64(a.st)
+		sTT := f().SetInt(new(big.Int).Or(new(big.Int).Lsh(new(big.Int).SetUint64(a.stt[0]), 64), new(big.Int).SetUint64(a.stt[1])))
+		num := f().Sub(f().Mul(n, sTX), f().Mul(sT, s1))
+		den := f().Sub(f().Mul(n, sTT), f().Mul(sT, sT))
+		if den.Sign() > 0 { // per µs, so times 10⁶ per second
+			st.slope = fl(f().Mul(f().Quo(num, den), f().SetInt64(1_000_000)))
+		}
+	}
+	return st
+}
+
+func fl(x *big.Float) float64 {
+	v, _ := x.Float64()
+	return v
+}
+
+// sortedValues returns the samples' values ordered by time (then value,
+// so equal timestamps still give one order).
+func (a *accum) sortedValues() []float64 {
+	slices.SortFunc(a.samples, func(p, q sample) int {
+		if c := cmp.Compare(p.t, q.t); c != 0 {
+			return c
+		}
+		return cmp.Compare(p.x, q.x)
+	})
+	out := make([]float64, len(a.samples))
+	for i, s := range a.samples {
+		out[i] = s.x
+	}
+	return out
+}

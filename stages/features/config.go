@@ -1,0 +1,103 @@
+package features
+
+import (
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/smaint/smaint/pipeline"
+)
+
+// Config configures the features stage. The zero value, after defaults,
+// is 60 s tumbling windows with 10 s allowed lateness.
+type Config struct {
+	// Size is the length of a time window (default 60s). Hop, if set and
+	// shorter than Size, makes the windows hop: a new window starts every
+	// Hop, so each reading falls in Size/Hop windows. Windows are aligned
+	// to the Unix epoch, so every sensor's windows share boundaries.
+	Size time.Duration
+	Hop  time.Duration
+	// Count, if set, makes windows of Count readings per sensor instead of
+	// time windows (they close when full, or when idle).
+	Count int
+	// Lateness is how far behind the largest event time of its partition a
+	// reading may be and still join its window (default 10s). The
+	// partition's watermark is that largest time minus Lateness; a window
+	// closes, and is emitted, when the watermark passes its end.
+	Lateness time.Duration
+	// IdleTimeout closes every open window of a partition that has
+	// received nothing for this long, in processing time (default 30s), so
+	// that the last window of a sensor that went quiet is still emitted.
+	IdleTimeout time.Duration
+
+	// SpectralTypes are the sensor types that get band energies (default
+	// vibration and acoustic); Bands is how many (default 8).
+	SpectralTypes []string
+	Bands         int
+
+	FeaturesTopic string // default sensor.features
+	LateTopic     string // default sensor.readings.late
+
+	Registerer prometheus.Registerer
+	Logger     *slog.Logger
+	Clock      pipeline.Clock
+}
+
+// WithDefaults returns c with every unset field at its default.
+func (c Config) WithDefaults() Config {
+	if c.Size == 0 {
+		c.Size = time.Minute
+	}
+	if c.Hop == 0 {
+		c.Hop = c.Size
+	}
+	if c.Lateness == 0 {
+		c.Lateness = 10 * time.Second
+	}
+	if c.IdleTimeout == 0 {
+		c.IdleTimeout = 30 * time.Second
+	}
+	if c.SpectralTypes == nil {
+		c.SpectralTypes = []string{"vibration", "acoustic"}
+	}
+	if c.Bands == 0 {
+		c.Bands = 8
+	}
+	t := pipeline.DefaultTopics()
+	if c.FeaturesTopic == "" {
+		c.FeaturesTopic = t.Features
+	}
+	if c.LateTopic == "" {
+		c.LateTopic = t.Late
+	}
+	if c.Logger == nil {
+		c.Logger = slog.New(slog.DiscardHandler)
+	}
+	if c.Clock == nil {
+		c.Clock = pipeline.SystemClock{}
+	}
+	return c
+}
+
+// Validate reports the first unusable setting, wrapping pipeline.ErrConfig.
+func (c Config) Validate() error {
+	switch {
+	case c.Size < time.Millisecond || c.Size%time.Microsecond != 0:
+		return fmt.Errorf("%w: features: window size %v", pipeline.ErrConfig, c.Size)
+	case c.Hop <= 0 || c.Hop > c.Size || c.Hop%time.Microsecond != 0:
+		return fmt.Errorf("%w: features: hop %v must be in (0, size %v]", pipeline.ErrConfig, c.Hop, c.Size)
+	case c.Size/c.Hop > 60:
+		return fmt.Errorf("%w: features: %d overlapping windows per reading; at most 60", pipeline.ErrConfig, c.Size/c.Hop)
+	case c.Count < 0 || c.Count > 1_000_000:
+		return fmt.Errorf("%w: features: count %d", pipeline.ErrConfig, c.Count)
+	case c.Lateness < 0:
+		return fmt.Errorf("%w: features: negative lateness", pipeline.ErrConfig)
+	case c.IdleTimeout <= 0:
+		return fmt.Errorf("%w: features: idle timeout must be positive", pipeline.ErrConfig)
+	case c.Bands < 1 || c.Bands > 256:
+		return fmt.Errorf("%w: features: %d bands (want 1-256)", pipeline.ErrConfig, c.Bands)
+	}
+	return nil
+}

@@ -1,0 +1,423 @@
+// Package features turns clean readings into per-sensor window features
+// in event time: tumbling, hopping or count windows, a watermark per input
+// partition with allowed lateness, and a close on idle.
+//
+// Features are computed in one pass from exact sums (see accum), so a
+// window's FeatureVector does not depend on the order its readings
+// arrived in, and a replay gives the same vectors. Only sensor types with
+// a spectrum keep their window's samples, for the FFT.
+//
+// Crash safety: the stage retains (see pipeline.Retainer) the offset of
+// the oldest reading in an open window, so a restart replays every open
+// window whole; and it checkpoints (pipeline.Checkpointer), with each
+// commit, how far its windows are closed, so a replay never re-emits a
+// window that was already emitted, partially.
+package features
+
+import (
+	"cmp"
+	"context"
+	"fmt"
+	"math"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/smaint/smaint/pipeline"
+	"github.com/smaint/smaint/schemas"
+)
+
+// maxAbsValue bounds the readings the stage accepts: x⁴ of anything larger
+// would leave float64's range.
+const maxAbsValue = 1e50
+
+// Stage is the features stage. Run it with a pipeline.Runner on
+// sensor.readings.clean; all its methods are called from the runner's
+// goroutine.
+type Stage struct {
+	cfg      Config
+	features *pipeline.Output[*schemas.FeatureVector]
+	late     *pipeline.Output[*schemas.SensorReading]
+	parts    map[pipeline.TopicPartition]*partition
+	spectral map[string]bool
+	spec     *spectrum
+	met      metrics
+	size     int64 // window size, µs
+	hop      int64 // window hop, µs
+	lateness int64 // µs
+	closing  []*window
+}
+
+// partition is the state of one input partition.
+type partition struct {
+	maxTS     int64 // largest event time seen, µs; math.MinInt64 before any
+	closed    int64 // every window ending at or before this is closed, µs
+	next      int64 // offset after the last reading processed
+	replayTo  int64 // offsets below this were processed before a restart
+	lastInput time.Time
+	sensors   map[string]*sensor
+	open      []*window // open windows
+}
+
+type sensor struct {
+	id, asset, typ string
+	windows        []*window // open windows of this sensor
+	late           int64     // late readings since its last emitted window
+}
+
+type window struct {
+	s          *sensor
+	start, end int64 // µs; for count windows, the first and last+1 event times
+	origin     int64 // µs; time offsets in acc are from here
+	acc        accum
+	minOffset  int64
+	idx        int // in partition.open
+}
+
+// New returns a Stage for cfg (after defaults), or cfg's validation error.
+func New(cfg Config) (*Stage, error) {
+	cfg = cfg.WithDefaults()
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	s := &Stage{
+		cfg:      cfg,
+		features: pipeline.NewOutput[*schemas.FeatureVector](cfg.FeaturesTopic),
+		late:     pipeline.NewOutput[*schemas.SensorReading](cfg.LateTopic),
+		parts:    map[pipeline.TopicPartition]*partition{},
+		spectral: map[string]bool{},
+		spec:     newSpectrum(cfg.Bands),
+		met:      newMetrics(cfg.Registerer),
+		size:     cfg.Size.Microseconds(),
+		hop:      cfg.Hop.Microseconds(),
+		lateness: cfg.Lateness.Microseconds(),
+	}
+	for _, t := range cfg.SpectralTypes {
+		s.spectral[t] = true
+	}
+	return s, nil
+}
+
+// Outputs implements pipeline.Outputter.
+func (s *Stage) Outputs() []pipeline.Port { return []pipeline.Port{s.features, s.late} }
+
+func (s *Stage) part(tp pipeline.TopicPartition) *partition {
+	p := s.parts[tp]
+	if p == nil {
+		p = &partition{maxTS: math.MinInt64, closed: math.MinInt64, sensors: map[string]*sensor{}}
+		s.parts[tp] = p
+	}
+	return p
+}
+
+// frontier is the time at or before which windows of p are closed.
+func (s *Stage) frontier(p *partition) int64 {
+	wm := int64(math.MinInt64)
+	if p.maxTS != math.MinInt64 {
+		wm = p.maxTS - s.lateness
+	}
+	return max(wm, p.closed)
+}
+
+// Process adds a batch of readings to their windows and emits the windows
+// the watermark has passed. Late readings go to the late topic.
+func (s *Stage) Process(_ context.Context, in []pipeline.Msg[schemas.SensorReading], out *pipeline.Emitter) error {
+	now := s.cfg.Clock.Now()
+	touched := map[*partition]bool{}
+	pipeline.Each(in, out, func(_ int, m *pipeline.Msg[schemas.SensorReading]) error {
+		r := &m.Value
+		if math.IsNaN(r.Value) || math.Abs(r.Value) > maxAbsValue {
+			return pipeline.Invalidf("value %g outside ±%g", r.Value, maxAbsValue)
+		}
+		p := s.part(pipeline.TopicPartition{Topic: m.Topic, Partition: m.Partition})
+		p.lastInput = now
+		p.next = max(p.next, m.Offset+1)
+		touched[p] = true
+		sn := p.sensor(r)
+		ts := r.TS.UnixMicro()
+		if s.cfg.Count > 0 {
+			s.addCount(p, sn, ts, r.Value, m.Offset, out)
+			return nil
+		}
+		p.maxTS = max(p.maxTS, ts)
+		front := s.frontier(p)
+		// A replayed reading of a window closed before the restart was
+		// already counted there: it is skipped, not late.
+		replay := m.Offset < p.replayTo
+		late := false
+		// Windows start at multiples of hop; those holding ts start in
+		// (ts-size, ts].
+		for start := floorDiv(ts, s.hop) * s.hop; start > ts-s.size; start -= s.hop {
+			if start+s.size <= front {
+				late = late || !replay
+				continue
+			}
+			w := p.window(sn, start, start+s.size, s.spectral[sn.typ])
+			w.add(ts, r.Value, m.Offset)
+		}
+		if late {
+			sn.late++
+			s.met.late.Inc()
+			s.late.Emit(out, r.SensorID, r)
+		}
+		return nil
+	})
+	for p := range touched {
+		s.closeUpTo(p, s.frontier(p), out)
+	}
+	s.met.open.Set(float64(s.openWindows()))
+	return nil
+}
+
+// addCount adds a reading to its sensor's count window, which is emitted
+// once it holds Count readings. Count windows are not aligned: their
+// bounds are their readings' first and last event times.
+func (s *Stage) addCount(p *partition, sn *sensor, ts int64, x float64, off int64, out *pipeline.Emitter) {
+	if len(sn.windows) == 0 {
+		p.window(sn, ts, ts+1, s.spectral[sn.typ])
+	}
+	w := sn.windows[0]
+	w.start, w.end = min(w.start, ts), max(w.end, ts+1)
+	w.add(ts, x, off)
+	if w.acc.n >= int64(s.cfg.Count) {
+		p.drop(w)
+		s.emit([]*window{w}, out)
+	}
+}
+
+// closeUpTo emits, in order of end time, the windows of p that end at or
+// before front, and forgets them.
+func (s *Stage) closeUpTo(p *partition, front int64, out *pipeline.Emitter) {
+	s.closing = s.closing[:0]
+	keep := p.open[:0]
+	for _, w := range p.open {
+		if w.end <= front {
+			s.closing = append(s.closing, w)
+			p.forget(w)
+			continue
+		}
+		w.idx = len(keep)
+		keep = append(keep, w)
+	}
+	clear(p.open[len(keep):])
+	p.open = keep
+	if len(s.closing) > 0 {
+		s.emit(s.closing, out)
+	}
+}
+
+// emit computes and emits closed windows, ordered by end, sensor, start.
+func (s *Stage) emit(ws []*window, out *pipeline.Emitter) {
+	slices.SortFunc(ws, func(a, b *window) int {
+		return cmp.Or(cmp.Compare(a.end, b.end), cmp.Compare(a.s.id, b.s.id), cmp.Compare(a.start, b.start))
+	})
+	for _, w := range ws {
+		if fv := s.safeVector(w); fv != nil {
+			s.features.Emit(out, fv.SensorID, fv)
+			s.met.windows.Inc()
+		}
+	}
+}
+
+// safeVector is vector behind a recover: a bug that panics on one window
+// loses that window (logged and counted), not the batch.
+func (s *Stage) safeVector(w *window) (fv *schemas.FeatureVector) {
+	defer func() {
+		if p := recover(); p != nil {
+			s.met.windowErrors.Inc()
+			s.cfg.Logger.Error("computing a window panicked; window dropped", "sensor", w.s.id,
+				"start", time.UnixMicro(w.start).UTC(), "readings", w.acc.n, "panic", p)
+			fv = nil
+		}
+	}()
+	return s.vector(w)
+}
+
+// vector computes the FeatureVector of w; non-finite results (from
+// values near maxAbsValue) become 0.
+func (s *Stage) vector(w *window) *schemas.FeatureVector {
+	st := w.acc.compute()
+	fv := &schemas.FeatureVector{
+		SensorID: w.s.id, AssetID: w.s.asset, SensorType: w.s.typ,
+		WindowStart: time.UnixMicro(w.start).UTC(), WindowEnd: time.UnixMicro(w.end).UTC(),
+		Count: st.count, Mean: st.mean, Std: st.std, Min: st.min, Max: st.max, RMS: st.rms,
+		Skewness: st.skewness, Kurtosis: st.kurtosis, CrestFactor: st.crest, PeakToPeak: st.peakToPeak,
+		Slope: st.slope, LateCount: w.s.late,
+	}
+	w.s.late = 0
+	if w.acc.spectral {
+		fv.BandEnergies = s.spec.bandEnergies(w.acc.sortedValues())
+	}
+	for _, f := range []*float64{&fv.Mean, &fv.Std, &fv.Min, &fv.Max, &fv.RMS, &fv.Skewness, &fv.Kurtosis,
+		&fv.CrestFactor, &fv.PeakToPeak, &fv.Slope} {
+		if math.IsNaN(*f) || math.IsInf(*f, 0) {
+			*f = 0
+			s.met.nonFinite.Inc()
+		}
+	}
+	return fv
+}
+
+// TickEvery implements pipeline.Ticker.
+func (s *Stage) TickEvery() time.Duration { return max(time.Second, s.cfg.IdleTimeout/4) }
+
+// Tick closes every window of the partitions that have been idle for the
+// idle timeout, and marks those windows' time as closed.
+func (s *Stage) Tick(_ context.Context, now time.Time, out *pipeline.Emitter) {
+	for _, p := range s.parts {
+		if len(p.open) == 0 || now.Sub(p.lastInput) < s.cfg.IdleTimeout {
+			continue
+		}
+		last := p.closed
+		for _, w := range p.open {
+			last = max(last, w.end)
+		}
+		s.met.idleCloses.Inc()
+		s.closeUpTo(p, math.MaxInt64, out)
+		if s.cfg.Count == 0 {
+			p.closed = last
+		}
+	}
+	s.met.open.Set(float64(s.openWindows()))
+}
+
+// Retained implements pipeline.Retainer: the oldest offset in an open
+// window of each partition.
+func (s *Stage) Retained() map[pipeline.TopicPartition]int64 {
+	out := map[pipeline.TopicPartition]int64{}
+	for tp, p := range s.parts {
+		for _, w := range p.open {
+			if off, ok := out[tp]; !ok || w.minOffset < off {
+				out[tp] = w.minOffset
+			}
+		}
+	}
+	return out
+}
+
+// Checkpoint implements pipeline.Checkpointer: the partition's largest
+// event time, closed frontier and next offset to process.
+func (s *Stage) Checkpoint(tp pipeline.TopicPartition) string {
+	p := s.parts[tp]
+	if p == nil {
+		return ""
+	}
+	return "f1 " + strconv.FormatInt(p.maxTS, 10) + " " + strconv.FormatInt(p.closed, 10) + " " + strconv.FormatInt(p.next, 10)
+}
+
+// Resume implements pipeline.Checkpointer. Windows ending at or before the
+// checkpointed frontier were emitted before the commit, so their readings
+// that replay (offsets below the checkpointed next offset) are skipped,
+// rather than re-forming partial windows or counting as late again.
+func (s *Stage) Resume(tp pipeline.TopicPartition, checkpoint string) {
+	delete(s.parts, tp)
+	if checkpoint == "" {
+		return
+	}
+	var maxTS, closed, next int64
+	if _, err := fmt.Sscanf(checkpoint, "f1 %d %d %d", &maxTS, &closed, &next); err != nil {
+		s.cfg.Logger.Error("unreadable checkpoint; resuming without it", "topic", tp.Topic, "partition", tp.Partition, "checkpoint", checkpoint)
+		return
+	}
+	p := s.part(tp)
+	p.maxTS, p.closed, p.next, p.replayTo = maxTS, closed, next, next
+}
+
+// Revoked implements pipeline.Revoker.
+func (s *Stage) Revoked(_ context.Context, tps []pipeline.TopicPartition) {
+	for _, tp := range tps {
+		delete(s.parts, tp)
+	}
+	s.met.open.Set(float64(s.openWindows()))
+}
+
+func (s *Stage) openWindows() int {
+	n := 0
+	for _, p := range s.parts {
+		n += len(p.open)
+	}
+	return n
+}
+
+func (p *partition) sensor(r *schemas.SensorReading) *sensor {
+	sn := p.sensors[r.SensorID]
+	if sn == nil {
+		sn = &sensor{id: r.SensorID, asset: r.AssetID, typ: r.SensorType}
+		p.sensors[r.SensorID] = sn
+	}
+	return sn
+}
+
+// window returns sensor sn's open window [start, end), opening it if need be.
+func (p *partition) window(sn *sensor, start, end int64, spectral bool) *window {
+	for _, w := range sn.windows {
+		if w.start == start {
+			return w
+		}
+	}
+	w := &window{s: sn, start: start, end: end, origin: start, minOffset: math.MaxInt64,
+		acc: accum{spectral: spectral}, idx: len(p.open)}
+	sn.windows = append(sn.windows, w)
+	p.open = append(p.open, w)
+	return w
+}
+
+// drop removes one window from p's open windows.
+func (p *partition) drop(w *window) {
+	last := len(p.open) - 1
+	p.open[w.idx] = p.open[last]
+	p.open[w.idx].idx = w.idx
+	p.open[last] = nil
+	p.open = p.open[:last]
+	p.forget(w)
+}
+
+// forget removes a closed window from its sensor, and the sensor once it
+// has nothing left.
+func (p *partition) forget(w *window) {
+	sn := w.s
+	sn.windows = slices.DeleteFunc(sn.windows, func(x *window) bool { return x == w })
+	if len(sn.windows) == 0 && sn.late == 0 {
+		delete(p.sensors, sn.id)
+	}
+}
+
+// add adds the reading at event time ts (µs) to w.
+func (w *window) add(ts int64, x float64, off int64) {
+	w.acc.add(ts-w.origin, x)
+	w.minOffset = min(w.minOffset, off)
+}
+
+func floorDiv(a, b int64) int64 {
+	q := a / b
+	if (a%b != 0) && ((a < 0) != (b < 0)) {
+		q--
+	}
+	return q
+}
+
+// ParseWindows reads a window spec such as "60s", "60s/15s" (hopping) or
+// "count:600".
+func ParseWindows(spec string, c *Config) error {
+	if n, ok := strings.CutPrefix(spec, "count:"); ok {
+		v, err := strconv.Atoi(n)
+		if err != nil || v < 1 {
+			return fmt.Errorf("%w: window %q: count must be a positive integer", pipeline.ErrConfig, spec)
+		}
+		c.Count = v
+		return nil
+	}
+	size, hop, hopping := strings.Cut(spec, "/")
+	d, err := time.ParseDuration(size)
+	if err != nil {
+		return fmt.Errorf("%w: window %q: %v", pipeline.ErrConfig, spec, err)
+	}
+	c.Size = d
+	if hopping {
+		if c.Hop, err = time.ParseDuration(hop); err != nil {
+			return fmt.Errorf("%w: window %q: hop: %v", pipeline.ErrConfig, spec, err)
+		}
+	}
+	return nil
+}

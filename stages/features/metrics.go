@@ -1,0 +1,35 @@
+package features
+
+import "github.com/prometheus/client_golang/prometheus"
+
+type metrics struct {
+	windows, late, idleCloses, nonFinite, windowErrors prometheus.Counter
+	open                                               prometheus.Gauge
+}
+
+func newMetrics(reg prometheus.Registerer) metrics {
+	m := metrics{
+		windows: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "smaint_features_windows_total", Help: "Feature windows emitted.",
+		}),
+		late: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "smaint_features_late_total", Help: "Readings that arrived after their window had closed, routed to the late topic.",
+		}),
+		idleCloses: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "smaint_features_idle_closes_total", Help: "Times a partition's windows were closed because it went idle.",
+		}),
+		nonFinite: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "smaint_features_nonfinite_total", Help: "Features that came out non-finite (from extreme values) and were set to 0.",
+		}),
+		windowErrors: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "smaint_features_window_errors_total", Help: "Windows dropped because computing them failed (a bug; see the logs).",
+		}),
+		open: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "smaint_features_open_windows", Help: "Windows open, waiting for the watermark.",
+		}),
+	}
+	if reg != nil {
+		reg.MustRegister(m.windows, m.late, m.idleCloses, m.nonFinite, m.windowErrors, m.open)
+	}
+	return m
+}

@@ -1,0 +1,155 @@
+package score
+
+import (
+	"context"
+	"errors"
+	"math/rand/v2"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/smaint/smaint/schemas"
+)
+
+func cluster(n int, seed uint64) [][]float64 {
+	rng := rand.New(rand.NewPCG(seed, 9))
+	rows := make([][]float64, n)
+	for i := range rows {
+		rows[i] = []float64{10 + rng.NormFloat64(), 2 * rng.NormFloat64(), rng.Float64()}
+	}
+	return rows
+}
+
+func TestIForestIsolatesOutliers(t *testing.T) {
+	names := []string{"a", "b", "c"}
+	f, err := TrainIForest("iforest-test", "t", names, cluster(2000, 1), IForestConfig{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	normal, flagged := cluster(500, 2), 0
+	var normalScores []float64
+	for _, x := range normal {
+		s := f.raw(x)
+		normalScores = append(normalScores, s)
+		if s >= f.Threshold {
+			flagged++
+		}
+	}
+	if flagged > 25 { // contamination 1%: expect about 5
+		t.Errorf("%d of 500 normal points above the threshold %v", flagged, f.Threshold)
+	}
+	slices.Sort(normalScores)
+	median := normalScores[250]
+	// Off in one feature of three: above most normal points. Splits on
+	// the other features do not isolate such a point, so axis-parallel
+	// trees score it only moderately (Hariri et al., Extended Isolation
+	// Forest); off in all features: above the threshold.
+	for _, x := range [][]float64{{18, 0, 0.5}, {10, 12, 0.5}, {10, 0, 4}} {
+		if s := f.raw(x); s <= median {
+			t.Errorf("outlier %v scored %v, not above the median normal point (%v)", x, s, median)
+		}
+	}
+	// In one dimension an outlier isolates at once.
+	one := make([][]float64, 1000)
+	for i, r := range cluster(1000, 5) {
+		one[i] = r[:1]
+	}
+	g, err := TrainIForest("iforest-1d", "t", []string{"a"}, one, IForestConfig{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s := g.raw([]float64{18}); s < g.Threshold || s < 0.65 {
+		t.Errorf("1-D outlier scored %v (threshold %v)", s, g.Threshold)
+	}
+	for _, x := range [][]float64{{16, 9, 3}, {4, -9, -2}} {
+		if s := f.raw(x); s < f.Threshold {
+			t.Errorf("outlier %v scored %v, under the threshold %v", x, s, f.Threshold)
+		}
+	}
+	if s := avgPath(256); s < 10.2 || s > 10.3 { // c(256) = 10.24 (Liu et al.)
+		t.Errorf("c(256) = %v", s)
+	}
+}
+
+func TestIForestArtifactRoundTripAndStore(t *testing.T) {
+	names := FeatureNames(0)
+	rows := make([][]float64, 100)
+	for i, r := range cluster(100, 3) {
+		rows[i] = append(r, make([]float64, len(names)-3)...)
+	}
+	f, err := TrainIForest("iforest-pressure", "pressure", names, rows, IForestConfig{Trees: 20})
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.Version = "20261125T100000Z"
+	b, err := f.Marshal()
+	if err != nil {
+		t.Fatal(err)
+	}
+	st := &FileStore{Dir: t.TempDir()}
+	ctx := context.Background()
+	uri, sha, err := st.Put(ctx, f.Model, f.Version, b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	older := *f
+	older.Version = "20261124T000000Z"
+	ob, _ := older.Marshal()
+	if _, _, err := st.Put(ctx, older.Model, older.Version, ob); err != nil {
+		t.Fatal(err)
+	}
+	latest, err := st.Latest(ctx, f.Model)
+	if err != nil || latest != uri {
+		t.Fatalf("latest %q (%v), want %q", latest, err, uri)
+	}
+	g, err := LoadIForest(ctx, st, uri, sha)
+	if err != nil {
+		t.Fatal(err)
+	}
+	fv := &schemas.FeatureVector{SensorID: "s", SensorType: "pressure", Mean: 12, Std: 1, Min: 0.2, WindowStart: time.Now()}
+	s1, sh1, ok1 := f.Detector().Score(fv)
+	s2, _, ok2 := g.Detector().Score(fv)
+	if !ok1 || !ok2 || s1 != s2 || len(sh1) == 0 {
+		t.Fatalf("scores %v/%v ok %v/%v shares %v", s1, s2, ok1, ok2, sh1)
+	}
+	if g.Detector().Version() != "iforest-pressure@20261125T100000Z" {
+		t.Errorf("version %q", g.Detector().Version())
+	}
+	// A vector with band energies does not fit a model without them.
+	fv.BandEnergies = []float64{1, 2}
+	if _, _, ok := g.Detector().Score(fv); ok {
+		t.Error("scored a vector with the wrong number of features")
+	}
+	// Tampered bytes fail the checksum; garbage fails to parse.
+	path := strings.TrimPrefix(uri, "file://")
+	if err := os.WriteFile(path, append(b, ' '), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := LoadIForest(ctx, st, uri, sha); !errors.Is(err, ErrChecksum) {
+		t.Errorf("tampered artifact: %v", err)
+	}
+	if err := os.WriteFile(path, []byte(`{"model":"x","trees":[{"nodes":[{"f":0,"l":0,"r":5}]}],"features":["a"],"sample_size":4}`), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := LoadIForest(ctx, st, uri, ""); err == nil {
+		t.Error("a malformed tree loaded")
+	}
+	if _, err := st.Latest(ctx, "missing"); !errors.Is(err, ErrNoModel) {
+		t.Errorf("missing model: %v", err)
+	}
+	if _, _, err := st.Put(ctx, "../escape", "v1", b); err == nil {
+		t.Error("a model name with a path in it was accepted")
+	}
+	if _, err := OpenModelStore("s3://bucket/models"); err == nil {
+		t.Error("s3:// is not supported yet, and should say so")
+	}
+	if s, err := OpenModelStore("file://" + filepath.Join(t.TempDir(), "m")); err != nil || s == nil {
+		t.Errorf("file store: %v", err)
+	}
+	if _, err := TrainIForest("m", "t", []string{"a"}, [][]float64{{1}}, IForestConfig{}); !errors.Is(err, ErrTraining) {
+		t.Errorf("too little data: %v", err)
+	}
+}

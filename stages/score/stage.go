@@ -1,0 +1,281 @@
+package score
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"math"
+	"strconv"
+	"sync"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/smaint/smaint/pipeline"
+	"github.com/smaint/smaint/schemas"
+)
+
+// Config configures the score stage.
+type Config struct {
+	// Thresholds are the score at or above which a window is anomalous,
+	// per sensor type; DefaultThreshold (0.5) covers the others. An
+	// Isolation Forest model's own threshold applies to its type unless
+	// Thresholds names the type.
+	Thresholds       map[string]float64
+	DefaultThreshold float64
+	// Adaptive tunes the adaptive detector, used for every sensor type
+	// without a loaded model.
+	Adaptive AdaptiveConfig
+	// Models are Isolation Forests by sensor type (see LoadModels); they
+	// can be replaced while running with SetModel.
+	Models map[string]*IForest
+
+	ScoresTopic string // default sensor.scores
+
+	Registerer prometheus.Registerer
+	Logger     *slog.Logger
+}
+
+// WithDefaults returns c with every unset field at its default.
+func (c Config) WithDefaults() Config {
+	if c.DefaultThreshold == 0 {
+		c.DefaultThreshold = 0.5
+	}
+	if c.ScoresTopic == "" {
+		c.ScoresTopic = pipeline.DefaultTopics().Scores
+	}
+	if c.Logger == nil {
+		c.Logger = slog.New(slog.DiscardHandler)
+	}
+	return c
+}
+
+// Validate reports the first unusable setting, wrapping pipeline.ErrConfig.
+func (c Config) Validate() error {
+	bad := func(v float64) bool { return !(v > 0 && v < 1) }
+	if bad(c.DefaultThreshold) {
+		return fmt.Errorf("%w: score: default threshold %v outside (0, 1)", pipeline.ErrConfig, c.DefaultThreshold)
+	}
+	for t, v := range c.Thresholds {
+		if bad(v) {
+			return fmt.Errorf("%w: score: threshold %v for %s outside (0, 1)", pipeline.ErrConfig, v, t)
+		}
+	}
+	return nil
+}
+
+// Stage is the score stage: FeatureVectors in, AnomalyScores out. Run it
+// with a pipeline.Runner on sensor.features. Process and the runner hooks
+// are called from the runner's goroutine; SetModel may be called from any.
+//
+// Each sensor's baseline is built from its last windows, so on a restart
+// the stage retains (pipeline.Retainer) enough input to rebuild every
+// baseline, and checkpoints (pipeline.Checkpointer) where it had got to:
+// replayed windows rebuild the baselines without being scored again.
+type Stage struct {
+	cfg      Config
+	scores   *pipeline.Output[*schemas.AnomalyScore]
+	adaptive *Adaptive
+	met      metrics
+
+	mu     sync.Mutex // guards models
+	models map[string]*IForest
+
+	parts map[pipeline.TopicPartition]*partState
+}
+
+// partState tracks, per partition, each sensor's recent input offsets
+// (as many as its baseline holds) and the offset processing had reached.
+type partState struct {
+	offsets  map[string][]int64 // sensor -> ring of offsets, oldest first
+	next     int64
+	replayTo int64
+}
+
+// New returns a Stage for cfg (after defaults), or cfg's validation error.
+func New(cfg Config) (*Stage, error) {
+	cfg = cfg.WithDefaults()
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	s := &Stage{
+		cfg:    cfg,
+		scores: pipeline.NewOutput[*schemas.AnomalyScore](cfg.ScoresTopic),
+		met:    newMetrics(cfg.Registerer),
+		models: map[string]*IForest{},
+		parts:  map[pipeline.TopicPartition]*partState{},
+	}
+	s.adaptive = NewAdaptive(cfg.Adaptive, s.threshold)
+	for t, m := range cfg.Models {
+		s.models[t] = m
+	}
+	return s, nil
+}
+
+// SetModel makes m score its sensor type from the next window on.
+func (s *Stage) SetModel(m *IForest) {
+	s.mu.Lock()
+	s.models[m.SensorType] = m
+	s.mu.Unlock()
+	s.cfg.Logger.Info("model loaded", "model", m.Model, "version", m.Version, "sensor_type", m.SensorType)
+}
+
+func (s *Stage) model(sensorType string) *IForest {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.models[sensorType]
+}
+
+// threshold is the anomaly threshold of a sensor type.
+func (s *Stage) threshold(sensorType string) float64 {
+	if v, ok := s.cfg.Thresholds[sensorType]; ok {
+		return v
+	}
+	if m := s.model(sensorType); m != nil {
+		return m.Threshold
+	}
+	return s.cfg.DefaultThreshold
+}
+
+// Outputs implements pipeline.Outputter.
+func (s *Stage) Outputs() []pipeline.Port { return []pipeline.Port{s.scores} }
+
+// Process scores each FeatureVector; replayed ones only feed baselines.
+// Vectors that warm a sensor's baseline up are emitted with score 0 and
+// a model version ending in "/warm-up".
+func (s *Stage) Process(_ context.Context, in []pipeline.Msg[schemas.FeatureVector], out *pipeline.Emitter) error {
+	pipeline.Each(in, out, func(_ int, m *pipeline.Msg[schemas.FeatureVector]) error {
+		fv := &m.Value
+		if fv.SensorID == "" {
+			return pipeline.Invalidf("feature vector without sensor_id")
+		}
+		p := s.part(pipeline.TopicPartition{Topic: m.Topic, Partition: m.Partition})
+		p.next = max(p.next, m.Offset+1)
+		p.track(fv.SensorID, m.Offset, s.adaptive.cfg.History)
+
+		var d Detector = s.adaptive
+		if mdl := s.model(fv.SensorType); mdl != nil {
+			d = mdl.Detector()
+		}
+		score, shares, ok := d.Score(fv)
+		if m.Offset < p.replayTo {
+			s.met.replayed.Inc()
+			return nil
+		}
+		if math.IsNaN(score) {
+			score = 0
+		}
+		th := s.threshold(fv.SensorType)
+		as := &schemas.AnomalyScore{
+			SensorID: fv.SensorID, AssetID: fv.AssetID, SensorType: fv.SensorType,
+			WindowStart: fv.WindowStart, WindowEnd: fv.WindowEnd,
+			Score: score, Threshold: th, IsAnomaly: ok && score >= th,
+			Detector: d.Name(), ModelVersion: d.Version(), Contributions: shares,
+		}
+		if !ok {
+			as.Score, as.ModelVersion = 0, as.ModelVersion+"/warm-up"
+			s.met.warmUp.Inc()
+		}
+		if as.IsAnomaly {
+			s.met.anomalies.WithLabelValues(fv.SensorType).Inc()
+		}
+		s.met.scored.WithLabelValues(d.Name()).Inc()
+		s.scores.Emit(out, fv.SensorID, as)
+		return nil
+	})
+	s.met.sensors.Set(float64(s.adaptive.Sensors()))
+	return nil
+}
+
+func (s *Stage) part(tp pipeline.TopicPartition) *partState {
+	p := s.parts[tp]
+	if p == nil {
+		p = &partState{offsets: map[string][]int64{}}
+		s.parts[tp] = p
+	}
+	return p
+}
+
+// track remembers the offset of a sensor's window, keeping as many as
+// its baseline holds.
+func (p *partState) track(sensor string, off int64, keep int) {
+	ring := append(p.offsets[sensor], off)
+	if len(ring) > keep+1 {
+		ring = ring[len(ring)-keep-1:]
+	}
+	p.offsets[sensor] = ring
+}
+
+// Retained implements pipeline.Retainer: the oldest offset any sensor's
+// baseline was built from.
+func (s *Stage) Retained() map[pipeline.TopicPartition]int64 {
+	out := map[pipeline.TopicPartition]int64{}
+	for tp, p := range s.parts {
+		for _, ring := range p.offsets {
+			if off, ok := out[tp]; !ok || ring[0] < off {
+				out[tp] = ring[0]
+			}
+		}
+	}
+	return out
+}
+
+// Checkpoint implements pipeline.Checkpointer: the next offset to score.
+func (s *Stage) Checkpoint(tp pipeline.TopicPartition) string {
+	if p := s.parts[tp]; p != nil {
+		return "s1 " + strconv.FormatInt(p.next, 10)
+	}
+	return ""
+}
+
+// Resume implements pipeline.Checkpointer.
+func (s *Stage) Resume(tp pipeline.TopicPartition, checkpoint string) {
+	delete(s.parts, tp)
+	var next int64
+	if _, err := fmt.Sscanf(checkpoint, "s1 %d", &next); err == nil {
+		p := s.part(tp)
+		p.next, p.replayTo = next, next
+	}
+}
+
+// Revoked implements pipeline.Revoker: the partitions' sensors' baselines
+// go too; whoever owns them next rebuilds them from the retained input.
+func (s *Stage) Revoked(_ context.Context, tps []pipeline.TopicPartition) {
+	for _, tp := range tps {
+		if p := s.parts[tp]; p != nil {
+			for sensor := range p.offsets {
+				s.adaptive.forget(sensor)
+			}
+		}
+		delete(s.parts, tp)
+	}
+}
+
+type metrics struct {
+	scored, anomalies *prometheus.CounterVec
+	warmUp, replayed  prometheus.Counter
+	sensors           prometheus.Gauge
+}
+
+func newMetrics(reg prometheus.Registerer) metrics {
+	m := metrics{
+		scored: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "smaint_score_windows_total", Help: "Windows scored, by detector.",
+		}, []string{"detector"}),
+		anomalies: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "smaint_score_anomalies_total", Help: "Windows scored at or above their threshold, by sensor type.",
+		}, []string{"sensor_type"}),
+		warmUp: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "smaint_score_warmup_total", Help: "Windows that went into a baseline still warming up.",
+		}),
+		replayed: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "smaint_score_replayed_total", Help: "Windows consumed again after a restart, used to rebuild baselines only.",
+		}),
+		sensors: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "smaint_score_sensors", Help: "Sensors with a baseline.",
+		}),
+	}
+	if reg != nil {
+		reg.MustRegister(m.scored, m.anomalies, m.warmUp, m.replayed, m.sensors)
+	}
+	return m
+}

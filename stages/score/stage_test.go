@@ -1,0 +1,149 @@
+package score_test
+
+import (
+	"context"
+	"errors"
+	"math/rand/v2"
+	"reflect"
+	"testing"
+	"time"
+
+	"github.com/smaint/smaint/pipeline"
+	"github.com/smaint/smaint/schemas"
+	"github.com/smaint/smaint/stages/score"
+)
+
+var t0 = time.Date(2026, 11, 25, 10, 0, 0, 0, time.UTC)
+
+// windows returns n FeatureVectors of sensor s, one a minute, with a
+// level shift from window shift on (if shift > 0).
+func windows(s, typ string, n, shift int) []schemas.FeatureVector {
+	rng := rand.New(rand.NewPCG(1, uint64(len(s))))
+	var out []schemas.FeatureVector
+	for i := range n {
+		level := 4.2
+		if shift > 0 && i >= shift {
+			level += 0.3
+		}
+		mean := level + 0.004*rng.NormFloat64()
+		std := 0.03 * (1 + 0.05*rng.NormFloat64())
+		out = append(out, schemas.FeatureVector{SensorID: s, AssetID: "a", SensorType: typ,
+			WindowStart: t0.Add(time.Duration(i) * time.Minute), WindowEnd: t0.Add(time.Duration(i+1) * time.Minute),
+			Count: 120, Mean: mean, Std: std, Min: mean - 2.5*std, Max: mean + 2.5*std, RMS: mean,
+			Kurtosis: 0.1 * rng.NormFloat64(), CrestFactor: 1.02, PeakToPeak: 5 * std})
+	}
+	return out
+}
+
+func newLocal(t *testing.T, cfg score.Config) (*score.Stage, *pipeline.Local[schemas.FeatureVector]) {
+	t.Helper()
+	s, err := score.New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	l, err := pipeline.NewLocal(context.Background(), "score", pipeline.Stage[schemas.FeatureVector](s), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s, l
+}
+
+func process(t *testing.T, l *pipeline.Local[schemas.FeatureVector], fvs []schemas.FeatureVector, firstOffset int64) []schemas.AnomalyScore {
+	t.Helper()
+	in := make([]pipeline.Msg[schemas.FeatureVector], len(fvs))
+	for i := range fvs {
+		in[i] = pipeline.Msg[schemas.FeatureVector]{Value: fvs[i], Topic: "features", Offset: firstOffset + int64(i)}
+	}
+	res, err := l.Process(context.Background(), in)
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, err := pipeline.Decode[schemas.AnomalyScore](context.Background(), res, "sensor.scores")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
+
+func TestStageScoresWindowsAfterWarmUp(t *testing.T) {
+	_, l := newLocal(t, score.Config{Thresholds: map[string]float64{"pressure": 0.6}})
+	out := process(t, l, windows("p1", "pressure", 40, 30), 0)
+	if len(out) != 40 {
+		t.Fatalf("%d scores for 40 windows", len(out))
+	}
+	for i, s := range out {
+		if s.SensorID != "p1" || !s.WindowStart.Equal(t0.Add(time.Duration(i)*time.Minute)) || s.Threshold != 0.6 || s.Detector != "adaptive" {
+			t.Fatalf("score %d: %+v", i, s)
+		}
+		switch {
+		case i < 5:
+			if s.Score != 0 || s.IsAnomaly || s.ModelVersion[len(s.ModelVersion)-8:] != "/warm-up" {
+				t.Errorf("warm-up window %d: %+v", i, s)
+			}
+		case i < 30:
+			if s.IsAnomaly {
+				t.Errorf("normal window %d flagged: %+v", i, s)
+			}
+		default:
+			if !s.IsAnomaly || s.Contributions["mean"] < 0.3 {
+				t.Errorf("shifted window %d: %+v", i, s)
+			}
+		}
+	}
+}
+
+func TestStageUsesLoadedModelForItsType(t *testing.T) {
+	st, l := newLocal(t, score.Config{})
+	rows := [][]float64{}
+	for _, fv := range windows("p9", "pressure", 200, 0) {
+		rows = append(rows, score.FeatureValues(nil, &fv))
+	}
+	m, err := score.TrainIForest("iforest-pressure", "pressure", score.FeatureNames(0), rows, score.IForestConfig{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	m.Version = "v7"
+	st.SetModel(m)
+	out := process(t, l, append(windows("p1", "pressure", 3, 0), windows("c1", "current", 1, 0)...), 0)
+	if out[0].Detector != "iforest" || out[0].ModelVersion != "iforest-pressure@v7" || out[0].Threshold != m.Threshold {
+		t.Errorf("pressure scored by %s %s (threshold %v)", out[0].Detector, out[0].ModelVersion, out[0].Threshold)
+	}
+	if out[3].Detector != "adaptive" {
+		t.Errorf("current scored by %s", out[3].Detector)
+	}
+}
+
+// A restart resumes from the checkpoint: replayed windows rebuild the
+// baseline without being scored again, and later scores are unchanged.
+func TestStageResumesWithoutRescoring(t *testing.T) {
+	fvs := windows("p1", "pressure", 45, 38)
+	_, whole := newLocal(t, score.Config{})
+	want := process(t, whole, fvs, 0)
+
+	first, l1 := newLocal(t, score.Config{})
+	process(t, l1, fvs[:35], 0)
+	tp := pipeline.TopicPartition{Topic: "features"}
+	retained := first.Retained()[tp]
+	if retained > 4 {
+		t.Fatalf("retained offset %d: the baseline needs the last 30 windows", retained)
+	}
+	second, l2 := newLocal(t, score.Config{})
+	second.Resume(tp, first.Checkpoint(tp))
+	got := process(t, l2, fvs[retained:], retained)
+	if len(got) != 10 || !reflect.DeepEqual(got, want[35:]) {
+		t.Fatalf("after the restart: %d scores\n%+v\nwant\n%+v", len(got), got, want[35:])
+	}
+}
+
+func TestStageRejectsAndValidates(t *testing.T) {
+	_, l := newLocal(t, score.Config{})
+	res, err := l.Process(context.Background(), []pipeline.Msg[schemas.FeatureVector]{{Value: schemas.FeatureVector{}}})
+	if err != nil || len(res.Rejected) != 1 || res.Rejected[0].Kind != pipeline.KindInvalid {
+		t.Fatalf("%+v %v", res, err)
+	}
+	for _, c := range []score.Config{{DefaultThreshold: 1.5}, {Thresholds: map[string]float64{"x": 0}}} {
+		if _, err := score.New(c); !errors.Is(err, pipeline.ErrConfig) {
+			t.Errorf("%+v: %v", c, err)
+		}
+	}
+}

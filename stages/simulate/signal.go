@@ -28,8 +28,11 @@ const (
 	bearingMode                    // amplitude and impulsiveness grow (vibration, acoustic)
 )
 
+// Daily cycles move a sensor at most about 0.1 of its spread per 5
+// minutes: slow next to the drift scenario (about 1 spread per 5 minutes),
+// which is what the drift stage must tell apart.
 var profiles = map[string]profile{
-	"temperature": {hz: 1, unit: "C", base: 65, daily: 4, noise: 0.3, failure: levelMode},
+	"temperature": {hz: 1, unit: "C", base: 65, daily: 1.5, noise: 0.3, failure: levelMode},
 	"vibration": {hz: 20, unit: "mm/s", noise: 0.35, failure: bearingMode,
 		harmonics: []harmonic{{1.7, 2.0}, {3.4, 0.8}, {5.1, 0.3}}},
 	"pressure": {hz: 2, unit: "bar", base: 4.2, daily: 0.1, noise: 0.03, failure: levelMode},

@@ -39,10 +39,10 @@ func sampleRecords() []struct {
 		{
 			&AnomalyScore{SensorID: "s-1", AssetID: "pump-7", SensorType: "vibration", WindowStart: t0, WindowEnd: t1,
 				Score: 0.93, Threshold: 0.7, IsAnomaly: true, Detector: "iforest", ModelVersion: "v3",
-				Contributions: map[string]float64{"rms": 1}},
+				Contributions: map[string]float64{"rms": 1}, Deviations: map[string]float64{"rms": -6.5}},
 			map[string]any{"sensor_id": "s-1", "asset_id": "pump-7", "sensor_type": "vibration", "window_start": t0,
 				"window_end": t1, "score": 0.93, "threshold": 0.7, "is_anomaly": true, "detector": "iforest",
-				"model_version": "v3", "contributions": map[string]any{"rms": 1.0}},
+				"model_version": "v3", "contributions": map[string]any{"rms": 1.0}, "deviations": map[string]any{"rms": -6.5}},
 		},
 		{
 			&DriftReport{SensorID: "s-1", AssetID: "pump-7", SensorType: "vibration", ReferenceStart: t0, ReferenceEnd: t1,

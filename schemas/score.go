@@ -17,6 +17,7 @@ type AnomalyScore struct {
 	Detector      string
 	ModelVersion  string
 	Contributions map[string]float64 // feature name -> share of the score
+	Deviations    map[string]float64 // feature name -> signed deviation from the baseline, in spreads
 }
 
 // AvroSchema returns AnomalyScoreSchema.
@@ -34,7 +35,8 @@ func (v *AnomalyScore) AppendAvro(dst []byte) []byte {
 	dst = appendBool(dst, v.IsAnomaly)
 	dst = appendString(dst, v.Detector)
 	dst = appendString(dst, v.ModelVersion)
-	return appendDoubleMap(dst, v.Contributions)
+	dst = appendDoubleMap(dst, v.Contributions)
+	return appendDoubleMap(dst, v.Deviations)
 }
 
 func (v *AnomalyScore) decodeAvro(r *reader) {
@@ -49,4 +51,5 @@ func (v *AnomalyScore) decodeAvro(r *reader) {
 	v.Detector = r.istr()
 	v.ModelVersion = r.istr()
 	v.Contributions = r.doubleMap()
+	v.Deviations = r.doubleMap()
 }

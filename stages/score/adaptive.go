@@ -124,7 +124,7 @@ func groupOf(i int, levelDominated bool) group {
 }
 
 // Score implements Detector.
-func (a *Adaptive) Score(fv *schemas.FeatureVector) (float64, map[string]float64, bool) {
+func (a *Adaptive) Score(fv *schemas.FeatureVector) Verdict {
 	a.clock++
 	b := a.sensors[fv.SensorID]
 	if b == nil {
@@ -140,7 +140,7 @@ func (a *Adaptive) Score(fv *schemas.FeatureVector) (float64, map[string]float64
 	if b.seen < a.cfg.WarmUp || len(b.rows) < 3 {
 		b.push(a.vals, a.cfg.History)
 		b.seen++
-		return 0, nil, false
+		return Verdict{}
 	}
 	b.seen++
 
@@ -161,6 +161,8 @@ func (a *Adaptive) Score(fv *schemas.FeatureVector) (float64, map[string]float64
 	levelDominated := math.Abs(med[0]) > med[1]
 	a.zs = a.zs[:0]
 	a.shape = a.shape[:0]
+	names := FeatureNames(nf - len(baseFeatures))
+	devs := make(map[string]float64, nf)
 	var zLevelSpread, zShape float64
 	for i := range nf {
 		g := groupOf(i, levelDominated)
@@ -177,7 +179,9 @@ func (a *Adaptive) Score(fv *schemas.FeatureVector) (float64, map[string]float64
 				scale = math.Max(scale, rawSpread/windowSeconds)
 			}
 		}
-		z := math.Abs(a.vals[i]-med[i]) / scale
+		signed := (a.vals[i] - med[i]) / scale
+		devs[names[i]] = signed
+		z := math.Abs(signed)
 		a.zs = append(a.zs, z)
 		if g == shape {
 			zShape = math.Max(zShape, z)
@@ -189,14 +193,14 @@ func (a *Adaptive) Score(fv *schemas.FeatureVector) (float64, map[string]float64
 	z := math.Max(zLevelSpread, math.Min(zShape, capShape))
 	s := 1 / (1 + math.Exp(-a.cfg.Steepness*(z-a.cfg.Z0)))
 
-	shares := sharesOf(FeatureNames(nf-len(baseFeatures)), a.zs, capShape, a.shape)
+	shares := sharesOf(names, a.zs, capShape, a.shape)
 	if s >= a.threshold(fv.SensorType) && b.frozen < a.cfg.MaxFrozen {
 		b.frozen++
 	} else {
 		b.frozen = 0
 		b.push(a.vals, a.cfg.History)
 	}
-	return s, shares, true
+	return Verdict{Score: s, Shares: shares, Deviations: devs, OK: true}
 }
 
 func (b *baseline) push(vals []float64, history int) {

@@ -36,14 +36,15 @@ func TestAdaptiveWarmsUpThenScoresNormalLow(t *testing.T) {
 	a := NewAdaptive(AdaptiveConfig{}, half)
 	g := newGen()
 	for i := range 5 {
-		if _, _, ok := a.Score(g.fv("temperature", 65, 0.3, 0, 2.5)); ok {
+		if a.Score(g.fv("temperature", 65, 0.3, 0, 2.5)).OK {
 			t.Fatalf("scored window %d during the warm-up", i)
 		}
 	}
 	high := 0
 	for range 200 {
-		s, _, ok := a.Score(g.fv("temperature", 65, 0.3, 0, 2.5))
-		if !ok {
+		v := a.Score(g.fv("temperature", 65, 0.3, 0, 2.5))
+		s := v.Score
+		if !v.OK {
 			t.Fatal("not scoring after the warm-up")
 		}
 		if s >= 0.5 {
@@ -85,10 +86,13 @@ func TestAdaptiveSeparatesIncidentsFromDriftAndSpikes(t *testing.T) {
 			flagged := 0
 			var last map[string]float64
 			for i := range 12 {
-				s, shares, _ := a.Score(tc.next(g, i))
-				if s >= 0.5 {
+				v := a.Score(tc.next(g, i))
+				if v.Score >= 0.5 {
 					flagged++
-					last = shares
+					last = v.Shares
+					if tc.driver == "mean" && v.Deviations["mean"] < 4 {
+						t.Errorf("mean deviation %v, want the shift's +6 spreads", v.Deviations["mean"])
+					}
 				}
 			}
 			if tc.anomaly && flagged < 10 || !tc.anomaly && flagged > 0 {
@@ -125,8 +129,8 @@ func TestAdaptiveBaselineAdaptsAfterMaxFrozen(t *testing.T) {
 	}
 	var scores []float64
 	for range 40 {
-		s, _, _ := a.Score(g.fv("pressure", 4.5, 0.03, 0, 2.5)) // a new normal, 10 spreads up
-		scores = append(scores, s)
+		v := a.Score(g.fv("pressure", 4.5, 0.03, 0, 2.5)) // a new normal, 10 spreads up
+		scores = append(scores, v.Score)
 	}
 	if scores[0] < 0.9 || scores[len(scores)-1] > 0.5 {
 		t.Fatalf("first %v last %v: want high, then adapted", scores[0], scores[len(scores)-1])

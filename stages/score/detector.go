@@ -18,10 +18,17 @@ type Detector interface {
 	Name() string
 	// Version identifies the model or parameters, for AnomalyScore.
 	Version() string
-	// Score returns fv's anomaly score in [0, 1] and each feature's share
-	// of it (the shares sum to 1 when any feature deviates). ok is false
-	// while the detector cannot judge yet, e.g. during a warm-up.
-	Score(fv *schemas.FeatureVector) (score float64, shares map[string]float64, ok bool)
+	// Score judges fv. Verdict.OK is false while the detector cannot
+	// judge yet, e.g. during a warm-up.
+	Score(fv *schemas.FeatureVector) Verdict
+}
+
+// Verdict is a detector's judgement of one window.
+type Verdict struct {
+	Score      float64            // in [0, 1]
+	Shares     map[string]float64 // each feature's share of the score; they sum to 1 when any feature deviates
+	Deviations map[string]float64 // signed deviation from the baseline in spreads, where the detector has one
+	OK         bool
 }
 
 // Feature names, in the order FeatureValues returns them. Band energies

@@ -196,10 +196,10 @@ func (d iforestDetector) Version() string { return d.f.versionString() }
 // Score implements Detector. Shares weight each feature by the splits on
 // it along the paths, the shallower the more (a split near the root
 // isolates more). Vectors with another feature count are not scored.
-func (d iforestDetector) Score(fv *schemas.FeatureVector) (float64, map[string]float64, bool) {
+func (d iforestDetector) Score(fv *schemas.FeatureVector) Verdict {
 	x := FeatureValues(nil, fv)
 	if len(x) != len(d.f.Features) {
-		return 0, nil, false
+		return Verdict{}
 	}
 	attr := make([]float64, len(x))
 	var sum float64
@@ -217,7 +217,7 @@ func (d iforestDetector) Score(fv *schemas.FeatureVector) (float64, map[string]f
 			shares[d.f.Features[i]] = a / total
 		}
 	}
-	return s, shares, true
+	return Verdict{Score: s, Shares: shares, OK: true}
 }
 
 // Marshal returns the artifact bytes of f.

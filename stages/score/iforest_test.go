@@ -110,17 +110,16 @@ func TestIForestArtifactRoundTripAndStore(t *testing.T) {
 		t.Fatal(err)
 	}
 	fv := &schemas.FeatureVector{SensorID: "s", SensorType: "pressure", Mean: 12, Std: 1, Min: 0.2, WindowStart: time.Now()}
-	s1, sh1, ok1 := f.Detector().Score(fv)
-	s2, _, ok2 := g.Detector().Score(fv)
-	if !ok1 || !ok2 || s1 != s2 || len(sh1) == 0 {
-		t.Fatalf("scores %v/%v ok %v/%v shares %v", s1, s2, ok1, ok2, sh1)
+	v1, v2 := f.Detector().Score(fv), g.Detector().Score(fv)
+	if !v1.OK || !v2.OK || v1.Score != v2.Score || len(v1.Shares) == 0 {
+		t.Fatalf("verdicts %+v / %+v", v1, v2)
 	}
 	if g.Detector().Version() != "iforest-pressure@20261125T100000Z" {
 		t.Errorf("version %q", g.Detector().Version())
 	}
 	// A vector with band energies does not fit a model without them.
 	fv.BandEnergies = []float64{1, 2}
-	if _, _, ok := g.Detector().Score(fv); ok {
+	if g.Detector().Score(fv).OK {
 		t.Error("scored a vector with the wrong number of features")
 	}
 	// Tampered bytes fail the checksum; garbage fails to parse.

@@ -156,22 +156,22 @@ func (s *Stage) Process(_ context.Context, in []pipeline.Msg[schemas.FeatureVect
 		if mdl := s.model(fv.SensorType); mdl != nil {
 			d = mdl.Detector()
 		}
-		score, shares, ok := d.Score(fv)
+		v := d.Score(fv)
 		if m.Offset < p.replayTo {
 			s.met.replayed.Inc()
 			return nil
 		}
-		if math.IsNaN(score) {
-			score = 0
+		if math.IsNaN(v.Score) {
+			v.Score = 0
 		}
 		th := s.threshold(fv.SensorType)
 		as := &schemas.AnomalyScore{
 			SensorID: fv.SensorID, AssetID: fv.AssetID, SensorType: fv.SensorType,
 			WindowStart: fv.WindowStart, WindowEnd: fv.WindowEnd,
-			Score: score, Threshold: th, IsAnomaly: ok && score >= th,
-			Detector: d.Name(), ModelVersion: d.Version(), Contributions: shares,
+			Score: v.Score, Threshold: th, IsAnomaly: v.OK && v.Score >= th,
+			Detector: d.Name(), ModelVersion: d.Version(), Contributions: v.Shares, Deviations: v.Deviations,
 		}
-		if !ok {
+		if !v.OK {
 			as.Score, as.ModelVersion = 0, as.ModelVersion+"/warm-up"
 			s.met.warmUp.Inc()
 		}

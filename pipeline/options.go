@@ -33,6 +33,7 @@ type runnerConfig struct {
 	retryMin     time.Duration
 	retryMax     time.Duration
 	commitEvery  time.Duration
+	coPartition  bool
 	decode       any
 }
 
@@ -146,6 +147,12 @@ func RetryBackoff(minWait, maxWait time.Duration) Option {
 // (default 1s, at least 100ms). Shorter means less input consumed again
 // after a crash.
 func CommitInterval(d time.Duration) Option { return func(c *runnerConfig) { c.commitEvery = d } }
+
+// CoPartitioned makes the group assign partition i of every input topic
+// to the same member (Kafka's range assignment), for a stage that joins
+// its topics by key: given equal partition counts and keys, one member
+// sees all of a key's records.
+func CoPartitioned() Option { return func(c *runnerConfig) { c.coPartition = true } }
 
 // DecodeFunc decodes one input value of topic into dst, overwriting every
 // field of dst.

@@ -136,6 +136,9 @@ func NewRunner[T any](name string, stage Stage[T], opts ...Option) (*Runner[T], 
 		kgo.ProducerLinger(5*time.Millisecond),
 		kgo.WithLogger(kgoLogger{r.log}),
 	)
+	if cfg.coPartition {
+		kopts = append(kopts, kgo.Balancers(kgo.RangeBalancer()))
+	}
 	cl, err := kgo.NewClient(kopts...)
 	if err != nil {
 		return nil, fmt.Errorf("%w: runner %s: %w", ErrConfig, name, err)

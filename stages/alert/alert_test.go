@@ -1,0 +1,243 @@
+package alert_test
+
+import (
+	"context"
+	"errors"
+	"os"
+	"path/filepath"
+	"reflect"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/smaint/smaint/pipeline"
+	"github.com/smaint/smaint/schemas"
+	"github.com/smaint/smaint/stages/alert"
+)
+
+var t0 = time.Date(2026, 11, 25, 10, 0, 0, 0, time.UTC)
+
+func sc(sensor, typ string, minute int, score float64, drivers ...any) alert.Event {
+	s := &schemas.AnomalyScore{SensorID: sensor, AssetID: "asset-1", SensorType: typ,
+		WindowStart: t0.Add(time.Duration(minute) * time.Minute), WindowEnd: t0.Add(time.Duration(minute+1) * time.Minute),
+		Score: score, Threshold: 0.5, IsAnomaly: score >= 0.5, Detector: "adaptive",
+		Contributions: map[string]float64{}, Deviations: map[string]float64{}}
+	for i := 0; i+2 < len(drivers)+1 && i+2 <= len(drivers); i += 3 {
+		f := drivers[i].(string)
+		s.Contributions[f] = drivers[i+1].(float64)
+		s.Deviations[f] = drivers[i+2].(float64)
+	}
+	return alert.Event{Score: s}
+}
+
+func dr(sensor string, minute int, drifted bool) alert.Event {
+	return alert.Event{Drift: &schemas.DriftReport{SensorID: sensor, AssetID: "asset-1", SensorType: "pressure",
+		CurrentStart: t0.Add(time.Duration(minute-5) * time.Minute), CurrentEnd: t0.Add(time.Duration(minute) * time.Minute),
+		KSStatistic: 0.4, KSPValue: 1e-9, PSI: 0.8, Drifted: drifted, Method: "ks+psi"}}
+}
+
+type env struct {
+	stage    *alert.Stage
+	local    *pipeline.Local[alert.Event]
+	notified []*schemas.Alert
+	off      map[string]int64
+}
+
+func newEnv(t *testing.T, mod func(*alert.Config)) *env {
+	t.Helper()
+	e := &env{off: map[string]int64{}}
+	cfg := alert.Config{Notify: func(a *schemas.Alert) { e.notified = append(e.notified, a) }}
+	if mod != nil {
+		mod(&cfg)
+	}
+	s, err := alert.New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.stage = s
+	if e.local, err = pipeline.NewLocal(context.Background(), "alert", pipeline.Stage[alert.Event](s), nil); err != nil {
+		t.Fatal(err)
+	}
+	return e
+}
+
+func (e *env) feed(t *testing.T, evs ...alert.Event) []schemas.Alert {
+	t.Helper()
+	in := make([]pipeline.Msg[alert.Event], len(evs))
+	for i, ev := range evs {
+		topic := "sensor.scores"
+		if ev.Drift != nil {
+			topic = "sensor.drift"
+		}
+		in[i] = pipeline.Msg[alert.Event]{Value: ev, Topic: topic, Offset: e.off[topic]}
+		e.off[topic]++
+	}
+	res, err := e.local.Process(context.Background(), in)
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, err := pipeline.Decode[schemas.Alert](context.Background(), res, "maintenance.alerts")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
+
+func states(as []schemas.Alert) string {
+	var s []string
+	for _, a := range as {
+		s = append(s, a.Kind.String()+"/"+a.State.String()+"/"+a.Severity.String())
+	}
+	return strings.Join(s, " ")
+}
+
+func TestOpensOnKOfMAndResolvesAfterQuiet(t *testing.T) {
+	e := newEnv(t, nil)
+	if out := e.feed(t, sc("p1", "pressure", 0, 0.9), sc("p1", "pressure", 1, 0.1)); len(out) != 0 {
+		t.Fatalf("opened on one window of two: %v", states(out))
+	}
+	out := e.feed(t, sc("p1", "pressure", 2, 0.8, "mean", 1.0, 6.0))
+	if len(out) != 1 || out[0].State != schemas.StateOpen || out[0].Kind != schemas.KindAnomaly || out[0].Severity != schemas.SeverityWarning {
+		t.Fatalf("%+v", out)
+	}
+	a := out[0]
+	if a.OpenedAt != t0.Add(3*time.Minute) || a.AlertID == "" || !strings.Contains(a.RecommendedAction, "blockage") ||
+		!strings.Contains(a.Summary, "mean up 6.0") || a.Evidence["share:mean"] != 1 || a.Evidence["threshold"] != 0.5 {
+		t.Fatalf("%+v", a)
+	}
+	// The incident goes on for 10 more windows: one update after 5 minutes.
+	var evs []alert.Event
+	for m := 3; m < 13; m++ {
+		evs = append(evs, sc("p1", "pressure", m, 0.8, "mean", 1.0, 6.0))
+	}
+	out = e.feed(t, evs...)
+	if states(out) != "ANOMALY/UPDATED/WARNING ANOMALY/UPDATED/WARNING" || out[0].AlertID != a.AlertID || out[1].Occurrences != 12 {
+		t.Fatalf("during the incident: %v %+v", states(out), out)
+	}
+	evs = nil
+	for m := 13; m < 18; m++ {
+		evs = append(evs, sc("p1", "pressure", m, 0.1))
+	}
+	out = e.feed(t, evs...)
+	if states(out) != "ANOMALY/RESOLVED/WARNING" || out[0].AlertID != a.AlertID || out[0].LastSeen != t0.Add(13*time.Minute) {
+		t.Fatalf("after it: %v %+v", states(out), out)
+	}
+	if len(e.notified) != 2 || e.notified[0].State != schemas.StateOpen || e.notified[1].State != schemas.StateResolved {
+		t.Fatalf("notified %d times", len(e.notified))
+	}
+}
+
+func TestSeverityRisesToCritical(t *testing.T) {
+	e := newEnv(t, func(c *alert.Config) { c.UpdateEvery = time.Hour })
+	out := e.feed(t, sc("v1", "vibration", 0, 0.9, "kurtosis", 0.6, 9.0, "rms", 0.4, 3.0), sc("v1", "vibration", 1, 0.999, "kurtosis", 0.6, 9.0))
+	out = append(out, e.feed(t, sc("v1", "vibration", 2, 0.999, "kurtosis", 0.6, 9.0))...)
+	if states(out) != "ANOMALY/OPEN/WARNING ANOMALY/UPDATED/CRITICAL" {
+		t.Fatalf("%v", states(out))
+	}
+	if !strings.Contains(out[0].RecommendedAction, "bearing lubrication and alignment") {
+		t.Errorf("action %q", out[0].RecommendedAction)
+	}
+	if len(e.notified) != 2 || e.notified[1].Severity != schemas.SeverityCritical {
+		t.Errorf("escalation not notified: %d", len(e.notified))
+	}
+}
+
+func TestDriftAlertsAndFolding(t *testing.T) {
+	e := newEnv(t, nil)
+	out := e.feed(t, dr("p1", 10, true), dr("p1", 15, true))
+	if states(out) != "DRIFT/OPEN/INFO DRIFT/UPDATED/INFO" || !strings.Contains(out[0].RecommendedAction, "calibration") || out[0].Evidence["psi"] != 0.8 {
+		t.Fatalf("%v %+v", states(out), out)
+	}
+	out = e.feed(t, dr("p1", 20, false), dr("p1", 25, false))
+	if states(out) != "DRIFT/RESOLVED/INFO" {
+		t.Fatalf("%v", states(out))
+	}
+	// Drift during an anomaly alert joins its evidence instead.
+	e.feed(t, sc("p2", "pressure", 0, 0.9, "mean", 1.0, 5.0), sc("p2", "pressure", 1, 0.9, "mean", 1.0, 5.0))
+	out = e.feed(t, dr("p2", 5, true))
+	if len(out) != 0 {
+		t.Fatalf("a separate alert for drift during an anomaly: %v", states(out))
+	}
+}
+
+func TestSilentSensor(t *testing.T) {
+	e := newEnv(t, nil)
+	var evs []alert.Event
+	for m := range 20 {
+		evs = append(evs, sc("a", "current", m, 0.1))
+		if m < 5 {
+			evs = append(evs, sc("b", "current", m, 0.1))
+		}
+	}
+	out := e.feed(t, evs...)
+	if states(out) != "SENSOR_SILENT/OPEN/WARNING" || out[0].SensorID != "b" || out[0].LastSeen != t0.Add(5*time.Minute) ||
+		!strings.Contains(out[0].RecommendedAction, "power, cabling") {
+		t.Fatalf("%v %+v", states(out), out)
+	}
+	out = e.feed(t, sc("b", "current", 20, 0.1))
+	if states(out) != "SENSOR_SILENT/RESOLVED/WARNING" {
+		t.Fatalf("%v", states(out))
+	}
+}
+
+func TestStaleScoresAreIgnored(t *testing.T) {
+	e := newEnv(t, nil)
+	e.feed(t, sc("p1", "pressure", 5, 0.9))
+	if out := e.feed(t, sc("p1", "pressure", 5, 0.9), sc("p1", "pressure", 4, 0.9)); len(out) != 0 {
+		t.Fatalf("windows applied twice opened %v", states(out))
+	}
+}
+
+// A restart replays from the retained offsets with the checkpoint: the
+// rebuilt state sends nothing twice and goes on as before.
+func TestResumeRebuildsWithoutResending(t *testing.T) {
+	var evs []alert.Event
+	for m := range 40 {
+		score := 0.1
+		if m >= 10 && m < 25 {
+			score = 0.9
+		}
+		evs = append(evs, sc("p1", "pressure", m, score, "mean", 1.0, 5.0))
+	}
+	whole := newEnv(t, nil).feed(t, evs...)
+
+	first := newEnv(t, nil)
+	got := first.feed(t, evs[:18]...)
+	tp := pipeline.TopicPartition{Topic: "sensor.scores"}
+	retained, ok := first.stage.Retained()[tp]
+	if !ok || retained > 10 {
+		t.Fatalf("retained %d %v: the open alert started at offset 10", retained, ok)
+	}
+	second := newEnv(t, nil)
+	second.stage.Resume(tp, first.stage.Checkpoint(tp))
+	second.off["sensor.scores"] = retained
+	got = append(got, second.feed(t, evs[retained:]...)...)
+	if !reflect.DeepEqual(got, whole) {
+		t.Fatalf("with a restart: %v\nwithout: %v", states(got), states(whole))
+	}
+}
+
+func TestActionsFileOverridesDefaults(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "actions.json")
+	os.WriteFile(path, []byte(`[{"sensor_type":"pressure","feature":"mean","direction":"up","action":"Call the hydraulics team."}]`), 0o644)
+	rules, err := alert.LoadActions(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := newEnv(t, func(c *alert.Config) { c.Actions = rules })
+	out := e.feed(t, sc("p1", "pressure", 0, 0.9, "mean", 1.0, 4.0), sc("p1", "pressure", 1, 0.9, "mean", 1.0, 4.0))
+	if len(out) != 1 || out[0].RecommendedAction != "Call the hydraulics team." {
+		t.Fatalf("%+v", out)
+	}
+	for _, bad := range []string{`{`, `[{"kind":"NOPE","action":"x"}]`, `[{"direction":"sideways","action":"x"}]`, `[{}]`} {
+		os.WriteFile(path, []byte(bad), 0o644)
+		if _, err := alert.LoadActions(path); !errors.Is(err, pipeline.ErrConfig) {
+			t.Errorf("%s: %v", bad, err)
+		}
+	}
+	for _, c := range []alert.Config{{K: 3, M: 2}, {Quiet: -1}, {CriticalAt: 2}} {
+		if _, err := alert.New(c); !errors.Is(err, pipeline.ErrConfig) {
+			t.Errorf("%+v: %v", c, err)
+		}
+	}
+}

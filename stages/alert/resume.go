@@ -1,0 +1,94 @@
+package alert
+
+import (
+	"context"
+	"fmt"
+	"strconv"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/smaint/smaint/pipeline"
+)
+
+// Retained implements pipeline.Retainer: for each input partition, the
+// oldest offset a sensor's state was built from (its last M windows, its
+// open alerts' first events).
+func (s *Stage) Retained() map[pipeline.TopicPartition]int64 {
+	out := map[pipeline.TopicPartition]int64{}
+	keep := func(tp pipeline.TopicPartition, off int64) {
+		if off < 0 {
+			return
+		}
+		if cur, ok := out[tp]; !ok || off < cur {
+			out[tp] = off
+		}
+	}
+	for _, sn := range s.sensors {
+		for _, w := range sn.recent {
+			keep(pipeline.TopicPartition{Topic: w.topic, Partition: sn.partition}, w.offset)
+		}
+		for _, a := range []*openAlert{sn.anomaly, sn.drift} {
+			if a != nil {
+				keep(a.keep, a.keepOffset)
+			}
+		}
+	}
+	return out
+}
+
+// Checkpoint implements pipeline.Checkpointer: the next offset to apply.
+func (s *Stage) Checkpoint(tp pipeline.TopicPartition) string {
+	if n, ok := s.next[tp]; ok {
+		return "a1 " + strconv.FormatInt(n, 10)
+	}
+	return ""
+}
+
+// Resume implements pipeline.Checkpointer: events below the checkpointed
+// offset rebuild state without being sent again.
+func (s *Stage) Resume(tp pipeline.TopicPartition, checkpoint string) {
+	var next int64
+	if _, err := fmt.Sscanf(checkpoint, "a1 %d", &next); err == nil {
+		s.next[tp], s.replayTo[tp] = next, next
+	}
+}
+
+// Revoked implements pipeline.Revoker: the partitions' sensors go.
+func (s *Stage) Revoked(_ context.Context, tps []pipeline.TopicPartition) {
+	for _, tp := range tps {
+		delete(s.next, tp)
+		delete(s.replayTo, tp)
+		if p := s.parts[tp.Partition]; p != nil {
+			for id := range p.sensors {
+				delete(s.sensors, id)
+			}
+			delete(s.parts, tp.Partition)
+		}
+	}
+}
+
+type metrics struct {
+	opened, resolved, changes *prometheus.CounterVec
+	stale                     prometheus.Counter
+}
+
+func newMetrics(reg prometheus.Registerer) metrics {
+	m := metrics{
+		opened: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "smaint_alerts_opened_total", Help: "Alerts opened, by kind.",
+		}, []string{"kind"}),
+		resolved: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "smaint_alerts_resolved_total", Help: "Alerts resolved, by kind.",
+		}, []string{"kind"}),
+		changes: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "smaint_alert_records_total", Help: "Alert records emitted, by kind and state.",
+		}, []string{"kind", "state"}),
+		stale: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "smaint_alert_stale_scores_total", Help: "Scores of windows already applied (re-sent upstream), ignored.",
+		}),
+	}
+	if reg != nil {
+		reg.MustRegister(m.opened, m.resolved, m.changes, m.stale)
+	}
+	return m
+}

@@ -103,20 +103,25 @@ func (d *Dispatcher) Enqueue(a *schemas.Alert) {
 	}
 }
 
-// Run delivers queued alerts until ctx ends, then gives what is still
-// queued five more seconds.
+// Run delivers queued alerts until ctx ends; then what is still queued,
+// or being delivered, gets five more seconds.
 func (d *Dispatcher) Run(ctx context.Context) error {
+	grace, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	defer cancel()
+	stop := context.AfterFunc(ctx, func() {
+		t := time.AfterFunc(5*time.Second, cancel)
+		context.AfterFunc(grace, func() { t.Stop() })
+	})
+	defer stop()
 	for {
 		select {
 		case a := <-d.queue:
-			d.deliver(ctx, a)
+			d.deliver(grace, a)
 		case <-ctx.Done():
-			dctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
-			defer cancel()
 			for {
 				select {
 				case a := <-d.queue:
-					d.deliver(dctx, a)
+					d.deliver(grace, a)
 				default:
 					return nil
 				}

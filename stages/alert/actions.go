@@ -3,6 +3,7 @@ package alert
 import (
 	"encoding/json"
 	"fmt"
+	"math"
 	"os"
 	"strings"
 
@@ -10,15 +11,16 @@ import (
 	"github.com/smaint/smaint/schemas"
 )
 
-// ActionRule maps what drove an alert to what to do about it. Empty
+// ActionRule maps an alert's symptoms to what to do about them. Empty
 // fields match anything. Rules are tried in order; the first that matches
-// gives the recommended action. A rule with a Feature matches when any of
-// the alert's driving features (in order of their share) matches it and
-// its Direction; a rule with only a Direction looks at the top driver.
+// gives the recommended action. A rule with a Feature matches when that
+// feature deviated from the sensor's baseline by at least SymptomDeviation
+// spreads, in its Direction (either, if none); a rule with only a
+// Direction looks at the driver with the largest share.
 type ActionRule struct {
 	Kind       string `json:"kind,omitempty"`        // ANOMALY, DRIFT, SENSOR_SILENT, THRESHOLD
 	SensorType string `json:"sensor_type,omitempty"` // e.g. vibration
-	Feature    string `json:"feature,omitempty"`     // e.g. kurtosis; "band_*" matches every band
+	Feature    string `json:"feature,omitempty"`     // e.g. kurtosis; "spectrum" stands for the band energies
 	Direction  string `json:"direction,omitempty"`   // up or down (the feature's deviation sign)
 	Action     string `json:"action"`
 }
@@ -29,9 +31,10 @@ var DefaultActions = []ActionRule{
 	{Kind: "DRIFT", Action: "Verify the sensor's calibration and recent changes to the asset or its process; a retrain of the model was requested."},
 	{SensorType: "vibration", Feature: "kurtosis", Direction: "up", Action: "Inspect bearing lubrication and alignment: impulsive vibration points to bearing defects."},
 	{SensorType: "vibration", Feature: "crest_factor", Direction: "up", Action: "Inspect bearing lubrication and alignment: impulsive vibration points to bearing defects."},
+	{SensorType: "vibration", Feature: "mean", Action: "A steady offset on a vibration signal points at the sensor: check its mounting, cabling and bias voltage."},
 	{SensorType: "vibration", Feature: "rms", Direction: "up", Action: "Check balance, alignment and mounting; schedule a vibration analysis and inspect the bearings."},
 	{SensorType: "vibration", Feature: "std", Direction: "up", Action: "Check balance, alignment and mounting; schedule a vibration analysis and inspect the bearings."},
-	{SensorType: "vibration", Feature: "band_*", Direction: "up", Action: "Check balance, alignment and mounting; schedule a vibration analysis and inspect the bearings."},
+	{SensorType: "vibration", Feature: "spectrum", Direction: "up", Action: "Check balance, alignment and mounting; schedule a vibration analysis and inspect the bearings."},
 	{SensorType: "acoustic", Direction: "up", Action: "Listen for cavitation, leaks or bearing noise; inspect seals and bearings."},
 	{SensorType: "temperature", Direction: "up", Action: "Check cooling and lubrication; look for friction, overload or a blocked airflow."},
 	{SensorType: "temperature", Direction: "down", Action: "Check the process feed and heaters; verify the sensor's contact."},
@@ -71,6 +74,10 @@ func LoadActions(path string) ([]ActionRule, error) {
 	return append(rules, DefaultActions...), nil
 }
 
+// SymptomDeviation is how far, in baseline spreads, a feature must have
+// moved for a rule naming it to match.
+const SymptomDeviation = 3
+
 // driver is a feature behind an alert, with its share and direction.
 type driver struct {
 	feature string
@@ -79,8 +86,9 @@ type driver struct {
 }
 
 // recommend picks the action for an alert of kind on a sensor type, given
-// its drivers in order of share.
-func recommend(rules []ActionRule, kind schemas.AlertKind, sensorType string, drivers []driver) string {
+// its drivers in order of share and every feature's deviation.
+func recommend(rules []ActionRule, kind schemas.AlertKind, sensorType string, drivers []driver, deviations map[string]float64) string {
+	sym := symptoms(deviations)
 	for _, r := range rules {
 		if r.Kind != "" && r.Kind != kind.String() || r.SensorType != "" && r.SensorType != sensorType {
 			continue
@@ -93,21 +101,28 @@ func recommend(rules []ActionRule, kind schemas.AlertKind, sensorType string, dr
 				return r.Action
 			}
 		default:
-			for _, d := range drivers {
-				if featureMatches(r.Feature, d.feature) && directionMatches(r.Direction, d.dev) {
-					return r.Action
-				}
+			if dev, ok := sym[r.Feature]; ok && math.Abs(dev) >= SymptomDeviation && directionMatches(r.Direction, dev) {
+				return r.Action
 			}
 		}
 	}
 	return ""
 }
 
-func featureMatches(pattern, feature string) bool {
-	if prefix, ok := strings.CutSuffix(pattern, "*"); ok {
-		return strings.HasPrefix(feature, prefix)
+// symptoms are the deviations by feature, with the band energies as one
+// "spectrum" feature (their largest deviation).
+func symptoms(deviations map[string]float64) map[string]float64 {
+	out := make(map[string]float64, len(deviations))
+	for f, d := range deviations {
+		if strings.HasPrefix(f, "band_") {
+			if math.Abs(d) > math.Abs(out["spectrum"]) {
+				out["spectrum"] = d
+			}
+			continue
+		}
+		out[f] = d
 	}
-	return pattern == "" || pattern == feature
+	return out
 }
 
 func directionMatches(dir string, dev float64) bool {

@@ -7,7 +7,10 @@
 //
 // Every change of an alert is a record on maintenance.alerts with the
 // same alert_id: OPEN, then UPDATED (when its severity rises, or every
-// UpdateEvery of event time while it lasts), then RESOLVED.
+// UpdateEvery of event time while it lasts), then RESOLVED. A drift alert
+// whose sensor then turns anomalous becomes that anomaly's alert (an
+// UPDATED record of kind ANOMALY), rather than a second alert for one
+// incident.
 package alert
 
 import (
@@ -51,6 +54,8 @@ func Decode(scoresTopic, driftTopic string) pipeline.DecodeFunc[Event] {
 // Config configures the alert stage.
 type Config struct {
 	K, M         int           // open after K of the last M windows are anomalous (default 2 of 3)
+	DriftK       int           // open a drift alert after DriftK of a sensor's last M drift reports found drift (default 2)
+	Settle       time.Duration // drift this soon after an anomaly alert's last window is that incident's, not news (default 10m)
 	Quiet        int           // resolve after this many normal windows in a row (default 5)
 	UpdateEvery  time.Duration // re-send an open alert at most this often, in event time (default 5m)
 	SilentAfter  time.Duration // SENSOR_SILENT when a sensor's windows lag its partition's by this much (default 10m)
@@ -77,6 +82,10 @@ func (c Config) WithDefaults() Config {
 	}
 	def(&c.K, 2)
 	def(&c.M, 3)
+	def(&c.DriftK, 2)
+	if c.Settle == 0 {
+		c.Settle = 10 * time.Minute
+	}
 	def(&c.Quiet, 5)
 	def(&c.DriftQuiet, 2)
 	def(&c.CriticalRuns, 15)
@@ -104,8 +113,10 @@ func (c Config) WithDefaults() Config {
 // Validate reports the first unusable setting, wrapping pipeline.ErrConfig.
 func (c Config) Validate() error {
 	switch {
-	case c.K < 1 || c.M < c.K || c.M > 100:
-		return fmt.Errorf("%w: alert: %d of %d windows", pipeline.ErrConfig, c.K, c.M)
+	case c.K < 1 || c.M < c.K || c.M > 100 || c.DriftK < 1 || c.DriftK > c.M:
+		return fmt.Errorf("%w: alert: %d (drift %d) of %d windows", pipeline.ErrConfig, c.K, c.DriftK, c.M)
+	case c.Settle < 0:
+		return fmt.Errorf("%w: alert: negative settle time", pipeline.ErrConfig)
 	case c.Quiet < 1 || c.DriftQuiet < 1 || c.CriticalRuns < 1:
 		return fmt.Errorf("%w: alert: quiet %d, drift quiet %d, critical runs %d must be positive", pipeline.ErrConfig, c.Quiet, c.DriftQuiet, c.CriticalRuns)
 	case c.UpdateEvery < 0 || c.SilentAfter <= 0:
@@ -152,6 +163,8 @@ type sensorState struct {
 	drift          *openAlert
 	silent         *openAlert
 	driftQuiet     int
+	driftRecent    []bool       // the last M drift reports that were not an incident's: drifted?
+	lastIncident   [2]time.Time // the last anomaly alert's first and last window
 }
 
 type window struct {
@@ -277,21 +290,32 @@ func (s *Stage) score(sc *schemas.AnomalyScore, partition int32, tp pipeline.Top
 	a := sn.anomaly
 	switch {
 	case a == nil && sc.IsAnomaly && s.countAnomalous(sn) >= s.cfg.K:
-		first := sn.recent[0]
-		for _, w := range sn.recent {
-			if w.anomalous {
-				first = w
-				break
+		if d := sn.drift; d != nil {
+			// The change drift saw first is now an anomaly: one incident,
+			// one alert. The drift alert becomes the anomaly alert.
+			a, sn.drift = d, nil
+			a.Kind, a.State = schemas.KindAnomaly, schemas.StateUpdated
+			a.LastSeen = sc.WindowEnd
+			s.met.upgraded.Inc()
+		} else {
+			first := sn.recent[0]
+			for _, w := range sn.recent {
+				if w.anomalous {
+					first = w
+					break
+				}
 			}
+			a = s.open(sn, schemas.KindAnomaly, sc.WindowEnd, pipeline.TopicPartition{Topic: first.topic, Partition: partition}, first.offset)
+			a.Evidence = map[string]float64{}
+			s.met.opened.WithLabelValues(a.Kind.String()).Inc()
 		}
-		a = s.open(sn, schemas.KindAnomaly, sc.WindowEnd, pipeline.TopicPartition{Topic: first.topic, Partition: partition}, first.offset)
 		a.runs, a.maxScore, a.shares, a.deviations = s.countAnomalous(sn), sc.Score, sc.Contributions, sc.Deviations
 		a.Occurrences = int64(a.runs)
-		a.Evidence = map[string]float64{"threshold": sc.Threshold}
+		a.Evidence["threshold"] = sc.Threshold
 		a.Severity = s.severity(a)
 		a.Summary, a.RecommendedAction = s.describe(a, sc.Score)
+		a.lastSent = sc.WindowEnd
 		sn.anomaly = a
-		s.met.opened.WithLabelValues(a.Kind.String()).Inc()
 		em.send(a, true)
 	case a != nil && sc.IsAnomaly:
 		a.quiet = 0
@@ -308,11 +332,24 @@ func (s *Stage) score(sc *schemas.AnomalyScore, partition int32, tp pipeline.Top
 			sn.anomaly = nil
 		}
 	}
+	if a != nil {
+		sn.lastIncident = [2]time.Time{a.OpenedAt, a.LastSeen}
+	}
 }
 
-// drift applies one drift report.
+// drift applies one drift report. A drift alert needs DriftK of the
+// sensor's last M reports to find drift; reports whose windows reach into
+// the sensor's last incident (onset or recovery) do not count.
 func (s *Stage) drift(r *schemas.DriftReport, partition int32, tp pipeline.TopicPartition, off int64, em emitter) {
 	sn := s.sensor(r.SensorID, r.AssetID, r.SensorType, partition)
+	inc := sn.lastIncident
+	explained := sn.anomaly != nil || !inc[0].IsZero() && r.ReferenceStart.Before(inc[1].Add(s.cfg.Settle)) && r.CurrentEnd.After(inc[0])
+	if !explained {
+		sn.driftRecent = append(sn.driftRecent, r.Drifted)
+		if len(sn.driftRecent) > s.cfg.M {
+			sn.driftRecent = sn.driftRecent[1:]
+		}
+	}
 	if !r.Drifted {
 		if sn.drift != nil {
 			if sn.driftQuiet++; sn.driftQuiet >= s.cfg.DriftQuiet {
@@ -335,6 +372,8 @@ func (s *Stage) drift(r *schemas.DriftReport, partition int32, tp pipeline.Topic
 		a.LastSeen = r.CurrentEnd
 		a.Evidence = ev
 		s.update(a, 0, em)
+	case explained || countTrue(sn.driftRecent) < s.cfg.DriftK:
+		s.met.driftHeld.Inc()
 	default:
 		a := s.open(sn, schemas.KindDrift, r.CurrentEnd, tp, off)
 		a.Evidence = ev
@@ -370,6 +409,16 @@ func (s *Stage) checkSilent(partition int32, em emitter) {
 		s.met.opened.WithLabelValues(a.Kind.String()).Inc()
 		em.send(a, true)
 	}
+}
+
+func countTrue(bs []bool) int {
+	n := 0
+	for _, b := range bs {
+		if b {
+			n++
+		}
+	}
+	return n
 }
 
 func (s *Stage) countAnomalous(sn *sensorState) int {
@@ -410,7 +459,8 @@ func (s *Stage) update(a *openAlert, score float64, em emitter) {
 
 func (s *Stage) resolve(a *openAlert, at time.Time, em emitter) {
 	a.State = schemas.StateResolved
-	a.Summary = fmt.Sprintf("Resolved: %s (open %s, %d windows).", a.Summary, at.Sub(a.OpenedAt).Round(time.Second), a.Occurrences)
+	summary, _ := s.describe(a, 0)
+	a.Summary = fmt.Sprintf("Resolved after %s: %s", at.Sub(a.OpenedAt).Round(time.Second), summary)
 	s.met.resolved.WithLabelValues(a.Kind.String()).Inc()
 	em.send(a, true)
 }
@@ -427,11 +477,24 @@ func (s *Stage) severity(a *openAlert) schemas.Severity {
 	}
 }
 
-// drivers are an alert's features by share, largest first.
+// drivers are an alert's features by share, largest first; the band
+// energies count as one driver, "spectrum", with their summed share and
+// largest deviation.
 func drivers(a *openAlert) []driver {
 	var ds []driver
+	spectrum := driver{feature: "spectrum"}
 	for f, sh := range a.shares {
+		if strings.HasPrefix(f, "band_") {
+			spectrum.share += sh
+			if d := a.deviations[f]; math.Abs(d) > math.Abs(spectrum.dev) {
+				spectrum.dev = d
+			}
+			continue
+		}
 		ds = append(ds, driver{feature: f, share: sh, dev: a.deviations[f]})
+	}
+	if spectrum.share > 0 {
+		ds = append(ds, spectrum)
 	}
 	slices.SortFunc(ds, func(x, y driver) int { return cmp.Or(cmp.Compare(y.share, x.share), cmp.Compare(x.feature, y.feature)) })
 	return ds
@@ -440,7 +503,7 @@ func drivers(a *openAlert) []driver {
 // describe writes the alert's summary and recommended action.
 func (s *Stage) describe(a *openAlert, score float64) (string, string) {
 	ds := drivers(a)
-	action := recommend(s.cfg.Actions, a.Kind, a.SensorType, ds)
+	action := recommend(s.cfg.Actions, a.Kind, a.SensorType, ds, a.deviations)
 	what := a.SensorID + " (" + a.SensorType + " on " + a.AssetID + ")"
 	switch a.Kind {
 	case schemas.KindAnomaly:
@@ -474,7 +537,8 @@ func evidence(a *openAlert) map[string]float64 {
 	if a.Kind == schemas.KindAnomaly {
 		ev["max_score"] = a.maxScore
 		ev["anomalous_windows"] = float64(a.runs)
-		for _, d := range drivers(a)[:min(3, len(a.shares))] {
+		ds := drivers(a)
+		for _, d := range ds[:min(3, len(ds))] {
 			ev["share:"+d.feature] = d.share
 			if d.dev != 0 {
 				ev["deviation:"+d.feature] = d.dev

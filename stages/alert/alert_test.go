@@ -32,6 +32,7 @@ func sc(sensor, typ string, minute int, score float64, drivers ...any) alert.Eve
 
 func dr(sensor string, minute int, drifted bool) alert.Event {
 	return alert.Event{Drift: &schemas.DriftReport{SensorID: sensor, AssetID: "asset-1", SensorType: "pressure",
+		ReferenceStart: t0.Add(time.Duration(minute-10) * time.Minute), ReferenceEnd: t0.Add(time.Duration(minute-5) * time.Minute),
 		CurrentStart: t0.Add(time.Duration(minute-5) * time.Minute), CurrentEnd: t0.Add(time.Duration(minute) * time.Minute),
 		KSStatistic: 0.4, KSPValue: 1e-9, PSI: 0.8, Drifted: drifted, Method: "ks+psi"}}
 }
@@ -144,19 +145,40 @@ func TestSeverityRisesToCritical(t *testing.T) {
 
 func TestDriftAlertsAndFolding(t *testing.T) {
 	e := newEnv(t, nil)
+	// One drifted report is not yet an alert; two of three are.
 	out := e.feed(t, dr("p1", 10, true), dr("p1", 15, true))
-	if states(out) != "DRIFT/OPEN/INFO DRIFT/UPDATED/INFO" || !strings.Contains(out[0].RecommendedAction, "calibration") || out[0].Evidence["psi"] != 0.8 {
+	if states(out) != "DRIFT/OPEN/INFO" || out[0].OpenedAt != t0.Add(15*time.Minute) || !strings.Contains(out[0].RecommendedAction, "calibration") || out[0].Evidence["psi"] != 0.8 {
 		t.Fatalf("%v %+v", states(out), out)
 	}
 	out = e.feed(t, dr("p1", 20, false), dr("p1", 25, false))
 	if states(out) != "DRIFT/RESOLVED/INFO" {
 		t.Fatalf("%v", states(out))
 	}
+	// A drift alert whose sensor turns anomalous becomes the anomaly alert.
+	drifting := e.feed(t, dr("p3", 0, true), dr("p3", 5, true))
+	out = e.feed(t, sc("p3", "pressure", 5, 0.9, "mean", 1.0, 5.0), sc("p3", "pressure", 6, 0.9, "mean", 1.0, 5.0))
+	if states(out) != "ANOMALY/UPDATED/WARNING" || out[0].AlertID != drifting[0].AlertID || out[0].OpenedAt != drifting[0].OpenedAt ||
+		out[0].Evidence["psi"] != 0.8 || !strings.Contains(out[0].RecommendedAction, "blockage") {
+		t.Fatalf("upgrade: %v %+v", states(out), out)
+	}
 	// Drift during an anomaly alert joins its evidence instead.
 	e.feed(t, sc("p2", "pressure", 0, 0.9, "mean", 1.0, 5.0), sc("p2", "pressure", 1, 0.9, "mean", 1.0, 5.0))
-	out = e.feed(t, dr("p2", 5, true))
+	out = e.feed(t, dr("p2", 5, true), dr("p2", 10, true))
 	if len(out) != 0 {
 		t.Fatalf("a separate alert for drift during an anomaly: %v", states(out))
+	}
+	// After it resolves, the drift of the recovery is the incident's too.
+	var evs []alert.Event
+	for m := 2; m < 8; m++ {
+		evs = append(evs, sc("p2", "pressure", m, 0.1))
+	}
+	out = e.feed(t, append(evs, dr("p2", 15, true), dr("p2", 20, true))...)
+	if states(out) != "ANOMALY/RESOLVED/WARNING" {
+		t.Fatalf("after the incident: %v", states(out))
+	}
+	// Well after it, drift is news again.
+	if out = e.feed(t, dr("p2", 40, true), dr("p2", 45, true)); states(out) != "DRIFT/OPEN/INFO" {
+		t.Fatalf("later drift: %v", states(out))
 	}
 }
 
@@ -239,5 +261,17 @@ func TestActionsFileOverridesDefaults(t *testing.T) {
 		if _, err := alert.New(c); !errors.Is(err, pipeline.ErrConfig) {
 			t.Errorf("%+v: %v", c, err)
 		}
+	}
+}
+
+func TestBandsCountAsOneSpectrumDriver(t *testing.T) {
+	e := newEnv(t, nil)
+	ev := func(m int) alert.Event {
+		return sc("v1", "vibration", m, 0.9, "band_0", 0.3, 9.0, "band_1", 0.3, 8.0, "band_2", 0.2, 7.0, "std", 0.2, 5.0)
+	}
+	out := e.feed(t, ev(0), ev(1))
+	if len(out) != 1 || !strings.Contains(out[0].Summary, "spectrum up 9.0 (80%)") || out[0].Evidence["share:spectrum"] != 0.8 ||
+		!strings.Contains(out[0].RecommendedAction, "vibration analysis") {
+		t.Fatalf("%+v", out)
 	}
 }

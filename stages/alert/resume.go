@@ -68,8 +68,8 @@ func (s *Stage) Revoked(_ context.Context, tps []pipeline.TopicPartition) {
 }
 
 type metrics struct {
-	opened, resolved, changes *prometheus.CounterVec
-	stale                     prometheus.Counter
+	opened, resolved, changes  *prometheus.CounterVec
+	stale, upgraded, driftHeld prometheus.Counter
 }
 
 func newMetrics(reg prometheus.Registerer) metrics {
@@ -86,9 +86,15 @@ func newMetrics(reg prometheus.Registerer) metrics {
 		stale: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "smaint_alert_stale_scores_total", Help: "Scores of windows already applied (re-sent upstream), ignored.",
 		}),
+		driftHeld: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "smaint_alert_drift_held_total", Help: "Drifted reports that opened no alert: not yet persistent, or explained by an incident.",
+		}),
+		upgraded: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "smaint_alert_drift_upgraded_total", Help: "Drift alerts that became anomaly alerts when their sensor turned anomalous.",
+		}),
 	}
 	if reg != nil {
-		reg.MustRegister(m.opened, m.resolved, m.changes, m.stale)
+		reg.MustRegister(m.opened, m.resolved, m.changes, m.stale, m.upgraded, m.driftHeld)
 	}
 	return m
 }

@@ -10,13 +10,14 @@ import (
 
 // AdaptiveConfig tunes the adaptive detector. Zero fields take defaults.
 type AdaptiveConfig struct {
-	History    int     // baseline windows kept per sensor (default 30)
-	WarmUp     int     // windows seen before a sensor is scored (default 5)
-	Z0         float64 // deviation, in baseline spreads, that scores 0.5 (default 4.5)
-	ShapeBonus float64 // how far shape features may lift the deviation beyond level and spread (default 1)
-	Steepness  float64 // slope of the logistic from deviation to score (default 1.5)
-	MaxFrozen  int     // anomalous windows kept out of the baseline before it adapts anyway (default 20)
-	MaxSensors int     // sensors with state; beyond it the least recently seen are dropped (default 200,000)
+	History     int     // baseline windows kept per sensor (default 30)
+	WarmUp      int     // windows seen before a sensor is scored (default 5)
+	Z0          float64 // deviation, in baseline spreads, that scores 0.5 (default 4.5)
+	ShapeBonus  float64 // how far shape features may lift the deviation beyond level and spread (default 1)
+	SpreadFloor float64 // smallest spread of spread and shape features, as a share of their median (default 0.2)
+	Steepness   float64 // slope of the logistic from deviation to score (default 1.5)
+	MaxFrozen   int     // anomalous windows kept out of the baseline before it adapts anyway (default 20)
+	MaxSensors  int     // sensors with state; beyond it the least recently seen are dropped (default 200,000)
 }
 
 func (c AdaptiveConfig) withDefaults() AdaptiveConfig {
@@ -35,6 +36,9 @@ func (c AdaptiveConfig) withDefaults() AdaptiveConfig {
 	if c.ShapeBonus == 0 {
 		c.ShapeBonus = 1
 	}
+	if c.SpreadFloor == 0 {
+		c.SpreadFloor = 0.2
+	}
 	if c.Steepness == 0 {
 		c.Steepness = 1.5
 	}
@@ -45,22 +49,23 @@ func (c AdaptiveConfig) withDefaults() AdaptiveConfig {
 // feature, the median of the sensor's last History windows, and a spread.
 // A feature's deviation z is its distance from the median in spreads:
 //
-//   - level features (mean; rms where the level dominates it) are measured
-//     in the sensor's typical within-window standard deviation, so a level
-//     that moves by a few readings' noise is not an anomaly, however steady
-//     the window means are;
-//   - spread features (std, band energies, slope; rms of oscillating
-//     signals) in 1.4826 × their median absolute deviation, at least 5% of
-//     their median (for the slope: at least one typical spread per window
-//     length);
+//   - level features (mean, rms) are measured in the sensor's typical
+//     within-window standard deviation, so a level that moves by a few
+//     readings' noise (a calibration drift, say) is not an anomaly, however
+//     steady the window means are;
+//   - spread features (std, slope) in 1.4826 ×
+//     their median absolute deviation, at least SpreadFloor of their median
+//     (for the slope: at least one typical spread per window length), so
+//     that the std a single spike adds is not an anomaly;
 //   - shape features (min, max, peak-to-peak, crest factor, skewness,
-//     kurtosis) likewise, but they only corroborate: their deviation
-//     counts up to ShapeBonus beyond the largest level or spread
-//     deviation. An isolated spike moves only shape features, and is not
-//     an anomaly on its own; bearing wear moves spread and shape together.
+//     kurtosis, band energies) likewise, but they only corroborate: their
+//     deviation counts up to ShapeBonus beyond the largest level or spread
+//     deviation. An isolated spike moves shape features (an impulse puts
+//     energy in every band), and is not an anomaly on its own; bearing
+//     wear moves spread and shape together.
 //
-// The score is a logistic of the largest deviation, 0.5 at Z0; each
-// feature's share is its (capped) deviation squared over the sum. Windows
+// The score is a logistic of the largest deviation, 0.5 at Z0 (shares:
+// see sharesOf), and Deviations carry every feature's signed z. Windows
 // scored at or above the threshold are kept out of the baseline, so a
 // lasting incident keeps scoring high, for at most MaxFrozen windows in a
 // row, after which the baseline accepts the new normal.
@@ -106,21 +111,17 @@ const (
 	shape
 )
 
-// groupOf classifies feature i (FeatureNames order); rms depends on
-// whether the sensor's level dominates it.
-func groupOf(i int, levelDominated bool) group {
+// groupOf classifies feature i (FeatureNames order).
+func groupOf(i int) group {
 	switch i {
-	case 0: // mean
+	case 0, 4: // mean, rms: an offset moves rms as much as the mean
 		return level
-	case 4: // rms
-		if levelDominated {
-			return level
-		}
+	case 1, 9: // std, slope
 		return spread
-	case 2, 3, 5, 6, 7, 8: // min, max, skewness, kurtosis, crest, peak-to-peak
-		return shape
 	}
-	return spread // std, slope, bands
+	// min, max, skewness, kurtosis, crest, peak-to-peak, and band energies:
+	// one impulse spreads its energy over every band.
+	return shape
 }
 
 // Score implements Detector.
@@ -158,14 +159,13 @@ func (a *Adaptive) Score(fv *schemas.FeatureVector) Verdict {
 	}
 	rawSpread := math.Max(med[1], 1e-9*math.Max(1, math.Abs(med[0]))) // typical within-window std
 	windowSeconds := math.Max(fv.WindowEnd.Sub(fv.WindowStart).Seconds(), 1e-3)
-	levelDominated := math.Abs(med[0]) > med[1]
 	a.zs = a.zs[:0]
 	a.shape = a.shape[:0]
 	names := FeatureNames(nf - len(baseFeatures))
 	devs := make(map[string]float64, nf)
 	var zLevelSpread, zShape float64
 	for i := range nf {
-		g := groupOf(i, levelDominated)
+		g := groupOf(i)
 		a.shape = append(a.shape, g == shape)
 		var scale float64
 		if g == level {
@@ -174,7 +174,7 @@ func (a *Adaptive) Score(fv *schemas.FeatureVector) Verdict {
 			for r, row := range b.rows {
 				col[r] = math.Abs(row[i] - med[i])
 			}
-			scale = math.Max(1.4826*medianOf(col), math.Max(0.05*math.Abs(med[i]), 1e-9))
+			scale = math.Max(1.4826*medianOf(col), math.Max(a.cfg.SpreadFloor*math.Abs(med[i]), 1e-9))
 			if i == 9 { // slope: never finer than one typical spread across the window
 				scale = math.Max(scale, rawSpread/windowSeconds)
 			}
@@ -246,30 +246,48 @@ func medianOf(xs []float64) float64 {
 	return (s[n/2-1] + s[n/2]) / 2
 }
 
-// sharesOf returns each feature's share of z² (shape deviations capped),
-// leaving out shares under half a percent; the rest sum to 1. Sums run in
-// feature order so equal inputs give bit-equal shares.
+// sharesOf returns each feature's share of the deviation behind the
+// score: level and spread features by z², and shape features, together,
+// by the square of what they added beyond the largest level or spread
+// deviation (at most ShapeBonus), split among them by z². Shares under
+// half a percent are left out; the rest sum to 1. Sums run in feature
+// order so equal inputs give bit-equal shares.
 func sharesOf(names []string, zs []float64, capShape float64, isShape []bool) map[string]float64 {
-	var total float64
-	for i := range zs {
+	var zLS, zShape, shapeSum float64
+	for i, z := range zs {
 		if isShape[i] {
-			zs[i] = math.Min(zs[i], capShape)
+			zShape = math.Max(zShape, z)
+			shapeSum += z * z
+		} else {
+			zLS = math.Max(zLS, z)
 		}
-		total += zs[i] * zs[i]
+	}
+	bonus := math.Max(0, math.Min(zShape, capShape)-zLS)
+	weights := make([]float64, len(zs))
+	var total float64
+	for i, z := range zs {
+		if isShape[i] {
+			if shapeSum > 0 {
+				weights[i] = bonus * bonus * z * z / shapeSum
+			}
+		} else {
+			weights[i] = z * z
+		}
+		total += weights[i]
 	}
 	shares := map[string]float64{}
 	if total == 0 {
 		return shares
 	}
 	var kept float64
-	for _, z := range zs {
-		if z*z/total >= 0.005 {
-			kept += z * z
+	for _, w := range weights {
+		if w/total >= 0.005 {
+			kept += w
 		}
 	}
-	for i, z := range zs {
-		if z*z/total >= 0.005 {
-			shares[names[i]] = z * z / kept
+	for i, w := range weights {
+		if w/total >= 0.005 {
+			shares[names[i]] = w / kept
 		}
 	}
 	return shares

@@ -1,10 +1,8 @@
 package simulate
 
 import (
-	"bufio"
 	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
 	"hash/fnv"
 	"math"
@@ -209,20 +207,21 @@ func TestFaultsArePlannedAndVisible(t *testing.T) {
 			t.Errorf("wear on %s: std %.3g before, %.3g during", f.SensorID, before.std, during.std)
 		}
 	}
-	// Every fault is a line of the ground truth.
-	lines := 0
-	sc := bufio.NewScanner(&truth)
-	for sc.Scan() {
-		var f Fault
-		if err := json.Unmarshal(sc.Bytes(), &f); err != nil {
-			t.Fatal(err)
-		}
-		if f.Kind == "incident" || f.Kind == "drift" {
-			lines++
+	// Every fault is a line of the ground truth, and reads back as planned.
+	back, err := ReadFaults(&truth)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(back) != len(faults) {
+		t.Fatalf("%d faults read back from the ground truth, want %d", len(back), len(faults))
+	}
+	for i := range back {
+		if back[i] != faults[i] {
+			t.Errorf("fault %d read back as %+v, planned %+v", i, back[i], faults[i])
 		}
 	}
-	if lines != 6 {
-		t.Errorf("%d fault lines in the ground truth, want 6", lines)
+	if _, err := ReadFaults(strings.NewReader("{\"kind\":\"drift\"}\nnot json\n")); err == nil || !strings.Contains(err.Error(), "line 2") {
+		t.Errorf("ReadFaults on a bad line: %v", err)
 	}
 }
 

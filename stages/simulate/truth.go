@@ -3,6 +3,7 @@ package simulate
 import (
 	"bufio"
 	"encoding/json"
+	"fmt"
 	"io"
 	"time"
 
@@ -86,4 +87,23 @@ func (s *Sim) Flush() error {
 		s.truth.err = s.truth.w.Flush()
 	}
 	return s.truth.err
+}
+
+// ReadFaults reads the incidents and drifts from a ground-truth file (as
+// Config.Truth received it), skipping the lines about single records. A
+// line that is not JSON is an error naming it.
+func ReadFaults(r io.Reader) ([]Fault, error) {
+	sc := bufio.NewScanner(r)
+	sc.Buffer(make([]byte, 64<<10), 1<<20)
+	var out []Fault
+	for line := 1; sc.Scan(); line++ {
+		var f Fault
+		if err := json.Unmarshal(sc.Bytes(), &f); err != nil {
+			return nil, fmt.Errorf("ground truth line %d: %w", line, err)
+		}
+		if f.Kind == "incident" || f.Kind == "drift" {
+			out = append(out, f)
+		}
+	}
+	return out, sc.Err()
 }

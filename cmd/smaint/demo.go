@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"sync"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kgo"
@@ -27,7 +28,8 @@ type demoFlags struct {
 	drain        time.Duration
 }
 
-func demoCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+func demoCmd(ctx context.Context, args []string, out, stderr io.Writer) error {
+	stdout := &lockedWriter{w: out} // the live line and live alerts share it
 	fs := newFlagSet("demo", "Usage: smaint demo [flags]\n\nRuns the simulator and every stage on an embedded Kafka (franz-go kfake) and\nschema registry (srfake), prints a line a second and a final summary. While it\nruns, any Kafka client can use the broker address it prints.\n", stderr)
 	var (
 		df demoFlags
@@ -37,6 +39,9 @@ func demoCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	)
 	sf.register(fs, 20_000)
 	st.register(fs)
+	// Simulated time runs far faster than the wall clock: close windows
+	// of a quiet partition sooner than a production run would.
+	setDefault(fs, "idle-timeout", "3s")
 	lf.register(fs, "warn")
 	fs.DurationVar(&df.duration, "duration", 0, "how long to simulate (0: until the simulated hour is sent, or Ctrl-C)")
 	fs.BoolVar(&df.jsonOut, "json", false, "print the final summary as one JSON object on the last line")
@@ -87,13 +92,13 @@ func demoCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	if err := env.startRegistry(df.registryAddr, log); err != nil {
 		return err
 	}
-	if err := env.connectRedis(ctx, st.redisURL, log); err != nil {
+	if err := env.connectRedis(ctx, st.dedupe.redisURL, log); err != nil {
 		return err
 	}
 	runID := make([]byte, 4)
 	_, _ = rand.Read(runID)
-	st.redisPrefix = "smaint:demo:" + hex.EncodeToString(runID) + ":"
-	defer env.dropKeys(context.WithoutCancel(ctx), st.redisPrefix)
+	st.dedupe.redisPrefix = "smaint:demo:" + hex.EncodeToString(runID) + ":"
+	defer env.dropKeys(context.WithoutCancel(ctx), st.dedupe.redisPrefix)
 
 	kf := kafkaFlags{partitions: 6, replication: 1, registry: env.regURL}
 	kf.brokers = listFlag{env.kafkaAddr}
@@ -139,9 +144,18 @@ func demoCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	if err := pipeline.EnsureTopics(ctx, admin, 6, 1, d.topics.All()...); err != nil {
 		return err
 	}
-	ver, err := newVerifier([]kgo.Opt{kgo.SeedBrokers(env.kafkaAddr)}, serde, d.topics.Clean, d.topics.DLQ)
+	ver, err := newVerifier([]kgo.Opt{kgo.SeedBrokers(env.kafkaAddr)}, serde, d.topics)
 	if err != nil {
 		return err
+	}
+	ver.onAlert = func(a *schemas.Alert, changedKind bool) {
+		if a.State == schemas.StateUpdated && !changedKind {
+			return
+		}
+		fmt.Fprintf(stdout, "  %s %-8s %-13s %s at %s: %s\n", alertMark(a), a.Severity, a.Kind, a.State, a.LastSeen.Format("15:04"), a.Summary)
+		if a.State != schemas.StateResolved {
+			fmt.Fprintf(stdout, "           -> %s\n", a.RecommendedAction)
+		}
 	}
 
 	fmt.Fprintf(stdout, "smaint demo\n  kafka     %s   (try: kcat -b %s -L)\n  registry  %s\n  redis     %s\n  metrics   http://%s/metrics   ready: http://%s/readyz\n",
@@ -154,7 +168,7 @@ func demoCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	pipelineDone := make(chan error, 1)
 	go func() { pipelineDone <- runAll(pctx, append(runners, srv, ver)...) }()
 
-	started := time.Now()
+	started, simStart := time.Now(), sim.EventTime()
 	fctx := ctx
 	if df.duration > 0 {
 		var cancel context.CancelFunc
@@ -171,8 +185,9 @@ func demoCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		return fmt.Errorf("simulator: %w", feedErr)
 	}
 
+	reached := sim.EventTime()
 	// Let the pipeline finish what was sent, unless the user interrupted.
-	drained := waitDrained(ctx, df.drain, admin, ver, "smaint-dedupe", d.topics.Readings)
+	drained := waitDrained(ctx, df.drain, d, ver)
 	stopPipeline()
 	if err := <-pipelineDone; err != nil {
 		return err
@@ -181,7 +196,7 @@ func demoCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		return fmt.Errorf("--truth: %w", err)
 	}
 
-	sum := summarize(d, ver, sim.Stats(), sent, sendSecs, time.Since(started).Seconds(), drained)
+	sum := summarize(d, ver, sim.Stats(), sim.Truth(), reached, simStart, sent, sendSecs, time.Since(started).Seconds(), drained)
 	sum.print(stdout)
 	if df.jsonOut {
 		if err := json.NewEncoder(stdout).Encode(sum); err != nil {
@@ -194,24 +209,53 @@ func demoCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	return nil
 }
 
-// waitDrained waits until the dedupe group has committed all input and the
-// verifier has read the outputs, up to timeout or until ctx ends.
-func waitDrained(ctx context.Context, timeout time.Duration, cl *kgo.Client, ver *verifier, group, topic string) bool {
+// waitDrained waits, up to timeout or until ctx ends, for the pipeline to
+// finish what was sent: every stage has consumed its input to the end (its
+// lag gauges read 0), the verifier has read the outcome topics to theirs,
+// and the stages have emitted nothing new for quiet (so the windows closed
+// on idle have gone through scoring and alerting).
+func waitDrained(ctx context.Context, timeout time.Duration, d *deps, ver *verifier) bool {
+	const quiet = 3 * time.Second
 	deadline := time.Now().Add(timeout)
+	var last float64 = -1
+	stableSince := time.Now()
 	for ctx.Err() == nil && time.Now().Before(deadline) {
-		qctx, cancel := context.WithTimeout(ctx, 5*time.Second)
-		lag, err := pipeline.GroupLag(qctx, cl, group, topic)
-		if err == nil && lag == 0 {
-			var caught bool
-			if caught, err = ver.caughtUp(qctx); err == nil && caught {
-				cancel()
-				return true
-			}
+		time.Sleep(200 * time.Millisecond)
+		out := metricSum(d.reg, "smaint_records_out_total", nil)
+		if out != last {
+			last, stableSince = out, time.Now()
+			continue
 		}
+		if time.Since(stableSince) < quiet || metricSum(d.reg, "smaint_consumer_lag", nil) != 0 {
+			continue
+		}
+		qctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+		caught, err := ver.caughtUp(qctx)
 		cancel()
-		time.Sleep(100 * time.Millisecond)
+		if err == nil && caught {
+			return true
+		}
 	}
 	return false
+}
+
+func alertMark(a *schemas.Alert) string {
+	if a.State == schemas.StateResolved {
+		return "ok"
+	}
+	return "!!"
+}
+
+// lockedWriter serialises writes from several goroutines.
+type lockedWriter struct {
+	mu sync.Mutex
+	w  io.Writer
+}
+
+func (l *lockedWriter) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.w.Write(p)
 }
 
 func rateText(r float64) string {

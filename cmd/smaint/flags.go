@@ -91,3 +91,13 @@ func (l *listFlag) Set(s string) error {
 	}
 	return nil
 }
+
+// setDefault changes a registered flag's default (for -h too) without
+// marking it as set, so its environment twin still applies.
+func setDefault(fs *flagSet, name, value string) {
+	f := fs.Lookup(name)
+	if err := f.Value.Set(value); err != nil {
+		panic(err)
+	}
+	f.DefValue = value
+}

@@ -43,10 +43,12 @@ func (l *liveLine) run(ctx context.Context) {
 		}
 		// The simulator is not safe to read concurrently; its progress is
 		// taken from the metrics and the verifier instead.
+		m := func(name string) int64 { return int64(metricSum(l.d.reg, name, nil)) }
 		sent := int64(metricSum(l.d.reg, "smaint_records_in_total", map[string]string{"stage": "dedupe"}))
-		fmt.Fprintf(l.w, "[%4.0fs] in %9d (%6d/s)  clean %9d  duplicates dropped %7d  dead letters %5d\n",
-			time.Since(l.started).Seconds(), sent, sent-lastSent, l.ver.cleanN.Load(),
-			int64(metricSum(l.d.reg, "smaint_dedupe_duplicates_total", nil)), l.ver.dlqN.Load())
+		fmt.Fprintf(l.w, "[%4.0fs] in %9d (%6d/s)  clean %9d  dup dropped %6d  dlq %4d  windows %6d  anomalous %4d  alerts %3d  drift %3d\n",
+			time.Since(l.started).Seconds(), sent, sent-lastSent, l.ver.cleanN.Load(), m("smaint_dedupe_duplicates_total"),
+			l.ver.dlqN.Load(), m("smaint_features_windows_total"), m("smaint_score_anomalies_total"),
+			m("smaint_alerts_opened_total"), m("smaint_drift_drifted_total"))
 		lastSent = sent
 	}
 }

@@ -26,6 +26,7 @@ func commands() []command {
 	return []command{
 		{"run", "run pipeline stages against a Kafka cluster", runCmd},
 		{"simulate", "produce simulated plant readings to Kafka, with ground truth", simulateCmd},
+		{"backtest", "run the analytics stages over a CSV of historical readings, without Kafka", backtestCmd},
 		{"demo", "run everything on an embedded Kafka and schema registry", demoCmd},
 	}
 }

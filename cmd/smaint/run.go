@@ -36,8 +36,8 @@ func runCmd(ctx context.Context, args []string, _, stderr io.Writer) error {
 	}
 	log := d.log
 	var rdb redis.UniversalClient
-	if sf.redisURL != "" {
-		c, err := openRedis(ctx, sf.redisURL, log)
+	if sf.dedupe.redisURL != "" {
+		c, err := openRedis(ctx, sf.dedupe.redisURL, log)
 		if err != nil {
 			return err
 		}

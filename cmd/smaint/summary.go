@@ -3,6 +3,7 @@ package main
 import (
 	"fmt"
 	"io"
+	"time"
 
 	"github.com/smaint/smaint/stages/simulate"
 )
@@ -24,11 +25,14 @@ type summary struct {
 	Drained            bool    `json:"drained"` // the pipeline finished all input before the summary
 	LateInjected       int64   `json:"late_injected"`
 	OutOfOrderInjected int64   `json:"out_of_order_injected"`
-	IncidentsInjected  int     `json:"incidents_injected"`
-	DriftInjected      int     `json:"drift_injected"`
+	LateReadings       int64   `json:"late_readings"` // readings the features stage found too late for their window
+	FeatureWindows     int64   `json:"feature_windows"`
+	EventMinutes       float64 `json:"event_minutes"` // simulated event time covered
+	evaluation
 }
 
-func summarize(d *deps, v *verifier, st simulate.Stats, sent int64, sendSecs, totalSecs float64, drained bool) summary {
+func summarize(d *deps, v *verifier, st simulate.Stats, faults []simulate.Fault, reached, started time.Time, sent int64, sendSecs, totalSecs float64, drained bool) summary {
+	opened, drifted := v.results()
 	// Only what was actually sent counts: a run cut short by --duration or
 	// Ctrl-C leaves the simulator's later readings unsent.
 	return summary{
@@ -46,18 +50,21 @@ func summarize(d *deps, v *verifier, st simulate.Stats, sent int64, sendSecs, to
 		Drained:            drained,
 		LateInjected:       st.Late,
 		OutOfOrderInjected: st.OutOfOrder,
-		IncidentsInjected:  st.Incidents,
-		DriftInjected:      st.Drifts,
+		LateReadings:       int64(metricSum(d.reg, "smaint_features_late_total", nil)),
+		FeatureWindows:     int64(metricSum(d.reg, "smaint_features_windows_total", nil)),
+		EventMinutes:       reached.Sub(started).Minutes(),
+		evaluation:         evaluate(faults, reached, opened, drifted, v.retrainN.Load()),
 	}
 }
 
 func (s summary) print(w io.Writer) {
-	fmt.Fprintf(w, "\nsummary\n")
+	fmt.Fprintf(w, "\nsummary (%.0f minutes of plant time)\n", s.EventMinutes)
 	fmt.Fprintf(w, "  readings produced   %10d  (%.0f/s over %.1fs)\n", s.ReadingsProduced, s.ReadingsPerSec, s.SendSeconds)
 	fmt.Fprintf(w, "  duplicates          %10d injected, %d dropped, %d passed\n", s.DuplicatesInjected, s.DuplicatesDropped, s.DuplicatesPassed)
 	fmt.Fprintf(w, "  invalid             %10d injected, %d dead-lettered\n", s.InvalidInjected, s.DLQ)
-	fmt.Fprintf(w, "  clean               %10d\n", s.Clean)
-	fmt.Fprintf(w, "  lost                %10d\n", s.Lost)
+	fmt.Fprintf(w, "  clean               %10d   lost %d\n", s.Clean, s.Lost)
+	fmt.Fprintf(w, "  feature windows     %10d   late readings %d (injected late %d)\n", s.FeatureWindows, s.LateReadings, s.LateInjected)
+	s.evaluation.print(w)
 	if !s.Drained {
 		fmt.Fprintf(w, "  (the pipeline had not finished all input when the demo stopped)\n")
 	}

@@ -1,0 +1,281 @@
+package main
+
+import (
+	"context"
+	"encoding/csv"
+	"encoding/json"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"reflect"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/smaint/smaint/pipeline"
+	"github.com/smaint/smaint/pipeline/pipelinetest"
+	"github.com/smaint/smaint/schemas"
+)
+
+// simulateCSV runs "smaint simulate --csv" and returns the file's path.
+func simulateToCSV(t *testing.T, dir string, args ...string) string {
+	t.Helper()
+	path := filepath.Join(dir, "plant.csv")
+	args = append([]string{"simulate", "--csv", path, "--start", "2026-11-20T06:00:00Z"}, args...)
+	if code, _, stderr := runCLI(t, context.Background(), args...); code != 0 {
+		t.Fatalf("simulate: exit %d: %s", code, stderr)
+	}
+	return path
+}
+
+// TestBacktestScoresLikeTheStream is the backtest's promise: the same
+// readings give the same anomaly scores through the backtest as through
+// the features and score stages running on Kafka.
+func TestBacktestScoresLikeTheStream(t *testing.T) {
+	ctx := context.Background()
+	path := simulateToCSV(t, t.TempDir(), "--assets", "2", "--span", "40m", "--seed", "7",
+		"--scenarios", "level-shifts,degradation,spikes", "--incidents", "2")
+
+	job, err := parseBacktest(ctx, []string{"--csv", path, "--no-drift"}, io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rows, err := job.csv.read()
+	if err != nil {
+		t.Fatal(err)
+	}
+	offline, err := job.run(ctx, rows)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := 0
+	anomalous := 0
+	for _, ss := range offline.scores {
+		want += len(ss)
+		for _, s := range ss {
+			if s.IsAnomaly {
+				anomalous++
+			}
+		}
+	}
+	if want == 0 || anomalous == 0 {
+		t.Fatalf("backtest scored %d windows, %d anomalous: the comparison would prove little", want, anomalous)
+	}
+
+	// The same readings, in file order, on the clean topic of a broker.
+	c := pipelinetest.Cluster(t)
+	broker := c.ListenAddrs()[0]
+	cl := pipelinetest.Client(t, c.ListenAddrs())
+	topics := pipeline.DefaultTopics()
+	pipelinetest.CreateTopic(t, cl, 3, topics.Clean)
+	enc, err := schemas.NewSerde().NewEncoder(ctx, schemas.SensorReadingSchema, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	recs := make([]*kgo.Record, len(rows))
+	for i := range rows {
+		v, err := enc.Append(nil, &rows[i].r)
+		if err != nil {
+			t.Fatal(err)
+		}
+		recs[i] = &kgo.Record{Topic: topics.Clean, Key: []byte(rows[i].r.SensorID), Value: v}
+	}
+	pipelinetest.Produce(t, cl, recs...)
+
+	rctx, stop := context.WithCancel(ctx)
+	done := make(chan string, 1)
+	go func() {
+		_, _, stderr := runCLI(t, rctx, "run", "--stages", "features,score", "--brokers", broker, "--idle-timeout", "3s",
+			"--http", "127.0.0.1:0", "--log-level", "error")
+		done <- stderr
+	}()
+	var got []*kgo.Record
+	for deadline := time.Now().Add(2 * time.Minute); time.Now().Before(deadline); time.Sleep(200 * time.Millisecond) {
+		if got = pipelinetest.ReadAll(t, c.ListenAddrs(), topics.Scores); len(got) >= want {
+			break
+		}
+	}
+	stop()
+	if stderr := <-done; stderr != "" {
+		t.Logf("run: %s", stderr)
+	}
+
+	stream := map[string][]schemas.AnomalyScore{}
+	dec := schemas.NewSerde().NewDecoder()
+	for _, r := range got {
+		var s schemas.AnomalyScore
+		if err := dec.Decode(ctx, r.Value, &s); err != nil {
+			t.Fatal(err)
+		}
+		stream[s.SensorID] = append(stream[s.SensorID], s)
+	}
+	if len(got) != want {
+		t.Errorf("the stream scored %d windows, the backtest %d", len(got), want)
+	}
+	for sensor, off := range offline.scores {
+		on := stream[sensor]
+		for i := range min(len(on), len(off)) {
+			if !reflect.DeepEqual(on[i], off[i]) {
+				t.Fatalf("%s window %d differs:\nstream   %+v\nbacktest %+v", sensor, i, on[i], off[i])
+			}
+		}
+	}
+}
+
+// TestBacktestFindsTheInjectedFaults runs the workflow the README gives:
+// simulate a plant to CSV with its ground truth, backtest it, read the
+// scored file and the evaluation.
+func TestBacktestFindsTheInjectedFaults(t *testing.T) {
+	dir := t.TempDir()
+	truth := filepath.Join(dir, "truth.jsonl")
+	path := simulateToCSV(t, dir, "--assets", "4", "--span", "80m", "--seed", "3", "--incidents", "3", "--drifts", "1", "--truth", truth)
+	out := filepath.Join(dir, "scored.csv")
+	code, stdout, stderr := runCLI(t, context.Background(), "backtest", "--csv", path, "--truth", truth, "--out", out, "--json")
+	if code != 0 {
+		t.Fatalf("backtest: exit %d: %s", code, stderr)
+	}
+	lines := strings.Split(strings.TrimSpace(stdout), "\n")
+	var sum backtestSummary
+	if err := json.Unmarshal([]byte(lines[len(lines)-1]), &sum); err != nil {
+		t.Fatalf("last line %q: %v", lines[len(lines)-1], err)
+	}
+	ev := sum.Evaluation
+	if ev == nil || ev.Precision == nil || ev.Recall == nil {
+		t.Fatalf("no evaluation in %s", stdout)
+	}
+	if ev.IncidentsInjected != 3 || *ev.Precision < 0.9 || *ev.Recall < 0.9 || ev.DriftInjected != 1 || ev.DriftDetected != 1 {
+		t.Errorf("backtest against the ground truth: %s", stdout)
+	}
+	if !strings.Contains(stdout, "precision 1.00, recall 1.00") && *ev.Precision == 1 && *ev.Recall == 1 {
+		t.Errorf("the printed summary does not state the evaluation:\n%s", stdout)
+	}
+
+	// The scored file has every input row, in input order, with a score.
+	in := readCSV(t, path)
+	scored := readCSV(t, out)
+	if len(scored) != len(in) || len(in) != sum.Rows+1 {
+		t.Fatalf("%d input lines, %d scored lines, summary says %d rows", len(in), len(scored), sum.Rows)
+	}
+	if !slices.Equal(scored[0], []string{"timestamp", "sensor_id", "value", "score", "is_anomaly", "alert"}) {
+		t.Fatalf("scored header %v", scored[0])
+	}
+	alerted := 0
+	for i := 1; i < len(in); i++ {
+		if scored[i][0] != in[i][0] || scored[i][1] != in[i][1] || scored[i][2] != in[i][4] {
+			t.Fatalf("line %d: scored %v for input %v", i+1, scored[i], in[i])
+		}
+		if scored[i][3] == "" {
+			t.Fatalf("line %d has no score: %v", i+1, scored[i])
+		}
+		if scored[i][5] == "1" {
+			alerted++
+		}
+	}
+	if alerted == 0 {
+		t.Error("no row is flagged as under an alert")
+	}
+}
+
+func readCSV(t *testing.T, path string) [][]string {
+	t.Helper()
+	f, err := os.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	recs, err := csv.NewReader(f).ReadAll()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return recs
+}
+
+// TestBacktestInputFormats reads the time formats and column names users
+// choose with flags.
+func TestBacktestInputFormats(t *testing.T) {
+	dir := t.TempDir()
+	base := time.Date(2026, 3, 1, 0, 0, 0, 0, time.UTC)
+	tests := []struct {
+		format string
+		header string
+		stamp  func(time.Time) string
+		extra  []string
+	}{
+		{"rfc3339", "timestamp,value", func(t time.Time) string { return t.Format(time.RFC3339Nano) }, nil},
+		{"unix", "ts,reading", func(t time.Time) string { return fmt.Sprintf("%.3f", float64(t.UnixMilli())/1e3) },
+			[]string{"--time-col", "ts", "--value-col", "reading"}},
+		{"unixms", "timestamp,value", func(t time.Time) string { return fmt.Sprint(t.UnixMilli()) }, nil},
+		{"2006-01-02 15:04:05.000", "timestamp,value", func(t time.Time) string { return t.Format("2006-01-02 15:04:05.000") }, nil},
+	}
+	for _, tc := range tests {
+		t.Run(tc.format, func(t *testing.T) {
+			var b strings.Builder
+			b.WriteString(tc.header + "\n")
+			for i := range 1200 { // 10 minutes at 2 Hz
+				fmt.Fprintf(&b, "%s,%g\n", tc.stamp(base.Add(time.Duration(i)*500*time.Millisecond)), 4.2+float64(i%7)/100)
+			}
+			path := filepath.Join(dir, "in.csv")
+			if err := os.WriteFile(path, []byte(b.String()), 0o644); err != nil {
+				t.Fatal(err)
+			}
+			args := append([]string{"backtest", "--csv", path, "--type", "pressure", "--time-format", tc.format, "--json"}, tc.extra...)
+			code, stdout, stderr := runCLI(t, context.Background(), args...)
+			if code != 0 {
+				t.Fatalf("exit %d: %s", code, stderr)
+			}
+			lines := strings.Split(strings.TrimSpace(stdout), "\n")
+			var sum backtestSummary
+			if err := json.Unmarshal([]byte(lines[len(lines)-1]), &sum); err != nil {
+				t.Fatal(err)
+			}
+			if sum.Rows != 1200 || sum.Sensors != 1 || sum.Windows != 10 || !sum.From.Equal(base) || !sum.To.Equal(base.Add(599500*time.Millisecond)) {
+				t.Errorf("summary %+v", sum)
+			}
+		})
+	}
+}
+
+// TestBacktestBadInput: input it cannot read is an error naming the
+// problem and the line, never a silently shorter backtest.
+func TestBacktestBadInput(t *testing.T) {
+	dir := t.TempDir()
+	write := func(name, body string) string {
+		p := filepath.Join(dir, name)
+		if err := os.WriteFile(p, []byte(body), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	good := "timestamp,value,sensor_type\n2026-03-01T00:00:00Z,1.5,pressure\n"
+	tests := []struct {
+		name string
+		args []string
+		code int
+		want string
+	}{
+		{"no csv", nil, 2, "--csv is required"},
+		{"missing file", []string{"--csv", filepath.Join(dir, "nope.csv")}, 1, "no such file"},
+		{"no value column", []string{"--csv", write("a.csv", "timestamp,v\n2026-03-01T00:00:00Z,1\n")}, 2, `no column "timestamp" or "value"`},
+		{"no type", []string{"--csv", write("b.csv", "timestamp,value\n2026-03-01T00:00:00Z,1\n")}, 2, "give the sensor type with --type"},
+		{"bad time", []string{"--csv", write("c.csv", good+"yesterday,1,pressure\n")}, 1, `line 3: timestamp "yesterday"`},
+		{"bad value", []string{"--csv", write("d.csv", good+"2026-03-01T00:00:01Z,lots,pressure\n")}, 1, `line 3: value "lots"`},
+		{"nan value", []string{"--csv", write("e.csv", good+"2026-03-01T00:00:01Z,NaN,pressure\n")}, 1, "not a finite number"},
+		{"short row", []string{"--csv", write("f.csv", good+"2026-03-01T00:00:01Z\n")}, 1, "wrong number of fields"},
+		{"empty", []string{"--csv", write("g.csv", "timestamp,value,sensor_type\n")}, 2, "has no rows"},
+		{"bad truth", []string{"--csv", write("h.csv", good), "--truth", write("t.jsonl", "{]\n")}, 1, "ground truth line 1"},
+		{"notifier", []string{"--csv", write("i.csv", good), "--webhook", "http://x"}, 2, "sends no notifications"},
+		{"bad windows", []string{"--csv", write("j.csv", good), "--windows", "soon"}, 2, "--windows"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			code, _, stderr := runCLI(t, context.Background(), append([]string{"backtest"}, tc.args...)...)
+			if code != tc.code || !strings.Contains(stderr, tc.want) {
+				t.Fatalf("exit %d, stderr %q; want %d and %q", code, stderr, tc.code, tc.want)
+			}
+		})
+	}
+}

@@ -279,3 +279,87 @@ func TestBacktestBadInput(t *testing.T) {
 		})
 	}
 }
+
+// TestTrainThenScoreWithTheModels: train stores one model per sensor type
+// in the store, and a backtest given that store scores those types with
+// them, naming the version.
+func TestTrainThenScoreWithTheModels(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	path := simulateToCSV(t, dir, "--assets", "2", "--span", "30m", "--types", "pressure,vibration", "--scenarios", "spikes")
+	store := "file://" + filepath.Join(dir, "models")
+	code, stdout, stderr := runCLI(t, ctx, "train", "--csv", path, "--models", store, "--version", "v0001", "--trees", "20")
+	if code != 0 {
+		t.Fatalf("train: exit %d: %s", code, stderr)
+	}
+	lines := strings.Split(strings.TrimSpace(stdout), "\n")
+	var trained []struct {
+		Model   string `json:"model"`
+		Windows int    `json:"windows"`
+		URI     string `json:"uri"`
+	}
+	if err := json.Unmarshal([]byte(lines[len(lines)-1]), &trained); err != nil {
+		t.Fatal(err)
+	}
+	if len(trained) != 2 || trained[0].Model != "iforest-pressure" || trained[1].Model != "iforest-vibration" || trained[0].Windows != 60 {
+		t.Fatalf("trained %+v", trained)
+	}
+	for _, m := range trained {
+		if _, err := os.Stat(strings.TrimPrefix(m.URI, "file://")); err != nil {
+			t.Errorf("%s: %v", m.Model, err)
+		}
+	}
+
+	job, err := parseBacktest(ctx, []string{"--csv", path, "--no-drift", "--models", store}, io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rows, err := job.csv.read()
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err := job.run(ctx, rows)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for sensor, ss := range res.scores {
+		typ := ss[0].SensorType
+		for _, s := range ss {
+			if s.Detector != "iforest" || s.ModelVersion != "iforest-"+typ+"@v0001" {
+				t.Fatalf("%s scored by %s %s", sensor, s.Detector, s.ModelVersion)
+			}
+		}
+	}
+}
+
+func TestTrainBadCommandLines(t *testing.T) {
+	dir := t.TempDir()
+	csvPath := filepath.Join(dir, "few.csv")
+	if err := os.WriteFile(csvPath, []byte("timestamp,value\n2026-03-01T00:00:00Z,1\n2026-03-01T00:00:01Z,2\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	oneWindow := filepath.Join(dir, "one.csv")
+	if err := os.WriteFile(oneWindow, []byte("timestamp,value\n2026-03-01T00:00:00Z,1\n2026-03-01T00:00:01Z,2\n2026-03-01T00:00:02Z,4\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		args []string
+		code int
+		want string
+	}{
+		{[]string{"--models", "file:///tmp/x"}, 2, "--csv is required"},
+		{[]string{"--csv", csvPath}, 2, "--models is required"},
+		{[]string{"--csv", csvPath, "--models", "s4://bucket"}, 2, `scheme "s4" not supported`},
+		{[]string{"--csv", csvPath, "--models", "file:///tmp/x", "--contamination", "0.7"}, 2, "--contamination 0.7"},
+		{[]string{"--csv", csvPath, "--models", "file://" + dir, "--type", "pressure"}, 1, "no feature window of 3 or more readings"},
+		{[]string{"--csv", oneWindow, "--models", "file://" + dir, "--type", "pressure"}, 1, "1 rows, need at least 16"},
+	}
+	for _, tc := range tests {
+		t.Run(strings.Join(tc.args, " "), func(t *testing.T) {
+			code, _, stderr := runCLI(t, context.Background(), append([]string{"train"}, tc.args...)...)
+			if code != tc.code || !strings.Contains(stderr, tc.want) {
+				t.Fatalf("exit %d, stderr %q; want %d and %q", code, stderr, tc.code, tc.want)
+			}
+		})
+	}
+}

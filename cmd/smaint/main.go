@@ -27,6 +27,7 @@ func commands() []command {
 		{"run", "run pipeline stages against a Kafka cluster", runCmd},
 		{"simulate", "produce simulated plant readings to Kafka, with ground truth", simulateCmd},
 		{"backtest", "run the analytics stages over a CSV of historical readings, without Kafka", backtestCmd},
+		{"train", "train Isolation Forest models per sensor type from a CSV of historical readings", trainCmd},
 		{"demo", "run everything on an embedded Kafka and schema registry", demoCmd},
 	}
 }

@@ -32,6 +32,26 @@ func simulateToCSV(t *testing.T, dir string, args ...string) string {
 	return path
 }
 
+// backtestInProcess runs the backtest command line's stages and returns
+// the rows read and what the stages made of them.
+func backtestInProcess(t *testing.T, args ...string) ([]row, *backtestResult) {
+	t.Helper()
+	ctx := context.Background()
+	job, err := parseBacktest(ctx, args, io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rows, err := job.csv.read()
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err := job.run(ctx, rows)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return rows, res
+}
+
 // TestBacktestScoresLikeTheStream is the backtest's promise: the same
 // readings give the same anomaly scores through the backtest as through
 // the features and score stages running on Kafka.
@@ -40,18 +60,7 @@ func TestBacktestScoresLikeTheStream(t *testing.T) {
 	path := simulateToCSV(t, t.TempDir(), "--assets", "2", "--span", "40m", "--seed", "7",
 		"--scenarios", "level-shifts,degradation,spikes", "--incidents", "2")
 
-	job, err := parseBacktest(ctx, []string{"--csv", path, "--no-drift"}, io.Discard)
-	if err != nil {
-		t.Fatal(err)
-	}
-	rows, err := job.csv.read()
-	if err != nil {
-		t.Fatal(err)
-	}
-	offline, err := job.run(ctx, rows)
-	if err != nil {
-		t.Fatal(err)
-	}
+	rows, offline := backtestInProcess(t, "--csv", path, "--no-drift")
 	want := 0
 	anomalous := 0
 	for _, ss := range offline.scores {
@@ -310,18 +319,7 @@ func TestTrainThenScoreWithTheModels(t *testing.T) {
 		}
 	}
 
-	job, err := parseBacktest(ctx, []string{"--csv", path, "--no-drift", "--models", store}, io.Discard)
-	if err != nil {
-		t.Fatal(err)
-	}
-	rows, err := job.csv.read()
-	if err != nil {
-		t.Fatal(err)
-	}
-	res, err := job.run(ctx, rows)
-	if err != nil {
-		t.Fatal(err)
-	}
+	_, res := backtestInProcess(t, "--csv", path, "--no-drift", "--models", store)
 	for sensor, ss := range res.scores {
 		typ := ss[0].SensorType
 		for _, s := range ss {

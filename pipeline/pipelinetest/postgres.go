@@ -1,0 +1,72 @@
+package pipelinetest
+
+import (
+	"context"
+	"fmt"
+	"math/rand/v2"
+	"os"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+)
+
+// PostgresURL is the server tests use: SMAINT_TEST_DATABASE_URL, default
+// the "test" database on 127.0.0.1:5432 as user postgres.
+func PostgresURL() string {
+	if u := os.Getenv("SMAINT_TEST_DATABASE_URL"); u != "" {
+		return u
+	}
+	return "postgres://postgres@127.0.0.1:5432/test?sslmode=disable"
+}
+
+var unsafeChars = regexp.MustCompile(`[^a-z0-9_]+`)
+
+// Postgres returns a pool whose search_path is a schema of its own,
+// created for the test and dropped when it ends, so tests can run in
+// parallel against one database. Its connections carry the
+// application_name the schema name, so a test can find (and kill) them.
+// Without a server the test is skipped, unless SMAINT_REQUIRE_SERVICES is
+// set, when it fails.
+func Postgres(t testing.TB) (*pgxpool.Pool, string) {
+	t.Helper()
+	url := PostgresURL()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	admin, err := pgx.Connect(ctx, url)
+	if err != nil {
+		if os.Getenv("SMAINT_REQUIRE_SERVICES") != "" {
+			t.Fatalf("PostgreSQL at %s: %v", url, err)
+		}
+		t.Skipf("no PostgreSQL at %s (%v); set SMAINT_REQUIRE_SERVICES=1 to make this a failure", url, err)
+	}
+	defer admin.Close(ctx)
+	name := unsafeChars.ReplaceAllString(strings.ToLower(t.Name()), "_")
+	schema := fmt.Sprintf("t_%.40s_%06d", name, rand.IntN(1_000_000))
+	if _, err := admin.Exec(ctx, "CREATE SCHEMA "+schema); err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := pgxpool.ParseConfig(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg.ConnConfig.RuntimeParams["search_path"] = schema
+	cfg.ConnConfig.RuntimeParams["application_name"] = schema
+	pool, err := pgxpool.NewWithConfig(context.Background(), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		pool.Close()
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		if c, err := pgx.Connect(ctx, url); err == nil {
+			c.Exec(ctx, "DROP SCHEMA "+schema+" CASCADE")
+			c.Close(ctx)
+		}
+	})
+	return pool, schema
+}

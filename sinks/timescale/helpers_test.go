@@ -1,0 +1,78 @@
+package timescale
+
+import (
+	"context"
+	"fmt"
+	"math"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/smaint/smaint/pipeline"
+	"github.com/smaint/smaint/pipeline/pipelinetest"
+	"github.com/smaint/smaint/schemas"
+)
+
+var t0 = time.Date(2026, 11, 25, 6, 0, 0, 0, time.UTC)
+
+// migrated returns a pool on a fresh, migrated schema.
+func migrated(t testing.TB) (*pgxpool.Pool, string) {
+	t.Helper()
+	pool, schema := pipelinetest.Postgres(t)
+	if _, err := Migrate(context.Background(), pool, MigrateConfig{}); err != nil {
+		t.Fatal(err)
+	}
+	return pool, schema
+}
+
+// readings returns n readings over sensors sensors, one a second each
+// from t0, with ids derived from i so that equal i give equal readings.
+func readings(from, n, sensors int) []schemas.SensorReading {
+	out := make([]schemas.SensorReading, 0, n)
+	for i := from; i < from+n; i++ {
+		s := i % sensors
+		out = append(out, schemas.SensorReading{
+			ReadingID: fmt.Sprintf("%08x-0000-4000-8000-%012x", i, i), SensorID: fmt.Sprintf("s-%03d", s),
+			AssetID: fmt.Sprintf("a-%02d", s/4), SensorType: "pressure", TS: t0.Add(time.Duration(i/sensors) * time.Second).Add(time.Duration(s) * time.Millisecond),
+			Value: 4 + math.Sin(float64(i)/50), Unit: "bar", Quality: 100})
+	}
+	return out
+}
+
+func msgs[T any](vs []T) []pipeline.Msg[T] {
+	out := make([]pipeline.Msg[T], len(vs))
+	for i := range vs {
+		out[i] = pipeline.Msg[T]{Value: vs[i], Offset: int64(i)}
+	}
+	return out
+}
+
+func count(t testing.TB, pool *pgxpool.Pool, query string, args ...any) int64 {
+	t.Helper()
+	var n int64
+	if err := pool.QueryRow(context.Background(), query, args...).Scan(&n); err != nil {
+		t.Fatal(err)
+	}
+	return n
+}
+
+// checkRollup fails unless sensor_readings_hourly equals a GROUP BY over
+// the raw rows.
+func checkRollup(t testing.TB, pool *pgxpool.Pool) {
+	t.Helper()
+	n := count(t, pool, `
+		WITH raw AS (
+			SELECT date_bin('1 hour', ts, TIMESTAMPTZ '2000-01-01 00:00:00+00') AS bucket, sensor_id,
+			       count(*) AS count, min(value) AS min, max(value) AS max, avg(value) AS avg
+			FROM sensor_readings GROUP BY 1, 2)
+		SELECT count(*) FROM raw FULL JOIN sensor_readings_hourly h USING (bucket, sensor_id)
+		WHERE raw.count IS DISTINCT FROM h.count OR raw.min IS DISTINCT FROM h.min OR raw.max IS DISTINCT FROM h.max
+		   OR raw.avg IS NULL OR h.avg IS NULL OR abs(raw.avg - h.avg) > 1e-9 * greatest(1, abs(raw.avg))`)
+	if n != 0 {
+		t.Fatalf("%d hourly rollup rows differ from a GROUP BY over sensor_readings", n)
+	}
+	if count(t, pool, `SELECT count(*) FROM sensor_readings_hourly`) == 0 && count(t, pool, `SELECT count(*) FROM sensor_readings`) > 0 {
+		t.Fatal("the rollup is empty")
+	}
+}

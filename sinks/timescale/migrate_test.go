@@ -1,0 +1,128 @@
+package timescale
+
+import (
+	"context"
+	"errors"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/smaint/smaint/pipeline"
+	"github.com/smaint/smaint/pipeline/pipelinetest"
+)
+
+// snapshot describes a schema: its columns, indexes, views and settings.
+func snapshot(t *testing.T, pool *pgxpool.Pool, schema string) []string {
+	t.Helper()
+	rows, err := pool.Query(context.Background(), `
+		SELECT 'col ' || table_name || '.' || column_name || ' ' || data_type || ' ' || is_nullable || ' ' || coalesce(column_default, '')
+		FROM information_schema.columns WHERE table_schema = $1
+		UNION ALL SELECT 'idx ' || indexdef FROM pg_indexes WHERE schemaname = $1
+		UNION ALL SELECT 'view ' || viewname || ' ' || definition FROM pg_views WHERE schemaname = $1
+		UNION ALL SELECT 'set ' || key || '=' || value FROM smaint_settings
+		UNION ALL SELECT 'mig ' || version || ' ' || name || ' ' || applied_at FROM smaint_migrations`, schema)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []string
+	for rows.Next() {
+		var s string
+		if err := rows.Scan(&s); err != nil {
+			t.Fatal(err)
+		}
+		out = append(out, s)
+	}
+	slices.Sort(out)
+	return out
+}
+
+func TestMigrateTwiceChangesNothing(t *testing.T) {
+	ctx := context.Background()
+	pool, schema := pipelinetest.Postgres(t)
+	res, err := Migrate(ctx, pool, MigrateConfig{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// This machine has no TimescaleDB: the plain path is the one tested.
+	if res.Mode != ModePlain || res.Reason == "" || !slices.Equal(res.Applied, []string{"0001_tables"}) || len(res.Policies) != 1 {
+		t.Fatalf("first migrate: %+v", res)
+	}
+	before := snapshot(t, pool, schema)
+	for _, table := range []string{"sensor_readings", "sensor_features", "anomaly_scores", "drift_reports", "alert_events", "retrain_events", "sensor_readings_hourly", "alerts_current"} {
+		if count(t, pool, `SELECT count(*) FROM information_schema.tables WHERE table_schema = $1 AND table_name = $2`, schema, table) != 1 {
+			t.Errorf("no %s after migrate", table)
+		}
+	}
+	res, err = Migrate(ctx, pool, MigrateConfig{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Mode != ModePlain || len(res.Applied) != 0 || len(res.Policies) != 0 {
+		t.Fatalf("second migrate did something: %+v", res)
+	}
+	if after := snapshot(t, pool, schema); !slices.Equal(before, after) {
+		t.Fatalf("the second migrate changed the schema:\nbefore %q\nafter  %q", before, after)
+	}
+
+	// A new retention is installed, and only that.
+	res, err = Migrate(ctx, pool, MigrateConfig{Retention: 90 * 24 * time.Hour})
+	if err != nil || len(res.Applied) != 0 || !slices.Equal(res.Policies, []string{"retention = 7776000 seconds"}) {
+		t.Fatalf("migrate with a new retention: %+v, %v", res, err)
+	}
+	st, err := ReadSettings(ctx, pool)
+	if err != nil || st.Mode != ModePlain || st.Retention != 90*24*time.Hour {
+		t.Fatalf("settings %+v, %v", st, err)
+	}
+	// The database keeps its mode.
+	if _, err := Migrate(ctx, pool, MigrateConfig{Mode: ModeTimescale}); !errors.Is(err, ErrMode) {
+		t.Fatalf("timescale mode on a plain database: %v", err)
+	}
+}
+
+func TestMigrateModesAndSettings(t *testing.T) {
+	ctx := context.Background()
+	pool, _ := pipelinetest.Postgres(t)
+	if _, err := ReadSettings(ctx, pool); !errors.Is(err, ErrNotMigrated) {
+		t.Fatalf("settings before migrate: %v", err)
+	}
+	// Without the extension, asking for TimescaleDB is an error, not a
+	// silent fallback.
+	if _, err := Migrate(ctx, pool, MigrateConfig{Mode: ModeTimescale}); !errors.Is(err, ErrMode) {
+		t.Fatalf("timescale mode without the extension: %v", err)
+	}
+	for _, cfg := range []MigrateConfig{
+		{Mode: "oracle"},
+		{Retention: time.Minute},
+		{RefreshStart: 2 * time.Hour, RefreshEnd: time.Hour},
+	} {
+		if _, err := Migrate(ctx, pool, cfg); !errors.Is(err, pipeline.ErrConfig) {
+			t.Errorf("Migrate(%+v): %v, want a config error", cfg, err)
+		}
+	}
+}
+
+func TestConcurrentMigratesApplyOnce(t *testing.T) {
+	ctx := context.Background()
+	pool, _ := pipelinetest.Postgres(t)
+	errs := make(chan error, 4)
+	applied := make(chan int, 4)
+	for range 4 {
+		go func() {
+			res, err := Migrate(ctx, pool, MigrateConfig{})
+			errs <- err
+			applied <- len(res.Applied)
+		}()
+	}
+	total := 0
+	for range 4 {
+		if err := <-errs; err != nil {
+			t.Fatal(err)
+		}
+		total += <-applied
+	}
+	if total != 1 {
+		t.Fatalf("migration applied %d times", total)
+	}
+}

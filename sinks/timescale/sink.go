@@ -1,0 +1,269 @@
+package timescale
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/smaint/smaint/pipeline"
+)
+
+// Config configures a Sink.
+type Config struct {
+	Pool *pgxpool.Pool // required; its search_path selects the schema
+	// Mode is read from the database (as Migrate recorded it) when empty.
+	Mode Mode
+
+	Registerer prometheus.Registerer
+	Logger     *slog.Logger
+	Health     *pipeline.Health // the sink reports "database/<table>" here
+}
+
+// Validate reports the first unusable setting, wrapping pipeline.ErrConfig.
+func (c Config) Validate() error {
+	switch {
+	case c.Pool == nil:
+		return fmt.Errorf("%w: sink: no database pool", pipeline.ErrConfig)
+	case c.Mode != "" && c.Mode != ModeTimescale && c.Mode != ModePlain:
+		return fmt.Errorf("%w: sink: storage mode %q", pipeline.ErrConfig, c.Mode)
+	}
+	return nil
+}
+
+// Sink is a pipeline stage that stores the records it is given in one
+// table, a batch per transaction, and emits nothing: the runner commits a
+// batch's offsets only after Process returns, that is after the
+// transaction committed.
+//
+// A batch is copied straight into the table (COPY) and, only when that
+// conflicts with rows already there (a replay after a crash or a
+// rebalance), copied into a temporary table and inserted with ON CONFLICT
+// DO NOTHING: a replay changes nothing and raises no error. When the
+// database is down, Process returns the error and the runner retries the
+// batch with backoff and stops fetching meanwhile; the sink reports the
+// state in smaint_sink_database_up and in Health. A record the database
+// refuses (say, a NUL byte in a string) is found by splitting the batch
+// and dead-lettered; the rest are stored.
+//
+// In plain-PostgreSQL mode the readings sink also keeps the hourly rollup
+// current: in the same transaction it appends the aggregates of the rows
+// it actually inserted to sensor_readings_hourly_delta (see Compact).
+//
+// Process is called from one goroutine at a time (the runner's contract).
+type Sink[T any] struct {
+	cfg   Config
+	table Table[T]
+	name  string
+	log   *slog.Logger
+	met   *sinkMetrics
+	lbl   string
+
+	rows [][]any
+	idx  []int // input index of each row
+	buf  []any
+
+	sensorCol, tsCol, valueCol int // of the hourly table's rows
+}
+
+// New returns a sink writing to table.
+func New[T any](table Table[T], cfg Config) (*Sink[T], error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	s := &Sink[T]{cfg: cfg, table: table, name: "sink-" + table.Name, lbl: table.Name,
+		log: cfg.Logger.With("table", table.Name), met: newSinkMetrics(cfg.Registerer)}
+	s.met.up.WithLabelValues(s.lbl).Set(0)
+	if table.hourly {
+		s.sensorCol, s.tsCol, s.valueCol = slices.Index(table.Columns, "sensor_id"), slices.Index(table.Columns, "ts"), slices.Index(table.Columns, "value")
+	}
+	return s, nil
+}
+
+// Process implements pipeline.Stage.
+func (s *Sink[T]) Process(ctx context.Context, in []pipeline.Msg[T], out *pipeline.Emitter) error {
+	s.rows, s.idx = s.rows[:0], s.idx[:0]
+	width := len(s.table.Columns)
+	if need := len(in) * width; cap(s.buf) < need {
+		s.buf = make([]any, 0, need)
+	}
+	s.buf = s.buf[:0]
+	for i := range in {
+		start := len(s.buf)
+		var err error
+		s.buf, err = s.table.Row(&in[i].Value, s.buf)
+		if err != nil {
+			s.buf = s.buf[:start]
+			out.Reject(i, err)
+			continue
+		}
+		s.rows = append(s.rows, s.buf[start:len(s.buf):len(s.buf)])
+		s.idx = append(s.idx, i)
+	}
+	if len(s.rows) == 0 {
+		return nil
+	}
+	if s.cfg.Mode == "" {
+		st, err := ReadSettings(ctx, s.cfg.Pool)
+		if err != nil {
+			return s.failed(err)
+		}
+		s.cfg.Mode = st.Mode
+	}
+	started := time.Now()
+	err := s.store(ctx, s.rows)
+	if isDataError(err) {
+		s.log.Warn("the database refused part of a batch; finding the records", "records", len(s.rows), "err", err)
+		err = s.split(ctx, 0, len(s.rows), out)
+	}
+	if err != nil {
+		return s.failed(err)
+	}
+	s.met.seconds.WithLabelValues(s.lbl).Observe(time.Since(started).Seconds())
+	s.met.up.WithLabelValues(s.lbl).Set(1)
+	s.cfg.Health.Set("database/"+s.table.Name, true, "")
+	return nil
+}
+
+// failed records a failed write and returns the error for the runner to
+// retry.
+func (s *Sink[T]) failed(err error) error {
+	s.met.errors.WithLabelValues(s.lbl).Inc()
+	s.met.up.WithLabelValues(s.lbl).Set(0)
+	s.cfg.Health.Set("database/"+s.table.Name, false, "writes failing, retrying: "+err.Error())
+	return fmt.Errorf("%s: %w", s.table.Name, err)
+}
+
+// store writes rows: COPY, or the staged upsert when that conflicts.
+func (s *Sink[T]) store(ctx context.Context, rows [][]any) error {
+	n, err := s.copyFast(ctx, rows)
+	if isUniqueViolation(err) {
+		n, err = s.upsert(ctx, rows)
+		if err == nil {
+			s.met.rows.WithLabelValues(s.lbl, "upsert").Add(float64(n))
+			s.met.existing.WithLabelValues(s.lbl).Add(float64(int64(len(rows)) - n))
+		}
+		return err
+	}
+	if err == nil {
+		s.met.rows.WithLabelValues(s.lbl, "copy").Add(float64(n))
+	}
+	return err
+}
+
+// split stores rows[lo:hi] in halves until the rows the database refuses
+// are alone, and dead-letters those.
+func (s *Sink[T]) split(ctx context.Context, lo, hi int, out *pipeline.Emitter) error {
+	n, err := s.upsert(ctx, s.rows[lo:hi])
+	switch {
+	case err == nil:
+		s.met.rows.WithLabelValues(s.lbl, "upsert").Add(float64(n))
+		s.met.existing.WithLabelValues(s.lbl).Add(float64(int64(hi-lo) - n))
+		return nil
+	case !isDataError(err):
+		return err
+	case hi-lo == 1:
+		s.met.rejected.WithLabelValues(s.lbl).Inc()
+		out.Reject(s.idx[lo], fmt.Errorf("%w: %s refused it: %v", pipeline.ErrInvalid, s.table.Name, err))
+		return nil
+	}
+	mid := (lo + hi) / 2
+	if err := s.split(ctx, lo, mid, out); err != nil {
+		return err
+	}
+	return s.split(ctx, mid, hi, out)
+}
+
+func (s *Sink[T]) copyFast(ctx context.Context, rows [][]any) (int64, error) {
+	var n int64
+	err := pgx.BeginFunc(ctx, s.cfg.Pool, func(tx pgx.Tx) error {
+		var err error
+		n, err = tx.CopyFrom(ctx, pgx.Identifier{s.table.Name}, s.table.Columns, pgx.CopyFromRows(rows))
+		if err != nil {
+			return err
+		}
+		if s.table.hourly && s.cfg.Mode == ModePlain {
+			return s.rollUp(ctx, tx, rows)
+		}
+		return nil
+	})
+	return n, err
+}
+
+// upsert copies rows into a temporary table and inserts them from there,
+// leaving rows already stored alone. It returns how many it inserted.
+func (s *Sink[T]) upsert(ctx context.Context, rows [][]any) (int64, error) {
+	stage := "smaint_stage_" + s.table.Name
+	cols := strings.Join(s.table.Columns, ", ")
+	insert := fmt.Sprintf(`INSERT INTO %s (%s) SELECT %s FROM %s ON CONFLICT DO NOTHING`, s.table.Name, cols, cols, stage)
+	var query string
+	if s.table.hourly && s.cfg.Mode == ModePlain {
+		query = `WITH ins AS (` + insert + ` RETURNING sensor_id, ts, value),
+			roll AS (INSERT INTO sensor_readings_hourly_delta (bucket, sensor_id, sum, count, min, max)
+				SELECT date_bin('1 hour', ts, TIMESTAMPTZ '2000-01-01 00:00:00+00'), sensor_id, sum(value), count(*), min(value), max(value)
+				FROM ins GROUP BY 1, 2)
+			SELECT count(*) FROM ins`
+	} else {
+		query = `WITH ins AS (` + insert + ` RETURNING 1) SELECT count(*) FROM ins`
+	}
+	var n int64
+	err := pgx.BeginFunc(ctx, s.cfg.Pool, func(tx pgx.Tx) error {
+		if _, err := tx.Exec(ctx, fmt.Sprintf(`CREATE TEMP TABLE IF NOT EXISTS %s (LIKE %s INCLUDING DEFAULTS) ON COMMIT DELETE ROWS`,
+			stage, s.table.Name)); err != nil {
+			return err
+		}
+		if _, err := tx.CopyFrom(ctx, pgx.Identifier{stage}, s.table.Columns, pgx.CopyFromRows(rows)); err != nil {
+			return err
+		}
+		return tx.QueryRow(ctx, query).Scan(&n)
+	})
+	return n, err
+}
+
+type hourKey struct {
+	sensor string
+	bucket time.Time
+}
+
+// rollUp appends the hourly aggregates of a batch that was inserted whole
+// to the rollup's delta table.
+func (s *Sink[T]) rollUp(ctx context.Context, tx pgx.Tx, rows [][]any) error {
+	type agg struct {
+		hourKey
+		sum, min, max float64
+		count         int64
+	}
+	idx := map[hourKey]int{}
+	var aggs []agg
+	for _, r := range rows {
+		k := hourKey{r[s.sensorCol].(string), r[s.tsCol].(time.Time).Truncate(time.Hour).UTC()}
+		v := r[s.valueCol].(float64)
+		i, ok := idx[k]
+		if !ok {
+			idx[k] = len(aggs)
+			aggs = append(aggs, agg{hourKey: k, sum: v, min: v, max: v, count: 1})
+			continue
+		}
+		a := &aggs[i]
+		a.sum += v
+		a.count++
+		a.min = min(a.min, v)
+		a.max = max(a.max, v)
+	}
+	_, err := tx.CopyFrom(ctx, pgx.Identifier{"sensor_readings_hourly_delta"},
+		[]string{"bucket", "sensor_id", "sum", "count", "min", "max"},
+		pgx.CopyFromSlice(len(aggs), func(i int) ([]any, error) {
+			a := &aggs[i]
+			return []any{a.bucket, a.sensor, a.sum, a.count, a.min, a.max}, nil
+		}))
+	return err
+}

@@ -1,0 +1,163 @@
+package timescale
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/testutil"
+
+	"github.com/smaint/smaint/pipeline"
+	"github.com/smaint/smaint/schemas"
+)
+
+func localSink[T any](t *testing.T, table Table[T], cfg Config) (*pipeline.Local[T], *Sink[T]) {
+	t.Helper()
+	s, err := New(table, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	l, err := pipeline.NewLocal(context.Background(), "sink", pipeline.Stage[T](s), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return l, s
+}
+
+// TestReplayChangesNothing: a batch written twice, and a batch that
+// overlaps what is stored, leave exactly one row per reading, no error,
+// and a rollup equal to a GROUP BY.
+func TestReplayChangesNothing(t *testing.T) {
+	ctx := context.Background()
+	pool, _ := migrated(t)
+	reg := prometheus.NewRegistry()
+	local, _ := localSink(t, Readings, Config{Pool: pool, Registerer: reg})
+	first := readings(0, 5000, 20)
+	for range 2 {
+		if _, err := local.Process(ctx, msgs(first)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	overlap := readings(4000, 3000, 20) // 1000 stored, 2000 new
+	if _, err := local.Process(ctx, msgs(overlap)); err != nil {
+		t.Fatal(err)
+	}
+	if n := count(t, pool, `SELECT count(*) FROM sensor_readings`); n != 7000 {
+		t.Fatalf("%d rows, want 7000", n)
+	}
+	if n := count(t, pool, `SELECT count(DISTINCT reading_id) FROM sensor_readings`); n != 7000 {
+		t.Fatalf("%d distinct readings, want 7000", n)
+	}
+	checkRollup(t, pool)
+	copied := testutil.ToFloat64(newSinkMetrics(reg).rows.WithLabelValues("sensor_readings", "copy"))
+	upserted := testutil.ToFloat64(newSinkMetrics(reg).rows.WithLabelValues("sensor_readings", "upsert"))
+	existing := testutil.ToFloat64(newSinkMetrics(reg).existing.WithLabelValues("sensor_readings"))
+	if copied != 5000 || upserted != 2000 || existing != 6000 {
+		t.Fatalf("copied %v, upserted %v, existing %v; want 5000, 2000, 6000", copied, upserted, existing)
+	}
+}
+
+// TestRefusedRecordsAreDeadLettered: a record the database cannot store
+// is found and dead-lettered; the rest of its batch is stored.
+func TestRefusedRecordsAreDeadLettered(t *testing.T) {
+	ctx := context.Background()
+	pool, _ := migrated(t)
+	local, _ := localSink(t, Readings, Config{Pool: pool})
+	batch := readings(0, 1000, 10)
+	batch[137].Unit = "b\x00ar"         // PostgreSQL text cannot hold NUL
+	batch[602].ReadingID = "not-a-uuid" // refused before the database
+	res, err := local.Process(ctx, msgs(batch))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(res.Rejected) != 2 {
+		t.Fatalf("rejected %+v, want indexes 137 and 602", res.Rejected)
+	}
+	got := map[int]string{}
+	for _, r := range res.Rejected {
+		if !errors.Is(r.Err, pipeline.ErrInvalid) {
+			t.Errorf("rejection %d: %v is not ErrInvalid", r.Index, r.Err)
+		}
+		got[r.Index] = r.Err.Error()
+	}
+	if !strings.Contains(got[137], "sensor_readings refused it") || !strings.Contains(got[602], "not a UUID") {
+		t.Fatalf("rejections %v", got)
+	}
+	if n := count(t, pool, `SELECT count(*) FROM sensor_readings`); n != 998 {
+		t.Fatalf("%d rows stored, want 998", n)
+	}
+	checkRollup(t, pool)
+}
+
+// TestEveryTableStoresAndReplays writes one record of each type twice.
+func TestEveryTableStoresAndReplays(t *testing.T) {
+	ctx := context.Background()
+	pool, _ := migrated(t)
+	cfg := Config{Pool: pool}
+	end := t0.Add(time.Minute)
+	twice := func(name string, process func() (pipeline.Result, error)) {
+		t.Helper()
+		for i := range 2 {
+			res, err := process()
+			if err != nil || len(res.Rejected) > 0 {
+				t.Fatalf("%s, write %d: %v %+v", name, i+1, err, res.Rejected)
+			}
+		}
+		if n := count(t, pool, `SELECT count(*) FROM `+name); n != 1 {
+			t.Fatalf("%s has %d rows, want 1", name, n)
+		}
+	}
+	fl, _ := localSink(t, Features, cfg)
+	twice("sensor_features", func() (pipeline.Result, error) {
+		return fl.Process(ctx, msgs([]schemas.FeatureVector{{SensorID: "s", AssetID: "a", SensorType: "vibration", WindowStart: t0, WindowEnd: end,
+			Count: 1200, Mean: 1, Std: 0.3, BandEnergies: []float64{1, 2, 3}}}))
+	})
+	sl, _ := localSink(t, Scores, cfg)
+	twice("anomaly_scores", func() (pipeline.Result, error) {
+		return sl.Process(ctx, msgs([]schemas.AnomalyScore{{SensorID: "s", AssetID: "a", SensorType: "vibration", WindowStart: t0, WindowEnd: end,
+			Score: 0.9, Threshold: 0.5, IsAnomaly: true, Detector: "adaptive", ModelVersion: "v1",
+			Contributions: map[string]float64{"rms": 1}, Deviations: map[string]float64{"rms": 7.5}}}))
+	})
+	dl, _ := localSink(t, Drift, cfg)
+	twice("drift_reports", func() (pipeline.Result, error) {
+		return dl.Process(ctx, msgs([]schemas.DriftReport{{SensorID: "s", SensorType: "vibration", CurrentStart: t0, CurrentEnd: end,
+			KSStatistic: 0.4, KSPValue: 1e-9, PSI: 0.5, Drifted: true, Method: "ks+psi"}}))
+	})
+	al, _ := localSink(t, Alerts, cfg)
+	twice("alert_events", func() (pipeline.Result, error) {
+		return al.Process(ctx, msgs([]schemas.Alert{{AlertID: "al-1", SensorID: "s", Kind: schemas.KindAnomaly, Severity: schemas.SeverityWarning,
+			State: schemas.StateOpen, OpenedAt: end, LastSeen: end, Occurrences: 2, Summary: "x", Evidence: map[string]float64{"score": 0.9}}}))
+	})
+	rl, _ := localSink(t, Retrain, cfg)
+	twice("retrain_events", func() (pipeline.Result, error) {
+		return rl.Process(ctx, msgs([]schemas.RetrainEvent{{EventID: "r-1", ModelName: "iforest-vibration", Scope: "sensor_type:vibration", RequestedAt: end}}))
+	})
+	// What was stored reads back.
+	var bands []float64
+	var dev float64
+	var state string
+	if err := pool.QueryRow(ctx, `SELECT f.band_energies, (s.deviations->>'rms')::float8, a.state
+		FROM sensor_features f, anomaly_scores s, alerts_current a`).Scan(&bands, &dev, &state); err != nil {
+		t.Fatal(err)
+	}
+	if len(bands) != 3 || bands[2] != 3 || dev != 7.5 || state != "OPEN" {
+		t.Fatalf("read back bands %v, deviation %v, state %q", bands, dev, state)
+	}
+}
+
+func TestSinkBeforeMigrateSaysSo(t *testing.T) {
+	pool, _ := migrated(t)
+	if _, err := pool.Exec(context.Background(), `DROP TABLE smaint_settings`); err != nil {
+		t.Fatal(err)
+	}
+	local, _ := localSink(t, Readings, Config{Pool: pool})
+	if _, err := local.Process(context.Background(), msgs(readings(0, 10, 2))); !errors.Is(err, ErrNotMigrated) {
+		t.Fatalf("write to an unmigrated schema: %v", err)
+	}
+	if _, err := New(Readings, Config{}); !errors.Is(err, pipeline.ErrConfig) {
+		t.Fatalf("New without a pool: %v", err)
+	}
+}

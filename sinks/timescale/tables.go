@@ -1,0 +1,155 @@
+package timescale
+
+import (
+	"fmt"
+
+	"github.com/smaint/smaint/pipeline"
+	"github.com/smaint/smaint/schemas"
+)
+
+// Table maps one record type to its table: the columns, in order, and how
+// a record becomes a row of them. Row returns pipeline.ErrInvalid (wrapped)
+// for a record that cannot be stored; the sink dead-letters it.
+type Table[T any] struct {
+	Name    string
+	Columns []string
+	Key     []string // the primary key: a replayed record conflicts on it
+	Time    string   // the time column export and retention filter on
+	Row     func(v *T, dst []any) ([]any, error)
+	// hourly marks the table that feeds the plain-PostgreSQL hourly
+	// rollup; its rows have sensor_id, ts and value columns.
+	hourly bool
+}
+
+// Readings is the table of clean sensor readings.
+var Readings = Table[schemas.SensorReading]{
+	Name:    "sensor_readings",
+	Columns: []string{"ts", "sensor_id", "asset_id", "sensor_type", "value", "unit", "quality", "reading_id", "tags"},
+	Key:     []string{"sensor_id", "ts"},
+	Time:    "ts",
+	Row: func(r *schemas.SensorReading, dst []any) ([]any, error) {
+		id, err := parseUUID(r.ReadingID)
+		if err != nil {
+			return dst, err
+		}
+		var tags any
+		if len(r.Tags) > 0 {
+			tags = r.Tags
+		}
+		return append(dst, r.TS, r.SensorID, r.AssetID, r.SensorType, r.Value, r.Unit, int16(r.Quality), id, tags), nil
+	},
+	hourly: true,
+}
+
+// Features is the table of feature vectors.
+var Features = Table[schemas.FeatureVector]{
+	Name: "sensor_features",
+	Columns: []string{"sensor_id", "asset_id", "sensor_type", "window_start", "window_end", "count", "mean", "std", "min", "max",
+		"rms", "skewness", "kurtosis", "crest_factor", "peak_to_peak", "slope", "band_energies", "late_count"},
+	Key:  []string{"sensor_id", "window_start", "window_end"},
+	Time: "window_start",
+	Row: func(f *schemas.FeatureVector, dst []any) ([]any, error) {
+		var bands any
+		if len(f.BandEnergies) > 0 {
+			bands = f.BandEnergies
+		}
+		return append(dst, f.SensorID, f.AssetID, f.SensorType, f.WindowStart, f.WindowEnd, f.Count, f.Mean, f.Std, f.Min, f.Max,
+			f.RMS, f.Skewness, f.Kurtosis, f.CrestFactor, f.PeakToPeak, f.Slope, bands, f.LateCount), nil
+	},
+}
+
+// Scores is the table of anomaly scores.
+var Scores = Table[schemas.AnomalyScore]{
+	Name: "anomaly_scores",
+	Columns: []string{"sensor_id", "asset_id", "sensor_type", "window_start", "window_end", "score", "threshold", "is_anomaly",
+		"detector", "model_version", "contributions", "deviations"},
+	Key:  []string{"sensor_id", "window_start", "window_end"},
+	Time: "window_start",
+	Row: func(s *schemas.AnomalyScore, dst []any) ([]any, error) {
+		return append(dst, s.SensorID, s.AssetID, s.SensorType, s.WindowStart, s.WindowEnd, s.Score, s.Threshold, s.IsAnomaly,
+			s.Detector, s.ModelVersion, jsonMap(s.Contributions), jsonMap(s.Deviations)), nil
+	},
+}
+
+// Drift is the table of drift reports.
+var Drift = Table[schemas.DriftReport]{
+	Name: "drift_reports",
+	Columns: []string{"sensor_type", "sensor_id", "asset_id", "reference_start", "reference_end", "current_start", "current_end",
+		"reference_count", "current_count", "ks_statistic", "ks_p_value", "psi", "drifted", "method"},
+	Key:  []string{"sensor_type", "sensor_id", "current_start"},
+	Time: "current_start",
+	Row: func(d *schemas.DriftReport, dst []any) ([]any, error) {
+		return append(dst, d.SensorType, d.SensorID, d.AssetID, d.ReferenceStart, d.ReferenceEnd, d.CurrentStart, d.CurrentEnd,
+			d.ReferenceCount, d.CurrentCount, d.KSStatistic, d.KSPValue, d.PSI, d.Drifted, d.Method), nil
+	},
+}
+
+// Alerts is the table of alert records, every state of every alert.
+var Alerts = Table[schemas.Alert]{
+	Name: "alert_events",
+	Columns: []string{"alert_id", "state", "last_seen", "occurrences", "asset_id", "sensor_id", "sensor_type", "kind", "severity",
+		"opened_at", "summary", "recommended_action", "evidence"},
+	Key:  []string{"alert_id", "last_seen", "state", "occurrences"},
+	Time: "last_seen",
+	Row: func(a *schemas.Alert, dst []any) ([]any, error) {
+		return append(dst, a.AlertID, a.State.String(), a.LastSeen, a.Occurrences, a.AssetID, a.SensorID, a.SensorType,
+			a.Kind.String(), a.Severity.String(), a.OpenedAt, a.Summary, a.RecommendedAction, jsonMap(a.Evidence)), nil
+	},
+}
+
+// Retrain is the table of retrain requests.
+var Retrain = Table[schemas.RetrainEvent]{
+	Name: "retrain_events",
+	Columns: []string{"event_id", "model_name", "scope", "reason", "sensor_id", "ks_statistic", "ks_p_value", "psi",
+		"requested_at"},
+	Key:  []string{"event_id"},
+	Time: "requested_at",
+	Row: func(e *schemas.RetrainEvent, dst []any) ([]any, error) {
+		return append(dst, e.EventID, e.ModelName, e.Scope, e.Reason, e.SensorID, e.KSStatistic, e.KSPValue, e.PSI,
+			e.RequestedAt), nil
+	},
+}
+
+// jsonMap is nil (SQL NULL) for an empty map, so that empty and absent
+// read back alike.
+func jsonMap[V any](m map[string]V) any {
+	if len(m) == 0 {
+		return nil
+	}
+	return m
+}
+
+// parseUUID reads the canonical 36-character form.
+func parseUUID(s string) ([16]byte, error) {
+	var u [16]byte
+	if len(s) != 36 || s[8] != '-' || s[13] != '-' || s[18] != '-' || s[23] != '-' {
+		return u, fmt.Errorf("%w: reading_id %q is not a UUID", pipeline.ErrInvalid, s)
+	}
+	j := 0
+	for i := 0; i < 36; i += 2 {
+		if i == 8 || i == 13 || i == 18 || i == 23 {
+			i--
+			continue
+		}
+		hi, ok1 := unhex(s[i])
+		lo, ok2 := unhex(s[i+1])
+		if !ok1 || !ok2 {
+			return u, fmt.Errorf("%w: reading_id %q is not a UUID", pipeline.ErrInvalid, s)
+		}
+		u[j] = hi<<4 | lo
+		j++
+	}
+	return u, nil
+}
+
+func unhex(c byte) (byte, bool) {
+	switch {
+	case '0' <= c && c <= '9':
+		return c - '0', true
+	case 'a' <= c && c <= 'f':
+		return c - 'a' + 10, true
+	case 'A' <= c && c <= 'F':
+		return c - 'A' + 10, true
+	}
+	return 0, false
+}

@@ -26,6 +26,7 @@ type demoFlags struct {
 	registryAddr string
 	httpAddr     string
 	drain        time.Duration
+	noDatabase   bool
 }
 
 func demoCmd(ctx context.Context, args []string, out, stderr io.Writer) error {
@@ -49,6 +50,7 @@ func demoCmd(ctx context.Context, args []string, out, stderr io.Writer) error {
 	fs.StringVar(&df.registryAddr, "registry-listen", "127.0.0.1:8081", "address of the embedded schema registry (a free port if taken)")
 	fs.StringVar(&df.httpAddr, "http", "127.0.0.1:9090", "address of /metrics, /healthz and /readyz (a free port if taken)")
 	fs.DurationVar(&df.drain, "drain-timeout", time.Minute, "how long to wait, after the simulation, for the pipeline to finish")
+	fs.BoolVar(&df.noDatabase, "no-database", false, "do not write to PostgreSQL even if one answers")
 	if err := fs.parse(args); err != nil {
 		return err
 	}
@@ -115,7 +117,12 @@ func demoCmd(ctx context.Context, args []string, out, stderr io.Writer) error {
 		return err
 	}
 	base = append(base, pipeline.CommitInterval(200*time.Millisecond))
+	store, err := setUpStorage(ctx, &st, df.noDatabase, log)
+	if err != nil {
+		return err
+	}
 	runners, err := st.build(ctx, d, base, env.rdb)
+	defer st.close()
 	if err != nil {
 		return err
 	}
@@ -160,6 +167,7 @@ func demoCmd(ctx context.Context, args []string, out, stderr io.Writer) error {
 
 	fmt.Fprintf(stdout, "smaint demo\n  kafka     %s   (try: kcat -b %s -L)\n  registry  %s\n  redis     %s\n  metrics   http://%s/metrics   ready: http://%s/readyz\n",
 		env.kafkaAddr, env.kafkaAddr, env.regURL, env.redisDesc, srv.Addr(), srv.Addr())
+	store.header(stdout)
 	fmt.Fprintf(stdout, "  plant     %d assets, %d sensors, %.0f readings per simulated second; %s of event time at %s records/s\n\n",
 		sf.cfg.Assets, sim.Sensors(), sim.ReadingsPerSecond(), sf.cfg.Span.Round(time.Second), rateText(sf.rate))
 
@@ -197,6 +205,8 @@ func demoCmd(ctx context.Context, args []string, out, stderr io.Writer) error {
 	}
 
 	sum := summarize(d, ver, sim.Stats(), sim.Truth(), reached, simStart, sent, sendSecs, time.Since(started).Seconds(), drained)
+	store.stored(d)
+	sum.Storage = store
 	sum.print(stdout)
 	if df.jsonOut {
 		if err := json.NewEncoder(stdout).Encode(sum); err != nil {

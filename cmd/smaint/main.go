@@ -28,6 +28,8 @@ func commands() []command {
 		{"simulate", "produce simulated plant readings to Kafka, with ground truth", simulateCmd},
 		{"backtest", "run the analytics stages over a CSV of historical readings, without Kafka", backtestCmd},
 		{"train", "train Isolation Forest models per sensor type from a CSV of historical readings", trainCmd},
+		{"migrate", "create or update the database tables (TimescaleDB or plain PostgreSQL)", migrateCmd},
+		{"export", "write stored rows to a CSV file, all or incrementally", exportCmd},
 		{"demo", "run everything on an embedded Kafka and schema registry", demoCmd},
 	}
 }

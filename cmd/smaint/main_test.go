@@ -4,9 +4,15 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"log/slog"
+	"net/url"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/smaint/smaint/pipeline/pipelinetest"
 )
 
 // runCLI runs the command line in process and returns its exit status and
@@ -71,6 +77,8 @@ func TestHelp(t *testing.T) {
 // TestDemoJSONSummary runs the demo briefly on free ports and checks the
 // last line of its output: the summary, whose numbers must add up.
 func TestDemoJSONSummary(t *testing.T) {
+	pool, dbURL := testDatabase(t)
+	t.Setenv("DATABASE_URL", dbURL) // as users set it
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	code, out, stderr := runCLI(t, ctx, "demo", "--duration", "4s", "--json", "--rate", "5000",
@@ -98,9 +106,49 @@ func TestDemoJSONSummary(t *testing.T) {
 	if s.Clean != s.ReadingsProduced-s.DuplicatesInjected-s.InvalidInjected {
 		t.Errorf("clean %d != produced %d - duplicates %d - invalid %d", s.Clean, s.ReadingsProduced, s.DuplicatesInjected, s.InvalidInjected)
 	}
-	for _, want := range []string{"kafka", "registry", "metrics", "summary"} {
+	for _, want := range []string{"kafka", "registry", "metrics", "database", "summary", "storage"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("output lacks %q", want)
 		}
+	}
+	// The sink stored every clean reading, once.
+	if !s.Storage.Enabled || s.Storage.Mode != "plain PostgreSQL" || s.Storage.Rows["sensor_readings"] != s.Clean {
+		t.Errorf("storage %+v, clean %d", s.Storage, s.Clean)
+	}
+	var stored, distinct int64
+	if err := pool.QueryRow(ctx, `SELECT count(*), count(DISTINCT reading_id) FROM sensor_readings`).Scan(&stored, &distinct); err != nil {
+		t.Fatal(err)
+	}
+	if stored != s.Clean || distinct != s.Clean {
+		t.Errorf("the database holds %d readings (%d distinct), the clean topic %d", stored, distinct, s.Clean)
+	}
+}
+
+// testDatabase returns a pool on a schema of the test's own and a
+// database URL that selects it.
+func testDatabase(t *testing.T) (*pgxpool.Pool, string) {
+	t.Helper()
+	pool, schema := pipelinetest.Postgres(t)
+	u, err := url.Parse(pipelinetest.PostgresURL())
+	if err != nil {
+		t.Fatal(err)
+	}
+	q := u.Query()
+	q.Set("search_path", schema)
+	u.RawQuery = q.Encode()
+	return pool, u.String()
+}
+
+func TestDemoStorageChoice(t *testing.T) {
+	log := slog.New(slog.DiscardHandler)
+	var st stageFlags
+	st.names = listFlag{"dedupe"}
+	got, err := setUpStorage(context.Background(), &st, true, log)
+	if err != nil || got.Enabled || got.Why != "--no-database" || len(st.names) != 1 {
+		t.Fatalf("--no-database: %+v, %v, stages %v", got, err, st.names)
+	}
+	st.db.url = "postgres://postgres@127.0.0.1:1/x?connect_timeout=1"
+	if _, err := setUpStorage(context.Background(), &st, false, log); err == nil || !strings.Contains(err.Error(), "127.0.0.1:1") {
+		t.Fatalf("a database URL that does not answer: %v", err)
 	}
 }

@@ -47,6 +47,7 @@ func runCmd(ctx context.Context, args []string, _, stderr io.Writer) error {
 		log.Warn("no --redis: dedupe is local to this process (duplicates across instances and restarts may pass)")
 	}
 	runners, err := sf.build(ctx, d, base, rdb)
+	defer sf.close()
 	if err != nil {
 		return err
 	}

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"slices"
 	"strconv"
@@ -12,6 +13,7 @@ import (
 
 	"github.com/smaint/smaint/pipeline"
 	"github.com/smaint/smaint/schemas"
+	"github.com/smaint/smaint/sinks/timescale"
 	"github.com/smaint/smaint/stages/alert"
 	"github.com/smaint/smaint/stages/dedupe"
 	"github.com/smaint/smaint/stages/drift"
@@ -19,8 +21,9 @@ import (
 	"github.com/smaint/smaint/stages/score"
 )
 
-// stageNames lists the stages "run --stages all" runs, in pipeline order.
-var stageNames = []string{"dedupe", "features", "score", "drift", "alert"}
+// stageNames lists the stages, in pipeline order. "run --stages all" runs
+// them all, the sink only when a database URL is given.
+var stageNames = []string{"dedupe", "features", "score", "drift", "alert", "sink"}
 
 // stageFlags are the settings of every stage.
 type stageFlags struct {
@@ -31,22 +34,29 @@ type stageFlags struct {
 	score    scoreFlags
 	drift    driftFlags
 	alert    alertFlags
+	db       dbFlags
+
+	closers []func() // run by close, after the runners stopped
 }
 
 func (s *stageFlags) register(fs *flagSet) {
 	s.names = listFlag{"all"}
-	fs.Var(&s.names, "stages", "stages to run: all, or a list of "+strings.Join(stageNames, ", "))
+	fs.Var(&s.names, "stages", "stages to run: all (the sink only with a database URL), or a list of "+strings.Join(stageNames, ", "))
 	fs.IntVar(&s.maxBatch, "max-batch", 10_000, "most records per batch a stage processes at once")
 	s.dedupe.register(fs)
 	s.features.register(fs)
 	s.score.register(fs)
 	s.drift.register(fs)
 	s.alert.register(fs)
+	s.db.register(fs)
 }
 
 func (s *stageFlags) validate() error {
 	if len(s.names) == 1 && s.names[0] == "all" {
 		s.names = slices.Clone(stageNames)
+		if !s.db.given() {
+			s.names = slices.DeleteFunc(s.names, func(n string) bool { return n == "sink" })
+		}
 	}
 	if len(s.names) == 0 {
 		return fmt.Errorf("%w: --stages is empty", errUsage)
@@ -117,6 +127,12 @@ func (s *stageFlags) build(ctx context.Context, d *deps, base []pipeline.Option,
 					out = append(out, disp)
 				}
 			}
+		case "sink":
+			var rs []runnable
+			if rs, err = s.buildSinks(ctx, d, opts); err == nil {
+				out = append(out, rs...)
+				continue
+			}
 		}
 		if err != nil {
 			return nil, fmt.Errorf("stage %s: %w", name, err)
@@ -124,6 +140,56 @@ func (s *stageFlags) build(ctx context.Context, d *deps, base []pipeline.Option,
 		out = append(out, r)
 	}
 	return out, nil
+}
+
+// buildSinks returns a runner per stored topic, each in its own consumer
+// group, and the maintainer that plain PostgreSQL needs. They share one
+// database pool, closed by close.
+func (s *stageFlags) buildSinks(ctx context.Context, d *deps, opts func(...pipeline.Option) []pipeline.Option) ([]runnable, error) {
+	pool, err := s.db.pool(ctx, "smaint-sink")
+	if err != nil {
+		return nil, err
+	}
+	s.closers = append(s.closers, pool.Close)
+	cfg := timescale.Config{Pool: pool, Registerer: d.reg, Logger: d.log.With("stage", "sink"), Health: d.health}
+	var out []runnable
+	add := func(r runnable, err error) error {
+		if err == nil {
+			out = append(out, r)
+		}
+		return err
+	}
+	t := d.topics
+	err = errors.Join(
+		add(sinkRunner(timescale.Readings, cfg, "sink-readings", opts(pipeline.ConsumeTopics(t.Clean)))),
+		add(sinkRunner(timescale.Features, cfg, "sink-features", opts(pipeline.ConsumeTopics(t.Features)))),
+		add(sinkRunner(timescale.Scores, cfg, "sink-scores", opts(pipeline.ConsumeTopics(t.Scores)))),
+		add(sinkRunner(timescale.Drift, cfg, "sink-drift", opts(pipeline.ConsumeTopics(t.Drift)))),
+		add(sinkRunner(timescale.Alerts, cfg, "sink-alerts", opts(pipeline.ConsumeTopics(t.Alerts)))),
+		add(sinkRunner(timescale.Retrain, cfg, "sink-retrain", opts(pipeline.ConsumeTopics(t.Retrain)))),
+	)
+	if err != nil {
+		return nil, err
+	}
+	out = append(out, &timescale.Maintainer{Pool: pool, Logger: d.log.With("stage", "sink"), Registerer: d.reg})
+	d.log.Info("sink writes to the database", "database", s.db.where())
+	return out, nil
+}
+
+func sinkRunner[T any](table timescale.Table[T], cfg timescale.Config, name string, opts []pipeline.Option) (runnable, error) {
+	st, err := timescale.New(table, cfg)
+	if err != nil {
+		return nil, err
+	}
+	return pipeline.NewRunner(name, pipeline.Stage[T](st), opts...)
+}
+
+// close releases what build opened; call it after the runners stopped.
+func (s *stageFlags) close() {
+	for _, c := range s.closers {
+		c()
+	}
+	s.closers = nil
 }
 
 // dedupeFlags configure the dedupe stage.

@@ -28,6 +28,7 @@ type summary struct {
 	LateReadings       int64   `json:"late_readings"` // readings the features stage found too late for their window
 	FeatureWindows     int64   `json:"feature_windows"`
 	EventMinutes       float64 `json:"event_minutes"` // simulated event time covered
+	Storage            storage `json:"storage"`
 	evaluation
 }
 
@@ -65,6 +66,7 @@ func (s summary) print(w io.Writer) {
 	fmt.Fprintf(w, "  clean               %10d   lost %d\n", s.Clean, s.Lost)
 	fmt.Fprintf(w, "  feature windows     %10d   late readings %d (injected late %d)\n", s.FeatureWindows, s.LateReadings, s.LateInjected)
 	s.evaluation.print(w)
+	s.Storage.print(w)
 	if !s.Drained {
 		fmt.Fprintf(w, "  (the pipeline had not finished all input when the demo stopped)\n")
 	}

@@ -21,7 +21,7 @@ import (
 // holds long locks against the sink. Any number of Maintainers may run.
 type Maintainer struct {
 	Pool         *pgxpool.Pool
-	CompactEvery time.Duration // default 1 min
+	CompactEvery time.Duration // default 10 s
 	RetainEvery  time.Duration // default 1 h
 	ChunkRows    int           // rows per retention DELETE (default 10,000)
 	Logger       *slog.Logger
@@ -37,7 +37,7 @@ var errNotPlain = errors.New("timescale: maintenance is TimescaleDB's in this mo
 func (m *Maintainer) Run(ctx context.Context) error {
 	compactEvery, retainEvery := m.CompactEvery, m.RetainEvery
 	if compactEvery <= 0 {
-		compactEvery = time.Minute
+		compactEvery = 10 * time.Second
 	}
 	if retainEvery <= 0 {
 		retainEvery = time.Hour

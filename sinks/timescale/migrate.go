@@ -165,6 +165,9 @@ func Migrate(ctx context.Context, pool *pgxpool.Pool, cfg MigrateConfig) (Migrat
 		CREATE TABLE IF NOT EXISTS smaint_settings (
 			key   text PRIMARY KEY,
 			value text NOT NULL)`); err != nil {
+		if pgCode(err) == "3F000" {
+			return MigrateResult{}, fmt.Errorf("timescale: no schema of the search_path exists; create it first: %w", err)
+		}
 		return MigrateResult{}, fmt.Errorf("timescale: bookkeeping tables: %w", err)
 	}
 	res := MigrateResult{}
@@ -242,21 +245,20 @@ func chooseMode(ctx context.Context, conn *pgx.Conn, want Mode) (Mode, string, e
 // applyPolicies installs the storage settings that differ from the ones
 // recorded, and returns what it changed.
 func applyPolicies(ctx context.Context, conn *pgx.Conn, mode Mode, cfg MigrateConfig) ([]string, error) {
-	interval := func(d time.Duration) string { return strconv.FormatInt(int64(d/time.Second), 10) + " seconds" }
 	type policy struct {
 		key, value string
 		apply      []string // statements, $1 = value where used
 	}
-	policies := []policy{{key: "retention", value: interval(cfg.Retention)}}
+	policies := []policy{{key: "retention", value: formatInterval(cfg.Retention)}}
 	if mode == ModeTimescale {
 		policies = []policy{
-			{key: "compress_after", value: interval(cfg.CompressAfter), apply: []string{
+			{key: "compress_after", value: formatInterval(cfg.CompressAfter), apply: []string{
 				`SELECT remove_compression_policy('sensor_readings', if_exists => true)`,
 				`SELECT add_compression_policy('sensor_readings', compress_after => $1::interval)`}},
-			{key: "retention", value: interval(cfg.Retention), apply: []string{
+			{key: "retention", value: formatInterval(cfg.Retention), apply: []string{
 				`SELECT remove_retention_policy('sensor_readings', if_exists => true)`,
 				`SELECT add_retention_policy('sensor_readings', drop_after => $1::interval)`}},
-			{key: "rollup_refresh", value: interval(cfg.RefreshStart) + "," + interval(cfg.RefreshEnd) + "," + interval(cfg.RefreshEvery), apply: []string{
+			{key: "rollup_refresh", value: formatInterval(cfg.RefreshStart) + "," + formatInterval(cfg.RefreshEnd) + "," + formatInterval(cfg.RefreshEvery), apply: []string{
 				`SELECT remove_continuous_aggregate_policy('sensor_readings_hourly', if_exists => true)`,
 				`SELECT add_continuous_aggregate_policy('sensor_readings_hourly',
 					start_offset => split_part($1, ',', 1)::interval,
@@ -322,9 +324,7 @@ func ReadSettings(ctx context.Context, pool *pgxpool.Pool) (Settings, error) {
 		case "mode":
 			s.Mode = Mode(v)
 		case "retention":
-			secs, _, _ := strings.Cut(v, " ")
-			n, _ := strconv.ParseInt(secs, 10, 64)
-			s.Retention = time.Duration(n) * time.Second
+			s.Retention = parseInterval(v)
 		}
 	}
 	if err := rows.Err(); err != nil {
@@ -339,3 +339,30 @@ func ReadSettings(ctx context.Context, pool *pgxpool.Pool) (Settings, error) {
 // ErrNotMigrated means the schema has no smaint tables yet: run Migrate
 // ("smaint migrate") first.
 var ErrNotMigrated = errors.New("timescale: the database is not migrated; run smaint migrate")
+
+// formatInterval writes d as a PostgreSQL interval in whole days, hours or
+// seconds, the largest that is exact.
+func formatInterval(d time.Duration) string {
+	for _, u := range []struct {
+		d    time.Duration
+		name string
+	}{{24 * time.Hour, "days"}, {time.Hour, "hours"}} {
+		if d%u.d == 0 {
+			return strconv.FormatInt(int64(d/u.d), 10) + " " + u.name
+		}
+	}
+	return strconv.FormatInt(int64(d/time.Second), 10) + " seconds"
+}
+
+// parseInterval reads what formatInterval wrote.
+func parseInterval(s string) time.Duration {
+	num, unit, _ := strings.Cut(s, " ")
+	n, _ := strconv.ParseInt(num, 10, 64)
+	switch unit {
+	case "days":
+		return time.Duration(n) * 24 * time.Hour
+	case "hours":
+		return time.Duration(n) * time.Hour
+	}
+	return time.Duration(n) * time.Second
+}

@@ -68,7 +68,7 @@ func TestMigrateTwiceChangesNothing(t *testing.T) {
 
 	// A new retention is installed, and only that.
 	res, err = Migrate(ctx, pool, MigrateConfig{Retention: 90 * 24 * time.Hour})
-	if err != nil || len(res.Applied) != 0 || !slices.Equal(res.Policies, []string{"retention = 7776000 seconds"}) {
+	if err != nil || len(res.Applied) != 0 || !slices.Equal(res.Policies, []string{"retention = 90 days"}) {
 		t.Fatalf("migrate with a new retention: %+v, %v", res, err)
 	}
 	st, err := ReadSettings(ctx, pool)

@@ -269,7 +269,7 @@ func (s *Stage) maybeRetrain(rep *schemas.DriftReport, out *pipeline.Emitter) {
 	}
 	if outstanding >= s.cfg.MaxConcurrent {
 		s.met.capped.Inc()
-		s.cfg.Logger.Warn("retrain request held back: too many outstanding", "scope", scope, "outstanding", outstanding)
+		s.cfg.Logger.Info("retrain request held back: too many outstanding", "scope", scope, "outstanding", outstanding)
 		return
 	}
 	s.requested[scope] = at

@@ -3,7 +3,7 @@
 -- actually inserted to sensor_readings_hourly_delta (an append is far
 -- cheaper than updating rollup rows under a stream of writes), and a
 -- compaction folds the deltas into sensor_readings_hourly_base every
--- minute or so. The view sensor_readings_hourly adds the two, so it always
+-- few seconds. The view sensor_readings_hourly adds the two, so it always
 -- equals a GROUP BY over the raw rows, compacted or not. avg comes from an
 -- exact running sum.
 CREATE TABLE sensor_readings_hourly_base (

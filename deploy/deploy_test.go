@@ -151,6 +151,48 @@ func stringList(v any) []string {
 	return out
 }
 
+// composeDeps returns a Compose service's depends_on, list or map form,
+// as service -> condition.
+func composeDeps(svc map[string]any) map[string]string {
+	deps := map[string]string{}
+	switch d := svc["depends_on"].(type) {
+	case []any:
+		for _, x := range d {
+			deps[str(x)] = "service_started"
+		}
+	case map[string]any:
+		for k, x := range d {
+			deps[k] = str(dig(x, "condition"))
+		}
+	}
+	return deps
+}
+
+// hostPort returns the host side of a Compose port mapping ("9091:9090",
+// "127.0.0.1:5432:5432", or the long form), "" when none is published.
+func hostPort(p any) string {
+	if s, ok := p.(string); ok {
+		parts := strings.Split(strings.Split(s, "/")[0], ":")
+		if len(parts) < 2 {
+			return "" // container port only: an ephemeral host port
+		}
+		return parts[len(parts)-2]
+	}
+	return str(dig(p, "published"))
+}
+
+// composeSmaint is a smaint service of compose.yaml, as smaint sees it.
+type composeSmaint struct {
+	svc        map[string]any
+	sub        string
+	flags, env map[string]string
+	stages     []string // of "run"
+	deps       map[string]string
+}
+
+// pgHostFlag matches pg_isready's host option.
+var pgHostFlag = regexp.MustCompile(`(^|\s)(-h|--host)(\s|=)`)
+
 func TestCompose(t *testing.T) {
 	c := loadCLI(t)
 	const path = "compose.yaml"
@@ -163,7 +205,7 @@ func TestCompose(t *testing.T) {
 	if len(services) == 0 {
 		t.Fatalf("%s: no services", path)
 	}
-	for _, want := range []string{"kafka", "schema-registry", "redis", "timescaledb", "minio", "smaint-dedupe", "simulator"} {
+	for _, want := range []string{"kafka", "schema-registry", "redis", "timescaledb", "minio"} {
 		if services[want] == nil {
 			t.Errorf("%s: no service %q", path, want)
 		}
@@ -172,23 +214,14 @@ func TestCompose(t *testing.T) {
 		t.Errorf("%s: no x-smaint block for the smaint services to share", path)
 	}
 	volumes := obj(doc["volumes"])
-	smaintServices := 0
-	for name, v := range services {
-		svc := obj(v)
+	published := map[string][]string{} // host port -> services
+	smaint := map[string]*composeSmaint{}
+	for _, name := range slices.Sorted(maps.Keys(services)) {
+		svc := obj(services[name])
 		where := fmt.Sprintf("%s: services.%s", path, name)
 
 		// depends_on: targets exist; service_healthy needs a healthcheck.
-		deps := map[string]string{}
-		switch d := svc["depends_on"].(type) {
-		case []any:
-			for _, x := range d {
-				deps[str(x)] = "service_started"
-			}
-		case map[string]any:
-			for k, x := range d {
-				deps[k] = str(dig(x, "condition"))
-			}
-		}
+		deps := composeDeps(svc)
 		for dep, cond := range deps {
 			target := obj(services[dep])
 			switch {
@@ -199,6 +232,12 @@ func TestCompose(t *testing.T) {
 			case cond == "service_healthy" && (target["healthcheck"] == nil || dig(target, "healthcheck", "disable") == true):
 				t.Errorf("%s.depends_on.%s: service_healthy, but %s has no healthcheck", where, dep, dep)
 			}
+		}
+
+		// pg_isready without a host checks the socket, which the postgres
+		// images serve during their init too: "healthy" before TCP is.
+		if hc := strings.Join(stringList(dig(svc, "healthcheck", "test")), " "); strings.Contains(hc, "pg_isready") && !pgHostFlag.MatchString(hc) {
+			t.Errorf("%s.healthcheck: %q checks the Unix socket; add -h 127.0.0.1 so it waits for TCP (the socket answers during init)", where, hc)
 		}
 
 		// Named volumes are declared at the top level.
@@ -212,10 +251,15 @@ func TestCompose(t *testing.T) {
 			}
 		}
 
+		for _, p := range list(svc["ports"]) {
+			if h := hostPort(p); h != "" {
+				published[h] = append(published[h], name)
+			}
+		}
+
 		if !isSmaintImage(str(svc["image"])) && !strings.HasSuffix(str(dig(svc, "build", "dockerfile")), "deploy/Dockerfile") {
 			continue
 		}
-		smaintServices++
 		if ep := stringList(svc["entrypoint"]); len(ep) > 0 && !slices.Equal(ep, []string{"smaint"}) {
 			t.Errorf("%s.entrypoint: %q; leave the image's ENTRYPOINT (smaint)", where, ep)
 		}
@@ -225,6 +269,8 @@ func TestCompose(t *testing.T) {
 			continue
 		}
 		env := envOf(svc)
+		s := &composeSmaint{svc: svc, sub: sub, flags: flags, env: env, deps: deps}
+		smaint[name] = s
 		for k, v := range env {
 			if err := c.checkEnv(k, v); err != nil {
 				t.Errorf("%s.environment: %v", where, err)
@@ -236,35 +282,105 @@ func TestCompose(t *testing.T) {
 				}
 			}
 		}
-		if env["KAFKA_BROKERS"] == "" && flags["brokers"] == "" {
+		if _, ok := c.commands[sub]["brokers"]; ok && env["KAFKA_BROKERS"] == "" && flags["brokers"] == "" {
 			t.Errorf("%s: no brokers (KAFKA_BROKERS or --brokers)", where)
 		}
-		if sub != "run" {
+		if sub == "run" {
+			s.stages = c.runStages(flags, env)
+		}
+		if url, _ := c.databaseURL(sub, flags, env); url == "" && needsDatabase(sub, s.stages) {
+			t.Errorf("%s: smaint %s (stages %v) needs a database: set DATABASE_URL or --database-url", where, sub, s.stages)
+		}
+		restart := str(svc["restart"])
+		if !slices.Contains(longRunning, sub) {
+			// A one-shot restarted by Compose runs again and again, and
+			// never "completes" for service_completed_successfully.
+			if restart != "" && restart != "no" {
+				t.Errorf("%s.restart: %q for the one-shot smaint %s; want \"no\"", where, restart, sub)
+			}
 			continue
+		}
+		if restart == "" || restart == "no" {
+			t.Errorf("%s.restart: %q; a stage that exits (a fatal error) should come back: want unless-stopped", where, restart)
 		}
 		// A stage drains on SIGTERM: Compose must wait longer than that.
 		if grace, err := time.ParseDuration(str(svc["stop_grace_period"])); err != nil || grace <= drainTimeout {
 			t.Errorf("%s.stop_grace_period: %q; want more than the %v drain (Compose's default is 10s)", where, str(svc["stop_grace_period"]), drainTimeout)
 		}
 		// Published ports include smaint's HTTP port.
-		port, published := c.httpPort(flags, env), false
+		port, ok := c.httpPort(flags, env), false
 		for _, p := range list(svc["ports"]) {
 			target := str(dig(p, "target"))
-			if s, ok := p.(string); ok {
+			if s, isStr := p.(string); isStr {
 				parts := strings.Split(strings.Split(s, "/")[0], ":")
 				target = parts[len(parts)-1]
 			}
-			published = published || target == port
+			ok = ok || target == port
 		}
-		if !published {
+		if !ok {
 			t.Errorf("%s.ports: do not publish smaint's HTTP port %s (/metrics, /readyz)", where, port)
 		}
 	}
-	if smaintServices < 2 {
-		t.Errorf("%s: found %d smaint services (image smaint* or build deploy/Dockerfile), want dedupe and simulator", path, smaintServices)
+
+	for _, want := range []string{"smaint-migrate", "smaint-dedupe", "smaint-analytics", "smaint-sink", "simulator"} {
+		if smaint[want] == nil {
+			t.Errorf("%s: no smaint service %q (image smaint* or build deploy/Dockerfile, with a valid command)", path, want)
+		}
 	}
 	if p := list(dig(services, "simulator", "profiles")); !slices.Contains(p, any("sim")) {
 		t.Errorf("%s: services.simulator is not in profile \"sim\" (profiles: %v)", path, p)
+	}
+	for port, by := range published {
+		if len(by) > 1 {
+			t.Errorf("%s: host port %s is published by %s; only one can have it", path, port, strings.Join(by, " and "))
+		}
+	}
+
+	// `up` (no profile) runs every stage, each in one service: a stage in
+	// two services is two members of one group, in none it is missing.
+	runBy := map[string][]string{}
+	for _, name := range slices.Sorted(maps.Keys(smaint)) {
+		if s := smaint[name]; s.sub == "run" && len(list(s.svc["profiles"])) == 0 {
+			for _, st := range s.stages {
+				runBy[st] = append(runBy[st], name)
+			}
+		}
+	}
+	for _, st := range c.stages {
+		if len(runBy[st]) != 1 {
+			t.Errorf("%s: stage %s is run by %d services %v; want exactly one", path, st, len(runBy[st]), runBy[st])
+		}
+	}
+
+	for _, name := range slices.Sorted(maps.Keys(smaint)) {
+		s := smaint[name]
+		where := fmt.Sprintf("%s: services.%s", path, name)
+		url, _ := c.databaseURL(s.sub, s.flags, s.env)
+		switch {
+		case s.sub == "migrate":
+			// migrate connects once: the database must be up.
+			for _, h := range hosts("database-url", url) {
+				if services[h] != nil && s.deps[h] != "service_healthy" {
+					t.Errorf("%s.depends_on: want %s: {condition: service_healthy}, the database it migrates (got %q)", where, h, s.deps[h])
+				}
+			}
+		case slices.Contains(s.stages, "sink"):
+			// The sink writes tables that migrate creates.
+			waits := false
+			for dep, cond := range s.deps {
+				m := smaint[dep]
+				if m == nil || m.sub != "migrate" || cond != "service_completed_successfully" {
+					continue
+				}
+				if mu, _ := c.databaseURL(m.sub, m.flags, m.env); mu != url {
+					t.Errorf("%s: waits for %s, which migrates %q, but writes to %q", where, dep, mu, url)
+				}
+				waits = true
+			}
+			if !waits {
+				t.Errorf("%s.depends_on: the sink does not wait for a migrate service with condition service_completed_successfully", where)
+			}
+		}
 	}
 }
 
@@ -334,6 +450,28 @@ func TestKustomizationListsEveryManifest(t *testing.T) {
 	}
 }
 
+// smaintContainer is a smaint container of a workload, as smaint sees it.
+type smaintContainer struct {
+	where      string
+	sub        string
+	flags, env map[string]string
+	source     map[string]string // env name -> where its value comes from
+	stages     []string          // of "run"
+	ports      map[string]string // port name and number -> containerPort
+}
+
+// workload is a Deployment or a Job.
+type workload struct {
+	k8sObject
+	labels map[string]any // of its pods
+	ctrs   []*smaintContainer
+}
+
+// selectedBy reports whether a non-empty selector matches the workload's pods.
+func (w *workload) selectedBy(sel map[string]any) bool {
+	return len(sel) > 0 && subset(sel, w.labels)
+}
+
 func TestK8sManifests(t *testing.T) {
 	c := loadCLI(t)
 	objs, _ := loadK8s(t)
@@ -351,6 +489,9 @@ func TestK8sManifests(t *testing.T) {
 			for _, field := range []string{"data", "stringData"} {
 				for k, v := range obj(o.doc[field]) {
 					data[k] = str(v)
+					if o.kind() == "ConfigMap" && c.secretEnv(k) {
+						t.Errorf("%s: %s holds a credential; put it in the Secret", o, k)
+					}
 				}
 			}
 			config[o.kind()+"/"+o.name()] = data
@@ -368,27 +509,68 @@ func TestK8sManifests(t *testing.T) {
 		}
 	}
 
-	var podLabels []map[string]any
-	deployments := 0
+	var workloads []*workload
 	for _, o := range objs {
 		if o.kind() != "Namespace" && str(dig(o.doc, "metadata", "namespace")) != namespace {
 			t.Errorf("%s: metadata.namespace %q, want %q", o, str(dig(o.doc, "metadata", "namespace")), namespace)
 		}
-		if o.kind() != "Deployment" {
+		if o.kind() != "Deployment" && o.kind() != "Job" {
 			continue
 		}
-		deployments++
-		labels := obj(dig(o.doc, "spec", "template", "metadata", "labels"))
-		podLabels = append(podLabels, labels)
-		if sel := obj(dig(o.doc, "spec", "selector", "matchLabels")); len(sel) == 0 || !subset(sel, labels) {
-			t.Errorf("%s: spec.selector.matchLabels %v does not select the pod template's labels %v", o, sel, labels)
+		w := &workload{k8sObject: o, labels: obj(dig(o.doc, "spec", "template", "metadata", "labels"))}
+		workloads = append(workloads, w)
+		spec := obj(dig(o.doc, "spec", "template", "spec"))
+		if !slices.ContainsFunc(list(spec["containers"]), func(ct any) bool { return isSmaintImage(str(dig(ct, "image"))) }) {
+			t.Errorf("%s: no smaint container (image smaint)", o)
 		}
-		checkPodSpec(t, c, o, obj(dig(o.doc, "spec", "template", "spec")), config)
+		w.ctrs = checkPodSpec(t, c, o, spec, config)
+		switch o.kind() {
+		case "Deployment":
+			if sel := obj(dig(o.doc, "spec", "selector", "matchLabels")); len(sel) == 0 || !subset(sel, w.labels) {
+				t.Errorf("%s: spec.selector.matchLabels %v does not select the pod template's labels %v", o, sel, w.labels)
+			}
+			for _, ct := range w.ctrs {
+				if !slices.Contains(longRunning, ct.sub) {
+					t.Errorf("%s: smaint %s exits when done, and a Deployment restarts it forever; run it as a Job", ct.where, ct.sub)
+				}
+			}
+			if g, ok := spec["terminationGracePeriodSeconds"].(int); !ok || time.Duration(g)*time.Second <= drainTimeout {
+				t.Errorf("%s: terminationGracePeriodSeconds %v; want more than the %v drain", o, spec["terminationGracePeriodSeconds"], drainTimeout)
+			}
+		case "Job":
+			for _, ct := range w.ctrs {
+				if slices.Contains(longRunning, ct.sub) {
+					t.Errorf("%s: smaint %s runs until stopped; a Job never completes with it", ct.where, ct.sub)
+				}
+			}
+			if rp := str(spec["restartPolicy"]); rp != "OnFailure" && rp != "Never" {
+				t.Errorf("%s: restartPolicy %q; a Job's pods need OnFailure or Never", o, rp)
+			}
+			for _, field := range []string{"backoffLimit", "ttlSecondsAfterFinished"} {
+				if n, ok := dig(o.doc, "spec", field).(int); !ok || n < 0 {
+					t.Errorf("%s: spec.%s %v; want a non-negative number", o, field, dig(o.doc, "spec", field))
+				}
+			}
+		}
 	}
-	if deployments == 0 {
+	if !slices.ContainsFunc(workloads, func(w *workload) bool { return w.kind() == "Deployment" }) {
 		t.Error("k8s: no Deployment")
 	}
-	// Services and PodDisruptionBudgets select some Deployment's pods.
+
+	// A Deployment's selector owns only its own pods: overlapping ones
+	// fight over pods.
+	for _, w := range workloads {
+		sel := obj(dig(w.doc, "spec", "selector", "matchLabels"))
+		for _, other := range workloads {
+			if w.kind() == "Deployment" && other != w && other.selectedBy(sel) {
+				t.Errorf("%s: spec.selector.matchLabels %v also selects the pods of %s", w, sel, other)
+			}
+		}
+	}
+
+	// Services and PodDisruptionBudgets select one Deployment's pods; every
+	// Deployment has a metrics Service and a PodDisruptionBudget.
+	services, pdbs := map[*workload][]k8sObject{}, map[*workload][]k8sObject{}
 	for _, o := range objs {
 		var sel map[string]any
 		switch o.kind() {
@@ -399,8 +581,84 @@ func TestK8sManifests(t *testing.T) {
 		default:
 			continue
 		}
-		if !slices.ContainsFunc(podLabels, func(l map[string]any) bool { return len(sel) > 0 && subset(sel, l) }) {
-			t.Errorf("%s: selector %v matches no Deployment's pods", o, sel)
+		var matched []*workload
+		for _, w := range workloads {
+			if w.selectedBy(sel) {
+				matched = append(matched, w)
+			}
+		}
+		if len(matched) != 1 || matched[0].kind() != "Deployment" {
+			t.Errorf("%s: selector %v matches %d workloads %v; want the pods of one Deployment", o, sel, len(matched), matched)
+			continue
+		}
+		w := matched[0]
+		if o.kind() == "PodDisruptionBudget" {
+			pdbs[w] = append(pdbs[w], o)
+			if !pdbAllowsDisruption(obj(o.doc["spec"]), w) {
+				t.Errorf("%s: maxUnavailable %v, minAvailable %v with %v replicas: allows no disruption, so node drains block", o,
+					dig(o.doc, "spec", "maxUnavailable"), dig(o.doc, "spec", "minAvailable"), replicas(w))
+			}
+			continue
+		}
+		services[w] = append(services[w], o)
+		checkMetricsService(t, c, o, w)
+	}
+	for _, w := range workloads {
+		if w.kind() != "Deployment" {
+			continue
+		}
+		if len(services[w]) == 0 {
+			t.Errorf("%s: no Service selects its pods (for /metrics)", w)
+		}
+		if len(pdbs[w]) == 0 {
+			t.Errorf("%s: no PodDisruptionBudget selects its pods", w)
+		}
+	}
+
+	// Every stage runs in exactly one Deployment: in two, the replicas of
+	// both share its group; in none, it is missing.
+	runBy := map[string][]string{}
+	for _, w := range workloads {
+		for _, ct := range w.ctrs {
+			if w.kind() == "Deployment" && ct.sub == "run" {
+				for _, st := range ct.stages {
+					runBy[st] = append(runBy[st], w.name())
+				}
+			}
+		}
+	}
+	for _, st := range c.stages {
+		if len(runBy[st]) != 1 {
+			t.Errorf("k8s: stage %s is run by %d Deployments %v; want exactly one", st, len(runBy[st]), runBy[st])
+		}
+	}
+
+	// The database: given where it is needed, from a Secret (it has a
+	// password), and the sink's is the one a migrate Job migrates.
+	for _, w := range workloads {
+		for _, ct := range w.ctrs {
+			url, from := c.databaseURL(ct.sub, ct.flags, ct.env)
+			if url == "" {
+				if needsDatabase(ct.sub, ct.stages) {
+					t.Errorf("%s: smaint %s (stages %v) needs a database: DATABASE_URL from the Secret", ct.where, ct.sub, ct.stages)
+				}
+				continue
+			}
+			if !strings.HasPrefix(ct.source[from], "Secret/") {
+				t.Errorf("%s: the database URL comes from %s (%s); it holds a password: take it from the Secret", ct.where, from, ct.source[from])
+			}
+			if !slices.Contains(ct.stages, "sink") {
+				continue
+			}
+			migrated := slices.ContainsFunc(workloads, func(j *workload) bool {
+				return j.kind() == "Job" && slices.ContainsFunc(j.ctrs, func(m *smaintContainer) bool {
+					_, mfrom := c.databaseURL(m.sub, m.flags, m.env)
+					return m.sub == "migrate" && mfrom != "" && m.source[mfrom] == ct.source[from]
+				})
+			})
+			if !migrated {
+				t.Errorf("%s: the sink writes to the database of %s, and no Job runs smaint migrate on it", ct.where, ct.source[from])
+			}
 		}
 	}
 }
@@ -414,16 +672,79 @@ func subset(sel, labels map[string]any) bool {
 	return true
 }
 
-// checkPodSpec checks a Deployment's pods: smaint's command line and
-// environment, the probes on its HTTP port, the grace period, security.
-func checkPodSpec(t *testing.T, c *smaintCLI, o k8sObject, spec map[string]any, config map[string]map[string]string) {
+// replicas is a Deployment's spec.replicas (1 when unset).
+func replicas(w *workload) int {
+	if n, ok := dig(w.doc, "spec", "replicas").(int); ok {
+		return n
+	}
+	return 1
+}
+
+// pdbAllowsDisruption reports whether a PodDisruptionBudget lets a node
+// drain evict at least one of the Deployment's pods.
+func pdbAllowsDisruption(spec map[string]any, w *workload) bool {
+	percent := func(v any) (int, bool) {
+		s, ok := v.(string)
+		if !ok || !strings.HasSuffix(s, "%") {
+			return 0, false
+		}
+		n, err := strconv.Atoi(strings.TrimSuffix(s, "%"))
+		return n, err == nil
+	}
+	if v, ok := spec["maxUnavailable"]; ok {
+		if n, ok := v.(int); ok {
+			return n > 0
+		}
+		p, ok := percent(v)
+		return ok && p > 0 // rounded up: any share above 0% is a pod
+	}
+	if v, ok := spec["minAvailable"]; ok {
+		if n, ok := v.(int); ok {
+			return n < replicas(w)
+		}
+		p, ok := percent(v)
+		return ok && (p*replicas(w)+99)/100 < replicas(w) // rounded up
+	}
+	return false // neither: the API rejects it
+}
+
+// checkMetricsService checks that a Service reaches the HTTP port of the
+// Deployment it selects, and that a Prometheus port annotation names it.
+func checkMetricsService(t *testing.T, c *smaintCLI, o k8sObject, w *workload) {
 	t.Helper()
-	if g, ok := spec["terminationGracePeriodSeconds"].(int); !ok || time.Duration(g)*time.Second <= drainTimeout {
-		t.Errorf("%s: terminationGracePeriodSeconds %v; want more than the %v drain", o, spec["terminationGracePeriodSeconds"], drainTimeout)
+	for _, ct := range w.ctrs {
+		if ct.sub != "run" {
+			continue
+		}
+		port := c.httpPort(ct.flags, ct.env)
+		reaches := slices.ContainsFunc(list(dig(o.doc, "spec", "ports")), func(p any) bool {
+			target := str(dig(p, "targetPort"))
+			if target == "" {
+				target = str(dig(p, "port")) // targetPort defaults to port
+			}
+			return ct.ports[target] == port
+		})
+		if !reaches {
+			t.Errorf("%s: no port's targetPort is the metrics port %s of %s", o, port, ct.where)
+		}
+		if a, ok := obj(dig(o.doc, "metadata", "annotations"))["prometheus.io/port"]; ok && str(a) != port {
+			t.Errorf("%s: annotation prometheus.io/port %q, but smaint serves /metrics on %s", o, str(a), port)
+		}
+	}
+}
+
+// checkPodSpec checks a workload's pods: smaint's command line and
+// environment, the probes on its HTTP port, security, resources. It
+// returns the smaint containers.
+func checkPodSpec(t *testing.T, c *smaintCLI, o k8sObject, spec map[string]any, config map[string]map[string]string) []*smaintContainer {
+	t.Helper()
+	if dig(spec, "securityContext", "seccompProfile", "type") != "RuntimeDefault" {
+		t.Errorf("%s: want securityContext.seccompProfile.type: RuntimeDefault", o)
 	}
 	podNonRoot := dig(spec, "securityContext", "runAsNonRoot") == true
-	for _, ct := range list(spec["containers"]) {
-		ctr := obj(ct)
+	var out []*smaintContainer
+	for _, cv := range list(spec["containers"]) {
+		ctr := obj(cv)
 		where := fmt.Sprintf("%s: container %s", o, str(ctr["name"]))
 		if !isSmaintImage(str(ctr["image"])) {
 			continue
@@ -441,29 +762,48 @@ func checkPodSpec(t *testing.T, c *smaintCLI, o k8sObject, spec map[string]any, 
 			t.Errorf("%s: args: %v", where, err)
 			continue
 		}
+		ct := &smaintContainer{where: where, sub: sub, flags: flags, env: map[string]string{}, source: map[string]string{}, ports: map[string]string{}}
+		out = append(out, ct)
 
-		env := map[string]string{}
 		for _, ef := range list(ctr["envFrom"]) {
 			for kind, field := range map[string]string{"ConfigMap": "configMapRef", "Secret": "secretRef"} {
 				if ref := obj(dig(ef, field)); ref != nil {
-					data, ok := config[kind+"/"+str(ref["name"])]
-					if !ok {
+					src := kind + "/" + str(ref["name"])
+					data, ok := config[src]
+					if !ok && ref["optional"] != true {
 						t.Errorf("%s: envFrom %s %q is not defined in deploy/k8s", where, field, str(ref["name"]))
 					}
 					for k, v := range data {
-						env[k] = v
+						ct.env[k], ct.source[k] = v, src+" key "+k
 					}
 				}
 			}
 		}
 		for _, e := range list(ctr["env"]) {
 			k, v := str(dig(e, "name")), str(dig(e, "value"))
-			if err := c.checkEnv(k, v); err != nil {
+			src := "a literal value"
+			for kind, field := range map[string]string{"ConfigMap": "configMapKeyRef", "Secret": "secretKeyRef"} {
+				if ref := obj(dig(e, "valueFrom", field)); ref != nil {
+					src = kind + "/" + str(ref["name"]) + " key " + str(ref["key"])
+					var ok bool
+					if v, ok = config[kind+"/"+str(ref["name"])][str(ref["key"])]; !ok && ref["optional"] != true {
+						t.Errorf("%s: env %s: %s %s has no key %q in deploy/k8s", where, k, kind, str(ref["name"]), str(ref["key"]))
+					}
+				}
+			}
+			if dig(e, "valueFrom") != nil && !strings.HasPrefix(src, "ConfigMap/") && !strings.HasPrefix(src, "Secret/") {
+				if err := c.checkEnvName(k); err != nil { // fieldRef and friends: no value to check
+					t.Errorf("%s: env: %v", where, err)
+				}
+			} else if err := c.checkEnv(k, v); err != nil {
 				t.Errorf("%s: env: %v", where, err)
 			}
-			env[k] = v
+			if src == "a literal value" && c.secretEnv(k) {
+				t.Errorf("%s: env %s holds a credential in the manifest; take it from the Secret", where, k)
+			}
+			ct.env[k], ct.source[k] = v, src
 		}
-		if env["KAFKA_BROKERS"] == "" && flags["brokers"] == "" {
+		if _, ok := c.commands[sub]["brokers"]; ok && ct.env["KAFKA_BROKERS"] == "" && flags["brokers"] == "" {
 			t.Errorf("%s: no brokers (KAFKA_BROKERS or --brokers)", where)
 		}
 
@@ -473,23 +813,29 @@ func checkPodSpec(t *testing.T, c *smaintCLI, o k8sObject, spec map[string]any, 
 		if dig(ctr, "securityContext", "readOnlyRootFilesystem") != true {
 			t.Errorf("%s: want securityContext.readOnlyRootFilesystem: true", where)
 		}
+		if dig(ctr, "securityContext", "allowPrivilegeEscalation") != false {
+			t.Errorf("%s: want securityContext.allowPrivilegeEscalation: false", where)
+		}
+		if !slices.Contains(list(dig(ctr, "securityContext", "capabilities", "drop")), any("ALL")) {
+			t.Errorf("%s: want securityContext.capabilities.drop: [ALL]", where)
+		}
 		for _, r := range []string{"requests", "limits"} {
 			if len(obj(dig(ctr, "resources", r))) == 0 {
 				t.Errorf("%s: no resources.%s", where, r)
 			}
 		}
+		for _, p := range list(ctr["ports"]) {
+			ct.ports[str(dig(p, "name"))] = str(dig(p, "containerPort"))
+			ct.ports[str(dig(p, "containerPort"))] = str(dig(p, "containerPort"))
+		}
 		if sub != "run" {
 			continue
 		}
+		ct.stages = c.runStages(flags, ct.env)
 
 		// The probes reach smaint's HTTP server.
-		port := c.httpPort(flags, env)
-		ports := map[string]string{} // name -> containerPort
-		for _, p := range list(ctr["ports"]) {
-			ports[str(dig(p, "name"))] = str(dig(p, "containerPort"))
-			ports[str(dig(p, "containerPort"))] = str(dig(p, "containerPort"))
-		}
-		if !slices.Contains(slices.Collect(maps.Values(ports)), port) {
+		port := c.httpPort(flags, ct.env)
+		if !slices.Contains(slices.Collect(maps.Values(ct.ports)), port) {
 			t.Errorf("%s: no containerPort %s (smaint's --http)", where, port)
 		}
 		for probe, path := range map[string]string{"readinessProbe": "/readyz", "livenessProbe": "/healthz"} {
@@ -501,11 +847,12 @@ func checkPodSpec(t *testing.T, c *smaintCLI, o k8sObject, spec map[string]any, 
 			if p := str(get["path"]); p != path {
 				t.Errorf("%s: %s.httpGet.path %q, want %q", where, probe, p, path)
 			}
-			if p := ports[str(get["port"])]; p != port || p != "9090" {
+			if p := ct.ports[str(get["port"])]; p != port || p != "9090" {
 				t.Errorf("%s: %s.httpGet.port %v is port %q, want smaint's HTTP port %s (9090)", where, probe, get["port"], p, port)
 			}
 		}
 	}
+	return out
 }
 
 // dockerInstr is one Dockerfile instruction, continuation lines joined.

@@ -25,13 +25,16 @@ import (
 const drainTimeout = 30 * time.Second
 
 // envAliases are the variables, besides SMAINT_<FLAG>, that smaint reads
-// (cmd/smaint: fs.alias). --database comes with the stages that use it;
-// its variable is accepted already.
+// (cmd/smaint: fs.alias). Each must name a flag of the real binary.
 var envAliases = map[string]string{
 	"KAFKA_BROKERS": "brokers",
 	"REDIS_URL":     "redis",
-	"DATABASE_URL":  "database",
+	"DATABASE_URL":  "database-url",
 }
+
+// longRunning are the subcommands that run until signalled; the others
+// exit when done (a Deployment must not run those, a Job must).
+var longRunning = []string{"run", "demo"}
 
 // goRuntimeEnv are variables the Go runtime reads in any smaint container.
 var goRuntimeEnv = []string{"GOMEMLIMIT", "GOMAXPROCS", "GOGC", "GODEBUG", "TZ"}
@@ -41,7 +44,7 @@ type smaintCLI struct {
 	commands map[string]map[string]string // subcommand -> flag -> type (bool, int, string, ...)
 	env      map[string]string            // SMAINT_FOO -> foo, and the aliases
 	types    map[string]string            // flag -> type, over all subcommands
-	defaults map[string]string            // flag -> default shown in the usage
+	defaults map[string]map[string]string // subcommand -> flag -> default shown in the usage
 	stages   []string                     // what --stages accepts besides "all"
 }
 
@@ -75,7 +78,7 @@ var (
 	commandLine = regexp.MustCompile(`(?m)^  ([a-z][a-z-]*) {2,}\S`)
 	flagLine    = regexp.MustCompile(`(?m)^  -([a-z0-9][a-z0-9-]*)(?: ([a-z0-9]+))?\n\s+(.*)$`)
 	defaultIn   = regexp.MustCompile(`\(default "?(.*?)"?\)$`)
-	stagesLine  = regexp.MustCompile(`(?m)^\s+stages to run: all, or a list of (.*?)(?: \(default .*\))?$`)
+	stagesLine  = regexp.MustCompile(`(?m)^\s+stages to run: all(?: \([^)]*\))?, or a list of (.*?)(?: \(default .*\))?$`)
 )
 
 func readCLI() (*smaintCLI, error) {
@@ -91,11 +94,11 @@ func readCLI() (*smaintCLI, error) {
 	if err != nil {
 		return nil, fmt.Errorf("smaint help: %v", err)
 	}
-	c := &smaintCLI{commands: map[string]map[string]string{}, env: map[string]string{}, types: map[string]string{}, defaults: map[string]string{}}
+	c := &smaintCLI{commands: map[string]map[string]string{}, env: map[string]string{}, types: map[string]string{}, defaults: map[string]map[string]string{}}
 	for _, m := range commandLine.FindAllStringSubmatch(string(help), -1) {
 		c.commands[m[1]] = map[string]string{}
 	}
-	for _, want := range []string{"run", "simulate", "demo"} {
+	for _, want := range []string{"run", "simulate", "demo", "migrate"} {
 		if _, ok := c.commands[want]; !ok {
 			return nil, fmt.Errorf("smaint help lists no %q command:\n%s", want, help)
 		}
@@ -108,16 +111,23 @@ func readCLI() (*smaintCLI, error) {
 			return nil, fmt.Errorf("smaint %s -h: %v\n%s", name, err, stderr.String())
 		}
 		usage := stderr.String()
+		c.defaults[name] = map[string]string{}
 		for _, m := range flagLine.FindAllStringSubmatch(usage, -1) {
 			typ := m[2]
 			if typ == "" {
 				typ = "bool" // the flag package prints no type for bool flags
 			}
+			d := defaultIn.FindStringSubmatch(m[3])
+			if d != nil {
+				c.defaults[name][m[1]] = d[1]
+				// A custom flag ("value") whose default is a duration
+				// or a number of days ("7d") takes those.
+				if typ == "value" && d[1] != "0" && checkLongDuration(d[1]) == nil {
+					typ = "longduration"
+				}
+			}
 			flags[m[1]] = typ
 			c.types[m[1]] = typ
-			if d := defaultIn.FindStringSubmatch(m[3]); d != nil {
-				c.defaults[m[1]] = d[1]
-			}
 			c.env["SMAINT_"+strings.ToUpper(strings.ReplaceAll(m[1], "-", "_"))] = m[1]
 		}
 		if len(flags) == 0 {
@@ -131,10 +141,10 @@ func readCLI() (*smaintCLI, error) {
 		return nil, fmt.Errorf("no subcommand's usage lists the stages of --stages")
 	}
 	for env, flag := range envAliases {
-		c.env[env] = flag
 		if c.types[flag] == "" {
-			c.types[flag] = "string"
+			return nil, fmt.Errorf("%s is read as --%s, but no subcommand has that flag", env, flag)
 		}
+		c.env[env] = flag
 	}
 	return c, nil
 }
@@ -146,8 +156,8 @@ func (c *smaintCLI) checkEnvName(name string) error {
 		return nil
 	}
 	if strings.HasPrefix(name, "SMAINT_") {
-		return fmt.Errorf("%s is the env twin of no smaint flag (--%s does not exist in run, simulate or demo)",
-			name, strings.ToLower(strings.ReplaceAll(strings.TrimPrefix(name, "SMAINT_"), "_", "-")))
+		return fmt.Errorf("%s is the env twin of no smaint flag (--%s does not exist in %s)",
+			name, strings.ToLower(strings.ReplaceAll(strings.TrimPrefix(name, "SMAINT_"), "_", "-")), strings.Join(slices.Sorted(maps.Keys(c.commands)), ", "))
 	}
 	return fmt.Errorf("%s is not read by smaint (want SMAINT_<FLAG>, %s, or a Go runtime variable)", name, strings.Join(slices.Sorted(maps.Keys(envAliases)), ", "))
 }
@@ -223,6 +233,10 @@ func (c *smaintCLI) checkValue(flag, v string) error {
 		_, err = strconv.ParseFloat(v, 64)
 	case "duration":
 		_, err = time.ParseDuration(v)
+	case "longduration":
+		if err = checkLongDuration(v); err != nil {
+			return fmt.Errorf("not a duration (90m, 12h) or a number of days (7d): %v", err)
+		}
 	}
 	if err != nil {
 		return fmt.Errorf("not a %s: %v", c.types[flag], err)
@@ -242,16 +256,32 @@ func (c *smaintCLI) checkValue(flag, v string) error {
 		return checkURL(v, "http", "https")
 	case "redis":
 		return checkURL(v, "redis", "rediss")
-	case "database":
+	case "database-url":
 		return checkURL(v, "postgres", "postgresql")
 	case "stages":
+		if strings.TrimSpace(v) == "all" {
+			return nil
+		}
 		for _, s := range strings.Split(v, ",") {
-			if s = strings.TrimSpace(s); s != "all" && !slices.Contains(c.stages, s) {
-				return fmt.Errorf("unknown stage %q (want all or %s)", s, strings.Join(c.stages, ", "))
+			if s = strings.TrimSpace(s); !slices.Contains(c.stages, s) {
+				return fmt.Errorf("unknown stage %q (want all alone, or a list of %s)", s, strings.Join(c.stages, ", "))
 			}
 		}
 	}
 	return nil
+}
+
+// checkLongDuration accepts what smaint's day-aware duration flags do
+// (--retention 180d, --compress-after 12h).
+func checkLongDuration(v string) error {
+	if days, ok := strings.CutSuffix(v, "d"); ok {
+		if n, err := strconv.ParseFloat(days, 64); err != nil || n < 0 {
+			return fmt.Errorf("%q is not a number of days", days)
+		}
+		return nil
+	}
+	_, err := time.ParseDuration(v)
+	return err
 }
 
 func checkURL(v string, schemes ...string) error {
@@ -277,7 +307,7 @@ func hosts(flag, v string) []string {
 			}
 		}
 		return hs
-	case "registry", "redis", "database":
+	case "registry", "redis", "database-url":
 		if u, err := url.Parse(v); err == nil {
 			return []string{u.Hostname()}
 		}
@@ -285,17 +315,89 @@ func hosts(flag, v string) []string {
 	return nil
 }
 
+// setting is the value smaint's subcommand sub would use for flag, as
+// its flagSet.parse resolves it: the command line, else SMAINT_<FLAG>,
+// else the flag's alias variable, else the usage's default. from names
+// where it came from ("--flag", the variable, or "default"); ok is false
+// when sub has no such flag or it is set nowhere.
+func (c *smaintCLI) setting(sub, flag string, flags, env map[string]string) (value, from string, ok bool) {
+	if _, has := c.commands[sub][flag]; !has {
+		return "", "", false
+	}
+	if v, set := flags[flag]; set {
+		return v, "--" + flag, true
+	}
+	names := []string{"SMAINT_" + strings.ToUpper(strings.ReplaceAll(flag, "-", "_"))}
+	for alias, f := range envAliases {
+		if f == flag {
+			names = append(names, alias)
+		}
+	}
+	for _, n := range names {
+		if v, set := env[n]; set {
+			return v, n, true
+		}
+	}
+	v, ok := c.defaults[sub][flag]
+	return v, "default", ok
+}
+
 // httpPort is the port of smaint's /metrics, /healthz and /readyz for a
-// "run" with these flags and environment: --http, else SMAINT_HTTP, else
-// the flag's default.
+// "run" with these flags and environment.
 func (c *smaintCLI) httpPort(flags, env map[string]string) string {
-	addr := c.defaults["http"]
-	if v, ok := env["SMAINT_HTTP"]; ok {
-		addr = v
-	}
-	if v, ok := flags["http"]; ok {
-		addr = v
-	}
+	addr, _, _ := c.setting("run", "http", flags, env)
 	_, port, _ := net.SplitHostPort(addr)
 	return port
+}
+
+// databaseURL is the --database-url a subcommand would use, and where it
+// came from; "" when none is given (smaint then tries its default, a local
+// server, which in a container is nothing).
+func (c *smaintCLI) databaseURL(sub string, flags, env map[string]string) (url, from string) {
+	v, from, ok := c.setting(sub, "database-url", flags, env)
+	if !ok || from == "default" || v == "" {
+		return "", ""
+	}
+	return v, from
+}
+
+// runStages is what "run" with these flags and environment runs: --stages
+// expanded as smaint does, "all" being every stage but the sink unless a
+// database URL is given.
+func (c *smaintCLI) runStages(flags, env map[string]string) []string {
+	v, _, _ := c.setting("run", "stages", flags, env)
+	var out []string
+	if strings.TrimSpace(v) == "all" {
+		url, _ := c.databaseURL("run", flags, env)
+		for _, st := range c.stages {
+			if st != "sink" || url != "" {
+				out = append(out, st)
+			}
+		}
+		return out
+	}
+	for _, s := range strings.Split(v, ",") {
+		if s = strings.TrimSpace(s); s != "" {
+			out = append(out, s)
+		}
+	}
+	return out
+}
+
+// needsDatabase reports whether sub, running these stages, fails or
+// does nothing useful without a database URL.
+func needsDatabase(sub string, stages []string) bool {
+	switch sub {
+	case "migrate", "export":
+		return true
+	case "run":
+		return slices.Contains(stages, "sink")
+	}
+	return false
+}
+
+// secretEnv reports whether a variable holds a credential, and so
+// belongs in a Secret: passwords, and the URLs that carry them.
+func (c *smaintCLI) secretEnv(name string) bool {
+	return strings.Contains(name, "PASSWORD") || slices.Contains([]string{"database-url", "redis", "webhook"}, c.env[name])
 }

@@ -119,7 +119,7 @@ func (v *Alert) decodeAvro(r *reader) {
 	v.AlertID = r.str()
 	v.AssetID = r.istr()
 	v.SensorID = r.istr()
-	v.SensorType = r.istr()
+	v.SensorType = r.fstr()
 	v.Kind = AlertKind(r.enum(len(alertKindNames)))
 	v.Severity = Severity(r.enum(len(severityNames)))
 	v.State = AlertState(r.enum(len(alertStateNames)))

@@ -89,6 +89,7 @@ type reader struct {
 	off    int
 	err    error
 	intern *Interner
+	few    *Interner // for fields with a handful of values (types, units)
 }
 
 func (r *reader) fail(err error) {
@@ -184,6 +185,16 @@ func (r *reader) istr() string {
 	return r.intern.String(b)
 }
 
+// fstr is istr for fields with few distinct values (sensor types, units,
+// detector names): their own small table stays in cache, where the ids of
+// thousands of sensors would push them out.
+func (r *reader) fstr() string {
+	if r.few == nil {
+		return r.istr()
+	}
+	return r.few.String(r.bytes())
+}
+
 func (r *reader) time() time.Time {
 	v := r.long()
 	if r.err != nil || v == 0 {
@@ -237,7 +248,7 @@ func (r *reader) stringMap() map[string]string {
 			m = make(map[string]string, n)
 		}
 		for range n {
-			k := r.istr()
+			k := r.fstr()
 			m[k] = r.istr()
 		}
 	}
@@ -254,7 +265,7 @@ func (r *reader) doubleMap() map[string]float64 {
 			m = make(map[string]float64, n)
 		}
 		for range n {
-			k := r.istr()
+			k := r.fstr()
 			m[k] = r.double()
 		}
 	}

@@ -45,7 +45,7 @@ func (v *DriftReport) AppendAvro(dst []byte) []byte {
 func (v *DriftReport) decodeAvro(r *reader) {
 	v.SensorID = r.istr()
 	v.AssetID = r.istr()
-	v.SensorType = r.istr()
+	v.SensorType = r.fstr()
 	v.ReferenceStart = r.time()
 	v.ReferenceEnd = r.time()
 	v.CurrentStart = r.time()
@@ -56,5 +56,5 @@ func (v *DriftReport) decodeAvro(r *reader) {
 	v.KSPValue = r.double()
 	v.PSI = r.double()
 	v.Drifted = r.boolean()
-	v.Method = r.istr()
+	v.Method = r.fstr()
 }

@@ -48,7 +48,7 @@ func (v *FeatureVector) AppendAvro(dst []byte) []byte {
 func (v *FeatureVector) decodeAvro(r *reader) {
 	v.SensorID = r.istr()
 	v.AssetID = r.istr()
-	v.SensorType = r.istr()
+	v.SensorType = r.fstr()
 	v.WindowStart = r.time()
 	v.WindowEnd = r.time()
 	v.Count = r.long()

@@ -31,7 +31,7 @@ func (v *ModelUpdated) AppendAvro(dst []byte) []byte {
 }
 
 func (v *ModelUpdated) decodeAvro(r *reader) {
-	v.ModelName = r.istr()
+	v.ModelName = r.fstr()
 	v.Version = r.str()
 	v.URI = r.str()
 	v.SHA256 = r.str()

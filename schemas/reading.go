@@ -36,10 +36,10 @@ func (v *SensorReading) decodeAvro(r *reader) {
 	v.ReadingID = r.str()
 	v.SensorID = r.istr()
 	v.AssetID = r.istr()
-	v.SensorType = r.istr()
+	v.SensorType = r.fstr()
 	v.TS = r.time()
 	v.Value = r.double()
-	v.Unit = r.istr()
+	v.Unit = r.fstr()
 	v.Quality = r.int()
 	v.Tags = r.stringMap()
 }

@@ -34,8 +34,8 @@ func (v *RetrainEvent) AppendAvro(dst []byte) []byte {
 
 func (v *RetrainEvent) decodeAvro(r *reader) {
 	v.EventID = r.str()
-	v.ModelName = r.istr()
-	v.Scope = r.istr()
+	v.ModelName = r.fstr()
+	v.Scope = r.fstr()
 	v.Reason = r.str()
 	v.SensorID = r.istr()
 	v.KSStatistic = r.double()

@@ -42,14 +42,14 @@ func (v *AnomalyScore) AppendAvro(dst []byte) []byte {
 func (v *AnomalyScore) decodeAvro(r *reader) {
 	v.SensorID = r.istr()
 	v.AssetID = r.istr()
-	v.SensorType = r.istr()
+	v.SensorType = r.fstr()
 	v.WindowStart = r.time()
 	v.WindowEnd = r.time()
 	v.Score = r.double()
 	v.Threshold = r.double()
 	v.IsAnomaly = r.boolean()
-	v.Detector = r.istr()
-	v.ModelVersion = r.istr()
+	v.Detector = r.fstr()
+	v.ModelVersion = r.fstr()
 	v.Contributions = r.doubleMap()
 	v.Deviations = r.doubleMap()
 }

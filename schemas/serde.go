@@ -106,6 +106,7 @@ func (e *Encoder) Append(dst []byte, v Record) ([]byte, error) {
 type Decoder struct {
 	s      *Serde
 	intern *Interner
+	few    *Interner
 	lastID int
 	lastSc *Schema
 	r      reader // reused: a reader passed to an interface method would escape
@@ -113,7 +114,7 @@ type Decoder struct {
 
 // NewDecoder returns a Decoder backed by s.
 func (s *Serde) NewDecoder() *Decoder {
-	return &Decoder{s: s, intern: NewInterner(0), lastID: -1}
+	return &Decoder{s: s, intern: NewInterner(0), few: NewInterner(256), lastID: -1}
 }
 
 // Decode reads the framed value b into v. A value written with v's own
@@ -135,7 +136,7 @@ func (d *Decoder) Decode(ctx context.Context, b []byte, v Record) error {
 			return fmt.Errorf("decode %s: %w", want.name, err)
 		}
 	}
-	d.r = reader{b: body, intern: d.intern}
+	d.r = reader{b: body, intern: d.intern, few: d.few}
 	v.decodeAvro(&d.r)
 	err = d.r.end()
 	d.r.b = nil

@@ -142,6 +142,12 @@ type partState struct {
 	sensors  map[string]*sensorState
 	next     int64
 	replayTo int64
+	// retained caches the smallest minOffset of the partition's windows
+	// (math.MaxInt64: none) while retainedOK. Offsets only grow within a
+	// partition, so adding to windows keeps it current cheaply; dropping a
+	// window invalidates it.
+	retained   int64
+	retainedOK bool
 }
 
 type sensorState struct {
@@ -210,9 +216,13 @@ func (s *Stage) Process(_ context.Context, in []pipeline.Msg[schemas.SensorReadi
 			return nil
 		}
 		sn.windowAt(start, s.window).add(float32(r.Value), s.cfg.MaxValues, m.Offset)
+		if p.retainedOK {
+			p.retained = min(p.retained, m.Offset)
+		}
 		for len(sn.open) > 0 && sn.open[0].end <= closedBefore {
 			w := sn.open[0]
 			sn.open = sn.open[1:]
+			p.retainedOK = false // the old reference goes
 			s.closeWindow(sn, w, m.Offset < p.replayTo, out)
 		}
 		return nil
@@ -328,20 +338,25 @@ func (w *window) add(v float32, maxValues int, off int64) {
 }
 
 // Retained implements pipeline.Retainer: the oldest offset of any window
-// a sensor still needs (its reference and its open windows).
+// a sensor still needs (its reference and its open windows). It walks a
+// partition's sensors only after a window was dropped.
 func (s *Stage) Retained() map[pipeline.TopicPartition]int64 {
-	out := map[pipeline.TopicPartition]int64{}
+	out := make(map[pipeline.TopicPartition]int64, len(s.parts))
 	for tp, p := range s.parts {
-		for _, sn := range p.sensors {
-			ws := sn.open
-			if sn.ref != nil {
-				ws = append([]*window{sn.ref}, ws...)
-			}
-			for _, w := range ws {
-				if off, ok := out[tp]; !ok || w.minOffset < off {
-					out[tp] = w.minOffset
+		if !p.retainedOK {
+			p.retained = math.MaxInt64
+			for _, sn := range p.sensors {
+				if sn.ref != nil {
+					p.retained = min(p.retained, sn.ref.minOffset)
+				}
+				for _, w := range sn.open {
+					p.retained = min(p.retained, w.minOffset)
 				}
 			}
+			p.retainedOK = true
+		}
+		if p.retained != math.MaxInt64 {
+			out[tp] = p.retained
 		}
 	}
 	return out

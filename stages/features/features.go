@@ -58,6 +58,21 @@ type partition struct {
 	lastInput time.Time
 	sensors   map[string]*sensor
 	open      []*window // open windows
+	// earliestEnd is at most the smallest end of the open windows
+	// (math.MaxInt64: none), so that a batch that closes nothing does not
+	// walk them. retained caches the smallest minOffset of the open
+	// windows while retainedOK: offsets only grow within a partition, so
+	// adding readings keeps it current; closing a window invalidates it.
+	earliestEnd int64
+	retained    int64
+	retainedOK  bool
+}
+
+// added notes that a reading at offset off joined one of p's windows.
+func (p *partition) added(off int64) {
+	if p.retainedOK {
+		p.retained = min(p.retained, off)
+	}
 }
 
 type sensor struct {
@@ -105,7 +120,7 @@ func (s *Stage) Outputs() []pipeline.Port { return []pipeline.Port{s.features, s
 func (s *Stage) part(tp pipeline.TopicPartition) *partition {
 	p := s.parts[tp]
 	if p == nil {
-		p = &partition{maxTS: math.MinInt64, closed: math.MinInt64, sensors: map[string]*sensor{}}
+		p = &partition{maxTS: math.MinInt64, closed: math.MinInt64, sensors: map[string]*sensor{}, earliestEnd: math.MaxInt64}
 		s.parts[tp] = p
 	}
 	return p
@@ -155,6 +170,7 @@ func (s *Stage) Process(_ context.Context, in []pipeline.Msg[schemas.SensorReadi
 			}
 			w := p.window(sn, start, start+s.size, s.spectral[sn.typ])
 			w.add(ts, r.Value, m.Offset)
+			p.added(m.Offset)
 		}
 		if late {
 			sn.late++
@@ -164,7 +180,9 @@ func (s *Stage) Process(_ context.Context, in []pipeline.Msg[schemas.SensorReadi
 		return nil
 	})
 	for p := range touched {
-		s.closeUpTo(p, s.frontier(p), out)
+		if front := s.frontier(p); front >= p.earliestEnd {
+			s.closeUpTo(p, front, out)
+		}
 	}
 	s.met.open.Set(float64(s.openWindows()))
 	return nil
@@ -180,6 +198,7 @@ func (s *Stage) addCount(p *partition, sn *sensor, ts int64, x float64, off int6
 	w := sn.windows[0]
 	w.start, w.end = min(w.start, ts), max(w.end, ts+1)
 	w.add(ts, x, off)
+	p.added(off)
 	if w.acc.n >= int64(s.cfg.Count) {
 		p.drop(w)
 		s.emit([]*window{w}, out)
@@ -191,6 +210,7 @@ func (s *Stage) addCount(p *partition, sn *sensor, ts int64, x float64, off int6
 func (s *Stage) closeUpTo(p *partition, front int64, out *pipeline.Emitter) {
 	s.closing = s.closing[:0]
 	keep := p.open[:0]
+	p.earliestEnd = math.MaxInt64
 	for _, w := range p.open {
 		if w.end <= front {
 			s.closing = append(s.closing, w)
@@ -199,6 +219,10 @@ func (s *Stage) closeUpTo(p *partition, front int64, out *pipeline.Emitter) {
 		}
 		w.idx = len(keep)
 		keep = append(keep, w)
+		p.earliestEnd = min(p.earliestEnd, w.end)
+	}
+	if len(s.closing) > 0 {
+		p.retainedOK = false
 	}
 	clear(p.open[len(keep):])
 	p.open = keep
@@ -285,12 +309,17 @@ func (s *Stage) Tick(_ context.Context, now time.Time, out *pipeline.Emitter) {
 // Retained implements pipeline.Retainer: the oldest offset in an open
 // window of each partition.
 func (s *Stage) Retained() map[pipeline.TopicPartition]int64 {
-	out := map[pipeline.TopicPartition]int64{}
+	out := make(map[pipeline.TopicPartition]int64, len(s.parts))
 	for tp, p := range s.parts {
-		for _, w := range p.open {
-			if off, ok := out[tp]; !ok || w.minOffset < off {
-				out[tp] = w.minOffset
+		if !p.retainedOK {
+			p.retained = math.MaxInt64
+			for _, w := range p.open {
+				p.retained = min(p.retained, w.minOffset)
 			}
+			p.retainedOK = true
+		}
+		if p.retained != math.MaxInt64 {
+			out[tp] = p.retained
 		}
 	}
 	return out
@@ -360,6 +389,7 @@ func (p *partition) window(sn *sensor, start, end int64, spectral bool) *window 
 		acc: accum{spectral: spectral}, idx: len(p.open)}
 	sn.windows = append(sn.windows, w)
 	p.open = append(p.open, w)
+	p.earliestEnd = min(p.earliestEnd, end)
 	return w
 }
 
@@ -370,6 +400,7 @@ func (p *partition) drop(w *window) {
 	p.open[w.idx].idx = w.idx
 	p.open[last] = nil
 	p.open = p.open[:last]
+	p.retainedOK = false
 	p.forget(w)
 }
 

@@ -210,6 +210,45 @@ func TestBandEnergiesAgainstNaiveDFT(t *testing.T) {
 	if got[1] < 1.9 || got[5] < 0.3 || got[7] < 0.004 || got[0] > 1e-6 {
 		t.Errorf("energy not where the tones are: %v", got)
 	}
+	// A length with a large prime factor is zero-padded to a 5-smooth one:
+	// the bands are the naive DFT of the padded sequence, and still sum to
+	// the variance of the samples.
+	const p = 1123 // prime; padded to 1125
+	ys := xs[:p]
+	got = newSpectrum(bands).bandEnergies(ys)
+	mean, variance = 0, 0
+	for _, y := range ys {
+		mean += y
+	}
+	mean /= p
+	for _, y := range ys {
+		variance += (y - mean) * (y - mean) / p
+	}
+	const m = 1125
+	want = make([]float64, bands)
+	for k := 1; k <= m/2; k++ {
+		var c complex128
+		for j, y := range ys {
+			c += complex(y-mean, 0) * cmplx.Exp(complex(0, -2*math.Pi*float64(j*k)/m))
+		}
+		pw := 2 * cmplx.Abs(c) * cmplx.Abs(c) / (m * p) // m is odd: no Nyquist bin
+		want[(k-1)*bands/(m/2)] += pw
+	}
+	total = 0
+	for b := range bands {
+		total += got[b]
+		if math.Abs(got[b]-want[b]) > 1e-9 {
+			t.Errorf("padded, band %d: %v, naive DFT %v", b, got[b], want[b])
+		}
+	}
+	if math.Abs(total-variance) > 1e-9 {
+		t.Errorf("padded: bands sum to %v, variance %v", total, variance)
+	}
+	for _, c := range [][2]int{{1, 1}, {7, 8}, {1123, 1125}, {1024, 1024}, {1201, 1215}} {
+		if got := smooth5(c[0]); got != c[1] {
+			t.Errorf("smooth5(%d) = %d, want %d", c[0], got, c[1])
+		}
+	}
 	if z := newSpectrum(4).bandEnergies([]float64{1, 2, 3}); len(z) != 4 || z[0] != 0 {
 		t.Errorf("three samples: %v", z)
 	}

@@ -1,6 +1,9 @@
 package main
 
-import "github.com/prometheus/client_golang/prometheus"
+import (
+	"github.com/prometheus/client_golang/prometheus"
+	dto "github.com/prometheus/client_model/go"
+)
 
 // metricSum returns the sum over all label sets of the counter or gauge
 // name in g, or 0 if there is none.
@@ -9,6 +12,12 @@ func metricSum(g prometheus.Gatherer, name string, match map[string]string) floa
 	if err != nil {
 		return 0
 	}
+	return familySum(mfs, name, match)
+}
+
+// familySum is metricSum over gathered (or scraped) families, counting
+// only the series whose labels include match.
+func familySum(mfs []*dto.MetricFamily, name string, match map[string]string) float64 {
 	sum := 0.0
 	for _, mf := range mfs {
 		if mf.GetName() != name {

@@ -30,6 +30,7 @@ func commands() []command {
 		{"train", "train Isolation Forest models per sensor type from a CSV of historical readings", trainCmd},
 		{"migrate", "create or update the database tables (TimescaleDB or plain PostgreSQL)", migrateCmd},
 		{"export", "write stored rows to a CSV file, all or incrementally", exportCmd},
+		{"bench", "measure the pipeline's throughput, latency, CPU and memory beside a raw Kafka loop", benchCmd},
 		{"demo", "run everything on an embedded Kafka and schema registry", demoCmd},
 	}
 }
@@ -75,5 +76,5 @@ func usage(w io.Writer) {
 	for _, c := range commands() {
 		fmt.Fprintf(w, "  %-10s %s\n", c.name, c.summary)
 	}
-	fmt.Fprintln(w, "\nRun smaint <command> -h for a command's flags. Every flag can also be set by an\nenvironment variable: --foo-bar by SMAINT_FOO_BAR; --brokers also by KAFKA_BROKERS,\n--redis by REDIS_URL, --database by DATABASE_URL.")
+	fmt.Fprintln(w, "\nRun smaint <command> -h for a command's flags. Every flag can also be set by an\nenvironment variable: --foo-bar by SMAINT_FOO_BAR; --brokers also by KAFKA_BROKERS,\n--redis by REDIS_URL, --database-url by DATABASE_URL.")
 }

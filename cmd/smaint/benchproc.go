@@ -1,0 +1,189 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	dto "github.com/prometheus/client_model/go"
+	"github.com/prometheus/common/expfmt"
+	"github.com/prometheus/common/model"
+)
+
+// pipelineProc is the pipeline under benchmark: "smaint run" in a child
+// process, so that its CPU time and memory are its own, not the embedded
+// broker's or the load generator's.
+type pipelineProc struct {
+	cmd    *exec.Cmd
+	http   string
+	stderr *tailBuffer
+	done   chan struct{}
+	err    error
+	usage  *syscall.Rusage
+}
+
+// startPipeline runs "smaint run args..." with its metrics on a free port.
+func startPipeline(args []string) (*pipelineProc, error) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return nil, err
+	}
+	addr := ln.Addr().String()
+	ln.Close()
+	exe, err := os.Executable()
+	if err != nil {
+		return nil, err
+	}
+	p := &pipelineProc{http: addr, stderr: &tailBuffer{max: 64 << 10}, done: make(chan struct{})}
+	p.cmd = exec.Command(exe, append(append([]string{"run"}, args...), "--http", addr)...)
+	p.cmd.Stderr = p.stderr
+	p.cmd.Stdout = io.Discard
+	if err := p.cmd.Start(); err != nil {
+		return nil, fmt.Errorf("start the pipeline process: %w", err)
+	}
+	go func() {
+		p.err = p.cmd.Wait()
+		if st := p.cmd.ProcessState; st != nil {
+			p.usage, _ = st.SysUsage().(*syscall.Rusage)
+		}
+		close(p.done)
+	}()
+	return p, nil
+}
+
+// waitReady waits until the child's /readyz answers 200.
+func (p *pipelineProc) waitReady(ctx context.Context, timeout time.Duration) error {
+	deadline := time.Now().Add(timeout)
+	for time.Now().Before(deadline) {
+		select {
+		case <-p.done:
+			return fmt.Errorf("the pipeline process exited: %v\n%s", p.err, p.stderr)
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(100 * time.Millisecond):
+		}
+		resp, err := http.Get("http://" + p.http + "/readyz")
+		if err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				return nil
+			}
+		}
+	}
+	return fmt.Errorf("the pipeline process was not ready after %v\n%s", timeout, p.stderr)
+}
+
+// scrape reads the child's metrics.
+func (p *pipelineProc) scrape(ctx context.Context) ([]*dto.MetricFamily, error) {
+	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+p.http+"/metrics", nil)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return nil, err
+	}
+	defer resp.Body.Close()
+	parser := expfmt.NewTextParser(model.UTF8Validation)
+	byName, err := parser.TextToMetricFamilies(resp.Body)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]*dto.MetricFamily, 0, len(byName))
+	for _, mf := range byName {
+		out = append(out, mf)
+	}
+	return out, nil
+}
+
+// resources returns the child's CPU seconds so far and its resident and
+// peak resident memory, from /proc (zeros where /proc is absent).
+func (p *pipelineProc) resources() (cpu float64, rss, peak int64) {
+	pid := p.cmd.Process.Pid
+	if b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid)); err == nil {
+		// Fields after the command name (which may hold spaces): utime and
+		// stime are the 14th and 15th fields of the line.
+		if i := bytes.LastIndexByte(b, ')'); i > 0 {
+			f := strings.Fields(string(b[i+1:]))
+			if len(f) > 13 {
+				ut, _ := strconv.ParseFloat(f[11], 64)
+				st, _ := strconv.ParseFloat(f[12], 64)
+				cpu = (ut + st) / 100 // clock ticks: USER_HZ is 100 on Linux
+			}
+		}
+	}
+	if b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid)); err == nil {
+		for _, line := range strings.Split(string(b), "\n") {
+			k, v, ok := strings.Cut(line, ":")
+			if !ok {
+				continue
+			}
+			kb, _ := strconv.ParseInt(strings.TrimSuffix(strings.TrimSpace(v), " kB"), 10, 64)
+			switch k {
+			case "VmRSS":
+				rss = kb << 10
+			case "VmHWM":
+				peak = kb << 10
+			}
+		}
+	}
+	return cpu, rss, peak
+}
+
+// stop asks the child to drain and exit (SIGTERM) and returns its CPU
+// seconds and peak RSS, from the kernel's accounting of the exited child.
+func (p *pipelineProc) stop(timeout time.Duration) (cpu float64, peak int64, err error) {
+	_ = p.cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case <-p.done:
+	case <-time.After(timeout):
+		_ = p.cmd.Process.Kill()
+		<-p.done
+		return 0, 0, fmt.Errorf("the pipeline process did not stop within %v", timeout)
+	}
+	var ee *exec.ExitError
+	if p.err != nil && !errors.As(p.err, &ee) {
+		return 0, 0, p.err
+	}
+	if p.usage == nil {
+		return 0, 0, errors.New("no resource usage of the pipeline process")
+	}
+	u := p.usage
+	cpu = time.Duration(u.Utime.Nano() + u.Stime.Nano()).Seconds()
+	peak = u.Maxrss << 10 // kilobytes on Linux
+	if p.err != nil {
+		return cpu, peak, fmt.Errorf("the pipeline process failed: %v\n%s", p.err, p.stderr)
+	}
+	return cpu, peak, nil
+}
+
+// tailBuffer keeps the last max bytes written to it.
+type tailBuffer struct {
+	mu  sync.Mutex
+	max int
+	b   []byte
+}
+
+func (t *tailBuffer) Write(p []byte) (int, error) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.b = append(t.b, p...)
+	if over := len(t.b) - t.max; over > 0 {
+		t.b = append(t.b[:0], t.b[over:]...)
+	}
+	return len(p), nil
+}
+
+func (t *tailBuffer) String() string {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return string(t.b)
+}

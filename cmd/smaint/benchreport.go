@@ -1,0 +1,167 @@
+package main
+
+import (
+	"fmt"
+	"image/color"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"gonum.org/v1/plot"
+	"gonum.org/v1/plot/plotter"
+	"gonum.org/v1/plot/vg"
+	"gonum.org/v1/plot/vg/draw"
+	"gonum.org/v1/plot/vg/vgimg"
+	"gonum.org/v1/plot/vg/vgsvg"
+)
+
+// benchReport is what "smaint bench" measured.
+type benchReport struct {
+	Sensors      int     `json:"sensors"`
+	Mode         string  `json:"mode"` // "flat out" or "paced"
+	TargetRate   float64 `json:"target_rate,omitempty"`
+	Stages       string  `json:"stages"`
+	Windows      string  `json:"windows"`
+	LatenessSecs float64 `json:"lateness_s"`
+	Partitions   int     `json:"partitions"`
+	Redis        string  `json:"redis"`
+
+	Produced        int64              `json:"readings_produced"`
+	Seconds         float64            `json:"pipeline_seconds"`   // from the first reading consumed to the last processed
+	EndToEnd        float64            `json:"end_to_end_per_sec"` // readings through every stage, per second
+	StageRates      map[string]float64 `json:"stage_records_per_sec"`
+	RawRecords      int64              `json:"raw_records"`
+	RawPerSec       float64            `json:"raw_passthrough_per_sec"`
+	RatioOfRaw      float64            `json:"ratio_of_raw"`
+	FeatureLatency  latencyStats       `json:"event_to_feature_latency"`
+	AlertLatency    latencyStats       `json:"event_to_alert_latency"`
+	CPUSeconds      float64            `json:"cpu_seconds"`
+	CPUCores        float64            `json:"cpu_cores"` // cpu_seconds / pipeline_seconds
+	PeakRSSMiB      float64            `json:"peak_rss_mib"`
+	Drained         bool               `json:"drained"`
+	Series          []benchPoint       `json:"series"`
+	LatencySeries   []latencyPoint     `json:"latency_series"`
+	DuplicatesSent  int64              `json:"-"`
+	latencySamples  []latencySample
+	stageOrderNames []string
+}
+
+// benchPoint is one second of the run.
+type benchPoint struct {
+	T        float64            `json:"t"`
+	Produced float64            `json:"produced_per_sec"`
+	Stages   map[string]float64 `json:"stage_in_per_sec"`
+	RSSMiB   float64            `json:"rss_mib"`
+}
+
+// latencyPoint summarizes the feature latencies of a slice of the run.
+type latencyPoint struct {
+	T float64 `json:"t"`
+	latencyStats
+}
+
+func (r *benchReport) print(w io.Writer) {
+	fmt.Fprintf(w, "\nbench: %d sensors, %s, stages %s, windows %s (lateness %gs), %d partitions, %s\n",
+		r.Sensors, r.Mode, r.Stages, r.Windows, r.LatenessSecs, r.Partitions, r.Redis)
+	fmt.Fprintf(w, "  %-34s %12d\n", "readings produced", r.Produced)
+	fmt.Fprintf(w, "  %-34s %12.0f /s   over %.1fs%s\n", "end to end (every stage)", r.EndToEnd, r.Seconds, map[bool]string{true: "", false: "  (not drained)"}[r.Drained])
+	for _, s := range r.stageOrderNames {
+		fmt.Fprintf(w, "  %-34s %12.0f /s\n", "  "+s+" records in", r.StageRates[s])
+	}
+	fmt.Fprintf(w, "  %-34s %12.0f /s   (%d records)\n", "raw consume→produce, same records", r.RawPerSec, r.RawRecords)
+	fmt.Fprintf(w, "  %-34s %12.2f\n", "pipeline / raw", r.RatioOfRaw)
+	lat := func(name string, l latencyStats) {
+		if l.Count == 0 {
+			fmt.Fprintf(w, "  %-34s %12s\n", name, "none seen")
+			return
+		}
+		fmt.Fprintf(w, "  %-34s p50 %.0f ms  p95 %.0f ms  p99 %.0f ms  max %.0f ms  (%d)\n", name, l.P50, l.P95, l.P99, l.Max, l.Count)
+	}
+	lat("event→feature (after end+lateness)", r.FeatureLatency)
+	lat("event→alert (after end+lateness)", r.AlertLatency)
+	fmt.Fprintf(w, "  %-34s %12.1f s   (%.2f cores)\n", "pipeline CPU", r.CPUSeconds, r.CPUCores)
+	fmt.Fprintf(w, "  %-34s %12.0f MiB\n", "pipeline peak RSS", r.PeakRSSMiB)
+}
+
+// plot draws throughput and feature latency percentiles over the run, as
+// SVG or PNG by the file's extension.
+func (r *benchReport) plot(path string) error {
+	tp := plot.New()
+	tp.Title.Text = fmt.Sprintf("throughput (%d sensors, %s)", r.Sensors, r.Mode)
+	tp.X.Label.Text = "seconds"
+	tp.Y.Label.Text = "records / s"
+	series := map[string]plotter.XYs{"produced": nil}
+	names := append([]string{"produced"}, r.stageOrderNames...)
+	for _, p := range r.Series {
+		series["produced"] = append(series["produced"], plotter.XY{X: p.T, Y: p.Produced})
+		for _, s := range r.stageOrderNames {
+			series[s] = append(series[s], plotter.XY{X: p.T, Y: p.Stages[s]})
+		}
+	}
+	if err := addLines(tp, names, series); err != nil {
+		return err
+	}
+
+	lp := plot.New()
+	lp.Title.Text = "event → feature latency after window end + lateness"
+	lp.X.Label.Text = "seconds"
+	lp.Y.Label.Text = "ms"
+	lat := map[string]plotter.XYs{}
+	for _, p := range r.LatencySeries {
+		lat["p50"] = append(lat["p50"], plotter.XY{X: p.T, Y: p.P50})
+		lat["p95"] = append(lat["p95"], plotter.XY{X: p.T, Y: p.P95})
+		lat["p99"] = append(lat["p99"], plotter.XY{X: p.T, Y: p.P99})
+	}
+	if len(r.LatencySeries) > 0 {
+		if err := addLines(lp, []string{"p50", "p95", "p99"}, lat); err != nil {
+			return err
+		}
+	}
+
+	const w, h = 24 * vg.Centimeter, 22 * vg.Centimeter
+	var canvas vg.CanvasWriterTo
+	switch strings.ToLower(filepath.Ext(path)) {
+	case ".svg":
+		canvas = vgsvg.New(w, h)
+	case ".png":
+		canvas = vgimg.PngCanvas{Canvas: vgimg.New(w, h)}
+	default:
+		return fmt.Errorf("%w: --plot %q: want a .svg or .png file", errUsage, path)
+	}
+	dc := draw.New(canvas)
+	tiles := draw.Tiles{Rows: 2, Cols: 1, PadTop: vg.Centimeter / 2, PadBottom: vg.Centimeter / 2, PadLeft: vg.Centimeter / 2, PadRight: vg.Centimeter, PadY: vg.Centimeter}
+	cs := plot.Align([][]*plot.Plot{{tp}, {lp}}, tiles, dc)
+	tp.Draw(cs[0][0])
+	lp.Draw(cs[1][0])
+	f, err := os.Create(path)
+	if err != nil {
+		return err
+	}
+	if _, err := canvas.WriteTo(f); err != nil {
+		f.Close()
+		return err
+	}
+	return f.Close()
+}
+
+func addLines(p *plot.Plot, names []string, series map[string]plotter.XYs) error {
+	palette := []color.Color{color.RGBA{0x33, 0x33, 0x33, 0xff}, color.RGBA{0x1f, 0x77, 0xb4, 0xff}, color.RGBA{0xff, 0x7f, 0x0e, 0xff},
+		color.RGBA{0x2c, 0xa0, 0x2c, 0xff}, color.RGBA{0xd6, 0x27, 0x28, 0xff}, color.RGBA{0x94, 0x67, 0xbd, 0xff}, color.RGBA{0x8c, 0x56, 0x4b, 0xff}}
+	for i, n := range names {
+		if len(series[n]) == 0 {
+			continue
+		}
+		l, err := plotter.NewLine(series[n])
+		if err != nil {
+			return err
+		}
+		l.Color = palette[i%len(palette)]
+		l.Width = vg.Points(1.2)
+		p.Add(l)
+		p.Legend.Add(n, l)
+	}
+	p.Legend.Top = true
+	p.Add(plotter.NewGrid())
+	return nil
+}

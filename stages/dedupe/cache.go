@@ -51,15 +51,10 @@ func unhex(c byte) (byte, bool) {
 // TTL unless more than half the capacity of newer ids arrived meanwhile.
 // A cache is used by one goroutine.
 type cache struct {
-	cur, prev map[uuidKey]entry
+	cur, prev *idTable
 	half      int
 	ttl       int64 // nanoseconds
 	started   int64 // when cur was started
-}
-
-type entry struct {
-	offset int64 // where the id was first seen, or offElsewhere
-	seen   int64 // unix nanoseconds
 }
 
 // offElsewhere marks an id first seen at a position this partition does
@@ -69,29 +64,32 @@ const offElsewhere = -1
 
 func newCache(capacity int, ttlNanos int64) *cache {
 	half := max(1, capacity/2)
-	return &cache{cur: make(map[uuidKey]entry, min(half, 1<<12)), prev: map[uuidKey]entry{}, half: half, ttl: ttlNanos}
+	return &cache{cur: newIDTable(half), prev: newIDTable(half), half: half, ttl: ttlNanos}
 }
 
 // lookup returns where id was first seen, if it is remembered and was
 // seen less than the TTL before now.
 func (c *cache) lookup(id uuidKey, now int64) (int64, bool) {
-	e, ok := c.cur[id]
-	if !ok {
-		e, ok = c.prev[id]
+	s := c.cur.get(id)
+	if s == nil {
+		s = c.prev.get(id)
 	}
-	if !ok || now-e.seen >= c.ttl {
+	if s == nil || now-s.seen >= c.ttl {
 		return 0, false
 	}
-	return e.offset, true
+	return s.off - 2, true
 }
 
-// put remembers id as first seen at offset, at time seen.
+// put remembers id as first seen at offset, at time seen. Rotating
+// generations reuses the dropped one's memory, so a full cache allocates
+// nothing.
 func (c *cache) put(id uuidKey, offset, seen int64) {
-	if len(c.cur) >= c.half || seen-c.started > c.ttl {
-		c.prev, c.cur = c.cur, make(map[uuidKey]entry, min(c.half, max(len(c.cur), 1<<12)))
+	if c.cur.n >= c.half || seen-c.started > c.ttl {
+		c.prev.reset()
+		c.prev, c.cur = c.cur, c.prev
 		c.started = seen
 	}
-	c.cur[id] = entry{offset: offset, seen: seen}
+	c.cur.set(id, offset, seen)
 }
 
-func (c *cache) len() int { return len(c.cur) + len(c.prev) }
+func (c *cache) len() int { return c.cur.n + c.prev.n }

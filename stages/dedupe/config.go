@@ -16,10 +16,11 @@ type Config struct {
 	// TTL is how long a reading_id is remembered (default 10m).
 	TTL time.Duration
 	// LocalCapacity bounds the in-process cache of each input partition,
-	// in reading ids (default 500,000, at most about 20 MiB). Within the
-	// TTL, an id is remembered until this many newer ids arrived on its
-	// partition; size it to rate per partition times TTL to dedupe the
-	// whole TTL (the store only helps instances taking a partition over).
+	// in reading ids (default 500,000; at most 43 bytes an id, so about
+	// 21 MB a partition when full). Within the TTL, an id is remembered
+	// until this many newer ids arrived on its partition; size it to rate
+	// per partition times TTL to dedupe the whole TTL (the store only
+	// helps instances taking a partition over).
 	LocalCapacity int
 	// Log, if set, is the per-partition changelog of first sightings that
 	// lets an instance taking over a partition (restart, rebalance) know
@@ -61,7 +62,7 @@ func (c Config) WithDefaults() Config {
 		c.TTL = 10 * time.Minute
 	}
 	if c.LocalCapacity == 0 {
-		c.LocalCapacity = 500_000
+		c.LocalCapacity = defaultLocalCapacity
 	}
 	if c.StoreTimeout == 0 {
 		c.StoreTimeout = 250 * time.Millisecond
@@ -106,3 +107,7 @@ func (c Config) Validate() error {
 	}
 	return nil
 }
+
+// defaultLocalCapacity is LocalCapacity's default, in reading ids per
+// input partition.
+const defaultLocalCapacity = 500_000

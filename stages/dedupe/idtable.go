@@ -1,0 +1,129 @@
+package dedupe
+
+import (
+	"encoding/binary"
+	"math/bits"
+	"math/rand/v2"
+)
+
+// idTable is an open-addressing hash table from reading id to where and
+// when it was first seen: 32 bytes a slot and at most 3/4 of the slots
+// full, so at most about 43 bytes an id, where a Go map of the same
+// entries takes about 75. It grows by doubling up to the slot count that
+// holds limit ids and never past it; the caller keeps it at or under
+// limit. It never shrinks: reset empties it and keeps its slots.
+//
+// Hashing is seeded per table, so ids crafted to collide cannot be chosen
+// without knowing the seed. An idTable is used by one goroutine.
+type idTable struct {
+	slots      []idSlot
+	n          int // ids held
+	growAt     int // n at which to grow
+	maxSlots   int
+	seed0, sd1 uint64
+}
+
+// idSlot is one remembered id. off is the offset plus 2, so that 0 marks
+// an empty slot and offElsewhere (-1) is stored as 1.
+type idSlot struct {
+	key  uuidKey
+	off  int64
+	seen int64
+}
+
+const idTableMinSlots = 1024
+
+func newIDTable(limit int) *idTable {
+	t := &idTable{maxSlots: max(idTableMinSlots, limit+limit/3+1), seed0: rand.Uint64(), sd1: rand.Uint64()}
+	t.alloc(min(idTableMinSlots, t.maxSlots))
+	return t
+}
+
+func (t *idTable) alloc(slots int) {
+	t.slots = make([]idSlot, slots)
+	t.growAt = slots * 3 / 4
+	if slots == t.maxSlots {
+		t.growAt = slots // the caller bounds n; a full-size table never grows
+	}
+}
+
+// hash mixes both halves of the key with the table's seeds: two rounds of
+// a 64×64→128-bit multiply folded to 64 bits.
+func (t *idTable) hash(k *uuidKey) uint64 {
+	a := binary.LittleEndian.Uint64(k[:8]) ^ t.seed0
+	b := binary.LittleEndian.Uint64(k[8:]) ^ t.sd1
+	hi, lo := bits.Mul64(a, b)
+	hi, lo = bits.Mul64(hi^lo^t.seed0, 0x9e3779b97f4a7c15)
+	return hi ^ lo
+}
+
+// home is the first slot probed for hash h: h scaled to the table's
+// length, which need not be a power of two.
+func (t *idTable) home(h uint64) int {
+	i, _ := bits.Mul64(h, uint64(len(t.slots)))
+	return int(i)
+}
+
+// get returns the slot holding k, or nil.
+func (t *idTable) get(k uuidKey) *idSlot {
+	if t.n == 0 {
+		return nil
+	}
+	for i := t.home(t.hash(&k)); ; i++ {
+		if i == len(t.slots) {
+			i = 0
+		}
+		s := &t.slots[i]
+		if s.off == 0 {
+			return nil
+		}
+		if s.key == k {
+			return s
+		}
+	}
+}
+
+// set stores k's first sighting, replacing what the table held for k.
+func (t *idTable) set(k uuidKey, offset, seen int64) {
+	if t.n >= t.growAt && len(t.slots) < t.maxSlots {
+		t.grow()
+	}
+	for i := t.home(t.hash(&k)); ; i++ {
+		if i == len(t.slots) {
+			i = 0
+		}
+		s := &t.slots[i]
+		if s.off == 0 {
+			*s = idSlot{key: k, off: offset + 2, seen: seen}
+			t.n++
+			return
+		}
+		if s.key == k {
+			s.off, s.seen = offset+2, seen
+			return
+		}
+	}
+}
+
+func (t *idTable) grow() {
+	old := t.slots
+	t.alloc(min(2*len(old), t.maxSlots))
+	for i := range old {
+		if old[i].off == 0 {
+			continue
+		}
+		j := t.home(t.hash(&old[i].key))
+		for t.slots[j].off != 0 {
+			if j++; j == len(t.slots) {
+				j = 0
+			}
+		}
+		t.slots[j] = old[i]
+	}
+}
+
+// reset empties the table and keeps its slots for reuse.
+func (t *idTable) reset() {
+	clear(t.slots)
+	t.n = 0
+}

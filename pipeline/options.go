@@ -35,6 +35,8 @@ type runnerConfig struct {
 	commitEvery  time.Duration
 	coPartition  bool
 	decode       any
+	fetchMax     int32
+	fetchPartMax int32
 }
 
 func defaultRunnerConfig(name string) runnerConfig {
@@ -50,6 +52,8 @@ func defaultRunnerConfig(name string) runnerConfig {
 		retryMin:     100 * time.Millisecond,
 		retryMax:     10 * time.Second,
 		commitEvery:  time.Second,
+		fetchMax:     4 << 20,
+		fetchPartMax: 256 << 10,
 	}
 }
 
@@ -67,6 +71,8 @@ func (c *runnerConfig) validate() error {
 		return fmt.Errorf("%w: runner: max batch %d must be positive", ErrConfig, c.maxBatch)
 	case c.maxInflight <= 0:
 		return fmt.Errorf("%w: runner: max in-flight batches %d must be positive", ErrConfig, c.maxInflight)
+	case c.fetchPartMax <= 0 || c.fetchMax < c.fetchPartMax:
+		return fmt.Errorf("%w: runner: fetch limits %d bytes a fetch, %d a partition", ErrConfig, c.fetchMax, c.fetchPartMax)
 	case c.drainTimeout <= 0:
 		return fmt.Errorf("%w: runner: drain timeout must be positive", ErrConfig)
 	case c.partitions == 0 || c.partitions < -1:
@@ -121,6 +127,16 @@ func MaxBatch(n int) Option { return func(c *runnerConfig) { c.maxBatch = n } }
 // (default 8). When the cap is reached, polling waits: that wait is the
 // runner's backpressure.
 func MaxInflightBatches(n int) Option { return func(c *runnerConfig) { c.maxInflight = n } }
+
+// FetchMaxBytes bounds what one fetch from a broker returns, in all and
+// per partition (defaults 4 MiB and 256 KiB, before decompression). A
+// runner holds at most one fetch being decoded and one buffered per
+// broker, so these bound its input memory; franz-go's defaults (50 MiB and
+// 1 MiB) cost a process running five stages about 70 MiB of RSS, for no
+// gain in throughput from a local broker. Raise them for brokers far away.
+func FetchMaxBytes(total, perPartition int32) Option {
+	return func(c *runnerConfig) { c.fetchMax, c.fetchPartMax = total, perPartition }
+}
 
 // DrainTimeout bounds how long Run waits, once its context ends, for the
 // outputs of processed batches to be acknowledged (default 30s). Batches

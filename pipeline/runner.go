@@ -134,6 +134,8 @@ func NewRunner[T any](name string, stage Stage[T], opts ...Option) (*Runner[T], 
 		kgo.OnPartitionsRevoked(r.onRevoked),
 		kgo.OnPartitionsLost(r.onLost),
 		kgo.ProducerLinger(5*time.Millisecond),
+		kgo.FetchMaxBytes(cfg.fetchMax),
+		kgo.FetchMaxPartitionBytes(cfg.fetchPartMax),
 		kgo.WithLogger(kgoLogger{r.log}),
 	)
 	if cfg.coPartition {

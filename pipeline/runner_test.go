@@ -439,6 +439,8 @@ func TestNewRunnerRejectsBadOptions(t *testing.T) {
 		{"empty group", []pipeline.Option{kafka, topics, pipeline.Group("")}},
 		{"bad backoff", []pipeline.Option{kafka, topics, pipeline.RetryBackoff(time.Second, time.Millisecond)}},
 		{"zero partitions", []pipeline.Option{kafka, topics, pipeline.CreateTopics(0, 1)}},
+		{"zero fetch per partition", []pipeline.Option{kafka, topics, pipeline.FetchMaxBytes(1<<20, 0)}},
+		{"fetch under its partition share", []pipeline.Option{kafka, topics, pipeline.FetchMaxBytes(1<<10, 1<<20)}},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

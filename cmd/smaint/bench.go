@@ -9,6 +9,7 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"regexp"
 	"slices"
 	"strings"
 	"sync/atomic"
@@ -39,6 +40,7 @@ type benchFlags struct {
 	cpuProfile string
 	pprofAddr  string
 	dedupeSize int
+	memLimit   string
 	drain      time.Duration
 }
 
@@ -66,6 +68,7 @@ func benchCmd(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	fs.StringVar(&f.cpuProfile, "cpuprofile", "", "write the pipeline process's CPU profile to this file")
 	fs.StringVar(&f.pprofAddr, "pprof", "", "serve the pipeline process's /debug/pprof on this address")
 	fs.IntVar(&f.dedupeSize, "dedupe-cache", 0, "run's --dedupe-cache: reading ids remembered per partition (0: run's default)")
+	fs.StringVar(&f.memLimit, "memory-limit", "", "the pipeline process's GOMEMLIMIT, e.g. 256MiB (default: none)")
 	fs.DurationVar(&f.drain, "drain-timeout", 2*time.Minute, "how long to wait for the pipeline to finish the produced readings")
 	lf.register(fs, "warn")
 	if err := fs.parse(args); err != nil {
@@ -117,6 +120,8 @@ func (f *benchFlags) validate() error {
 		return fmt.Errorf("%w: --partitions %d (want 1-1000)", errUsage, f.partitions)
 	case f.dupRate < 0 || f.dupRate > 0.5:
 		return fmt.Errorf("%w: --duplicates %v (want 0-0.5)", errUsage, f.dupRate)
+	case f.memLimit != "" && !memLimitSyntax.MatchString(f.memLimit):
+		return fmt.Errorf("%w: --memory-limit %q: want a size as GOMEMLIMIT takes it, e.g. 256MiB or 1GiB", errUsage, f.memLimit)
 	case f.plotPath != "" && !strings.HasSuffix(f.plotPath, ".svg") && !strings.HasSuffix(f.plotPath, ".png"):
 		return fmt.Errorf("%w: --plot %q: want a .svg or .png file", errUsage, f.plotPath)
 	}
@@ -133,6 +138,10 @@ func (f *benchFlags) validate() error {
 	}
 	return positiveDuration("drain-timeout", f.drain)
 }
+
+// memLimitSyntax is what the Go runtime accepts in GOMEMLIMIT; anything
+// else would make the child panic at start.
+var memLimitSyntax = regexp.MustCompile(`^[0-9]+(B|KiB|MiB|GiB|TiB)?$`)
 
 // bench is one run of "smaint bench".
 type bench struct {
@@ -206,7 +215,8 @@ func (b *bench) run(ctx context.Context) (*benchReport, error) {
 	gen := newBenchGen(f.sensors, f.dupRate, 1)
 
 	rep := &benchReport{Sensors: f.sensors, Mode: "flat out", TargetRate: f.rate, Stages: f.stages, Windows: f.windows,
-		LatenessSecs: f.lateness.Seconds(), Partitions: f.partitions, Redis: b.env.redisDesc, StageRates: map[string]float64{}}
+		LatenessSecs: f.lateness.Seconds(), Partitions: f.partitions, Redis: b.env.redisDesc, StageRates: map[string]float64{},
+		DedupeCache: f.dedupeSize, MemoryLimit: f.memLimit}
 	for _, s := range strings.Split(f.stages, ",") {
 		rep.stageOrderNames = append(rep.stageOrderNames, strings.TrimSpace(s))
 	}
@@ -242,7 +252,7 @@ func (b *bench) run(ctx context.Context) (*benchReport, error) {
 		}
 	}
 
-	child, err := startPipeline(childArgs)
+	child, err := startPipeline(childArgs, f.memLimit)
 	if err != nil {
 		return nil, err
 	}

@@ -100,10 +100,22 @@ func TestBenchBadFlags(t *testing.T) {
 		{"--stages dedupe,sink", `"sink" is not a stage bench runs`},
 		{"--plot chart.gif", `--plot "chart.gif"`},
 		{"--duplicates 0.9", "--duplicates 0.9"},
+		{"--memory-limit 256M", `--memory-limit "256M"`},
 	} {
 		code, _, stderr := runCLI(t, context.Background(), append([]string{"bench"}, strings.Fields(tc.args)...)...)
 		if code != 2 || !strings.Contains(stderr, tc.want) {
 			t.Errorf("bench %s: exit %d, %q; want 2 and %q", tc.args, code, stderr, tc.want)
+		}
+	}
+}
+
+func TestSILabel(t *testing.T) {
+	for _, tc := range []struct {
+		v    float64
+		want string
+	}{{0, "0"}, {250, "250"}, {2500, "2.5k"}, {300_000, "300k"}, {1_500_000, "1.5M"}, {-2000, "-2k"}} {
+		if got := siLabel(tc.v); got != tc.want {
+			t.Errorf("siLabel(%g) = %q, want %q", tc.v, got, tc.want)
 		}
 	}
 }

@@ -42,6 +42,7 @@ func newBenchMonitor(b *bench, child *pipelineProc, rep *benchReport, start time
 		b: b, child: child, rep: rep, start: start,
 		seen: map[string]float64{}, last: map[string]float64{}, lag: map[string]float64{},
 		lastChange: map[string]time.Time{}, seenAt: start, lastAt: start,
+		lastSent: b.sent.Load(), // a flat-out backlog was produced before the start
 	}
 }
 

@@ -33,8 +33,9 @@ type pipelineProc struct {
 	usage  *syscall.Rusage
 }
 
-// startPipeline runs "smaint run args..." with its metrics on a free port.
-func startPipeline(args []string) (*pipelineProc, error) {
+// startPipeline runs "smaint run args..." with its metrics on a free port;
+// a memLimit other than "" is the child's GOMEMLIMIT.
+func startPipeline(args []string, memLimit string) (*pipelineProc, error) {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		return nil, err
@@ -49,6 +50,9 @@ func startPipeline(args []string) (*pipelineProc, error) {
 	p.cmd = exec.Command(exe, append(append([]string{"run"}, args...), "--http", addr)...)
 	p.cmd.Stderr = p.stderr
 	p.cmd.Stdout = io.Discard
+	if memLimit != "" {
+		p.cmd.Env = append(os.Environ(), "GOMEMLIMIT="+memLimit)
+	}
 	if err := p.cmd.Start(); err != nil {
 		return nil, fmt.Errorf("start the pipeline process: %w", err)
 	}

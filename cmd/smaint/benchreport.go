@@ -4,8 +4,10 @@ import (
 	"fmt"
 	"image/color"
 	"io"
+	"math"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 
 	"gonum.org/v1/plot"
@@ -26,6 +28,8 @@ type benchReport struct {
 	LatenessSecs float64 `json:"lateness_s"`
 	Partitions   int     `json:"partitions"`
 	Redis        string  `json:"redis"`
+	DedupeCache  int     `json:"dedupe_cache,omitempty"` // run's --dedupe-cache, if not its default
+	MemoryLimit  string  `json:"memory_limit,omitempty"` // the pipeline's GOMEMLIMIT, if any
 
 	Produced        int64              `json:"readings_produced"`
 	Seconds         float64            `json:"pipeline_seconds"`   // from the first reading consumed to the last processed
@@ -64,6 +68,12 @@ type latencyPoint struct {
 func (r *benchReport) print(w io.Writer) {
 	fmt.Fprintf(w, "\nbench: %d sensors, %s, stages %s, windows %s (lateness %gs), %d partitions, %s\n",
 		r.Sensors, r.Mode, r.Stages, r.Windows, r.LatenessSecs, r.Partitions, r.Redis)
+	if r.DedupeCache > 0 {
+		fmt.Fprintf(w, "  pipeline option: --dedupe-cache %d\n", r.DedupeCache)
+	}
+	if r.MemoryLimit != "" {
+		fmt.Fprintf(w, "  pipeline option: GOMEMLIMIT=%s\n", r.MemoryLimit)
+	}
 	fmt.Fprintf(w, "  %-34s %12d\n", "readings produced", r.Produced)
 	fmt.Fprintf(w, "  %-34s %12.0f /s   over %.1fs%s\n", "end to end (every stage)", r.EndToEnd, r.Seconds, map[bool]string{true: "", false: "  (not drained)"}[r.Drained])
 	for _, s := range r.stageOrderNames {
@@ -91,8 +101,14 @@ func (r *benchReport) plot(path string) error {
 	tp.Title.Text = fmt.Sprintf("throughput (%d sensors, %s)", r.Sensors, r.Mode)
 	tp.X.Label.Text = "seconds"
 	tp.Y.Label.Text = "records / s"
-	series := map[string]plotter.XYs{"produced": nil}
-	names := append([]string{"produced"}, r.stageOrderNames...)
+	tp.Y.Tick.Marker = siTicks{}
+	series := map[string]plotter.XYs{}
+	names := r.stageOrderNames
+	if r.TargetRate > 0 {
+		// A flat-out run produces its backlog before the pipeline starts:
+		// its production rate says nothing about the pipeline.
+		names = append([]string{"produced"}, names...)
+	}
 	for _, p := range r.Series {
 		series["produced"] = append(series["produced"], plotter.XY{X: p.T, Y: p.Produced})
 		for _, s := range r.stageOrderNames {
@@ -102,24 +118,28 @@ func (r *benchReport) plot(path string) error {
 	if err := addLines(tp, names, series); err != nil {
 		return err
 	}
+	plots := [][]*plot.Plot{{tp}}
 
-	lp := plot.New()
-	lp.Title.Text = "event → feature latency after window end + lateness"
-	lp.X.Label.Text = "seconds"
-	lp.Y.Label.Text = "ms"
-	lat := map[string]plotter.XYs{}
-	for _, p := range r.LatencySeries {
-		lat["p50"] = append(lat["p50"], plotter.XY{X: p.T, Y: p.P50})
-		lat["p95"] = append(lat["p95"], plotter.XY{X: p.T, Y: p.P95})
-		lat["p99"] = append(lat["p99"], plotter.XY{X: p.T, Y: p.P99})
-	}
+	// Latency is measured in paced runs only; a flat-out plot has the
+	// throughput panel alone.
 	if len(r.LatencySeries) > 0 {
+		lp := plot.New()
+		lp.Title.Text = "event → feature latency after window end + lateness"
+		lp.X.Label.Text = "seconds"
+		lp.Y.Label.Text = "ms"
+		lat := map[string]plotter.XYs{}
+		for _, p := range r.LatencySeries {
+			lat["p50"] = append(lat["p50"], plotter.XY{X: p.T, Y: p.P50})
+			lat["p95"] = append(lat["p95"], plotter.XY{X: p.T, Y: p.P95})
+			lat["p99"] = append(lat["p99"], plotter.XY{X: p.T, Y: p.P99})
+		}
 		if err := addLines(lp, []string{"p50", "p95", "p99"}, lat); err != nil {
 			return err
 		}
+		plots = append(plots, []*plot.Plot{lp})
 	}
 
-	const w, h = 24 * vg.Centimeter, 22 * vg.Centimeter
+	w, h := 24*vg.Centimeter, 11*vg.Centimeter*vg.Length(len(plots))
 	var canvas vg.CanvasWriterTo
 	switch strings.ToLower(filepath.Ext(path)) {
 	case ".svg":
@@ -130,10 +150,11 @@ func (r *benchReport) plot(path string) error {
 		return fmt.Errorf("%w: --plot %q: want a .svg or .png file", errUsage, path)
 	}
 	dc := draw.New(canvas)
-	tiles := draw.Tiles{Rows: 2, Cols: 1, PadTop: vg.Centimeter / 2, PadBottom: vg.Centimeter / 2, PadLeft: vg.Centimeter / 2, PadRight: vg.Centimeter, PadY: vg.Centimeter}
-	cs := plot.Align([][]*plot.Plot{{tp}, {lp}}, tiles, dc)
-	tp.Draw(cs[0][0])
-	lp.Draw(cs[1][0])
+	tiles := draw.Tiles{Rows: len(plots), Cols: 1, PadTop: vg.Centimeter / 2, PadBottom: vg.Centimeter / 2, PadLeft: vg.Centimeter / 2, PadRight: vg.Centimeter, PadY: vg.Centimeter}
+	cs := plot.Align(plots, tiles, dc)
+	for i := range plots {
+		plots[i][0].Draw(cs[i][0])
+	}
 	f, err := os.Create(path)
 	if err != nil {
 		return err
@@ -145,10 +166,21 @@ func (r *benchReport) plot(path string) error {
 	return f.Close()
 }
 
+// seriesColors gives each series the same color in every plot.
+var seriesColors = map[string]color.Color{
+	"produced": color.RGBA{0x33, 0x33, 0x33, 0xff},
+	"dedupe":   color.RGBA{0x1f, 0x77, 0xb4, 0xff},
+	"features": color.RGBA{0xff, 0x7f, 0x0e, 0xff},
+	"score":    color.RGBA{0x2c, 0xa0, 0x2c, 0xff},
+	"drift":    color.RGBA{0xd6, 0x27, 0x28, 0xff},
+	"alert":    color.RGBA{0x94, 0x67, 0xbd, 0xff},
+	"p50":      color.RGBA{0x1f, 0x77, 0xb4, 0xff},
+	"p95":      color.RGBA{0xff, 0x7f, 0x0e, 0xff},
+	"p99":      color.RGBA{0xd6, 0x27, 0x28, 0xff},
+}
+
 func addLines(p *plot.Plot, names []string, series map[string]plotter.XYs) error {
-	palette := []color.Color{color.RGBA{0x33, 0x33, 0x33, 0xff}, color.RGBA{0x1f, 0x77, 0xb4, 0xff}, color.RGBA{0xff, 0x7f, 0x0e, 0xff},
-		color.RGBA{0x2c, 0xa0, 0x2c, 0xff}, color.RGBA{0xd6, 0x27, 0x28, 0xff}, color.RGBA{0x94, 0x67, 0xbd, 0xff}, color.RGBA{0x8c, 0x56, 0x4b, 0xff}}
-	for i, n := range names {
+	for _, n := range names {
 		if len(series[n]) == 0 {
 			continue
 		}
@@ -156,7 +188,9 @@ func addLines(p *plot.Plot, names []string, series map[string]plotter.XYs) error
 		if err != nil {
 			return err
 		}
-		l.Color = palette[i%len(palette)]
+		if c, ok := seriesColors[n]; ok {
+			l.Color = c
+		}
 		l.Width = vg.Points(1.2)
 		p.Add(l)
 		p.Legend.Add(n, l)
@@ -164,4 +198,27 @@ func addLines(p *plot.Plot, names []string, series map[string]plotter.XYs) error
 	p.Legend.Top = true
 	p.Add(plotter.NewGrid())
 	return nil
+}
+
+// siTicks labels the default ticks with SI suffixes: 250k, 1.5M.
+type siTicks struct{}
+
+func (siTicks) Ticks(lo, hi float64) []plot.Tick {
+	ticks := plot.DefaultTicks{}.Ticks(lo, hi)
+	for i := range ticks {
+		if ticks[i].Label != "" {
+			ticks[i].Label = siLabel(ticks[i].Value)
+		}
+	}
+	return ticks
+}
+
+func siLabel(v float64) string {
+	switch a := math.Abs(v); {
+	case a >= 1e6:
+		return strconv.FormatFloat(v/1e6, 'f', -1, 64) + "M"
+	case a >= 1e3:
+		return strconv.FormatFloat(v/1e3, 'f', -1, 64) + "k"
+	}
+	return strconv.FormatFloat(v, 'f', -1, 64)
 }

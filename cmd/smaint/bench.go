@@ -53,7 +53,7 @@ func benchCmd(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	f := &bf.flags
 	fs.IntVar(&f.sensors, "sensors", 10_000, "sensors (readings go round-robin over them)")
 	fs.Float64Var(&f.rate, "rate", 0, "readings per second to produce while the pipeline runs; 0: flat out")
-	fs.Int64Var(&f.count, "count", 0, "readings to produce (flat out: default 3,000,000; paced: 0 means until --duration)")
+	fs.Int64Var(&f.count, "count", 0, "readings to produce (flat out: default 6,000,000; paced: 0 means until --duration)")
 	fs.DurationVar(&f.duration, "duration", 60*time.Second, "paced: how long to produce")
 	fs.StringVar(&f.windows, "windows", "60s", "feature windows, as run's --windows")
 	fs.DurationVar(&f.lateness, "lateness", 10*time.Second, "allowed lateness, as run's --lateness")
@@ -126,7 +126,7 @@ func (f *benchFlags) validate() error {
 		return fmt.Errorf("%w: --plot %q: want a .svg or .png file", errUsage, f.plotPath)
 	}
 	if f.rate == 0 && f.count == 0 {
-		f.count = 3_000_000
+		f.count = 6_000_000
 	}
 	if f.anomalies < 0 {
 		f.anomalies = max(1, f.sensors/200)

@@ -48,9 +48,10 @@ func newBenchMonitor(b *bench, child *pipelineProc, rep *benchReport, start time
 
 // run samples until ctx ends, then takes a last sample.
 func (m *benchMonitor) run(ctx context.Context, obs *latencyObserver) {
-	// Sample four times a second, for the timing of the run's start and
-	// end; print and keep one point a second.
-	tick := time.NewTicker(250 * time.Millisecond)
+	// Sample ten times a second, for the timing of the run's start and
+	// end (the run's measured length can be up to two samples too long,
+	// never too short); print and keep one point a second.
+	tick := time.NewTicker(100 * time.Millisecond)
 	defer tick.Stop()
 	for n := 1; ; n++ {
 		select {
@@ -58,7 +59,7 @@ func (m *benchMonitor) run(ctx context.Context, obs *latencyObserver) {
 			m.sample(context.WithoutCancel(ctx), obs, false)
 			return
 		case <-tick.C:
-			m.sample(ctx, obs, n%4 == 0)
+			m.sample(ctx, obs, n%10 == 0)
 		}
 	}
 }

@@ -8,7 +8,7 @@ BENCHTIME ?= 2s
 FUZZTIME  ?= 30s
 PKGS      := ./...
 
-.PHONY: all build demo test test-short services bench fuzz fmt vet check clean
+.PHONY: all build demo test test-short services bench bench-e2e fuzz fmt vet check clean
 
 all: build
 
@@ -31,8 +31,14 @@ test-short:
 services:
 	@.ci/services
 
+# Every go test benchmark: stages, codec, runtime, sink.
 bench: services build
 	$(GO) test -run '^$$' -bench . -benchmem -benchtime $(BENCHTIME) $(PKGS)
+
+# The end-to-end runs of README "Performance", written to bench/results
+# (about ten minutes).
+bench-e2e: services build
+	bench/run-e2e.sh bench/results
 
 fuzz:
 	$(GO) test -run '^$$' -fuzz FuzzDecode -fuzztime $(FUZZTIME) ./schemas

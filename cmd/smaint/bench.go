@@ -252,6 +252,11 @@ func (b *bench) run(ctx context.Context) (*benchReport, error) {
 		}
 	}
 
+	// The monitor starts with the child process: the stages consume as
+	// soon as their groups join, before /readyz says so. The run is timed
+	// from the last sample that saw dedupe's counter at 0 (or, if none did,
+	// from the process's start), so it is never timed too short.
+	start := time.Now()
 	child, err := startPipeline(childArgs, f.memLimit)
 	if err != nil {
 		return nil, err
@@ -263,10 +268,6 @@ func (b *bench) run(ctx context.Context) (*benchReport, error) {
 			_ = child.cmd.Process.Kill()
 		}
 	}()
-	if err := child.waitReady(ctx, time.Minute); err != nil {
-		return nil, err
-	}
-	start := time.Now()
 	obs, err := newLatencyObserver(b.opts, serde, b.topics, f.lateness, start)
 	if err != nil {
 		return nil, err
@@ -280,6 +281,9 @@ func (b *bench) run(ctx context.Context) (*benchReport, error) {
 	defer stopMon()
 	monDone := make(chan struct{})
 	go func() { mon.run(mctx, obs); close(monDone) }()
+	if err := child.waitReady(ctx, time.Minute); err != nil {
+		return nil, err
+	}
 
 	if f.rate > 0 {
 		pctx := ctx

@@ -143,15 +143,31 @@ func (p *pipelineProc) resources() (cpu float64, rss, peak int64) {
 }
 
 // stop asks the child to drain and exit (SIGTERM) and returns its CPU
-// seconds and peak RSS, from the kernel's accounting of the exited child.
+// seconds, from the kernel's accounting of the exited child, and its peak
+// RSS, the last VmHWM read from /proc before it exited. Not the exited
+// child's ru_maxrss: the kernel counts in it the memory of the process the
+// child was forked from, as it was at exec, and this process holds the
+// embedded broker with every record of a flat-out run.
 func (p *pipelineProc) stop(timeout time.Duration) (cpu float64, peak int64, err error) {
+	_, _, peak = p.resources()
 	_ = p.cmd.Process.Signal(syscall.SIGTERM)
-	select {
-	case <-p.done:
-	case <-time.After(timeout):
-		_ = p.cmd.Process.Kill()
-		<-p.done
-		return 0, 0, fmt.Errorf("the pipeline process did not stop within %v", timeout)
+	tick := time.NewTicker(20 * time.Millisecond)
+	defer tick.Stop()
+	deadline := time.After(timeout)
+wait:
+	for {
+		select {
+		case <-p.done:
+			break wait
+		case <-tick.C:
+			if _, _, hwm := p.resources(); hwm > peak {
+				peak = hwm
+			}
+		case <-deadline:
+			_ = p.cmd.Process.Kill()
+			<-p.done
+			return 0, 0, fmt.Errorf("the pipeline process did not stop within %v", timeout)
+		}
 	}
 	var ee *exec.ExitError
 	if p.err != nil && !errors.As(p.err, &ee) {
@@ -162,7 +178,6 @@ func (p *pipelineProc) stop(timeout time.Duration) (cpu float64, peak int64, err
 	}
 	u := p.usage
 	cpu = time.Duration(u.Utime.Nano() + u.Stime.Nano()).Seconds()
-	peak = u.Maxrss << 10 // kilobytes on Linux
 	if p.err != nil {
 		return cpu, peak, fmt.Errorf("the pipeline process failed: %v\n%s", p.err, p.stderr)
 	}

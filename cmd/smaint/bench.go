@@ -268,6 +268,17 @@ func (b *bench) run(ctx context.Context) (*benchReport, error) {
 			_ = child.cmd.Process.Kill()
 		}
 	}()
+	mon := newBenchMonitor(b, child, rep, start)
+	mctx, stopMon := context.WithCancel(ctx)
+	defer stopMon()
+	monDone := make(chan struct{})
+	go func() { mon.run(mctx); close(monDone) }()
+	if err := child.waitReady(ctx, time.Minute); err != nil {
+		return nil, err
+	}
+	// The observer starts once the pipeline has created its topics: a
+	// consumer asking for a topic that does not exist yet can have the
+	// broker create it with its own defaults.
 	obs, err := newLatencyObserver(b.opts, serde, b.topics, f.lateness, start)
 	if err != nil {
 		return nil, err
@@ -275,15 +286,7 @@ func (b *bench) run(ctx context.Context) (*benchReport, error) {
 	octx, stopObs := context.WithCancel(ctx)
 	defer stopObs()
 	go obs.Run(octx)
-
-	mon := newBenchMonitor(b, child, rep, start)
-	mctx, stopMon := context.WithCancel(ctx)
-	defer stopMon()
-	monDone := make(chan struct{})
-	go func() { mon.run(mctx, obs); close(monDone) }()
-	if err := child.waitReady(ctx, time.Minute); err != nil {
-		return nil, err
-	}
+	mon.obs.Store(obs)
 
 	if f.rate > 0 {
 		pctx := ctx

@@ -6,6 +6,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -18,6 +19,8 @@ type benchMonitor struct {
 	child *pipelineProc
 	rep   *benchReport
 	start time.Time
+
+	obs atomic.Pointer[latencyObserver] // set once the observer runs
 
 	mu         sync.Mutex
 	seen       map[string]float64   // stage -> records in, at the last sample
@@ -47,7 +50,7 @@ func newBenchMonitor(b *bench, child *pipelineProc, rep *benchReport, start time
 }
 
 // run samples until ctx ends, then takes a last sample.
-func (m *benchMonitor) run(ctx context.Context, obs *latencyObserver) {
+func (m *benchMonitor) run(ctx context.Context) {
 	// Sample ten times a second, for the timing of the run's start and
 	// end (the run's measured length can be up to two samples too long,
 	// never too short); print and keep one point a second.
@@ -56,17 +59,17 @@ func (m *benchMonitor) run(ctx context.Context, obs *latencyObserver) {
 	for n := 1; ; n++ {
 		select {
 		case <-ctx.Done():
-			m.sample(context.WithoutCancel(ctx), obs, false)
+			m.sample(context.WithoutCancel(ctx), false)
 			return
 		case <-tick.C:
-			m.sample(ctx, obs, n%10 == 0)
+			m.sample(ctx, n%10 == 0)
 		}
 	}
 }
 
 // sample reads the counters; with keep it also adds a point to the series
 // (covering the time since the last kept point) and prints the line.
-func (m *benchMonitor) sample(ctx context.Context, obs *latencyObserver, keep bool) {
+func (m *benchMonitor) sample(ctx context.Context, keep bool) {
 	sctx, cancel := context.WithTimeout(ctx, 2*time.Second)
 	mfs, err := m.child.scrape(sctx)
 	cancel()
@@ -104,9 +107,11 @@ func (m *benchMonitor) sample(ctx context.Context, obs *latencyObserver, keep bo
 	}
 	lag := familySum(mfs, "smaint_consumer_lag", nil)
 	fmt.Fprintf(&line, "  lag %7.0f  cpu %.2f cores  rss %4.0f MiB", lag, (cpu-m.lastCPU)/dt, pt.RSSMiB)
-	if feats, _ := obs.snapshot(); len(feats) > 0 && m.b.flags.rate > 0 {
-		recent := feats[max(0, len(feats)-2000):]
-		fmt.Fprintf(&line, "  feature p99 %.0f ms", summarizeLatency(recent).P99)
+	if obs := m.obs.Load(); obs != nil && m.b.flags.rate > 0 {
+		if feats, _ := obs.snapshot(); len(feats) > 0 {
+			recent := feats[max(0, len(feats)-2000):]
+			fmt.Fprintf(&line, "  feature p99 %.0f ms", summarizeLatency(recent).P99)
+		}
 	}
 	m.rep.Series = append(m.rep.Series, pt)
 	m.lastSent, m.lastCPU, m.lastAt = sent, cpu, now

@@ -178,9 +178,9 @@ func modes(t *testing.T) map[string]func(*testing.T) func(*dedupe.Config) {
 	}
 }
 
-// N readings with D duplicates and B bad records give exactly N-D-B... in
-// the terms: N records produced, of which D duplicates and B bad,
-// leave exactly N-D-B clean readings and B dead letters; none is lost.
+// N records produced, of which D duplicates and B bad, leave exactly N-D-B
+// clean readings and B dead letters, none lost: two instances share the
+// group, in every store mode.
 func TestTwoInstancesOnKafkaCountExactly(t *testing.T) {
 	for name, mk := range modes(t) {
 		t.Run(name, func(t *testing.T) {

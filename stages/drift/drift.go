@@ -233,13 +233,16 @@ func (s *Stage) Process(_ context.Context, in []pipeline.Msg[schemas.SensorReadi
 // closeWindow compares w with the sensor's reference, emits the report
 // (unless replaying), and makes w the reference.
 func (s *Stage) closeWindow(sn *sensorState, w *window, replay bool, out *pipeline.Emitter) {
+	// A closed window takes no more values: sorted now, it is sorted when
+	// it is the reference of the next comparison.
+	slices.Sort(w.values)
 	ref := sn.ref
 	sn.ref = w
 	if ref == nil || len(ref.values) < s.cfg.MinValues || len(w.values) < s.cfg.MinValues {
 		return
 	}
-	s.refBuf = sorted(s.refBuf, ref.values)
-	s.curBuf = sorted(s.curBuf, w.values)
+	s.refBuf = widen(s.refBuf, ref.values)
+	s.curBuf = widen(s.curBuf, w.values)
 	d, p := KSTest(s.refBuf, s.curBuf)
 	psi := PSI(s.refBuf, s.curBuf, s.cfg.Bins, s.cfg.Epsilon)
 	rep := &schemas.DriftReport{
@@ -294,12 +297,12 @@ func (s *Stage) maybeRetrain(rep *schemas.DriftReport, out *pipeline.Emitter) {
 	})
 }
 
-func sorted(dst []float64, vs []float32) []float64 {
+// widen converts vs into dst; sorted float32s stay sorted as float64s.
+func widen(dst []float64, vs []float32) []float64 {
 	dst = dst[:0]
 	for _, v := range vs {
 		dst = append(dst, float64(v))
 	}
-	slices.Sort(dst)
 	return dst
 }
 

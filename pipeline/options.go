@@ -134,6 +134,8 @@ func MaxInflightBatches(n int) Option { return func(c *runnerConfig) { c.maxInfl
 // broker, so these bound its input memory; franz-go's defaults (50 MiB and
 // 1 MiB) cost a process running five stages about 70 MiB of RSS, for no
 // gain in throughput from a local broker. Raise them for brokers far away.
+// The bound is soft: a broker still returns a record batch larger than
+// the limit, so that it can be consumed at all.
 func FetchMaxBytes(total, perPartition int32) Option {
 	return func(c *runnerConfig) { c.fetchMax, c.fetchPartMax = total, perPartition }
 }

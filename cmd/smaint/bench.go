@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"math"
 	"os"
 	"regexp"
 	"slices"
@@ -15,10 +16,13 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kfake"
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/smaint/smaint/pipeline"
 	"github.com/smaint/smaint/schemas"
+	"github.com/smaint/smaint/stages/features"
 )
 
 // benchFlags configure "smaint bench".
@@ -110,16 +114,20 @@ func (f *benchFlags) validate() error {
 	switch {
 	case f.sensors < 1:
 		return fmt.Errorf("%w: --sensors must be positive", errUsage)
-	case f.rate < 0:
-		return fmt.Errorf("%w: --rate must not be negative", errUsage)
+	case f.rate < 0 || math.IsNaN(f.rate) || math.IsInf(f.rate, 0):
+		return fmt.Errorf("%w: --rate %v (want a finite number, 0 or more)", errUsage, f.rate)
 	case f.count < 0:
 		return fmt.Errorf("%w: --count must not be negative", errUsage)
 	case f.rate > 0 && f.count == 0 && f.duration <= 0:
 		return fmt.Errorf("%w: a paced run needs --duration or --count", errUsage)
 	case f.partitions < 1 || f.partitions > 1000:
 		return fmt.Errorf("%w: --partitions %d (want 1-1000)", errUsage, f.partitions)
-	case f.dupRate < 0 || f.dupRate > 0.5:
+	case !(f.dupRate >= 0 && f.dupRate <= 0.5): // NaN too
 		return fmt.Errorf("%w: --duplicates %v (want 0-0.5)", errUsage, f.dupRate)
+	case f.dedupeSize < 0:
+		return fmt.Errorf("%w: --dedupe-cache must not be negative", errUsage)
+	case f.lateness < 0:
+		return fmt.Errorf("%w: --lateness must not be negative", errUsage)
 	case f.memLimit != "" && !memLimitSyntax.MatchString(f.memLimit):
 		return fmt.Errorf("%w: --memory-limit %q: want a size as GOMEMLIMIT takes it, e.g. 256MiB or 1GiB", errUsage, f.memLimit)
 	case f.plotPath != "" && !strings.HasSuffix(f.plotPath, ".svg") && !strings.HasSuffix(f.plotPath, ".png"):
@@ -131,10 +139,23 @@ func (f *benchFlags) validate() error {
 	if f.anomalies < 0 {
 		f.anomalies = max(1, f.sensors/200)
 	}
+	var names []string
 	for _, s := range strings.Split(f.stages, ",") {
 		if s = strings.TrimSpace(s); s == "sink" || !slices.Contains(stageNames, s) {
 			return fmt.Errorf("%w: --stages: %q is not a stage bench runs (%s)", errUsage, s, strings.Join(stageNames[:5], ", "))
 		}
+		names = append(names, s)
+	}
+	// Bench feeds sensor.readings; only dedupe reads it, and its start and
+	// end are timed by dedupe's counter.
+	if !slices.Contains(names, "dedupe") {
+		return fmt.Errorf("%w: --stages must include dedupe: the other stages read what it writes", errUsage)
+	}
+	if err := features.ParseWindows(f.windows, &features.Config{}); err != nil {
+		return fmt.Errorf("%w: --windows: %v", errUsage, err)
+	}
+	if f.memLimit == "" {
+		f.memLimit = os.Getenv("GOMEMLIMIT") // the child inherits it; the report says so
 	}
 	return positiveDuration("drain-timeout", f.drain)
 }
@@ -152,6 +173,7 @@ type bench struct {
 	opts   []kgo.Opt
 	serde  *schemas.Serde
 	topics pipeline.Topics
+	runID  string
 	sent   atomic.Int64
 }
 
@@ -160,7 +182,15 @@ func (b *bench) run(ctx context.Context) (*benchReport, error) {
 	b.topics = pipeline.DefaultTopics()
 	brokers, registry := []string(f.brokers), ""
 	if len(brokers) == 0 {
-		if err := b.env.startKafka("127.0.0.1:0", b.log); err != nil {
+		// The embedded broker keeps every record in this process, on the
+		// pipeline's cores. A paced run trims its topics to the last
+		// minute (checked every 5 s), so that a long run does not slow the
+		// broker down as it goes; a flat-out run needs all its records.
+		var kopts []kfake.Opt
+		if f.rate > 0 {
+			kopts = append(kopts, kfake.BrokerConfigs(map[string]string{"log.cleaner.backoff.ms": "5000"}))
+		}
+		if err := b.env.startKafka("127.0.0.1:0", b.log, kopts...); err != nil {
 			return nil, err
 		}
 		if err := b.env.startRegistry("127.0.0.1:0", b.log); err != nil {
@@ -174,7 +204,8 @@ func (b *bench) run(ctx context.Context) (*benchReport, error) {
 	redisURL := "redis://" + b.env.rdb.Options().Addr
 	runID := make([]byte, 4)
 	_, _ = rand.Read(runID)
-	prefix := "smaint:bench:" + hex.EncodeToString(runID) + ":"
+	b.runID = hex.EncodeToString(runID)
+	prefix := "smaint:bench:" + b.runID + ":"
 	defer b.env.dropKeys(context.WithoutCancel(ctx), prefix)
 
 	kf := kafkaFlags{partitions: f.partitions, replication: -1, registry: registry, brokers: listFlag(brokers)}
@@ -202,6 +233,29 @@ func (b *bench) run(ctx context.Context) (*benchReport, error) {
 	defer admin.Close()
 	if err := pipeline.EnsureTopics(ctx, admin, int32(f.partitions), int16(kf.replication), append(b.topics.All(), "smaint.bench.raw")...); err != nil {
 		return nil, err
+	}
+	if len(f.brokers) == 0 && f.rate > 0 {
+		topics := append(b.topics.All(), "smaint.bench.raw")
+		rs, err := kadm.NewClient(admin).AlterTopicConfigs(ctx, []kadm.AlterConfig{{Op: kadm.SetConfig, Name: "retention.ms", Value: kadm.StringPtr("60000")}}, topics...)
+		for _, r := range rs {
+			if err == nil && r.Err != nil {
+				err = fmt.Errorf("%s: %w", r.Name, r.Err)
+			}
+		}
+		if err != nil {
+			return nil, fmt.Errorf("embedded broker: set retention: %w", err)
+		}
+	}
+	// Records left by an earlier run would be counted as this run's, and
+	// the stages' groups would start from that run's offsets.
+	for _, t := range []string{b.topics.Readings, b.topics.Clean, b.topics.Features, "smaint.bench.raw"} {
+		n, err := topicRecords(ctx, admin, t)
+		if err != nil {
+			return nil, err
+		}
+		if n > 0 {
+			return nil, fmt.Errorf("%w: --brokers: topic %s already holds %d records; bench needs empty topics (a fresh cluster, or delete them)", errUsage, t, n)
+		}
 	}
 	prod, err := pipeline.NewProducer(base...)
 	if err != nil {
@@ -301,12 +355,14 @@ func (b *bench) run(ctx context.Context) (*benchReport, error) {
 		}
 	}
 	rep.Produced = b.sent.Load()
-	rep.Drained = mon.waitDrained(ctx, f.drain)
+	rep.Drained = mon.waitDrained(ctx, f.drain, child.done)
 	stopMon()
 	<-monDone
 	rep.Seconds = mon.activeSeconds()
 	if rep.Seconds > 0 {
-		rep.EndToEnd = float64(rep.Produced) / rep.Seconds
+		// Readings that went through: all of them once drained, what dedupe
+		// consumed if the drain timed out.
+		rep.EndToEnd = min(float64(rep.Produced), mon.stageIn("dedupe")) / rep.Seconds
 		for _, s := range rep.stageOrderNames {
 			rep.StageRates[s] = mon.stageIn(s) / rep.Seconds
 		}
@@ -326,19 +382,23 @@ func (b *bench) run(ctx context.Context) (*benchReport, error) {
 		return nil, err
 	}
 	rep.CPUSeconds, rep.PeakRSSMiB = cpu, float64(peak)/(1<<20)
+	_, _, self := procResources("self")
+	rep.BenchRSSMiB = float64(self) / (1 << 20)
 	if rep.Seconds > 0 {
-		rep.CPUCores = cpu / rep.Seconds
+		rep.CPUCores = mon.activeCPU() / rep.Seconds
 	}
 
-	fmt.Fprintf(b.out, "raw consume→produce over the same %d records...\n", rep.Produced)
-	n, secs, err := rawPassthrough(ctx, b.opts, b.topics.Readings, "smaint.bench.raw")
+	fmt.Fprintf(b.out, "raw consume→produce over the readings topic...\n")
+	n, secs, err := rawPassthrough(ctx, b.opts, b.topics.Readings, "smaint.bench.raw", "smaint-bench-raw-"+b.runID)
 	if err != nil {
 		return nil, err
 	}
 	rep.RawRecords = n
 	if secs > 0 {
 		rep.RawPerSec = float64(n) / secs
-		rep.RatioOfRaw = rep.EndToEnd / rep.RawPerSec
+		if f.rate == 0 { // a paced rate says nothing of the pipeline's limit
+			rep.RatioOfRaw = rep.EndToEnd / rep.RawPerSec
+		}
 	}
 	return rep, nil
 }

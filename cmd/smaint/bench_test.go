@@ -69,7 +69,7 @@ func TestBenchFlatOut(t *testing.T) {
 	if rep.StageRates["dedupe"] <= 0 || rep.StageRates["features"] <= 0 || rep.StageRates["score"] <= 0 {
 		t.Errorf("stage rates %v: the windows of 100 s of plant time went through scoring", rep.StageRates)
 	}
-	if rep.RawRecords != 20_000 || rep.RawPerSec <= 0 || rep.RatioOfRaw <= 0 {
+	if rep.RawRecords != 20_000 || rep.RawPerSec <= 0 || rep.RatioOfRaw <= 0 || rep.BenchRSSMiB <= 0 {
 		t.Errorf("raw baseline: %d records at %.0f/s, ratio %.2f", rep.RawRecords, rep.RawPerSec, rep.RatioOfRaw)
 	}
 	if rep.CPUSeconds <= 0 || rep.PeakRSSMiB <= 0 {
@@ -91,16 +91,24 @@ func TestBenchPaced(t *testing.T) {
 	if l.Count < 100 || l.P50 > l.P99 || l.P99 > l.Max || len(rep.LatencySeries) == 0 {
 		t.Fatalf("feature latency %+v over %d slices", l, len(rep.LatencySeries))
 	}
+	if rep.RawRecords == 0 || rep.RatioOfRaw != 0 {
+		t.Errorf("paced run: raw loop over %d records, ratio %v (want none)", rep.RawRecords, rep.RatioOfRaw)
+	}
 }
 
 func TestBenchBadFlags(t *testing.T) {
 	for _, tc := range []struct{ args, want string }{
 		{"--sensors 0", "--sensors must be positive"},
-		{"--rate -5", "--rate must not be negative"},
+		{"--rate -5", "--rate -5 (want a finite number, 0 or more)"},
 		{"--stages dedupe,sink", `"sink" is not a stage bench runs`},
 		{"--plot chart.gif", `--plot "chart.gif"`},
 		{"--duplicates 0.9", "--duplicates 0.9"},
 		{"--memory-limit 256M", `--memory-limit "256M"`},
+		{"--rate NaN", "--rate NaN"},
+		{"--duplicates NaN", "--duplicates NaN"},
+		{"--stages features,score", "--stages must include dedupe"},
+		{"--windows 10parsecs", "--windows"},
+		{"--dedupe-cache -1", "--dedupe-cache must not be negative"},
 	} {
 		code, _, stderr := runCLI(t, context.Background(), append([]string{"bench"}, strings.Fields(tc.args)...)...)
 		if code != 2 || !strings.Contains(stderr, tc.want) {

@@ -30,14 +30,12 @@ type benchMonitor struct {
 	lastChange map[string]time.Time // stage -> when its counter last moved
 	first      time.Time            // when the first reading was consumed
 	lastSent   int64
-	lastCPU    float64
+	lastCPU    float64 // CPU seconds at the last kept point
 	lastAt     time.Time
+	cpuSeen    float64 // CPU seconds at the last sample
+	cpuFirst   float64 // at the sample before the first reading was consumed
+	cpuDone    float64 // at the sample where a counter last moved
 }
-
-// readingStages are the stages that consume readings; the run is done
-// when they have consumed them all and the windows closed meanwhile have
-// gone through score and alert.
-var readingStages = []string{"dedupe", "features", "drift"}
 
 // newBenchMonitor returns a monitor whose series starts at start.
 func newBenchMonitor(b *bench, child *pipelineProc, rep *benchReport, start time.Time) *benchMonitor {
@@ -77,23 +75,23 @@ func (m *benchMonitor) sample(ctx context.Context, keep bool) {
 		return
 	}
 	now := time.Now()
+	cpu, rss, _ := m.child.resources()
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	for _, s := range m.rep.stageOrderNames {
 		in := familySum(mfs, "smaint_records_in_total", map[string]string{"stage": s})
 		if in != m.seen[s] {
 			if m.first.IsZero() && s == "dedupe" {
-				m.first = m.seenAt
+				m.first, m.cpuFirst = m.seenAt, m.cpuSeen
 			}
-			m.seen[s], m.lastChange[s] = in, now
+			m.seen[s], m.lastChange[s], m.cpuDone = in, now, cpu
 		}
 		m.lag[s] = familySum(mfs, "smaint_consumer_lag", map[string]string{"stage": s})
 	}
-	m.seenAt = now
+	m.seenAt, m.cpuSeen = now, cpu
 	if !keep {
 		return
 	}
-	cpu, rss, _ := m.child.resources()
 	dt := now.Sub(m.lastAt).Seconds()
 	pt := benchPoint{T: now.Sub(m.start).Seconds(), Stages: map[string]float64{}, RSSMiB: float64(rss) / (1 << 20)}
 	sent := m.b.sent.Load()
@@ -125,8 +123,9 @@ func (m *benchMonitor) stageIn(stage string) float64 {
 	return m.seen[stage]
 }
 
-// activeSeconds is the time from the first reading consumed to the last
-// reading processed by the stages that consume readings.
+// activeSeconds is the time from the sample before dedupe consumed its
+// first reading to the sample at which a stage's counter last moved: the
+// run's length, up to two samples too long.
 func (m *benchMonitor) activeSeconds() float64 {
 	m.mu.Lock()
 	defer m.mu.Unlock()
@@ -142,15 +141,26 @@ func (m *benchMonitor) activeSeconds() float64 {
 	return done.Sub(m.first).Seconds()
 }
 
-// waitDrained waits until the stages that consume readings have fetched
-// their inputs to the end (their lag gauges read 0), dedupe has consumed
-// every reading produced, and no stage's counter has moved for two
-// seconds; or timeout. Windows still open are not waited for: they close
-// when the watermark or the idle timeout says so.
-func (m *benchMonitor) waitDrained(ctx context.Context, timeout time.Duration) bool {
+// activeCPU is the child's CPU seconds over activeSeconds' interval.
+func (m *benchMonitor) activeCPU() float64 {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.cpuDone - m.cpuFirst
+}
+
+// waitDrained waits until every stage has fetched its input to the end
+// (its lag gauge reads 0), dedupe has consumed every reading produced, and
+// no stage's counter has moved for two seconds; or timeout, or the child
+// exits. Windows still open are not waited for: they close when the
+// watermark or the idle timeout says so.
+func (m *benchMonitor) waitDrained(ctx context.Context, timeout time.Duration, exited <-chan struct{}) bool {
 	deadline := time.Now().Add(timeout)
 	for ctx.Err() == nil && time.Now().Before(deadline) {
-		time.Sleep(250 * time.Millisecond)
+		select {
+		case <-exited:
+			return false
+		case <-time.After(250 * time.Millisecond):
+		}
 		m.mu.Lock()
 		done := m.seen["dedupe"] >= float64(m.b.sent.Load()) || !slices.Contains(m.rep.stageOrderNames, "dedupe")
 		for _, s := range m.rep.stageOrderNames {

@@ -111,8 +111,13 @@ func (p *pipelineProc) scrape(ctx context.Context) ([]*dto.MetricFamily, error) 
 // resources returns the child's CPU seconds so far and its resident and
 // peak resident memory, from /proc (zeros where /proc is absent).
 func (p *pipelineProc) resources() (cpu float64, rss, peak int64) {
-	pid := p.cmd.Process.Pid
-	if b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid)); err == nil {
+	return procResources(fmt.Sprint(p.cmd.Process.Pid))
+}
+
+// procResources reads a process's CPU seconds, resident and peak resident
+// memory from /proc/PID ("self" for this one).
+func procResources(pid string) (cpu float64, rss, peak int64) {
+	if b, err := os.ReadFile("/proc/" + pid + "/stat"); err == nil {
 		// Fields after the command name (which may hold spaces): utime and
 		// stime are the 14th and 15th fields of the line.
 		if i := bytes.LastIndexByte(b, ')'); i > 0 {
@@ -124,7 +129,7 @@ func (p *pipelineProc) resources() (cpu float64, rss, peak int64) {
 			}
 		}
 	}
-	if b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid)); err == nil {
+	if b, err := os.ReadFile("/proc/" + pid + "/status"); err == nil {
 		for _, line := range strings.Split(string(b), "\n") {
 			k, v, ok := strings.Cut(line, ":")
 			if !ok {

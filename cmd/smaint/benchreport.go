@@ -41,13 +41,12 @@ type benchReport struct {
 	FeatureLatency  latencyStats       `json:"event_to_feature_latency"`
 	AlertLatency    latencyStats       `json:"event_to_alert_latency"`
 	CPUSeconds      float64            `json:"cpu_seconds"`
-	CPUCores        float64            `json:"cpu_cores"` // cpu_seconds / pipeline_seconds
+	CPUCores        float64            `json:"cpu_cores"` // CPU seconds over pipeline_seconds / pipeline_seconds
 	PeakRSSMiB      float64            `json:"peak_rss_mib"`
+	BenchRSSMiB     float64            `json:"bench_peak_rss_mib"` // this process: broker, generator, observer
 	Drained         bool               `json:"drained"`
 	Series          []benchPoint       `json:"series"`
 	LatencySeries   []latencyPoint     `json:"latency_series"`
-	DuplicatesSent  int64              `json:"-"`
-	latencySamples  []latencySample
 	stageOrderNames []string
 }
 
@@ -79,8 +78,12 @@ func (r *benchReport) print(w io.Writer) {
 	for _, s := range r.stageOrderNames {
 		fmt.Fprintf(w, "  %-34s %12.0f /s\n", "  "+s+" records in", r.StageRates[s])
 	}
-	fmt.Fprintf(w, "  %-34s %12.0f /s   (%d records)\n", "raw consume→produce, same records", r.RawPerSec, r.RawRecords)
-	fmt.Fprintf(w, "  %-34s %12.2f\n", "pipeline / raw", r.RatioOfRaw)
+	fmt.Fprintf(w, "  %-34s %12.0f /s   (%d records)\n", "raw consume→produce, same topic", r.RawPerSec, r.RawRecords)
+	if r.TargetRate > 0 {
+		fmt.Fprintf(w, "  %-34s %12s   (a paced run)\n", "pipeline / raw", "-")
+	} else {
+		fmt.Fprintf(w, "  %-34s %12.2f\n", "pipeline / raw", r.RatioOfRaw)
+	}
 	lat := func(name string, l latencyStats) {
 		if l.Count == 0 {
 			fmt.Fprintf(w, "  %-34s %12s\n", name, "none seen")
@@ -90,8 +93,9 @@ func (r *benchReport) print(w io.Writer) {
 	}
 	lat("event→feature (after end+lateness)", r.FeatureLatency)
 	lat("event→alert (after end+lateness)", r.AlertLatency)
-	fmt.Fprintf(w, "  %-34s %12.1f s   (%.2f cores)\n", "pipeline CPU", r.CPUSeconds, r.CPUCores)
+	fmt.Fprintf(w, "  %-34s %12.1f s   (%.2f cores while it ran)\n", "pipeline CPU, whole process", r.CPUSeconds, r.CPUCores)
 	fmt.Fprintf(w, "  %-34s %12.0f MiB\n", "pipeline peak RSS", r.PeakRSSMiB)
+	fmt.Fprintf(w, "  %-34s %12.0f MiB   (the bench process: broker, generator, observer)\n", "bench peak RSS", r.BenchRSSMiB)
 }
 
 // plot draws throughput and feature latency percentiles over the run, as

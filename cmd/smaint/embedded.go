@@ -28,8 +28,8 @@ type embedded struct {
 }
 
 // startKafka starts a kfake cluster listening on addr, or on a free port
-// if addr is taken.
-func (e *embedded) startKafka(addr string, log *slog.Logger) error {
+// if addr is taken; extra options go to kfake.
+func (e *embedded) startKafka(addr string, log *slog.Logger, extra ...kfake.Opt) error {
 	host, port, err := splitHostPort(addr)
 	if err != nil {
 		return fmt.Errorf("%w: --kafka-listen: %v", errUsage, err)
@@ -38,6 +38,7 @@ func (e *embedded) startKafka(addr string, log *slog.Logger) error {
 		_, p, _ := net.SplitHostPort(a)
 		return net.Listen(network, net.JoinHostPort(host, p))
 	})}
+	opts = append(opts, extra...)
 	c, err := kfake.NewCluster(append(opts, kfake.Ports(port))...)
 	if err != nil && port != 0 {
 		log.Warn("kafka port taken; using a free one", "wanted", addr, "err", err)

@@ -77,7 +77,7 @@ func (c *cache) lookup(id uuidKey, now int64) (int64, bool) {
 	if s == nil || now-s.seen >= c.ttl {
 		return 0, false
 	}
-	return s.off - 2, true
+	return s.off, true
 }
 
 // put remembers id as first seen at offset, at time seen. Rotating

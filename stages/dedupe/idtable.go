@@ -29,8 +29,8 @@ type idTable struct {
 	seed0, sd1 uint64
 }
 
-// idSlot is one remembered id. off is the offset plus 2, so that
-// offElsewhere (-1) is stored as 1.
+// idSlot is one remembered id: where (offset, or offElsewhere) and when
+// it was first seen.
 type idSlot struct {
 	key  uuidKey
 	off  int64
@@ -98,7 +98,12 @@ func (t *idTable) get(k uuidKey) *idSlot {
 }
 
 // set stores k's first sighting, replacing what the table held for k.
+// The caller keeps the ids held under the table's limit, so a slot is
+// always empty; set panics rather than probe forever if that is broken.
 func (t *idTable) set(k uuidKey, offset, seen int64) {
+	if t.n >= len(t.slots)-1 {
+		panic("dedupe: id table full: the cache must rotate before its limit")
+	}
 	if t.n >= t.growAt && len(t.slots) < t.maxSlots {
 		t.grow()
 	}
@@ -111,12 +116,12 @@ func (t *idTable) set(k uuidKey, offset, seen int64) {
 		switch t.tags[i] {
 		case 0:
 			t.tags[i] = tag
-			t.slots[i] = idSlot{key: k, off: offset + 2, seen: seen}
+			t.slots[i] = idSlot{key: k, off: offset, seen: seen}
 			t.n++
 			return
 		case tag:
 			if s := &t.slots[i]; s.key == k {
-				s.off, s.seen = offset+2, seen
+				s.off, s.seen = offset, seen
 				return
 			}
 		}

@@ -34,7 +34,7 @@ func TestIDTableMatchesAMap(t *testing.T) {
 	}
 	for _, k := range keys {
 		s, want := tab.get(k), ref[k]
-		if s == nil || s.off-2 != want[0] || s.seen != want[1] {
+		if s == nil || s.off != want[0] || s.seen != want[1] {
 			t.Fatalf("%x: got %+v, want %v", k, s, want)
 		}
 	}
@@ -77,5 +77,21 @@ func BenchmarkCache(b *testing.B) {
 		if _, ok := c.lookup(id, 2); !ok {
 			c.put(id, int64(i), 2)
 		}
+	}
+}
+
+// TestIDTableRefusesToFill: a caller that breaks the limit gets a panic,
+// not a probe that never ends.
+func TestIDTableRefusesToFill(t *testing.T) {
+	tab := newIDTable(10) // the smallest table: idTableMinSlots slots
+	defer func() {
+		if recover() == nil || tab.n != idTableMinSlots-1 {
+			t.Fatalf("no panic, or at %d ids", tab.n)
+		}
+	}()
+	for i := range idTableMinSlots {
+		var k uuidKey
+		binary.LittleEndian.PutUint64(k[:8], uint64(i)+1)
+		tab.set(k, int64(i), 1)
 	}
 }

@@ -184,7 +184,7 @@ func (b *bench) run(ctx context.Context) (*benchReport, error) {
 	if len(brokers) == 0 {
 		// The embedded broker keeps every record in this process, on the
 		// pipeline's cores. A paced run trims its topics to the last
-		// minute (checked every 5 s), so that a long run does not slow the
+		// 15 seconds (checked every 5 s), so that a long run does not slow the
 		// broker down as it goes; a flat-out run needs all its records.
 		var kopts []kfake.Opt
 		if f.rate > 0 {
@@ -236,7 +236,7 @@ func (b *bench) run(ctx context.Context) (*benchReport, error) {
 	}
 	if len(f.brokers) == 0 && f.rate > 0 {
 		topics := append(b.topics.All(), "smaint.bench.raw")
-		rs, err := kadm.NewClient(admin).AlterTopicConfigs(ctx, []kadm.AlterConfig{{Op: kadm.SetConfig, Name: "retention.ms", Value: kadm.StringPtr("60000")}}, topics...)
+		rs, err := kadm.NewClient(admin).AlterTopicConfigs(ctx, []kadm.AlterConfig{{Op: kadm.SetConfig, Name: "retention.ms", Value: kadm.StringPtr("15000")}}, topics...)
 		for _, r := range rs {
 			if err == nil && r.Err != nil {
 				err = fmt.Errorf("%s: %w", r.Name, r.Err)

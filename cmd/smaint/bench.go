@@ -49,7 +49,7 @@ type benchFlags struct {
 }
 
 func benchCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := newFlagSet("bench", "Usage: smaint bench [flags]\n\nRuns the pipeline (\"smaint run\" in a child process) on an embedded Kafka broker,\nor --brokers, with K sensors, flat out (--rate 0: --count readings are produced\nfirst, then consumed as fast as the pipeline can) or at --rate readings/s for\n--duration. Measures readings/s per stage and end to end, event-to-feature and\nevent-to-alert latency, the pipeline's CPU time and peak RSS, then a raw\nconsume→produce loop over the same records. Prints a table; --json and --plot\nwrite the report and a chart.\n", stderr)
+	fs := newFlagSet("bench", "Usage: smaint bench [flags]\n\nRuns the pipeline (\"smaint run\" in a child process) on an embedded Kafka broker,\nor --brokers, with K sensors, flat out (--rate 0: --count readings are produced\nfirst, then consumed as fast as the pipeline can) or at --rate readings/s for\n--duration. Measures readings/s per stage and end to end, event-to-feature and\nevent-to-alert latency, the pipeline's CPU time and peak RSS, then a raw\nconsume→produce loop over the readings topic. Prints a table; --json and --plot\nwrite the report and a chart.\n", stderr)
 	var (
 		bf bench
 		lf logFlags

@@ -75,31 +75,42 @@ func (t *idTable) home(h uint64) int {
 // with the top bit set so that no tag is 0.
 func tagOf(h uint64) uint8 { return uint8(h) | 0x80 }
 
-// get returns the slot holding k, or nil.
-func (t *idTable) get(k uuidKey) *idSlot {
-	if t.n == 0 {
-		return nil
-	}
-	h := t.hash(&k)
-	tag := tagOf(h)
-	for i := t.home(h); ; i++ {
+// find returns the index of the slot holding k, or of the empty slot
+// where k would go, and k's tag. It needs an empty slot in the table; set
+// keeps one.
+func (t *idTable) find(k *uuidKey) (i int, tag uint8, found bool) {
+	h := t.hash(k)
+	tag = tagOf(h)
+	for i = t.home(h); ; i++ {
 		if i == len(t.tags) {
 			i = 0
 		}
 		switch t.tags[i] {
 		case 0:
-			return nil
+			return i, tag, false
 		case tag:
-			if s := &t.slots[i]; s.key == k {
-				return s
+			if t.slots[i].key == *k {
+				return i, tag, true
 			}
 		}
 	}
 }
 
+// get returns the slot holding k, or nil.
+func (t *idTable) get(k uuidKey) *idSlot {
+	if t.n == 0 {
+		return nil
+	}
+	if i, _, ok := t.find(&k); ok {
+		return &t.slots[i]
+	}
+	return nil
+}
+
 // set stores k's first sighting, replacing what the table held for k.
 // The caller keeps the ids held under the table's limit, so a slot is
-// always empty; set panics rather than probe forever if that is broken.
+// always empty; set panics rather than fill the last one (find would then
+// probe forever).
 func (t *idTable) set(k uuidKey, offset, seen int64) {
 	if t.n >= len(t.slots)-1 {
 		panic("dedupe: id table full: the cache must rotate before its limit")
@@ -107,25 +118,12 @@ func (t *idTable) set(k uuidKey, offset, seen int64) {
 	if t.n >= t.growAt && len(t.slots) < t.maxSlots {
 		t.grow()
 	}
-	h := t.hash(&k)
-	tag := tagOf(h)
-	for i := t.home(h); ; i++ {
-		if i == len(t.tags) {
-			i = 0
-		}
-		switch t.tags[i] {
-		case 0:
-			t.tags[i] = tag
-			t.slots[i] = idSlot{key: k, off: offset, seen: seen}
-			t.n++
-			return
-		case tag:
-			if s := &t.slots[i]; s.key == k {
-				s.off, s.seen = offset, seen
-				return
-			}
-		}
+	i, tag, found := t.find(&k)
+	if !found {
+		t.tags[i] = tag
+		t.n++
 	}
+	t.slots[i] = idSlot{key: k, off: offset, seen: seen}
 }
 
 func (t *idTable) grow() {

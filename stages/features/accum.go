@@ -76,18 +76,22 @@ type stats struct {
 // never NaN: std is 0 below 2 readings, skewness 0 below 3 and kurtosis 0
 // below 4 readings or when the values do not vary, crest factor 0 when the
 // rms is 0, slope 0 below 2 readings or when all share one timestamp.
-func (a *accum) compute() stats {
+func (a *accum) compute() stats { return a.computeIn(&bigArena{}) }
+
+// computeIn is compute with its big numbers from ar, which it resets.
+func (a *accum) computeIn(ar *bigArena) stats {
+	defer ar.reset()
 	st := stats{count: a.n, min: a.min, max: a.max, peakToPeak: a.max - a.min}
 	if a.n == 0 {
 		return stats{}
 	}
-	sums := [5]*big.Float{a.s1.big(), a.s2.big(), a.s3.big(), a.s4.big(), a.stx.big()}
+	sums := [5]*big.Float{a.s1.bigIn(ar), a.s2.bigIn(ar), a.s3.bigIn(ar), a.s4.bigIn(ar), a.stx.bigIn(ar)}
 	s1, s2, s3, s4, sTX := sums[0], sums[1], sums[2], sums[3], sums[4]
 	prec := uint(256)
 	for _, s := range sums {
 		prec = max(prec, s.Prec()+64)
 	}
-	f := func() *big.Float { return new(big.Float).SetPrec(prec) }
+	f := func() *big.Float { return ar.get(prec) }
 	n := f().SetInt64(a.n)
 	e1, e2, e3, e4 := f().Quo(s1, n), f().Quo(s2, n), f().Quo(s3, n), f().Quo(s4, n)
 	mean := e1

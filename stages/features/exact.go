@@ -61,7 +61,10 @@ func (s *xsum) addProduct(a, b float64) {
 }
 
 // big returns the exact sum at a precision that holds it exactly.
-func (s *xsum) big() *big.Float {
+func (s *xsum) big() *big.Float { return s.bigIn(&bigArena{}) }
+
+// bigIn is big with its numbers taken from ar.
+func (s *xsum) bigIn(ar *bigArena) *big.Float {
 	p := s.partials()
 	lo, hi := 0, 0
 	for i, v := range p {
@@ -77,9 +80,29 @@ func (s *xsum) big() *big.Float {
 		}
 	}
 	prec := uint(hi-lo+64) + 64
-	out := new(big.Float).SetPrec(prec)
+	out, term := ar.get(prec), ar.get(prec)
 	for _, v := range p {
-		out.Add(out, new(big.Float).SetPrec(prec).SetFloat64(v))
+		out.Add(out, term.SetFloat64(v))
 	}
 	return out
 }
+
+// bigArena hands out big.Floats for one computation and takes them all
+// back at reset, so that closing a window allocates nothing once the
+// arena has grown. An arena is used by one goroutine.
+type bigArena struct {
+	fs []*big.Float
+	n  int
+}
+
+// get returns a zero with precision prec, valid until the next reset.
+func (ar *bigArena) get(prec uint) *big.Float {
+	if ar.n == len(ar.fs) {
+		ar.fs = append(ar.fs, new(big.Float))
+	}
+	f := ar.fs[ar.n]
+	ar.n++
+	return f.SetInt64(0).SetPrec(prec) // +0 first: no rounding of the old value
+}
+
+func (ar *bigArena) reset() { ar.n = 0 }

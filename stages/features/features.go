@@ -47,6 +47,7 @@ type Stage struct {
 	hop      int64 // window hop, µs
 	lateness int64 // µs
 	closing  []*window
+	bigs     bigArena // scratch for closing windows' exact statistics
 }
 
 // partition is the state of one input partition.
@@ -261,7 +262,7 @@ func (s *Stage) safeVector(w *window) (fv *schemas.FeatureVector) {
 // vector computes the FeatureVector of w; non-finite results (from
 // values near maxAbsValue) become 0.
 func (s *Stage) vector(w *window) *schemas.FeatureVector {
-	st := w.acc.compute()
+	st := w.acc.computeIn(&s.bigs)
 	fv := &schemas.FeatureVector{
 		SensorID: w.s.id, AssetID: w.s.asset, SensorType: w.s.typ,
 		WindowStart: time.UnixMicro(w.start).UTC(), WindowEnd: time.UnixMicro(w.end).UTC(),

@@ -374,6 +374,7 @@ func (b *bench) run(ctx context.Context) (*benchReport, error) {
 	if f.rate > 0 {
 		feats, alerts := obs.snapshot()
 		rep.FeatureLatency, rep.AlertLatency = summarizeLatency(feats), summarizeLatency(alerts)
+		rep.FeatureProduced = obs.producedLatency()
 		rep.LatencySeries = latencySeries(feats, 5*time.Second)
 	}
 

@@ -28,6 +28,7 @@ type latencyObserver struct {
 
 	mu       sync.Mutex
 	features []latencySample
+	produced []latencySample // features by their record timestamp: when the stage produced them
 	alerts   []latencySample
 }
 
@@ -61,7 +62,9 @@ func (o *latencyObserver) Run(ctx context.Context) error {
 			switch r.Topic {
 			case o.topics.Features:
 				if o.dec.Decode(ctx, r.Value, &fv) == nil {
-					o.features = append(o.features, latencySample{now.Sub(o.start), ms(now.Sub(fv.WindowEnd.Add(o.lateness)))})
+					due := fv.WindowEnd.Add(o.lateness)
+					o.features = append(o.features, latencySample{now.Sub(o.start), ms(now.Sub(due))})
+					o.produced = append(o.produced, latencySample{now.Sub(o.start), ms(r.Timestamp.Sub(due))})
 				}
 			case o.topics.Alerts:
 				if o.dec.Decode(ctx, r.Value, &al) == nil && al.State == schemas.StateOpen {
@@ -80,6 +83,15 @@ func (o *latencyObserver) snapshot() (features, alerts []latencySample) {
 	o.mu.Lock()
 	defer o.mu.Unlock()
 	return slices.Clone(o.features), slices.Clone(o.alerts)
+}
+
+// producedLatency summarizes the features' latency up to the moment the
+// features stage produced them (their record timestamps): the part of
+// event→feature spent before the last hop through the broker.
+func (o *latencyObserver) producedLatency() latencyStats {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	return summarizeLatency(o.produced)
 }
 
 // latencyStats summarizes samples, in milliseconds.

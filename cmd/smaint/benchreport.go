@@ -39,6 +39,7 @@ type benchReport struct {
 	RawPerSec       float64            `json:"raw_passthrough_per_sec"`
 	RatioOfRaw      float64            `json:"ratio_of_raw"`
 	FeatureLatency  latencyStats       `json:"event_to_feature_latency"`
+	FeatureProduced latencyStats       `json:"event_to_feature_produced_latency"` // to the features stage's produce
 	AlertLatency    latencyStats       `json:"event_to_alert_latency"`
 	CPUSeconds      float64            `json:"cpu_seconds"`
 	CPUCores        float64            `json:"cpu_cores"` // CPU seconds over pipeline_seconds / pipeline_seconds
@@ -92,6 +93,9 @@ func (r *benchReport) print(w io.Writer) {
 		fmt.Fprintf(w, "  %-34s p50 %.0f ms  p95 %.0f ms  p99 %.0f ms  max %.0f ms  (%d)\n", name, l.P50, l.P95, l.P99, l.Max, l.Count)
 	}
 	lat("event→feature (after end+lateness)", r.FeatureLatency)
+	if r.FeatureProduced.Count > 0 {
+		lat("  of which until features produced it", r.FeatureProduced)
+	}
 	lat("event→alert (after end+lateness)", r.AlertLatency)
 	fmt.Fprintf(w, "  %-34s %12.1f s   (%.2f cores while it ran)\n", "pipeline CPU, whole process", r.CPUSeconds, r.CPUCores)
 	fmt.Fprintf(w, "  %-34s %12.0f MiB\n", "pipeline peak RSS", r.PeakRSSMiB)

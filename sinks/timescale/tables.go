@@ -121,35 +121,9 @@ func jsonMap[V any](m map[string]V) any {
 
 // parseUUID reads the canonical 36-character form.
 func parseUUID(s string) ([16]byte, error) {
-	var u [16]byte
-	if len(s) != 36 || s[8] != '-' || s[13] != '-' || s[18] != '-' || s[23] != '-' {
+	u, ok := schemas.ParseUUID(s)
+	if !ok {
 		return u, fmt.Errorf("%w: reading_id %q is not a UUID", pipeline.ErrInvalid, s)
 	}
-	j := 0
-	for i := 0; i < 36; i += 2 {
-		if i == 8 || i == 13 || i == 18 || i == 23 {
-			i--
-			continue
-		}
-		hi, ok1 := unhex(s[i])
-		lo, ok2 := unhex(s[i+1])
-		if !ok1 || !ok2 {
-			return u, fmt.Errorf("%w: reading_id %q is not a UUID", pipeline.ErrInvalid, s)
-		}
-		u[j] = hi<<4 | lo
-		j++
-	}
 	return u, nil
-}
-
-func unhex(c byte) (byte, bool) {
-	switch {
-	case '0' <= c && c <= '9':
-		return c - '0', true
-	case 'a' <= c && c <= 'f':
-		return c - 'a' + 10, true
-	case 'A' <= c && c <= 'F':
-		return c - 'A' + 10, true
-	}
-	return 0, false
 }

@@ -1,43 +1,13 @@
 package dedupe
 
+import "github.com/smaint/smaint/schemas"
+
 // uuidKey is a reading id in 16 bytes: the UUID's value, so equal ids
 // (in any letter case) have equal keys and different ids never collide.
 type uuidKey [16]byte
 
-// parseUUID parses the canonical 8-4-4-4-12 hex form; ok is false for
-// anything else.
-func parseUUID(s string) (k uuidKey, ok bool) {
-	if len(s) != 36 || s[8] != '-' || s[13] != '-' || s[18] != '-' || s[23] != '-' {
-		return k, false
-	}
-	j := 0
-	for i := 0; i < 36; i += 2 {
-		if i == 8 || i == 13 || i == 18 || i == 23 {
-			i--
-			continue
-		}
-		hi, ok1 := unhex(s[i])
-		lo, ok2 := unhex(s[i+1])
-		if !ok1 || !ok2 {
-			return k, false
-		}
-		k[j] = hi<<4 | lo
-		j++
-	}
-	return k, true
-}
-
-func unhex(c byte) (byte, bool) {
-	switch {
-	case '0' <= c && c <= '9':
-		return c - '0', true
-	case 'a' <= c && c <= 'f':
-		return c - 'a' + 10, true
-	case 'A' <= c && c <= 'F':
-		return c - 'A' + 10, true
-	}
-	return 0, false
-}
+// parseUUID is schemas.ParseUUID as a cache key.
+func parseUUID(s string) (uuidKey, bool) { return schemas.ParseUUID(s) }
 
 // cache remembers the reading ids first seen in one input partition: for
 // each, the offset it was first seen at and when. Duplicates arrive on

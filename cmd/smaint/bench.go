@@ -171,7 +171,6 @@ type bench struct {
 	log    *slog.Logger
 	env    embedded
 	opts   []kgo.Opt
-	serde  *schemas.Serde
 	topics pipeline.Topics
 	runID  string
 	sent   atomic.Int64
@@ -219,7 +218,6 @@ func (b *bench) run(ctx context.Context) (*benchReport, error) {
 	if err != nil {
 		return nil, err
 	}
-	b.serde = serde
 	d := newDeps(b.log, serde)
 	base, err := kf.runnerOpts(d)
 	if err != nil {

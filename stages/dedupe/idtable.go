@@ -21,12 +21,11 @@ import (
 // Hashing is seeded per table, so ids crafted to collide cannot be chosen
 // without knowing the seed. An idTable is used by one goroutine.
 type idTable struct {
-	tags       []uint8 // per slot: 0 empty, else 0x80 | 7 bits of the hash
-	slots      []idSlot
-	n          int // ids held
-	growAt     int // n at which to grow
-	maxSlots   int
-	seed0, sd1 uint64
+	tags         []uint8 // per slot: 0 empty, else 0x80 | 7 bits of the hash
+	slots        []idSlot
+	n            int // ids held
+	maxSlots     int // slots at full size, for limit ids at 3/4 load
+	seed0, seed1 uint64
 }
 
 // idSlot is one remembered id: where (offset, or offElsewhere) and when
@@ -40,25 +39,21 @@ type idSlot struct {
 const idTableMinSlots = 1024
 
 func newIDTable(limit int) *idTable {
-	t := &idTable{maxSlots: max(idTableMinSlots, limit+limit/3+1), seed0: rand.Uint64(), sd1: rand.Uint64()}
-	t.alloc(min(idTableMinSlots, t.maxSlots))
+	t := &idTable{maxSlots: max(idTableMinSlots, limit+limit/3+1), seed0: rand.Uint64(), seed1: rand.Uint64()}
+	t.alloc(idTableMinSlots)
 	return t
 }
 
 func (t *idTable) alloc(slots int) {
 	t.slots = make([]idSlot, slots)
 	t.tags = make([]uint8, slots)
-	t.growAt = slots * 3 / 4
-	if slots == t.maxSlots {
-		t.growAt = slots // the caller bounds n; a full-size table never grows
-	}
 }
 
 // hash mixes both halves of the key with the table's seeds: two rounds of
 // a 64×64→128-bit multiply folded to 64 bits.
 func (t *idTable) hash(k *uuidKey) uint64 {
 	a := binary.LittleEndian.Uint64(k[:8]) ^ t.seed0
-	b := binary.LittleEndian.Uint64(k[8:]) ^ t.sd1
+	b := binary.LittleEndian.Uint64(k[8:]) ^ t.seed1
 	hi, lo := bits.Mul64(a, b)
 	hi, lo = bits.Mul64(hi^lo^t.seed0, 0x9e3779b97f4a7c15)
 	return hi ^ lo
@@ -115,7 +110,7 @@ func (t *idTable) set(k uuidKey, offset, seen int64) {
 	if t.n >= len(t.slots)-1 {
 		panic("dedupe: id table full: the cache must rotate before its limit")
 	}
-	if t.n >= t.growAt && len(t.slots) < t.maxSlots {
+	if t.n >= len(t.slots)*3/4 && len(t.slots) < t.maxSlots {
 		t.grow()
 	}
 	i, tag, found := t.find(&k)

@@ -237,7 +237,7 @@ func (f *dedupeFlags) config(d *deps, rdb redis.UniversalClient) dedupe.Config {
 type featureFlags struct {
 	windows        string
 	lateness, idle time.Duration
-	bands          int
+	bands, workers int
 	spectral       listFlag
 }
 
@@ -246,12 +246,13 @@ func (f *featureFlags) register(fs *flagSet) {
 	fs.DurationVar(&f.lateness, "lateness", 10*time.Second, "how far behind its partition's latest event time a reading may arrive and still count")
 	fs.DurationVar(&f.idle, "idle-timeout", 30*time.Second, "close a partition's open windows after this long without input (processing time)")
 	fs.IntVar(&f.bands, "bands", 8, "spectral band energies per window for vibration and acoustic sensors")
+	fs.IntVar(&f.workers, "feature-workers", 0, "goroutines that compute the windows closing together (0: one per CPU)")
 	f.spectral = listFlag{"vibration", "acoustic"}
 	fs.Var(&f.spectral, "spectral-types", "sensor types that get spectral band energies")
 }
 
 func (f *featureFlags) config(d *deps) (features.Config, error) {
-	cfg := features.Config{Lateness: f.lateness, IdleTimeout: f.idle, Bands: f.bands, SpectralTypes: f.spectral,
+	cfg := features.Config{Lateness: f.lateness, IdleTimeout: f.idle, Bands: f.bands, SpectralTypes: f.spectral, Workers: f.workers,
 		FeaturesTopic: d.topics.Features, LateTopic: d.topics.Late, Registerer: d.reg, Logger: d.log.With("stage", "features")}
 	if err := features.ParseWindows(f.windows, &cfg); err != nil {
 		return cfg, fmt.Errorf("--windows: %w", err)

@@ -141,17 +141,18 @@ func fl(x *big.Float) float64 {
 }
 
 // sortedValues returns the samples' values ordered by time (then value,
-// so equal timestamps still give one order).
-func (a *accum) sortedValues() []float64 {
+// so equal timestamps still give one order), in buf's memory when it is
+// large enough.
+func (a *accum) sortedValues(buf []float64) []float64 {
 	slices.SortFunc(a.samples, func(p, q sample) int {
 		if c := cmp.Compare(p.t, q.t); c != 0 {
 			return c
 		}
 		return cmp.Compare(p.x, q.x)
 	})
-	out := make([]float64, len(a.samples))
-	for i, s := range a.samples {
-		out[i] = s.x
+	out := buf[:0]
+	for _, s := range a.samples {
+		out = append(out, s.x)
 	}
 	return out
 }

@@ -3,6 +3,7 @@ package features
 import (
 	"fmt"
 	"log/slog"
+	"runtime"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -37,6 +38,13 @@ type Config struct {
 	SpectralTypes []string
 	Bands         int
 
+	// Workers is how many goroutines compute the windows that close
+	// together (default GOMAXPROCS): with thousands of sensors, every
+	// sensor's window closes at the same moment, and spreading that burst
+	// over the cores shortens the time to its last window. 1 computes
+	// every window in the runner's goroutine.
+	Workers int
+
 	FeaturesTopic string // default sensor.features
 	LateTopic     string // default sensor.readings.late
 
@@ -64,6 +72,9 @@ func (c Config) WithDefaults() Config {
 	}
 	if c.Bands == 0 {
 		c.Bands = 8
+	}
+	if c.Workers == 0 {
+		c.Workers = runtime.GOMAXPROCS(0)
 	}
 	t := pipeline.DefaultTopics()
 	if c.FeaturesTopic == "" {
@@ -98,6 +109,8 @@ func (c Config) Validate() error {
 		return fmt.Errorf("%w: features: idle timeout must be positive", pipeline.ErrConfig)
 	case c.Bands < 1 || c.Bands > 256:
 		return fmt.Errorf("%w: features: %d bands (want 1-256)", pipeline.ErrConfig, c.Bands)
+	case c.Workers < 1 || c.Workers > 1024:
+		return fmt.Errorf("%w: features: %d workers (want 1-1024)", pipeline.ErrConfig, c.Workers)
 	}
 	return nil
 }

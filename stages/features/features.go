@@ -41,13 +41,14 @@ type Stage struct {
 	late     *pipeline.Output[*schemas.SensorReading]
 	parts    map[pipeline.TopicPartition]*partition
 	spectral map[string]bool
-	spec     *spectrum
 	met      metrics
 	size     int64 // window size, µs
 	hop      int64 // window hop, µs
 	lateness int64 // µs
 	closing  []*window
-	bigs     bigArena // scratch for closing windows' exact statistics
+	calcs    []*calc                  // one per goroutine computing closed windows
+	fvs      []*schemas.FeatureVector // vectors' result, reused
+	samples  samplePool
 }
 
 // partition is the state of one input partition.
@@ -67,6 +68,7 @@ type partition struct {
 	earliestEnd int64
 	retained    int64
 	retainedOK  bool
+	samples     *samplePool // the stage's
 }
 
 // added notes that a reading at offset off joined one of p's windows.
@@ -103,7 +105,6 @@ func New(cfg Config) (*Stage, error) {
 		late:     pipeline.NewOutput[*schemas.SensorReading](cfg.LateTopic),
 		parts:    map[pipeline.TopicPartition]*partition{},
 		spectral: map[string]bool{},
-		spec:     newSpectrum(cfg.Bands),
 		met:      newMetrics(cfg.Registerer),
 		size:     cfg.Size.Microseconds(),
 		hop:      cfg.Hop.Microseconds(),
@@ -111,6 +112,9 @@ func New(cfg Config) (*Stage, error) {
 	}
 	for _, t := range cfg.SpectralTypes {
 		s.spectral[t] = true
+	}
+	for range cfg.Workers {
+		s.calcs = append(s.calcs, &calc{spec: newSpectrum(cfg.Bands)})
 	}
 	return s, nil
 }
@@ -121,7 +125,8 @@ func (s *Stage) Outputs() []pipeline.Port { return []pipeline.Port{s.features, s
 func (s *Stage) part(tp pipeline.TopicPartition) *partition {
 	p := s.parts[tp]
 	if p == nil {
-		p = &partition{maxTS: math.MinInt64, closed: math.MinInt64, sensors: map[string]*sensor{}, earliestEnd: math.MaxInt64}
+		p = &partition{maxTS: math.MinInt64, closed: math.MinInt64, sensors: map[string]*sensor{}, earliestEnd: math.MaxInt64,
+			samples: &s.samples}
 		s.parts[tp] = p
 	}
 	return p
@@ -180,11 +185,15 @@ func (s *Stage) Process(_ context.Context, in []pipeline.Msg[schemas.SensorReadi
 		}
 		return nil
 	})
+	// Every partition's windows close at about the same moment: they are
+	// computed together, so that the burst is spread over the workers.
+	s.closing = s.closing[:0]
 	for p := range touched {
 		if front := s.frontier(p); front >= p.earliestEnd {
-			s.closeUpTo(p, front, out)
+			s.takeClosed(p, front)
 		}
 	}
+	s.emit(s.closing, out)
 	s.met.open.Set(float64(s.openWindows()))
 	return nil
 }
@@ -206,10 +215,10 @@ func (s *Stage) addCount(p *partition, sn *sensor, ts int64, x float64, off int6
 	}
 }
 
-// closeUpTo emits, in order of end time, the windows of p that end at or
-// before front, and forgets them.
-func (s *Stage) closeUpTo(p *partition, front int64, out *pipeline.Emitter) {
-	s.closing = s.closing[:0]
+// takeClosed moves the windows of p that end at or before front to
+// s.closing, for emit.
+func (s *Stage) takeClosed(p *partition, front int64) {
+	n := len(s.closing)
 	keep := p.open[:0]
 	p.earliestEnd = math.MaxInt64
 	for _, w := range p.open {
@@ -222,66 +231,33 @@ func (s *Stage) closeUpTo(p *partition, front int64, out *pipeline.Emitter) {
 		keep = append(keep, w)
 		p.earliestEnd = min(p.earliestEnd, w.end)
 	}
-	if len(s.closing) > 0 {
+	if len(s.closing) > n {
 		p.retainedOK = false
 	}
 	clear(p.open[len(keep):])
 	p.open = keep
-	if len(s.closing) > 0 {
-		s.emit(s.closing, out)
-	}
 }
 
 // emit computes and emits closed windows, ordered by end, sensor, start.
+// It does nothing for none.
+// A sensor's late count goes with the first of its windows emitted.
 func (s *Stage) emit(ws []*window, out *pipeline.Emitter) {
 	slices.SortFunc(ws, func(a, b *window) int {
 		return cmp.Or(cmp.Compare(a.end, b.end), cmp.Compare(a.s.id, b.s.id), cmp.Compare(a.start, b.start))
 	})
+	for i, fv := range s.vectors(ws) {
+		if fv == nil {
+			continue
+		}
+		fv.LateCount, ws[i].s.late = ws[i].s.late, 0
+		s.features.Emit(out, fv.SensorID, fv)
+		s.met.windows.Inc()
+	}
 	for _, w := range ws {
-		if fv := s.safeVector(w); fv != nil {
-			s.features.Emit(out, fv.SensorID, fv)
-			s.met.windows.Inc()
-		}
+		s.samples.put(w.acc.samples)
+		w.acc.samples = nil
 	}
-}
-
-// safeVector is vector behind a recover: a bug that panics on one window
-// loses that window (logged and counted), not the batch.
-func (s *Stage) safeVector(w *window) (fv *schemas.FeatureVector) {
-	defer func() {
-		if p := recover(); p != nil {
-			s.met.windowErrors.Inc()
-			s.cfg.Logger.Error("computing a window panicked; window dropped", "sensor", w.s.id,
-				"start", time.UnixMicro(w.start).UTC(), "readings", w.acc.n, "panic", p)
-			fv = nil
-		}
-	}()
-	return s.vector(w)
-}
-
-// vector computes the FeatureVector of w; non-finite results (from
-// values near maxAbsValue) become 0.
-func (s *Stage) vector(w *window) *schemas.FeatureVector {
-	st := w.acc.computeIn(&s.bigs)
-	fv := &schemas.FeatureVector{
-		SensorID: w.s.id, AssetID: w.s.asset, SensorType: w.s.typ,
-		WindowStart: time.UnixMicro(w.start).UTC(), WindowEnd: time.UnixMicro(w.end).UTC(),
-		Count: st.count, Mean: st.mean, Std: st.std, Min: st.min, Max: st.max, RMS: st.rms,
-		Skewness: st.skewness, Kurtosis: st.kurtosis, CrestFactor: st.crest, PeakToPeak: st.peakToPeak,
-		Slope: st.slope, LateCount: w.s.late,
-	}
-	w.s.late = 0
-	if w.acc.spectral {
-		fv.BandEnergies = s.spec.bandEnergies(w.acc.sortedValues())
-	}
-	for _, f := range []*float64{&fv.Mean, &fv.Std, &fv.Min, &fv.Max, &fv.RMS, &fv.Skewness, &fv.Kurtosis,
-		&fv.CrestFactor, &fv.PeakToPeak, &fv.Slope} {
-		if math.IsNaN(*f) || math.IsInf(*f, 0) {
-			*f = 0
-			s.met.nonFinite.Inc()
-		}
-	}
-	return fv
+	clear(ws) // closed windows are garbage now
 }
 
 // TickEvery implements pipeline.Ticker.
@@ -290,6 +266,7 @@ func (s *Stage) TickEvery() time.Duration { return max(time.Second, s.cfg.IdleTi
 // Tick closes every window of the partitions that have been idle for the
 // idle timeout, and marks those windows' time as closed.
 func (s *Stage) Tick(_ context.Context, now time.Time, out *pipeline.Emitter) {
+	s.closing = s.closing[:0]
 	for _, p := range s.parts {
 		if len(p.open) == 0 || now.Sub(p.lastInput) < s.cfg.IdleTimeout {
 			continue
@@ -299,11 +276,12 @@ func (s *Stage) Tick(_ context.Context, now time.Time, out *pipeline.Emitter) {
 			last = max(last, w.end)
 		}
 		s.met.idleCloses.Inc()
-		s.closeUpTo(p, math.MaxInt64, out)
+		s.takeClosed(p, math.MaxInt64)
 		if s.cfg.Count == 0 {
 			p.closed = last
 		}
 	}
+	s.emit(s.closing, out)
 	s.met.open.Set(float64(s.openWindows()))
 }
 
@@ -388,6 +366,9 @@ func (p *partition) window(sn *sensor, start, end int64, spectral bool) *window 
 	}
 	w := &window{s: sn, start: start, end: end, origin: start, minOffset: math.MaxInt64,
 		acc: accum{spectral: spectral}, idx: len(p.open)}
+	if spectral {
+		w.acc.samples = p.samples.get()
+	}
 	sn.windows = append(sn.windows, w)
 	p.open = append(p.open, w)
 	p.earliestEnd = min(p.earliestEnd, end)

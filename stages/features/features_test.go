@@ -347,6 +347,7 @@ func TestConfig(t *testing.T) {
 		{Count: -1},
 		{Lateness: -time.Second},
 		{Bands: 1000},
+		{Workers: -1},
 	}
 	for _, c := range bad {
 		if _, err := features.New(c); !errors.Is(err, pipeline.ErrConfig) {
@@ -364,5 +365,67 @@ func TestConfig(t *testing.T) {
 		if err := features.ParseWindows(s, &c); !errors.Is(err, pipeline.ErrConfig) {
 			t.Errorf("%q: %v", s, err)
 		}
+	}
+}
+
+// A close of many windows at once is computed on several goroutines; the
+// vectors, their order and each sensor's late count are the same as on
+// one.
+func TestParallelCloseMatchesSerial(t *testing.T) {
+	var rs []schemas.SensorReading
+	for i := range 700 { // 700 sensors, 3 windows each, a third of them spectral
+		id := fmt.Sprintf("s-%03d", i)
+		for k := range 150 {
+			r := rd(id, time.Duration(k)*time.Second+time.Duration(i)*time.Millisecond, float64(i%17)+math.Sin(float64(k*i)))
+			if i%3 == 0 {
+				r.SensorType = "vibration"
+			}
+			rs = append(rs, r)
+		}
+	}
+	sort.SliceStable(rs, func(a, b int) bool { return rs[a].TS.Before(rs[b].TS) })
+	// Late readings for some sensors, after the first window closed.
+	var late []schemas.SensorReading
+	for i := 0; i < 700; i += 50 {
+		late = append(late, rd(fmt.Sprintf("s-%03d", i), time.Second, 1))
+	}
+	outputs := func(workers int) ([]schemas.FeatureVector, int) {
+		e := newEnv(t, func(c *features.Config) { c.Workers = workers })
+		var all []schemas.FeatureVector
+		nLate := 0
+		for i := 0; i < len(rs); i += 20_000 {
+			fvs, l, _ := e.feed(t, rs[i:min(i+20_000, len(rs))]...)
+			all = append(all, fvs...)
+			if i == 80_000 {
+				fvs, l2, _ := e.feed(t, late...)
+				all = append(all, fvs...)
+				nLate += len(l2)
+			}
+			nLate += len(l)
+		}
+		e.clk.t = e.clk.t.Add(time.Hour)
+		res, _ := e.local.Tick(context.Background(), e.clk.t)
+		fvs, _, _ := decodeRes(t, res)
+		return append(all, fvs...), nLate
+	}
+	serial, serialLate := outputs(1)
+	parallel, parallelLate := outputs(4)
+	if len(serial) != 2100 || serialLate != len(late) {
+		t.Fatalf("serial run: %d windows, %d late; want 2100, %d", len(serial), serialLate, len(late))
+	}
+	lateCounts := 0
+	for _, fv := range serial {
+		lateCounts += int(fv.LateCount)
+	}
+	if lateCounts != len(late) {
+		t.Fatalf("late counts add up to %d, want %d", lateCounts, len(late))
+	}
+	if parallelLate != serialLate || !reflect.DeepEqual(serial, parallel) {
+		for i := range min(len(serial), len(parallel)) {
+			if !reflect.DeepEqual(serial[i], parallel[i]) {
+				t.Fatalf("window %d differs:\n serial   %+v\n parallel %+v", i, serial[i], parallel[i])
+			}
+		}
+		t.Fatalf("serial: %d windows, %d late; parallel: %d, %d", len(serial), serialLate, len(parallel), parallelLate)
 	}
 }

@@ -1,17 +1,16 @@
 package features
 
-import (
-	"math/cmplx"
-
-	"gonum.org/v1/gonum/dsp/fourier"
-)
+import "gonum.org/v1/gonum/dsp/fourier"
 
 // spectrum computes band energies with gonum's FFT. It caches one FFT
-// plan per length it has seen (bounded) and is used by one goroutine.
+// plan per length it has seen (bounded) and its work buffers, and is used
+// by one goroutine.
 type spectrum struct {
 	bands int
 	plans map[int]*fourier.FFT
 	buf   []complex128
+	seq   []float64 // the padded, mean-removed input
+	vals  []float64 // a window's values in time order: the input
 }
 
 func newSpectrum(bands int) *spectrum {
@@ -43,10 +42,14 @@ func (s *spectrum) bandEnergies(xs []float64) []float64 {
 	}
 	mean /= float64(n)
 	m := smooth5(n)
-	seq := make([]float64, m) // zero beyond n
+	if cap(s.seq) < m {
+		s.seq = make([]float64, m)
+	}
+	seq := s.seq[:m]
 	for i, x := range xs {
 		seq[i] = x - mean
 	}
+	clear(seq[n:])
 	plan := s.plans[m]
 	if plan == nil {
 		if len(s.plans) >= 64 {
@@ -62,8 +65,8 @@ func (s *spectrum) bandEnergies(xs []float64) []float64 {
 	half := m / 2
 	scale := float64(m) * float64(n)
 	for k := 1; k <= half; k++ {
-		p := cmplx.Abs(s.buf[k])
-		p = p * p / scale
+		c := s.buf[k]
+		p := (real(c)*real(c) + imag(c)*imag(c)) / scale
 		if k != half || m%2 == 1 {
 			p *= 2 // the mirrored negative frequency
 		}

@@ -206,7 +206,7 @@ func (f *dedupeFlags) register(fs *flagSet) {
 	fs.StringVar(&f.redisPrefix, "redis-prefix", "smaint:", "prefix of every Redis key; give each deployment sharing a Redis its own")
 	fs.StringVar(&f.store, "dedupe-store", "log", "how dedupe shares state through Redis: log (one write per batch, duplicates on the same partition) or claims (one write per reading, duplicates on any partition)")
 	fs.DurationVar(&f.ttl, "dedupe-ttl", 10*time.Minute, "how long a reading_id is remembered")
-	fs.IntVar(&f.capacity, "dedupe-cache", 500_000, "reading ids the in-process dedupe cache holds per input partition")
+	fs.IntVar(&f.capacity, "dedupe-cache", 200_000, "reading ids the in-process dedupe cache holds per input partition")
 	fs.DurationVar(&f.maxFuture, "max-future", 5*time.Minute, "readings timestamped further ahead of now are invalid")
 	fs.DurationVar(&f.maxPast, "max-past", 7*24*time.Hour, "readings timestamped further back are invalid")
 }

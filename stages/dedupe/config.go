@@ -16,8 +16,8 @@ type Config struct {
 	// TTL is how long a reading_id is remembered (default 10m).
 	TTL time.Duration
 	// LocalCapacity bounds the in-process cache of each input partition,
-	// in reading ids (default 500,000; at most 44 bytes an id, so about
-	// 22 MB a partition when full). Within the TTL, an id is remembered
+	// in reading ids (default 200,000; at most 44 bytes an id, so about
+	// 9 MB a partition when full). Within the TTL, an id is remembered
 	// until this many newer ids arrived on its partition; size it to rate
 	// per partition times TTL to dedupe the whole TTL (the store only
 	// helps instances taking a partition over).
@@ -110,4 +110,4 @@ func (c Config) Validate() error {
 
 // defaultLocalCapacity is LocalCapacity's default, in reading ids per
 // input partition.
-const defaultLocalCapacity = 500_000
+const defaultLocalCapacity = 200_000

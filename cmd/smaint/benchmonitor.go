@@ -79,14 +79,15 @@ func (m *benchMonitor) sample(ctx context.Context, keep bool) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	for _, s := range m.rep.stageOrderNames {
-		in := familySum(mfs, "smaint_records_in_total", map[string]string{"stage": s})
+		label := map[string]string{"stage": runnerName(s, m.rep.stageOrderNames)}
+		in := familySum(mfs, "smaint_records_in_total", label)
 		if in != m.seen[s] {
 			if m.first.IsZero() && s == "dedupe" {
 				m.first, m.cpuFirst = m.seenAt, m.cpuSeen
 			}
 			m.seen[s], m.lastChange[s], m.cpuDone = in, now, cpu
 		}
-		m.lag[s] = familySum(mfs, "smaint_consumer_lag", map[string]string{"stage": s})
+		m.lag[s] = familySum(mfs, "smaint_consumer_lag", label)
 	}
 	m.seenAt, m.cpuSeen = now, cpu
 	if !keep {

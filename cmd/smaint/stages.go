@@ -91,12 +91,9 @@ func (s *stageFlags) build(ctx context.Context, d *deps, base []pipeline.Option,
 				r, err = pipeline.NewRunner("dedupe", pipeline.Stage[schemas.SensorReading](st), opts(pipeline.ConsumeTopics(d.topics.Readings))...)
 			}
 		case "features":
-			var cfg features.Config
-			if cfg, err = s.features.config(d); err == nil {
-				var st *features.Stage
-				if st, err = features.New(cfg); err == nil {
-					r, err = pipeline.NewRunner("features", pipeline.Stage[schemas.SensorReading](st), opts(pipeline.ConsumeTopics(d.topics.Clean))...)
-				}
+			var st pipeline.Stage[schemas.SensorReading]
+			if st, err = s.buildFeatures(d); err == nil {
+				r, err = pipeline.NewRunner(runnerName("features", s.names), st, opts(pipeline.ConsumeTopics(d.topics.Clean))...)
 			}
 		case "score":
 			var cfg score.Config
@@ -107,6 +104,9 @@ func (s *stageFlags) build(ctx context.Context, d *deps, base []pipeline.Option,
 				}
 			}
 		case "drift":
+			if slices.Contains(s.names, "features") {
+				continue // shares the features runner
+			}
 			var st *drift.Stage
 			if st, err = drift.New(s.drift.config(d)); err == nil {
 				r, err = pipeline.NewRunner("drift", pipeline.Stage[schemas.SensorReading](st), opts(pipeline.ConsumeTopics(d.topics.Clean))...)
@@ -140,6 +140,48 @@ func (s *stageFlags) build(ctx context.Context, d *deps, base []pipeline.Option,
 		out = append(out, r)
 	}
 	return out, nil
+}
+
+// featuresDrift names the runner of the features and drift stages when
+// they run in one process: both read the clean readings, so one consumer
+// (group smaint-features+drift) fetches and decodes each reading once for
+// both.
+const featuresDrift = "features+drift"
+
+// runnerName is the name of the runner (its group "smaint-NAME", its
+// metrics' stage label) that runs stage when the stages in names run.
+func runnerName(stage string, names []string) string {
+	if (stage == "features" || stage == "drift") && slices.Contains(names, "features") && slices.Contains(names, "drift") {
+		return featuresDrift
+	}
+	return stage
+}
+
+// buildFeatures returns the features stage, in a Fanout with the drift
+// stage when drift runs too.
+func (s *stageFlags) buildFeatures(d *deps) (pipeline.Stage[schemas.SensorReading], error) {
+	cfg, err := s.features.config(d)
+	if err != nil {
+		return nil, err
+	}
+	fst, err := features.New(cfg)
+	if err != nil {
+		return nil, err
+	}
+	if !slices.Contains(s.names, "drift") {
+		return fst, nil
+	}
+	dst, err := drift.New(s.drift.config(d))
+	if err != nil {
+		return nil, fmt.Errorf("stage drift: %w", err)
+	}
+	fan, err := pipeline.NewFanout(d.log.With("stage", featuresDrift),
+		pipeline.Part[schemas.SensorReading]{Name: "features", Stage: fst},
+		pipeline.Part[schemas.SensorReading]{Name: "drift", Stage: dst})
+	if err != nil {
+		return nil, err
+	}
+	return fan, nil
 }
 
 // buildSinks returns a runner per stored topic, each in its own consumer

@@ -21,12 +21,18 @@ type accum struct {
 	stt              [2]uint64 // sum of t², 128 bits (high, low)
 	min, max, maxAbs float64
 	samples          []sample // only when spectral
+	sampleUnit       int64    // of samples' t, in µs (0 means 1)
 	spectral         bool
 }
 
+// sample is a reading kept for the spectrum, in 8 bytes: a spectral
+// sensor read 20 times a second keeps 1,200 of them per minute window.
+// Its value is rounded to float32 (7 significant digits, plenty for band
+// energies; the statistics use the exact value), its time to the
+// accum's sampleUnit, clamped to int32.
 type sample struct {
-	t int64   // microseconds from the window start
-	x float64 //
+	t int32 // from the window's origin, in sampleUnit
+	x float32
 }
 
 func (a *accum) add(tMicros int64, x float64) {
@@ -61,7 +67,11 @@ func (a *accum) add(tMicros int64, x float64) {
 	a.stt[0] += hi + carry
 	a.stx.addProduct(float64(tMicros), x)
 	if a.spectral {
-		a.samples = append(a.samples, sample{tMicros, x})
+		t := tMicros
+		if a.sampleUnit > 1 {
+			t /= a.sampleUnit
+		}
+		a.samples = append(a.samples, sample{int32(max(math.MinInt32, min(math.MaxInt32, t))), float32(x)})
 	}
 }
 
@@ -152,7 +162,7 @@ func (a *accum) sortedValues(buf []float64) []float64 {
 	})
 	out := buf[:0]
 	for _, s := range a.samples {
-		out = append(out, s.x)
+		out = append(out, float64(s.x))
 	}
 	return out
 }

@@ -253,3 +253,30 @@ func TestBandEnergiesAgainstNaiveDFT(t *testing.T) {
 		t.Errorf("three samples: %v", z)
 	}
 }
+
+// Samples keep their time order whatever the span: windows long enough to
+// overflow int32 microseconds keep milliseconds, and times beyond int32 of
+// those are clamped to the ends.
+func TestSampleOrderOverLongSpans(t *testing.T) {
+	for _, tc := range []struct {
+		unit int64
+		ts   []int64 // µs, arrival order
+		want []float64
+	}{
+		{1, []int64{3, -2, 1_000_000}, []float64{-2, 3, 1_000_000}},
+		{1000, []int64{5_000_000_000, -7_000, 2_000_000_000, 1_000}, []float64{-7_000, 1_000, 2_000_000_000, 5_000_000_000}},
+		{1000, []int64{1 << 50, 0, -(1 << 50)}, []float64{-(1 << 50), 0, 1 << 50}},
+	} {
+		a := accum{spectral: true, sampleUnit: tc.unit}
+		for _, ts := range tc.ts {
+			a.add(ts, float64(ts)) // the value names its time
+		}
+		got := a.sortedValues(nil)
+		for i := range got {
+			if math.Abs(got[i]-tc.want[i]) > 1e-6*math.Abs(tc.want[i]) {
+				t.Errorf("unit %d: values in time order %v, want %v", tc.unit, got, tc.want)
+				break
+			}
+		}
+	}
+}

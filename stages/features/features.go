@@ -32,6 +32,11 @@ import (
 // would leave float64's range.
 const maxAbsValue = 1e50
 
+// maxMicroSpan is the longest window whose samples' times, in µs from its
+// start, fit in an int32 (with room for lateness): longer windows, and
+// count windows, keep them in ms.
+const maxMicroSpan = 30 * time.Minute
+
 // Stage is the features stage. Run it with a pipeline.Runner on
 // sensor.readings.clean; all its methods are called from the runner's
 // goroutine.
@@ -48,7 +53,9 @@ type Stage struct {
 	closing  []*window
 	calcs    []*calc                  // one per goroutine computing closed windows
 	fvs      []*schemas.FeatureVector // vectors' result, reused
-	samples  samplePool
+	// sampleUnit is the time unit of spectral samples, in µs: 1, or 1000
+	// for windows that may span more than an int32 of microseconds.
+	sampleUnit int64
 }
 
 // partition is the state of one input partition.
@@ -68,7 +75,7 @@ type partition struct {
 	earliestEnd int64
 	retained    int64
 	retainedOK  bool
-	samples     *samplePool // the stage's
+	sampleUnit  int64 // the stage's
 }
 
 // added notes that a reading at offset off joined one of p's windows.
@@ -82,6 +89,7 @@ type sensor struct {
 	id, asset, typ string
 	windows        []*window // open windows of this sensor
 	late           int64     // late readings since its last emitted window
+	lastSamples    int       // samples in its last emitted window
 }
 
 type window struct {
@@ -113,6 +121,10 @@ func New(cfg Config) (*Stage, error) {
 	for _, t := range cfg.SpectralTypes {
 		s.spectral[t] = true
 	}
+	s.sampleUnit = 1
+	if cfg.Count > 0 || cfg.Size > maxMicroSpan {
+		s.sampleUnit = 1000
+	}
 	for range cfg.Workers {
 		s.calcs = append(s.calcs, &calc{spec: newSpectrum(cfg.Bands)})
 	}
@@ -126,7 +138,7 @@ func (s *Stage) part(tp pipeline.TopicPartition) *partition {
 	p := s.parts[tp]
 	if p == nil {
 		p = &partition{maxTS: math.MinInt64, closed: math.MinInt64, sensors: map[string]*sensor{}, earliestEnd: math.MaxInt64,
-			samples: &s.samples}
+			sampleUnit: s.sampleUnit}
 		s.parts[tp] = p
 	}
 	return p
@@ -254,8 +266,7 @@ func (s *Stage) emit(ws []*window, out *pipeline.Emitter) {
 		s.met.windows.Inc()
 	}
 	for _, w := range ws {
-		s.samples.put(w.acc.samples)
-		w.acc.samples = nil
+		w.s.lastSamples = len(w.acc.samples)
 	}
 	clear(ws) // closed windows are garbage now
 }
@@ -367,7 +378,10 @@ func (p *partition) window(sn *sensor, start, end int64, spectral bool) *window 
 	w := &window{s: sn, start: start, end: end, origin: start, minOffset: math.MaxInt64,
 		acc: accum{spectral: spectral}, idx: len(p.open)}
 	if spectral {
-		w.acc.samples = p.samples.get()
+		// Room for as many samples as the sensor's last window had, and a
+		// little more: no regrowing, and no slack left by doubling.
+		w.acc.sampleUnit = p.sampleUnit
+		w.acc.samples = make([]sample, 0, sn.lastSamples+sn.lastSamples/16+4)
 	}
 	sn.windows = append(sn.windows, w)
 	p.open = append(p.open, w)

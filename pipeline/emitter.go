@@ -33,6 +33,7 @@ type Emitter struct {
 
 	raw      []*kgo.Record // the batch's decoded inputs, by index into in
 	recs     []kgo.Record  // outputs and dead letters, in emit order
+	recsHW   highWater     // of len(recs), to let go of room a burst left
 	arena    arena
 	dlq      [numKinds]int
 	rejected []Rejected // what Reject was given, for Local
@@ -88,6 +89,9 @@ func (e *Emitter) deadLetter(src *kgo.Record, err error) {
 func (e *Emitter) reset(raw []*kgo.Record) {
 	e.raw = raw
 	clear(e.recs)
+	if e.recsHW.note(len(e.recs), cap(e.recs), 1024) {
+		e.recs = make([]kgo.Record, 0, e.recsHW.n)
+	}
 	e.recs = e.recs[:0]
 	e.arena.reset()
 	e.dlq = [numKinds]int{}
@@ -114,16 +118,39 @@ func (e *Emitter) discard(m emitMark) {
 	e.encErr = nil
 }
 
+// highWater follows how much of a reused buffer recent batches needed: the
+// most any needed, decaying by an eighth a batch. A buffer that a burst
+// (a backlog, thousands of windows closing at once) grew is let go once it
+// is over twice that, so that a runner's idle batches do not each hold
+// room for the largest batch they ever saw.
+type highWater struct{ n int }
+
+// note records that a batch used used of capacity capacity, and reports
+// whether the buffer should be cut to n. slack is room always allowed.
+func (h *highWater) note(used, capacity, slack int) bool {
+	h.n = max(used, h.n-(h.n+7)/8)
+	return capacity > 2*h.n+slack
+}
+
 // arena hands out byte slices for encoded keys and values from a few large
 // chunks, which are reused once the batch they served is acknowledged.
 type arena struct {
 	chunks [][]byte
 	cur    int
+	hw     highWater // of chunks used
 }
 
 const arenaChunk = 256 << 10
 
 func (a *arena) reset() {
+	used := a.cur // chunks are filled in order; the current one may be empty
+	if a.cur < len(a.chunks) && len(a.chunks[a.cur]) > 0 {
+		used++
+	}
+	if a.hw.note(used, len(a.chunks), 1) {
+		clear(a.chunks[a.hw.n:])
+		a.chunks = a.chunks[:a.hw.n]
+	}
 	for i := range a.chunks {
 		a.chunks[i] = a.chunks[i][:0]
 	}

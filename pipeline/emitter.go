@@ -119,7 +119,9 @@ func (e *Emitter) discard(m emitMark) {
 }
 
 // highWater follows how much of a reused buffer recent batches needed: the
-// most any needed, decaying by an eighth a batch. A buffer that a burst
+// most any needed, decaying by an eighth at each reset (a runner resets a
+// batch's emitter when it takes the batch and when it gives it back, so
+// about a quarter a batch). A buffer that a burst
 // (a backlog, thousands of windows closing at once) grew is let go once it
 // is over twice that, so that a runner's idle batches do not each hold
 // room for the largest batch they ever saw.

@@ -39,7 +39,7 @@ type Config struct {
 	Bands         int
 
 	// Workers is how many goroutines compute the windows that close
-	// together (default GOMAXPROCS): with thousands of sensors, every
+	// together (default GOMAXPROCS, at most 1024): with thousands of sensors, every
 	// sensor's window closes at the same moment, and spreading that burst
 	// over the cores shortens the time to its last window. 1 computes
 	// every window in the runner's goroutine.
@@ -74,7 +74,7 @@ func (c Config) WithDefaults() Config {
 		c.Bands = 8
 	}
 	if c.Workers == 0 {
-		c.Workers = runtime.GOMAXPROCS(0)
+		c.Workers = min(runtime.GOMAXPROCS(0), 1024)
 	}
 	t := pipeline.DefaultTopics()
 	if c.FeaturesTopic == "" {

@@ -33,7 +33,7 @@ import (
 const maxAbsValue = 1e50
 
 // maxMicroSpan is the longest window whose samples' times, in µs from its
-// start, fit in an int32 (with room for lateness): longer windows, and
+// start, fit in an int32 (which holds 35.8 minutes): longer windows, and
 // count windows, keep them in ms.
 const maxMicroSpan = 30 * time.Minute
 
@@ -60,10 +60,15 @@ type Stage struct {
 
 // partition is the state of one input partition.
 type partition struct {
-	maxTS     int64 // largest event time seen, µs; math.MinInt64 before any
-	closed    int64 // every window ending at or before this is closed, µs
-	next      int64 // offset after the last reading processed
-	replayTo  int64 // offsets below this were processed before a restart
+	maxTS    int64 // largest event time seen, µs; math.MinInt64 before any
+	closed   int64 // every window ending at or before this is closed, µs
+	next     int64 // offset after the last reading processed
+	replayTo int64 // offsets below this were processed before a restart
+	// keepFrom: below this offset, every reading was in a window emitted
+	// before the restart (from the checkpoint; math.MinInt64 without one).
+	// Count windows skip them on a replay that starts earlier than the
+	// stage needs, as when another stage shares its consumer (Fanout).
+	keepFrom  int64
 	lastInput time.Time
 	sensors   map[string]*sensor
 	open      []*window // open windows
@@ -137,7 +142,7 @@ func (s *Stage) Outputs() []pipeline.Port { return []pipeline.Port{s.features, s
 func (s *Stage) part(tp pipeline.TopicPartition) *partition {
 	p := s.parts[tp]
 	if p == nil {
-		p = &partition{maxTS: math.MinInt64, closed: math.MinInt64, sensors: map[string]*sensor{}, earliestEnd: math.MaxInt64,
+		p = &partition{maxTS: math.MinInt64, closed: math.MinInt64, keepFrom: math.MinInt64, sensors: map[string]*sensor{}, earliestEnd: math.MaxInt64,
 			sampleUnit: s.sampleUnit}
 		s.parts[tp] = p
 	}
@@ -170,7 +175,9 @@ func (s *Stage) Process(_ context.Context, in []pipeline.Msg[schemas.SensorReadi
 		sn := p.sensor(r)
 		ts := r.TS.UnixMicro()
 		if s.cfg.Count > 0 {
-			s.addCount(p, sn, ts, r.Value, m.Offset, out)
+			if m.Offset >= p.keepFrom {
+				s.addCount(p, sn, ts, r.Value, m.Offset, out)
+			}
 			return nil
 		}
 		p.maxTS = max(p.maxTS, ts)
@@ -269,6 +276,7 @@ func (s *Stage) emit(ws []*window, out *pipeline.Emitter) {
 		w.s.lastSamples = len(w.acc.samples)
 	}
 	clear(ws) // closed windows are garbage now
+	clear(s.fvs)
 }
 
 // TickEvery implements pipeline.Ticker.
@@ -301,28 +309,37 @@ func (s *Stage) Tick(_ context.Context, now time.Time, out *pipeline.Emitter) {
 func (s *Stage) Retained() map[pipeline.TopicPartition]int64 {
 	out := make(map[pipeline.TopicPartition]int64, len(s.parts))
 	for tp, p := range s.parts {
-		if !p.retainedOK {
-			p.retained = math.MaxInt64
-			for _, w := range p.open {
-				p.retained = min(p.retained, w.minOffset)
-			}
-			p.retainedOK = true
-		}
-		if p.retained != math.MaxInt64 {
-			out[tp] = p.retained
+		if r := p.oldestNeeded(); r != math.MaxInt64 {
+			out[tp] = r
 		}
 	}
 	return out
 }
 
+// oldestNeeded is the smallest offset of a reading in an open window of p,
+// math.MaxInt64 if none.
+func (p *partition) oldestNeeded() int64 {
+	if !p.retainedOK {
+		p.retained = math.MaxInt64
+		for _, w := range p.open {
+			p.retained = min(p.retained, w.minOffset)
+		}
+		p.retainedOK = true
+	}
+	return p.retained
+}
+
 // Checkpoint implements pipeline.Checkpointer: the partition's largest
-// event time, closed frontier and next offset to process.
+// event time, closed frontier, next offset to process, and the offset
+// below which every reading was in an emitted window.
 func (s *Stage) Checkpoint(tp pipeline.TopicPartition) string {
 	p := s.parts[tp]
 	if p == nil {
 		return ""
 	}
-	return "f1 " + strconv.FormatInt(p.maxTS, 10) + " " + strconv.FormatInt(p.closed, 10) + " " + strconv.FormatInt(p.next, 10)
+	keep := min(p.oldestNeeded(), p.next)
+	return "f2 " + strconv.FormatInt(p.maxTS, 10) + " " + strconv.FormatInt(p.closed, 10) + " " + strconv.FormatInt(p.next, 10) +
+		" " + strconv.FormatInt(keep, 10)
 }
 
 // Resume implements pipeline.Checkpointer. Windows ending at or before the
@@ -335,12 +352,17 @@ func (s *Stage) Resume(tp pipeline.TopicPartition, checkpoint string) {
 		return
 	}
 	var maxTS, closed, next int64
-	if _, err := fmt.Sscanf(checkpoint, "f1 %d %d %d", &maxTS, &closed, &next); err != nil {
-		s.cfg.Logger.Error("unreadable checkpoint; resuming without it", "topic", tp.Topic, "partition", tp.Partition, "checkpoint", checkpoint)
-		return
+	keep := int64(math.MinInt64)
+	if _, err := fmt.Sscanf(checkpoint, "f2 %d %d %d %d", &maxTS, &closed, &next, &keep); err != nil {
+		// f1, before keepFrom: replays start where the stage needs them to.
+		keep = math.MinInt64
+		if _, err := fmt.Sscanf(checkpoint, "f1 %d %d %d", &maxTS, &closed, &next); err != nil {
+			s.cfg.Logger.Error("unreadable checkpoint; resuming without it", "topic", tp.Topic, "partition", tp.Partition, "checkpoint", checkpoint)
+			return
+		}
 	}
 	p := s.part(tp)
-	p.maxTS, p.closed, p.next, p.replayTo = maxTS, closed, next, next
+	p.maxTS, p.closed, p.next, p.replayTo, p.keepFrom = maxTS, closed, next, next, keep
 }
 
 // Revoked implements pipeline.Revoker.

@@ -297,7 +297,17 @@ func TestShuffledWithinLatenessGivesSameVectors(t *testing.T) {
 
 // After a restart from the committed offset and checkpoint, the stage
 // emits only whole windows: the same vectors as an uninterrupted run.
+//
+// A replay may also start earlier than the stage needs: when it shares a
+// consumer with another stage (pipeline.Fanout), the runner commits the
+// smaller of what either retains. That gives the same vectors too.
 func TestResumeFromCheckpointNeverEmitsPartialWindows(t *testing.T) {
+	for _, earlier := range []int{0, 3000} { // readings before the committed offset the replay starts
+		t.Run(fmt.Sprintf("replay from %d before", earlier), func(t *testing.T) { testResume(t, earlier) })
+	}
+}
+
+func testResume(t *testing.T, earlier int) {
 	// Out of order within lateness: a reading of a closed window can sit
 	// after the committed offset, where a replay would find it.
 	rs, _ := shuffleWithin(simulated(t, 10*time.Minute), 8*time.Second, 3)
@@ -319,6 +329,7 @@ func TestResumeFromCheckpointNeverEmitsPartialWindows(t *testing.T) {
 		if off, ok := first.stage.Retained()[tp]; ok {
 			committed = min(committed, off)
 		}
+		committed = max(0, committed-int64(earlier))
 		checkpoint := first.stage.Checkpoint(tp)
 
 		second := newEnv(t, nil)
@@ -427,5 +438,43 @@ func TestParallelCloseMatchesSerial(t *testing.T) {
 			}
 		}
 		t.Fatalf("serial: %d windows, %d late; parallel: %d, %d", len(serial), serialLate, len(parallel), parallelLate)
+	}
+}
+
+// Count windows are not aligned, so a replay re-forms the windows still
+// open at the restart from the partition's oldest open one on; but a
+// replay that starts earlier still, as when the stage shares a consumer
+// with another (pipeline.Fanout), must not fold readings of windows
+// emitted before the restart into new ones: it gives the same vectors as
+// a replay from where the stage itself needed it.
+func TestCountWindowsSkipReadingsEmittedBeforeRestart(t *testing.T) {
+	count := func(c *features.Config) { c.Count = 50 }
+	rs := simulated(t, 10*time.Minute)
+	tp := pipeline.TopicPartition{Topic: "clean"}
+	for _, cut := range []int{7777, len(rs) / 2, len(rs) - 3000} {
+		first := newEnv(t, count)
+		for i := 0; i < cut; i += 400 {
+			first.feed(t, rs[i:min(i+400, cut)]...)
+		}
+		committed := int64(cut)
+		if off, ok := first.stage.Retained()[tp]; ok {
+			committed = min(committed, off)
+		}
+		checkpoint := first.stage.Checkpoint(tp)
+		replay := func(from int64) []schemas.FeatureVector {
+			e := newEnv(t, count)
+			e.stage.Resume(tp, checkpoint)
+			e.off = from
+			return run(t, e, rs[from:], 400)
+		}
+		if committed < 1500 {
+			t.Fatalf("cut at %d: committed %d, too early to replay from before it", cut, committed)
+		}
+		own := replay(committed)
+		earlier := replay(committed - 1500)
+		if len(own) == 0 || !reflect.DeepEqual(own, earlier) {
+			t.Fatalf("cut at %d: replay from %d gave %d vectors, from 1500 before it %d, not the same",
+				cut, committed, len(own), len(earlier))
+		}
 	}
 }

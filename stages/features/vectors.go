@@ -17,9 +17,10 @@ type calc struct {
 }
 
 const (
-	// parallelMin is the fewest closing windows worth a second goroutine:
-	// every sensor's window of a partition closes at the same moment, so a
-	// close is either a few windows (idle, late sensors) or thousands.
+	// parallelMin is how many closing windows each goroutine gets at
+	// least (so a second one starts at twice this): every sensor's window
+	// closes at the same moment, so a close is either a few windows (idle,
+	// late sensors) or thousands.
 	parallelMin = 256
 	// parallelChunk is how many windows a goroutine takes at a time.
 	parallelChunk = 64

@@ -23,6 +23,7 @@ type accum struct {
 	samples          []sample // only when spectral
 	sampleUnit       int64    // of samples' t, in µs (0 means 1)
 	spectral         bool
+	unsorted         bool // samples arrived out of (time, value) order
 }
 
 // sample is a reading kept for the spectrum, in 12 bytes instead of a
@@ -41,6 +42,14 @@ func newSample(t int32, x float64) sample {
 }
 
 func (s sample) value() float64 { return math.Float64frombits(uint64(s.x[1])<<32 | uint64(s.x[0])) }
+
+// compareSamples orders samples by time, then value.
+func compareSamples(p, q sample) int {
+	if c := cmp.Compare(p.t, q.t); c != 0 {
+		return c
+	}
+	return cmp.Compare(p.value(), q.value())
+}
 
 func (a *accum) add(tMicros int64, x float64) {
 	if a.n == 0 {
@@ -78,7 +87,11 @@ func (a *accum) add(tMicros int64, x float64) {
 		if a.sampleUnit > 1 {
 			t /= a.sampleUnit
 		}
-		a.samples = append(a.samples, newSample(int32(max(math.MinInt32, min(math.MaxInt32, t))), x))
+		s := newSample(int32(max(math.MinInt32, min(math.MaxInt32, t))), x)
+		if n := len(a.samples); n > 0 && !a.unsorted && compareSamples(s, a.samples[n-1]) < 0 {
+			a.unsorted = true
+		}
+		a.samples = append(a.samples, s)
 	}
 }
 
@@ -161,12 +174,10 @@ func fl(x *big.Float) float64 {
 // so equal timestamps still give one order), in buf's memory when it is
 // large enough.
 func (a *accum) sortedValues(buf []float64) []float64 {
-	slices.SortFunc(a.samples, func(p, q sample) int {
-		if c := cmp.Compare(p.t, q.t); c != 0 {
-			return c
-		}
-		return cmp.Compare(p.value(), q.value())
-	})
+	if a.unsorted { // most windows' readings arrive in order
+		slices.SortFunc(a.samples, compareSamples)
+		a.unsorted = false
+	}
 	out := buf[:0]
 	for _, s := range a.samples {
 		out = append(out, s.value())

@@ -109,6 +109,18 @@ type stats struct {
 func (a *accum) compute() stats { return a.computeIn(&bigArena{}) }
 
 // computeIn is compute with its big numbers from ar, which it resets.
+//
+// The sums are exact, and so are the central moments scaled by powers of
+// n, which need only products and differences of them:
+//
+//	n²·m2 = n·Σx² − (Σx)²
+//	n³·m3 = n²·Σx³ − 3n·Σx·Σx² + 2(Σx)³
+//	n⁴·m4 = n³·Σx⁴ − 4n²·Σx·Σx³ + 6n·(Σx)²·Σx² − 3(Σx)⁴
+//
+// each is rounded once to float64 and divided there by its power of n, so
+// a statistic is off by at most a few units in the last place, never by
+// cancellation, and does not depend on the order the readings came in.
+// (Dividing in big.Float instead allocated on every window.)
 func (a *accum) computeIn(ar *bigArena) stats {
 	defer ar.reset()
 	st := stats{count: a.n, min: a.min, max: a.max, peakToPeak: a.max - a.min}
@@ -117,36 +129,37 @@ func (a *accum) computeIn(ar *bigArena) stats {
 	}
 	sums := [5]*big.Float{a.s1.bigIn(ar), a.s2.bigIn(ar), a.s3.bigIn(ar), a.s4.bigIn(ar), a.stx.bigIn(ar)}
 	s1, s2, s3, s4, sTX := sums[0], sums[1], sums[2], sums[3], sums[4]
+	// Enough bits for every product below to be exact: four sums, or a
+	// sum and three factors of n (64 bits each).
 	prec := uint(256)
 	for _, s := range sums {
-		prec = max(prec, s.Prec()+64)
+		prec = max(prec, 4*s.MinPrec()+256)
 	}
 	f := func() *big.Float { return ar.get(prec) }
-	n := f().SetInt64(a.n)
-	e1, e2, e3, e4 := f().Quo(s1, n), f().Quo(s2, n), f().Quo(s3, n), f().Quo(s4, n)
-	mean := e1
-	mean2 := f().Mul(mean, mean)
-	m2 := f().Sub(e2, mean2) // population variance, exactly up to the division
-	// m3 = E3 - 3·mean·E2 + 2·mean³
-	m3 := f().Sub(e3, f().Mul(f().SetInt64(3), f().Mul(mean, e2)))
-	m3.Add(m3, f().Mul(f().SetInt64(2), f().Mul(mean2, mean)))
-	// m4 = E4 - 4·mean·E3 + 6·mean²·E2 - 3·mean⁴
-	m4 := f().Sub(e4, f().Mul(f().SetInt64(4), f().Mul(mean, e3)))
-	m4.Add(m4, f().Mul(f().SetInt64(6), f().Mul(mean2, e2)))
-	m4.Sub(m4, f().Mul(f().SetInt64(3), f().Mul(mean2, mean2)))
+	k := func(v int64) *big.Float { return f().SetInt64(v) }
+	n := k(a.n)
+	nn := f().Mul(n, n)
+	s1s1 := f().Mul(s1, s1)
+	n2m2 := f().Sub(f().Mul(n, s2), s1s1)
+	n3m3 := f().Sub(f().Mul(nn, s3), f().Mul(k(3), f().Mul(n, f().Mul(s1, s2))))
+	n3m3 = f().Add(n3m3, f().Mul(k(2), f().Mul(s1s1, s1)))
+	n4m4 := f().Sub(f().Mul(f().Mul(nn, n), s4), f().Mul(k(4), f().Mul(nn, f().Mul(s1, s3))))
+	n4m4 = f().Add(n4m4, f().Mul(k(6), f().Mul(n, f().Mul(s1s1, s2))))
+	n4m4 = f().Sub(n4m4, f().Mul(k(3), f().Mul(s1s1, s1s1)))
 
-	st.mean, _ = mean.Float64()
-	st.rms = math.Sqrt(fl(e2))
-	v := math.Max(0, fl(m2))
+	nf := float64(a.n)
+	st.mean = ar.float64(s1) / nf
+	st.rms = math.Sqrt(ar.float64(s2) / nf)
+	v := math.Max(0, ar.float64(n2m2)/(nf*nf)) // the population variance
 	if a.n >= 2 {
-		st.std = math.Sqrt(v * float64(a.n) / float64(a.n-1))
+		st.std = math.Sqrt(v * nf / (nf - 1))
 	}
 	if v > 0 {
 		if a.n >= 3 {
-			st.skewness = fl(m3) / math.Pow(v, 1.5)
+			st.skewness = ar.float64(n3m3) / (nf * nf * nf) / math.Pow(v, 1.5)
 		}
 		if a.n >= 4 {
-			st.kurtosis = fl(m4)/(v*v) - 3
+			st.kurtosis = ar.float64(n4m4)/(nf*nf*nf*nf)/(v*v) - 3
 		}
 	}
 	if st.rms > 0 {
@@ -154,20 +167,18 @@ func (a *accum) computeIn(ar *bigArena) stats {
 	}
 	if a.n >= 2 {
 		// slope = (n·Σtx − Σt·Σx) / (n·Σt² − (Σt)²)
-		sT := f().SetInt64(a.st)
-		sTT := f().SetInt(new(big.Int).Or(new(big.Int).Lsh(new(big.Int).SetUint64(a.stt[0]), 64), new(big.Int).SetUint64(a.stt[1])))
+		sT := k(a.st)
+		hi, lo := &ar.ints[0], &ar.ints[1]
+		hi.SetUint64(a.stt[0])
+		hi.Lsh(hi, 64).Or(hi, lo.SetUint64(a.stt[1]))
+		sTT := f().SetInt(hi)
 		num := f().Sub(f().Mul(n, sTX), f().Mul(sT, s1))
 		den := f().Sub(f().Mul(n, sTT), f().Mul(sT, sT))
 		if den.Sign() > 0 { // per µs, so times 10⁶ per second
-			st.slope = fl(f().Mul(f().Quo(num, den), f().SetInt64(1_000_000)))
+			st.slope = ar.float64(num) / ar.float64(den) * 1_000_000
 		}
 	}
 	return st
-}
-
-func fl(x *big.Float) float64 {
-	v, _ := x.Float64()
-	return v
 }
 
 // sortedValues returns the samples' values ordered by time (then value,

@@ -63,36 +63,45 @@ func (s *xsum) addProduct(a, b float64) {
 // big returns the exact sum at a precision that holds it exactly.
 func (s *xsum) big() *big.Float { return s.bigIn(&bigArena{}) }
 
-// bigIn is big with its numbers taken from ar.
+// bigIn is big with its numbers taken from ar. Each partial is an integer
+// of 53 bits times a power of two, so the sum is an integer sum scaled by
+// the smallest of those powers: big.Int arithmetic in the arena's scratch
+// integers, which allocates nothing once they have grown (big.Float
+// addition allocates for every pair of exponents that differ).
 func (s *xsum) bigIn(ar *bigArena) *big.Float {
 	p := s.partials()
-	lo, hi := 0, 0
-	for i, v := range p {
+	lo, found := 0, false
+	for _, v := range p {
 		if v == 0 {
 			continue
 		}
 		_, e := math.Frexp(v)
-		if i == 0 || e < lo {
-			lo = e
-		}
-		if i == 0 || e > hi {
-			hi = e
+		if !found || e < lo {
+			lo, found = e, true
 		}
 	}
-	prec := uint(hi-lo+64) + 64
-	out, term := ar.get(prec), ar.get(prec)
+	acc, term := &ar.ints[0], &ar.ints[1]
+	acc.SetInt64(0)
 	for _, v := range p {
-		out.Add(out, term.SetFloat64(v))
+		if v == 0 {
+			continue
+		}
+		frac, e := math.Frexp(v) // v = frac·2^e, 0.5 ≤ |frac| < 1: 53 bits
+		term.SetInt64(int64(frac * (1 << 53)))
+		acc.Add(acc, term.Lsh(term, uint(e-lo)))
 	}
-	return out
+	out := ar.get(uint(max(64, acc.BitLen())))
+	out.SetInt(acc)
+	return out.SetMantExp(out, lo-53)
 }
 
 // bigArena hands out big.Floats for one computation and takes them all
 // back at reset, so that closing a window allocates nothing once the
 // arena has grown. An arena is used by one goroutine.
 type bigArena struct {
-	fs []*big.Float
-	n  int
+	fs   []*big.Float
+	n    int
+	ints [2]big.Int // scratch for bigIn and the time sums
 }
 
 // get returns a zero with precision prec, valid until the next reset.
@@ -106,3 +115,10 @@ func (ar *bigArena) get(prec uint) *big.Float {
 }
 
 func (ar *bigArena) reset() { ar.n = 0 }
+
+// float64 returns x rounded to the nearest float64. It rounds in an arena
+// Float first, so that the conversion copies one word, not x's mantissa.
+func (ar *bigArena) float64(x *big.Float) float64 {
+	v, _ := ar.get(53).Set(x).Float64()
+	return v
+}

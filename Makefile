@@ -36,7 +36,7 @@ bench: services build
 	$(GO) test -run '^$$' -bench . -benchmem -benchtime $(BENCHTIME) $(PKGS)
 
 # The end-to-end runs of README "Performance", written to bench/results
-# (about twenty minutes).
+# (about twenty-five minutes).
 bench-e2e: services build
 	bench/run-e2e.sh bench/results
 

@@ -21,4 +21,5 @@ run flat-10k --sensors 10000 --plot "$out/flat-10k.svg"
 run flat-10k-limit --sensors 10000 --memory-limit 260MiB
 run paced-10k-60s --sensors 10000 --rate 187500 --duration 300s --plot "$out/paced-10k-60s.svg"
 run paced-10k-60s-limit --sensors 10000 --rate 187500 --duration 300s --memory-limit 260MiB
+run paced-10k-60s-limit270 --sensors 10000 --rate 187500 --duration 300s --memory-limit 270MiB
 run paced-10k-10s --sensors 10000 --rate 187500 --duration 120s --windows 10s --plot "$out/paced-10k-10s.svg"

@@ -17,6 +17,9 @@ type storage struct {
 	Database string           `json:"database,omitempty"`
 	Mode     string           `json:"mode,omitempty"`
 	Rows     map[string]int64 `json:"rows_written,omitempty"` // by table, this run
+	// Existing counts, by table, the rows this run found already stored
+	// (an earlier run over the same sensors and times) and left alone.
+	Existing map[string]int64 `json:"rows_already_stored,omitempty"`
 }
 
 // setUpStorage decides whether the demo writes to a database: with
@@ -58,9 +61,12 @@ func (s *storage) stored(d *deps) {
 	if !s.Enabled {
 		return
 	}
-	s.Rows = map[string]int64{}
+	s.Rows, s.Existing = map[string]int64{}, map[string]int64{}
 	for _, t := range []string{"sensor_readings", "sensor_features", "anomaly_scores", "drift_reports", "alert_events", "retrain_events"} {
 		s.Rows[t] = int64(metricSum(d.reg, "smaint_sink_rows_total", map[string]string{"table": t}))
+		if n := int64(metricSum(d.reg, "smaint_sink_rows_existing_total", map[string]string{"table": t})); n > 0 {
+			s.Existing[t] = n
+		}
 	}
 }
 
@@ -73,6 +79,10 @@ func (s storage) print(w io.Writer) {
 		"                      written to %s (%s)\n",
 		s.Rows["sensor_readings"], s.Rows["sensor_features"], s.Rows["anomaly_scores"], s.Rows["drift_reports"],
 		s.Rows["alert_events"], s.Rows["retrain_events"], s.Database, s.Mode)
+	if len(s.Existing) > 0 {
+		fmt.Fprintf(w, "                      and left alone, already stored by an earlier run over the same times: %d readings, %d feature windows, %d scores\n",
+			s.Existing["sensor_readings"], s.Existing["sensor_features"], s.Existing["anomaly_scores"])
+	}
 }
 
 // modeName is how messages name a storage mode.

@@ -18,7 +18,7 @@ type storage struct {
 	Mode     string           `json:"mode,omitempty"`
 	Rows     map[string]int64 `json:"rows_written,omitempty"` // by table, this run
 	// Existing counts, by table, the rows this run found already stored
-	// (an earlier run over the same sensors and times) and left alone.
+	// (by an earlier run over the same sensors and times) and left alone.
 	Existing map[string]int64 `json:"rows_already_stored,omitempty"`
 }
 

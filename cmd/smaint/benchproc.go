@@ -69,6 +69,7 @@ func startPipeline(args []string, memLimit string) (*pipelineProc, error) {
 // waitReady waits until the child's /readyz answers 200.
 func (p *pipelineProc) waitReady(ctx context.Context, timeout time.Duration) error {
 	deadline := time.Now().Add(timeout)
+	last := "no answer" // what /readyz last said, for the error
 	for time.Now().Before(deadline) {
 		select {
 		case <-p.done:
@@ -78,14 +79,18 @@ func (p *pipelineProc) waitReady(ctx context.Context, timeout time.Duration) err
 		case <-time.After(100 * time.Millisecond):
 		}
 		resp, err := http.Get("http://" + p.http + "/readyz")
-		if err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == http.StatusOK {
-				return nil
-			}
+		if err != nil {
+			last = err.Error()
+			continue
 		}
+		body, _ := io.ReadAll(io.LimitReader(resp.Body, 2048))
+		resp.Body.Close()
+		if resp.StatusCode == http.StatusOK {
+			return nil
+		}
+		last = fmt.Sprintf("%s: %s", resp.Status, bytes.TrimSpace(body))
 	}
-	return fmt.Errorf("the pipeline process was not ready after %v\n%s", timeout, p.stderr)
+	return fmt.Errorf("the pipeline process was not ready after %v; /readyz said %s\n%s", timeout, last, p.stderr)
 }
 
 // scrape reads the child's metrics.

@@ -99,6 +99,19 @@ func (e *Emitter) reset(raw []*kgo.Record) {
 	e.encErr = nil
 }
 
+// deadLetterAll is what a batch-level panic p leaves: what was emitted
+// since m is dropped (a stage that panicked midway cannot vouch for it)
+// and each of the batch's n inputs goes to the dead-letter topic. It
+// returns the panic as an error wrapping ErrPanic.
+func (e *Emitter) deadLetterAll(m emitMark, n int, p any) error {
+	e.discard(m)
+	perr := fmt.Errorf("%w: %v", ErrPanic, p)
+	for i := range n {
+		e.Reject(i, perr)
+	}
+	return perr
+}
+
 // emitMark is a point in an Emitter's history to discard back to.
 type emitMark struct {
 	recs, rejected int

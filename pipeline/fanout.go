@@ -24,7 +24,8 @@ type Part[T any] struct {
 //
 // Each part keeps its own failures. A part's dead letters carry its name
 // (HeaderStage). A part whose Process returns an error has that call's
-// output discarded and is retried alone, with backoff, until it succeeds
+// output discarded and is retried alone, with the runner's default
+// backoff (RetryBackoff does not reach inside a Fanout), until it succeeds
 // or ctx ends: the parts before it are not called again, so a part that
 // never fails never sees a batch twice. A part that panics outside its
 // per-record guard has its output discarded and every input
@@ -41,12 +42,6 @@ type Fanout[T any] struct {
 	log      *slog.Logger
 	lastTick []time.Time
 }
-
-// fanoutRetry bounds the backoff between retries of a failing part.
-const (
-	fanoutRetryMin = 100 * time.Millisecond
-	fanoutRetryMax = 10 * time.Second
-)
 
 // NewFanout returns a Fanout of parts, which must have distinct, non-empty
 // names. log (nil: discard) gets the retries and panics of parts.
@@ -74,7 +69,7 @@ func (f *Fanout[T]) Process(ctx context.Context, in []Msg[T], out *Emitter) erro
 	defer func() { out.stage = name }()
 	for _, p := range f.parts {
 		out.stage = p.Name
-		backoff := fanoutRetryMin
+		backoff := defaultRetryMin
 		for {
 			err := f.processPart(ctx, p, in, out)
 			if err == nil {
@@ -84,7 +79,7 @@ func (f *Fanout[T]) Process(ctx context.Context, in []Msg[T], out *Emitter) erro
 			if !sleep(ctx, backoff) {
 				return fmt.Errorf("%s: %w", p.Name, err)
 			}
-			backoff = min(2*backoff, fanoutRetryMax)
+			backoff = min(2*backoff, defaultRetryMax)
 		}
 	}
 	return nil
@@ -97,11 +92,7 @@ func (f *Fanout[T]) processPart(ctx context.Context, p Part[T], in []Msg[T], out
 	defer func() {
 		if r := recover(); r != nil {
 			f.log.Error("stage panicked; dead-lettering the batch", "part", p.Name, "records", len(in), "panic", r, "stack", string(debug.Stack()))
-			out.discard(mark)
-			perr := fmt.Errorf("%w: %v", ErrPanic, r)
-			for i := range in {
-				out.Reject(i, perr)
-			}
+			out.deadLetterAll(mark, len(in), r)
 			err = nil
 		}
 	}()

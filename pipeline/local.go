@@ -105,11 +105,7 @@ func (l *Local[T]) Tick(ctx context.Context, now time.Time) (Result, error) {
 func (l *Local[T]) guard(n int, fn func() error) (err error) {
 	defer func() {
 		if p := recover(); p != nil {
-			l.em.discard(emitMark{})
-			perr := fmt.Errorf("%w: %v", ErrPanic, p)
-			for i := range n {
-				l.em.Reject(i, perr)
-			}
+			perr := l.em.deadLetterAll(emitMark{}, n, p)
 			if n == 0 {
 				err = perr
 			}

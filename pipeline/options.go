@@ -39,6 +39,12 @@ type runnerConfig struct {
 	fetchPartMax int32
 }
 
+// The default backoff between retries of a failed batch (RetryBackoff).
+const (
+	defaultRetryMin = 100 * time.Millisecond
+	defaultRetryMax = 10 * time.Second
+)
+
 func defaultRunnerConfig(name string) runnerConfig {
 	return runnerConfig{
 		group:        "smaint-" + name,
@@ -49,8 +55,8 @@ func defaultRunnerConfig(name string) runnerConfig {
 		partitions:   -1,
 		replication:  -1,
 		createTopics: true,
-		retryMin:     100 * time.Millisecond,
-		retryMax:     10 * time.Second,
+		retryMin:     defaultRetryMin,
+		retryMax:     defaultRetryMax,
 		commitEvery:  time.Second,
 		fetchMax:     4 << 20,
 		fetchPartMax: 256 << 10,

@@ -372,11 +372,7 @@ func (r *Runner[T]) callProcess(ctx context.Context, em *Emitter) (err error) {
 	defer func() {
 		if p := recover(); p != nil {
 			r.log.Error("stage panicked; dead-lettering the batch", "records", len(r.msgs), "panic", p, "stack", string(debug.Stack()))
-			em.discard(mark)
-			perr := fmt.Errorf("%w: %v", ErrPanic, p)
-			for i := range r.msgs {
-				em.Reject(i, perr)
-			}
+			em.deadLetterAll(mark, len(r.msgs), p)
 			err = nil
 		}
 	}()

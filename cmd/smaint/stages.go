@@ -104,8 +104,8 @@ func (s *stageFlags) build(ctx context.Context, d *deps, base []pipeline.Option,
 				}
 			}
 		case "drift":
-			if slices.Contains(s.names, "features") {
-				continue // shares the features runner
+			if runnerName("drift", s.names) == featuresDrift {
+				continue // runs in the features runner
 			}
 			var st *drift.Stage
 			if st, err = drift.New(s.drift.config(d)); err == nil {
@@ -168,7 +168,7 @@ func (s *stageFlags) buildFeatures(d *deps) (pipeline.Stage[schemas.SensorReadin
 	if err != nil {
 		return nil, err
 	}
-	if !slices.Contains(s.names, "drift") {
+	if runnerName("features", s.names) != featuresDrift {
 		return fst, nil
 	}
 	dst, err := drift.New(s.drift.config(d))

@@ -80,7 +80,6 @@ type partition struct {
 	earliestEnd int64
 	retained    int64
 	retainedOK  bool
-	sampleUnit  int64 // the stage's
 }
 
 // added notes that a reading at offset off joined one of p's windows.
@@ -142,8 +141,7 @@ func (s *Stage) Outputs() []pipeline.Port { return []pipeline.Port{s.features, s
 func (s *Stage) part(tp pipeline.TopicPartition) *partition {
 	p := s.parts[tp]
 	if p == nil {
-		p = &partition{maxTS: math.MinInt64, closed: math.MinInt64, keepFrom: math.MinInt64, sensors: map[string]*sensor{}, earliestEnd: math.MaxInt64,
-			sampleUnit: s.sampleUnit}
+		p = &partition{maxTS: math.MinInt64, closed: math.MinInt64, keepFrom: math.MinInt64, sensors: map[string]*sensor{}, earliestEnd: math.MaxInt64}
 		s.parts[tp] = p
 	}
 	return p
@@ -193,7 +191,7 @@ func (s *Stage) Process(_ context.Context, in []pipeline.Msg[schemas.SensorReadi
 				late = late || !replay
 				continue
 			}
-			w := p.window(sn, start, start+s.size, s.spectral[sn.typ])
+			w := p.window(sn, start, start+s.size, s.sampleUnitOf(sn))
 			w.add(ts, r.Value, m.Offset)
 			p.added(m.Offset)
 		}
@@ -222,7 +220,7 @@ func (s *Stage) Process(_ context.Context, in []pipeline.Msg[schemas.SensorReadi
 // bounds are their readings' first and last event times.
 func (s *Stage) addCount(p *partition, sn *sensor, ts int64, x float64, off int64, out *pipeline.Emitter) {
 	if len(sn.windows) == 0 {
-		p.window(sn, ts, ts+1, s.spectral[sn.typ])
+		p.window(sn, ts, ts+1, s.sampleUnitOf(sn))
 	}
 	w := sn.windows[0]
 	w.start, w.end = min(w.start, ts), max(w.end, ts+1)
@@ -265,15 +263,14 @@ func (s *Stage) emit(ws []*window, out *pipeline.Emitter) {
 		return cmp.Or(cmp.Compare(a.end, b.end), cmp.Compare(a.s.id, b.s.id), cmp.Compare(a.start, b.start))
 	})
 	for i, fv := range s.vectors(ws) {
+		sn := ws[i].s
+		sn.lastSamples = len(ws[i].acc.samples)
 		if fv == nil {
 			continue
 		}
-		fv.LateCount, ws[i].s.late = ws[i].s.late, 0
+		fv.LateCount, sn.late = sn.late, 0
 		s.features.Emit(out, fv.SensorID, fv)
 		s.met.windows.Inc()
-	}
-	for _, w := range ws {
-		w.s.lastSamples = len(w.acc.samples)
 	}
 	clear(ws) // closed windows are garbage now
 	clear(s.fvs)
@@ -390,19 +387,19 @@ func (p *partition) sensor(r *schemas.SensorReading) *sensor {
 	return sn
 }
 
-// window returns sensor sn's open window [start, end), opening it if need be.
-func (p *partition) window(sn *sensor, start, end int64, spectral bool) *window {
+// window returns sensor sn's open window [start, end), opening it if need
+// be; a new window keeps samples, in sampleUnit, if sampleUnit is not 0.
+func (p *partition) window(sn *sensor, start, end, sampleUnit int64) *window {
 	for _, w := range sn.windows {
 		if w.start == start {
 			return w
 		}
 	}
 	w := &window{s: sn, start: start, end: end, origin: start, minOffset: math.MaxInt64,
-		acc: accum{spectral: spectral}, idx: len(p.open)}
-	if spectral {
+		acc: accum{spectral: sampleUnit != 0, sampleUnit: sampleUnit}, idx: len(p.open)}
+	if sampleUnit != 0 {
 		// Room for as many samples as the sensor's last window had, and a
 		// little more: no regrowing, and no slack left by doubling.
-		w.acc.sampleUnit = p.sampleUnit
 		w.acc.samples = make([]sample, 0, sn.lastSamples+sn.lastSamples/16+4)
 	}
 	sn.windows = append(sn.windows, w)
@@ -469,4 +466,13 @@ func ParseWindows(spec string, c *Config) error {
 		}
 	}
 	return nil
+}
+
+// sampleUnitOf is the time unit of sn's spectral samples, 0 if its type
+// gets no spectrum.
+func (s *Stage) sampleUnitOf(sn *sensor) int64 {
+	if !s.spectral[sn.typ] {
+		return 0
+	}
+	return s.sampleUnit
 }

@@ -30,6 +30,7 @@ type Emitter struct {
 	stage    string
 	dlqTopic string
 	now      func() time.Time
+	behind   func(TopicPartition) bool // the runner's; nil: never behind
 
 	raw      []*kgo.Record // the batch's decoded inputs, by index into in
 	recs     []kgo.Record  // outputs and dead letters, in emit order
@@ -50,6 +51,15 @@ func (e *Emitter) Reject(i int, err error) {
 	e.rejected = append(e.rejected, Rejected{Index: i, Kind: kindNames[errorKind(err)], Err: err})
 	e.deadLetter(e.raw[i], err)
 }
+
+// Behind reports whether input of tp is known to be waiting beyond what
+// the stage has been given: the runner's last fetch of tp ended short of
+// the partition's high watermark. A stage that acts when its input goes
+// quiet (closing the windows of an idle partition) checks it, so that a
+// partition counts as quiet only once it has been read to its end, never
+// because processing fell behind on a busy machine. Local and Offline are
+// never behind.
+func (e *Emitter) Behind(tp TopicPartition) bool { return e.behind != nil && e.behind(tp) }
 
 // Len returns the number of records emitted so far, dead letters included.
 func (e *Emitter) Len() int { return len(e.recs) }

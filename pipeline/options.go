@@ -188,3 +188,23 @@ type DecodeFunc[T any] func(ctx context.Context, d *schemas.Decoder, topic strin
 func DecodeWith[T any](fn DecodeFunc[T]) Option {
 	return func(c *runnerConfig) { c.decode = fn }
 }
+
+// decoderFor returns fn, the decoder DecodeWith was given (nil: decode T
+// as the schemas record it must then be), for the stage named name.
+func decoderFor[T any](name string, fn any) (DecodeFunc[T], error) {
+	switch fn := fn.(type) {
+	case nil:
+		if _, ok := any((*T)(nil)).(schemas.Record); !ok {
+			return nil, fmt.Errorf("%w: stage %s: %T is not a schemas record; use DecodeWith", ErrConfig, name, *new(T))
+		}
+		return func(ctx context.Context, d *schemas.Decoder, _ string, b []byte, v *T) error {
+			return d.Decode(ctx, b, any(v).(schemas.Record))
+		}, nil
+	case DecodeFunc[T]:
+		if fn == nil {
+			return decoderFor[T](name, nil)
+		}
+		return fn, nil
+	}
+	return nil, fmt.Errorf("%w: stage %s: DecodeWith given %T, want DecodeFunc[%T]", ErrConfig, name, fn, *new(T))
+}

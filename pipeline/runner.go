@@ -45,7 +45,11 @@ type Runner[T any] struct {
 	// revoke callback edits it (while polling is blocked).
 	posMu    sync.Mutex
 	position map[TopicPartition]kgo.EpochOffset
-	marks    map[TopicPartition]mark // scratch for submit
+	// backlog is, per partition, the records between the last one polled
+	// and the high watermark of the fetch that brought it (see
+	// Emitter.Behind). Guarded by posMu, like position.
+	backlog map[TopicPartition]int64
+	marks   map[TopicPartition]mark // scratch for submit
 
 	inflight chan *batch
 	free     chan *batch
@@ -97,24 +101,16 @@ func NewRunner[T any](name string, stage Stage[T], opts ...Option) (*Runner[T], 
 		log:       cfg.log.With("stage", name),
 		met:       cfg.metrics.forStage(name),
 		position:  make(map[TopicPartition]kgo.EpochOffset),
+		backlog:   make(map[TopicPartition]int64),
 		marks:     make(map[TopicPartition]mark),
 		book:      newOffsetBook(),
 		inflight:  make(chan *batch, cfg.maxInflight),
 		free:      make(chan *batch, cfg.maxInflight+2),
 		settledCh: make(chan struct{}),
 	}
-	switch fn := cfg.decode.(type) {
-	case nil:
-		if _, ok := any((*T)(nil)).(schemas.Record); !ok {
-			return nil, fmt.Errorf("%w: runner %s: %T is not a schemas record; use DecodeWith", ErrConfig, name, *new(T))
-		}
-		r.decode = func(ctx context.Context, d *schemas.Decoder, _ string, b []byte, v *T) error {
-			return d.Decode(ctx, b, any(v).(schemas.Record))
-		}
-	case DecodeFunc[T]:
-		r.decode = fn
-	default:
-		return nil, fmt.Errorf("%w: runner %s: DecodeWith given %T, want DecodeFunc[%T]", ErrConfig, name, fn, *new(T))
+	var err error
+	if r.decode, err = decoderFor[T](name, cfg.decode); err != nil {
+		return nil, err
 	}
 	r.ticker, _ = stage.(Ticker)
 	r.retainer, _ = stage.(Retainer)
@@ -327,10 +323,12 @@ func (r *Runner[T]) collect(ctx context.Context, fetches kgo.Fetches, b *batch) 
 		}
 		last := p.Records[len(p.Records)-1]
 		tp := TopicPartition{p.Topic, p.Partition}
+		lag := max(0, p.HighWatermark-last.Offset-1)
 		r.posMu.Lock()
 		r.position[tp] = kgo.EpochOffset{Epoch: last.LeaderEpoch, Offset: last.Offset + 1}
+		r.backlog[tp] = lag
 		r.posMu.Unlock()
-		r.met.setLag(tp, max(0, p.HighWatermark-last.Offset-1))
+		r.met.setLag(tp, lag)
 	})
 	if n > 0 {
 		r.met.in.Add(float64(n))
@@ -512,8 +510,16 @@ func (r *Runner[T]) getBatch() *batch {
 	default:
 	}
 	b := newBatch()
-	b.em.stage, b.em.dlqTopic, b.em.now = r.name, r.cfg.dlq, r.cfg.clock.Now
+	b.em.stage, b.em.dlqTopic, b.em.now, b.em.behind = r.name, r.cfg.dlq, r.cfg.clock.Now, r.behind
 	return b
+}
+
+// behind reports whether tp's last fetch ended short of its high
+// watermark (Emitter.Behind).
+func (r *Runner[T]) behind(tp TopicPartition) bool {
+	r.posMu.Lock()
+	defer r.posMu.Unlock()
+	return r.backlog[tp] > 0
 }
 
 func (r *Runner[T]) putBatch(b *batch) {
@@ -571,6 +577,7 @@ func (r *Runner[T]) dropPartitions(ctx context.Context, m map[string][]int32) {
 		for _, p := range ps {
 			tp := TopicPartition{t, p}
 			delete(r.position, tp)
+			delete(r.backlog, tp)
 			tps = append(tps, tp)
 		}
 	}

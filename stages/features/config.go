@@ -28,9 +28,11 @@ type Config struct {
 	// partition's watermark is that largest time minus Lateness; a window
 	// closes, and is emitted, when the watermark passes its end.
 	Lateness time.Duration
-	// IdleTimeout closes every open window of a partition that has
-	// received nothing for this long, in processing time (default 30s), so
-	// that the last window of a sensor that went quiet is still emitted.
+	// IdleTimeout closes every open window of a partition that has been
+	// read to its end and has received nothing for this long, in
+	// processing time (default 30s), so that the last window of a sensor
+	// that went quiet is still emitted. A partition with input waiting is
+	// never idle, however long the machine takes to get to it.
 	IdleTimeout time.Duration
 
 	// SpectralTypes are the sensor types that get band energies (default

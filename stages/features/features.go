@@ -159,7 +159,6 @@ func (s *Stage) frontier(p *partition) int64 {
 // Process adds a batch of readings to their windows and emits the windows
 // the watermark has passed. Late readings go to the late topic.
 func (s *Stage) Process(_ context.Context, in []pipeline.Msg[schemas.SensorReading], out *pipeline.Emitter) error {
-	now := s.cfg.Clock.Now()
 	touched := map[*partition]bool{}
 	pipeline.Each(in, out, func(_ int, m *pipeline.Msg[schemas.SensorReading]) error {
 		r := &m.Value
@@ -167,7 +166,6 @@ func (s *Stage) Process(_ context.Context, in []pipeline.Msg[schemas.SensorReadi
 			return pipeline.Invalidf("value %g outside ±%g", r.Value, maxAbsValue)
 		}
 		p := s.part(pipeline.TopicPartition{Topic: m.Topic, Partition: m.Partition})
-		p.lastInput = now
 		p.next = max(p.next, m.Offset+1)
 		touched[p] = true
 		sn := p.sensor(r)
@@ -205,7 +203,9 @@ func (s *Stage) Process(_ context.Context, in []pipeline.Msg[schemas.SensorReadi
 	// Every partition's windows close at about the same moment: they are
 	// computed together, so that the burst is spread over the workers.
 	s.closing = s.closing[:0]
+	now := s.cfg.Clock.Now() // after the batch: its own processing is not idle time
 	for p := range touched {
+		p.lastInput = now
 		if front := s.frontier(p); front >= p.earliestEnd {
 			s.takeClosed(p, front)
 		}
@@ -280,11 +280,14 @@ func (s *Stage) emit(ws []*window, out *pipeline.Emitter) {
 func (s *Stage) TickEvery() time.Duration { return max(time.Second, s.cfg.IdleTimeout/4) }
 
 // Tick closes every window of the partitions that have been idle for the
-// idle timeout, and marks those windows' time as closed.
+// idle timeout, and marks those windows' time as closed. A partition is
+// idle when it has been read to its end (see pipeline.Emitter.Behind) and
+// nothing came for the idle timeout: a backlog, however slowly the
+// machine works through it, never closes windows early.
 func (s *Stage) Tick(_ context.Context, now time.Time, out *pipeline.Emitter) {
 	s.closing = s.closing[:0]
-	for _, p := range s.parts {
-		if len(p.open) == 0 || now.Sub(p.lastInput) < s.cfg.IdleTimeout {
+	for tp, p := range s.parts {
+		if len(p.open) == 0 || now.Sub(p.lastInput) < s.cfg.IdleTimeout || out.Behind(tp) {
 			continue
 		}
 		last := p.closed

@@ -1,0 +1,84 @@
+package pipeline_test
+
+import (
+	"context"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/smaint/smaint/pipeline"
+	"github.com/smaint/smaint/pipeline/pipelinetest"
+	"github.com/smaint/smaint/schemas"
+)
+
+// behindProbe records, for every batch, whether the runner said its
+// partitions were behind, and the last offset the batch held of each.
+type behindProbe struct {
+	mu   sync.Mutex
+	seen []behindSeen
+}
+
+type behindSeen struct {
+	last   int64
+	behind bool
+}
+
+func (s *behindProbe) Process(_ context.Context, in []pipeline.Msg[schemas.SensorReading], out *pipeline.Emitter) error {
+	last := map[pipeline.TopicPartition]int64{}
+	for _, m := range in {
+		last[pipeline.TopicPartition{Topic: m.Topic, Partition: m.Partition}] = m.Offset
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for tp, off := range last {
+		s.seen = append(s.seen, behindSeen{last: off, behind: out.Behind(tp)})
+	}
+	return nil
+}
+
+// TestRunnerSaysWhenAPartitionIsBehind: with the whole input on the topic
+// before the runner starts, every batch but the one that reaches the end
+// of the partition is behind, however the batches fall; the last is not.
+// This is what keeps a stage's idle close from firing on a backlog.
+func TestRunnerSaysWhenAPartitionIsBehind(t *testing.T) {
+	h := newHarness(t, 1)
+	const n = 400
+	recs := make([]*kgo.Record, n)
+	for i := range recs {
+		recs[i] = &kgo.Record{Topic: inTopic, Value: encode(t, reading(i))}
+	}
+	pipelinetest.Produce(t, h.admin, recs...)
+	probe := &behindProbe{}
+	stop := start(t, h.runner(probe, pipeline.MaxBatch(30)))
+	pipelinetest.WaitCommitted(t, h.admin, "smaint-relay", inTopic, time.Minute)
+	if err := stop(); err != nil {
+		t.Fatal(err)
+	}
+	probe.mu.Lock()
+	defer probe.mu.Unlock()
+	if len(probe.seen) < n/30 {
+		t.Fatalf("%d batches of at most 30 records for %d records", len(probe.seen), n)
+	}
+	for _, s := range probe.seen {
+		if want := s.last < n-1; s.behind != want {
+			t.Errorf("batch ending at offset %d of %d: behind %v, want %v", s.last, n, s.behind, want)
+		}
+	}
+}
+
+// TestLocalIsNeverBehind: in process there is no backlog to wait for.
+func TestLocalIsNeverBehind(t *testing.T) {
+	probe := &behindProbe{}
+	loc, err := pipeline.NewLocal(context.Background(), "probe", pipeline.Stage[schemas.SensorReading](probe), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := loc.Process(context.Background(), []pipeline.Msg[schemas.SensorReading]{{Value: *reading(1), Topic: "in"}}); err != nil {
+		t.Fatal(err)
+	}
+	if len(probe.seen) != 1 || probe.seen[0].behind {
+		t.Fatalf("seen %+v", probe.seen)
+	}
+}

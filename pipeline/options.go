@@ -45,11 +45,15 @@ const (
 	defaultRetryMax = 10 * time.Second
 )
 
+// DefaultMaxBatch is how many records a stage gets at most in one Process
+// call, unless MaxBatch says otherwise.
+const DefaultMaxBatch = 10_000
+
 func defaultRunnerConfig(name string) runnerConfig {
 	return runnerConfig{
 		group:        "smaint-" + name,
 		dlq:          DefaultTopics().DLQ,
-		maxBatch:     10_000,
+		maxBatch:     DefaultMaxBatch,
 		maxInflight:  8,
 		drainTimeout: 30 * time.Second,
 		partitions:   -1,
@@ -126,7 +130,8 @@ func WithClock(clk Clock) Option { return func(c *runnerConfig) { c.clock = clk 
 // WithHealth makes the runner report its readiness as "stage/<name>".
 func WithHealth(h *Health) Option { return func(c *runnerConfig) { c.health = h } }
 
-// MaxBatch caps the records handed to one Process call (default 10000).
+// MaxBatch caps the records handed to one Process call (default
+// DefaultMaxBatch).
 func MaxBatch(n int) Option { return func(c *runnerConfig) { c.maxBatch = n } }
 
 // MaxInflightBatches caps the batches processed but not yet acknowledged

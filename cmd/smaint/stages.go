@@ -13,6 +13,7 @@ import (
 
 	"github.com/smaint/smaint/pipeline"
 	"github.com/smaint/smaint/schemas"
+	"github.com/smaint/smaint/sinks/redisstore"
 	"github.com/smaint/smaint/sinks/timescale"
 	"github.com/smaint/smaint/stages/alert"
 	"github.com/smaint/smaint/stages/dedupe"
@@ -267,9 +268,9 @@ func (f *dedupeFlags) config(d *deps, rdb redis.UniversalClient) dedupe.Config {
 	}
 	if rdb != nil {
 		if f.store == "claims" {
-			cfg.Claims = dedupe.NewRedisClaimStore(rdb, f.redisPrefix+"dedupe:id:")
+			cfg.Claims = redisstore.NewClaimStore(rdb, f.redisPrefix+"dedupe:id:")
 		} else {
-			cfg.Log = dedupe.NewRedisLogStore(rdb, f.redisPrefix+"dedupe:log:")
+			cfg.Log = redisstore.NewLogStore(rdb, f.redisPrefix+"dedupe:log:")
 		}
 	}
 	return cfg

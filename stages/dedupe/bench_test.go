@@ -9,6 +9,7 @@ import (
 
 	"github.com/smaint/smaint/pipeline"
 	"github.com/smaint/smaint/schemas"
+	"github.com/smaint/smaint/sinks/redisstore"
 	"github.com/smaint/smaint/stages/dedupe"
 )
 
@@ -24,10 +25,10 @@ func BenchmarkDecodeDedupeEncode(b *testing.B) {
 			switch store {
 			case "log-redis":
 				rdb := realRedis(b)
-				cfg.Log = dedupe.NewRedisLogStore(rdb, testPrefix(b, rdb))
+				cfg.Log = redisstore.NewLogStore(rdb, testPrefix(b, rdb))
 			case "claims-redis":
 				rdb := realRedis(b)
-				cfg.Claims = dedupe.NewRedisClaimStore(rdb, testPrefix(b, rdb))
+				cfg.Claims = redisstore.NewClaimStore(rdb, testPrefix(b, rdb))
 			}
 			benchDedupe(b, cfg)
 		})

@@ -22,6 +22,7 @@ import (
 	"github.com/smaint/smaint/pipeline"
 	"github.com/smaint/smaint/pipeline/pipelinetest"
 	"github.com/smaint/smaint/schemas"
+	"github.com/smaint/smaint/sinks/redisstore"
 	"github.com/smaint/smaint/stages/dedupe"
 )
 
@@ -161,19 +162,19 @@ func modes(t *testing.T) map[string]func(*testing.T) func(*dedupe.Config) {
 	return map[string]func(*testing.T) func(*dedupe.Config){
 		"log/miniredis": func(t *testing.T) func(*dedupe.Config) {
 			_, rdb := newMiniredis(t)
-			return logs(dedupe.NewRedisLogStore(rdb, ""))
+			return logs(redisstore.NewLogStore(rdb, ""))
 		},
 		"claims/miniredis": func(t *testing.T) func(*dedupe.Config) {
 			_, rdb := newMiniredis(t)
-			return claims(dedupe.NewRedisClaimStore(rdb, ""))
+			return claims(redisstore.NewClaimStore(rdb, ""))
 		},
 		"log/redis": func(t *testing.T) func(*dedupe.Config) {
 			rdb := realRedis(t)
-			return logs(dedupe.NewRedisLogStore(rdb, testPrefix(t, rdb)))
+			return logs(redisstore.NewLogStore(rdb, testPrefix(t, rdb)))
 		},
 		"claims/redis": func(t *testing.T) func(*dedupe.Config) {
 			rdb := realRedis(t)
-			return claims(dedupe.NewRedisClaimStore(rdb, testPrefix(t, rdb)))
+			return claims(redisstore.NewClaimStore(rdb, testPrefix(t, rdb)))
 		},
 	}
 }
@@ -312,7 +313,7 @@ func storedIDs(t *testing.T, mr *miniredis.Miniredis, mode string) int {
 	n := 0
 	for p := range int32(4) {
 		tp := pipeline.TopicPartition{Topic: topics.Readings, Partition: p}
-		err := dedupe.NewRedisLogStore(rdb, "").Restore(context.Background(), tp, time.Now().Add(-time.Minute), 10*time.Minute,
+		err := redisstore.NewLogStore(rdb, "").Restore(context.Background(), tp, time.Now().Add(-time.Minute), 10*time.Minute,
 			func(dedupe.LogEntry, time.Time) { n++ })
 		if err != nil {
 			t.Fatal(err)
@@ -364,9 +365,9 @@ func TestChildDedupe(t *testing.T) {
 		t.Skip("child process of TestKilledConsumerLosesNothing")
 	}
 	rdb := redis.NewClient(&redis.Options{Addr: os.Getenv("SMAINT_CHILD_REDIS")})
-	cfg := dedupe.Config{Log: dedupe.NewRedisLogStore(rdb, "")}
+	cfg := dedupe.Config{Log: redisstore.NewLogStore(rdb, "")}
 	if os.Getenv("SMAINT_CHILD_MODE") == "claims" {
-		cfg = dedupe.Config{Claims: dedupe.NewRedisClaimStore(rdb, "")}
+		cfg = dedupe.Config{Claims: redisstore.NewClaimStore(rdb, "")}
 	}
 	s, err := dedupe.New(cfg)
 	if err != nil {

@@ -15,6 +15,7 @@ import (
 
 	"github.com/smaint/smaint/pipeline"
 	"github.com/smaint/smaint/schemas"
+	"github.com/smaint/smaint/sinks/notify"
 	"github.com/smaint/smaint/stages/alert"
 	"github.com/smaint/smaint/stages/drift"
 	"github.com/smaint/smaint/stages/features"
@@ -114,7 +115,7 @@ func parseBacktest(ctx context.Context, args []string, stderr io.Writer) (*backt
 	if job.sc, err = sf.config(ctx, d); err != nil {
 		return nil, err
 	}
-	var disp *alert.Dispatcher
+	var disp *notify.Dispatcher
 	if job.ac, disp, err = af.config(d); err != nil {
 		return nil, err
 	}

@@ -13,6 +13,7 @@ import (
 
 	"github.com/smaint/smaint/pipeline"
 	"github.com/smaint/smaint/schemas"
+	"github.com/smaint/smaint/sinks/notify"
 	"github.com/smaint/smaint/sinks/redisstore"
 	"github.com/smaint/smaint/sinks/timescale"
 	"github.com/smaint/smaint/stages/alert"
@@ -115,7 +116,7 @@ func (s *stageFlags) build(ctx context.Context, d *deps, base []pipeline.Option,
 		case "alert":
 			var (
 				cfg  alert.Config
-				disp *alert.Dispatcher
+				disp *notify.Dispatcher
 			)
 			if cfg, disp, err = s.alert.config(d); err == nil {
 				var st *alert.Stage
@@ -396,7 +397,7 @@ func (f *alertFlags) register(fs *flagSet) {
 	fs.StringVar(&f.smtpPass, "smtp-password", "", "SMTP password")
 }
 
-func (f *alertFlags) config(d *deps) (alert.Config, *alert.Dispatcher, error) {
+func (f *alertFlags) config(d *deps) (alert.Config, *notify.Dispatcher, error) {
 	cfg := alert.Config{K: f.k, M: f.m, Quiet: f.quiet, AlertsTopic: d.topics.Alerts, Registerer: d.reg, Logger: d.log.With("stage", "alert")}
 	if f.actions != "" {
 		rules, err := alert.LoadActions(f.actions)
@@ -405,23 +406,23 @@ func (f *alertFlags) config(d *deps) (alert.Config, *alert.Dispatcher, error) {
 		}
 		cfg.Actions = rules
 	}
-	var ns []alert.Notifier
+	var ns []notify.Notifier
 	if f.webhook != "" {
 		if !strings.HasPrefix(f.webhook, "http://") && !strings.HasPrefix(f.webhook, "https://") {
 			return cfg, nil, fmt.Errorf("%w: --webhook %q is not an http(s) URL", errUsage, f.webhook)
 		}
-		ns = append(ns, &alert.Webhook{URL: f.webhook})
+		ns = append(ns, &notify.Webhook{URL: f.webhook})
 	}
 	if f.smtpAddr != "" {
 		if len(f.smtpTo) == 0 {
 			return cfg, nil, fmt.Errorf("%w: --smtp-addr without --smtp-to", errUsage)
 		}
-		ns = append(ns, &alert.SMTP{Addr: f.smtpAddr, From: f.smtpFrom, To: f.smtpTo, User: f.smtpUser, Password: f.smtpPass})
+		ns = append(ns, &notify.SMTP{Addr: f.smtpAddr, From: f.smtpFrom, To: f.smtpTo, User: f.smtpUser, Password: f.smtpPass})
 	}
 	if len(ns) == 0 {
 		return cfg, nil, nil
 	}
-	disp := alert.NewDispatcher(alert.DispatcherConfig{Registerer: d.reg, Logger: d.log.With("component", "notify")}, ns...)
+	disp := notify.NewDispatcher(notify.DispatcherConfig{Registerer: d.reg, Logger: d.log.With("component", "notify")}, ns...)
 	cfg.Notify = disp.Enqueue
 	return cfg, disp, nil
 }

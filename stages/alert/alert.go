@@ -66,7 +66,7 @@ type Config struct {
 	Actions     []ActionRule // default DefaultActions
 	AlertsTopic string       // default maintenance.alerts
 	// Notify, if set, is handed every OPEN and RESOLVED alert and every
-	// rise in severity. It must not block (see Dispatcher).
+	// rise in severity. It must not block (sinks/notify's Dispatcher.Enqueue does not).
 	Notify func(*schemas.Alert)
 
 	Registerer prometheus.Registerer

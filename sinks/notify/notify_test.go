@@ -1,4 +1,4 @@
-package alert_test
+package notify_test
 
 import (
 	"bufio"
@@ -17,8 +17,10 @@ import (
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
 	"github.com/smaint/smaint/schemas"
-	"github.com/smaint/smaint/stages/alert"
+	"github.com/smaint/smaint/sinks/notify"
 )
+
+var t0 = time.Date(2026, 11, 25, 10, 0, 0, 0, time.UTC)
 
 var sample = &schemas.Alert{AlertID: "anomaly:p1:1", AssetID: "asset-1", SensorID: "p1", SensorType: "pressure",
 	Kind: schemas.KindAnomaly, Severity: schemas.SeverityCritical, State: schemas.StateOpen, OpenedAt: t0, LastSeen: t0,
@@ -39,7 +41,7 @@ func TestWebhookRetriesThenDelivers(t *testing.T) {
 	}))
 	defer srv.Close()
 	reg := prometheus.NewRegistry()
-	d := alert.NewDispatcher(alert.DispatcherConfig{MinBackoff: time.Millisecond, Registerer: reg}, &alert.Webhook{URL: srv.URL})
+	d := notify.NewDispatcher(notify.DispatcherConfig{MinBackoff: time.Millisecond, Registerer: reg}, &notify.Webhook{URL: srv.URL})
 	runDispatcher(t, d, sample)
 	if calls.Load() != 3 || !strings.Contains(got.Text, "[CRITICAL] ANOMALY OPEN on asset-1 (p1)") || got.Alert.AlertID != sample.AlertID {
 		t.Fatalf("%d calls, got %+v", calls.Load(), got)
@@ -54,7 +56,7 @@ func TestWebhookClientErrorIsNotRetried(t *testing.T) {
 	}))
 	defer srv.Close()
 	reg := prometheus.NewRegistry()
-	d := alert.NewDispatcher(alert.DispatcherConfig{MinBackoff: time.Millisecond, Registerer: reg}, &alert.Webhook{URL: srv.URL})
+	d := notify.NewDispatcher(notify.DispatcherConfig{MinBackoff: time.Millisecond, Registerer: reg}, &notify.Webhook{URL: srv.URL})
 	runDispatcher(t, d, sample)
 	if calls.Load() != 1 {
 		t.Fatalf("%d calls for a 404", calls.Load())
@@ -66,7 +68,7 @@ func TestWebhookClientErrorIsNotRetried(t *testing.T) {
 
 func TestEnqueueNeverBlocks(t *testing.T) {
 	reg := prometheus.NewRegistry()
-	d := alert.NewDispatcher(alert.DispatcherConfig{Queue: 2, Registerer: reg})
+	d := notify.NewDispatcher(notify.DispatcherConfig{Queue: 2, Registerer: reg})
 	done := make(chan struct{})
 	go func() {
 		for range 100 {
@@ -93,8 +95,8 @@ func TestSMTPDelivers(t *testing.T) {
 	var mu sync.Mutex
 	var data strings.Builder
 	go fakeSMTP(ln, &mu, &data)
-	d := alert.NewDispatcher(alert.DispatcherConfig{Registerer: prometheus.NewRegistry()},
-		&alert.SMTP{Addr: ln.Addr().String(), From: "smaint@plant.example", To: []string{"ops@plant.example"}})
+	d := notify.NewDispatcher(notify.DispatcherConfig{Registerer: prometheus.NewRegistry()},
+		&notify.SMTP{Addr: ln.Addr().String(), From: "smaint@plant.example", To: []string{"ops@plant.example"}})
 	runDispatcher(t, d, sample)
 	mu.Lock()
 	defer mu.Unlock()
@@ -142,7 +144,7 @@ func fakeSMTP(ln net.Listener, mu *sync.Mutex, data *strings.Builder) {
 	}
 }
 
-func runDispatcher(t *testing.T, d *alert.Dispatcher, a *schemas.Alert) {
+func runDispatcher(t *testing.T, d *notify.Dispatcher, a *schemas.Alert) {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})

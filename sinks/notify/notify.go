@@ -1,4 +1,8 @@
-package alert
+// Package notify delivers alerts outside Kafka: to a webhook (Slack-style
+// JSON) and by mail (SMTP), through a Dispatcher that keeps delivery off
+// the stream's path. The alert stage hands alerts to Dispatcher.Enqueue
+// through its Config.Notify hook and knows nothing of the clients.
+package notify
 
 import (
 	"bytes"

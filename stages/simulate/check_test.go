@@ -66,9 +66,9 @@ func TestEvaluateMatchesAlertsToIncidents(t *testing.T) {
 	alert := func(id, sensor string, kind schemas.AlertKind, at time.Duration) bool {
 		return log.Add(schemas.Alert{AlertID: id, SensorID: sensor, Kind: kind, LastSeen: t0.Add(at)})
 	}
-	alert("a1", "s1", schemas.KindAnomaly, 2*time.Minute)  // detects s1 after 2 min
-	alert("a1", "s1", schemas.KindAnomaly, 4*time.Minute)  // the same alert again
-	alert("a2", "s2", schemas.KindDrift, 1*time.Minute)    // drift first ...
+	alert("a1", "s1", schemas.KindAnomaly, 2*time.Minute)        // detects s1 after 2 min
+	alert("a1", "s1", schemas.KindAnomaly, 4*time.Minute)        // the same alert again
+	alert("a2", "s2", schemas.KindDrift, 1*time.Minute)          // drift first ...
 	if !alert("a2", "s2", schemas.KindAnomaly, 20*time.Minute) { // ... anomaly past the grace: a false positive
 		t.Error("the kind change was not reported")
 	}

@@ -12,6 +12,7 @@ import (
 	"github.com/smaint/smaint/pipeline"
 	"github.com/smaint/smaint/pipeline/pipelinetest"
 	"github.com/smaint/smaint/schemas"
+	"github.com/smaint/smaint/sinks/redisstore"
 	"github.com/smaint/smaint/stages/dedupe"
 )
 
@@ -44,7 +45,7 @@ func BenchmarkRunner(b *testing.B) {
 		},
 		"dedupe-redis-log": func(b *testing.B) pipeline.Stage[schemas.SensorReading] {
 			rdb := pipelinetest.Redis(b)
-			s, _ := dedupe.New(dedupe.Config{CleanTopic: outTopic, Log: dedupe.NewRedisLogStore(rdb, fmt.Sprintf("smaint-bench:%d:", time.Now().UnixNano()))})
+			s, _ := dedupe.New(dedupe.Config{CleanTopic: outTopic, Log: redisstore.NewLogStore(rdb, fmt.Sprintf("smaint-bench:%d:", time.Now().UnixNano()))})
 			return s
 		},
 	}

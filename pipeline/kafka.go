@@ -12,6 +12,9 @@ import (
 	"github.com/twmb/franz-go/pkg/sasl"
 	"github.com/twmb/franz-go/pkg/sasl/plain"
 	"github.com/twmb/franz-go/pkg/sasl/scram"
+	"github.com/twmb/franz-go/pkg/sr"
+
+	"github.com/smaint/smaint/schemas"
 )
 
 // SASL mechanisms KafkaConfig accepts.
@@ -38,6 +41,12 @@ type KafkaConfig struct {
 	TLSServerName         string
 
 	ClientID string // default "smaint"
+
+	// Registry is the URL of a Confluent-compatible schema registry; with
+	// none, records use Avro single-object encoding (see Serde).
+	Registry         string
+	RegistryUser     string // basic auth, when set
+	RegistryPassword string
 }
 
 // ErrConfig is wrapped by every configuration error in this package.
@@ -69,7 +78,27 @@ func (c KafkaConfig) Validate() error {
 	if (c.TLSCertFile == "") != (c.TLSKeyFile == "") {
 		return fmt.Errorf("%w: kafka: TLS client certificate and key must be given together", ErrConfig)
 	}
+	if c.Registry != "" && !strings.HasPrefix(c.Registry, "http://") && !strings.HasPrefix(c.Registry, "https://") {
+		return fmt.Errorf("%w: registry %q is not an http(s) URL", ErrConfig, c.Registry)
+	}
 	return nil
+}
+
+// Serde returns the Serde of records for c: through the registry when
+// one is set, else single-object encoding.
+func (c KafkaConfig) Serde() (*schemas.Serde, error) {
+	if c.Registry == "" {
+		return schemas.NewSerde(), nil
+	}
+	opts := []sr.ClientOpt{sr.URLs(c.Registry)}
+	if c.RegistryUser != "" {
+		opts = append(opts, sr.BasicAuth(c.RegistryUser, c.RegistryPassword))
+	}
+	cl, err := sr.NewClient(opts...)
+	if err != nil {
+		return nil, fmt.Errorf("%w: registry: %w", ErrConfig, err)
+	}
+	return schemas.NewSerde(schemas.WithRegistry(schemas.NewSRRegistry(cl))), nil
 }
 
 // Opts returns the franz-go options for c: seed brokers, SASL and TLS.

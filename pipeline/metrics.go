@@ -4,6 +4,7 @@ import (
 	"strconv"
 
 	"github.com/prometheus/client_golang/prometheus"
+	dto "github.com/prometheus/client_model/go"
 )
 
 // Metrics are the runner's Prometheus metrics, labelled by stage. Create
@@ -105,4 +106,31 @@ func (s *stageMetrics) setLag(tp TopicPartition, lag int64) {
 		s.lag[tp] = g
 	}
 	g.Set(float64(lag))
+}
+
+// SumMetric returns the sum of the counter or gauge name over the series
+// of mfs (gathered from a registry, or scraped) whose labels include
+// match, or 0 if there are none.
+func SumMetric(mfs []*dto.MetricFamily, name string, match map[string]string) float64 {
+	sum := 0.0
+	for _, mf := range mfs {
+		if mf.GetName() != name {
+			continue
+		}
+	metrics:
+		for _, m := range mf.GetMetric() {
+			for _, lp := range m.GetLabel() {
+				if want, ok := match[lp.GetName()]; ok && want != lp.GetValue() {
+					continue metrics
+				}
+			}
+			switch {
+			case m.GetCounter() != nil:
+				sum += m.GetCounter().GetValue()
+			case m.GetGauge() != nil:
+				sum += m.GetGauge().GetValue()
+			}
+		}
+	}
+	return sum
 }

@@ -50,6 +50,14 @@ func NewProducer(opts ...Option) (*Producer, error) {
 	return &Producer{cl: cl, cfg: cfg}, nil
 }
 
+// CreateTopics creates the topics that do not exist yet, with the
+// partitions and replication CreateTopics configured (the brokers'
+// defaults without it), so that readers can subscribe before any stage
+// has created them.
+func (p *Producer) CreateTopics(ctx context.Context, topics ...string) error {
+	return EnsureTopics(ctx, p.cl, p.cfg.partitions, p.cfg.replication, topics...)
+}
+
 // Bind creates the ports' topics (as CreateTopics configured) and binds
 // them to encoders, registering their schemas when the Serde has a
 // registry. Ports must be bound before Send.

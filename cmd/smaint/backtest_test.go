@@ -16,9 +16,11 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kgo"
 
+	"github.com/smaint/smaint/bench/backtest"
 	"github.com/smaint/smaint/pipeline"
 	"github.com/smaint/smaint/pipeline/pipelinetest"
 	"github.com/smaint/smaint/schemas"
+	"github.com/smaint/smaint/stages"
 )
 
 // simulateCSV runs "smaint simulate --csv" and returns the file's path.
@@ -32,20 +34,28 @@ func simulateToCSV(t *testing.T, dir string, args ...string) string {
 	return path
 }
 
-// backtestInProcess runs the backtest command line's stages and returns
-// the rows read and what the stages made of them.
-func backtestInProcess(t *testing.T, args ...string) ([]row, *backtestResult) {
+// backtestInProcess runs the stages of the backtest command line args, as
+// backtest builds them from its flags, and returns the rows read and what
+// the stages made of them.
+func backtestInProcess(t *testing.T, args ...string) ([]backtest.Row, *backtest.Result) {
 	t.Helper()
 	ctx := context.Background()
-	job, err := parseBacktest(ctx, args, io.Discard)
+	fs := newFlagSet("backtest", "", io.Discard)
+	var h history
+	noDrift := fs.Bool("no-drift", false, "")
+	topics := pipeline.DefaultTopics()
+	h.register(fs, stages.Downstream(topics, topics.Clean))
+	if err := fs.parse(args); err != nil {
+		t.Fatal(err)
+	}
+	if *noDrift {
+		h.specs = slices.DeleteFunc(h.specs, func(s stages.Spec) bool { return s.Name == "drift" })
+	}
+	rows, off, topics, err := h.open(ctx, io.Discard)
 	if err != nil {
 		t.Fatal(err)
 	}
-	rows, err := job.csv.read()
-	if err != nil {
-		t.Fatal(err)
-	}
-	res, err := job.run(ctx, rows)
+	res, err := backtest.Run(ctx, off, topics, rows)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -63,7 +73,7 @@ func TestBacktestScoresLikeTheStream(t *testing.T) {
 	rows, offline := backtestInProcess(t, "--csv", path, "--no-drift")
 	want := 0
 	anomalous := 0
-	for _, ss := range offline.scores {
+	for _, ss := range offline.Scores {
 		want += len(ss)
 		for _, s := range ss {
 			if s.IsAnomaly {
@@ -87,11 +97,11 @@ func TestBacktestScoresLikeTheStream(t *testing.T) {
 	}
 	recs := make([]*kgo.Record, len(rows))
 	for i := range rows {
-		v, err := enc.Append(nil, &rows[i].r)
+		v, err := enc.Append(nil, &rows[i].Reading)
 		if err != nil {
 			t.Fatal(err)
 		}
-		recs[i] = &kgo.Record{Topic: topics.Clean, Key: []byte(rows[i].r.SensorID), Value: v}
+		recs[i] = &kgo.Record{Topic: topics.Clean, Key: []byte(rows[i].Reading.SensorID), Value: v}
 	}
 	pipelinetest.Produce(t, cl, recs...)
 
@@ -125,7 +135,7 @@ func TestBacktestScoresLikeTheStream(t *testing.T) {
 	if len(got) != want {
 		t.Errorf("the stream scored %d windows, the backtest %d", len(got), want)
 	}
-	for sensor, off := range offline.scores {
+	for sensor, off := range offline.Scores {
 		on := stream[sensor]
 		for i := range min(len(on), len(off)) {
 			if !reflect.DeepEqual(on[i], off[i]) {
@@ -148,7 +158,7 @@ func TestBacktestFindsTheInjectedFaults(t *testing.T) {
 		t.Fatalf("backtest: exit %d: %s", code, stderr)
 	}
 	lines := strings.Split(strings.TrimSpace(stdout), "\n")
-	var sum backtestSummary
+	var sum backtest.Summary
 	if err := json.Unmarshal([]byte(lines[len(lines)-1]), &sum); err != nil {
 		t.Fatalf("last line %q: %v", lines[len(lines)-1], err)
 	}
@@ -237,7 +247,7 @@ func TestBacktestInputFormats(t *testing.T) {
 				t.Fatalf("exit %d: %s", code, stderr)
 			}
 			lines := strings.Split(strings.TrimSpace(stdout), "\n")
-			var sum backtestSummary
+			var sum backtest.Summary
 			if err := json.Unmarshal([]byte(lines[len(lines)-1]), &sum); err != nil {
 				t.Fatal(err)
 			}
@@ -276,8 +286,8 @@ func TestBacktestBadInput(t *testing.T) {
 		{"short row", []string{"--csv", write("f.csv", good+"2026-03-01T00:00:01Z\n")}, 1, "wrong number of fields"},
 		{"empty", []string{"--csv", write("g.csv", "timestamp,value,sensor_type\n")}, 2, "has no rows"},
 		{"bad truth", []string{"--csv", write("h.csv", good), "--truth", write("t.jsonl", "{]\n")}, 1, "ground truth line 1"},
-		{"notifier", []string{"--csv", write("i.csv", good), "--webhook", "http://x"}, 2, "sends no notifications"},
-		{"bad windows", []string{"--csv", write("j.csv", good), "--windows", "soon"}, 2, "--windows"},
+		{"notifier", []string{"--csv", write("i.csv", good), "--webhook", "http://x"}, 2, "flag provided but not defined: -webhook"},
+		{"bad windows", []string{"--csv", write("j.csv", good), "--windows", "soon"}, 2, `invalid value "soon" for flag -windows`},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -320,7 +330,7 @@ func TestTrainThenScoreWithTheModels(t *testing.T) {
 	}
 
 	_, res := backtestInProcess(t, "--csv", path, "--no-drift", "--models", store)
-	for sensor, ss := range res.scores {
+	for sensor, ss := range res.Scores {
 		typ := ss[0].SensorType
 		for _, s := range ss {
 			if s.Detector != "iforest" || s.ModelVersion != "iforest-"+typ+"@v0001" {
@@ -348,7 +358,7 @@ func TestTrainBadCommandLines(t *testing.T) {
 		{[]string{"--models", "file:///tmp/x"}, 2, "--csv is required"},
 		{[]string{"--csv", csvPath}, 2, "--models is required"},
 		{[]string{"--csv", csvPath, "--models", "s4://bucket"}, 2, `scheme "s4" not supported`},
-		{[]string{"--csv", csvPath, "--models", "file:///tmp/x", "--contamination", "0.7"}, 2, "--contamination 0.7"},
+		{[]string{"--csv", csvPath, "--models", "file:///tmp/x", "--contamination", "0.7"}, 2, "contamination 0.7"},
 		{[]string{"--csv", csvPath, "--models", "file://" + dir, "--type", "pressure"}, 1, "no feature window of 3 or more readings"},
 		{[]string{"--csv", oneWindow, "--models", "file://" + dir, "--type", "pressure"}, 1, "1 rows, need at least 16"},
 	}

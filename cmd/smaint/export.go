@@ -14,18 +14,17 @@ import (
 func exportCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := newFlagSet("export", "Usage: smaint export --output FILE.csv [flags]\n\nWrites stored rows to a CSV file with PostgreSQL's COPY, in time order, times in\nUTC. --incremental appends only rows newer than the last run's, remembering the\nposition in FILE.csv.state; it stops --settle before now so that rows still\narriving for the last minutes are picked up by the next run.\n", stderr)
 	var (
-		db           dbFlags
-		lf           logFlags
-		exp          timescale.FileExport
-		since, until string
+		db  dbFlags
+		lf  logFlags
+		exp timescale.FileExport
 	)
 	db.register(fs)
 	lf.register(fs, "warn")
 	fs.StringVar(&exp.Path, "output", "", "CSV file to write (required)")
 	fs.StringVar(&exp.Table, "table", "readings", "what to export: "+strings.Join(timescale.ExportTables(), ", "))
 	fs.BoolVar(&exp.Incremental, "incremental", false, "append only rows newer than the previous export to this file")
-	fs.StringVar(&since, "since", "", "rows at or after this time (RFC 3339 or YYYY-MM-DD)")
-	fs.StringVar(&until, "until", "", "rows before this time (RFC 3339 or YYYY-MM-DD)")
+	fs.Var(timeFlag{&exp.Since}, "since", "rows at or after this time (RFC 3339 or YYYY-MM-DD)")
+	fs.Var(timeFlag{&exp.Until}, "until", "rows before this time (RFC 3339 or YYYY-MM-DD)")
 	fs.StringVar(&exp.Sensor, "sensor", "", "only this sensor id")
 	fs.DurationVar(&exp.Settle, "settle", time.Minute, "--incremental: stop this long before now")
 	if err := fs.parse(args); err != nil {
@@ -33,13 +32,6 @@ func exportCmd(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	}
 	if exp.Path == "" {
 		return fmt.Errorf("%w: --output is required", errUsage)
-	}
-	var err error
-	if exp.Since, err = parseWhen("since", since); err != nil {
-		return err
-	}
-	if exp.Until, err = parseWhen("until", until); err != nil {
-		return err
 	}
 	if err := positiveDuration("settle", exp.Settle); err != nil {
 		return err
@@ -57,17 +49,4 @@ func exportCmd(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		return err
 	}
 	return json.NewEncoder(stdout).Encode(res)
-}
-
-// parseWhen reads an RFC 3339 time or a date (midnight UTC).
-func parseWhen(name, s string) (time.Time, error) {
-	if s == "" {
-		return time.Time{}, nil
-	}
-	for _, layout := range []string{time.RFC3339Nano, "2006-01-02T15:04:05", "2006-01-02"} {
-		if t, err := time.Parse(layout, s); err == nil {
-			return t, nil
-		}
-	}
-	return time.Time{}, fmt.Errorf("%w: --%s %q: want RFC 3339 (2026-11-25T08:00:00Z) or a date (2026-11-25)", errUsage, name, s)
 }

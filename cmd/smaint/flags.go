@@ -5,8 +5,11 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"strconv"
 	"strings"
 	"time"
+
+	"github.com/smaint/smaint/stages/features"
 )
 
 // flagSet is a flag.FlagSet whose flags fall back to environment
@@ -70,7 +73,27 @@ func (f *flagSet) parse(args []string) error {
 	return err
 }
 
-// positiveDuration rejects zero and negative durations when required.
+// setDefault changes a registered flag's default (for -h too) without
+// marking it as set, so its environment twin still applies.
+func (f *flagSet) setDefault(name, value string) {
+	fl := f.Lookup(name)
+	if err := fl.Value.Set(value); err != nil {
+		panic(err)
+	}
+	fl.DefValue = value
+}
+
+// firstErr returns the first of errs that is not nil.
+func firstErr(errs ...error) error {
+	for _, err := range errs {
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// positiveDuration rejects zero and negative durations.
 func positiveDuration(name string, d time.Duration) error {
 	if d <= 0 {
 		return fmt.Errorf("%w: --%s must be positive, got %v", errUsage, name, d)
@@ -92,12 +115,76 @@ func (l *listFlag) Set(s string) error {
 	return nil
 }
 
-// setDefault changes a registered flag's default (for -h too) without
-// marking it as set, so its environment twin still applies.
-func setDefault(fs *flagSet, name, value string) {
-	f := fs.Lookup(name)
-	if err := f.Value.Set(value); err != nil {
-		panic(err)
+// funcValue is a flag.Value made of the functions that show and set it.
+type funcValue struct {
+	show func() string
+	set  func(string) error
+}
+
+func (v funcValue) String() string {
+	if v.show == nil { // the flag package asks a zero value
+		return ""
 	}
-	f.DefValue = value
+	return v.show()
+}
+
+func (v funcValue) Set(s string) error { return v.set(s) }
+
+// latenessOf is the features stage's Lateness for a --lateness given as
+// d: a zero there means none, to the stage the default.
+func latenessOf(d time.Duration) time.Duration {
+	if d == 0 {
+		return features.NoLateness
+	}
+	return d
+}
+
+// longDuration is a duration flag that also takes days ("180d").
+type longDuration struct{ d *time.Duration }
+
+func (l longDuration) String() string {
+	if l.d == nil {
+		return ""
+	}
+	if *l.d%(24*time.Hour) == 0 && *l.d > 0 {
+		return strconv.FormatInt(int64(*l.d/(24*time.Hour)), 10) + "d"
+	}
+	return l.d.String()
+}
+
+func (l longDuration) Set(s string) error {
+	if days, ok := strings.CutSuffix(s, "d"); ok {
+		n, err := strconv.ParseFloat(days, 64)
+		if err != nil || n < 0 {
+			return fmt.Errorf("%q is not a number of days", s)
+		}
+		*l.d = time.Duration(n * float64(24*time.Hour))
+		return nil
+	}
+	d, err := time.ParseDuration(s)
+	if err != nil {
+		return fmt.Errorf("%q is not a duration (e.g. 90m, 12h, 7d)", s)
+	}
+	*l.d = d
+	return nil
+}
+
+// timeFlag is a time given as RFC 3339 or as a date (midnight UTC).
+type timeFlag struct{ t *time.Time }
+
+func (f timeFlag) String() string {
+	if f.t == nil || f.t.IsZero() {
+		return ""
+	}
+	return f.t.Format(time.RFC3339)
+}
+
+func (f timeFlag) Set(s string) error {
+	for _, layout := range []string{time.RFC3339Nano, "2006-01-02T15:04:05", "2006-01-02"} {
+		if t, err := time.Parse(layout, s); err == nil {
+			*f.t = t
+			return nil
+		}
+	}
+	return fmt.Errorf("%q: want RFC 3339 (2026-11-25T08:00:00Z) or a date (2026-11-25)", s)
 }

@@ -11,6 +11,7 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"slices"
 	"syscall"
 
 	"github.com/smaint/smaint/pipeline"
@@ -23,16 +24,14 @@ type command struct {
 }
 
 func commands() []command {
-	return []command{
+	return append([]command{
 		{"run", "run pipeline stages against a Kafka cluster", runCmd},
 		{"simulate", "produce simulated plant readings to Kafka, with ground truth", simulateCmd},
 		{"backtest", "run the analytics stages over a CSV of historical readings, without Kafka", backtestCmd},
 		{"train", "train Isolation Forest models per sensor type from a CSV of historical readings", trainCmd},
 		{"migrate", "create or update the database tables (TimescaleDB or plain PostgreSQL)", migrateCmd},
 		{"export", "write stored rows to a CSV file, all or incrementally", exportCmd},
-		{"bench", "measure the pipeline's throughput, latency, CPU and memory beside a raw Kafka loop", benchCmd},
-		{"demo", "run everything on an embedded Kafka and schema registry", demoCmd},
-	}
+	}, devCommands()...)
 }
 
 // errUsage marks errors in the command line: exit status 2.
@@ -66,6 +65,10 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 			return 1
 		}
 	}
+	if slices.Contains(devCommandNames, args[0]) {
+		fmt.Fprintf(stderr, "smaint: %s is not in this build: it was built for production (-tags prod), without the embedded services demo and bench need\n", args[0])
+		return 2
+	}
 	fmt.Fprintf(stderr, "smaint: unknown command %q\n\n", args[0])
 	usage(stderr)
 	return 2
@@ -78,3 +81,7 @@ func usage(w io.Writer) {
 	}
 	fmt.Fprintln(w, "\nRun smaint <command> -h for a command's flags. Every flag can also be set by an\nenvironment variable: --foo-bar by SMAINT_FOO_BAR; --brokers also by KAFKA_BROKERS,\n--redis by REDIS_URL, --database-url by DATABASE_URL.")
 }
+
+// devCommandNames are the commands a production build leaves out (see
+// devCommands).
+var devCommandNames = []string{"bench", "demo"}

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"log/slog"
 	"net/url"
 	"strings"
 	"testing"
@@ -12,6 +11,7 @@ import (
 
 	"github.com/jackc/pgx/v5/pgxpool"
 
+	"github.com/smaint/smaint/bench/demo"
 	"github.com/smaint/smaint/pipeline/pipelinetest"
 )
 
@@ -87,7 +87,7 @@ func TestDemoJSONSummary(t *testing.T) {
 		t.Fatalf("exit %d\nstdout:\n%s\nstderr:\n%s", code, out, stderr)
 	}
 	lines := strings.Split(strings.TrimSpace(out), "\n")
-	var s summary
+	var s demo.Summary
 	if err := json.Unmarshal([]byte(lines[len(lines)-1]), &s); err != nil {
 		t.Fatalf("last line is not the JSON summary: %v\n%s", err, out)
 	}
@@ -137,18 +137,4 @@ func testDatabase(t *testing.T) (*pgxpool.Pool, string) {
 	q.Set("search_path", schema)
 	u.RawQuery = q.Encode()
 	return pool, u.String()
-}
-
-func TestDemoStorageChoice(t *testing.T) {
-	log := slog.New(slog.DiscardHandler)
-	var st stageFlags
-	st.names = listFlag{"dedupe"}
-	got, err := setUpStorage(context.Background(), &st, true, log)
-	if err != nil || got.Enabled || got.Why != "--no-database" || len(st.names) != 1 {
-		t.Fatalf("--no-database: %+v, %v, stages %v", got, err, st.names)
-	}
-	st.db.url = "postgres://postgres@127.0.0.1:1/x?connect_timeout=1"
-	if _, err := setUpStorage(context.Background(), &st, false, log); err == nil || !strings.Contains(err.Error(), "127.0.0.1:1") {
-		t.Fatalf("a database URL that does not answer: %v", err)
-	}
 }

@@ -5,8 +5,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"strings"
-	"time"
 
 	"github.com/smaint/smaint/sinks/timescale"
 )
@@ -19,8 +17,7 @@ type storageFlags struct {
 
 func (f *storageFlags) register(fs *flagSet) {
 	fs.StringVar(&f.mode, "mode", "auto", "auto (TimescaleDB when the extension can be created), timescale, or plain")
-	f.cfg.CompressAfter, f.cfg.Retention = 7*24*time.Hour, 180*24*time.Hour
-	f.cfg.RefreshEvery, f.cfg.RefreshStart, f.cfg.RefreshEnd = 30*time.Minute, 3*time.Hour, 30*time.Minute
+	f.cfg = timescale.MigrateConfig{}.WithDefaults()
 	fs.Var(longDuration{&f.cfg.CompressAfter}, "compress-after", "TimescaleDB: compress readings older than this")
 	fs.Var(longDuration{&f.cfg.Retention}, "retention", "drop readings older than this")
 	fs.Var(longDuration{&f.cfg.RefreshEvery}, "rollup-refresh-every", "TimescaleDB: refresh the hourly rollup this often")
@@ -71,31 +68,10 @@ func migrateCmd(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	if err != nil {
 		return err
 	}
+	rep := res.Report(db.where())
 	if jsonOut {
-		return json.NewEncoder(stdout).Encode(struct {
-			Database string   `json:"database"`
-			Mode     string   `json:"mode"`
-			Reason   string   `json:"reason"`
-			Applied  []string `json:"applied"`
-			Settings []string `json:"settings_changed"`
-		}{db.where(), string(res.Mode), res.Reason, nonNil(res.Applied), nonNil(res.Policies)})
+		return json.NewEncoder(stdout).Encode(rep)
 	}
-	fmt.Fprintf(stdout, "database %s: %s mode (%s)\n", db.where(), modeName(res.Mode), res.Reason)
-	if len(res.Applied) == 0 && len(res.Policies) == 0 {
-		fmt.Fprintln(stdout, "up to date: nothing to do")
-	}
-	if len(res.Applied) > 0 {
-		fmt.Fprintf(stdout, "applied: %s\n", strings.Join(res.Applied, ", "))
-	}
-	if len(res.Policies) > 0 {
-		fmt.Fprintf(stdout, "settings: %s\n", strings.Join(res.Policies, "; "))
-	}
+	rep.Print(stdout)
 	return nil
-}
-
-func nonNil(s []string) []string {
-	if s == nil {
-		return []string{}
-	}
-	return s
 }

@@ -4,93 +4,109 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"net"
-	"net/http"
-	httppprof "net/http/pprof"
-	"os"
-	"runtime/pprof"
-	"time"
-
-	"github.com/redis/go-redis/v9"
+	"slices"
+	"strings"
 
 	"github.com/smaint/smaint/pipeline"
+	"github.com/smaint/smaint/stages"
 )
+
+// stageFlags are what a command that runs stages on Kafka takes besides
+// Kafka's flags: which stages, their settings and their clients.
+type stageFlags struct {
+	names    listFlag
+	withDB   bool // "all" includes the sink: a database was found, if not given
+	maxBatch int
+	set      *settings
+	cl       clients
+}
+
+func (f *stageFlags) register(fs *flagSet) {
+	f.names = listFlag{"all"}
+	fs.Var(&f.names, "stages", "stages to run: all (the sink only with a database URL), or a list of "+stageNames())
+	fs.IntVar(&f.maxBatch, "max-batch", pipeline.DefaultMaxBatch, "most records per batch a stage processes at once")
+	f.set = newSettings(fs, stages.Topology(pipeline.DefaultTopics()))
+	f.cl.register(fs)
+}
+
+func (f *stageFlags) validate() error {
+	if f.maxBatch < 1 {
+		return fmt.Errorf("%w: --max-batch must be positive", errUsage)
+	}
+	return f.cl.validate()
+}
+
+// services builds the selected stages' runners on d's topics (with
+// opts), and what runs beside them; the wiring's close releases what they
+// opened, once they stopped.
+func (f *stageFlags) services(ctx context.Context, d *deps, opts []pipeline.Option) ([]pipeline.Service, *wiring, error) {
+	specs, err := stages.Select(d.topics, f.names, f.withDB || f.cl.db.given())
+	if err != nil {
+		return nil, nil, fmt.Errorf("--stages: %w", err)
+	}
+	cfg, err := f.set.config(ctx, d)
+	if err != nil {
+		return nil, nil, err
+	}
+	w, err := f.cl.connect(ctx, &cfg, d, slices.ContainsFunc(specs, func(s stages.Spec) bool { return s.Name == "dedupe" }))
+	if err != nil {
+		return nil, nil, err
+	}
+	nodes, err := stages.Build(ctx, &cfg, specs)
+	var runners []pipeline.Service
+	if err == nil {
+		runners, err = pipeline.Runners(nodes, append(opts, pipeline.MaxBatch(f.maxBatch))...)
+	}
+	if err != nil {
+		w.close()
+		return nil, nil, err
+	}
+	return append(runners, w.services...), w, nil
+}
 
 func runCmd(ctx context.Context, args []string, _, stderr io.Writer) error {
 	fs := newFlagSet("run", "Usage: smaint run --brokers HOST:PORT [flags]\n\nRuns pipeline stages, each in its own consumer group, until SIGINT or SIGTERM;\nthen drains, commits and exits.\n", stderr)
 	var (
-		kf   kafkaFlags
-		sf   stageFlags
-		lf   logFlags
-		addr string
-		prof string
-		dbg  string
+		kf         kafkaFlags
+		sf         stageFlags
+		lf         logFlags
+		addr       string
+		prof, dbug string
 	)
 	kf.register(fs)
 	sf.register(fs)
 	lf.register(fs, "info")
 	fs.StringVar(&addr, "http", ":9090", "address of the /metrics, /healthz and /readyz endpoints")
 	fs.StringVar(&prof, "cpuprofile", "", "write a CPU profile (pprof) of the whole run to this file")
-	fs.StringVar(&dbg, "pprof", "", "serve Go's /debug/pprof on this address (e.g. 127.0.0.1:6060); off by default")
+	fs.StringVar(&dbug, "pprof", "", "serve Go's /debug/pprof on this address (e.g. 127.0.0.1:6060); off by default")
 	if err := fs.parse(args); err != nil {
 		return err
 	}
-	if prof != "" {
-		f, err := os.Create(prof)
-		if err != nil {
-			return fmt.Errorf("--cpuprofile: %w", err)
-		}
-		if err := pprof.StartCPUProfile(f); err != nil {
-			f.Close()
-			return fmt.Errorf("--cpuprofile: %w", err)
-		}
-		defer func() { pprof.StopCPUProfile(); f.Close() }()
-	}
-	if err := kf.validate(); err != nil {
+	if err := firstErr(kf.validate(), sf.validate()); err != nil {
 		return err
 	}
-	if err := sf.validate(); err != nil {
-		return err
-	}
-	d, base, err := setup(&kf, &lf, stderr)
+	log, err := lf.logger(stderr)
 	if err != nil {
 		return err
 	}
-	log := d.log
-	if dbg != "" {
-		ln, err := net.Listen("tcp", dbg)
-		if err != nil {
-			return fmt.Errorf("--pprof: %w", err)
-		}
-		mux := http.NewServeMux()
-		mux.HandleFunc("/debug/pprof/", httppprof.Index)
-		mux.HandleFunc("/debug/pprof/profile", httppprof.Profile)
-		mux.HandleFunc("/debug/pprof/symbol", httppprof.Symbol)
-		mux.HandleFunc("/debug/pprof/trace", httppprof.Trace)
-		srv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
-		go func() { _ = srv.Serve(ln) }()
-		defer srv.Close()
+	stop, err := pipeline.Profile(prof, dbug)
+	if err != nil {
+		return fmt.Errorf("--cpuprofile or --pprof: %w", err)
 	}
-	var rdb redis.UniversalClient
-	if sf.dedupe.redisURL != "" {
-		c, err := openRedis(ctx, sf.dedupe.redisURL, log)
-		if err != nil {
-			return err
-		}
-		defer c.Close()
-		rdb = c
-	} else {
-		log.Warn("no --redis: dedupe is local to this process (duplicates across instances and restarts may pass)")
-	}
-	runners, err := sf.build(ctx, d, base, rdb)
-	defer sf.close()
+	defer stop()
+	d, opts, err := kf.connect(log)
 	if err != nil {
 		return err
 	}
+	services, w, err := sf.services(ctx, d, opts)
+	if err != nil {
+		return err
+	}
+	defer w.close()
 	srv, err := pipeline.NewServer(addr, d.reg, d.health, log)
 	if err != nil {
 		return err
 	}
-	log.Info("smaint running", "stages", sf.names.String(), "brokers", kf.brokers.String(), "http", srv.Addr(), "registry", kf.registry)
-	return runAll(ctx, append(runners, srv)...)
+	log.Info("smaint running", "stages", sf.names.String(), "brokers", strings.Join(kf.cfg.Brokers, ","), "http", srv.Addr(), "registry", kf.cfg.Registry)
+	return pipeline.RunAll(ctx, append(services, srv)...)
 }

@@ -3,12 +3,15 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
+	"os"
 	"time"
 
 	"github.com/smaint/smaint/pipeline"
 	"github.com/smaint/smaint/schemas"
+	"github.com/smaint/smaint/stages/simulate"
 )
 
 func simulateCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error {
@@ -19,51 +22,78 @@ func simulateCmd(ctx context.Context, args []string, stdout, stderr io.Writer) e
 		lf     logFlags
 		count  int64
 		csvOut string
-		from   string
 	)
 	kf.register(fs)
 	sf.register(fs, 10_000)
 	lf.register(fs, "warn")
-	fs.DurationVar(&sf.cfg.Span, "span", time.Hour, "event time the simulation covers, ending now")
+	fs.DurationVar(&sf.cfg.Span, "span", simulate.Config{}.WithDefaults().Span, "event time the simulation covers, ending now")
 	fs.Int64Var(&count, "count", 0, "stop after this many records (0: when the span is covered)")
 	fs.StringVar(&csvOut, "csv", "", "write the readings to this CSV file instead of Kafka")
-	fs.StringVar(&from, "start", "", "event time of the first reading, RFC 3339 (default: --span before now); fixes the daily cycle's phase for repeatable runs")
+	fs.Var(timeFlag{&sf.cfg.Start}, "start", "event time of the first reading, RFC 3339 (default: --span before now); fixes the daily cycle's phase for repeatable runs")
 	if err := fs.parse(args); err != nil {
-		return err
-	}
-	if from != "" {
-		t, err := time.Parse(time.RFC3339, from)
-		if err != nil {
-			return fmt.Errorf("%w: --start: %v", errUsage, err)
-		}
-		sf.cfg.Start = t
-	}
-	if csvOut != "" {
-		if err := sf.validate(); err != nil {
-			return err
-		}
-		return simulateCSV(ctx, csvOut, &sf, count, stdout)
-	}
-	if err := kf.validate(); err != nil {
-		return err
-	}
-	if err := sf.validate(); err != nil {
 		return err
 	}
 	if count < 0 {
 		return fmt.Errorf("%w: --count must not be negative", errUsage)
 	}
-	d, opts, err := setup(&kf, &lf, stderr)
+	if err := sf.validate(); err != nil {
+		return err
+	}
+	log, err := lf.logger(stderr)
 	if err != nil {
 		return err
+	}
+	var d *deps
+	var opts []pipeline.Option
+	if csvOut == "" {
+		if err := kf.validate(); err != nil {
+			return err
+		}
+		if d, opts, err = kf.connect(log); err != nil {
+			return err
+		}
 	}
 	sim, closeTruth, err := sf.open()
 	if err != nil {
 		return err
 	}
-	prod, err := pipeline.NewProducer(opts...)
+	defer closeTruth()
+	res := simulated{File: csvOut}
+	start := time.Now()
+	if csvOut != "" {
+		res.Rows, err = writeCSV(ctx, csvOut, sim, count)
+	} else {
+		res.Sent, err = sendSimulation(ctx, sim, d, opts, sf.rate, count)
+		res.Seconds = time.Since(start).Seconds()
+		res.PerSecond = float64(res.Sent) / res.Seconds
+	}
+	if err == nil {
+		err = closeTruth()
+	}
 	if err != nil {
 		return err
+	}
+	res.EventsUntil, res.Stats = sim.EventTime().Format(time.RFC3339), sim.Stats()
+	return json.NewEncoder(stdout).Encode(res)
+}
+
+// simulated is what simulate prints: what it sent to Kafka, or wrote to
+// a file, and what it injected.
+type simulated struct {
+	Sent        int64          `json:"sent,omitempty"`
+	Seconds     float64        `json:"seconds,omitempty"`
+	PerSecond   float64        `json:"records_per_sec,omitempty"`
+	Rows        int64          `json:"rows,omitempty"`
+	File        string         `json:"file,omitempty"`
+	EventsUntil string         `json:"event_time_reached"`
+	Stats       simulate.Stats `json:"injected"`
+}
+
+// sendSimulation sends sim's events to the readings topic at rate.
+func sendSimulation(ctx context.Context, sim *simulate.Sim, d *deps, opts []pipeline.Option, rate float64, count int64) (int64, error) {
+	prod, err := pipeline.NewProducer(opts...)
+	if err != nil {
+		return 0, err
 	}
 	defer prod.Close()
 	out := pipeline.NewOutput[*schemas.SensorReading](d.topics.Readings)
@@ -71,23 +101,70 @@ func simulateCmd(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	err = prod.Bind(bctx, out)
 	cancel()
 	if err != nil {
-		return fmt.Errorf("connect: %w", err)
+		return 0, fmt.Errorf("connect: %w", err)
 	}
-	start := time.Now()
-	f := &feeder{sim: sim, prod: prod, out: out, rate: sf.rate}
-	sent, err := f.run(ctx, count)
-	if cerr := closeTruth(); err == nil {
+	return sim.Feed(ctx, prod, out, rate, count, nil)
+}
+
+// writeCSV writes sim's valid readings to a CSV file at path.
+func writeCSV(ctx context.Context, path string, sim *simulate.Sim, limit int64) (int64, error) {
+	f, err := os.Create(path)
+	if err != nil {
+		return 0, fmt.Errorf("--csv: %w", err)
+	}
+	rows, err := sim.WriteCSV(ctx, f, limit)
+	if cerr := f.Close(); err == nil {
 		err = cerr
 	}
+	return rows, err
+}
+
+// simFlags configure the simulator; their defaults are those of
+// simulate.Config.WithDefaults.
+type simFlags struct {
+	cfg       simulate.Config
+	types     listFlag
+	scenarios string
+	truthPath string
+	rate      float64
+}
+
+func (s *simFlags) register(fs *flagSet, defaultRate float64) {
+	d := simulate.Config{}.WithDefaults()
+	fs.IntVar(&s.cfg.Assets, "assets", d.Assets, "simulated assets (machines)")
+	s.types = d.Types
+	fs.Var(&s.types, "types", "sensor types on every asset: temperature, vibration, pressure, current, acoustic, humidity")
+	fs.Int64Var(&s.cfg.Seed, "seed", d.Seed, "random seed; equal seeds give equal streams")
+	fs.StringVar(&s.scenarios, "scenarios", "all", "faults to inject: all, none, or a list of "+fmt.Sprint(simulate.AllScenarios))
+	fs.Float64Var(&s.cfg.DuplicateRate, "duplicate-rate", d.DuplicateRate, "fraction of readings sent twice")
+	fs.Float64Var(&s.cfg.MalformedRate, "malformed-rate", d.MalformedRate, "fraction of records replaced by malformed ones")
+	fs.Float64Var(&s.cfg.LateRate, "late-rate", d.LateRate, "fraction of readings delayed 30-90 s of event time")
+	fs.Float64Var(&s.cfg.OutOfOrderRate, "out-of-order-rate", d.OutOfOrderRate, "fraction of readings delayed up to 5 s of event time")
+	fs.IntVar(&s.cfg.Incidents, "incidents", 0, "incidents to inject (0: one per 4 assets)")
+	fs.IntVar(&s.cfg.Drifts, "drifts", 0, "drifting sensors (0: one per 10 assets)")
+	fs.StringVar(&s.truthPath, "truth", "", "write the ground truth (JSON lines) to this file")
+	fs.Float64Var(&s.rate, "rate", defaultRate, "records per second to send; 0 sends flat out")
+}
+
+func (s *simFlags) validate() error {
+	sc, err := simulate.ParseScenarios(s.scenarios)
 	if err != nil {
-		return err
+		return fmt.Errorf("%w: --scenarios: %v", errUsage, err)
 	}
-	elapsed := time.Since(start)
-	return json.NewEncoder(stdout).Encode(struct {
-		Sent        int64   `json:"sent"`
-		Seconds     float64 `json:"seconds"`
-		PerSecond   float64 `json:"records_per_sec"`
-		EventsUntil string  `json:"event_time_reached"`
-		Stats       any     `json:"injected"`
-	}{sent, elapsed.Seconds(), float64(sent) / elapsed.Seconds(), sim.EventTime().Format(time.RFC3339), sim.Stats()})
+	s.cfg.Scenarios = sc
+	s.cfg.Types = s.types
+	if s.rate < 0 {
+		return fmt.Errorf("%w: --rate must not be negative", errUsage)
+	}
+	return s.cfg.WithDefaults().Validate()
+}
+
+// open creates the simulator, with the ground truth file if asked for.
+// closeTruth flushes and closes that file.
+func (s *simFlags) open() (*simulate.Sim, func() error, error) {
+	sim, closeTruth, err := simulate.Open(s.cfg, s.truthPath)
+	if err != nil && s.truthPath != "" && !errors.Is(err, pipeline.ErrConfig) {
+		err = fmt.Errorf("--truth: %w", err)
+	}
+	return sim, closeTruth, err
 }

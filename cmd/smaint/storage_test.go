@@ -92,7 +92,7 @@ func TestStorageBadCommandLines(t *testing.T) {
 		{[]string{"migrate", "--database-url", "mysql://x"}, 2, "--database-url"},
 		{[]string{"migrate", "--database-url", "postgres://postgres@127.0.0.1:1/x?connect_timeout=1"}, 1, "database postgres@127.0.0.1:1/x"},
 		{[]string{"export"}, 2, "--output is required"},
-		{[]string{"export", "--output", "x.csv", "--since", "last tuesday"}, 2, `--since "last tuesday"`},
+		{[]string{"export", "--output", "x.csv", "--since", "last tuesday"}, 2, `invalid value "last tuesday" for flag -since`},
 		{[]string{"export", "--output", "x.csv", "--settle", "0s"}, 2, "--settle must be positive"},
 	}
 	for _, tc := range tests {

@@ -7,6 +7,9 @@
 package embedded
 
 import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -16,9 +19,133 @@ import (
 	"time"
 
 	"github.com/alicebob/miniredis/v2"
+	"github.com/redis/go-redis/v9"
 	"github.com/twmb/franz-go/pkg/kfake"
 	"github.com/twmb/franz-go/pkg/sr/srfake"
 )
+
+// Options say where the services listen. The zero value puts each on a
+// free port of 127.0.0.1 and uses the Redis on 127.0.0.1:6379 if one
+// answers.
+type Options struct {
+	KafkaListen    string      // default 127.0.0.1:0; a free port if taken
+	RegistryListen string      // default 127.0.0.1:0; a free port if taken
+	KafkaOpts      []kfake.Opt // more options for the broker
+	// Brokers, if set, are a Kafka cluster to use instead: no broker and
+	// no registry are started.
+	Brokers []string
+	// RedisURL, if set, is used as it is; else the Redis on the default
+	// address if it answers, else one started here.
+	RedisURL string
+	// KeyPrefix, if set, starts the Redis keys of the run (Services.
+	// RedisPrefix), which Close deletes: the Redis may be shared.
+	KeyPrefix string
+	Logger    *slog.Logger // where taken ports are logged; nil: nowhere
+}
+
+// Services are a broker, a registry and a Redis for one process's run.
+type Services struct {
+	Brokers     []string
+	RegistryURL string // "" with Options.Brokers
+	RedisURL    string
+	// Redis says for people which Redis it is.
+	Redis string
+	// ID is random, for the names of this run's groups and keys.
+	ID string
+	// RedisPrefix is Options.KeyPrefix, then ID and a colon.
+	RedisPrefix string
+	closers     []func()
+}
+
+// DefaultRedisURL is where Start looks for a Redis before starting one.
+const DefaultRedisURL = "redis://127.0.0.1:6379/0"
+
+// Start starts the broker and the registry and settles on a Redis.
+func Start(ctx context.Context, o Options) (*Services, error) {
+	if o.KafkaListen == "" {
+		o.KafkaListen = "127.0.0.1:0"
+	}
+	if o.RegistryListen == "" {
+		o.RegistryListen = "127.0.0.1:0"
+	}
+	id := make([]byte, 4)
+	_, _ = rand.Read(id)
+	s := &Services{Brokers: o.Brokers, ID: hex.EncodeToString(id)}
+	s.RedisPrefix = o.KeyPrefix + s.ID + ":"
+	if len(o.Brokers) == 0 {
+		k, err := StartKafka(o.KafkaListen, o.Logger, o.KafkaOpts...)
+		if err != nil {
+			return nil, err
+		}
+		s.closers = append(s.closers, k.Close)
+		reg, err := StartRegistry(o.RegistryListen, o.Logger)
+		if err != nil {
+			s.Close()
+			return nil, err
+		}
+		s.closers = append(s.closers, reg.Close)
+		s.Brokers, s.RegistryURL = []string{k.Addr()}, reg.URL()
+	}
+	switch {
+	case o.RedisURL != "":
+		s.RedisURL, s.Redis = o.RedisURL, "Redis at "+o.RedisURL
+	case redisAnswers(ctx, DefaultRedisURL):
+		s.RedisURL, s.Redis = DefaultRedisURL, "Redis at 127.0.0.1:6379"
+	default:
+		r, err := StartRedis()
+		if err != nil {
+			s.Close()
+			return nil, err
+		}
+		s.closers = append(s.closers, r.Close)
+		s.RedisURL, s.Redis = r.URL(), "embedded miniredis at "+r.m.Addr()+" (no Redis at 127.0.0.1:6379)"
+	}
+	if o.KeyPrefix != "" {
+		s.closers = append(s.closers, func() { dropKeys(s.RedisURL, s.RedisPrefix) })
+	}
+	return s, nil
+}
+
+// dropKeys deletes the keys under prefix in the Redis at url.
+func dropKeys(url, prefix string) {
+	opt, err := redis.ParseURL(url)
+	if err != nil {
+		return
+	}
+	rdb := redis.NewClient(opt)
+	defer rdb.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	it := rdb.Scan(ctx, 0, prefix+"*", 1000).Iterator()
+	var keys []string
+	for it.Next(ctx) {
+		keys = append(keys, it.Val())
+	}
+	if len(keys) > 0 {
+		rdb.Del(ctx, keys...)
+	}
+}
+
+// Close stops what Start started, and deletes the run's Redis keys.
+func (s *Services) Close() {
+	for i := len(s.closers) - 1; i >= 0; i-- {
+		s.closers[i]()
+	}
+	s.closers = nil
+}
+
+func redisAnswers(ctx context.Context, url string) bool {
+	opt, err := redis.ParseURL(url)
+	if err != nil {
+		return false
+	}
+	opt.DialTimeout = 300 * time.Millisecond
+	rdb := redis.NewClient(opt)
+	defer rdb.Close()
+	pctx, cancel := context.WithTimeout(ctx, 500*time.Millisecond)
+	defer cancel()
+	return rdb.Ping(pctx).Err() == nil
+}
 
 // ErrAddress means a listen address could not be parsed.
 var ErrAddress = errors.New("bad listen address")

@@ -11,7 +11,7 @@ import (
 )
 
 // ErrURL means a Redis URL could not be parsed.
-var ErrURL = errors.New("bad Redis URL")
+var ErrURL = errors.New("bad redis URL")
 
 // Dial returns a client of the Redis at url (redis:// or rediss://) with
 // one-second timeouts and a single retry: the dedupe stage degrades and

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"log/slog"
 	"runtime"
+	"strconv"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -26,7 +27,8 @@ type Config struct {
 	// Lateness is how far behind the largest event time of its partition a
 	// reading may be and still join its window (default 10s). The
 	// partition's watermark is that largest time minus Lateness; a window
-	// closes, and is emitted, when the watermark passes its end.
+	// closes, and is emitted, when the watermark passes its end. Zero
+	// means the default; NoLateness means none.
 	Lateness time.Duration
 	// IdleTimeout closes every open window of a partition that has been
 	// read to its end and has received nothing for this long, in
@@ -54,6 +56,12 @@ type Config struct {
 	Logger     *slog.Logger
 	Clock      pipeline.Clock
 }
+
+// NoLateness, as Config.Lateness, allows no lateness: a window closes as
+// soon as its partition's newest reading is past its end. (A microsecond,
+// the stage's unit of event time: Lateness's zero value means the
+// default.)
+const NoLateness = time.Microsecond
 
 // WithDefaults returns c with every unset field at its default.
 func (c Config) WithDefaults() Config {
@@ -115,4 +123,16 @@ func (c Config) Validate() error {
 		return fmt.Errorf("%w: features: %d workers (want 1-1024)", pipeline.ErrConfig, c.Workers)
 	}
 	return nil
+}
+
+// Windows returns c's windows as ParseWindows reads them: "count:N",
+// "SIZE", or "SIZE/HOP" for hopping windows.
+func (c Config) Windows() string {
+	switch {
+	case c.Count > 0:
+		return "count:" + strconv.Itoa(c.Count)
+	case c.Hop > 0 && c.Hop != c.Size:
+		return c.Size.String() + "/" + c.Hop.String()
+	}
+	return c.Size.String()
 }

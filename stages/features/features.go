@@ -446,9 +446,10 @@ func floorDiv(a, b int64) int64 {
 	return q
 }
 
-// ParseWindows reads a window spec such as "60s", "60s/15s" (hopping) or
-// "count:600".
+// ParseWindows sets c's windows (Size, Hop, Count) from a spec such as
+// "60s", "60s/15s" (hopping) or "count:600"; Config.Windows writes one.
 func ParseWindows(spec string, c *Config) error {
+	c.Size, c.Hop, c.Count = 0, 0, 0
 	if n, ok := strings.CutPrefix(spec, "count:"); ok {
 		v, err := strconv.Atoi(n)
 		if err != nil || v < 1 {

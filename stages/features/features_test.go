@@ -478,3 +478,23 @@ func TestCountWindowsSkipReadingsEmittedBeforeRestart(t *testing.T) {
 		}
 	}
 }
+
+func TestWindowSpecsRoundTrip(t *testing.T) {
+	for _, spec := range []string{"1m0s", "10s/2s", "count:600", "1.5s"} {
+		c := features.Config{Count: 9, Hop: time.Hour} // ParseWindows replaces every window setting
+		if err := features.ParseWindows(spec, &c); err != nil {
+			t.Fatalf("%s: %v", spec, err)
+		}
+		if got := c.WithDefaults().Windows(); got != spec {
+			t.Errorf("%s read back as %s", spec, got)
+		}
+	}
+	if got := (features.Config{}).WithDefaults().Windows(); got != "1m0s" {
+		t.Errorf("default windows %s", got)
+	}
+	for _, bad := range []string{"soon", "count:0", "10s/x", ""} {
+		if err := features.ParseWindows(bad, &features.Config{}); !errors.Is(err, pipeline.ErrConfig) {
+			t.Errorf("%q: %v", bad, err)
+		}
+	}
+}

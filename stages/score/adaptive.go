@@ -20,7 +20,8 @@ type AdaptiveConfig struct {
 	MaxSensors  int     // sensors with state; beyond it the least recently seen are dropped (default 200,000)
 }
 
-func (c AdaptiveConfig) withDefaults() AdaptiveConfig {
+// WithDefaults returns c with every unset field at its default.
+func (c AdaptiveConfig) WithDefaults() AdaptiveConfig {
 	def := func(v *int, d int) {
 		if *v == 0 {
 			*v = d
@@ -92,7 +93,7 @@ type baseline struct {
 // threshold of a sensor type (it decides which windows stay out of the
 // baseline).
 func NewAdaptive(cfg AdaptiveConfig, threshold func(sensorType string) float64) *Adaptive {
-	return &Adaptive{cfg: cfg.withDefaults(), threshold: threshold, sensors: map[string]*baseline{}}
+	return &Adaptive{cfg: cfg.WithDefaults(), threshold: threshold, sensors: map[string]*baseline{}}
 }
 
 // Name implements Detector.

@@ -11,6 +11,7 @@ import (
 	"gonum.org/v1/gonum/floats"
 	"gonum.org/v1/gonum/stat"
 
+	"github.com/smaint/smaint/pipeline"
 	"github.com/smaint/smaint/schemas"
 )
 
@@ -22,7 +23,8 @@ type IForestConfig struct {
 	Seed          uint64  // default 1
 }
 
-func (c IForestConfig) withDefaults() IForestConfig {
+// WithDefaults returns c with every unset field at its default.
+func (c IForestConfig) WithDefaults() IForestConfig {
 	if c.Trees == 0 {
 		c.Trees = 100
 	}
@@ -36,6 +38,17 @@ func (c IForestConfig) withDefaults() IForestConfig {
 		c.Seed = 1
 	}
 	return c
+}
+
+// Validate reports the first unusable setting, wrapping pipeline.ErrConfig.
+func (c IForestConfig) Validate() error {
+	switch {
+	case c.Trees < 1 || c.SampleSize < 2:
+		return fmt.Errorf("%w: iforest: %d trees of %d samples (want 1 or more, of 2 or more)", pipeline.ErrConfig, c.Trees, c.SampleSize)
+	case !(c.Contamination > 0 && c.Contamination < 0.5):
+		return fmt.Errorf("%w: iforest: contamination %v (want 0-0.5)", pipeline.ErrConfig, c.Contamination)
+	}
+	return nil
 }
 
 // IForest is an Isolation Forest (Liu, Ting and Zhou, 2008) over the
@@ -72,7 +85,10 @@ var ErrTraining = errors.New("score: cannot train")
 
 // TrainIForest grows a forest on rows of feature values named names.
 func TrainIForest(model, sensorType string, names []string, rows [][]float64, cfg IForestConfig) (*IForest, error) {
-	cfg = cfg.withDefaults()
+	cfg = cfg.WithDefaults()
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
 	if len(rows) < 16 {
 		return nil, fmt.Errorf("%w: %d rows, need at least 16", ErrTraining, len(rows))
 	}

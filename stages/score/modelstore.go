@@ -10,7 +10,10 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
+
+	"github.com/smaint/smaint/pipeline"
 )
 
 // ModelStore holds versioned model artifacts. Implementations must be
@@ -122,4 +125,44 @@ func LoadIForest(ctx context.Context, st ModelStore, uri, sha string) (*IForest,
 		}
 	}
 	return UnmarshalIForest(b)
+}
+
+// CommonTypes are the sensor types LoadModels looks for when given none.
+var CommonTypes = []string{"temperature", "vibration", "pressure", "current", "acoustic", "humidity"}
+
+// LoadModels loads, for each of types (CommonTypes if nil), the latest
+// Isolation Forest the store holds for it (model "iforest-<type>"), by
+// type. Types without one are left out: the adaptive detector scores them.
+func LoadModels(ctx context.Context, st ModelStore, types []string) (map[string]*IForest, error) {
+	if types == nil {
+		types = CommonTypes
+	}
+	models := map[string]*IForest{}
+	for _, typ := range types {
+		uri, err := st.Latest(ctx, "iforest-"+typ)
+		if errors.Is(err, ErrNoModel) {
+			continue
+		}
+		if err == nil {
+			models[typ], err = LoadIForest(ctx, st, uri, "")
+		}
+		if err != nil {
+			return nil, fmt.Errorf("iforest-%s: %w", typ, err)
+		}
+	}
+	return models, nil
+}
+
+// ParseThresholds reads per-type thresholds written TYPE=SCORE[,TYPE=SCORE...].
+func ParseThresholds(s string) (map[string]float64, error) {
+	m := map[string]float64{}
+	for _, kv := range strings.Split(s, ",") {
+		typ, v, ok := strings.Cut(strings.TrimSpace(kv), "=")
+		th, err := strconv.ParseFloat(v, 64)
+		if !ok || err != nil || typ == "" {
+			return nil, fmt.Errorf("%w: threshold %q: want TYPE=SCORE", pipeline.ErrConfig, kv)
+		}
+		m[typ] = th
+	}
+	return m, nil
 }

@@ -40,6 +40,7 @@ func (c Config) WithDefaults() Config {
 	if c.DefaultThreshold == 0 {
 		c.DefaultThreshold = 0.5
 	}
+	c.Adaptive = c.Adaptive.WithDefaults()
 	if c.ScoresTopic == "" {
 		c.ScoresTopic = pipeline.DefaultTopics().Scores
 	}

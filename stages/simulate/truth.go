@@ -5,6 +5,8 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"os"
+	"sync"
 	"time"
 
 	"github.com/smaint/smaint/schemas"
@@ -106,4 +108,47 @@ func ReadFaults(r io.Reader) ([]Fault, error) {
 		}
 	}
 	return out, sc.Err()
+}
+
+// ReadFaultsFile is ReadFaults of the file at path; its errors name the
+// file.
+func ReadFaultsFile(path string) ([]Fault, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	faults, err := ReadFaults(f)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	return faults, nil
+}
+
+// Open is New with the ground truth written to the file at truthPath
+// ("": none). closeTruth flushes and closes that file; calls after the
+// first return nil.
+func Open(cfg Config, truthPath string) (sim *Sim, closeTruth func() error, err error) {
+	closeFile := func() error { return nil }
+	if truthPath != "" {
+		f, err := os.Create(truthPath)
+		if err != nil {
+			return nil, nil, err
+		}
+		cfg.Truth, closeFile = f, f.Close
+	}
+	if sim, err = New(cfg); err != nil {
+		closeFile()
+		return nil, nil, err
+	}
+	var once sync.Once
+	return sim, func() error {
+		once.Do(func() {
+			err = sim.Flush()
+			if cerr := closeFile(); err == nil {
+				err = cerr
+			}
+		})
+		return err
+	}, nil
 }

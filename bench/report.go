@@ -1,6 +1,7 @@
-package main
+package bench
 
 import (
+	"encoding/json"
 	"fmt"
 	"image/color"
 	"io"
@@ -18,8 +19,8 @@ import (
 	"gonum.org/v1/plot/vg/vgsvg"
 )
 
-// benchReport is what "smaint bench" measured.
-type benchReport struct {
+// Report is what a run measured. Its JSON form is "smaint bench --json".
+type Report struct {
 	Sensors      int     `json:"sensors"`
 	Mode         string  `json:"mode"` // "flat out" or "paced"
 	TargetRate   float64 `json:"target_rate,omitempty"`
@@ -38,34 +39,35 @@ type benchReport struct {
 	RawRecords      int64              `json:"raw_records"`
 	RawPerSec       float64            `json:"raw_passthrough_per_sec"`
 	RatioOfRaw      float64            `json:"ratio_of_raw"`
-	FeatureLatency  latencyStats       `json:"event_to_feature_latency"`
-	FeatureProduced latencyStats       `json:"event_to_feature_produced_latency"` // to the features stage's produce
-	AlertLatency    latencyStats       `json:"event_to_alert_latency"`
+	FeatureLatency  LatencyStats       `json:"event_to_feature_latency"`
+	FeatureProduced LatencyStats       `json:"event_to_feature_produced_latency"` // to the features stage's produce
+	AlertLatency    LatencyStats       `json:"event_to_alert_latency"`
 	CPUSeconds      float64            `json:"cpu_seconds"`
 	CPUCores        float64            `json:"cpu_cores"` // CPU seconds over pipeline_seconds / pipeline_seconds
 	PeakRSSMiB      float64            `json:"peak_rss_mib"`
 	BenchRSSMiB     float64            `json:"bench_peak_rss_mib"` // this process: broker, generator, observer
 	Drained         bool               `json:"drained"`
-	Series          []benchPoint       `json:"series"`
-	LatencySeries   []latencyPoint     `json:"latency_series"`
-	stageOrderNames []string
+	Series          []Point            `json:"series"`
+	LatencySeries   []LatencyPoint     `json:"latency_series"`
+	stages          []string
 }
 
-// benchPoint is one second of the run.
-type benchPoint struct {
+// Point is one second of the run.
+type Point struct {
 	T        float64            `json:"t"`
 	Produced float64            `json:"produced_per_sec"`
 	Stages   map[string]float64 `json:"stage_in_per_sec"`
 	RSSMiB   float64            `json:"rss_mib"`
 }
 
-// latencyPoint summarizes the feature latencies of a slice of the run.
-type latencyPoint struct {
+// LatencyPoint summarizes the feature latencies of a slice of the run.
+type LatencyPoint struct {
 	T float64 `json:"t"`
-	latencyStats
+	LatencyStats
 }
 
-func (r *benchReport) print(w io.Writer) {
+// Print writes the report as a table.
+func (r *Report) Print(w io.Writer) {
 	fmt.Fprintf(w, "\nbench: %d sensors, %s, stages %s, windows %s (lateness %gs), %d partitions, %s\n",
 		r.Sensors, r.Mode, r.Stages, r.Windows, r.LatenessSecs, r.Partitions, r.Redis)
 	if r.DedupeCache > 0 {
@@ -76,7 +78,7 @@ func (r *benchReport) print(w io.Writer) {
 	}
 	fmt.Fprintf(w, "  %-34s %12d\n", "readings produced", r.Produced)
 	fmt.Fprintf(w, "  %-34s %12.0f /s   over %.1fs%s\n", "end to end (every stage)", r.EndToEnd, r.Seconds, map[bool]string{true: "", false: "  (not drained)"}[r.Drained])
-	for _, s := range r.stageOrderNames {
+	for _, s := range r.stages {
 		fmt.Fprintf(w, "  %-34s %12.0f /s\n", "  "+s+" records in", r.StageRates[s])
 	}
 	fmt.Fprintf(w, "  %-34s %12.0f /s   (%d records)\n", "raw consume→produce, same topic", r.RawPerSec, r.RawRecords)
@@ -85,7 +87,7 @@ func (r *benchReport) print(w io.Writer) {
 	} else {
 		fmt.Fprintf(w, "  %-34s %12.2f\n", "pipeline / raw", r.RatioOfRaw)
 	}
-	lat := func(name string, l latencyStats) {
+	lat := func(name string, l LatencyStats) {
 		if l.Count == 0 {
 			fmt.Fprintf(w, "  %-34s %12s\n", name, "none seen")
 			return
@@ -102,16 +104,25 @@ func (r *benchReport) print(w io.Writer) {
 	fmt.Fprintf(w, "  %-34s %12.0f MiB   (the bench process: broker, generator, observer)\n", "bench peak RSS", r.BenchRSSMiB)
 }
 
-// plot draws throughput and feature latency percentiles over the run, as
+// WriteJSON writes the report, indented, to the file at path.
+func (r *Report) WriteJSON(path string) error {
+	b, err := json.MarshalIndent(r, "", "  ")
+	if err != nil {
+		return err
+	}
+	return os.WriteFile(path, append(b, '\n'), 0o644)
+}
+
+// Plot draws throughput and feature latency percentiles over the run, as
 // SVG or PNG by the file's extension.
-func (r *benchReport) plot(path string) error {
+func (r *Report) Plot(path string) error {
 	tp := plot.New()
 	tp.Title.Text = fmt.Sprintf("throughput (%d sensors, %s)", r.Sensors, r.Mode)
 	tp.X.Label.Text = "seconds"
 	tp.Y.Label.Text = "records / s"
 	tp.Y.Tick.Marker = siTicks{}
 	series := map[string]plotter.XYs{}
-	names := r.stageOrderNames
+	names := r.stages
 	if r.TargetRate > 0 {
 		// A flat-out run produces its backlog before the pipeline starts:
 		// its production rate says nothing about the pipeline.
@@ -119,7 +130,7 @@ func (r *benchReport) plot(path string) error {
 	}
 	for _, p := range r.Series {
 		series["produced"] = append(series["produced"], plotter.XY{X: p.T, Y: p.Produced})
-		for _, s := range r.stageOrderNames {
+		for _, s := range r.stages {
 			series[s] = append(series[s], plotter.XY{X: p.T, Y: p.Stages[s]})
 		}
 	}
@@ -155,7 +166,7 @@ func (r *benchReport) plot(path string) error {
 	case ".png":
 		canvas = vgimg.PngCanvas{Canvas: vgimg.New(w, h)}
 	default:
-		return fmt.Errorf("%w: --plot %q: want a .svg or .png file", errUsage, path)
+		return fmt.Errorf("%w: plot %q: want a .svg or .png file", ErrConfig, path)
 	}
 	dc := draw.New(canvas)
 	tiles := draw.Tiles{Rows: len(plots), Cols: 1, PadTop: vg.Centimeter / 2, PadBottom: vg.Centimeter / 2, PadLeft: vg.Centimeter / 2, PadRight: vg.Centimeter, PadY: vg.Centimeter}

@@ -1,4 +1,4 @@
-package main
+package bench
 
 import (
 	"context"
@@ -12,13 +12,13 @@ import (
 	"github.com/smaint/smaint/schemas"
 )
 
-// benchGen makes the bench's readings: K sensors of the four common types
+// generator makes the bench's readings: K sensors of the four common types
 // taking turns, each reading stamped with the wall clock when it is made
 // (so latencies are measured in event time), a share of them sent twice
 // (for dedupe to drop) and, from shiftAt, a level shift on a few sensors
 // (for the alert stage to catch). It is used by one goroutine.
-type benchGen struct {
-	sensors []benchSensor
+type generator struct {
+	sensors []sensor
 	rng     *rand.Rand
 	seq     uint64
 	idHead  string // the first 24 characters of every reading id
@@ -32,22 +32,22 @@ type benchGen struct {
 	replayFrom time.Time
 }
 
-type benchSensor struct {
+type sensor struct {
 	id, asset, typ, unit string
 	base, noise          float64
 }
 
-var benchTypes = []struct {
+var sensorTypes = []struct {
 	typ, unit   string
 	base, noise float64
 }{{"temperature", "C", 65, 0.3}, {"vibration", "mm/s", 2, 0.35}, {"pressure", "bar", 4.2, 0.03}, {"current", "A", 12, 0.2}}
 
-func newBenchGen(sensors int, dupRate float64, seed uint64) *benchGen {
-	g := &benchGen{rng: rand.New(rand.NewPCG(seed, 0xbe7c4)), dupRate: dupRate, sensors: make([]benchSensor, sensors)}
+func newGenerator(sensors int, dupRate float64, seed uint64) *generator {
+	g := &generator{rng: rand.New(rand.NewPCG(seed, 0xbe7c4)), dupRate: dupRate, sensors: make([]sensor, sensors)}
 	for i := range g.sensors {
-		t := benchTypes[i%len(benchTypes)]
-		asset := "asset-" + strconv.Itoa(i/len(benchTypes))
-		g.sensors[i] = benchSensor{id: asset + "-" + t.typ, asset: asset, typ: t.typ, unit: t.unit,
+		t := sensorTypes[i%len(sensorTypes)]
+		asset := "asset-" + strconv.Itoa(i/len(sensorTypes))
+		g.sensors[i] = sensor{id: asset + "-" + t.typ, asset: asset, typ: t.typ, unit: t.unit,
 			base: t.base * (0.9 + 0.2*g.rng.Float64()), noise: t.noise}
 	}
 	var b [24]byte
@@ -64,10 +64,10 @@ func newBenchGen(sensors int, dupRate float64, seed uint64) *benchGen {
 }
 
 // shift makes n sensors jump by 10 noise spreads from at on.
-func (g *benchGen) shift(n int, at time.Time) { g.shifted, g.shiftAt = min(n, len(g.sensors)), at }
+func (g *generator) shift(n int, at time.Time) { g.shifted, g.shiftAt = min(n, len(g.sensors)), at }
 
 // next returns the next reading, or a repeat of the previous one.
-func (g *benchGen) next(now time.Time) *schemas.SensorReading {
+func (g *generator) next(now time.Time) *schemas.SensorReading {
 	if g.seq > 0 && g.dupRate > 0 && g.rng.Float64() < g.dupRate {
 		return &g.prev
 	}
@@ -91,10 +91,10 @@ func (g *benchGen) next(now time.Time) *schemas.SensorReading {
 	return &g.prev
 }
 
-// benchFeed sends readings to the readings topic: at rate per second, or
+// feed sends readings to the readings topic: at rate per second, or
 // flat out (rate 0), until count are sent (0: no limit) or ctx ends. It
 // returns how many it sent.
-func benchFeed(ctx context.Context, g *benchGen, prod *pipeline.Producer, out *pipeline.Output[*schemas.SensorReading], rate float64, count int64, sent *atomic.Int64) error {
+func feed(ctx context.Context, g *generator, prod *pipeline.Producer, out *pipeline.Output[*schemas.SensorReading], rate float64, count int64, sent *atomic.Int64) error {
 	pctx := context.WithoutCancel(ctx) // records queued when ctx ends must still go out
 	start := time.Now()
 	tick := time.NewTicker(2 * time.Millisecond)

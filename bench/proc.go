@@ -1,4 +1,4 @@
-package main
+package bench
 
 import (
 	"bytes"
@@ -33,37 +33,43 @@ type pipelineProc struct {
 	usage  *syscall.Rusage
 }
 
-// startPipeline runs "smaint run args..." with its metrics on a free port;
-// a memLimit other than "" is the child's GOMEMLIMIT.
-func startPipeline(args []string, memLimit string) (*pipelineProc, error) {
+// startPipeline starts cmd, "smaint run" with its arguments, with its
+// metrics on a free port; a memLimit other than "" is its GOMEMLIMIT.
+func startPipeline(cmd *exec.Cmd, memLimit string) (*pipelineProc, error) {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		return nil, err
 	}
 	addr := ln.Addr().String()
 	ln.Close()
-	exe, err := os.Executable()
-	if err != nil {
-		return nil, err
-	}
-	p := &pipelineProc{http: addr, stderr: &tailBuffer{max: 64 << 10}, done: make(chan struct{})}
-	p.cmd = exec.Command(exe, append(append([]string{"run"}, args...), "--http", addr)...)
-	p.cmd.Stderr = p.stderr
-	p.cmd.Stdout = io.Discard
+	p := &pipelineProc{cmd: cmd, http: addr, stderr: &tailBuffer{max: 64 << 10}, done: make(chan struct{})}
+	cmd.Args = append(cmd.Args, "--http", addr)
+	cmd.Stderr = p.stderr
+	cmd.Stdout = io.Discard
 	if memLimit != "" {
-		p.cmd.Env = append(os.Environ(), "GOMEMLIMIT="+memLimit)
+		cmd.Env = append(os.Environ(), "GOMEMLIMIT="+memLimit)
 	}
-	if err := p.cmd.Start(); err != nil {
+	if err := cmd.Start(); err != nil {
 		return nil, fmt.Errorf("start the pipeline process: %w", err)
 	}
 	go func() {
-		p.err = p.cmd.Wait()
-		if st := p.cmd.ProcessState; st != nil {
+		p.err = cmd.Wait()
+		if st := cmd.ProcessState; st != nil {
 			p.usage, _ = st.SysUsage().(*syscall.Rusage)
 		}
 		close(p.done)
 	}()
 	return p, nil
+}
+
+// kill ends the child at once if it still runs.
+func (p *pipelineProc) kill() {
+	select {
+	case <-p.done:
+	default:
+		_ = p.cmd.Process.Kill()
+		<-p.done
+	}
 }
 
 // waitReady waits until the child's /readyz answers 200.

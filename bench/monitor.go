@@ -1,4 +1,4 @@
-package main
+package bench
 
 import (
 	"context"
@@ -8,19 +8,23 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	dto "github.com/prometheus/client_model/go"
+
+	"github.com/smaint/smaint/pipeline"
 )
 
-// benchMonitor samples the pipeline process once a second: its stages'
+// monitor samples the pipeline process ten times a second: its stages'
 // input counters (from its /metrics), its CPU and memory, and the
-// generator's progress; it prints the progress line and keeps the series
-// for the report.
-type benchMonitor struct {
-	b     *bench
+// generator's progress; once a second it prints the progress line and
+// keeps a point of the series for the report.
+type monitor struct {
+	b     *run
 	child *pipelineProc
-	rep   *benchReport
+	rep   *Report
 	start time.Time
 
-	obs atomic.Pointer[latencyObserver] // set once the observer runs
+	obs atomic.Pointer[observer] // set once the observer runs
 
 	mu         sync.Mutex
 	seen       map[string]float64   // stage -> records in, at the last sample
@@ -37,9 +41,9 @@ type benchMonitor struct {
 	cpuDone    float64 // at the sample where a counter last moved
 }
 
-// newBenchMonitor returns a monitor whose series starts at start.
-func newBenchMonitor(b *bench, child *pipelineProc, rep *benchReport, start time.Time) *benchMonitor {
-	return &benchMonitor{
+// newMonitor returns a monitor whose series starts at start.
+func newMonitor(b *run, child *pipelineProc, rep *Report, start time.Time) *monitor {
+	return &monitor{
 		b: b, child: child, rep: rep, start: start,
 		seen: map[string]float64{}, last: map[string]float64{}, lag: map[string]float64{},
 		lastChange: map[string]time.Time{}, seenAt: start, lastAt: start,
@@ -48,7 +52,7 @@ func newBenchMonitor(b *bench, child *pipelineProc, rep *benchReport, start time
 }
 
 // run samples until ctx ends, then takes a last sample.
-func (m *benchMonitor) run(ctx context.Context) {
+func (m *monitor) run(ctx context.Context) {
 	// Sample ten times a second, for the timing of the run's start and
 	// end (the run's measured length can be up to two samples too long,
 	// never too short); print and keep one point a second.
@@ -67,7 +71,7 @@ func (m *benchMonitor) run(ctx context.Context) {
 
 // sample reads the counters; with keep it also adds a point to the series
 // (covering the time since the last kept point) and prints the line.
-func (m *benchMonitor) sample(ctx context.Context, keep bool) {
+func (m *monitor) sample(ctx context.Context, keep bool) {
 	sctx, cancel := context.WithTimeout(ctx, 2*time.Second)
 	mfs, err := m.child.scrape(sctx)
 	cancel()
@@ -78,56 +82,81 @@ func (m *benchMonitor) sample(ctx context.Context, keep bool) {
 	cpu, rss, _ := m.child.resources()
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	for _, s := range m.rep.stageOrderNames {
-		label := map[string]string{"stage": runnerName(s, m.rep.stageOrderNames)}
-		in := familySum(mfs, "smaint_records_in_total", label)
+	for _, s := range m.rep.stages {
+		label := map[string]string{"stage": runnerOf(mfs, s)}
+		in := pipeline.SumMetric(mfs, "smaint_records_in_total", label)
 		if in != m.seen[s] {
 			if m.first.IsZero() && s == "dedupe" {
 				m.first, m.cpuFirst = m.seenAt, m.cpuSeen
 			}
 			m.seen[s], m.lastChange[s], m.cpuDone = in, now, cpu
 		}
-		m.lag[s] = familySum(mfs, "smaint_consumer_lag", label)
+		m.lag[s] = pipeline.SumMetric(mfs, "smaint_consumer_lag", label)
 	}
 	m.seenAt, m.cpuSeen = now, cpu
 	if !keep {
 		return
 	}
 	dt := now.Sub(m.lastAt).Seconds()
-	pt := benchPoint{T: now.Sub(m.start).Seconds(), Stages: map[string]float64{}, RSSMiB: float64(rss) / (1 << 20)}
+	pt := Point{T: now.Sub(m.start).Seconds(), Stages: map[string]float64{}, RSSMiB: float64(rss) / (1 << 20)}
 	sent := m.b.sent.Load()
 	pt.Produced = float64(sent-m.lastSent) / dt
 	var line strings.Builder
 	fmt.Fprintf(&line, "[%4.0fs] produced %9d (%7.0f/s) ", pt.T, sent, pt.Produced)
-	for _, s := range m.rep.stageOrderNames {
+	for _, s := range m.rep.stages {
 		pt.Stages[s] = (m.seen[s] - m.last[s]) / dt
 		m.last[s] = m.seen[s]
 		fmt.Fprintf(&line, " %s %7.0f/s", s, pt.Stages[s])
 	}
-	lag := familySum(mfs, "smaint_consumer_lag", nil)
+	lag := pipeline.SumMetric(mfs, "smaint_consumer_lag", nil)
 	fmt.Fprintf(&line, "  lag %7.0f  cpu %.2f cores  rss %4.0f MiB", lag, (cpu-m.lastCPU)/dt, pt.RSSMiB)
-	if obs := m.obs.Load(); obs != nil && m.b.flags.rate > 0 {
-		if feats, _ := obs.snapshot(); len(feats) > 0 {
-			recent := feats[max(0, len(feats)-2000):]
-			fmt.Fprintf(&line, "  feature p99 %.0f ms", summarizeLatency(recent).P99)
+	if obs := m.obs.Load(); obs != nil && m.b.cfg.Rate > 0 {
+		if p99, ok := obs.recentFeatureP99(2000); ok {
+			fmt.Fprintf(&line, "  feature p99 %.0f ms", p99)
 		}
 	}
 	m.rep.Series = append(m.rep.Series, pt)
 	m.lastSent, m.lastCPU, m.lastAt = sent, cpu, now
-	fmt.Fprintln(m.b.out, line.String())
+	fmt.Fprintln(m.b.cfg.Out, line.String())
 }
 
-// stageIn returns a stage's records in at the last sample.
-func (m *benchMonitor) stageIn(stage string) float64 {
+// fill sets the run's length and rates: readings that went through are
+// all of them once drained, what dedupe consumed if the drain timed out.
+func (m *monitor) fill(rep *Report) {
+	rep.Seconds = m.activeSeconds()
+	if rep.Seconds <= 0 {
+		return
+	}
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	return m.seen[stage]
+	rep.EndToEnd = min(float64(rep.Produced), m.seen["dedupe"]) / rep.Seconds
+	for _, s := range rep.stages {
+		rep.StageRates[s] = m.seen[s] / rep.Seconds
+	}
+}
+
+// runnerOf is the stage label of the runner that runs stage: stage
+// itself, or the name of a runner it shares (pipeline.SharedName).
+func runnerOf(mfs []*dto.MetricFamily, stage string) string {
+	for _, mf := range mfs {
+		if mf.GetName() != "smaint_records_in_total" {
+			continue
+		}
+		for _, m := range mf.GetMetric() {
+			for _, lp := range m.GetLabel() {
+				if lp.GetName() == "stage" && slices.Contains(strings.Split(lp.GetValue(), "+"), stage) {
+					return lp.GetValue()
+				}
+			}
+		}
+	}
+	return stage
 }
 
 // activeSeconds is the time from the sample before dedupe consumed its
 // first reading to the sample at which a stage's counter last moved: the
 // run's length, up to two samples too long.
-func (m *benchMonitor) activeSeconds() float64 {
+func (m *monitor) activeSeconds() float64 {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if m.first.IsZero() {
@@ -143,7 +172,7 @@ func (m *benchMonitor) activeSeconds() float64 {
 }
 
 // activeCPU is the child's CPU seconds over activeSeconds' interval.
-func (m *benchMonitor) activeCPU() float64 {
+func (m *monitor) activeCPU() float64 {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	return m.cpuDone - m.cpuFirst
@@ -154,7 +183,7 @@ func (m *benchMonitor) activeCPU() float64 {
 // no stage's counter has moved for two seconds; or timeout, or the child
 // exits. Windows still open are not waited for: they close when the
 // watermark or the idle timeout says so.
-func (m *benchMonitor) waitDrained(ctx context.Context, timeout time.Duration, exited <-chan struct{}) bool {
+func (m *monitor) waitDrained(ctx context.Context, timeout time.Duration, exited <-chan struct{}) bool {
 	deadline := time.Now().Add(timeout)
 	for ctx.Err() == nil && time.Now().Before(deadline) {
 		select {
@@ -163,8 +192,8 @@ func (m *benchMonitor) waitDrained(ctx context.Context, timeout time.Duration, e
 		case <-time.After(250 * time.Millisecond):
 		}
 		m.mu.Lock()
-		done := m.seen["dedupe"] >= float64(m.b.sent.Load()) || !slices.Contains(m.rep.stageOrderNames, "dedupe")
-		for _, s := range m.rep.stageOrderNames {
+		done := m.seen["dedupe"] >= float64(m.b.sent.Load())
+		for _, s := range m.rep.stages {
 			if time.Since(m.lastChange[s]) < 2*time.Second {
 				done = false
 			}

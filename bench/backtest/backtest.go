@@ -1,0 +1,231 @@
+// Package backtest replays historical readings through the analytics
+// stages, in process and in event time (pipeline.Offline), and reports
+// what they made of them: each row's window score and whether an alert
+// was open, a summary and, with the simulator's ground truth, how well the
+// alerts match it. "smaint backtest" and "smaint train" are its command
+// lines.
+package backtest
+
+import (
+	"context"
+	"encoding/csv"
+	"fmt"
+	"io"
+	"maps"
+	"os"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/smaint/smaint/pipeline"
+	"github.com/smaint/smaint/schemas"
+	"github.com/smaint/smaint/stages/simulate"
+)
+
+// Replay pushes readings, in the order given, to topic of off, a thousand
+// at a time, then closes the windows still open (as the stream does when
+// its input goes idle).
+func Replay(ctx context.Context, off *pipeline.Offline, topic string, readings []schemas.SensorReading) error {
+	for i := 0; i < len(readings); i += 1000 {
+		if err := pipeline.Push(ctx, off, topic, readings[i:min(i+1000, len(readings))]); err != nil {
+			return err
+		}
+	}
+	return off.Tick(ctx, time.Now().Add(24*time.Hour))
+}
+
+// Result is what the stages made of the rows.
+type Result struct {
+	Scores  map[string][]schemas.AnomalyScore // by sensor, in window order
+	Alerts  []schemas.Alert                   // every record, in order
+	Log     simulate.AlertLog
+	Drifted []schemas.DriftReport // the reports that found drift
+	Retrain int64                 // retrain requests
+}
+
+// Run replays rows, in event-time order, through off as the clean
+// readings of topics, and returns what came out on the other topics.
+func Run(ctx context.Context, off *pipeline.Offline, topics pipeline.Topics, rows []Row) (*Result, error) {
+	res := &Result{Scores: map[string][]schemas.AnomalyScore{}}
+	pipeline.Observe(off, topics.Scores, func(s *schemas.AnomalyScore) { res.Scores[s.SensorID] = append(res.Scores[s.SensorID], *s) })
+	pipeline.Observe(off, topics.Alerts, func(a *schemas.Alert) {
+		res.Alerts = append(res.Alerts, *a)
+		res.Log.Add(*a)
+	})
+	pipeline.Observe(off, topics.Drift, func(r *schemas.DriftReport) {
+		if r.Drifted {
+			res.Drifted = append(res.Drifted, *r)
+		}
+	})
+	off.Tap(topics.Retrain, func([]byte) error { res.Retrain++; return nil })
+	if err := Replay(ctx, off, topics.Clean, InEventOrder(rows)); err != nil {
+		return nil, err
+	}
+	return res, nil
+}
+
+// WriteScored writes each input row, in input order, with the score of
+// the window it fell in (the latest one to start, for hopping windows) and
+// whether an alert on its sensor was open at that window's end.
+func WriteScored(path string, rows []Row, res *Result) error {
+	f, err := os.Create(path)
+	if err != nil {
+		return err
+	}
+	w := csv.NewWriter(f)
+	_ = w.Write([]string{"timestamp", "sensor_id", "value", "score", "is_anomaly", "alert"})
+	open := alertIntervals(res.Alerts)
+	for _, rw := range rows {
+		r := rw.Reading
+		s, ok := windowOf(res.Scores[r.SensorID], r.TS)
+		rec := []string{r.TS.Format(time.RFC3339Nano), r.SensorID, strconv.FormatFloat(r.Value, 'g', -1, 64), "", "", "0"}
+		if ok {
+			rec[3] = strconv.FormatFloat(s.Score, 'f', 4, 64)
+			rec[4] = strconv.FormatBool(s.IsAnomaly)
+			if open(r.SensorID, s.WindowEnd) {
+				rec[5] = "1"
+			}
+		}
+		_ = w.Write(rec)
+	}
+	w.Flush()
+	if err := w.Error(); err != nil {
+		f.Close()
+		return err
+	}
+	return f.Close()
+}
+
+// windowOf finds the scored window holding t with the latest start.
+func windowOf(scores []schemas.AnomalyScore, t time.Time) (schemas.AnomalyScore, bool) {
+	i, _ := slices.BinarySearchFunc(scores, t, func(s schemas.AnomalyScore, t time.Time) int {
+		if !s.WindowStart.After(t) {
+			return -1
+		}
+		return 1
+	})
+	for j := i - 1; j >= 0; j-- {
+		if s := scores[j]; !t.Before(s.WindowStart) && t.Before(s.WindowEnd) {
+			return s, true
+		}
+		if scores[j].WindowEnd.Before(t) {
+			break
+		}
+	}
+	return schemas.AnomalyScore{}, false
+}
+
+// alertIntervals returns whether a sensor had an alert open at a time.
+func alertIntervals(alerts []schemas.Alert) func(sensor string, at time.Time) bool {
+	type span struct{ from, to time.Time }
+	open := map[string]span{} // by alert id
+	var spans = map[string][]span{}
+	for _, a := range alerts {
+		sp, ok := open[a.AlertID]
+		if !ok {
+			sp = span{from: a.OpenedAt, to: time.Unix(1<<40, 0)}
+		}
+		if a.State == schemas.StateResolved {
+			sp.to = a.LastSeen
+			spans[a.SensorID] = append(spans[a.SensorID], sp)
+			delete(open, a.AlertID)
+			continue
+		}
+		open[a.AlertID] = sp
+	}
+	for _, a := range alerts {
+		if sp, ok := open[a.AlertID]; ok {
+			spans[a.SensorID] = append(spans[a.SensorID], sp)
+			delete(open, a.AlertID)
+		}
+	}
+	return func(sensor string, at time.Time) bool {
+		for _, sp := range spans[sensor] {
+			if !at.Before(sp.from) && !at.After(sp.to) {
+				return true
+			}
+		}
+		return false
+	}
+}
+
+// Summary is what a backtest prints; its JSON form is the last line of
+// "smaint backtest --json".
+type Summary struct {
+	Rows             int                  `json:"rows"`
+	Sensors          int                  `json:"sensors"`
+	From             time.Time            `json:"from"`
+	To               time.Time            `json:"to"`
+	Windows          int                  `json:"windows"`
+	AnomalousWindows int                  `json:"anomalous_windows"`
+	AlertsOpened     map[string]int       `json:"alerts_opened"` // by kind
+	DriftReports     int                  `json:"drifted_reports"`
+	RetrainEvents    int64                `json:"retrain_events"`
+	Output           string               `json:"output"`
+	Evaluation       *simulate.Evaluation `json:"evaluation,omitempty"` // against a ground truth
+}
+
+// Summarize sums up res for rows, whose scored file is out.
+func (res *Result) Summarize(rows []Row, out string) Summary {
+	s := Summary{Rows: len(rows), Sensors: len(res.Scores), AlertsOpened: map[string]int{}, DriftReports: len(res.Drifted),
+		RetrainEvents: res.Retrain, Output: out, From: rows[0].Reading.TS, To: rows[0].Reading.TS}
+	for _, rw := range rows {
+		s.From, s.To = minTime(s.From, rw.Reading.TS), maxTime(s.To, rw.Reading.TS)
+	}
+	for _, ss := range res.Scores {
+		s.Windows += len(ss)
+		for _, sc := range ss {
+			if sc.IsAnomaly {
+				s.AnomalousWindows++
+			}
+		}
+	}
+	for _, a := range res.Alerts {
+		if a.State == schemas.StateOpen {
+			s.AlertsOpened[a.Kind.String()]++
+		}
+	}
+	return s
+}
+
+// Evaluate adds the evaluation of res against the faults of a ground truth.
+func (s *Summary) Evaluate(res *Result, faults []simulate.Fault) {
+	ev := simulate.Evaluate(faults, s.To, res.Log.Seen(), res.Drifted, res.Retrain)
+	s.Evaluation = &ev
+}
+
+func minTime(a, b time.Time) time.Time {
+	if b.Before(a) {
+		return b
+	}
+	return a
+}
+
+func maxTime(a, b time.Time) time.Time {
+	if b.After(a) {
+		return b
+	}
+	return a
+}
+
+// Print writes the summary for people.
+func (s Summary) Print(w io.Writer) {
+	fmt.Fprintf(w, "backtest of %d rows, %d sensors, %s to %s\n", s.Rows, s.Sensors, s.From.Format(time.RFC3339), s.To.Format(time.RFC3339))
+	fmt.Fprintf(w, "  windows scored   %d, of which anomalous %d\n", s.Windows, s.AnomalousWindows)
+	kinds := slices.Sorted(maps.Keys(s.AlertsOpened))
+	opened := make([]string, len(kinds))
+	for i, k := range kinds {
+		opened[i] = fmt.Sprintf("%d %s", s.AlertsOpened[k], k)
+	}
+	if len(opened) == 0 {
+		opened = []string{"none"}
+	}
+	fmt.Fprintf(w, "  alerts opened    %s\n", strings.Join(opened, ", "))
+	fmt.Fprintf(w, "  drifted reports  %d, retrain requests %d\n", s.DriftReports, s.RetrainEvents)
+	fmt.Fprintf(w, "  wrote            %s\n", s.Output)
+	if s.Evaluation != nil {
+		fmt.Fprintf(w, "against the ground truth\n")
+		s.Evaluation.Print(w)
+	}
+}

@@ -1,0 +1,109 @@
+package main
+
+import (
+	"fmt"
+	"io"
+	"log/slog"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+
+	"github.com/smaint/smaint/pipeline"
+	"github.com/smaint/smaint/schemas"
+)
+
+// kafkaFlags are the flags that say how to reach Kafka and the registry.
+type kafkaFlags struct {
+	cfg         pipeline.KafkaConfig
+	partitions  int
+	replication int
+}
+
+func (k *kafkaFlags) register(fs *flagSet) {
+	fs.Var((*listFlag)(&k.cfg.Brokers), "brokers", "Kafka seed brokers, host:port[,host:port...]")
+	fs.alias("brokers", "KAFKA_BROKERS")
+	fs.StringVar(&k.cfg.SASLMechanism, "sasl-mechanism", "", "SASL mechanism: PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512")
+	fs.StringVar(&k.cfg.SASLUser, "sasl-user", "", "SASL user")
+	fs.StringVar(&k.cfg.SASLPassword, "sasl-password", "", "SASL password")
+	fs.BoolVar(&k.cfg.TLS, "tls", false, "connect to the brokers with TLS")
+	fs.StringVar(&k.cfg.TLSCAFile, "tls-ca", "", "PEM file of the CA that signed the brokers' certificates (default: system roots)")
+	fs.StringVar(&k.cfg.TLSCertFile, "tls-cert", "", "PEM client certificate, for mutual TLS")
+	fs.StringVar(&k.cfg.TLSKeyFile, "tls-key", "", "PEM client key, for mutual TLS")
+	fs.BoolVar(&k.cfg.TLSInsecureSkipVerify, "tls-insecure", false, "do not verify the brokers' certificates (testing only)")
+	fs.StringVar(&k.cfg.Registry, "registry", "", "schema registry URL; without one, records use Avro single-object encoding")
+	fs.StringVar(&k.cfg.RegistryUser, "registry-user", "", "schema registry basic-auth user")
+	fs.StringVar(&k.cfg.RegistryPassword, "registry-password", "", "schema registry basic-auth password")
+	fs.IntVar(&k.partitions, "partitions", 6, "partitions of the topics smaint creates")
+	fs.IntVar(&k.replication, "replication", -1, "replication factor of the topics smaint creates (-1: broker default)")
+}
+
+func (k *kafkaFlags) validate() error {
+	if err := k.cfg.Validate(); err != nil {
+		return err
+	}
+	if k.partitions < 1 || k.partitions > 10_000 {
+		return fmt.Errorf("%w: --partitions %d (want 1-10000)", errUsage, k.partitions)
+	}
+	if k.replication == 0 || k.replication < -1 || k.replication > 32 {
+		return fmt.Errorf("%w: --replication %d (want -1 or 1-32)", errUsage, k.replication)
+	}
+	return nil
+}
+
+// connect builds what a command connected to Kafka needs from the flags:
+// the injected dependencies (logging to log) and the options every
+// runner and producer shares.
+func (k *kafkaFlags) connect(log *slog.Logger) (*deps, []pipeline.Option, error) {
+	serde, err := k.cfg.Serde()
+	if err != nil {
+		return nil, nil, err
+	}
+	d := newDeps(log, serde)
+	kopts, err := k.cfg.Opts()
+	if err != nil {
+		return nil, nil, err
+	}
+	return d, []pipeline.Option{
+		pipeline.KafkaOpts(kopts...),
+		pipeline.WithSerde(d.serde),
+		pipeline.WithMetrics(d.metrics),
+		pipeline.WithLogger(d.log),
+		pipeline.WithHealth(d.health),
+		pipeline.CreateTopics(int32(k.partitions), int16(k.replication)),
+		pipeline.DeadLetterTopic(d.topics.DLQ),
+	}, nil
+}
+
+// deps are what a command injects into stages and runners.
+type deps struct {
+	log     *slog.Logger
+	reg     *prometheus.Registry
+	metrics *pipeline.Metrics
+	health  *pipeline.Health
+	serde   *schemas.Serde
+	topics  pipeline.Topics
+}
+
+func newDeps(log *slog.Logger, serde *schemas.Serde) *deps {
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	return &deps{
+		log: log, reg: reg, metrics: pipeline.NewMetrics(reg), health: pipeline.NewHealth(),
+		serde: serde, topics: pipeline.DefaultTopics(),
+	}
+}
+
+// logFlags configure the JSON logger.
+type logFlags struct{ level string }
+
+func (l *logFlags) register(fs *flagSet, def string) {
+	fs.StringVar(&l.level, "log-level", def, "log level: debug, info, warn or error (logs are JSON on stderr)")
+}
+
+func (l *logFlags) logger(w io.Writer) (*slog.Logger, error) {
+	var lvl slog.Level
+	if err := lvl.UnmarshalText([]byte(l.level)); err != nil {
+		return nil, fmt.Errorf("%w: --log-level %q (want debug, info, warn or error)", errUsage, l.level)
+	}
+	return slog.New(slog.NewJSONHandler(w, &slog.HandlerOptions{Level: lvl})), nil
+}

@@ -1,0 +1,50 @@
+package stages
+
+import (
+	"context"
+	"log/slog"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/smaint/smaint/pipeline"
+	"github.com/smaint/smaint/stages/alert"
+	"github.com/smaint/smaint/stages/dedupe"
+	"github.com/smaint/smaint/stages/drift"
+	"github.com/smaint/smaint/stages/features"
+	"github.com/smaint/smaint/stages/score"
+)
+
+// Config configures every stage of the topology. Build gives each stage
+// its part, with its output topics from the topology and the injections
+// below; what a part says of those is overwritten.
+type Config struct {
+	Dedupe   dedupe.Config
+	Features features.Config
+	Score    score.Config
+	Drift    drift.Config
+	Alert    alert.Config
+	// Store returns the node named name that stores the records of topic in
+	// the database: the sink. Nil when there is no database; the storage
+	// stages then fail to build.
+	Store func(ctx context.Context, name, topic string) (pipeline.Node, error)
+
+	Registerer prometheus.Registerer // nil: metrics are not exported
+	Logger     *slog.Logger          // nil: discard; each stage logs with stage=<name>
+	Clock      pipeline.Clock        // nil: the system clock
+}
+
+// DefaultConfig returns a Config whose every stage part is at its
+// WithDefaults: the single source of the stages' defaults.
+func DefaultConfig() Config {
+	return Config{
+		Dedupe: dedupe.Config{}.WithDefaults(), Features: features.Config{}.WithDefaults(), Score: score.Config{}.WithDefaults(),
+		Drift: drift.Config{}.WithDefaults(), Alert: alert.Config{}.WithDefaults(),
+	}
+}
+
+func (c *Config) logger(s Spec) *slog.Logger {
+	if c.Logger == nil {
+		return slog.New(slog.DiscardHandler)
+	}
+	return c.Logger.With("stage", s.Name)
+}

@@ -1,0 +1,70 @@
+package score
+
+import (
+	"context"
+	"fmt"
+	"maps"
+	"slices"
+
+	"github.com/smaint/smaint/schemas"
+)
+
+// TrainPerType trains an Isolation Forest per sensor type on the feature
+// windows fvs, named "iforest-<type>", in order of type. A type trains on
+// its windows of 3 or more readings (degenerate ones teach nothing) that
+// have its usual feature count (band energies come only with full
+// windows). Train on history that is mostly normal.
+func TrainPerType(fvs []schemas.FeatureVector, cfg IForestConfig) ([]*IForest, error) {
+	byType := map[string][][]float64{}
+	bands := map[string]int{}
+	for i := range fvs {
+		fv := &fvs[i]
+		if fv.Count < 3 {
+			continue
+		}
+		byType[fv.SensorType] = append(byType[fv.SensorType], FeatureValues(nil, fv))
+		bands[fv.SensorType] = max(bands[fv.SensorType], len(fv.BandEnergies))
+	}
+	if len(byType) == 0 {
+		return nil, fmt.Errorf("%w: no feature window of 3 or more readings to train on", ErrTraining)
+	}
+	var out []*IForest
+	for _, typ := range slices.Sorted(maps.Keys(byType)) {
+		names := FeatureNames(bands[typ])
+		rows := slices.DeleteFunc(byType[typ], func(x []float64) bool { return len(x) != len(names) })
+		m, err := TrainIForest("iforest-"+typ, typ, names, rows, cfg)
+		if err != nil {
+			return nil, fmt.Errorf("iforest-%s: %w", typ, err)
+		}
+		out = append(out, m)
+	}
+	return out, nil
+}
+
+// Published is one model stored by Publish.
+type Published struct {
+	Model     string  `json:"model"`
+	Version   string  `json:"version"`
+	Windows   int     `json:"windows"` // it was trained on
+	Threshold float64 `json:"threshold"`
+	URI       string  `json:"uri"`
+	SHA256    string  `json:"sha256"`
+}
+
+// Publish stores each forest in store as version of its model.
+func Publish(ctx context.Context, store ModelStore, forests []*IForest, version string) ([]Published, error) {
+	var out []Published
+	for _, m := range forests {
+		m.Version = version
+		b, err := m.Marshal()
+		if err != nil {
+			return out, err
+		}
+		uri, sha, err := store.Put(ctx, m.Model, version, b)
+		if err != nil {
+			return out, fmt.Errorf("store %s: %w", m.Model, err)
+		}
+		out = append(out, Published{m.Model, version, m.Trained, m.Threshold, uri, sha})
+	}
+	return out, nil
+}

@@ -8,12 +8,17 @@ BENCHTIME ?= 2s
 FUZZTIME  ?= 30s
 PKGS      := ./...
 
-.PHONY: all build demo test test-short services bench bench-e2e fuzz fmt vet check clean
+.PHONY: all build build-prod demo test test-short services bench bench-e2e fuzz fmt vet check clean
 
 all: build
 
 build:
 	$(GO) build -o $(BIN) ./cmd/smaint
+
+# The production binary (the image's): no demo or bench, and so none of
+# the embedded Kafka, registry, Redis and plotting they bring.
+build-prod:
+	$(GO) build -tags prod -trimpath -ldflags="-s -w" -o bin/smaint-prod ./cmd/smaint
 
 # The main job on embedded defaults: Kafka, schema registry and (if none
 # answers on 127.0.0.1:6379) Redis run inside the process.
@@ -48,6 +53,7 @@ fmt:
 
 vet:
 	$(GO) vet $(PKGS)
+	$(GO) vet -tags prod ./cmd/smaint
 
 # What to run before a commit.
 check: vet

@@ -28,6 +28,7 @@ import (
 	"github.com/smaint/smaint/pipeline"
 	"github.com/smaint/smaint/pipeline/embedded"
 	"github.com/smaint/smaint/schemas"
+	"github.com/smaint/smaint/stages"
 	"github.com/smaint/smaint/stages/features"
 )
 
@@ -70,9 +71,16 @@ type Config struct {
 	Logger   *slog.Logger // default: discard
 }
 
-// DefaultStages are the stages a run runs unless told otherwise: all but
-// the sink.
-var DefaultStages = []string{"dedupe", "features", "score", "drift", "alert"}
+// DefaultStages are the stages a run runs unless told otherwise: every
+// stage of the topology but the storage.
+func DefaultStages() []string {
+	specs, _ := stages.Select(pipeline.DefaultTopics(), []string{"all"}, false)
+	var names []string
+	for _, s := range specs {
+		names = append(names, s.Name)
+	}
+	return names
+}
 
 // WithDefaults returns c with every unset field at its default.
 func (c Config) WithDefaults() Config {
@@ -93,10 +101,10 @@ func (c Config) WithDefaults() Config {
 		c.Lateness = fd.Lateness
 	}
 	if c.Stages == nil {
-		c.Stages = DefaultStages
+		c.Stages = DefaultStages()
 	}
 	if c.Partitions == 0 {
-		c.Partitions = 6
+		c.Partitions = pipeline.DefaultPartitions
 	}
 	if c.Duplicates == 0 {
 		c.Duplicates = 0.01
@@ -145,8 +153,6 @@ func (c Config) Validate() error {
 		return fmt.Errorf("%w: memory limit %q: want a size as GOMEMLIMIT takes it, e.g. 256MiB or 1GiB", ErrConfig, c.MemoryLimit)
 	case c.Drain <= 0:
 		return fmt.Errorf("%w: drain timeout must be positive", ErrConfig)
-	case slices.Contains(c.Stages, "sink"):
-		return fmt.Errorf("%w: stages: the sink is not a stage bench runs", ErrConfig)
 	case !slices.Contains(c.Stages, "dedupe"):
 		// The bench feeds sensor.readings; only dedupe reads it, and the
 		// run's start and end are timed by dedupe's counter.
@@ -154,6 +160,13 @@ func (c Config) Validate() error {
 	}
 	if err := features.ParseWindows(c.Windows, &features.Config{}); err != nil {
 		return fmt.Errorf("%w: windows: %v", ErrConfig, err)
+	}
+	specs, err := stages.Select(pipeline.DefaultTopics(), c.Stages, false)
+	if err != nil {
+		return fmt.Errorf("%w: %v", ErrConfig, err)
+	}
+	if slices.ContainsFunc(specs, func(s stages.Spec) bool { return s.Storage }) {
+		return fmt.Errorf("%w: stages: the sink is not a stage bench runs", ErrConfig)
 	}
 	return nil
 }

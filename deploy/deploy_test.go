@@ -941,6 +941,14 @@ func TestDockerfile(t *testing.T) {
 	if !builds {
 		t.Errorf("%s: the builder stage has no RUN go build ... ./cmd/smaint", path)
 	}
+	// The image is the production build, which readCLI checks the
+	// manifests against: no demo, no embedded services.
+	prod := slices.ContainsFunc(builder.instrs, func(in dockerInstr) bool {
+		return in.cmd == "RUN" && strings.Contains(in.args, "go build") && strings.Contains(in.args, "-tags "+prodTags)
+	})
+	if !prod {
+		t.Errorf("%s: the binary is not built with -tags %s", path, prodTags)
+	}
 
 	// The runtime: a different base, the binary on PATH, non-root, ENTRYPOINT smaint.
 	if strings.HasPrefix(runtime.from, "golang") {

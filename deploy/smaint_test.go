@@ -36,6 +36,10 @@ var envAliases = map[string]string{
 // exit when done (a Deployment must not run those, a Job must).
 var longRunning = []string{"run", "demo"}
 
+// prodTags are the build tags of the production binary, the image's: it
+// has no demo or bench (cmd/smaint/prod.go).
+const prodTags = "prod"
+
 // goRuntimeEnv are variables the Go runtime reads in any smaint container.
 var goRuntimeEnv = []string{"GOMEMLIMIT", "GOMAXPROCS", "GOGC", "GODEBUG", "TZ"}
 
@@ -87,8 +91,8 @@ func readCLI() (*smaintCLI, error) {
 		return nil, err
 	}
 	bin := filepath.Join(tmpDir, "smaint")
-	if out, err := exec.Command("go", "build", "-o", bin, "../cmd/smaint").CombinedOutput(); err != nil {
-		return nil, fmt.Errorf("go build ../cmd/smaint: %v\n%s", err, out)
+	if out, err := exec.Command("go", "build", "-tags", prodTags, "-o", bin, "../cmd/smaint").CombinedOutput(); err != nil {
+		return nil, fmt.Errorf("go build -tags %s ../cmd/smaint: %v\n%s", prodTags, err, out)
 	}
 	help, err := exec.Command(bin, "help").Output()
 	if err != nil {
@@ -98,7 +102,7 @@ func readCLI() (*smaintCLI, error) {
 	for _, m := range commandLine.FindAllStringSubmatch(string(help), -1) {
 		c.commands[m[1]] = map[string]string{}
 	}
-	for _, want := range []string{"run", "simulate", "demo", "migrate"} {
+	for _, want := range []string{"run", "simulate", "migrate"} {
 		if _, ok := c.commands[want]; !ok {
 			return nil, fmt.Errorf("smaint help lists no %q command:\n%s", want, help)
 		}

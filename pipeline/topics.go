@@ -47,6 +47,10 @@ func (t Topics) All() []string {
 		t.Retrain, t.ModelUpdates, t.Late, t.DLQ}
 }
 
+// DefaultPartitions is how many partitions smaint gives the topics it
+// creates, unless told otherwise.
+const DefaultPartitions = 6
+
 // EnsureTopics creates the topics that do not exist yet, with partitions
 // partitions and replication factor rf (-1 for either means the broker's
 // default). Existing topics are left as they are.

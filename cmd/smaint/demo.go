@@ -99,7 +99,7 @@ func setUpDemo(ctx context.Context, df *demoFlags, sf *simFlags, st *stageFlags,
 	}
 	closers = append(closers, svc.Close)
 	st.cl.redisURL, st.cl.redisPrefix = svc.RedisURL, svc.RedisPrefix
-	kf := kafkaFlags{cfg: pipeline.KafkaConfig{Brokers: svc.Brokers, Registry: svc.RegistryURL}, partitions: 6, replication: 1}
+	kf := kafkaFlags{cfg: pipeline.KafkaConfig{Brokers: svc.Brokers, Registry: svc.RegistryURL}, partitions: pipeline.DefaultPartitions, replication: 1}
 	d, opts, err := kf.connect(log)
 	if err != nil {
 		return cfg, closeAll, err

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io"
 	"strings"
-	"time"
 
 	"github.com/smaint/smaint/sinks/timescale"
 )
@@ -21,12 +20,12 @@ func exportCmd(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	db.register(fs)
 	lf.register(fs, "warn")
 	fs.StringVar(&exp.Path, "output", "", "CSV file to write (required)")
-	fs.StringVar(&exp.Table, "table", "readings", "what to export: "+strings.Join(timescale.ExportTables(), ", "))
+	fs.StringVar(&exp.Table, "table", exp.Table, "what to export: "+strings.Join(timescale.ExportTables(), ", "))
 	fs.BoolVar(&exp.Incremental, "incremental", false, "append only rows newer than the previous export to this file")
 	fs.Var(timeFlag{&exp.Since}, "since", "rows at or after this time (RFC 3339 or YYYY-MM-DD)")
 	fs.Var(timeFlag{&exp.Until}, "until", "rows before this time (RFC 3339 or YYYY-MM-DD)")
 	fs.StringVar(&exp.Sensor, "sensor", "", "only this sensor id")
-	fs.DurationVar(&exp.Settle, "settle", time.Minute, "--incremental: stop this long before now")
+	fs.DurationVar(&exp.Settle, "settle", exp.Settle, "--incremental: stop this long before now")
 	if err := fs.parse(args); err != nil {
 		return err
 	}

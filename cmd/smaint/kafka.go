@@ -33,7 +33,7 @@ func (k *kafkaFlags) register(fs *flagSet) {
 	fs.StringVar(&k.cfg.Registry, "registry", "", "schema registry URL; without one, records use Avro single-object encoding")
 	fs.StringVar(&k.cfg.RegistryUser, "registry-user", "", "schema registry basic-auth user")
 	fs.StringVar(&k.cfg.RegistryPassword, "registry-password", "", "schema registry basic-auth password")
-	fs.IntVar(&k.partitions, "partitions", 6, "partitions of the topics smaint creates")
+	fs.IntVar(&k.partitions, "partitions", pipeline.DefaultPartitions, "partitions of the topics smaint creates")
 	fs.IntVar(&k.replication, "replication", -1, "replication factor of the topics smaint creates (-1: broker default)")
 }
 

@@ -48,12 +48,24 @@ type exportState struct {
 	Size   int64     `json:"size"` // the file's length after the run
 }
 
-// Run performs the export.
-func (f FileExport) Run(ctx context.Context, pool *pgxpool.Pool) (FileExportResult, error) {
-	res := FileExportResult{File: f.Path}
+// WithDefaults returns f with every unset field at its default.
+func (f FileExport) WithDefaults() FileExport {
 	if f.Table == "" {
 		f.Table = "readings"
 	}
+	if f.Settle == 0 {
+		f.Settle = time.Minute
+	}
+	if f.Clock == nil {
+		f.Clock = pipeline.SystemClock{}
+	}
+	return f
+}
+
+// Run performs the export.
+func (f FileExport) Run(ctx context.Context, pool *pgxpool.Pool) (FileExportResult, error) {
+	f = f.WithDefaults()
+	res := FileExportResult{File: f.Path}
 	if !f.Incremental {
 		file, err := os.Create(f.Path)
 		if err != nil {
@@ -68,14 +80,6 @@ func (f FileExport) Run(ctx context.Context, pool *pgxpool.Pool) (FileExportResu
 		return res, err
 	}
 
-	clock := f.Clock
-	if clock == nil {
-		clock = pipeline.SystemClock{}
-	}
-	settle := f.Settle
-	if settle == 0 {
-		settle = time.Minute
-	}
 	statePath := f.Path + ".state"
 	var st exportState
 	b, err := os.ReadFile(statePath)
@@ -96,7 +100,7 @@ func (f FileExport) Run(ctx context.Context, pool *pgxpool.Pool) (FileExportResu
 	default:
 		return res, err
 	}
-	until := clock.Now().Add(-settle)
+	until := f.Clock.Now().Add(-f.Settle)
 	if !f.Until.IsZero() && f.Until.Before(until) {
 		until = f.Until
 	}

@@ -62,7 +62,9 @@ type Config struct {
 	MemoryLimit string   // the pipeline's GOMEMLIMIT, e.g. 256MiB ("": this process's)
 	CPUProfile  string   // the pipeline's --cpuprofile
 	PprofAddr   string   // the pipeline's --pprof
-	Drain       time.Duration
+	// Ready bounds the wait for the pipeline process to be ready (default
+	// 1m); Drain, for it to finish the readings produced (default 2m).
+	Ready, Drain time.Duration
 
 	// Pipeline makes the command that runs "smaint run" with args (default:
 	// this executable with "run" and args).
@@ -115,6 +117,9 @@ func (c Config) WithDefaults() Config {
 	if c.MemoryLimit == "" {
 		c.MemoryLimit = os.Getenv("GOMEMLIMIT") // the child inherits it; the report says so
 	}
+	if c.Ready == 0 {
+		c.Ready = time.Minute
+	}
 	if c.Drain == 0 {
 		c.Drain = 2 * time.Minute
 	}
@@ -151,8 +156,8 @@ func (c Config) Validate() error {
 		return fmt.Errorf("%w: lateness must not be negative", ErrConfig)
 	case c.MemoryLimit != "" && !memLimitSyntax.MatchString(c.MemoryLimit):
 		return fmt.Errorf("%w: memory limit %q: want a size as GOMEMLIMIT takes it, e.g. 256MiB or 1GiB", ErrConfig, c.MemoryLimit)
-	case c.Drain <= 0:
-		return fmt.Errorf("%w: drain timeout must be positive", ErrConfig)
+	case c.Drain <= 0 || c.Ready <= 0:
+		return fmt.Errorf("%w: drain and ready timeouts must be positive", ErrConfig)
 	case !slices.Contains(c.Stages, "dedupe"):
 		// The bench feeds sensor.readings; only dedupe reads it, and the
 		// run's start and end are timed by dedupe's counter.
@@ -381,7 +386,7 @@ func (b *run) measure(ctx context.Context, rep *Report) error {
 	defer stopMon()
 	monDone := make(chan struct{})
 	go func() { mon.run(mctx); close(monDone) }()
-	if err := child.waitReady(ctx, time.Minute); err != nil {
+	if err := child.waitReady(ctx, c.Ready); err != nil {
 		return err
 	}
 	obs, err := b.observe(ctx, start, mon)

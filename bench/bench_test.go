@@ -54,7 +54,7 @@ func run(t *testing.T, cfg bench.Config) *bench.Report {
 	cfg.Pipeline = func(args []string) (*exec.Cmd, error) {
 		return exec.Command(bin, append([]string{"run"}, args...)...), nil
 	}
-	cfg.Drain = 10 * time.Minute // only ends a run that never drains
+	cfg.Ready, cfg.Drain = 10*time.Minute, 10*time.Minute // only end a run that never gets there
 	var progress strings.Builder
 	cfg.Out = &progress
 	rep, err := bench.Run(context.Background(), cfg)

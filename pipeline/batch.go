@@ -14,6 +14,7 @@ import (
 type batch struct {
 	em      Emitter
 	offsets map[TopicPartition]mark
+	reached map[TopicPartition]int64 // the positions, before retention: what the batch finished
 	polled  time.Time
 
 	pending atomic.Int64
@@ -24,7 +25,7 @@ type batch struct {
 }
 
 func newBatch() *batch {
-	b := &batch{offsets: make(map[TopicPartition]mark)}
+	b := &batch{offsets: make(map[TopicPartition]mark), reached: make(map[TopicPartition]int64)}
 	b.promise = func(_ *kgo.Record, err error) {
 		if err != nil {
 			b.errMu.Lock()
@@ -64,5 +65,13 @@ func (b *batch) setOffsets(ms map[TopicPartition]mark) {
 	clear(b.offsets)
 	for tp, m := range ms {
 		b.offsets[tp] = m
+	}
+}
+
+// setReached records the positions the batch brings the runner to.
+func (b *batch) setReached(pos map[TopicPartition]kgo.EpochOffset) {
+	clear(b.reached)
+	for tp, eo := range pos {
+		b.reached[tp] = eo.Offset
 	}
 }

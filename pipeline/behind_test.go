@@ -4,7 +4,6 @@ import (
 	"context"
 	"sync"
 	"testing"
-	"time"
 
 	"github.com/twmb/franz-go/pkg/kgo"
 
@@ -52,7 +51,7 @@ func TestRunnerSaysWhenAPartitionIsBehind(t *testing.T) {
 	pipelinetest.Produce(t, h.admin, recs...)
 	probe := &behindProbe{}
 	stop := start(t, h.runner(probe, pipeline.MaxBatch(30)))
-	pipelinetest.WaitCommitted(t, h.admin, "smaint-relay", inTopic, time.Minute)
+	pipelinetest.WaitCommitted(t, h.admin, "smaint-relay", inTopic)
 	if err := stop(); err != nil {
 		t.Fatal(err)
 	}
@@ -80,5 +79,43 @@ func TestLocalIsNeverBehind(t *testing.T) {
 	}
 	if len(probe.seen) != 1 || probe.seen[0].behind {
 		t.Fatalf("seen %+v", probe.seen)
+	}
+}
+
+// gate holds every batch until it is opened.
+type gate struct {
+	*relay
+	open chan struct{}
+}
+
+func (g *gate) Process(ctx context.Context, in []pipeline.Msg[schemas.SensorReading], out *pipeline.Emitter) error {
+	<-g.open
+	return g.relay.Process(ctx, in, out)
+}
+
+// TestRunnerDrained: a runner is drained once everything on its input has
+// gone through and its outputs are acknowledged, never before.
+func TestRunnerDrained(t *testing.T) {
+	h := newHarness(t, 3)
+	const n = 500
+	recs := make([]*kgo.Record, n)
+	for i := range recs {
+		recs[i] = &kgo.Record{Topic: inTopic, Key: []byte{byte(i)}, Value: encode(t, reading(i))}
+	}
+	pipelinetest.Produce(t, h.admin, recs...)
+	g := &gate{relay: newRelay(), open: make(chan struct{})}
+	r := h.runner(g)
+	start(t, r)
+	ctx := pipelinetest.Context(t)
+	if drained, err := r.Drained(ctx); err != nil || drained {
+		t.Fatalf("drained %v (%v) with every record still to process", drained, err)
+	}
+	close(g.open)
+	pipelinetest.Eventually(t, "the runner to drain", func() bool {
+		drained, err := r.Drained(ctx)
+		return err == nil && drained
+	})
+	if out := pipelinetest.ReadAll(t, h.addrs, outTopic); len(out) != n {
+		t.Fatalf("drained with %d outputs of %d", len(out), n)
 	}
 }

@@ -72,7 +72,7 @@ func BenchmarkRunner(b *testing.B) {
 				ctx, cancel := context.WithCancel(context.Background())
 				done := make(chan error, 1)
 				go func() { done <- r.Run(ctx) }()
-				pipelinetest.WaitCommitted(b, admin, "smaint-bench", inTopic, 5*time.Minute)
+				pipelinetest.WaitCommitted(b, admin, "smaint-bench", inTopic)
 				b.StopTimer()
 				elapsed += time.Since(start)
 				runtime.ReadMemStats(&ms1)

@@ -1,7 +1,6 @@
 package pipeline_test
 
 import (
-	"context"
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
@@ -64,9 +63,7 @@ func ping(t *testing.T, cfg pipeline.KafkaConfig) error {
 		t.Fatal(err)
 	}
 	defer cl.Close()
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	return pipeline.EnsureTopics(ctx, cl, 1, 1, "ping")
+	return pipeline.EnsureTopics(pipelinetest.Context(t), cl, 1, 1, "ping")
 }
 
 func TestSASLMechanisms(t *testing.T) {

@@ -10,6 +10,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
 
@@ -53,6 +54,11 @@ type Runner[T any] struct {
 
 	inflight chan *batch
 	free     chan *batch
+
+	// done is, per partition, the offset after the last record whose
+	// batch was processed and acknowledged (see Drained).
+	doneMu sync.Mutex
+	done   map[TopicPartition]int64
 
 	// submitted counts batches handed to the committer, settled those it
 	// has finished with; settledCh is signalled at each settle.
@@ -102,6 +108,7 @@ func NewRunner[T any](name string, stage Stage[T], opts ...Option) (*Runner[T], 
 		met:       cfg.metrics.forStage(name),
 		position:  make(map[TopicPartition]kgo.EpochOffset),
 		backlog:   make(map[TopicPartition]int64),
+		done:      make(map[TopicPartition]int64),
 		marks:     make(map[TopicPartition]mark),
 		book:      newOffsetBook(),
 		inflight:  make(chan *batch, cfg.maxInflight),
@@ -147,6 +154,35 @@ func NewRunner[T any](name string, stage Stage[T], opts ...Option) (*Runner[T], 
 
 // Name returns the stage name.
 func (r *Runner[T]) Name() string { return r.name }
+
+// Drained reports whether the runner has processed every record its
+// input topics held when asked, and had all it produced acknowledged: no
+// batch is in flight, and on every partition it has done everything up to
+// the end offset. It answers for the partitions this member owns, so it
+// speaks for the whole input only when the runner is alone in its group
+// (tests, the demo). A stage that holds windows open has still done its
+// input; whether it has emitted them is its own metrics' to say.
+func (r *Runner[T]) Drained(ctx context.Context) (bool, error) {
+	if r.settled.Load() != r.submitted.Load() {
+		return false, nil
+	}
+	ends, err := kadm.NewClient(r.cl).ListEndOffsets(ctx, r.cfg.topics...)
+	if err == nil {
+		err = ends.Error()
+	}
+	if err != nil {
+		return false, err
+	}
+	r.doneMu.Lock()
+	defer r.doneMu.Unlock()
+	drained := true
+	ends.Each(func(e kadm.ListedOffset) {
+		if e.Offset > 0 && r.done[TopicPartition{e.Topic, e.Partition}] < e.Offset {
+			drained = false
+		}
+	})
+	return drained, nil
+}
 
 // Run consumes, processes and produces until ctx ends or a fatal error
 // occurs. Then it stops polling, waits up to the drain timeout for the
@@ -403,6 +439,7 @@ func (r *Runner[T]) submit(b *batch) {
 	b.polled = time.Now()
 	clear(r.marks)
 	r.posMu.Lock()
+	b.setReached(r.position)
 	for tp, eo := range r.position {
 		m := mark{eo: eo}
 		if r.checkpointer != nil {
@@ -448,6 +485,11 @@ func (r *Runner[T]) commitLoop() {
 		}
 		if !broken {
 			r.book.mark(b.offsets)
+			r.doneMu.Lock()
+			for tp, off := range b.reached {
+				r.done[tp] = max(r.done[tp], off)
+			}
+			r.doneMu.Unlock()
 			r.met.ack.Observe(time.Since(b.polled).Seconds())
 			for i := range b.em.recs {
 				if t := b.em.recs[i].Topic; t != r.cfg.dlq {
@@ -582,6 +624,11 @@ func (r *Runner[T]) dropPartitions(ctx context.Context, m map[string][]int32) {
 		}
 	}
 	r.posMu.Unlock()
+	r.doneMu.Lock()
+	for _, tp := range tps {
+		delete(r.done, tp)
+	}
+	r.doneMu.Unlock()
 	r.book.forget(tps)
 	if r.revoker != nil && len(tps) > 0 {
 		r.revoker.Revoked(ctx, tps)

@@ -12,6 +12,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/smaint/smaint/pipeline"
+	"github.com/smaint/smaint/pipeline/pipelinetest"
 )
 
 func get(t *testing.T, url string) (int, string) {
@@ -71,7 +72,7 @@ func TestServerEndpoints(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-	case <-time.After(10 * time.Second):
+	case <-time.After(time.Until(pipelinetest.Deadline(t))):
 		t.Fatal("server did not stop")
 	}
 }

@@ -195,31 +195,39 @@ func (r *run) liveLine(ctx context.Context, started time.Time) {
 }
 
 // waitDrained waits, up to Drain or until ctx ends, for the pipeline to
-// finish what was sent: every stage has consumed its input to the end (its
-// lag gauges read 0), the check has read the outcome topics to theirs, and
-// the stages have emitted nothing new for a few seconds (so the windows
-// closed on idle have gone through scoring and alerting).
+// finish what was sent: the features stage has closed every window (the
+// last ones on idle), every stage has processed all its input had and had
+// its outputs acknowledged (pipeline.Runner.Drained, asked in pipeline
+// order, so each is asked after what feeds it), and the check has read the
+// outputs to their end. It is exact, not a guess at quiet: on a busy
+// machine it takes longer, and says the same.
 func (r *run) waitDrained(ctx context.Context) bool {
-	const quiet = 3 * time.Second
 	deadline := time.Now().Add(r.cfg.Drain)
-	last, stableSince := -1.0, time.Now()
 	for ctx.Err() == nil && time.Now().Before(deadline) {
-		time.Sleep(200 * time.Millisecond)
-		if out := r.metric("smaint_records_out_total", nil); out != last {
-			last, stableSince = out, time.Now()
-			continue
-		}
-		if time.Since(stableSince) < quiet || r.metric("smaint_consumer_lag", nil) != 0 {
-			continue
-		}
-		qctx, cancel := context.WithTimeout(ctx, 5*time.Second)
-		caught, err := r.watch.CaughtUp(qctx)
-		cancel()
-		if err == nil && caught {
+		if r.metric("smaint_features_open_windows", nil) == 0 && r.drained(ctx) {
 			return true
 		}
+		time.Sleep(200 * time.Millisecond)
 	}
 	return false
+}
+
+// drained reports whether every runner of the pipeline, then the check,
+// has caught up.
+func (r *run) drained(ctx context.Context) bool {
+	qctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	for _, s := range r.cfg.Pipeline {
+		if d, ok := s.(interface {
+			Drained(context.Context) (bool, error)
+		}); ok {
+			if done, err := d.Drained(qctx); err != nil || !done {
+				return false
+			}
+		}
+	}
+	caught, err := r.watch.CaughtUp(qctx)
+	return err == nil && caught
 }
 
 // observe hands a record of the pipeline's outputs to the check.

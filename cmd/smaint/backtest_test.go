@@ -113,11 +113,10 @@ func TestBacktestScoresLikeTheStream(t *testing.T) {
 		done <- stderr
 	}()
 	var got []*kgo.Record
-	for deadline := time.Now().Add(2 * time.Minute); time.Now().Before(deadline); time.Sleep(200 * time.Millisecond) {
-		if got = pipelinetest.ReadAll(t, c.ListenAddrs(), topics.Scores); len(got) >= want {
-			break
-		}
-	}
+	pipelinetest.Eventually(t, "the stream's scores", func() bool {
+		got = pipelinetest.ReadAll(t, c.ListenAddrs(), topics.Scores)
+		return len(got) >= want
+	})
 	stop()
 	if stderr := <-done; stderr != "" {
 		t.Logf("run: %s", stderr)

@@ -7,7 +7,6 @@ import (
 	"net/url"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
 
@@ -79,9 +78,8 @@ func TestHelp(t *testing.T) {
 func TestDemoJSONSummary(t *testing.T) {
 	pool, dbURL := testDatabase(t)
 	t.Setenv("DATABASE_URL", dbURL) // as users set it
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-	defer cancel()
-	code, out, stderr := runCLI(t, ctx, "demo", "--duration", "4s", "--json", "--rate", "5000",
+	ctx := pipelinetest.Context(t)
+	code, out, stderr := runCLI(t, ctx, "demo", "--duration", "4s", "--json", "--rate", "5000", "--drain-timeout", "10m",
 		"--kafka-listen", "127.0.0.1:0", "--registry-listen", "127.0.0.1:0", "--http", "127.0.0.1:0")
 	if code != 0 {
 		t.Fatalf("exit %d\nstdout:\n%s\nstderr:\n%s", code, out, stderr)

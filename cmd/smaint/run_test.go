@@ -8,7 +8,6 @@ import (
 	"net/http"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/smaint/smaint/pipeline"
 	"github.com/smaint/smaint/pipeline/pipelinetest"
@@ -45,7 +44,7 @@ func TestSimulateThenRun(t *testing.T) {
 		runErr = stderr
 		done <- code
 	}()
-	pipelinetest.WaitCommitted(t, admin, "smaint-dedupe", "sensor.readings", 60*time.Second)
+	pipelinetest.WaitCommitted(t, admin, "smaint-dedupe", "sensor.readings")
 	stop()
 	if code := <-done; code != 0 {
 		t.Fatalf("run: exit %d: %s", code, runErr)
@@ -72,17 +71,14 @@ func TestRunServesHealthAndMetrics(t *testing.T) {
 	ln.Close()
 
 	go runCLI(t, ctx, "run", "--brokers", c.ListenAddrs()[0], "--http", addr, "--log-level", "error")
-	var ready bool
-	for deadline := time.Now().Add(30 * time.Second); time.Now().Before(deadline) && !ready; time.Sleep(50 * time.Millisecond) {
+	pipelinetest.Eventually(t, "/readyz to answer 200", func() bool {
 		resp, err := http.Get("http://" + addr + "/readyz")
-		if err == nil {
-			ready = resp.StatusCode == 200
-			resp.Body.Close()
+		if err != nil {
+			return false
 		}
-	}
-	if !ready {
-		t.Fatal("/readyz never answered 200")
-	}
+		resp.Body.Close()
+		return resp.StatusCode == 200
+	})
 	resp, err := http.Get("http://" + addr + "/metrics")
 	if err != nil {
 		t.Fatal(err)

@@ -7,7 +7,6 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/smaint/smaint/pipeline"
 	"github.com/smaint/smaint/pipeline/pipelinetest"
@@ -46,8 +45,8 @@ func TestMigrateRunSinkExport(t *testing.T) {
 		done <- code
 	}()
 	topics := pipeline.DefaultTopics()
-	pipelinetest.WaitCommitted(t, admin, "smaint-dedupe", topics.Readings, time.Minute)
-	pipelinetest.WaitCommitted(t, admin, "smaint-sink-readings", topics.Clean, time.Minute)
+	pipelinetest.WaitCommitted(t, admin, "smaint-dedupe", topics.Readings)
+	pipelinetest.WaitCommitted(t, admin, "smaint-sink-readings", topics.Clean)
 	stop()
 	if code := <-done; code != 0 {
 		t.Fatalf("run exited %d", code)

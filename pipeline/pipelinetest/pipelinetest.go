@@ -43,9 +43,7 @@ func Client(t testing.TB, addrs []string, opts ...kgo.Opt) *kgo.Client {
 // CreateTopic creates topic with the given partitions.
 func CreateTopic(t testing.TB, cl *kgo.Client, partitions int32, topics ...string) {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	resp, err := kadm.NewClient(cl).CreateTopics(ctx, partitions, 1, nil, topics...)
+	resp, err := kadm.NewClient(cl).CreateTopics(Context(t), partitions, 1, nil, topics...)
 	if err == nil {
 		err = resp.Error()
 	}
@@ -57,30 +55,58 @@ func CreateTopic(t testing.TB, cl *kgo.Client, partitions int32, topics ...strin
 // Produce writes the records synchronously and fails the test on error.
 func Produce(t testing.TB, cl *kgo.Client, rs ...*kgo.Record) {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	if err := cl.ProduceSync(ctx, rs...).FirstErr(); err != nil {
+	if err := cl.ProduceSync(Context(t), rs...).FirstErr(); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// Deadline is when a test's waits give up: shortly before go test's own
+// -timeout would end the test (ten minutes from now without one). Tests
+// wait for conditions, not for a guessed time: on a machine busy with other
+// work, everything takes longer, and only a test that never gets there
+// fails.
+func Deadline(t testing.TB) time.Time {
+	if d, ok := t.(interface{ Deadline() (time.Time, bool) }); ok {
+		if dl, ok := d.Deadline(); ok {
+			return dl.Add(-30 * time.Second)
+		}
+	}
+	return time.Now().Add(10 * time.Minute)
+}
+
+// Context is a context that ends at Deadline, or when the test does.
+func Context(t testing.TB) context.Context {
+	ctx, cancel := context.WithDeadline(context.Background(), Deadline(t))
+	t.Cleanup(cancel)
+	return ctx
+}
+
+// Eventually polls cond until it holds, failing the test if it still does
+// not at Deadline; what says what was awaited.
+func Eventually(t testing.TB, what string, cond func() bool) {
+	t.Helper()
+	for deadline := Deadline(t); !cond(); time.Sleep(20 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("gave up waiting for %s", what)
+		}
 	}
 }
 
 // WaitCommitted waits until group has committed, on every partition of
 // topic, the partition's end offset: it has consumed everything there is.
-func WaitCommitted(t testing.TB, cl *kgo.Client, group, topic string, timeout time.Duration) {
+func WaitCommitted(t testing.TB, cl *kgo.Client, group, topic string) {
 	t.Helper()
-	deadline := time.Now().Add(timeout)
 	var lag int64
 	var err error
-	for time.Now().Before(deadline) {
+	for deadline := Deadline(t); time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		lag, err = pipeline.GroupLag(ctx, cl, group, topic)
 		cancel()
 		if err == nil && lag == 0 {
 			return
 		}
-		time.Sleep(50 * time.Millisecond)
 	}
-	t.Fatalf("group %s did not commit the end of %s within %v (%d records behind, %v)", group, topic, timeout, lag, err)
+	t.Fatalf("group %s did not commit the end of %s (%d records behind, %v)", group, topic, lag, err)
 }
 
 // ReadAll returns every record of topic, from the start of each partition
@@ -89,8 +115,7 @@ func WaitCommitted(t testing.TB, cl *kgo.Client, group, topic string, timeout ti
 func ReadAll(t testing.TB, addrs []string, topic string) []*kgo.Record {
 	t.Helper()
 	cl := Client(t, addrs)
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
+	ctx := Context(t)
 	ends, err := kadm.NewClient(cl).ListEndOffsets(ctx, topic)
 	if err == nil {
 		err = ends.Error()

@@ -88,7 +88,7 @@ func TestSameTopicWrittenTwice(t *testing.T) {
 	produce(t, cl, readings(0, 20_000, 30))
 	for _, group := range []string{"sink-a", "sink-b"} {
 		stop := startSink(t, c, pool, group, prometheus.NewRegistry(), nil)
-		pipelinetest.WaitCommitted(t, cl, group, topic, time.Minute)
+		pipelinetest.WaitCommitted(t, cl, group, topic)
 		stop()
 	}
 	if n := count(t, pool, `SELECT count(*) FROM sensor_readings`); n != 20_000 {
@@ -133,7 +133,7 @@ func TestKilledConnectionsLoseNothing(t *testing.T) {
 	}
 	stopKilling()
 	<-killed
-	pipelinetest.WaitCommitted(t, cl, "sink", topic, 2*time.Minute)
+	pipelinetest.WaitCommitted(t, cl, "sink", topic)
 	if got := count(t, pool, `SELECT count(*) FROM sensor_readings`); got != n {
 		t.Fatalf("%d rows, want %d", got, n)
 	}
@@ -241,7 +241,7 @@ func TestDatabaseOutage(t *testing.T) {
 	h := pipeline.NewHealth()
 	produce(t, cl, readings(0, 10_000, 20))
 	startSink(t, c, pool, "sink", reg, h)
-	pipelinetest.WaitCommitted(t, cl, "sink", topic, time.Minute)
+	pipelinetest.WaitCommitted(t, cl, "sink", topic)
 	up := func() float64 { return testutil.ToFloat64(newSinkMetrics(reg).up.WithLabelValues("sensor_readings")) }
 	if up() != 1 {
 		t.Fatal("database_up is not 1 after successful writes")
@@ -250,7 +250,7 @@ func TestDatabaseOutage(t *testing.T) {
 	px.down()
 	produce(t, cl, readings(10_000, 10_000, 20))
 	var detail string
-	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+	for deadline := pipelinetest.Deadline(t); ; time.Sleep(20 * time.Millisecond) {
 		report, ready := h.Report()
 		for _, c := range report {
 			if c.Component == "database/sensor_readings" && !c.Ready {
@@ -275,7 +275,7 @@ func TestDatabaseOutage(t *testing.T) {
 	}
 
 	px.up(t)
-	pipelinetest.WaitCommitted(t, cl, "sink", topic, time.Minute)
+	pipelinetest.WaitCommitted(t, cl, "sink", topic)
 	if n := count(t, direct, `SELECT count(*) FROM sensor_readings`); n != 20_000 {
 		t.Fatalf("%d rows after the outage, want 20000", n)
 	}

@@ -148,8 +148,8 @@ func runUntil(t *testing.T, r *pipeline.Runner[schemas.SensorReading]) (stop fun
 			if err != nil {
 				t.Errorf("Run: %v", err)
 			}
-		case <-time.After(30 * time.Second):
-			t.Error("Run did not return within 30s")
+		case <-time.After(time.Until(pipelinetest.Deadline(t))):
+			t.Error("Run did not return after cancel")
 		}
 	}
 	t.Cleanup(stop)
@@ -196,7 +196,7 @@ func TestTwoInstancesOnKafkaCountExactly(t *testing.T) {
 			stop2 := runUntil(t, dedupeRunner(t, addrs, store, pipeline.WithHealth(h2)))
 			waitReady(t, h1, h2)
 			produceInput(t, admin, in)
-			pipelinetest.WaitCommitted(t, admin, "smaint-dedupe", topics.Readings, 60*time.Second)
+			pipelinetest.WaitCommitted(t, admin, "smaint-dedupe", topics.Readings)
 			stop1()
 			stop2()
 
@@ -230,7 +230,7 @@ func TestTwoInstancesOnKafkaCountExactly(t *testing.T) {
 
 func waitReady(t *testing.T, hs ...*pipeline.Health) {
 	t.Helper()
-	deadline := time.Now().Add(30 * time.Second)
+	deadline := pipelinetest.Deadline(t)
 	for _, h := range hs {
 		for {
 			if _, ok := h.Report(); ok {
@@ -280,7 +280,7 @@ func testKill(t *testing.T, mode string) {
 	}
 
 	second := startChild(t, addrs, mr.Addr(), mode, "")
-	pipelinetest.WaitCommitted(t, admin, "smaint-dedupe", topics.Readings, 120*time.Second)
+	pipelinetest.WaitCommitted(t, admin, "smaint-dedupe", topics.Readings)
 	_ = second.Process.Signal(syscall.SIGTERM)
 	_ = second.Wait()
 
@@ -422,11 +422,10 @@ func TestKcatReadsCleanTopic(t *testing.T) {
 	in := makeInput(t, 200, 20, 4)
 	stop := runUntil(t, dedupeRunner(t, addrs, nil))
 	produceInput(t, admin, in)
-	pipelinetest.WaitCommitted(t, admin, "smaint-dedupe", topics.Readings, 30*time.Second)
+	pipelinetest.WaitCommitted(t, admin, "smaint-dedupe", topics.Readings)
 	stop()
 
-	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
-	defer cancel()
+	ctx := pipelinetest.Context(t)
 	list, err := exec.CommandContext(ctx, kcat, "-b", addrs[0], "-L").CombinedOutput()
 	if err != nil {
 		t.Fatalf("kcat -L: %v\n%s", err, list)

@@ -76,7 +76,7 @@ func TestBacklogIsNeverIdle(t *testing.T) {
 	rctx, stop := context.WithCancel(ctx)
 	done := make(chan error, 1)
 	go func() { done <- r.Run(rctx) }()
-	pipelinetest.WaitCommitted(t, cl, "smaint-features", "clean", 5*time.Minute)
+	pipelinetest.WaitCommitted(t, cl, "smaint-features", "clean")
 	stop()
 	if err := <-done; err != nil {
 		t.Fatal(err)

@@ -15,7 +15,7 @@ func exportCmd(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	var (
 		db  dbFlags
 		lf  logFlags
-		exp timescale.FileExport
+		exp = timescale.FileExport{}.WithDefaults()
 	)
 	db.register(fs)
 	lf.register(fs, "warn")

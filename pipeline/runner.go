@@ -10,7 +10,6 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
 
@@ -166,22 +165,11 @@ func (r *Runner[T]) Drained(ctx context.Context) (bool, error) {
 	if r.settled.Load() != r.submitted.Load() {
 		return false, nil
 	}
-	ends, err := kadm.NewClient(r.cl).ListEndOffsets(ctx, r.cfg.topics...)
-	if err == nil {
-		err = ends.Error()
-	}
-	if err != nil {
-		return false, err
-	}
-	r.doneMu.Lock()
-	defer r.doneMu.Unlock()
-	drained := true
-	ends.Each(func(e kadm.ListedOffset) {
-		if e.Offset > 0 && r.done[TopicPartition{e.Topic, e.Partition}] < e.Offset {
-			drained = false
-		}
+	return reachedEnds(ctx, r.cl, r.cfg.topics, func(tp TopicPartition) int64 {
+		r.doneMu.Lock()
+		defer r.doneMu.Unlock()
+		return r.done[tp]
 	})
-	return drained, nil
 }
 
 // Run consumes, processes and produces until ctx ends or a fatal error

@@ -11,7 +11,6 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/testutil"
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kfake"
@@ -226,32 +225,22 @@ func TestRunnerRoutesOutputsAndDeadLetters(t *testing.T) {
 		t.Errorf("dead letters by kind %v, want %v", kinds, want)
 	}
 
-	if got := testutil.ToFloat64(metric(t, h.reg, "smaint_records_in_total")); got != good+4 {
+	if got := metric(t, h.reg, "smaint_records_in_total"); got != good+4 {
 		t.Errorf("records in %v", got)
 	}
-	if got := testutil.ToFloat64(metric(t, h.reg, "smaint_records_out_total")); got != good {
+	if got := metric(t, h.reg, "smaint_records_out_total"); got != good {
 		t.Errorf("records out %v", got)
 	}
 }
 
-// metric returns the sum of a counter family as a collector ToFloat64 reads.
-func metric(t *testing.T, g prometheus.Gatherer, name string) prometheus.Collector {
+// metric returns the sum of a counter family's series.
+func metric(t *testing.T, g prometheus.Gatherer, name string) float64 {
 	t.Helper()
 	mfs, err := g.Gather()
 	if err != nil {
 		t.Fatal(err)
 	}
-	sum := 0.0
-	for _, mf := range mfs {
-		if mf.GetName() == name {
-			for _, m := range mf.GetMetric() {
-				sum += m.GetCounter().GetValue()
-			}
-		}
-	}
-	c := prometheus.NewCounter(prometheus.CounterOpts{Name: "sum"})
-	c.Add(sum)
-	return c
+	return pipeline.SumMetric(mfs, name, nil)
 }
 
 func TestRunnerRetriesFailedBatchWithoutDuplicates(t *testing.T) {
@@ -269,7 +258,7 @@ func TestRunnerRetriesFailedBatchWithoutDuplicates(t *testing.T) {
 	if out := pipelinetest.ReadAll(t, h.addrs, outTopic); len(out) != 20 {
 		t.Errorf("%d outputs, want 20 (failed attempts must emit nothing)", len(out))
 	}
-	if got := testutil.ToFloat64(metric(t, h.reg, "smaint_batch_retries_total")); got != 3 {
+	if got := metric(t, h.reg, "smaint_batch_retries_total"); got != 3 {
 		t.Errorf("retries %v, want 3", got)
 	}
 }

@@ -78,3 +78,22 @@ func dedupeStrings(in []string) []string {
 	}
 	return out
 }
+
+// reachedEnds reports whether, on every partition of topics that holds
+// records, at has reached the partition's end offset as of now.
+func reachedEnds(ctx context.Context, cl *kgo.Client, topics []string, at func(TopicPartition) int64) (bool, error) {
+	ends, err := kadm.NewClient(cl).ListEndOffsets(ctx, topics...)
+	if err == nil {
+		err = ends.Error()
+	}
+	if err != nil {
+		return false, err
+	}
+	reached := true
+	ends.Each(func(e kadm.ListedOffset) {
+		if e.Offset > 0 && at(TopicPartition{e.Topic, e.Partition}) < e.Offset {
+			reached = false
+		}
+	})
+	return reached, nil
+}

@@ -6,7 +6,6 @@ import (
 	"sync"
 	"time"
 
-	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 )
 
@@ -73,20 +72,9 @@ func (w *Watcher) Run(ctx context.Context) error {
 // CaughtUp reports whether every record of the topics, up to their end
 // offsets as of now, has been handed to fn.
 func (w *Watcher) CaughtUp(ctx context.Context) (bool, error) {
-	ends, err := kadm.NewClient(w.cl).ListEndOffsets(ctx, w.topics...)
-	if err == nil {
-		err = ends.Error()
-	}
-	if err != nil {
-		return false, err
-	}
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	done := true
-	ends.Each(func(e kadm.ListedOffset) {
-		if w.next[TopicPartition{e.Topic, e.Partition}] < e.Offset {
-			done = false
-		}
+	return reachedEnds(ctx, w.cl, w.topics, func(tp TopicPartition) int64 {
+		w.mu.Lock()
+		defer w.mu.Unlock()
+		return w.next[tp]
 	})
-	return done, nil
 }

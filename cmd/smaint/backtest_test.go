@@ -91,19 +91,11 @@ func TestBacktestScoresLikeTheStream(t *testing.T) {
 	cl := pipelinetest.Client(t, c.ListenAddrs())
 	topics := pipeline.DefaultTopics()
 	pipelinetest.CreateTopic(t, cl, 3, topics.Clean)
-	enc, err := schemas.NewSerde().NewEncoder(ctx, schemas.SensorReadingSchema, "")
-	if err != nil {
-		t.Fatal(err)
-	}
-	recs := make([]*kgo.Record, len(rows))
+	readings := make([]schemas.SensorReading, len(rows))
 	for i := range rows {
-		v, err := enc.Append(nil, &rows[i].Reading)
-		if err != nil {
-			t.Fatal(err)
-		}
-		recs[i] = &kgo.Record{Topic: topics.Clean, Key: []byte(rows[i].Reading.SensorID), Value: v}
+		readings[i] = rows[i].Reading
 	}
-	pipelinetest.Produce(t, cl, recs...)
+	pipelinetest.Produce(t, cl, pipelinetest.Readings(t, topics.Clean, readings)...)
 
 	rctx, stop := context.WithCancel(ctx)
 	done := make(chan string, 1)

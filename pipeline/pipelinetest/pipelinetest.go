@@ -16,6 +16,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/smaint/smaint/pipeline"
+	"github.com/smaint/smaint/schemas"
 )
 
 // Cluster starts a kfake cluster that the test closes when it ends.
@@ -50,6 +51,25 @@ func CreateTopic(t testing.TB, cl *kgo.Client, partitions int32, topics ...strin
 	if err != nil {
 		t.Fatal(err)
 	}
+}
+
+// Readings returns the records of rs on topic, keyed by sensor as the
+// pipeline keys them, in single-object encoding.
+func Readings(t testing.TB, topic string, rs []schemas.SensorReading) []*kgo.Record {
+	t.Helper()
+	enc, err := schemas.NewSerde().NewEncoder(context.Background(), schemas.SensorReadingSchema, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	recs := make([]*kgo.Record, len(rs))
+	for i := range rs {
+		v, err := enc.Append(nil, &rs[i])
+		if err != nil {
+			t.Fatal(err)
+		}
+		recs[i] = &kgo.Record{Topic: topic, Key: []byte(rs[i].SensorID), Value: v}
+	}
+	return recs
 }
 
 // Produce writes the records synchronously and fails the test on error.

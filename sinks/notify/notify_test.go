@@ -14,8 +14,8 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/testutil"
 
+	"github.com/smaint/smaint/pipeline"
 	"github.com/smaint/smaint/schemas"
 	"github.com/smaint/smaint/sinks/notify"
 )
@@ -61,7 +61,7 @@ func TestWebhookClientErrorIsNotRetried(t *testing.T) {
 	if calls.Load() != 1 {
 		t.Fatalf("%d calls for a 404", calls.Load())
 	}
-	if n := testutil.ToFloat64(metricVec(t, reg, "smaint_notifications_failed_total")); n != 1 {
+	if n := metric(t, reg, "smaint_notifications_failed_total"); n != 1 {
 		t.Fatalf("failed %v", n)
 	}
 }
@@ -72,7 +72,7 @@ func TestEnqueueNeverBlocks(t *testing.T) {
 	for range 100 { // nobody delivers: an Enqueue that blocked would hang here
 		d.Enqueue(sample)
 	}
-	if n := testutil.ToFloat64(metricVec(t, reg, "smaint_notifications_dropped_total")); n != 98 {
+	if n := metric(t, reg, "smaint_notifications_dropped_total"); n != 98 {
 		t.Fatalf("dropped %v, want 98", n)
 	}
 }
@@ -145,18 +145,11 @@ func runDispatcher(t *testing.T, d *notify.Dispatcher, a *schemas.Alert) {
 	<-done
 }
 
-func metricVec(t *testing.T, g prometheus.Gatherer, name string) prometheus.Collector {
+func metric(t *testing.T, g prometheus.Gatherer, name string) float64 {
 	t.Helper()
-	mfs, _ := g.Gather()
-	var sum float64
-	for _, mf := range mfs {
-		if mf.GetName() == name {
-			for _, m := range mf.GetMetric() {
-				sum += m.GetCounter().GetValue()
-			}
-		}
+	mfs, err := g.Gather()
+	if err != nil {
+		t.Fatal(err)
 	}
-	c := prometheus.NewCounter(prometheus.CounterOpts{Name: "x"})
-	c.Add(sum)
-	return c
+	return pipeline.SumMetric(mfs, name, nil)
 }

@@ -27,19 +27,7 @@ const topic = "sensor.readings.clean"
 // produce puts readings on the topic, keyed by sensor.
 func produce(t *testing.T, cl *kgo.Client, rs []schemas.SensorReading) {
 	t.Helper()
-	enc, err := schemas.NewSerde().NewEncoder(context.Background(), schemas.SensorReadingSchema, "")
-	if err != nil {
-		t.Fatal(err)
-	}
-	recs := make([]*kgo.Record, len(rs))
-	for i := range rs {
-		v, err := enc.Append(nil, &rs[i])
-		if err != nil {
-			t.Fatal(err)
-		}
-		recs[i] = &kgo.Record{Topic: topic, Key: []byte(rs[i].SensorID), Value: v}
-	}
-	pipelinetest.Produce(t, cl, recs...)
+	pipelinetest.Produce(t, cl, pipelinetest.Readings(t, topic, rs)...)
 }
 
 // startSink runs a readings sink in its own consumer group until the test

@@ -48,19 +48,7 @@ func TestBacklogIsNeverIdle(t *testing.T) {
 	c := pipelinetest.Cluster(t)
 	cl := pipelinetest.Client(t, c.ListenAddrs())
 	pipelinetest.CreateTopic(t, cl, 1, "clean")
-	enc, err := schemas.NewSerde().NewEncoder(ctx, schemas.SensorReadingSchema, "")
-	if err != nil {
-		t.Fatal(err)
-	}
-	recs := make([]*kgo.Record, len(rs))
-	for i := range rs {
-		v, err := enc.Append(nil, &rs[i])
-		if err != nil {
-			t.Fatal(err)
-		}
-		recs[i] = &kgo.Record{Topic: "clean", Value: v}
-	}
-	pipelinetest.Produce(t, cl, recs...)
+	pipelinetest.Produce(t, cl, pipelinetest.Readings(t, "clean", rs)...)
 
 	clk := &racingClock{t: t0}
 	st, err := features.New(features.Config{Clock: clk, IdleTimeout: time.Second})

@@ -225,22 +225,12 @@ func TestRunnerRoutesOutputsAndDeadLetters(t *testing.T) {
 		t.Errorf("dead letters by kind %v, want %v", kinds, want)
 	}
 
-	if got := metric(t, h.reg, "smaint_records_in_total"); got != good+4 {
+	if got := pipelinetest.Metric(t, h.reg, "smaint_records_in_total"); got != good+4 {
 		t.Errorf("records in %v", got)
 	}
-	if got := metric(t, h.reg, "smaint_records_out_total"); got != good {
+	if got := pipelinetest.Metric(t, h.reg, "smaint_records_out_total"); got != good {
 		t.Errorf("records out %v", got)
 	}
-}
-
-// metric returns the sum of a counter family's series.
-func metric(t *testing.T, g prometheus.Gatherer, name string) float64 {
-	t.Helper()
-	mfs, err := g.Gather()
-	if err != nil {
-		t.Fatal(err)
-	}
-	return pipeline.SumMetric(mfs, name, nil)
 }
 
 func TestRunnerRetriesFailedBatchWithoutDuplicates(t *testing.T) {
@@ -258,7 +248,7 @@ func TestRunnerRetriesFailedBatchWithoutDuplicates(t *testing.T) {
 	if out := pipelinetest.ReadAll(t, h.addrs, outTopic); len(out) != 20 {
 		t.Errorf("%d outputs, want 20 (failed attempts must emit nothing)", len(out))
 	}
-	if got := metric(t, h.reg, "smaint_batch_retries_total"); got != 3 {
+	if got := pipelinetest.Metric(t, h.reg, "smaint_batch_retries_total"); got != 3 {
 		t.Errorf("retries %v, want 3", got)
 	}
 }

@@ -15,7 +15,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
-	"github.com/smaint/smaint/pipeline"
+	"github.com/smaint/smaint/pipeline/pipelinetest"
 	"github.com/smaint/smaint/schemas"
 	"github.com/smaint/smaint/sinks/notify"
 )
@@ -61,7 +61,7 @@ func TestWebhookClientErrorIsNotRetried(t *testing.T) {
 	if calls.Load() != 1 {
 		t.Fatalf("%d calls for a 404", calls.Load())
 	}
-	if n := metric(t, reg, "smaint_notifications_failed_total"); n != 1 {
+	if n := pipelinetest.Metric(t, reg, "smaint_notifications_failed_total"); n != 1 {
 		t.Fatalf("failed %v", n)
 	}
 }
@@ -72,7 +72,7 @@ func TestEnqueueNeverBlocks(t *testing.T) {
 	for range 100 { // nobody delivers: an Enqueue that blocked would hang here
 		d.Enqueue(sample)
 	}
-	if n := metric(t, reg, "smaint_notifications_dropped_total"); n != 98 {
+	if n := pipelinetest.Metric(t, reg, "smaint_notifications_dropped_total"); n != 98 {
 		t.Fatalf("dropped %v, want 98", n)
 	}
 }
@@ -143,13 +143,4 @@ func runDispatcher(t *testing.T, d *notify.Dispatcher, a *schemas.Alert) {
 	d.Enqueue(a)
 	cancel() // Run delivers what is queued before it returns
 	<-done
-}
-
-func metric(t *testing.T, g prometheus.Gatherer, name string) float64 {
-	t.Helper()
-	mfs, err := g.Gather()
-	if err != nil {
-		t.Fatal(err)
-	}
-	return pipeline.SumMetric(mfs, name, nil)
 }

@@ -54,7 +54,7 @@ func featureFlags(fs *flagSet, set *settings) {
 	fs.DurationVar(&c.Lateness, "lateness", c.Lateness, "how far behind its partition's latest event time a reading may arrive and still count")
 	fs.DurationVar(&c.IdleTimeout, "idle-timeout", c.IdleTimeout, "close a partition's open windows after this long without input, once it is read to its end (processing time)")
 	fs.IntVar(&c.Bands, "bands", c.Bands, "spectral band energies per window for the spectral types")
-	fs.IntVar(&c.Workers, "feature-workers", c.Workers, "goroutines that compute the windows closing together (default: one per CPU)")
+	fs.IntVar(&c.Workers, "feature-workers", c.Workers, "goroutines that compute the windows closing together: one per CPU unless set")
 	fs.Var((*listFlag)(&c.SpectralTypes), "spectral-types", "sensor types that get spectral band energies")
 }
 

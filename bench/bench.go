@@ -52,16 +52,19 @@ type Config struct {
 	// Stages are the pipeline's --stages; they must include dedupe, which
 	// reads what the bench produces (default dedupe, features, score,
 	// drift, alert).
-	Stages      []string
-	Partitions  int      // of every topic (default 6)
-	Brokers     []string // none: an embedded broker and registry in this process
-	RedisURL    string   // "": 127.0.0.1:6379 if it answers, else an embedded Redis
-	Duplicates  float64  // share of readings sent twice (default 0.01)
-	Anomalies   int      // sensors whose level shifts halfway (default 1 in 200; -1: none)
-	DedupeCache int      // the pipeline's --dedupe-cache (0: its default)
-	MemoryLimit string   // the pipeline's GOMEMLIMIT, e.g. 256MiB ("": this process's)
-	CPUProfile  string   // the pipeline's --cpuprofile
-	PprofAddr   string   // the pipeline's --pprof
+	Stages     []string
+	Partitions int      // of every topic (default 6)
+	Brokers    []string // none: an embedded broker and registry in this process
+	RedisURL   string   // "": 127.0.0.1:6379 if it answers, else an embedded Redis
+	// Duplicates is the share of readings sent twice, Anomalies the
+	// sensors whose level shifts halfway through (defaults 0.01 and 1 in
+	// 200; None for none: a zero means the default).
+	Duplicates  float64
+	Anomalies   int
+	DedupeCache int    // the pipeline's --dedupe-cache (0: its default)
+	MemoryLimit string // the pipeline's GOMEMLIMIT, e.g. 256MiB ("": this process's)
+	CPUProfile  string // the pipeline's --cpuprofile
+	PprofAddr   string // the pipeline's --pprof
 	// Ready bounds the wait for the pipeline process to be ready (default
 	// 1m); Drain, for it to finish the readings produced (default 2m).
 	Ready, Drain time.Duration
@@ -72,6 +75,9 @@ type Config struct {
 	Out      io.Writer    // progress lines (default: discard)
 	Logger   *slog.Logger // default: discard
 }
+
+// None, as Config.Duplicates or Config.Anomalies, asks for none.
+const None = -1
 
 // DefaultStages are the stages a run runs unless told otherwise: every
 // stage of the topology but the storage.
@@ -114,6 +120,7 @@ func (c Config) WithDefaults() Config {
 	if c.Anomalies == 0 {
 		c.Anomalies = max(1, c.Sensors/200)
 	}
+	c.Duplicates, c.Anomalies = max(0, c.Duplicates), max(0, c.Anomalies) // None is none
 	if c.MemoryLimit == "" {
 		c.MemoryLimit = os.Getenv("GOMEMLIMIT") // the child inherits it; the report says so
 	}
@@ -148,7 +155,7 @@ func (c Config) Validate() error {
 		return fmt.Errorf("%w: a paced run needs a duration or a count", ErrConfig)
 	case c.Partitions < 1 || c.Partitions > 1000:
 		return fmt.Errorf("%w: %d partitions (want 1-1000)", ErrConfig, c.Partitions)
-	case !(c.Duplicates >= 0 && c.Duplicates <= 0.5): // NaN too
+	case c.Duplicates != None && !(c.Duplicates >= 0 && c.Duplicates <= 0.5): // NaN too
 		return fmt.Errorf("%w: duplicates %v (want 0-0.5)", ErrConfig, c.Duplicates)
 	case c.DedupeCache < 0:
 		return fmt.Errorf("%w: dedupe cache must not be negative", ErrConfig)
@@ -325,7 +332,7 @@ func (b *run) prepareTopics(ctx context.Context) error {
 // childArgs is the pipeline's command line after "run".
 func (b *run) childArgs() []string {
 	c := b.cfg
-	args := []string{"--brokers", strings.Join(b.brokers, ","), "--stages", strings.Join(c.Stages, ","), "--redis", b.redisURL,
+	args := []string{"--brokers", strings.Join(b.brokers, ","), "--stages", strings.Join(c.Stages, ","),
 		"--redis-prefix", b.prefix, "--windows", c.Windows, "--lateness", c.Lateness.String(),
 		"--partitions", fmt.Sprint(c.Partitions), "--log-level", "warn"}
 	for _, f := range []struct{ name, value string }{
@@ -376,7 +383,13 @@ func (b *run) measure(ctx context.Context, rep *Report) error {
 	if err != nil {
 		return err
 	}
-	child, err := startPipeline(cmd, c.MemoryLimit)
+	// The Redis URL goes in the environment, not on a command line anyone
+	// can read: it may hold a password.
+	env := []string{"SMAINT_REDIS=" + b.redisURL}
+	if c.MemoryLimit != "" {
+		env = append(env, "GOMEMLIMIT="+c.MemoryLimit)
+	}
+	child, err := startPipeline(cmd, env)
 	if err != nil {
 		return err
 	}
@@ -393,6 +406,7 @@ func (b *run) measure(ctx context.Context, rep *Report) error {
 	if err != nil {
 		return err
 	}
+	defer obs.stop()
 	if err := b.pace(ctx); err != nil {
 		return err
 	}

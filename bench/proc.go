@@ -34,8 +34,8 @@ type pipelineProc struct {
 }
 
 // startPipeline starts cmd, "smaint run" with its arguments, with its
-// metrics on a free port; a memLimit other than "" is its GOMEMLIMIT.
-func startPipeline(cmd *exec.Cmd, memLimit string) (*pipelineProc, error) {
+// metrics on a free port and env added to this process's environment.
+func startPipeline(cmd *exec.Cmd, env []string) (*pipelineProc, error) {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		return nil, err
@@ -46,9 +46,7 @@ func startPipeline(cmd *exec.Cmd, memLimit string) (*pipelineProc, error) {
 	cmd.Args = append(cmd.Args, "--http", addr)
 	cmd.Stderr = p.stderr
 	cmd.Stdout = io.Discard
-	if memLimit != "" {
-		cmd.Env = append(os.Environ(), "GOMEMLIMIT="+memLimit)
-	}
+	cmd.Env = append(os.Environ(), env...)
 	if err := cmd.Start(); err != nil {
 		return nil, fmt.Errorf("start the pipeline process: %w", err)
 	}

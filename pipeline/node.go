@@ -102,6 +102,9 @@ func Runners(nodes []Node, opts ...Option) ([]Service, error) {
 	for _, n := range grouped {
 		r, err := n.stage.runner(n, opts)
 		if err != nil {
+			for _, made := range out {
+				made.(interface{ abandon() }).abandon()
+			}
 			return nil, fmt.Errorf("stage %s: %w", n.Name, err)
 		}
 		out = append(out, r)

@@ -11,8 +11,10 @@ import (
 // Offline runs a topology of stages in process, without Kafka, over input
 // pushed to it: for backtests and training on history. Each stage runs in
 // a Local. Every record a stage emits goes at once to the stages that read
-// its topic, depth first and in emit order, so when Push returns the
-// input has gone through every stage downstream. Records are encoded and
+// its topic, depth first, so when Push returns the input has gone through
+// every stage downstream. A call's records go on topic by topic, in the
+// order each topic first appears among them, and in emit order within a
+// topic. Records are encoded and
 // decoded between stages exactly as on Kafka (without a registry), each
 // topic is one partition, and offsets count from 0 per topic.
 //

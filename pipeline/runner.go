@@ -154,12 +154,15 @@ func NewRunner[T any](name string, stage Stage[T], opts ...Option) (*Runner[T], 
 // Name returns the stage name.
 func (r *Runner[T]) Name() string { return r.name }
 
+// abandon releases a runner that will never Run.
+func (r *Runner[T]) abandon() { r.cl.Close() }
+
 // Drained reports whether the runner has processed every record its
 // input topics held when asked, and had all it produced acknowledged: no
 // batch is in flight, and on every partition it has done everything up to
-// the end offset. It answers for the partitions this member owns, so it
-// speaks for the whole input only when the runner is alone in its group
-// (tests, the demo). A stage that holds windows open has still done its
+// the end offset. It is meant for a runner alone in its group (tests, the
+// demo): with other members it reports false while the partitions they
+// own hold records. A stage that holds windows open has still done its
 // input; whether it has emitted them is its own metrics' to say.
 func (r *Runner[T]) Drained(ctx context.Context) (bool, error) {
 	if r.settled.Load() != r.submitted.Load() {

@@ -53,11 +53,6 @@ func Run(ctx context.Context, cfg Config) (*Summary, error) {
 	r := &run{cfg: cfg, sim: sim, out: &lockedWriter{w: cfg.Out}}
 	r.check.OnAlert = r.printAlert
 	t := cfg.Topics
-	w, err := pipeline.NewWatcher(r.observe, []string{t.Clean, t.DLQ, t.Alerts, t.Drift, t.Retrain}, cfg.Kafka...)
-	if err != nil {
-		return nil, err
-	}
-	r.watch, r.dec = w, cfg.Serde.NewDecoder()
 	prod, err := pipeline.NewProducer(cfg.Kafka...)
 	if err != nil {
 		return nil, err
@@ -71,12 +66,20 @@ func Run(ctx context.Context, cfg Config) (*Summary, error) {
 	if err := prod.CreateTopics(ctx, t.All()...); err != nil {
 		return nil, err
 	}
+	w, err := pipeline.NewWatcher(r.observe, []string{t.Clean, t.DLQ, t.Alerts, t.Drift, t.Retrain}, cfg.Kafka...)
+	if err != nil {
+		return nil, err
+	}
+	r.watch, r.dec = w, cfg.Serde.NewDecoder()
 	r.header()
 
-	pctx, stopPipeline := context.WithCancel(context.WithoutCancel(ctx))
-	defer stopPipeline()
+	// The pipeline runs until the summary is taken, or Run returns early:
+	// either way it stops, and has stopped, before Run returns.
+	pctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	pipelineDone := make(chan error, 1)
 	go func() { pipelineDone <- pipeline.RunAll(pctx, append(cfg.Pipeline, w)...) }()
+	stopPipeline := sync.OnceValue(func() error { cancel(); return <-pipelineDone })
+	defer stopPipeline()
 
 	started, simStart := time.Now(), sim.EventTime()
 	sent, err := r.feed(ctx, prod, readings, started)
@@ -87,8 +90,7 @@ func Run(ctx context.Context, cfg Config) (*Summary, error) {
 	reached := sim.EventTime()
 	// Let the pipeline finish what was sent, unless the user interrupted.
 	drained := r.waitDrained(ctx)
-	stopPipeline()
-	if err := <-pipelineDone; err != nil {
+	if err := stopPipeline(); err != nil {
 		return nil, err
 	}
 	if err := closeTruth(); err != nil {

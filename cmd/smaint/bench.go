@@ -35,7 +35,7 @@ func benchCmd(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	fs.StringVar(&jsonPath, "json", "", "write the report as JSON to this file")
 	fs.StringVar(&plotPath, "plot", "", "draw throughput and latency over time to this .svg or .png file")
 	fs.Float64Var(&c.Duplicates, "duplicates", c.Duplicates, "share of readings sent twice")
-	fs.IntVar(&c.Anomalies, "anomalies", 0, "sensors whose level shifts halfway through, for alerts (0: a share of the sensors, -1: none)")
+	fs.IntVar(&c.Anomalies, "anomalies", -1, "sensors whose level shifts halfway through, for alerts (-1: 1 in 200)")
 	fs.StringVar(&c.CPUProfile, "cpuprofile", "", "write the pipeline process's CPU profile to this file")
 	fs.StringVar(&c.PprofAddr, "pprof", "", "serve the pipeline process's /debug/pprof on this address")
 	fs.IntVar(&c.DedupeCache, "dedupe-cache", 0, "run's --dedupe-cache: reading ids remembered per partition (0: run's default)")
@@ -56,7 +56,20 @@ func benchCmd(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		names = bench.DefaultStages()
 	}
 	c.Windows, c.Lateness, c.Stages, c.Brokers, c.Out, c.Logger = fd.Windows(), latenessOf(c.Lateness), names, brokers, stdout, log
-	if err := c.Validate(); err != nil {
+	// To the flags 0 is none and --anomalies -1 the default; to bench.Config
+	// 0 is the default.
+	switch {
+	case c.Anomalies == 0:
+		c.Anomalies = bench.None
+	case c.Anomalies < 0:
+		c.Anomalies = 0
+	}
+	if c.Duplicates < 0 {
+		return fmt.Errorf("%w: --duplicates %v (want 0-0.5)", errUsage, c.Duplicates)
+	} else if c.Duplicates == 0 {
+		c.Duplicates = bench.None
+	}
+	if err := c.Validate(); err != nil { // the flags' values, before a zero turns into a default
 		return err
 	}
 	rep, err := bench.Run(ctx, c)

@@ -21,15 +21,6 @@ func (f *dbFlags) register(fs *flagSet) {
 // given reports whether a URL was set by flag or environment.
 func (f *dbFlags) given() bool { return f.url != "" }
 
-// pool returns a pool on the database; it does not connect yet.
-func (f *dbFlags) pool(ctx context.Context, app string) (*pgxpool.Pool, error) {
-	pool, err := timescale.NewPool(ctx, f.url, app)
-	if err != nil {
-		return nil, fmt.Errorf("--database-url: %w", err)
-	}
-	return pool, nil
-}
-
 // connect returns a pool on the database, failing if it does not answer.
 func (f *dbFlags) connect(ctx context.Context, app string) (*pgxpool.Pool, error) {
 	pool, err := timescale.Connect(ctx, f.url, app)
@@ -38,6 +29,3 @@ func (f *dbFlags) connect(ctx context.Context, app string) (*pgxpool.Pool, error
 	}
 	return pool, err
 }
-
-// where names the database for messages, without its password.
-func (f *dbFlags) where() string { return timescale.Where(f.url) }

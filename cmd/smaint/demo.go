@@ -86,18 +86,14 @@ func demoCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error
 // and the operator endpoints, for demo.Run to play the plant on. closeAll
 // releases all of it, whatever setUpDemo returned.
 func setUpDemo(ctx context.Context, df *demoFlags, sf *simFlags, st *stageFlags, log *slog.Logger, stdout io.Writer) (cfg demo.Config, closeAll func(), err error) {
-	var closers []func()
-	closeAll = func() {
-		for i := len(closers) - 1; i >= 0; i-- {
-			closers[i]()
-		}
-	}
+	all := &wiring{}
+	closeAll = all.close
 	svc, err := embedded.Start(ctx, embedded.Options{KafkaListen: df.kafkaListen, RegistryListen: df.registryAddr, RedisURL: st.cl.redisURL,
 		KeyPrefix: "smaint:demo:", Logger: log})
 	if err != nil {
-		return cfg, closeAll, fmt.Errorf("%w: %w", errUsage, err)
+		return cfg, closeAll, err
 	}
-	closers = append(closers, svc.Close)
+	all.closers = append(all.closers, svc.Close)
 	st.cl.redisURL, st.cl.redisPrefix = svc.RedisURL, svc.RedisPrefix
 	kf := kafkaFlags{cfg: pipeline.KafkaConfig{Brokers: svc.Brokers, Registry: svc.RegistryURL}, partitions: pipeline.DefaultPartitions, replication: 1}
 	d, opts, err := kf.connect(log)
@@ -118,7 +114,7 @@ func setUpDemo(ctx context.Context, df *demoFlags, sf *simFlags, st *stageFlags,
 	if err != nil {
 		return cfg, closeAll, err
 	}
-	closers = append(closers, w.close)
+	all.closers = append(all.closers, w.close)
 	srv, err := serverOn(df.httpAddr, d, log)
 	if err != nil {
 		return cfg, closeAll, err

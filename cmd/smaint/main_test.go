@@ -48,6 +48,15 @@ func TestBadCommandLinesExitTwoWithAReason(t *testing.T) {
 		{[]string{"simulate", "--brokers", "k:9092", "--rate", "-1"}, nil, "--rate must not be negative"},
 		{[]string{"demo", "--duration", "-1s"}, nil, "--duration must not be negative"},
 		{[]string{"demo", "--log-level", "loud"}, nil, `--log-level "loud"`},
+		{[]string{"bench", "--sensors", "0"}, nil, "sensors must be positive"},
+		{[]string{"bench", "--stages", "dedupe,sink"}, nil, "the sink is not a stage bench runs"},
+		{[]string{"bench", "--stages", "features,score"}, nil, "must include dedupe"},
+		{[]string{"bench", "--stages", "dedupe,teleport"}, nil, `unknown stage "teleport"`},
+		{[]string{"bench", "--duplicates", "-0.1"}, nil, "--duplicates -0.1"},
+		{[]string{"bench", "--duplicates", "0.9"}, nil, "duplicates 0.9"},
+		{[]string{"bench", "--plot", "chart.gif"}, nil, `--plot "chart.gif"`},
+		{[]string{"bench", "--memory-limit", "256M"}, nil, `memory limit "256M"`},
+		{[]string{"bench", "--windows", "10parsecs"}, nil, `invalid value "10parsecs" for flag -windows`},
 	}
 	for _, tc := range tests {
 		t.Run(strings.Join(tc.args, " "), func(t *testing.T) {

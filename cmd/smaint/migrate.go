@@ -68,7 +68,7 @@ func migrateCmd(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	if err != nil {
 		return err
 	}
-	rep := res.Report(db.where())
+	rep := res.Report(timescale.Where(db.url))
 	if jsonOut {
 		return json.NewEncoder(stdout).Encode(rep)
 	}

@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"slices"
 	"strings"
 
 	"github.com/smaint/smaint/pipeline"
@@ -48,7 +47,7 @@ func (f *stageFlags) services(ctx context.Context, d *deps, opts []pipeline.Opti
 	if err != nil {
 		return nil, nil, err
 	}
-	w, err := f.cl.connect(ctx, &cfg, d, slices.ContainsFunc(specs, func(s stages.Spec) bool { return s.Name == "dedupe" }))
+	w, err := f.cl.connect(ctx, &cfg, d, specs)
 	if err != nil {
 		return nil, nil, err
 	}

@@ -60,12 +60,15 @@ func simulateCmd(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	defer closeTruth()
 	res := simulated{File: csvOut}
 	start := time.Now()
+	var n int64
 	if csvOut != "" {
-		res.Rows, err = writeCSV(ctx, csvOut, sim, count)
+		n, err = writeCSV(ctx, csvOut, sim, count)
+		res.Rows = &n
 	} else {
-		res.Sent, err = sendSimulation(ctx, sim, d, opts, sf.rate, count)
-		res.Seconds = time.Since(start).Seconds()
-		res.PerSecond = float64(res.Sent) / res.Seconds
+		n, err = sendSimulation(ctx, sim, d, opts, sf.rate, count)
+		secs := time.Since(start).Seconds()
+		perSec := float64(n) / secs
+		res.Sent, res.Seconds, res.PerSecond = &n, &secs, &perSec
 	}
 	if err == nil {
 		err = closeTruth()
@@ -78,12 +81,12 @@ func simulateCmd(ctx context.Context, args []string, stdout, stderr io.Writer) e
 }
 
 // simulated is what simulate prints: what it sent to Kafka, or wrote to
-// a file, and what it injected.
+// a file (the fields of the other are left out), and what it injected.
 type simulated struct {
-	Sent        int64          `json:"sent,omitempty"`
-	Seconds     float64        `json:"seconds,omitempty"`
-	PerSecond   float64        `json:"records_per_sec,omitempty"`
-	Rows        int64          `json:"rows,omitempty"`
+	Sent        *int64         `json:"sent,omitempty"`
+	Seconds     *float64       `json:"seconds,omitempty"`
+	PerSecond   *float64       `json:"records_per_sec,omitempty"`
+	Rows        *int64         `json:"rows,omitempty"`
 	File        string         `json:"file,omitempty"`
 	EventsUntil string         `json:"event_time_reached"`
 	Stats       simulate.Stats `json:"injected"`

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"slices"
 	"strings"
 
 	"github.com/smaint/smaint/pipeline"
@@ -61,7 +62,7 @@ func featureFlags(fs *flagSet, set *settings) {
 func scoreFlags(fs *flagSet, set *settings) {
 	c := &set.Score
 	fs.StringVar(&set.models, "models", "", "model store (file:///dir): each sensor type with an Isolation Forest there (iforest-<type>) is scored by its latest version; others by the adaptive detector")
-	fs.Var(funcValue{func() string { return strings.Trim(fmt.Sprint(c.Thresholds), "map[]") }, func(s string) (err error) {
+	fs.Var(funcValue{func() string { return score.FormatThresholds(c.Thresholds) }, func(s string) (err error) {
 		c.Thresholds, err = score.ParseThresholds(s)
 		return err
 	}}, "thresholds", "anomaly thresholds per sensor type, TYPE=SCORE[,TYPE=SCORE...]")
@@ -140,7 +141,7 @@ func (c *clients) validate() error {
 	if c.dedupeStore != "log" && c.dedupeStore != "claims" {
 		return fmt.Errorf("%w: --dedupe-store %q (want log or claims)", errUsage, c.dedupeStore)
 	}
-	return c.notify.Validate()
+	return nil
 }
 
 // wiring is what plugging the clients in added: services to run beside
@@ -157,10 +158,14 @@ func (w *wiring) close() {
 	w.closers = nil
 }
 
-// connect plugs the clients into the stages' configuration cfg: Redis into
-// dedupe, the notifiers into alert, the database under the sinks (opened
-// by the first sink built). The wiring grows as the stages are built.
-func (c *clients) connect(ctx context.Context, cfg *stages.Config, d *deps, withDedupe bool) (*wiring, error) {
+// connect plugs the clients into the stages' configuration cfg, for the
+// stages that run: Redis into dedupe, the notifiers into alert, the
+// database under the sinks (opened by the first sink built). The wiring
+// grows as the stages are built.
+func (c *clients) connect(ctx context.Context, cfg *stages.Config, d *deps, specs []stages.Spec) (*wiring, error) {
+	runs := func(name string) bool {
+		return slices.ContainsFunc(specs, func(s stages.Spec) bool { return s.Name == name })
+	}
 	w := &wiring{}
 	if c.redisURL != "" {
 		rdb, err := redisstore.Dial(ctx, c.redisURL, d.log)
@@ -173,26 +178,29 @@ func (c *clients) connect(ctx context.Context, cfg *stages.Config, d *deps, with
 		} else {
 			cfg.Dedupe.Log = redisstore.NewLogStore(rdb, c.redisPrefix+"dedupe:log:")
 		}
-	} else if withDedupe {
+	} else if runs("dedupe") {
 		d.log.Warn("no --redis: dedupe is local to this process (duplicates across instances and restarts may pass)")
 	}
-	if ns := c.notify.Notifiers(); len(ns) > 0 {
+	if ns := c.notify.Notifiers(); len(ns) > 0 && runs("alert") {
+		if err := c.notify.Validate(); err != nil {
+			w.close()
+			return nil, err
+		}
 		disp := notify.NewDispatcher(notify.DispatcherConfig{Registerer: d.reg, Logger: d.log.With("component", "notify")}, ns...)
-		cfg.Alert.Notify = disp.Enqueue
-		w.services = append(w.services, disp)
+		cfg.Alert.Notify, w.services = disp.Enqueue, append(w.services, disp)
 	}
 	var sink timescale.Config
 	cfg.Store = func(ctx context.Context, name, topic string) (pipeline.Node, error) {
 		if sink.Pool == nil {
-			pool, err := c.db.pool(ctx, "smaint-sink")
+			pool, err := timescale.NewPool(ctx, c.db.url, "smaint-sink")
 			if err != nil {
-				return pipeline.Node{}, err
+				return pipeline.Node{}, fmt.Errorf("--database-url: %w", err)
 			}
 			log := d.log.With("stage", "sink")
 			sink = timescale.Config{Pool: pool, Registerer: d.reg, Logger: log, Health: d.health}
 			w.closers = append(w.closers, pool.Close)
 			w.services = append(w.services, &timescale.Maintainer{Pool: pool, Logger: log, Registerer: d.reg})
-			log.Info("sink writes to the database", "database", c.db.where())
+			log.Info("sink writes to the database", "database", timescale.Where(c.db.url))
 		}
 		return timescale.Node(name, topic, d.topics, sink)
 	}

@@ -10,7 +10,6 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
-	"errors"
 	"fmt"
 	"log/slog"
 	"net"
@@ -22,6 +21,8 @@ import (
 	"github.com/redis/go-redis/v9"
 	"github.com/twmb/franz-go/pkg/kfake"
 	"github.com/twmb/franz-go/pkg/sr/srfake"
+
+	"github.com/smaint/smaint/pipeline"
 )
 
 // Options say where the services listen. The zero value puts each on a
@@ -88,7 +89,7 @@ func Start(ctx context.Context, o Options) (*Services, error) {
 	}
 	switch {
 	case o.RedisURL != "":
-		s.RedisURL, s.Redis = o.RedisURL, "Redis at "+o.RedisURL
+		s.RedisURL, s.Redis = o.RedisURL, "Redis at "+redisAddr(o.RedisURL)
 	case redisAnswers(ctx, DefaultRedisURL):
 		s.RedisURL, s.Redis = DefaultRedisURL, "Redis at 127.0.0.1:6379"
 	default:
@@ -134,6 +135,16 @@ func (s *Services) Close() {
 	s.closers = nil
 }
 
+// redisAddr is where the Redis of url is, for people: without the
+// password a URL may hold.
+func redisAddr(url string) string {
+	opt, err := redis.ParseURL(url)
+	if err != nil {
+		return "(unparsable URL)"
+	}
+	return opt.Addr
+}
+
 func redisAnswers(ctx context.Context, url string) bool {
 	opt, err := redis.ParseURL(url)
 	if err != nil {
@@ -147,8 +158,9 @@ func redisAnswers(ctx context.Context, url string) bool {
 	return rdb.Ping(pctx).Err() == nil
 }
 
-// ErrAddress means a listen address could not be parsed.
-var ErrAddress = errors.New("bad listen address")
+// ErrAddress means a listen address could not be parsed. It wraps
+// pipeline.ErrConfig.
+var ErrAddress = fmt.Errorf("%w: listen address", pipeline.ErrConfig)
 
 // Kafka is a one-broker kfake cluster.
 type Kafka struct {

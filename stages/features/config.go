@@ -33,8 +33,9 @@ type Config struct {
 	// IdleTimeout closes every open window of a partition that has been
 	// read to its end and has received nothing for this long, in
 	// processing time (default 30s), so that the last window of a sensor
-	// that went quiet is still emitted. A partition with input waiting is
-	// never idle, however long the machine takes to get to it.
+	// that went quiet is still emitted. A partition whose last fetch ended
+	// short of its end (pipeline.Emitter.Behind) is never idle, however
+	// long the machine takes to get to the rest.
 	IdleTimeout time.Duration
 
 	// SpectralTypes are the sensor types that get band energies (default

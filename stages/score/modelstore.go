@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"maps"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -153,11 +154,15 @@ func LoadModels(ctx context.Context, st ModelStore, types []string) (map[string]
 	return models, nil
 }
 
-// ParseThresholds reads per-type thresholds written TYPE=SCORE[,TYPE=SCORE...].
+// ParseThresholds reads per-type thresholds written TYPE=SCORE[,TYPE=SCORE...]
+// (empty parts are skipped; "" is none); FormatThresholds writes them.
 func ParseThresholds(s string) (map[string]float64, error) {
 	m := map[string]float64{}
 	for _, kv := range strings.Split(s, ",") {
-		typ, v, ok := strings.Cut(strings.TrimSpace(kv), "=")
+		if kv = strings.TrimSpace(kv); kv == "" {
+			continue
+		}
+		typ, v, ok := strings.Cut(kv, "=")
 		th, err := strconv.ParseFloat(v, 64)
 		if !ok || err != nil || typ == "" {
 			return nil, fmt.Errorf("%w: threshold %q: want TYPE=SCORE", pipeline.ErrConfig, kv)
@@ -165,4 +170,13 @@ func ParseThresholds(s string) (map[string]float64, error) {
 		m[typ] = th
 	}
 	return m, nil
+}
+
+// FormatThresholds writes m as ParseThresholds reads it, in type order.
+func FormatThresholds(m map[string]float64) string {
+	parts := make([]string, 0, len(m))
+	for _, typ := range slices.Sorted(maps.Keys(m)) {
+		parts = append(parts, typ+"="+strconv.FormatFloat(m[typ], 'g', -1, 64))
+	}
+	return strings.Join(parts, ",")
 }

@@ -147,3 +147,21 @@ func TestStageRejectsAndValidates(t *testing.T) {
 		}
 	}
 }
+
+func TestThresholdsRoundTrip(t *testing.T) {
+	m, err := score.ParseThresholds(" vibration=0.6, ,pressure=0.45,")
+	if err != nil || len(m) != 2 || m["vibration"] != 0.6 || m["pressure"] != 0.45 {
+		t.Fatalf("%v, %v", m, err)
+	}
+	if got := score.FormatThresholds(m); got != "pressure=0.45,vibration=0.6" {
+		t.Errorf("formatted %q", got)
+	}
+	if m, err := score.ParseThresholds(""); err != nil || len(m) != 0 {
+		t.Errorf("empty: %v, %v", m, err)
+	}
+	for _, bad := range []string{"vibration", "=0.5", "vibration=lots"} {
+		if _, err := score.ParseThresholds(bad); !errors.Is(err, pipeline.ErrConfig) {
+			t.Errorf("%q: %v", bad, err)
+		}
+	}
+}

@@ -3,8 +3,10 @@ package backtest_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -26,7 +28,7 @@ func write(t *testing.T, body string) string {
 
 func TestReadCSV(t *testing.T) {
 	rows, err := backtest.ReadCSV(write(t, "ts,reading\n1700000000.5,2\n1700000001,3\n"),
-		backtest.Format{TimeCol: "ts", ValueCol: "reading", Type: "pressure", TimeFormat: "unix"})
+		backtest.Format{TimeCol: "ts", ValueCols: []string{"reading"}, Type: "pressure", TimeFormat: "unix"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -41,16 +43,49 @@ func TestReadCSV(t *testing.T) {
 		usage bool // the fix is in the command line
 		want  string
 	}{
-		{"timestamp,v\n", backtest.Format{}, true, `no column "timestamp" or "value"`},
-		{"timestamp,value\n2026-01-01T00:00:00Z,1\n", backtest.Format{}, true, "give the sensor type"},
-		{"timestamp,value\n", backtest.Format{Type: "x"}, true, "has no rows"},
-		{"timestamp,value\nsoon,1\n", backtest.Format{Type: "x"}, false, `line 2: timestamp "soon"`},
-		{"timestamp,value\n2026-01-01T00:00:00Z,Inf\n", backtest.Format{Type: "x"}, false, "not a finite number"},
+		{"timestamp,v\n", backtest.Format{}, true, `no value column "value"`},
+		{"time,value\n", backtest.Format{}, true, `no time column "timestamp"`},
+		{"timestamp,value\n", backtest.Format{}, true, "has no rows"},
+		{"timestamp,value\nsoon,1\n", backtest.Format{}, false, `line 2: timestamp "soon": not a time this reader knows`},
+		{"timestamp,value\n2026-01-01T00:00:00Z,1\nsoon,2\n", backtest.Format{}, false, `line 3: timestamp "soon"`},
+		{"timestamp,value\n2026-01-01T00:00:00Z,Inf\n", backtest.Format{}, false, "not a finite number"},
 	} {
 		_, err := backtest.ReadCSV(write(t, tc.body), tc.f)
 		if err == nil || !strings.Contains(err.Error(), tc.want) || errors.Is(err, pipeline.ErrConfig) != tc.usage {
 			t.Errorf("%q: %v; want %q (usage error %v)", tc.body, err, tc.want, tc.usage)
 		}
+	}
+}
+
+// TestReadCSVDetectsTimesAndSeparators: what the file says is read without
+// being told, as users' exports come.
+func TestReadCSVDetectsTimesAndSeparators(t *testing.T) {
+	want := time.Date(2020, 3, 9, 10, 34, 33, 0, time.UTC)
+	for _, stamp := range []string{"2020-03-09T10:34:33Z", "2020-03-09 10:34:33", "2020-03-09T10:34:33", "2020-03-09 10:34:33.000",
+		"2020-03-09 12:34:33+02:00", "1583750073", "1583750073000", "1583750073000000", "1583750073.0"} {
+		for _, sep := range []string{",", ";", "\t"} {
+			rows, err := backtest.ReadCSV(write(t, "timestamp"+sep+"value\n"+stamp+sep+"1.5\n"), backtest.Format{})
+			if err != nil || !rows[0].Reading.TS.Equal(want) || rows[0].Reading.SensorType != backtest.GenericType {
+				t.Errorf("%q with %q: %v, %v", stamp, sep, rows, err)
+			}
+		}
+	}
+}
+
+// TestReadCSVWideFile: a file of one column per sensor gives a reading per
+// sensor and line, in file order.
+func TestReadCSVWideFile(t *testing.T) {
+	body := "datetime;Pressure;Current;anomaly\n2020-03-09 10:34:33;0.05;0.87;0\n2020-03-09 10:34:34;0.06;1.30;1\n"
+	rows, err := backtest.ReadCSV(write(t, body), backtest.Format{TimeCol: "datetime", ValueCols: []string{"Pressure", "Current"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, r := range rows {
+		got = append(got, fmt.Sprintf("%d %s %g", r.Line, r.Reading.SensorID, r.Reading.Value))
+	}
+	if want := []string{"2 Pressure 0.05", "2 Current 0.87", "3 Pressure 0.06", "3 Current 1.3"}; !slices.Equal(got, want) {
+		t.Fatalf("rows %v, want %v", got, want)
 	}
 }
 

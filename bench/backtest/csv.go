@@ -1,6 +1,7 @@
 package backtest
 
 import (
+	"bufio"
 	"encoding/csv"
 	"errors"
 	"fmt"
@@ -23,15 +24,32 @@ var ErrFormat = fmt.Errorf("%w: csv", pipeline.ErrConfig)
 
 // Format says how to read a CSV file of readings: which columns hold
 // what, and what to use where a column is absent. The zero value, after
-// WithDefaults, reads the columns "smaint simulate --csv" writes.
+// WithDefaults, reads the columns "smaint simulate --csv" writes, and
+// files of one value column with only a time beside it.
 type Format struct {
-	TimeCol, ValueCol, SensorCol, TypeCol, AssetCol string
-	// Sensor, Type and Asset stand in for absent columns (a file of one
-	// sensor); Type is required when there is no type column.
+	TimeCol string
+	// ValueCols are the columns of values. With one, each line is a
+	// reading of the sensor its SensorCol names (or Sensor). With several
+	// (a wide file: one column per sensor, as a data logger writes), each
+	// line is a reading of each, and each column is a sensor named after
+	// it.
+	ValueCols                    []string
+	SensorCol, TypeCol, AssetCol string
+	// Sensor, Type and Asset stand in for absent columns.
 	Sensor, Type, Asset, Unit string
-	// TimeFormat is rfc3339, unix, unixms, unixus, or a Go layout.
+	// TimeFormat is rfc3339, unix, unixms, unixus, a Go layout, or auto
+	// (the default): RFC 3339, "2006-01-02 15:04:05" (with or without
+	// fractions, T or a space, a zone or UTC), or unix seconds,
+	// milliseconds or microseconds by magnitude, judged from the first
+	// line.
 	TimeFormat string
+	// Comma separates the fields; 0 takes ';' or a tab when the header has
+	// more of them than commas, else ','.
+	Comma rune
 }
+
+// GenericType is the sensor type of readings whose file says none.
+const GenericType = "generic"
 
 // WithDefaults returns f with every unset field at its default.
 func (f Format) WithDefaults() Format {
@@ -41,17 +59,21 @@ func (f Format) WithDefaults() Format {
 		}
 	}
 	def(&f.TimeCol, "timestamp")
-	def(&f.ValueCol, "value")
+	if len(f.ValueCols) == 0 {
+		f.ValueCols = []string{"value"}
+	}
 	def(&f.SensorCol, "sensor_id")
 	def(&f.TypeCol, "sensor_type")
 	def(&f.AssetCol, "asset_id")
 	def(&f.Sensor, "sensor")
+	def(&f.Type, GenericType)
 	def(&f.Asset, "asset")
-	def(&f.TimeFormat, "rfc3339")
+	def(&f.TimeFormat, "auto")
 	return f
 }
 
-// Row is one line of input, in file order.
+// Row is one reading of the input, in file order: a line, or with several
+// value columns, one of a line's values.
 type Row struct {
 	Line    int
 	Reading schemas.SensorReading
@@ -67,29 +89,20 @@ func ReadCSV(path string, f Format) ([]Row, error) {
 		return nil, err
 	}
 	defer file.Close()
-	cr := csv.NewReader(file)
-	cr.ReuseRecord = true
+	br := bufio.NewReader(file)
+	if f.Comma == 0 {
+		first, _ := br.Peek(4096)
+		f.Comma = commaOf(string(first))
+	}
+	cr := csv.NewReader(br)
+	cr.Comma, cr.ReuseRecord = f.Comma, true
 	header, err := cr.Read()
 	if err != nil {
 		return nil, fmt.Errorf("%s: header: %w", path, err)
 	}
-	col := map[string]int{}
-	for i, h := range header {
-		col[strings.TrimSpace(h)] = i
-	}
-	ti, ok1 := col[f.TimeCol]
-	vi, ok2 := col[f.ValueCol]
-	if !ok1 || !ok2 {
-		return nil, fmt.Errorf("%w: %s has no column %q or %q (columns: %s)", ErrFormat, path, f.TimeCol, f.ValueCol, strings.Join(header, ", "))
-	}
-	if _, ok := col[f.TypeCol]; !ok && f.Type == "" {
-		return nil, fmt.Errorf("%w: %s has no %q column: give the sensor type with --type", ErrFormat, path, f.TypeCol)
-	}
-	field := func(rec []string, name, def string) string {
-		if i, ok := col[name]; ok && i < len(rec) {
-			return strings.TrimSpace(rec[i])
-		}
-		return def
+	cols, err := f.columns(path, header)
+	if err != nil {
+		return nil, err
 	}
 	var rows []Row
 	for line := 2; ; line++ {
@@ -100,25 +113,117 @@ func ReadCSV(path string, f Format) ([]Row, error) {
 		if err != nil {
 			return nil, fmt.Errorf("%s: %w", path, err)
 		}
-		ts, err := parseTime(strings.TrimSpace(rec[ti]), f.TimeFormat)
-		if err != nil {
-			return nil, fmt.Errorf("%s line %d: %s %q: %w", path, line, f.TimeCol, rec[ti], err)
+		if rows, err = f.appendLine(rows, cols, rec, line); err != nil {
+			return nil, fmt.Errorf("%s line %d: %w", path, line, err)
 		}
-		v, err := strconv.ParseFloat(strings.TrimSpace(rec[vi]), 64)
-		if err == nil && (math.IsNaN(v) || math.IsInf(v, 0)) {
-			err = errors.New("not a finite number")
-		}
-		if err != nil {
-			return nil, fmt.Errorf("%s line %d: %s %q: %w", path, line, f.ValueCol, rec[vi], err)
-		}
-		rows = append(rows, Row{Line: line, Reading: schemas.SensorReading{
-			ReadingID: strconv.Itoa(line), SensorID: field(rec, f.SensorCol, f.Sensor), AssetID: field(rec, f.AssetCol, f.Asset),
-			SensorType: field(rec, f.TypeCol, f.Type), TS: ts, Value: v, Unit: f.Unit, Quality: 100}})
 	}
 	if len(rows) == 0 {
 		return nil, fmt.Errorf("%w: %s has no rows", ErrFormat, path)
 	}
 	return rows, nil
+}
+
+// columns are where a file's fields are: the time's, the values', and the
+// other columns' by name.
+type columns struct {
+	time   int
+	values []int
+	byName map[string]int
+}
+
+func (f *Format) columns(path string, header []string) (columns, error) {
+	c := columns{byName: map[string]int{}}
+	for i, h := range header {
+		c.byName[strings.TrimSpace(strings.TrimPrefix(h, "\ufeff"))] = i
+	}
+	var ok bool
+	if c.time, ok = c.byName[f.TimeCol]; !ok {
+		return c, fmt.Errorf("%w: %s has no time column %q (columns: %s)", ErrFormat, path, f.TimeCol, strings.Join(header, ", "))
+	}
+	for _, v := range f.ValueCols {
+		i, ok := c.byName[v]
+		if !ok {
+			return c, fmt.Errorf("%w: %s has no value column %q (columns: %s)", ErrFormat, path, v, strings.Join(header, ", "))
+		}
+		c.values = append(c.values, i)
+	}
+	return c, nil
+}
+
+// appendLine appends the readings of one line.
+func (f *Format) appendLine(rows []Row, c columns, rec []string, line int) ([]Row, error) {
+	field := func(name, def string) string {
+		if i, ok := c.byName[name]; ok && i < len(rec) {
+			return strings.TrimSpace(rec[i])
+		}
+		return def
+	}
+	raw := strings.TrimSpace(rec[c.time])
+	if f.TimeFormat == "auto" {
+		var err error
+		if f.TimeFormat, err = detectTimeFormat(raw); err != nil {
+			return rows, fmt.Errorf("%s %q: %w", f.TimeCol, raw, err)
+		}
+	}
+	ts, err := parseTime(raw, f.TimeFormat)
+	if err != nil {
+		return rows, fmt.Errorf("%s %q: %w", f.TimeCol, raw, err)
+	}
+	for k, i := range c.values {
+		v, err := strconv.ParseFloat(strings.TrimSpace(rec[i]), 64)
+		if err == nil && (math.IsNaN(v) || math.IsInf(v, 0)) {
+			err = errors.New("not a finite number")
+		}
+		if err != nil {
+			return rows, fmt.Errorf("%s %q: %w", f.ValueCols[k], rec[i], err)
+		}
+		sensor := field(f.SensorCol, f.Sensor)
+		if len(c.values) > 1 {
+			sensor = f.ValueCols[k]
+		}
+		rows = append(rows, Row{Line: line, Reading: schemas.SensorReading{
+			ReadingID: strconv.Itoa(line) + "/" + strconv.Itoa(k), SensorID: sensor, AssetID: field(f.AssetCol, f.Asset),
+			SensorType: field(f.TypeCol, f.Type), TS: ts, Value: v, Unit: f.Unit, Quality: 100}})
+	}
+	return rows, nil
+}
+
+// commaOf is the separator a header line uses: ';' or a tab if it has
+// more of one than of commas, else ','.
+func commaOf(head string) rune {
+	head, _, _ = strings.Cut(head, "\n")
+	best, n := ',', strings.Count(head, ",")
+	for _, r := range []rune{';', '\t'} {
+		if c := strings.Count(head, string(r)); c > n {
+			best, n = r, c
+		}
+	}
+	return best
+}
+
+// timeLayouts are the layouts auto tries, in order.
+var timeLayouts = []string{time.RFC3339Nano, "2006-01-02T15:04:05.999999999", "2006-01-02 15:04:05.999999999Z07:00", "2006-01-02 15:04:05.999999999"}
+
+// detectTimeFormat returns the format of an event time as written.
+func detectTimeFormat(s string) (string, error) {
+	for _, l := range timeLayouts {
+		if _, err := time.Parse(l, s); err == nil {
+			if l == time.RFC3339Nano {
+				return "rfc3339", nil
+			}
+			return l, nil
+		}
+	}
+	v, err := strconv.ParseFloat(s, 64)
+	switch {
+	case err != nil:
+		return "", errors.New("not a time this reader knows (RFC 3339, 2006-01-02 15:04:05, unix seconds, ms or µs); give --time-format")
+	case math.Abs(v) < 1e11: // seconds until the year 5138
+		return "unix", nil
+	case math.Abs(v) < 1e14:
+		return "unixms", nil
+	}
+	return "unixus", nil
 }
 
 func parseTime(s, format string) (time.Time, error) {

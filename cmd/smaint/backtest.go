@@ -25,15 +25,16 @@ func (f *csvFlags) register(fs *flagSet) {
 	d := backtest.Format{}.WithDefaults()
 	fs.StringVar(&f.in, "csv", "", "input CSV with a header row")
 	fs.StringVar(&f.fmt.TimeCol, "time-col", d.TimeCol, "column of the event time")
-	fs.StringVar(&f.fmt.ValueCol, "value-col", d.ValueCol, "column of the value")
+	f.fmt.ValueCols = d.ValueCols
+	fs.Var((*listFlag)(&f.fmt.ValueCols), "value-col", "column of the value; or several, comma-separated, each a sensor named after its column (a wide file)")
 	fs.StringVar(&f.fmt.SensorCol, "sensor-col", d.SensorCol, "column of the sensor id (if absent, --sensor)")
 	fs.StringVar(&f.fmt.TypeCol, "type-col", d.TypeCol, "column of the sensor type (if absent, --type)")
 	fs.StringVar(&f.fmt.AssetCol, "asset-col", d.AssetCol, "column of the asset id (if absent, --asset)")
 	fs.StringVar(&f.fmt.Sensor, "sensor", d.Sensor, "sensor id for a file without a sensor column")
-	fs.StringVar(&f.fmt.Type, "type", d.Type, "sensor type for a file without a type column (e.g. vibration)")
+	fs.StringVar(&f.fmt.Type, "type", d.Type, "sensor type for a file without a type column (e.g. vibration, pressure)")
 	fs.StringVar(&f.fmt.Asset, "asset", d.Asset, "asset id for a file without an asset column")
 	fs.StringVar(&f.fmt.Unit, "unit", d.Unit, "unit of the values")
-	fs.StringVar(&f.fmt.TimeFormat, "time-format", d.TimeFormat, "event time format: rfc3339, unix, unixms, unixus, or a Go layout")
+	fs.StringVar(&f.fmt.TimeFormat, "time-format", d.TimeFormat, "event time format: auto (RFC 3339, \"2006-01-02 15:04:05\" or unix s, ms or µs, from the first line), rfc3339, unix, unixms, unixus, or a Go layout")
 }
 
 // read reads the rows, naming --csv in the errors of opening the file.

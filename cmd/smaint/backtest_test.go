@@ -269,8 +269,8 @@ func TestBacktestBadInput(t *testing.T) {
 	}{
 		{"no csv", nil, 2, "--csv is required"},
 		{"missing file", []string{"--csv", filepath.Join(dir, "nope.csv")}, 1, "no such file"},
-		{"no value column", []string{"--csv", write("a.csv", "timestamp,v\n2026-03-01T00:00:00Z,1\n")}, 2, `no column "timestamp" or "value"`},
-		{"no type", []string{"--csv", write("b.csv", "timestamp,value\n2026-03-01T00:00:00Z,1\n")}, 2, "give the sensor type with --type"},
+		{"no value column", []string{"--csv", write("a.csv", "timestamp,v\n2026-03-01T00:00:00Z,1\n")}, 2, `no value column "value"`},
+		{"no time column", []string{"--csv", write("b.csv", "time,value\n2026-03-01T00:00:00Z,1\n")}, 2, `no time column "timestamp"`},
 		{"bad time", []string{"--csv", write("c.csv", good+"yesterday,1,pressure\n")}, 1, `line 3: timestamp "yesterday"`},
 		{"bad value", []string{"--csv", write("d.csv", good+"2026-03-01T00:00:01Z,lots,pressure\n")}, 1, `line 3: value "lots"`},
 		{"nan value", []string{"--csv", write("e.csv", good+"2026-03-01T00:00:01Z,NaN,pressure\n")}, 1, "not a finite number"},

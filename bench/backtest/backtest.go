@@ -65,27 +65,36 @@ func Run(ctx context.Context, off *pipeline.Offline, topics pipeline.Topics, row
 	return res, nil
 }
 
-// WriteScored writes each input row, in input order, with the score of
-// the window it fell in (the latest one to start, for hopping windows) and
-// whether an alert on its sensor was open at that window's end.
-func WriteScored(path string, rows []Row, res *Result) error {
+// ScoredHeader is the first line of the scored file.
+var ScoredHeader = []string{"timestamp", "sensor_id", "value", "window_start", "window_end", "score", "is_anomaly", "alert"}
+
+// WriteScored writes each input row, in input order, with what was known
+// of its sensor when the row arrived: the last of its windows that had
+// closed by then (its bounds, its score in full precision, whether it was
+// anomalous), and whether an alert on the sensor was open. A window closes
+// once the readings reach its end plus lateness, so a row never carries a
+// result its own window, or a later one, produced: the file is causal,
+// and scoring it row by row measures what the stream would have said.
+// Rows before their sensor's first window closed have empty score fields.
+func WriteScored(path string, rows []Row, res *Result, lateness time.Duration) error {
 	f, err := os.Create(path)
 	if err != nil {
 		return err
 	}
 	w := csv.NewWriter(f)
-	_ = w.Write([]string{"timestamp", "sensor_id", "value", "score", "is_anomaly", "alert"})
-	open := alertIntervals(res.Alerts)
+	_ = w.Write(ScoredHeader)
+	open := alertsOpen(res.Alerts, lateness)
+	rec := make([]string, len(ScoredHeader))
 	for _, rw := range rows {
 		r := rw.Reading
-		s, ok := windowOf(res.Scores[r.SensorID], r.TS)
-		rec := []string{r.TS.Format(time.RFC3339Nano), r.SensorID, strconv.FormatFloat(r.Value, 'g', -1, 64), "", "", "0"}
-		if ok {
-			rec[3] = strconv.FormatFloat(s.Score, 'f', 4, 64)
-			rec[4] = strconv.FormatBool(s.IsAnomaly)
-			if open(r.SensorID, s.WindowEnd) {
-				rec[5] = "1"
-			}
+		clear(rec)
+		rec[0], rec[1], rec[2], rec[7] = r.TS.Format(time.RFC3339Nano), r.SensorID, strconv.FormatFloat(r.Value, 'g', -1, 64), "0"
+		if s, ok := lastClosed(res.Scores[r.SensorID], r.TS.Add(-lateness)); ok {
+			rec[3], rec[4] = s.WindowStart.Format(time.RFC3339Nano), s.WindowEnd.Format(time.RFC3339Nano)
+			rec[5], rec[6] = strconv.FormatFloat(s.Score, 'g', -1, 64), strconv.FormatBool(s.IsAnomaly)
+		}
+		if open(r.SensorID, r.TS) {
+			rec[7] = "1"
 		}
 		_ = w.Write(rec)
 	}
@@ -97,52 +106,43 @@ func WriteScored(path string, rows []Row, res *Result) error {
 	return f.Close()
 }
 
-// windowOf finds the scored window holding t with the latest start.
-func windowOf(scores []schemas.AnomalyScore, t time.Time) (schemas.AnomalyScore, bool) {
+// lastClosed finds, among scores in window order, the last window that
+// ended at or before t.
+func lastClosed(scores []schemas.AnomalyScore, t time.Time) (schemas.AnomalyScore, bool) {
 	i, _ := slices.BinarySearchFunc(scores, t, func(s schemas.AnomalyScore, t time.Time) int {
-		if !s.WindowStart.After(t) {
-			return -1
+		if s.WindowEnd.After(t) {
+			return 1
 		}
-		return 1
+		return -1
 	})
-	for j := i - 1; j >= 0; j-- {
-		if s := scores[j]; !t.Before(s.WindowStart) && t.Before(s.WindowEnd) {
-			return s, true
-		}
-		if scores[j].WindowEnd.Before(t) {
-			break
-		}
+	if i == 0 {
+		return schemas.AnomalyScore{}, false
 	}
-	return schemas.AnomalyScore{}, false
+	return scores[i-1], true
 }
 
-// alertIntervals returns whether a sensor had an alert open at a time.
-func alertIntervals(alerts []schemas.Alert) func(sensor string, at time.Time) bool {
+// alertsOpen returns whether, at a time, a sensor had an alert known to be
+// open: its first record's window had closed (its end plus lateness had
+// passed) and its RESOLVED record's had not.
+func alertsOpen(alerts []schemas.Alert, lateness time.Duration) func(sensor string, at time.Time) bool {
 	type span struct{ from, to time.Time }
-	open := map[string]span{} // by alert id
-	var spans = map[string][]span{}
+	never := time.Unix(1<<40, 0)
+	byID := map[string]*span{}
+	spans := map[string][]*span{}
 	for _, a := range alerts {
-		sp, ok := open[a.AlertID]
-		if !ok {
-			sp = span{from: a.OpenedAt, to: time.Unix(1<<40, 0)}
+		sp := byID[a.AlertID]
+		if sp == nil {
+			sp = &span{from: a.LastSeen.Add(lateness), to: never}
+			byID[a.AlertID] = sp
+			spans[a.SensorID] = append(spans[a.SensorID], sp)
 		}
 		if a.State == schemas.StateResolved {
-			sp.to = a.LastSeen
-			spans[a.SensorID] = append(spans[a.SensorID], sp)
-			delete(open, a.AlertID)
-			continue
-		}
-		open[a.AlertID] = sp
-	}
-	for _, a := range alerts {
-		if sp, ok := open[a.AlertID]; ok {
-			spans[a.SensorID] = append(spans[a.SensorID], sp)
-			delete(open, a.AlertID)
+			sp.to = a.LastSeen.Add(lateness)
 		}
 	}
 	return func(sensor string, at time.Time) bool {
 		for _, sp := range spans[sensor] {
-			if !at.Before(sp.from) && !at.After(sp.to) {
+			if !at.Before(sp.from) && at.Before(sp.to) {
 				return true
 			}
 		}

@@ -2,6 +2,7 @@ package backtest_test
 
 import (
 	"context"
+	"encoding/csv"
 	"errors"
 	"fmt"
 	"os"
@@ -129,12 +130,50 @@ func TestRunAndWriteScored(t *testing.T) {
 		t.Errorf("summary %+v", sum)
 	}
 	out := filepath.Join(t.TempDir(), "scored.csv")
-	if err := backtest.WriteScored(out, rows, res); err != nil {
+	lateness := 10 * time.Second
+	if err := backtest.WriteScored(out, rows, res, lateness); err != nil {
 		t.Fatal(err)
 	}
-	body, _ := os.ReadFile(out)
-	lines := strings.Split(strings.TrimSpace(string(body)), "\n")
-	if len(lines) != len(rows)+1 || strings.Count(lines[1], ",") != 5 || strings.HasSuffix(lines[len(lines)-1], ",,0") {
-		t.Fatalf("%d lines, first %q, last %q", len(lines), lines[1], lines[len(lines)-1])
+	scored := readCSV(t, out)
+	if len(scored) != len(rows)+1 || !slices.Equal(scored[0], backtest.ScoredHeader) {
+		t.Fatalf("%d lines, header %v", len(scored), scored[0])
 	}
+	// Causal: a row carries the last window that had closed when it came,
+	// the one that ended at least the lateness before it; until the first
+	// window closed, nothing.
+	for i, rec := range scored[1:] {
+		ts := rows[i].Reading.TS
+		if ts.Before(t0.Add(time.Minute + lateness)) {
+			if rec[5] != "" {
+				t.Fatalf("row at %v carries a score before any window closed: %v", ts, rec)
+			}
+			continue
+		}
+		end, err := time.Parse(time.RFC3339Nano, rec[4])
+		if err != nil || end.After(ts.Add(-lateness)) || !end.After(ts.Add(-lateness-time.Minute)) {
+			t.Fatalf("row at %v carries the window ending %v (%v)", ts, end, err)
+		}
+		if want := scores[int(end.Sub(t0)/time.Minute)-1]; rec[5] != strconv.FormatFloat(want.Score, 'g', -1, 64) {
+			t.Fatalf("row at %v: score %s, the window's is %v", ts, rec[5], want.Score)
+		}
+	}
+	// The alert opened when the first anomalous window closed, and is
+	// still open on the last row.
+	if last := scored[len(scored)-1]; last[7] != "1" {
+		t.Errorf("last row %v: no alert open", last)
+	}
+}
+
+func readCSV(t *testing.T, path string) [][]string {
+	t.Helper()
+	f, err := os.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	recs, err := csv.NewReader(f).ReadAll()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return recs
 }

@@ -110,7 +110,7 @@ func backtestCmd(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	if out == "" {
 		out = strings.TrimSuffix(h.in, ".csv") + ".scored.csv"
 	}
-	if err := backtest.WriteScored(out, rows, res); err != nil {
+	if err := backtest.WriteScored(out, rows, res, latenessOf(h.set.Features.Lateness)); err != nil {
 		return fmt.Errorf("--out: %w", err)
 	}
 	sum := res.Summarize(rows, out)

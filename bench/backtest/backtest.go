@@ -20,6 +20,7 @@ import (
 
 	"github.com/smaint/smaint/pipeline"
 	"github.com/smaint/smaint/schemas"
+	"github.com/smaint/smaint/stages"
 	"github.com/smaint/smaint/stages/simulate"
 )
 
@@ -33,6 +34,18 @@ func Replay(ctx context.Context, off *pipeline.Offline, topic string, readings [
 		}
 	}
 	return off.Tick(ctx, time.Now().Add(24*time.Hour))
+}
+
+// Open reads the rows of the CSV file at path and builds, in process, the
+// stages specs with the configuration c: what a backtest, or a training on
+// history, runs them through.
+func Open(ctx context.Context, path string, f Format, c *stages.Config, specs []stages.Spec) ([]Row, *pipeline.Offline, error) {
+	rows, err := ReadCSV(path, f)
+	if err != nil {
+		return nil, nil, err
+	}
+	off, err := stages.Offline(ctx, c, specs)
+	return rows, off, err
 }
 
 // Result is what the stages made of the rows.

@@ -84,43 +84,81 @@ type Row struct {
 // data it silently skipped would mislead.
 func ReadCSV(path string, f Format) ([]Row, error) {
 	f = f.WithDefaults()
+	var cols columns
+	var rows []Row
+	times := timeReader{format: f.TimeFormat}
+	err := eachLine(path, f.Comma, func(header []string) (err error) {
+		cols, err = f.columns(path, header)
+		return err
+	}, func(rec []string, line int) (err error) {
+		rows, err = f.appendLine(rows, cols, &times, rec, line)
+		return err
+	})
+	if err == nil && len(rows) == 0 {
+		err = fmt.Errorf("%w: %s has no rows", ErrFormat, path)
+	}
+	return rows, err
+}
+
+// eachLine reads the CSV file at path, with comma as separator (0: the one
+// its header uses most, see commaOf): header gets the header row, then
+// line every record with its line number. An error of line's names the
+// line.
+func eachLine(path string, comma rune, header func([]string) error, line func(rec []string, n int) error) error {
 	file, err := os.Open(path)
 	if err != nil {
-		return nil, err
+		return err
 	}
 	defer file.Close()
 	br := bufio.NewReader(file)
-	if f.Comma == 0 {
+	if comma == 0 {
 		first, _ := br.Peek(4096)
-		f.Comma = commaOf(string(first))
+		comma = commaOf(string(first))
 	}
 	cr := csv.NewReader(br)
-	cr.Comma, cr.ReuseRecord = f.Comma, true
-	header, err := cr.Read()
+	cr.Comma, cr.ReuseRecord = comma, true
+	head, err := cr.Read()
 	if err != nil {
-		return nil, fmt.Errorf("%s: header: %w", path, err)
+		return fmt.Errorf("%s: header: %w", path, err)
 	}
-	cols, err := f.columns(path, header)
-	if err != nil {
-		return nil, err
+	for i := range head {
+		head[i] = strings.TrimSpace(strings.TrimPrefix(head[i], "\ufeff"))
 	}
-	var rows []Row
-	for line := 2; ; line++ {
+	if err := header(head); err != nil {
+		return err
+	}
+	for n := 2; ; n++ {
 		rec, err := cr.Read()
 		if errors.Is(err, io.EOF) {
-			break
+			return nil
 		}
 		if err != nil {
-			return nil, fmt.Errorf("%s: %w", path, err)
+			return fmt.Errorf("%s: %w", path, err)
 		}
-		if rows, err = f.appendLine(rows, cols, rec, line); err != nil {
-			return nil, fmt.Errorf("%s line %d: %w", path, line, err)
+		if err := line(rec, n); err != nil {
+			return fmt.Errorf("%s line %d: %w", path, n, err)
 		}
 	}
-	if len(rows) == 0 {
-		return nil, fmt.Errorf("%w: %s has no rows", ErrFormat, path)
+}
+
+// timeReader parses a file's event times in format, which "auto" settles
+// from the first time it reads (see Format.TimeFormat).
+type timeReader struct{ format string }
+
+func (r *timeReader) parse(raw string) (time.Time, error) {
+	raw = strings.TrimSpace(raw)
+	if r.format == "auto" || r.format == "" {
+		f, err := detectTimeFormat(raw)
+		if err != nil {
+			return time.Time{}, fmt.Errorf("%q: %w", raw, err)
+		}
+		r.format = f
 	}
-	return rows, nil
+	t, err := parseTime(raw, r.format)
+	if err != nil {
+		return t, fmt.Errorf("%q: %w", raw, err)
+	}
+	return t, nil
 }
 
 // columns are where a file's fields are: the time's, the values', and the
@@ -134,7 +172,7 @@ type columns struct {
 func (f *Format) columns(path string, header []string) (columns, error) {
 	c := columns{byName: map[string]int{}}
 	for i, h := range header {
-		c.byName[strings.TrimSpace(strings.TrimPrefix(h, "\ufeff"))] = i
+		c.byName[h] = i
 	}
 	var ok bool
 	if c.time, ok = c.byName[f.TimeCol]; !ok {
@@ -151,23 +189,16 @@ func (f *Format) columns(path string, header []string) (columns, error) {
 }
 
 // appendLine appends the readings of one line.
-func (f *Format) appendLine(rows []Row, c columns, rec []string, line int) ([]Row, error) {
+func (f *Format) appendLine(rows []Row, c columns, times *timeReader, rec []string, line int) ([]Row, error) {
 	field := func(name, def string) string {
 		if i, ok := c.byName[name]; ok && i < len(rec) {
 			return strings.TrimSpace(rec[i])
 		}
 		return def
 	}
-	raw := strings.TrimSpace(rec[c.time])
-	if f.TimeFormat == "auto" {
-		var err error
-		if f.TimeFormat, err = detectTimeFormat(raw); err != nil {
-			return rows, fmt.Errorf("%s %q: %w", f.TimeCol, raw, err)
-		}
-	}
-	ts, err := parseTime(raw, f.TimeFormat)
+	ts, err := times.parse(rec[c.time])
 	if err != nil {
-		return rows, fmt.Errorf("%s %q: %w", f.TimeCol, raw, err)
+		return rows, fmt.Errorf("%s %w", f.TimeCol, err)
 	}
 	for k, i := range c.values {
 		v, err := strconv.ParseFloat(strings.TrimSpace(rec[i]), 64)

@@ -37,14 +37,6 @@ func (f *csvFlags) register(fs *flagSet) {
 	fs.StringVar(&f.fmt.TimeFormat, "time-format", d.TimeFormat, "event time format: auto (RFC 3339, \"2006-01-02 15:04:05\" or unix s, ms or µs, from the first line), rfc3339, unix, unixms, unixus, or a Go layout")
 }
 
-// read reads the rows, naming --csv in the errors of opening the file.
-func (f *csvFlags) read() ([]backtest.Row, error) {
-	if f.in == "" {
-		return nil, fmt.Errorf("%w: --csv is required", errUsage)
-	}
-	return backtest.ReadCSV(f.in, f.fmt)
-}
-
 // history are the flags of a command that runs stages over a CSV of
 // history (backtest, train): the file, the stages' settings, the log.
 type history struct {
@@ -62,22 +54,20 @@ func (h *history) register(fs *flagSet, specs []stages.Spec) {
 
 // open reads the rows and builds, in process, the stages.
 func (h *history) open(ctx context.Context, stderr io.Writer) ([]backtest.Row, *pipeline.Offline, pipeline.Topics, error) {
-	t := pipeline.DefaultTopics()
 	log, err := h.log.logger(stderr)
 	if err != nil {
-		return nil, nil, t, err
+		return nil, nil, pipeline.Topics{}, err
 	}
-	rows, err := h.read()
-	if err != nil {
-		return nil, nil, t, err
+	if h.in == "" {
+		return nil, nil, pipeline.Topics{}, fmt.Errorf("%w: --csv is required", errUsage)
 	}
 	d := newDeps(log, schemas.NewSerde())
 	cfg, err := h.set.config(ctx, d)
 	if err != nil {
-		return nil, nil, t, err
+		return nil, nil, d.topics, err
 	}
-	off, err := stages.Offline(ctx, &cfg, h.specs)
-	return rows, off, t, err
+	rows, off, err := backtest.Open(ctx, h.in, h.fmt, &cfg, h.specs)
+	return rows, off, d.topics, err
 }
 
 func backtestCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error {

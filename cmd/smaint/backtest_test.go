@@ -366,3 +366,44 @@ func TestTrainBadCommandLines(t *testing.T) {
 		})
 	}
 }
+
+// TestEvaluateABacktest: the workflow on labelled history of one's own:
+// backtest a file, then score its output against the file's labels.
+func TestEvaluateABacktest(t *testing.T) {
+	dir := t.TempDir()
+	var b strings.Builder
+	b.WriteString("time;pressure;anomaly\n")
+	t0 := time.Date(2026, 3, 1, 0, 0, 0, 0, time.UTC)
+	for i := range 60 * 60 { // an hour at 1 Hz; a 10-minute fault from minute 40
+		v, label := 4.2+float64(i%7)/100, 0
+		if i >= 40*60 && i < 50*60 {
+			v, label = v+1, 1
+		}
+		fmt.Fprintf(&b, "%s;%g;%d\n", t0.Add(time.Duration(i)*time.Second).Format("2006-01-02 15:04:05"), v, label)
+	}
+	path := filepath.Join(dir, "line.csv")
+	if err := os.WriteFile(path, []byte(b.String()), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if code, _, stderr := runCLI(t, context.Background(), "backtest", "--csv", path, "--time-col", "time", "--value-col", "pressure", "--type", "pressure"); code != 0 {
+		t.Fatalf("backtest: exit %d: %s", code, stderr)
+	}
+	code, out, stderr := runCLI(t, context.Background(), "evaluate", "--labels", path, "--time-col", "time", "--skip", "400", "--json")
+	if code != 0 {
+		t.Fatalf("evaluate: exit %d: %s", code, stderr)
+	}
+	lines := strings.Split(strings.TrimSpace(out), "\n")
+	var d backtest.Detection
+	if err := json.Unmarshal([]byte(lines[len(lines)-1]), &d); err != nil {
+		t.Fatalf("%v: %s", err, out)
+	}
+	if d.Points != 3600-400 || d.Anomalous != 600 || d.Events != 1 || d.EventsDetected != 1 || d.Recall <= 0 || d.Precision <= 0 {
+		t.Errorf("detection %+v", d)
+	}
+	if !strings.Contains(out, "events: 1 of 1 detected") {
+		t.Errorf("printed:\n%s", out)
+	}
+	if code, _, stderr := runCLI(t, context.Background(), "evaluate", "--labels", path, "--scored", "a.csv,b.csv"); code != 2 || !strings.Contains(stderr, "as many scored as labelled") {
+		t.Errorf("mismatched files: exit %d, %s", code, stderr)
+	}
+}

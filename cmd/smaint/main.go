@@ -28,6 +28,7 @@ func commands() []command {
 		{"run", "run pipeline stages against a Kafka cluster", runCmd},
 		{"simulate", "produce simulated plant readings to Kafka, with ground truth", simulateCmd},
 		{"backtest", "run the analytics stages over a CSV of historical readings, without Kafka", backtestCmd},
+		{"evaluate", "score backtest's output against labels: precision, recall, F1, false and missed alarms", evaluateCmd},
 		{"train", "train Isolation Forest models per sensor type from a CSV of historical readings", trainCmd},
 		{"migrate", "create or update the database tables (TimescaleDB or plain PostgreSQL)", migrateCmd},
 		{"export", "write stored rows to a CSV file, all or incrementally", exportCmd},

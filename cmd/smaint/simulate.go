@@ -6,11 +6,9 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"os"
 	"time"
 
 	"github.com/smaint/smaint/pipeline"
-	"github.com/smaint/smaint/schemas"
 	"github.com/smaint/smaint/stages/simulate"
 )
 
@@ -62,10 +60,12 @@ func simulateCmd(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	start := time.Now()
 	var n int64
 	if csvOut != "" {
-		n, err = writeCSV(ctx, csvOut, sim, count)
+		if n, err = sim.WriteCSVFile(ctx, csvOut, count); err != nil {
+			err = fmt.Errorf("--csv: %w", err)
+		}
 		res.Rows = &n
 	} else {
-		n, err = sendSimulation(ctx, sim, d, opts, sf.rate, count)
+		n, err = sim.Send(ctx, opts, d.topics.Readings, sf.rate, count)
 		secs := time.Since(start).Seconds()
 		perSec := float64(n) / secs
 		res.Sent, res.Seconds, res.PerSecond = &n, &secs, &perSec
@@ -90,36 +90,6 @@ type simulated struct {
 	File        string         `json:"file,omitempty"`
 	EventsUntil string         `json:"event_time_reached"`
 	Stats       simulate.Stats `json:"injected"`
-}
-
-// sendSimulation sends sim's events to the readings topic at rate.
-func sendSimulation(ctx context.Context, sim *simulate.Sim, d *deps, opts []pipeline.Option, rate float64, count int64) (int64, error) {
-	prod, err := pipeline.NewProducer(opts...)
-	if err != nil {
-		return 0, err
-	}
-	defer prod.Close()
-	out := pipeline.NewOutput[*schemas.SensorReading](d.topics.Readings)
-	bctx, cancel := context.WithTimeout(ctx, 30*time.Second)
-	err = prod.Bind(bctx, out)
-	cancel()
-	if err != nil {
-		return 0, fmt.Errorf("connect: %w", err)
-	}
-	return sim.Feed(ctx, prod, out, rate, count, nil)
-}
-
-// writeCSV writes sim's valid readings to a CSV file at path.
-func writeCSV(ctx context.Context, path string, sim *simulate.Sim, limit int64) (int64, error) {
-	f, err := os.Create(path)
-	if err != nil {
-		return 0, fmt.Errorf("--csv: %w", err)
-	}
-	rows, err := sim.WriteCSV(ctx, f, limit)
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	return rows, err
 }
 
 // simFlags configure the simulator; their defaults are those of

@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"io"
+	"os"
 	"strconv"
 	"time"
 )
@@ -51,3 +52,16 @@ func (s *Sim) WriteCSV(ctx context.Context, w io.Writer, limit int64) (int64, er
 }
 
 var errEnough = errors.New("enough rows")
+
+// WriteCSVFile is WriteCSV to a file it creates at path.
+func (s *Sim) WriteCSVFile(ctx context.Context, path string, limit int64) (int64, error) {
+	f, err := os.Create(path)
+	if err != nil {
+		return 0, err
+	}
+	rows, err := s.WriteCSV(ctx, f, limit)
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	return rows, err
+}

@@ -2,6 +2,7 @@ package simulate
 
 import (
 	"context"
+	"fmt"
 	"time"
 
 	"github.com/smaint/smaint/pipeline"
@@ -65,4 +66,23 @@ func flush(ctx context.Context, prod *pipeline.Producer) error {
 	fctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
 	return prod.Flush(fctx)
+}
+
+// Send is Feed through a producer of its own, made with opts (see
+// pipeline.NewProducer), to topic; it gives up if the brokers do not take
+// the topic within 30 s.
+func (s *Sim) Send(ctx context.Context, opts []pipeline.Option, topic string, rate float64, limit int64) (int64, error) {
+	prod, err := pipeline.NewProducer(opts...)
+	if err != nil {
+		return 0, err
+	}
+	defer prod.Close()
+	out := pipeline.NewOutput[*schemas.SensorReading](topic)
+	bctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	err = prod.Bind(bctx, out)
+	cancel()
+	if err != nil {
+		return 0, fmt.Errorf("connect: %w", err)
+	}
+	return s.Feed(ctx, prod, out, rate, limit, nil)
 }

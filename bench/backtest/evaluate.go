@@ -127,8 +127,8 @@ type Detection struct {
 	Precision      float64 `json:"precision"`
 	Recall         float64 `json:"recall"`
 	F1             float64 `json:"f1"`
-	FAR            float64 `json:"far"` // false alarm rate: FP / (FP + TN)
-	MAR            float64 `json:"mar"` // missed alarm rate: FN / (FN + TP)
+	FAR            float64 `json:"far"`             // false alarm rate: FP / (FP + TN)
+	MAR            float64 `json:"mar"`             // missed alarm rate: FN / (FN + TP)
 	Events         int     `json:"events"`          // runs of anomalous labels
 	EventsDetected int     `json:"events_detected"` // with a flagged time within them
 	MeanDelay      float64 `json:"mean_delay_s"`    // from an event's start to its first flagged time

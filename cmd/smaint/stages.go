@@ -75,6 +75,7 @@ func driftFlags(fs *flagSet, set *settings) {
 	fs.DurationVar(&c.Window, "drift-window", c.Window, "drift: each window of raw values is compared with the one before")
 	fs.Float64Var(&c.Alpha, "drift-alpha", c.Alpha, "drift: KS p-value below which the distributions differ")
 	fs.Float64Var(&c.PSIThreshold, "drift-psi", c.PSIThreshold, "drift: PSI at or above which the distributions differ")
+	fs.IntVar(&c.MinValues, "drift-min-values", c.MinValues, "drift: values each of two windows needs to be compared (fewer: counted as sparse, said once)")
 	fs.DurationVar(&c.Cooldown, "retrain-cooldown", c.Cooldown, "drift: at most one retrain request per model scope per cooldown")
 	fs.IntVar(&c.MaxConcurrent, "retrain-max", c.MaxConcurrent, "drift: model scopes that may have a retrain request out at once")
 }

@@ -136,6 +136,8 @@ type Stage struct {
 	lateness  int64 // µs
 	refBuf    []float64
 	curBuf    []float64
+	// warnedSparse: the warning that windows are too sparse is given.
+	warnedSparse bool
 }
 
 type partState struct {
@@ -238,7 +240,11 @@ func (s *Stage) closeWindow(sn *sensorState, w *window, replay bool, out *pipeli
 	slices.Sort(w.values)
 	ref := sn.ref
 	sn.ref = w
-	if ref == nil || len(ref.values) < s.cfg.MinValues || len(w.values) < s.cfg.MinValues {
+	if ref == nil {
+		return
+	}
+	if n := min(len(ref.values), len(w.values)); n < s.cfg.MinValues {
+		s.sparse(sn, n)
 		return
 	}
 	s.refBuf = widen(s.refBuf, ref.values)
@@ -397,9 +403,21 @@ func floorDiv(a, b int64) int64 {
 	return q
 }
 
+// sparse counts a comparison not made for want of values, and says so
+// the first time: a sensor too slow for its windows never reports drift,
+// and without a word that would look like a steady sensor.
+func (s *Stage) sparse(sn *sensorState, n int) {
+	s.met.sparse.Inc()
+	if !s.warnedSparse {
+		s.warnedSparse = true
+		s.cfg.Logger.Warn("drift windows too sparse to compare: lengthen the drift window or lower the values it needs; said once, counted in smaint_drift_sparse_windows_total",
+			"sensor", sn.id, "values", n, "needed", s.cfg.MinValues, "window", s.cfg.Window)
+	}
+}
+
 type metrics struct {
-	reports, late, replayed, retrains, cooldown, capped prometheus.Counter
-	drifted                                             *prometheus.CounterVec
+	reports, late, replayed, retrains, cooldown, capped, sparse prometheus.Counter
+	drifted                                                     *prometheus.CounterVec
 }
 
 func newMetrics(reg prometheus.Registerer) metrics {
@@ -413,12 +431,13 @@ func newMetrics(reg prometheus.Registerer) metrics {
 		retrains: c("smaint_drift_retrain_requests_total", "Retrain events emitted."),
 		cooldown: c("smaint_drift_retrain_cooldown_total", "Retrain requests not made because their scope was cooling down."),
 		capped:   c("smaint_drift_retrain_capped_total", "Retrain requests held back by the cap on outstanding requests."),
+		sparse:   c("smaint_drift_sparse_windows_total", "Comparisons not made because a window held fewer values than MinValues."),
 		drifted: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "smaint_drift_drifted_total", Help: "Comparisons that found drift, by sensor type.",
 		}, []string{"sensor_type"}),
 	}
 	if reg != nil {
-		reg.MustRegister(m.reports, m.late, m.replayed, m.retrains, m.cooldown, m.capped, m.drifted)
+		reg.MustRegister(m.reports, m.late, m.replayed, m.retrains, m.cooldown, m.capped, m.sparse, m.drifted)
 	}
 	return m
 }

@@ -8,7 +8,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/smaint/smaint/pipeline"
+	"github.com/smaint/smaint/pipeline/pipelinetest"
 	"github.com/smaint/smaint/schemas"
 	"github.com/smaint/smaint/stages/drift"
 )
@@ -186,5 +189,25 @@ func TestConfigValidate(t *testing.T) {
 		if _, err := drift.New(c); !errors.Is(err, pipeline.ErrConfig) {
 			t.Errorf("%+v: %v", c, err)
 		}
+	}
+}
+
+// TestSparseWindowsAreCountedNotCompared: a sensor read every 10 s has 30
+// values in a 5-minute window, fewer than the 50 a comparison needs: no
+// report, and each comparison not made is counted. With MinValues at 20,
+// the same data is compared.
+func TestSparseWindowsAreCountedNotCompared(t *testing.T) {
+	slow := series("p", "pressure", 3600, func(i int, rng *rand.Rand) float64 { return rng.NormFloat64() })
+	var every10 []schemas.SensorReading
+	for i := 0; i < len(slow); i += 10 {
+		every10 = append(every10, slow[i])
+	}
+	reg := prometheus.NewRegistry()
+	reps, _ := newEnv(t, drift.Config{Registerer: reg}).run(t, every10, 0)
+	if got := pipelinetest.Metric(t, reg, "smaint_drift_sparse_windows_total"); len(reps) != 0 || got < 10 {
+		t.Fatalf("%d reports, %v comparisons counted as sparse", len(reps), got)
+	}
+	if reps, _ := newEnv(t, drift.Config{MinValues: 20}).run(t, every10, 0); len(reps) < 10 {
+		t.Fatalf("with 20 values needed, %d reports", len(reps))
 	}
 }

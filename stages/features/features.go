@@ -56,6 +56,8 @@ type Stage struct {
 	// sampleUnit is the time unit of spectral samples, in µs: 1, or 1000
 	// for windows that may span more than an int32 of microseconds.
 	sampleUnit int64
+	// warnedSparse: the warning that windows are too sparse is given.
+	warnedSparse bool
 }
 
 // partition is the state of one input partition.
@@ -271,9 +273,29 @@ func (s *Stage) emit(ws []*window, out *pipeline.Emitter) {
 		fv.LateCount, sn.late = sn.late, 0
 		s.features.Emit(out, fv.SensorID, fv)
 		s.met.windows.Inc()
+		if fv.Count < SparseReadings {
+			s.sparse(fv)
+		}
 	}
 	clear(ws) // closed windows are garbage now
 	clear(s.fvs)
+}
+
+// SparseReadings is the fewest readings a window needs for all its
+// statistics (std from 2, skewness from 3, kurtosis from 4); windows with
+// fewer are emitted, and counted in smaint_features_sparse_windows_total.
+const SparseReadings = 4
+
+// sparse counts a window with too few readings, and says so the first
+// time: on data sampled more slowly than the windows are long, every
+// window is such, and the scores built on them mean little.
+func (s *Stage) sparse(fv *schemas.FeatureVector) {
+	s.met.sparse.Inc()
+	if !s.warnedSparse {
+		s.warnedSparse = true
+		s.cfg.Logger.Warn("feature windows hold too few readings for their statistics: lengthen the windows (or use count windows); said once, counted in smaint_features_sparse_windows_total",
+			"sensor", fv.SensorID, "readings", fv.Count, "needed", SparseReadings, "windows", s.cfg.Windows())
+	}
 }
 
 // TickEvery implements pipeline.Ticker.

@@ -11,7 +11,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/smaint/smaint/pipeline"
+	"github.com/smaint/smaint/pipeline/pipelinetest"
 	"github.com/smaint/smaint/schemas"
 	"github.com/smaint/smaint/stages/features"
 	"github.com/smaint/smaint/stages/simulate"
@@ -496,5 +499,30 @@ func TestWindowSpecsRoundTrip(t *testing.T) {
 		if err := features.ParseWindows(bad, &features.Config{}); !errors.Is(err, pipeline.ErrConfig) {
 			t.Errorf("%q: %v", bad, err)
 		}
+	}
+}
+
+// TestSparseWindowsAreCounted: readings slower than the windows leave them
+// nearly empty; each such window is counted, so an operator can see it.
+func TestSparseWindowsAreCounted(t *testing.T) {
+	reg := prometheus.NewRegistry()
+	e := newEnv(t, func(c *features.Config) { c.Registerer = reg })
+	// One reading every 5 minutes into 1-minute windows, then 10 a window.
+	var rs []schemas.SensorReading
+	for i := range 6 {
+		rs = append(rs, rd("slow", time.Duration(i)*5*time.Minute, float64(i)))
+	}
+	for i := range 30 {
+		rs = append(rs, rd("fast", 30*time.Minute+time.Duration(i)*6*time.Second, float64(i)))
+	}
+	fvs := run(t, e, rs, 5)
+	sparse := 0
+	for _, fv := range fvs {
+		if fv.Count < features.SparseReadings {
+			sparse++
+		}
+	}
+	if got := pipelinetest.Metric(t, reg, "smaint_features_sparse_windows_total"); sparse != 6 || got != float64(sparse) {
+		t.Fatalf("%d sparse windows of %d, metric %v", sparse, len(fvs), got)
 	}
 }

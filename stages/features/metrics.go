@@ -3,8 +3,8 @@ package features
 import "github.com/prometheus/client_golang/prometheus"
 
 type metrics struct {
-	windows, late, idleCloses, nonFinite, windowErrors prometheus.Counter
-	open                                               prometheus.Gauge
+	windows, late, idleCloses, nonFinite, windowErrors, sparse prometheus.Counter
+	open                                                       prometheus.Gauge
 }
 
 func newMetrics(reg prometheus.Registerer) metrics {
@@ -24,12 +24,15 @@ func newMetrics(reg prometheus.Registerer) metrics {
 		windowErrors: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "smaint_features_window_errors_total", Help: "Windows dropped because computing them failed (a bug; see the logs).",
 		}),
+		sparse: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "smaint_features_sparse_windows_total", Help: "Windows emitted with fewer readings than their statistics need (SparseReadings).",
+		}),
 		open: prometheus.NewGauge(prometheus.GaugeOpts{
 			Name: "smaint_features_open_windows", Help: "Windows open, waiting for the watermark.",
 		}),
 	}
 	if reg != nil {
-		reg.MustRegister(m.windows, m.late, m.idleCloses, m.nonFinite, m.windowErrors, m.open)
+		reg.MustRegister(m.windows, m.late, m.idleCloses, m.nonFinite, m.windowErrors, m.sparse, m.open)
 	}
 	return m
 }

@@ -215,20 +215,7 @@ func (b *baseline) push(vals []float64, history int) {
 
 // evict drops the least recently seen sensors once there are too many.
 func (a *Adaptive) evict() {
-	if len(a.sensors) < a.cfg.MaxSensors {
-		return
-	}
-	ages := make([]int64, 0, len(a.sensors))
-	for _, b := range a.sensors {
-		ages = append(ages, b.lastSeen)
-	}
-	slices.Sort(ages)
-	cut := ages[len(ages)/10] // drop the oldest tenth
-	for id, b := range a.sensors {
-		if b.lastSeen <= cut {
-			delete(a.sensors, id)
-		}
-	}
+	evictOldest(a.sensors, a.cfg.MaxSensors, func(b *baseline) int64 { return b.lastSeen })
 }
 
 // forget drops a sensor's baseline.
@@ -237,15 +224,7 @@ func (a *Adaptive) forget(sensor string) { delete(a.sensors, sensor) }
 // Sensors returns how many sensors the detector holds state for.
 func (a *Adaptive) Sensors() int { return len(a.sensors) }
 
-func medianOf(xs []float64) float64 {
-	s := slices.Clone(xs)
-	slices.Sort(s)
-	n := len(s)
-	if n%2 == 1 {
-		return s[n/2]
-	}
-	return (s[n/2-1] + s[n/2]) / 2
-}
+func (a *Adaptive) history() int { return a.cfg.History }
 
 // sharesOf returns each feature's share of the deviation behind the
 // score: level and spread features by z², and shape features, together,

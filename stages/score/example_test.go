@@ -39,3 +39,27 @@ func ExampleAdaptive() {
 	// normal: score 0.00
 	// jump:   score 1.00, mean share 0.50, mean deviation +12 spreads
 }
+
+// The robust detector judges a window against how the sensor's windows
+// vary from one to the next, so its scores mean the same on every sensor.
+// A sensor read every few minutes gets one reading a window, and each
+// reading is scored against the recent ones.
+func ExampleRobust() {
+	det := score.NewRobust(score.RobustConfig{}, func(string) float64 { return 0.5 })
+	start := time.Date(2026, 11, 25, 8, 0, 0, 0, time.UTC)
+	reading := func(i int, v float64) *schemas.FeatureVector {
+		return &schemas.FeatureVector{SensorID: "tank-3-level", SensorType: "level",
+			WindowStart: start.Add(time.Duration(i) * 5 * time.Minute), WindowEnd: start.Add(time.Duration(i+1) * 5 * time.Minute),
+			Count: 1, Mean: v}
+	}
+	for i := range 30 { // a slow daily cycle, read every 5 minutes
+		det.Score(reading(i, 60+3*math.Sin(float64(i)/46)))
+	}
+	v := det.Score(reading(30, 60+3*math.Sin(30.0/46)))
+	fmt.Printf("on the cycle: score %.2f\n", v.Score)
+	v = det.Score(reading(31, 52))
+	fmt.Printf("off it:       score %.2f, %+.0f robust spreads from the recent median\n", v.Score, v.Deviations["mean"])
+	// Output:
+	// on the cycle: score 0.00
+	// off it:       score 0.86, -13 robust spreads from the recent median
+}

@@ -22,8 +22,11 @@ type Config struct {
 	// Thresholds names the type.
 	Thresholds       map[string]float64
 	DefaultThreshold float64
-	// Adaptive tunes the adaptive detector, used for every sensor type
-	// without a loaded model.
+	// Detector names the detector for every sensor type without a loaded
+	// model: "robust" (the default; see Robust) or "adaptive" (see
+	// Adaptive). Robust and Adaptive tune them.
+	Detector string
+	Robust   RobustConfig
 	Adaptive AdaptiveConfig
 	// Models are Isolation Forests by sensor type (see LoadModels); they
 	// can be replaced while running with SetModel.
@@ -40,6 +43,10 @@ func (c Config) WithDefaults() Config {
 	if c.DefaultThreshold == 0 {
 		c.DefaultThreshold = 0.5
 	}
+	if c.Detector == "" {
+		c.Detector = "robust"
+	}
+	c.Robust = c.Robust.WithDefaults()
 	c.Adaptive = c.Adaptive.WithDefaults()
 	if c.ScoresTopic == "" {
 		c.ScoresTopic = pipeline.DefaultTopics().Scores
@@ -55,6 +62,15 @@ func (c Config) Validate() error {
 	bad := func(v float64) bool { return !(v > 0 && v < 1) }
 	if bad(c.DefaultThreshold) {
 		return fmt.Errorf("%w: score: default threshold %v outside (0, 1)", pipeline.ErrConfig, c.DefaultThreshold)
+	}
+	switch c.Detector {
+	case "robust":
+		if err := c.Robust.Validate(); err != nil {
+			return fmt.Errorf("%w: score: %v", pipeline.ErrConfig, err)
+		}
+	case "adaptive":
+	default:
+		return fmt.Errorf("%w: score: unknown detector %q (want robust or adaptive)", pipeline.ErrConfig, c.Detector)
 	}
 	for t, v := range c.Thresholds {
 		if bad(v) {
@@ -75,7 +91,7 @@ func (c Config) Validate() error {
 type Stage struct {
 	cfg      Config
 	scores   *pipeline.Output[*schemas.AnomalyScore]
-	adaptive *Adaptive
+	baseline sensorDetector // for types without a model
 	met      metrics
 
 	mu     sync.Mutex // guards models
@@ -105,7 +121,10 @@ func New(cfg Config) (*Stage, error) {
 		models: map[string]*IForest{},
 		parts:  map[pipeline.TopicPartition]*partState{},
 	}
-	s.adaptive = NewAdaptive(cfg.Adaptive, s.threshold)
+	s.baseline = NewRobust(cfg.Robust, s.threshold)
+	if cfg.Detector == "adaptive" {
+		s.baseline = NewAdaptive(cfg.Adaptive, s.threshold)
+	}
 	for t, m := range cfg.Models {
 		s.models[t] = m
 	}
@@ -151,9 +170,9 @@ func (s *Stage) Process(_ context.Context, in []pipeline.Msg[schemas.FeatureVect
 		}
 		p := s.part(pipeline.TopicPartition{Topic: m.Topic, Partition: m.Partition})
 		p.next = max(p.next, m.Offset+1)
-		p.track(fv.SensorID, m.Offset, s.adaptive.cfg.History)
+		p.track(fv.SensorID, m.Offset, s.baseline.history())
 
-		var d Detector = s.adaptive
+		var d Detector = s.baseline
 		if mdl := s.model(fv.SensorType); mdl != nil {
 			d = mdl.Detector()
 		}
@@ -183,7 +202,7 @@ func (s *Stage) Process(_ context.Context, in []pipeline.Msg[schemas.FeatureVect
 		s.scores.Emit(out, fv.SensorID, as)
 		return nil
 	})
-	s.met.sensors.Set(float64(s.adaptive.Sensors()))
+	s.met.sensors.Set(float64(s.baseline.Sensors()))
 	return nil
 }
 
@@ -244,7 +263,7 @@ func (s *Stage) Revoked(_ context.Context, tps []pipeline.TopicPartition) {
 	for _, tp := range tps {
 		if p := s.parts[tp]; p != nil {
 			for sensor := range p.offsets {
-				s.adaptive.forget(sensor)
+				s.baseline.forget(sensor)
 			}
 		}
 		delete(s.parts, tp)

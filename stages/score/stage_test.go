@@ -66,29 +66,47 @@ func process(t *testing.T, l *pipeline.Local[schemas.FeatureVector], fvs []schem
 }
 
 func TestStageScoresWindowsAfterWarmUp(t *testing.T) {
-	_, l := newLocal(t, score.Config{Thresholds: map[string]float64{"pressure": 0.6}})
-	out := process(t, l, windows("p1", "pressure", 40, 30), 0)
-	if len(out) != 40 {
-		t.Fatalf("%d scores for 40 windows", len(out))
+	tests := []struct {
+		detector string // "" is the default
+		name     string
+		warmUp   int
+	}{
+		{"", "robust", 10},
+		{"adaptive", "adaptive", 5},
 	}
-	for i, s := range out {
-		if s.SensorID != "p1" || !s.WindowStart.Equal(t0.Add(time.Duration(i)*time.Minute)) || s.Threshold != 0.6 || s.Detector != "adaptive" {
-			t.Fatalf("score %d: %+v", i, s)
-		}
-		switch {
-		case i < 5:
-			if s.Score != 0 || s.IsAnomaly || s.ModelVersion[len(s.ModelVersion)-8:] != "/warm-up" {
-				t.Errorf("warm-up window %d: %+v", i, s)
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			_, l := newLocal(t, score.Config{Detector: tc.detector, Thresholds: map[string]float64{"pressure": 0.6}})
+			out := process(t, l, windows("p1", "pressure", 40, 30), 0)
+			if len(out) != 40 {
+				t.Fatalf("%d scores for 40 windows", len(out))
 			}
-		case i < 30:
-			if s.IsAnomaly {
-				t.Errorf("normal window %d flagged: %+v", i, s)
+			for i, s := range out {
+				if s.SensorID != "p1" || !s.WindowStart.Equal(t0.Add(time.Duration(i)*time.Minute)) || s.Threshold != 0.6 || s.Detector != tc.name {
+					t.Fatalf("score %d: %+v", i, s)
+				}
+				switch {
+				case i < tc.warmUp:
+					if s.Score != 0 || s.IsAnomaly || s.ModelVersion[len(s.ModelVersion)-8:] != "/warm-up" {
+						t.Errorf("warm-up window %d: %+v", i, s)
+					}
+				case i < 30:
+					if s.IsAnomaly {
+						t.Errorf("normal window %d flagged: %+v", i, s)
+					}
+				default:
+					if !s.IsAnomaly || s.Contributions["mean"] < 0.3 {
+						t.Errorf("shifted window %d: %+v", i, s)
+					}
+				}
 			}
-		default:
-			if !s.IsAnomaly || s.Contributions["mean"] < 0.3 {
-				t.Errorf("shifted window %d: %+v", i, s)
-			}
-		}
+		})
+	}
+}
+
+func TestStageRejectsAnUnknownDetector(t *testing.T) {
+	if _, err := score.New(score.Config{Detector: "magic"}); !errors.Is(err, pipeline.ErrConfig) {
+		t.Fatalf("New with detector magic: %v, want ErrConfig", err)
 	}
 }
 
@@ -108,7 +126,7 @@ func TestStageUsesLoadedModelForItsType(t *testing.T) {
 	if out[0].Detector != "iforest" || out[0].ModelVersion != "iforest-pressure@v7" || out[0].Threshold != m.Threshold {
 		t.Errorf("pressure scored by %s %s (threshold %v)", out[0].Detector, out[0].ModelVersion, out[0].Threshold)
 	}
-	if out[3].Detector != "adaptive" {
+	if out[3].Detector != "robust" {
 		t.Errorf("current scored by %s", out[3].Detector)
 	}
 }

@@ -1,0 +1,49 @@
+package score
+
+import (
+	"slices"
+)
+
+// sensorDetector is a Detector that keeps a baseline per sensor, built
+// from the sensor's last history() windows.
+type sensorDetector interface {
+	Detector
+	// Sensors returns how many sensors the detector holds state for.
+	Sensors() int
+	history() int
+	forget(sensor string)
+}
+
+// evictOldest drops the least recently seen tenth of m's sensors once it
+// holds limit of them.
+func evictOldest[T any](m map[string]T, limit int, lastSeen func(T) int64) {
+	if len(m) < limit {
+		return
+	}
+	ages := make([]int64, 0, len(m))
+	for _, b := range m {
+		ages = append(ages, lastSeen(b))
+	}
+	slices.Sort(ages)
+	cut := ages[len(ages)/10]
+	for id, b := range m {
+		if lastSeen(b) <= cut {
+			delete(m, id)
+		}
+	}
+}
+
+func medianOf(xs []float64) float64 {
+	s := slices.Clone(xs)
+	slices.Sort(s)
+	return middle(s)
+}
+
+// middle is the median of sorted xs.
+func middle(xs []float64) float64 {
+	n := len(xs)
+	if n%2 == 1 {
+		return xs[n/2]
+	}
+	return (xs[n/2-1] + xs[n/2]) / 2
+}

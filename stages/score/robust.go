@@ -1,0 +1,302 @@
+package score
+
+import (
+	"fmt"
+	"math"
+	"slices"
+
+	"github.com/smaint/smaint/schemas"
+)
+
+// RobustConfig tunes the robust detector. Zero fields take defaults.
+type RobustConfig struct {
+	History int // windows per sensor in the baseline (default 60)
+	WarmUp  int // windows seen before a sensor is scored (default 10)
+	// Z0 is the deviation, in robust standard deviations of the feature
+	// between windows, that scores 0.5 (default 8).
+	Z0 float64
+	// Noise: a window's mean must also move by this many of the sensor's
+	// typical within-window standard deviations to score 0.5 (default 2.5),
+	// so that a level a few readings' noise away (a slow calibration
+	// drift, a daily cycle) is not an anomaly however steady the means
+	// between windows are.
+	Noise float64
+	// SpreadChange: a window's standard deviation must also change by this
+	// share of its typical value to score 0.5 (default 0.5).
+	SpreadChange float64
+	// Steepness is the exponent of the curve from deviation to score
+	// (default 4): a deviation of Z0/2 scores 0.06, 2·Z0 scores 0.94.
+	Steepness  float64
+	MaxFrozen  int // anomalous windows kept out of the baseline before it adapts anyway (default 20)
+	MaxSensors int // sensors with state; beyond it the least recently seen are dropped (default 200,000)
+}
+
+// WithDefaults returns c with every unset field at its default.
+func (c RobustConfig) WithDefaults() RobustConfig {
+	def := func(v *int, d int) {
+		if *v == 0 {
+			*v = d
+		}
+	}
+	deff := func(v *float64, d float64) {
+		if *v == 0 {
+			*v = d
+		}
+	}
+	def(&c.History, 60)
+	def(&c.WarmUp, 10)
+	def(&c.MaxFrozen, 20)
+	def(&c.MaxSensors, 200_000)
+	deff(&c.Z0, 8)
+	deff(&c.Noise, 2.5)
+	deff(&c.SpreadChange, 0.5)
+	deff(&c.Steepness, 4)
+	return c
+}
+
+// Validate reports the first unusable setting.
+func (c RobustConfig) Validate() error {
+	switch {
+	case c.History < 3 || c.History > 100_000:
+		return fmt.Errorf("robust detector: history %d (want 3-100000)", c.History)
+	case c.WarmUp < 0 || c.MaxFrozen < 0 || c.MaxSensors < 1:
+		return fmt.Errorf("robust detector: negative warm-up, frozen or sensors")
+	case !(c.Z0 > 0) || !(c.Noise > 0) || !(c.SpreadChange > 0) || !(c.Steepness > 0):
+		return fmt.Errorf("robust detector: deviation, noise, spread change and steepness must be positive")
+	}
+	return nil
+}
+
+// Robust is a per-sensor detector that judges a window against how the
+// sensor's windows vary from one to the next. For the window mean and
+// standard deviation it keeps the last History values of the sensor's
+// normal windows, and measures the new value's distance from their median
+// in robust standard deviations (1.4826 × the median absolute deviation):
+// a robust z-score of the feature between windows.
+//
+// That makes scores calibrated: a z-score is in the sensor's own units of
+// variation, so a threshold means the same on every sensor, and a steady
+// periodic or trending signal, whose windows move by about as much as
+// they always do, scores low (a linear trend sits about 1.35 from the
+// median of its history; a sine, less than 1) instead of saturating.
+//
+// Two floors keep small absolute changes from counting because a sensor
+// is unusually steady between windows: the mean must also move by Noise
+// typical within-window standard deviations, and the standard deviation
+// must change by SpreadChange of its typical value. The score is
+// z^a / (z^a + Z0^a), with a the Steepness: 0.5 at Z0, rising smoothly
+// towards 1.
+//
+// A window with fewer than 4 readings (features.SparseReadings) is
+// judged on its mean alone, without the noise floor: on a sensor sampled
+// more slowly than the windows are long, each window holds one reading,
+// and the detector scores each reading against the sensor's recent ones
+// (a point detector).
+//
+// Windows scored at or above the threshold are kept out of the baseline,
+// so a lasting incident keeps scoring high, for at most MaxFrozen windows
+// in a row. The next one makes the change the new normal: the windows
+// since it began become the sensor's whole baseline.
+type Robust struct {
+	cfg       RobustConfig
+	threshold func(sensorType string) float64
+	sensors   map[string]*robustSensor
+	clock     int64
+	col       []float64
+}
+
+// robustSensor is one sensor's baseline: rings of its normal windows'
+// means, standard deviations and reading counts, and the anomalous
+// windows since the last normal one.
+type robustSensor struct {
+	mean, std []float64
+	count     []int64
+	next      int
+	seen      int
+	frozen    []window
+	lastSeen  int64
+}
+
+// window is what the robust detector keeps of a window.
+type window struct {
+	mean, std float64
+	count     int64
+}
+
+// sparseReadings is features.SparseReadings: the fewest readings a
+// window's standard deviation is judged from.
+const sparseReadings = 4
+
+// NewRobust returns a Robust detector; threshold gives the score
+// threshold of a sensor type (it decides which windows stay out of the
+// baseline). cfg must be valid after defaults.
+func NewRobust(cfg RobustConfig, threshold func(sensorType string) float64) *Robust {
+	return &Robust{cfg: cfg.WithDefaults(), threshold: threshold, sensors: map[string]*robustSensor{}}
+}
+
+// Name implements Detector.
+func (r *Robust) Name() string { return "robust" }
+
+// Version implements Detector: the parameters that shape scores.
+func (r *Robust) Version() string {
+	c := r.cfg
+	return fmt.Sprintf("robust-h%d-w%d-z%g-n%g-s%g", c.History, c.WarmUp, c.Z0, c.Noise, c.SpreadChange)
+}
+
+// Score implements Detector.
+func (r *Robust) Score(fv *schemas.FeatureVector) Verdict {
+	r.clock++
+	b := r.sensors[fv.SensorID]
+	if b == nil {
+		r.evict()
+		b = &robustSensor{}
+		r.sensors[fv.SensorID] = b
+	}
+	b.lastSeen = r.clock
+	if b.seen < r.cfg.WarmUp || len(b.mean) < 3 {
+		b.push(fv, r.cfg.History)
+		b.seen++
+		return Verdict{}
+	}
+	b.seen++
+
+	zMean, dMean := r.level(b, fv)
+	zStd, dStd, spread := r.spread(b, fv)
+	z := max(zMean, zStd)
+	a := r.cfg.Steepness
+	s := 1.0
+	if !math.IsInf(z, 1) {
+		s = math.Pow(z, a) / (math.Pow(z, a) + math.Pow(r.cfg.Z0, a))
+	}
+	devs := map[string]float64{"mean": dMean}
+	shares := map[string]float64{}
+	if spread {
+		devs["std"] = dStd
+	}
+	switch total := zMean*zMean + zStd*zStd; {
+	case math.IsInf(total, 1) && math.IsInf(zMean, 1):
+		shares["mean"] = 1
+	case math.IsInf(total, 1):
+		shares["std"] = 1
+	case total > 0:
+		for name, z := range map[string]float64{"mean": zMean, "std": zStd} {
+			if w := z * z / total; w >= 0.005 {
+				shares[name] = w
+			}
+		}
+	}
+
+	switch {
+	case s < r.threshold(fv.SensorType):
+		b.frozen = b.frozen[:0]
+		b.push(fv, r.cfg.History)
+	case len(b.frozen) < r.cfg.MaxFrozen:
+		b.frozen = append(b.frozen, window{fv.Mean, fv.Std, fv.Count})
+	default: // anomalous for MaxFrozen windows in a row: the new normal
+		b.restart(append(b.frozen, window{fv.Mean, fv.Std, fv.Count}), r.cfg.History)
+		b.frozen = b.frozen[:0]
+	}
+	return Verdict{Score: s, Shares: shares, Deviations: devs, OK: true}
+}
+
+// level returns the mean's effective deviation (the smaller of its
+// between-window z and its noise-floor z, both scaled so that Z0 scores
+// 0.5) and its signed between-window z.
+func (r *Robust) level(b *robustSensor, fv *schemas.FeatureVector) (z, signed float64) {
+	med, scale := r.robustStats(b.mean, nil)
+	d := fv.Mean - med
+	signed = d / scale
+	z = math.Abs(signed)
+	if fv.Count >= sparseReadings {
+		if noise, _ := r.robustStats(b.std, b.count); noise > 0 {
+			z = math.Min(z, math.Abs(d)/(r.cfg.Noise*noise)*r.cfg.Z0)
+		}
+	}
+	return z, signed
+}
+
+// spread is level's counterpart for the standard deviation; ok is false
+// when the window or the baseline has too few readings to judge it.
+func (r *Robust) spread(b *robustSensor, fv *schemas.FeatureVector) (z, signed float64, ok bool) {
+	if fv.Count < sparseReadings {
+		return 0, 0, false
+	}
+	med, scale := r.robustStats(b.std, b.count)
+	if math.IsNaN(med) {
+		return 0, 0, false
+	}
+	d := fv.Std - med
+	signed = d / scale
+	z = math.Abs(signed)
+	if med > 0 {
+		z = math.Min(z, math.Abs(d)/(r.cfg.SpreadChange*med)*r.cfg.Z0)
+	}
+	return z, signed, true
+}
+
+// robustStats returns the median of xs and its robust standard deviation
+// (1.4826 × MAD; where over half the values are equal, 1.2533 × the mean
+// absolute deviation; never below 1e-9 of the median's magnitude). With
+// counts, only values of windows with enough readings count, and the
+// median is NaN when fewer than 3 do.
+func (r *Robust) robustStats(xs []float64, counts []int64) (med, scale float64) {
+	r.col = r.col[:0]
+	for i, x := range xs {
+		if counts == nil || counts[i] >= sparseReadings {
+			r.col = append(r.col, x)
+		}
+	}
+	if len(r.col) < 3 {
+		return math.NaN(), math.NaN()
+	}
+	slices.Sort(r.col)
+	med = middle(r.col)
+	var sum float64
+	for i, x := range r.col {
+		r.col[i] = math.Abs(x - med)
+		sum += r.col[i]
+	}
+	slices.Sort(r.col)
+	scale = 1.4826 * middle(r.col)
+	if scale == 0 {
+		scale = 1.2533 * sum / float64(len(r.col))
+	}
+	return med, math.Max(scale, 1e-9*math.Abs(med)+math.SmallestNonzeroFloat64)
+}
+
+func (b *robustSensor) push(fv *schemas.FeatureVector, history int) {
+	b.add(window{fv.Mean, fv.Std, fv.Count}, history)
+}
+
+func (b *robustSensor) add(w window, history int) {
+	if len(b.mean) < history {
+		b.mean = append(b.mean, w.mean)
+		b.std = append(b.std, w.std)
+		b.count = append(b.count, w.count)
+		return
+	}
+	b.mean[b.next], b.std[b.next], b.count[b.next] = w.mean, w.std, w.count
+	b.next = (b.next + 1) % history
+}
+
+// restart makes ws, the windows since a lasting change began, the whole
+// baseline.
+func (b *robustSensor) restart(ws []window, history int) {
+	b.mean, b.std, b.count, b.next = b.mean[:0], b.std[:0], b.count[:0], 0
+	for _, w := range ws {
+		b.add(w, history)
+	}
+}
+
+// evict drops the least recently seen sensors once there are too many.
+func (r *Robust) evict() {
+	evictOldest(r.sensors, r.cfg.MaxSensors, func(b *robustSensor) int64 { return b.lastSeen })
+}
+
+// forget drops a sensor's baseline.
+func (r *Robust) forget(sensor string) { delete(r.sensors, sensor) }
+
+func (r *Robust) history() int { return r.cfg.History }
+
+// Sensors returns how many sensors the detector holds state for.
+func (r *Robust) Sensors() int { return len(r.sensors) }

@@ -1,0 +1,237 @@
+package score
+
+import (
+	"math"
+	"math/rand/v2"
+	"testing"
+	"time"
+
+	"github.com/smaint/smaint/schemas"
+)
+
+// series feeds the robust detector one window per value of level, with
+// within-window standard deviation std and count readings, and returns
+// the verdicts.
+func series(r *Robust, sensor string, levels []float64, std float64, count int64) []Verdict {
+	t0 := time.Unix(1.7e9, 0)
+	out := make([]Verdict, len(levels))
+	for i, lv := range levels {
+		out[i] = r.Score(&schemas.FeatureVector{SensorID: sensor, SensorType: "generic",
+			WindowStart: t0.Add(time.Duration(i) * time.Minute), WindowEnd: t0.Add(time.Duration(i+1) * time.Minute),
+			Count: count, Mean: lv, Std: std})
+	}
+	return out
+}
+
+func maxScore(vs []Verdict) (m float64) {
+	for _, v := range vs {
+		if v.OK {
+			m = max(m, v.Score)
+		}
+	}
+	return m
+}
+
+// Steady signals with no anomaly score low however they are shaped: the
+// deviation is measured against how the windows vary, not against the
+// spread inside a window (which a noise-free signal does not have).
+func TestRobustDoesNotSaturateOnSteadySignals(t *testing.T) {
+	const n = 7 * 288 // a week of 5-minute windows
+	sine := make([]float64, n)
+	trend := make([]float64, n)
+	saw := make([]float64, n)
+	for i := range n {
+		day := 2 * math.Pi * float64(i) / 288
+		sine[i] = 20 + 5*math.Sin(day)
+		trend[i] = 100 + 0.01*float64(i)
+		saw[i] = float64(i%288) / 288
+	}
+	tests := []struct {
+		name   string
+		levels []float64
+		std    float64
+		count  int64
+		want   float64 // highest score allowed
+	}{
+		{"daily sine, one reading a window", sine, 0, 1, 0.25},
+		{"daily sine, noise-free windows", sine, 0, 30, 0.25},
+		{"linear trend", trend, 0, 1, 0.05},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			r := NewRobust(RobustConfig{}, half)
+			vs := series(r, "s", tc.levels, tc.std, tc.count)
+			if m := maxScore(vs); m > tc.want {
+				t.Fatalf("highest score %.3f, want at most %.2f", m, tc.want)
+			}
+			high := 0
+			for _, v := range vs {
+				if v.OK && v.Score >= 0.5 {
+					high++
+				}
+			}
+			if high > 0 {
+				t.Fatalf("%d of %d windows anomalous", high, len(vs))
+			}
+		})
+	}
+	// A daily sawtooth resets once a day: a jump, which scores, but only
+	// until MaxFrozen windows have made it the new normal.
+	r := NewRobust(RobustConfig{}, half)
+	high := 0
+	for _, v := range series(r, "saw", saw, 0.01, 30) {
+		if v.OK && v.Score >= 0.5 {
+			high++
+		}
+	}
+	if limit := 7 * (r.cfg.MaxFrozen + 1); high > limit {
+		t.Fatalf("sawtooth: %d anomalous windows in 7 days, want at most %d", high, limit)
+	}
+}
+
+// Calibration: the score of a window depends on how unusual it is for its
+// sensor, not on the sensor's units, level or noise.
+func TestRobustScoresAreTheSameInEveryUnit(t *testing.T) {
+	rng := rand.New(rand.NewPCG(1, 2))
+	base := make([]float64, 300)
+	for i := range base {
+		base[i] = rng.NormFloat64()
+	}
+	base[200] += 12 // one window far out
+	scaled := func(k, off float64) []float64 {
+		out := make([]float64, len(base))
+		for i, x := range base {
+			out[i] = off + k*x
+		}
+		return out
+	}
+	ref := series(NewRobust(RobustConfig{}, half), "a", base, 1, 60)
+	for _, c := range []struct{ k, off float64 }{{1000, 0}, {0.001, 5}, {3, -40}} {
+		got := series(NewRobust(RobustConfig{}, half), "b", scaled(c.k, c.off), c.k, 60)
+		for i := range ref {
+			if math.Abs(got[i].Score-ref[i].Score) > 1e-9 || got[i].OK != ref[i].OK {
+				t.Fatalf("×%g%+g: window %d scores %.6f, %.6f in the original units", c.k, c.off, i, got[i].Score, ref[i].Score)
+			}
+		}
+	}
+	if ref[200].Score < 0.5 {
+		t.Fatalf("the outlying window scored %.3f", ref[200].Score)
+	}
+	high := 0
+	for i, v := range ref {
+		if i != 200 && v.Score >= 0.5 {
+			high++
+		}
+	}
+	if high > 3 {
+		t.Fatalf("%d of 299 ordinary windows scored anomalous", high)
+	}
+}
+
+func TestRobustFindsShiftsAndWearButNotSmallDrift(t *testing.T) {
+	rng := rand.New(rand.NewPCG(3, 4))
+	const noise = 0.3 // within-window standard deviation
+	tests := []struct {
+		name    string
+		shift   float64 // level change from window 40 on, in noise units
+		spread  float64 // factor on the within-window std from window 40 on
+		anomaly bool
+		feature string
+	}{
+		{"step of 5 noise", 5, 1, true, "mean"},
+		{"step of 1.5 noise (a calibration drift)", 1.5, 1, false, ""},
+		{"std doubles (wear)", 0, 2, true, "std"},
+		{"std up 20%", 0, 1.2, false, ""},
+		{"std to nothing (stuck)", 0, 0, true, "std"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			r := NewRobust(RobustConfig{}, half)
+			t0 := time.Unix(1.7e9, 0)
+			var v Verdict
+			for i := range 45 {
+				mean, std := 10+noise/math.Sqrt(60)*rng.NormFloat64(), noise*(1+0.03*rng.NormFloat64())
+				if i >= 40 {
+					mean += tc.shift * noise
+					std *= tc.spread
+				}
+				v = r.Score(&schemas.FeatureVector{SensorID: "s", WindowStart: t0.Add(time.Duration(i) * time.Minute),
+					WindowEnd: t0.Add(time.Duration(i+1) * time.Minute), Count: 60, Mean: mean, Std: std})
+			}
+			if got := v.Score >= 0.5; got != tc.anomaly {
+				t.Fatalf("score %.3f (deviations %v), anomalous %v, want %v", v.Score, v.Deviations, got, tc.anomaly)
+			}
+			if tc.anomaly && v.Shares[tc.feature] < 0.5 {
+				t.Fatalf("shares %v, want %s to lead", v.Shares, tc.feature)
+			}
+		})
+	}
+}
+
+// A sensor sampled more slowly than its windows gets one reading a
+// window: each is scored on its own against the sensor's recent readings.
+func TestRobustScoresSparseWindowsAsPoints(t *testing.T) {
+	rng := rand.New(rand.NewPCG(5, 6))
+	levels := make([]float64, 80)
+	for i := range levels {
+		levels[i] = 50 + rng.NormFloat64()
+	}
+	levels[70] = 58
+	vs := series(NewRobust(RobustConfig{}, half), "slow", levels, 0, 1)
+	if vs[70].Score < 0.5 {
+		t.Fatalf("the outlying reading scored %.3f", vs[70].Score)
+	}
+	if _, ok := vs[70].Deviations["std"]; ok {
+		t.Fatal("a one-reading window was judged on its standard deviation")
+	}
+	for i, v := range vs {
+		if i != 70 && v.Score >= 0.5 {
+			t.Fatalf("reading %d (%.2f) scored %.3f", i, levels[i], v.Score)
+		}
+	}
+}
+
+// A lasting change stays anomalous for MaxFrozen windows, then becomes
+// the new normal.
+func TestRobustAdaptsAfterMaxFrozen(t *testing.T) {
+	rng := rand.New(rand.NewPCG(7, 8))
+	levels := make([]float64, 200)
+	for i := range levels {
+		levels[i] = rng.NormFloat64() * 0.05
+		if i >= 100 {
+			levels[i] += 5
+		}
+	}
+	vs := series(NewRobust(RobustConfig{MaxFrozen: 10}, half), "s", levels, 0.5, 60)
+	for i := 100; i < 110; i++ {
+		if vs[i].Score < 0.5 {
+			t.Fatalf("window %d, %d into the change, scored %.3f", i, i-100, vs[i].Score)
+		}
+	}
+	for i := 170; i < 200; i++ {
+		if vs[i].Score >= 0.5 {
+			t.Fatalf("window %d, long after the change, still scores %.3f", i, vs[i].Score)
+		}
+	}
+}
+
+func TestRobustConfigValidate(t *testing.T) {
+	tests := []struct {
+		name string
+		cfg  RobustConfig
+		ok   bool
+	}{
+		{"defaults", RobustConfig{}, true},
+		{"history too short", RobustConfig{History: 2}, false},
+		{"negative deviation", RobustConfig{Z0: -1}, false},
+		{"negative noise", RobustConfig{Noise: -1}, false},
+		{"negative warm-up", RobustConfig{WarmUp: -1}, false},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			if err := tc.cfg.WithDefaults().Validate(); (err == nil) != tc.ok {
+				t.Fatalf("Validate() = %v, want ok %v", err, tc.ok)
+			}
+		})
+	}
+}

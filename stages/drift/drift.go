@@ -10,6 +10,13 @@
 // cycle is not, as long as it moves the sensor by well under a third of
 // its spread per window (with 300 values a window, KS and PSI begin to
 // see about that much; a faster cycle is a change, and is reported).
+//
+// The KS p-value counts each window's values as the independent values
+// they are worth (EffectiveSize, from the reference window's lag-1
+// autocorrelation): a sensor that wanders slowly next to its sampling
+// rate, as temperatures do, fills a window with values that nearly repeat
+// each other, and tested as if independent any two of its windows would
+// differ. Steps and drifts on a noisy sensor are reported as before.
 package drift
 
 import (
@@ -157,6 +164,7 @@ type sensorState struct {
 	maxTS          int64
 	open           []*window // windows not closed yet, by start
 	ref            *window   // the last closed window
+	sparseRun      int       // comparisons in a row not made for want of values
 }
 
 // window holds a sample of the values of one sensor in [start, end).
@@ -166,6 +174,7 @@ type window struct {
 	stride     int   // keep one value in stride
 	seen       int64 // values that fell in the window
 	minOffset  int64
+	rho        float64 // lag-1 autocorrelation of values, in arrival order; set at close
 }
 
 // New returns a Stage for cfg (after defaults), or cfg's validation error.
@@ -237,6 +246,7 @@ func (s *Stage) Process(_ context.Context, in []pipeline.Msg[schemas.SensorReadi
 func (s *Stage) closeWindow(sn *sensorState, w *window, replay bool, out *pipeline.Emitter) {
 	// A closed window takes no more values: sorted now, it is sorted when
 	// it is the reference of the next comparison.
+	w.rho = Lag1(w.values)
 	slices.Sort(w.values)
 	ref := sn.ref
 	sn.ref = w
@@ -247,9 +257,13 @@ func (s *Stage) closeWindow(sn *sensorState, w *window, replay bool, out *pipeli
 		s.sparse(sn, n)
 		return
 	}
+	sn.sparseRun = 0
 	s.refBuf = widen(s.refBuf, ref.values)
 	s.curBuf = widen(s.curBuf, w.values)
-	d, p := KSTest(s.refBuf, s.curBuf)
+	// Both samples count as many independent values as the reference's
+	// autocorrelation allows: the current window's own is inflated by the
+	// very change under test.
+	d, p := KSTestSized(s.refBuf, s.curBuf, EffectiveSize(len(s.refBuf), ref.rho), EffectiveSize(len(s.curBuf), ref.rho))
 	psi := PSI(s.refBuf, s.curBuf, s.cfg.Bins, s.cfg.Epsilon)
 	rep := &schemas.DriftReport{
 		SensorID: sn.id, AssetID: sn.asset, SensorType: sn.typ,
@@ -404,15 +418,29 @@ func floorDiv(a, b int64) int64 {
 }
 
 // sparse counts a comparison not made for want of values, and says so
-// the first time: a sensor too slow for its windows never reports drift,
-// and without a word that would look like a steady sensor.
+// the first time it happens twice in a row to a sensor: a sensor too slow
+// for its windows never reports drift, and without a word that would look
+// like a steady sensor. (Once is a sensor's first or last window, cut
+// short by where its readings begin or end.)
 func (s *Stage) sparse(sn *sensorState, n int) {
 	s.met.sparse.Inc()
-	if !s.warnedSparse {
+	sn.sparseRun++
+	if !s.warnedSparse && sn.sparseRun >= 2 {
 		s.warnedSparse = true
-		s.cfg.Logger.Warn("drift windows too sparse to compare: lengthen the drift window or lower the values it needs; said once, counted in smaint_drift_sparse_windows_total",
-			"sensor", sn.id, "values", n, "needed", s.cfg.MinValues, "window", s.cfg.Window)
+		s.cfg.Logger.Warn("drift windows too sparse to compare: with these settings this sensor never reports drift; lengthen the drift window (--drift-window) or lower the values it needs (--drift-min-values); said once, counted in smaint_drift_sparse_windows_total",
+			"sensor", sn.id, "values", n, "needed", s.cfg.MinValues, "window", s.cfg.Window.String(), "window_needed", WindowFor(s.cfg.Window, n, s.cfg.MinValues).String())
 	}
+}
+
+// WindowFor is the drift window that would hold need values of a sensor
+// that had got in window: whole minutes, at least window. A sensor that
+// got none gets a day, the longest a drift window usefully runs.
+func WindowFor(window time.Duration, got, need int) time.Duration {
+	if got <= 0 {
+		return 24 * time.Hour
+	}
+	w := time.Duration(float64(window) * float64(need) / float64(got))
+	return max(window, min(24*time.Hour, (w+time.Minute-1).Truncate(time.Minute)))
 }
 
 type metrics struct {

@@ -1,10 +1,13 @@
 package drift_test
 
 import (
+	"bytes"
 	"context"
 	"errors"
+	"log/slog"
 	"math/rand/v2"
 	"reflect"
+	"strings"
 	"testing"
 	"time"
 
@@ -85,6 +88,39 @@ func TestStableSignalDoesNotDrift(t *testing.T) {
 		if r.ReferenceEnd != r.CurrentStart || r.CurrentEnd.Sub(r.CurrentStart) != 5*time.Minute || r.CurrentCount != 300 {
 			t.Errorf("windows %+v", r)
 		}
+	}
+}
+
+// A sensor that wanders slowly next to its sampling rate (a random walk
+// read every second) fills each window with values that nearly repeat
+// each other: its windows always differ a little, and that is not drift.
+// The same wander on white noise with a step in it still reports the step.
+func TestSlowWanderIsNotDriftButAStepOnItIs(t *testing.T) {
+	walk := func(step float64) []schemas.SensorReading {
+		var x float64
+		return series("w1", "temperature", 7200, func(i int, rng *rand.Rand) float64 {
+			x += 0.002 * rng.NormFloat64()
+			v := 20 + x + 0.001*rng.NormFloat64()
+			if i >= 3600 {
+				v += step
+			}
+			return v
+		})
+	}
+	count := func(rs []schemas.SensorReading) (drifted int) {
+		reps, _ := newEnv(t, drift.Config{}).run(t, rs, 0)
+		for _, r := range reps {
+			if r.Drifted {
+				drifted++
+			}
+		}
+		return drifted
+	}
+	if n := count(walk(0)); n != 0 {
+		t.Errorf("%d drifted reports on a slow random walk", n)
+	}
+	if n := count(walk(1)); n == 0 {
+		t.Error("a step of many spreads on the walk was not reported")
 	}
 }
 
@@ -203,11 +239,48 @@ func TestSparseWindowsAreCountedNotCompared(t *testing.T) {
 		every10 = append(every10, slow[i])
 	}
 	reg := prometheus.NewRegistry()
-	reps, _ := newEnv(t, drift.Config{Registerer: reg}).run(t, every10, 0)
+	var logs bytes.Buffer
+	reps, _ := newEnv(t, drift.Config{Registerer: reg, Logger: slog.New(slog.NewJSONHandler(&logs, nil))}).run(t, every10, 0)
 	if got := pipelinetest.Metric(t, reg, "smaint_drift_sparse_windows_total"); len(reps) != 0 || got < 10 {
 		t.Fatalf("%d reports, %v comparisons counted as sparse", len(reps), got)
 	}
+	// Said once, with the window that would hold enough: 5m × 50/30.
+	if n := strings.Count(logs.String(), "never reports drift"); n != 1 || !strings.Contains(logs.String(), `"window_needed":"9m0s"`) {
+		t.Fatalf("%d warnings: %s", n, logs.String())
+	}
 	if reps, _ := newEnv(t, drift.Config{MinValues: 20}).run(t, every10, 0); len(reps) < 10 {
 		t.Fatalf("with 20 values needed, %d reports", len(reps))
+	}
+}
+
+func TestWindowFor(t *testing.T) {
+	tests := []struct {
+		window    time.Duration
+		got, need int
+		want      time.Duration
+	}{
+		{5 * time.Minute, 30, 50, 9 * time.Minute},
+		{5 * time.Minute, 1, 50, 250 * time.Minute},
+		{5 * time.Minute, 100, 50, 5 * time.Minute}, // never shorter
+		{5 * time.Minute, 0, 50, 24 * time.Hour},
+		{time.Hour, 1, 50, 24 * time.Hour}, // at most a day
+	}
+	for _, tc := range tests {
+		if got := drift.WindowFor(tc.window, tc.got, tc.need); got != tc.want {
+			t.Errorf("WindowFor(%v, %d, %d) = %v, want %v", tc.window, tc.got, tc.need, got, tc.want)
+		}
+	}
+}
+
+// A sensor's first window is cut short by where its readings begin: too
+// few values to compare once is not a sensor too slow for drift, and is
+// not warned about.
+func TestAShortFirstWindowIsNotWarnedAbout(t *testing.T) {
+	rs := series("p", "pressure", 1800, func(i int, rng *rand.Rand) float64 { return rng.NormFloat64() })
+	rs = rs[280:] // the first window holds 20 values
+	var logs bytes.Buffer
+	reps, _ := newEnv(t, drift.Config{Logger: slog.New(slog.NewJSONHandler(&logs, nil))}).run(t, rs, 0)
+	if len(reps) < 3 || logs.Len() != 0 {
+		t.Fatalf("%d reports; logs: %s", len(reps), logs.String())
 	}
 }

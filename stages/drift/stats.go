@@ -14,13 +14,56 @@ import (
 // (Numerical Recipes §14.3): P = Q_KS((√Ne + 0.12 + 0.11/√Ne)·D) with
 // Ne = n·m/(n+m). Empty samples give D = 0, P = 1.
 func KSTest(ref, cur []float64) (d, p float64) {
+	return KSTestSized(ref, cur, float64(len(ref)), float64(len(cur)))
+}
+
+// KSTestSized is KSTest with the samples counting as n and m independent
+// values (see EffectiveSize) in the p-value.
+func KSTestSized(ref, cur []float64, n, m float64) (d, p float64) {
 	if len(ref) == 0 || len(cur) == 0 {
 		return 0, 1
 	}
 	d = stat.KolmogorovSmirnov(ref, nil, cur, nil)
-	ne := float64(len(ref)) * float64(len(cur)) / float64(len(ref)+len(cur))
+	ne := n * m / (n + m)
 	sq := math.Sqrt(ne)
 	return d, QKS((sq + 0.12 + 0.11/sq) * d)
+}
+
+// Lag1 is the lag-1 autocorrelation of xs, in the order given; 0 for
+// fewer than 3 values or a constant series.
+func Lag1(xs []float32) float64 {
+	if len(xs) < 3 {
+		return 0
+	}
+	var mean float64
+	for _, x := range xs {
+		mean += float64(x)
+	}
+	mean /= float64(len(xs))
+	var num, den float64
+	for i, x := range xs {
+		d := float64(x) - mean
+		den += d * d
+		if i > 0 {
+			num += d * (float64(xs[i-1]) - mean)
+		}
+	}
+	if den == 0 {
+		return 0
+	}
+	return num / den
+}
+
+// EffectiveSize is how many independent values n values with lag-1
+// autocorrelation rho are worth, n·(1−ρ)/(1+ρ) (the AR(1) variance
+// inflation), between 2 and n. A sensor that moves slowly next to its
+// sampling rate has consecutive values that say nearly the same thing:
+// tested as if independent, any two of its windows would differ.
+func EffectiveSize(n int, rho float64) float64 {
+	if rho <= 0 {
+		return float64(n)
+	}
+	return math.Min(float64(n), math.Max(2, float64(n)*(1-rho)/(1+rho)))
 }
 
 // QKS is the Kolmogorov distribution's complement,

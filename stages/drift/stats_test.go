@@ -116,3 +116,43 @@ func TestPSI(t *testing.T) {
 		t.Errorf("PSI = %v, want %v", got, want)
 	}
 }
+
+func TestLag1AndEffectiveSize(t *testing.T) {
+	rng := rand.New(rand.NewPCG(9, 9))
+	white := make([]float32, 2000)
+	ar := make([]float32, 2000)
+	var x float64
+	for i := range white {
+		white[i] = float32(rng.NormFloat64())
+		x = 0.9*x + rng.NormFloat64()
+		ar[i] = float32(x)
+	}
+	tests := []struct {
+		name     string
+		xs       []float32
+		rho      float64 // expected, ±0.06
+		n, nEff  int
+		minRatio float64
+	}{
+		{"white noise", white, 0, 2000, 2000, 0.85},
+		{"AR(1) 0.9", ar, 0.9, 2000, 105, 0.6}, // 2000·0.1/1.9
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			rho := Lag1(tc.xs)
+			if math.Abs(rho-tc.rho) > 0.06 {
+				t.Fatalf("Lag1 = %.3f, want about %.2f", rho, tc.rho)
+			}
+			got := EffectiveSize(tc.n, rho)
+			if got > float64(tc.n) || got < tc.minRatio*float64(tc.nEff) || got > float64(tc.nEff)/tc.minRatio {
+				t.Fatalf("EffectiveSize = %.0f, want about %d", got, tc.nEff)
+			}
+		})
+	}
+	if got := EffectiveSize(300, 0.9999); got != 2 {
+		t.Errorf("EffectiveSize of a near-constant series = %v, want the floor 2", got)
+	}
+	if got := Lag1([]float32{1, 1, 1, 1}); got != 0 {
+		t.Errorf("Lag1 of a constant = %v", got)
+	}
+}

@@ -24,6 +24,12 @@ type Config struct {
 	// Count, if set, makes windows of Count readings per sensor instead of
 	// time windows (they close when full, or when idle).
 	Count int
+	// Auto asks for windows sized from the readings' sampling interval
+	// (see WindowsFor, SetWindowsFor). Only a run that has the whole
+	// series before it starts can do that, as backtest does; the stage
+	// itself rejects it: a window size chosen from what a stream has seen
+	// so far could differ after a restart, and windows must not.
+	Auto bool
 	// Lateness is how far behind the largest event time of its partition a
 	// reading may be and still join its window (default 10s). The
 	// partition's watermark is that largest time minus Lateness; a window
@@ -106,6 +112,8 @@ func (c Config) WithDefaults() Config {
 // Validate reports the first unusable setting, wrapping pipeline.ErrConfig.
 func (c Config) Validate() error {
 	switch {
+	case c.Auto:
+		return fmt.Errorf("%w: features: windows \"auto\" are sized from a whole series (smaint backtest); a stream needs a size, e.g. --windows 60s", pipeline.ErrConfig)
 	case c.Size < time.Millisecond || c.Size%time.Microsecond != 0:
 		return fmt.Errorf("%w: features: window size %v", pipeline.ErrConfig, c.Size)
 	case c.Hop <= 0 || c.Hop > c.Size || c.Hop%time.Microsecond != 0:
@@ -130,10 +138,42 @@ func (c Config) Validate() error {
 // "SIZE", or "SIZE/HOP" for hopping windows.
 func (c Config) Windows() string {
 	switch {
+	case c.Auto:
+		return "auto"
 	case c.Count > 0:
 		return "count:" + strconv.Itoa(c.Count)
 	case c.Hop > 0 && c.Hop != c.Size:
 		return c.Size.String() + "/" + c.Hop.String()
 	}
 	return c.Size.String()
+}
+
+// WindowReadings is how many readings WindowsFor sizes a window to hold:
+// enough for a window's statistics to be steady from one window to the
+// next.
+const WindowReadings = 30
+
+// windowLadder are the sizes WindowsFor picks from.
+var windowLadder = []time.Duration{time.Second, 2 * time.Second, 5 * time.Second, 10 * time.Second, 15 * time.Second,
+	20 * time.Second, 30 * time.Second, time.Minute, 2 * time.Minute, 5 * time.Minute, 10 * time.Minute}
+
+// WindowsFor returns the windows, as ParseWindows reads them, for readings
+// that arrive every interval: the shortest of 1s, 2s, 5s, 10s, 15s, 20s,
+// 30s, 1m, 2m, 5m and 10m that holds WindowReadings readings; or, for a
+// sensor too slow for 10-minute windows to hold that many, "count:1":
+// each reading is a window of its own, and the detector scores it as a
+// point against the sensor's recent readings.
+func WindowsFor(interval time.Duration) string {
+	need := interval * WindowReadings
+	for _, d := range windowLadder {
+		if d >= need {
+			return d.String()
+		}
+	}
+	return "count:1"
+}
+
+// SetWindowsFor sets c's windows to WindowsFor(interval), and clears Auto.
+func (c *Config) SetWindowsFor(interval time.Duration) {
+	_ = ParseWindows(WindowsFor(interval), c) // WindowsFor's specs parse
 }

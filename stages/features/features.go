@@ -273,7 +273,7 @@ func (s *Stage) emit(ws []*window, out *pipeline.Emitter) {
 		fv.LateCount, sn.late = sn.late, 0
 		s.features.Emit(out, fv.SensorID, fv)
 		s.met.windows.Inc()
-		if fv.Count < SparseReadings {
+		if fv.Count < SparseReadings && s.cfg.Count == 0 { // count windows hold what they were asked to
 			s.sparse(fv)
 		}
 	}
@@ -282,8 +282,10 @@ func (s *Stage) emit(ws []*window, out *pipeline.Emitter) {
 }
 
 // SparseReadings is the fewest readings a window needs for all its
-// statistics (std from 2, skewness from 3, kurtosis from 4); windows with
-// fewer are emitted, and counted in smaint_features_sparse_windows_total.
+// statistics (std from 2, skewness from 3, kurtosis from 4); time windows
+// with fewer are emitted, and counted in
+// smaint_features_sparse_windows_total. (Count windows hold what they
+// were asked to: "count:1" is a point per reading on purpose.)
 const SparseReadings = 4
 
 // sparse counts a window with too few readings, and says so the first
@@ -293,8 +295,12 @@ func (s *Stage) sparse(fv *schemas.FeatureVector) {
 	s.met.sparse.Inc()
 	if !s.warnedSparse {
 		s.warnedSparse = true
-		s.cfg.Logger.Warn("feature windows hold too few readings for their statistics: lengthen the windows (or use count windows); said once, counted in smaint_features_sparse_windows_total",
-			"sensor", fv.SensorID, "readings", fv.Count, "needed", SparseReadings, "windows", s.cfg.Windows())
+		// The window held Count readings: they come about every
+		// size/Count, and WindowsFor says what would hold enough.
+		span := fv.WindowEnd.Sub(fv.WindowStart)
+		s.cfg.Logger.Warn("feature windows hold too few readings for their statistics: each window is scored as a single point; for windows with statistics, lengthen them (--windows); said once, counted in smaint_features_sparse_windows_total",
+			"sensor", fv.SensorID, "readings", fv.Count, "needed", SparseReadings, "windows", s.cfg.Windows(),
+			"suggested_windows", WindowsFor(span/time.Duration(max(fv.Count, 1))))
 	}
 }
 
@@ -468,10 +474,15 @@ func floorDiv(a, b int64) int64 {
 	return q
 }
 
-// ParseWindows sets c's windows (Size, Hop, Count) from a spec such as
-// "60s", "60s/15s" (hopping) or "count:600"; Config.Windows writes one.
+// ParseWindows sets c's windows (Size, Hop, Count, Auto) from a spec such
+// as "60s", "60s/15s" (hopping), "count:600" or "auto" (see Config.Auto);
+// Config.Windows writes one.
 func ParseWindows(spec string, c *Config) error {
-	c.Size, c.Hop, c.Count = 0, 0, 0
+	c.Size, c.Hop, c.Count, c.Auto = 0, 0, 0, false
+	if spec == "auto" {
+		c.Auto = true
+		return nil
+	}
 	if n, ok := strings.CutPrefix(spec, "count:"); ok {
 		v, err := strconv.Atoi(n)
 		if err != nil || v < 1 {

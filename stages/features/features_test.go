@@ -1,13 +1,16 @@
 package features_test
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"math"
 	"math/rand/v2"
 	"reflect"
 	"sort"
+	"strings"
 	"testing"
 	"time"
 
@@ -506,7 +509,8 @@ func TestWindowSpecsRoundTrip(t *testing.T) {
 // nearly empty; each such window is counted, so an operator can see it.
 func TestSparseWindowsAreCounted(t *testing.T) {
 	reg := prometheus.NewRegistry()
-	e := newEnv(t, func(c *features.Config) { c.Registerer = reg })
+	var logs bytes.Buffer
+	e := newEnv(t, func(c *features.Config) { c.Registerer, c.Logger = reg, slog.New(slog.NewJSONHandler(&logs, nil)) })
 	// One reading every 5 minutes into 1-minute windows, then 10 a window.
 	var rs []schemas.SensorReading
 	for i := range 6 {
@@ -524,5 +528,50 @@ func TestSparseWindowsAreCounted(t *testing.T) {
 	}
 	if got := pipelinetest.Metric(t, reg, "smaint_features_sparse_windows_total"); sparse != 6 || got != float64(sparse) {
 		t.Fatalf("%d sparse windows of %d, metric %v", sparse, len(fvs), got)
+	}
+	// Said once, with windows that would do: a reading a minute or slower
+	// is too slow for windows, so a point per reading.
+	if n := strings.Count(logs.String(), "too few readings"); n != 1 || !strings.Contains(logs.String(), `"suggested_windows":"count:1"`) {
+		t.Fatalf("%d warnings: %s", n, logs.String())
+	}
+}
+
+func TestWindowsFor(t *testing.T) {
+	tests := []struct {
+		interval time.Duration
+		want     string
+	}{
+		{time.Millisecond, "1s"},
+		{50 * time.Millisecond, "2s"}, // 20 Hz
+		{time.Second, "30s"},
+		{2 * time.Second, "1m0s"},
+		{5 * time.Second, "5m0s"},
+		{20 * time.Second, "10m0s"},
+		{time.Minute, "count:1"},
+		{5 * time.Minute, "count:1"},
+	}
+	for _, tc := range tests {
+		if got := features.WindowsFor(tc.interval); got != tc.want {
+			t.Errorf("WindowsFor(%v) = %s, want %s", tc.interval, got, tc.want)
+		}
+		var c features.Config
+		c.Auto = true
+		c.SetWindowsFor(tc.interval)
+		if c.Auto || c.Windows() != tc.want {
+			t.Errorf("SetWindowsFor(%v): windows %s, auto %v", tc.interval, c.Windows(), c.Auto)
+		}
+	}
+}
+
+// "auto" windows are for backtest, which has the whole series; the stage
+// refuses them with an error that says what to give instead.
+func TestAutoWindowsAreRefusedByTheStage(t *testing.T) {
+	var c features.Config
+	if err := features.ParseWindows("auto", &c); err != nil || !c.Auto || c.Windows() != "auto" {
+		t.Fatalf("ParseWindows(auto): %v, %+v", err, c)
+	}
+	_, err := features.New(c)
+	if !errors.Is(err, pipeline.ErrConfig) || !strings.Contains(err.Error(), "--windows 60s") {
+		t.Fatalf("New with auto windows: %v", err)
 	}
 }

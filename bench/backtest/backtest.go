@@ -21,6 +21,7 @@ import (
 	"github.com/smaint/smaint/pipeline"
 	"github.com/smaint/smaint/schemas"
 	"github.com/smaint/smaint/stages"
+	"github.com/smaint/smaint/stages/features"
 	"github.com/smaint/smaint/stages/simulate"
 )
 
@@ -39,13 +40,67 @@ func Replay(ctx context.Context, off *pipeline.Offline, topic string, readings [
 // Open reads the rows of the CSV file at path and builds, in process, the
 // stages specs with the configuration c: what a backtest, or a training on
 // history, runs them through.
+//
+// Windows "auto" (c.Features.Auto) are sized here from the rows'
+// SamplingInterval (features.WindowsFor), and c says which were used.
 func Open(ctx context.Context, path string, f Format, c *stages.Config, specs []stages.Spec) ([]Row, *pipeline.Offline, error) {
 	rows, err := ReadCSV(path, f)
 	if err != nil {
 		return nil, nil, err
 	}
+	if c.Features.Auto {
+		if iv := SamplingInterval(rows); iv > 0 {
+			c.Features.SetWindowsFor(iv)
+		} else { // one reading a sensor: nothing to size from
+			_ = features.ParseWindows(features.Config{}.WithDefaults().Windows(), &c.Features)
+		}
+	}
 	off, err := stages.Offline(ctx, c, specs)
 	return rows, off, err
+}
+
+// SamplingInterval is how often the rows' sensors are read: the median,
+// over sensors, of the median time between a sensor's consecutive
+// readings; 0 if no sensor was read twice at different times.
+func SamplingInterval(rows []Row) time.Duration {
+	times := map[string][]int64{}
+	for _, rw := range rows {
+		r := &rw.Reading
+		times[r.SensorID] = append(times[r.SensorID], r.TS.UnixMicro())
+	}
+	var perSensor []int64
+	for _, ts := range times {
+		slices.Sort(ts)
+		var gaps []int64
+		for i := 1; i < len(ts); i++ {
+			if g := ts[i] - ts[i-1]; g > 0 {
+				gaps = append(gaps, g)
+			}
+		}
+		if len(gaps) > 0 {
+			slices.Sort(gaps)
+			perSensor = append(perSensor, gaps[len(gaps)/2])
+		}
+	}
+	if len(perSensor) == 0 {
+		return 0
+	}
+	slices.Sort(perSensor)
+	return time.Duration(perSensor[len(perSensor)/2]) * time.Microsecond
+}
+
+// ResultDelay is how long after a window's end its result is known, for
+// WriteScored: a time window closes once the readings pass its end by the
+// lateness; a count window closes with its last reading, and its end is
+// one microsecond past that reading.
+func ResultDelay(c features.Config) time.Duration {
+	if c.Count > 0 {
+		return -time.Microsecond
+	}
+	if c = c.WithDefaults(); c.Lateness == features.NoLateness {
+		return 0
+	}
+	return c.Lateness
 }
 
 // Result is what the stages made of the rows.
@@ -89,20 +144,22 @@ var ScoredHeader = []string{"timestamp", "sensor_id", "value", "window_start", "
 // result its own window, or a later one, produced: the file is causal,
 // and scoring it row by row measures what the stream would have said.
 // Rows before their sensor's first window closed have empty score fields.
-func WriteScored(path string, rows []Row, res *Result, lateness time.Duration) error {
+// delay is how long after its end a window's result is known
+// (ResultDelay).
+func WriteScored(path string, rows []Row, res *Result, delay time.Duration) error {
 	f, err := os.Create(path)
 	if err != nil {
 		return err
 	}
 	w := csv.NewWriter(f)
 	_ = w.Write(ScoredHeader)
-	open := alertsOpen(res.Alerts, lateness)
+	open := alertsOpen(res.Alerts, delay)
 	rec := make([]string, len(ScoredHeader))
 	for _, rw := range rows {
 		r := rw.Reading
 		clear(rec)
 		rec[0], rec[1], rec[2], rec[7] = r.TS.Format(time.RFC3339Nano), r.SensorID, strconv.FormatFloat(r.Value, 'g', -1, 64), "0"
-		if s, ok := lastClosed(res.Scores[r.SensorID], r.TS.Add(-lateness)); ok {
+		if s, ok := lastClosed(res.Scores[r.SensorID], r.TS.Add(-delay)); ok {
 			rec[3], rec[4] = s.WindowStart.Format(time.RFC3339Nano), s.WindowEnd.Format(time.RFC3339Nano)
 			rec[5], rec[6] = strconv.FormatFloat(s.Score, 'g', -1, 64), strconv.FormatBool(s.IsAnomaly)
 		}
@@ -134,9 +191,12 @@ func lastClosed(scores []schemas.AnomalyScore, t time.Time) (schemas.AnomalyScor
 	return scores[i-1], true
 }
 
-// alertsOpen returns whether, at a time, a sensor had an alert known to be
-// open: its first record's window had closed (its end plus lateness had
-// passed) and its RESOLVED record's had not.
+// alertsOpen returns whether, at a time, a sensor had an anomaly alert
+// (kind ANOMALY or THRESHOLD) known to be open: the window of its first
+// record of such a kind had closed (its end plus lateness had passed) and
+// its RESOLVED record's had not. Drift and silence alerts say a
+// distribution moved or data stopped, not that the sensor is anomalous,
+// and are left out.
 func alertsOpen(alerts []schemas.Alert, lateness time.Duration) func(sensor string, at time.Time) bool {
 	type span struct{ from, to time.Time }
 	never := time.Unix(1<<40, 0)
@@ -144,6 +204,9 @@ func alertsOpen(alerts []schemas.Alert, lateness time.Duration) func(sensor stri
 	spans := map[string][]*span{}
 	for _, a := range alerts {
 		sp := byID[a.AlertID]
+		if sp == nil && a.Kind != schemas.KindAnomaly && a.Kind != schemas.KindThreshold {
+			continue
+		}
 		if sp == nil {
 			sp = &span{from: a.LastSeen.Add(lateness), to: never}
 			byID[a.AlertID] = sp
@@ -170,6 +233,8 @@ type Summary struct {
 	Sensors          int                  `json:"sensors"`
 	From             time.Time            `json:"from"`
 	To               time.Time            `json:"to"`
+	WindowSpec       string               `json:"window_spec"`         // the windows used, as --windows reads them
+	Interval         float64              `json:"sampling_interval_s"` // see SamplingInterval
 	Windows          int                  `json:"windows"`
 	AnomalousWindows int                  `json:"anomalous_windows"`
 	AlertsOpened     map[string]int       `json:"alerts_opened"` // by kind
@@ -182,7 +247,8 @@ type Summary struct {
 // Summarize sums up res for rows, whose scored file is out.
 func (res *Result) Summarize(rows []Row, out string) Summary {
 	s := Summary{Rows: len(rows), Sensors: len(res.Scores), AlertsOpened: map[string]int{}, DriftReports: len(res.Drifted),
-		RetrainEvents: res.Retrain, Output: out, From: rows[0].Reading.TS, To: rows[0].Reading.TS}
+		RetrainEvents: res.Retrain, Output: out, From: rows[0].Reading.TS, To: rows[0].Reading.TS,
+		Interval: SamplingInterval(rows).Seconds()}
 	for _, rw := range rows {
 		s.From, s.To = minTime(s.From, rw.Reading.TS), maxTime(s.To, rw.Reading.TS)
 	}
@@ -225,6 +291,9 @@ func maxTime(a, b time.Time) time.Time {
 // Print writes the summary for people.
 func (s Summary) Print(w io.Writer) {
 	fmt.Fprintf(w, "backtest of %d rows, %d sensors, %s to %s\n", s.Rows, s.Sensors, s.From.Format(time.RFC3339), s.To.Format(time.RFC3339))
+	if s.WindowSpec != "" {
+		fmt.Fprintf(w, "  windows          %s (readings every %v)\n", s.WindowSpec, time.Duration(s.Interval*1e9).Round(time.Microsecond))
+	}
 	fmt.Fprintf(w, "  windows scored   %d, of which anomalous %d\n", s.Windows, s.AnomalousWindows)
 	kinds := slices.Sorted(maps.Keys(s.AlertsOpened))
 	opened := make([]string, len(kinds))

@@ -5,6 +5,7 @@ import (
 	"encoding/csv"
 	"errors"
 	"fmt"
+	"math"
 	"os"
 	"path/filepath"
 	"slices"
@@ -16,6 +17,7 @@ import (
 	"github.com/smaint/smaint/bench/backtest"
 	"github.com/smaint/smaint/pipeline"
 	"github.com/smaint/smaint/stages"
+	"github.com/smaint/smaint/stages/features"
 )
 
 func write(t *testing.T, body string) string {
@@ -176,4 +178,79 @@ func readCSV(t *testing.T, path string) [][]string {
 		t.Fatal(err)
 	}
 	return recs
+}
+
+// A sensor read every 5 minutes is too slow for windows: "auto" makes
+// each reading a window of its own (count:1), scored against the recent
+// readings, and the scored file gives each row its own score, known as
+// soon as the reading is.
+func TestAutoWindowsScoreASlowSensorByPoint(t *testing.T) {
+	var b strings.Builder
+	b.WriteString("timestamp,value\n")
+	t0 := time.Date(2026, 3, 1, 0, 0, 0, 0, time.UTC)
+	const n, spike = 400, 300
+	for i := range n { // a daily cycle, read every 5 minutes, with one reading far off it
+		v := 20 + math.Sin(2*math.Pi*float64(i)/288)
+		if i == spike {
+			v -= 8
+		}
+		b.WriteString(t0.Add(time.Duration(i)*5*time.Minute).Format(time.RFC3339) + "," + strconv.FormatFloat(v, 'g', -1, 64) + "\n")
+	}
+	c := stages.DefaultConfig()
+	if err := features.ParseWindows("auto", &c.Features); err != nil {
+		t.Fatal(err)
+	}
+	topics := pipeline.DefaultTopics()
+	rows, off, err := backtest.Open(context.Background(), write(t, b.String()), backtest.Format{}, &c, stages.Downstream(topics, topics.Clean))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := backtest.SamplingInterval(rows); got != 5*time.Minute {
+		t.Fatalf("sampling interval %v", got)
+	}
+	if c.Features.Auto || c.Features.Windows() != "count:1" {
+		t.Fatalf("auto windows became %s", c.Features.Windows())
+	}
+	res, err := backtest.Run(context.Background(), off, topics, rows)
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := filepath.Join(t.TempDir(), "scored.csv")
+	if err := backtest.WriteScored(out, rows, res, backtest.ResultDelay(c.Features)); err != nil {
+		t.Fatal(err)
+	}
+	scored := readCSV(t, out)[1:]
+	for i, rec := range scored {
+		if i < 20 { // warm-up
+			continue
+		}
+		if rec[3] != rows[i].Reading.TS.Format(time.RFC3339Nano) {
+			t.Fatalf("row %d carries the window starting %s, not its own", i, rec[3])
+		}
+		if anomalous := rec[6] == "true"; anomalous != (i == spike) {
+			t.Errorf("row %d (%s): score %s, anomalous %v", i, rec[2], rec[5], anomalous)
+		}
+	}
+}
+
+func TestResultDelay(t *testing.T) {
+	tests := []struct {
+		windows  string
+		lateness time.Duration
+		want     time.Duration
+	}{
+		{"60s", 0, 10 * time.Second}, // the default lateness
+		{"60s", 3 * time.Second, 3 * time.Second},
+		{"60s", features.NoLateness, 0},
+		{"count:1", 0, -time.Microsecond},
+	}
+	for _, tc := range tests {
+		c := features.Config{Lateness: tc.lateness}
+		if err := features.ParseWindows(tc.windows, &c); err != nil {
+			t.Fatal(err)
+		}
+		if got := backtest.ResultDelay(c); got != tc.want {
+			t.Errorf("ResultDelay(%s, lateness %v) = %v, want %v", tc.windows, tc.lateness, got, tc.want)
+		}
+	}
 }

@@ -44,6 +44,7 @@ type history struct {
 	specs []stages.Spec
 	set   *settings
 	log   logFlags
+	used  stages.Config // the stages' configuration open used (windows sized, for "auto")
 }
 
 func (h *history) register(fs *flagSet, specs []stages.Spec) {
@@ -67,6 +68,7 @@ func (h *history) open(ctx context.Context, stderr io.Writer) ([]backtest.Row, *
 		return nil, nil, d.topics, err
 	}
 	rows, off, err := backtest.Open(ctx, h.in, h.fmt, &cfg, h.specs)
+	h.used = cfg
 	return rows, off, d.topics, err
 }
 
@@ -83,6 +85,8 @@ func backtestCmd(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	fs.BoolVar(&jsonOut, "json", false, "also print the summary as one JSON object on the last line")
 	t := pipeline.DefaultTopics()
 	h.register(fs, stages.Downstream(t, t.Clean))
+	// A backtest has the whole series: it sizes windows from it unless told.
+	fs.setDefault("windows", "auto")
 	if err := fs.parse(args); err != nil {
 		return err
 	}
@@ -100,10 +104,11 @@ func backtestCmd(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	if out == "" {
 		out = strings.TrimSuffix(h.in, ".csv") + ".scored.csv"
 	}
-	if err := backtest.WriteScored(out, rows, res, latenessOf(h.set.Features.Lateness)); err != nil {
+	if err := backtest.WriteScored(out, rows, res, backtest.ResultDelay(h.used.Features)); err != nil {
 		return fmt.Errorf("--out: %w", err)
 	}
 	sum := res.Summarize(rows, out)
+	sum.WindowSpec = h.used.Features.Windows()
 	if truth != "" {
 		faults, err := simulate.ReadFaultsFile(truth)
 		if err != nil {

@@ -21,8 +21,9 @@ import (
 // them), and the files the flags name.
 type settings struct {
 	stages.Config
-	models  string // the score stage's model store
-	actions string // the alert stage's rules file
+	models    string  // the score stage's model store
+	actions   string  // the alert stage's rules file
+	deviation float64 // the score stage's detector's Z0; 0: its default
 }
 
 // settingFlags register, per stage with settings, its flags.
@@ -51,7 +52,7 @@ func dedupeFlags(fs *flagSet, set *settings) {
 
 func featureFlags(fs *flagSet, set *settings) {
 	c := &set.Features
-	fs.Var(funcValue{func() string { return c.Windows() }, func(s string) error { return features.ParseWindows(s, c) }}, "windows", "feature windows: SIZE (tumbling), SIZE/HOP (hopping) or count:N")
+	fs.Var(funcValue{func() string { return c.Windows() }, func(s string) error { return features.ParseWindows(s, c) }}, "windows", "feature windows: SIZE (tumbling), SIZE/HOP (hopping), count:N, or (backtest only) auto: sized from how often the sensors are read")
 	fs.DurationVar(&c.Lateness, "lateness", c.Lateness, "how far behind its partition's latest event time a reading may arrive and still count")
 	fs.DurationVar(&c.IdleTimeout, "idle-timeout", c.IdleTimeout, "close a partition's open windows after this long without input, once it is read to its end (processing time)")
 	fs.IntVar(&c.Bands, "bands", c.Bands, "spectral band energies per window for the spectral types")
@@ -67,7 +68,10 @@ func scoreFlags(fs *flagSet, set *settings) {
 		return err
 	}}, "thresholds", "anomaly thresholds per sensor type, TYPE=SCORE[,TYPE=SCORE...]")
 	fs.Float64Var(&c.DefaultThreshold, "threshold", c.DefaultThreshold, "anomaly threshold for the other sensor types")
-	fs.Float64Var(&c.Adaptive.Z0, "deviation", c.Adaptive.Z0, "adaptive detector: deviation, in a sensor's typical spreads, that scores 0.5")
+	fs.StringVar(&c.Detector, "detector", c.Detector, "detector for the sensor types without a model: robust (windows against how the sensor's windows vary) or adaptive (the earlier one, kept to compare)")
+	fs.Float64Var(&set.deviation, "deviation", 0, fmt.Sprintf("deviation that scores 0.5: robust, in the sensor's robust spreads between windows (default %g); adaptive, in its typical within-window spreads (default %g)", c.Robust.Z0, c.Adaptive.Z0))
+	fs.Float64Var(&c.Robust.Noise, "noise-floor", c.Robust.Noise, "robust: a window mean must also move by this many typical within-window standard deviations to score 0.5")
+	fs.IntVar(&c.Robust.History, "baseline-windows", c.Robust.History, "robust: each sensor's baseline is its last this many normal windows")
 }
 
 func driftFlags(fs *flagSet, set *settings) {
@@ -94,6 +98,9 @@ func (set *settings) config(ctx context.Context, d *deps) (stages.Config, error)
 	c := set.Config
 	c.Registerer, c.Logger = d.reg, d.log
 	c.Features.Lateness = latenessOf(c.Features.Lateness)
+	if set.deviation != 0 {
+		c.Score.Robust.Z0, c.Score.Adaptive.Z0 = set.deviation, set.deviation
+	}
 	if set.models != "" {
 		store, err := score.OpenModelStore(set.models)
 		if err != nil {

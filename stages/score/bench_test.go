@@ -24,6 +24,18 @@ func BenchmarkScore(b *testing.B) {
 		}
 		b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(i), "ns/window")
 	})
+	b.Run("detector=robust", func(b *testing.B) {
+		r := score.NewRobust(score.RobustConfig{}, func(string) float64 { return 0.5 })
+		for i := range 70 {
+			r.Score(&fvs[i])
+		}
+		i := 0
+		for b.Loop() {
+			r.Score(&fvs[i%len(fvs)])
+			i++
+		}
+		b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(i), "ns/window")
+	})
 	b.Run("detector=iforest", func(b *testing.B) {
 		var rows [][]float64
 		for i := range fvs {

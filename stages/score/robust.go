@@ -160,8 +160,12 @@ func (r *Robust) Score(fv *schemas.FeatureVector) Verdict {
 	}
 	b.seen++
 
-	zMean, dMean := r.level(b, fv)
-	zStd, dStd, spread := r.spread(b, fv)
+	stdMed, stdScale := math.NaN(), math.NaN() // the standard deviation's baseline, from windows with enough readings
+	if fv.Count >= sparseReadings {
+		stdMed, stdScale = r.robustStats(b.std, b.count)
+	}
+	zMean, dMean := r.level(b, fv, stdMed)
+	zStd, dStd, spread := r.spread(fv, stdMed, stdScale)
 	z := max(zMean, zStd)
 	a := r.cfg.Steepness
 	s := 1.0
@@ -201,27 +205,24 @@ func (r *Robust) Score(fv *schemas.FeatureVector) Verdict {
 
 // level returns the mean's effective deviation (the smaller of its
 // between-window z and its noise-floor z, both scaled so that Z0 scores
-// 0.5) and its signed between-window z.
-func (r *Robust) level(b *robustSensor, fv *schemas.FeatureVector) (z, signed float64) {
+// 0.5) and its signed between-window z. noise is the typical
+// within-window standard deviation, NaN when the window or the baseline
+// has too few readings to say.
+func (r *Robust) level(b *robustSensor, fv *schemas.FeatureVector, noise float64) (z, signed float64) {
 	med, scale := r.robustStats(b.mean, nil)
 	d := fv.Mean - med
 	signed = d / scale
 	z = math.Abs(signed)
-	if fv.Count >= sparseReadings {
-		if noise, _ := r.robustStats(b.std, b.count); noise > 0 {
-			z = math.Min(z, math.Abs(d)/(r.cfg.Noise*noise)*r.cfg.Z0)
-		}
+	if noise > 0 {
+		z = math.Min(z, math.Abs(d)/(r.cfg.Noise*noise)*r.cfg.Z0)
 	}
 	return z, signed
 }
 
-// spread is level's counterpart for the standard deviation; ok is false
-// when the window or the baseline has too few readings to judge it.
-func (r *Robust) spread(b *robustSensor, fv *schemas.FeatureVector) (z, signed float64, ok bool) {
-	if fv.Count < sparseReadings {
-		return 0, 0, false
-	}
-	med, scale := r.robustStats(b.std, b.count)
+// spread is level's counterpart for the standard deviation, whose
+// baseline median and robust spread are med and scale; ok is false when
+// there is no baseline (med is NaN).
+func (r *Robust) spread(fv *schemas.FeatureVector, med, scale float64) (z, signed float64, ok bool) {
 	if math.IsNaN(med) {
 		return 0, 0, false
 	}

@@ -133,13 +133,17 @@ type Detection struct {
 	EventsDetected int     `json:"events_detected"` // with a flagged time within them
 	MeanDelay      float64 `json:"mean_delay_s"`    // from an event's start to its first flagged time
 	MaxDelay       float64 `json:"max_delay_s"`
-	delays         float64 // their sum
+	// NAB is the windowed benchmark score in each of its profiles (see
+	// NABScore, and addNAB for what counts as a detection).
+	NAB    []NABScore `json:"nab"`
+	delays float64    // their sum
 }
 
 // Add scores one file's labels against its flagged times. Pointwise counts
 // and events add up over files, as a benchmark of many files reports
 // them; call Finish after the last.
 func (d *Detection) Add(labels []Label, flagged Flagged) {
+	d.addNAB(labels, flagged)
 	var start time.Time
 	inEvent, detected := false, false
 	endEvent := func() {
@@ -198,6 +202,7 @@ func (d *Detection) Finish() {
 	if d.EventsDetected > 0 {
 		d.MeanDelay = d.delays / float64(d.EventsDetected)
 	}
+	d.finishNAB()
 }
 
 // Print writes the detection for people.
@@ -206,6 +211,13 @@ func (d Detection) Print(w io.Writer) {
 	fmt.Fprintf(w, "  precision %.3f  recall %.3f  F1 %.3f\n", d.Precision, d.Recall, d.F1)
 	fmt.Fprintf(w, "  FAR %.1f%%  MAR %.1f%%   (TP %d, FP %d, TN %d, FN %d)\n", 100*d.FAR, 100*d.MAR, d.TP, d.FP, d.TN, d.FN)
 	fmt.Fprintf(w, "events: %d of %d detected; delay mean %.0fs, max %.0fs\n", d.EventsDetected, d.Events, d.MeanDelay, d.MaxDelay)
+	if len(d.NAB) > 0 {
+		fmt.Fprintf(w, "windowed score (NAB; each flagged span's onset a detection):")
+		for _, s := range d.NAB {
+			fmt.Fprintf(w, " %s %.1f", s.Profile, s.Score)
+		}
+		fmt.Fprintln(w)
+	}
 }
 
 // EvaluateFiles scores scored files against the labels of their inputs,

@@ -8,7 +8,7 @@ BENCHTIME ?= 2s
 FUZZTIME  ?= 30s
 PKGS      := ./...
 
-.PHONY: all build build-prod demo test test-short services bench bench-e2e fuzz fmt vet check clean
+.PHONY: all build build-prod demo test test-short services bench bench-e2e bench-detect fuzz fmt vet check clean
 
 all: build
 
@@ -44,6 +44,11 @@ bench: services build
 # (about twenty-five minutes).
 bench-e2e: services build
 	bench/run-e2e.sh bench/results
+
+# The detection benchmark of README "Detection quality" (SKAB and the
+# simulator, every default), written to bench/results/detection.md.
+bench-detect: build
+	bench/detection.sh bench/results
 
 fuzz:
 	$(GO) test -run '^$$' -fuzz FuzzDecode -fuzztime $(FUZZTIME) ./schemas

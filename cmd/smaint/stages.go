@@ -62,7 +62,7 @@ func featureFlags(fs *flagSet, set *settings) {
 
 func scoreFlags(fs *flagSet, set *settings) {
 	c := &set.Score
-	fs.StringVar(&set.models, "models", "", "model store (file:///dir): each sensor type with an Isolation Forest there (iforest-<type>) is scored by its latest version; others by the adaptive detector")
+	fs.StringVar(&set.models, "models", "", "model store (file:///dir): each sensor type with an Isolation Forest there (iforest-<type>) is scored by its latest version; others by --detector")
 	fs.Var(funcValue{func() string { return score.FormatThresholds(c.Thresholds) }, func(s string) (err error) {
 		c.Thresholds, err = score.ParseThresholds(s)
 		return err

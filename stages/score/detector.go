@@ -1,7 +1,7 @@
 // Package score scores FeatureVectors for anomalies with versioned
-// detectors: an adaptive per-sensor detector with a robust baseline, and
-// Isolation Forest models trained from history and loaded from a model
-// store. Each AnomalyScore says which detector and model version produced
+// detectors: a robust per-sensor detector (the default), the earlier
+// adaptive one, and Isolation Forest models trained from history and
+// loaded from a model store. Each AnomalyScore says which detector and model version produced
 // it and which features drove it.
 package score
 

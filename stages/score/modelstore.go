@@ -133,7 +133,7 @@ var CommonTypes = []string{"temperature", "vibration", "pressure", "current", "a
 
 // LoadModels loads, for each of types (CommonTypes if nil), the latest
 // Isolation Forest the store holds for it (model "iforest-<type>"), by
-// type. Types without one are left out: the adaptive detector scores them.
+// type. Types without one are left out: the stage's detector (robust, by default) scores them.
 func LoadModels(ctx context.Context, st ModelStore, types []string) (map[string]*IForest, error) {
 	if types == nil {
 		types = CommonTypes

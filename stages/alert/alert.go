@@ -59,7 +59,7 @@ type Config struct {
 	Quiet        int           // resolve after this many normal windows in a row (default 5)
 	UpdateEvery  time.Duration // re-send an open alert at most this often, in event time (default 5m)
 	SilentAfter  time.Duration // SENSOR_SILENT when a sensor's windows lag its partition's by this much (default 10m)
-	DriftQuiet   int           // resolve a drift alert after this many undrifted reports (default 2)
+	DriftQuiet   int           // resolve a drift alert after this many undrifted reports in a row (default 6: half an hour of 5-minute drift windows), so a sensor that keeps moving keeps one alert
 	CriticalAt   float64       // an alert whose score reached this ... (default 0.99)
 	CriticalRuns int           // ... over at least 3 windows, or that lasts this many windows, is CRITICAL (default 15)
 
@@ -87,7 +87,7 @@ func (c Config) WithDefaults() Config {
 		c.Settle = 10 * time.Minute
 	}
 	def(&c.Quiet, 5)
-	def(&c.DriftQuiet, 2)
+	def(&c.DriftQuiet, 6)
 	def(&c.CriticalRuns, 15)
 	if c.UpdateEvery == 0 {
 		c.UpdateEvery = 5 * time.Minute

@@ -150,9 +150,22 @@ func TestDriftAlertsAndFolding(t *testing.T) {
 	if states(out) != "DRIFT/OPEN/INFO" || out[0].OpenedAt != t0.Add(15*time.Minute) || !strings.Contains(out[0].RecommendedAction, "calibration") || out[0].Evidence["psi"] != 0.8 {
 		t.Fatalf("%v %+v", states(out), out)
 	}
-	out = e.feed(t, dr("p1", 20, false), dr("p1", 25, false))
-	if states(out) != "DRIFT/RESOLVED/INFO" {
-		t.Fatalf("%v", states(out))
+	// A sensor that keeps moving keeps its one alert: drift again within
+	// DriftQuiet (6) reports is no news.
+	first := out[0]
+	out = e.feed(t, dr("p1", 20, false), dr("p1", 25, false), dr("p1", 30, true), dr("p1", 35, true))
+	for _, a := range out {
+		if a.State != schemas.StateUpdated || a.AlertID != first.AlertID {
+			t.Fatalf("drift resumed within the quiet period: %v", states(out))
+		}
+	}
+	var quiet []alert.Event
+	for m := 40; m < 70; m += 5 {
+		quiet = append(quiet, dr("p1", m, false))
+	}
+	out = e.feed(t, quiet...)
+	if states(out) != "DRIFT/RESOLVED/INFO" || out[0].AlertID != first.AlertID {
+		t.Fatalf("after six undrifted reports: %v %+v", states(out), out)
 	}
 	// A drift alert whose sensor turns anomalous becomes the anomaly alert.
 	drifting := e.feed(t, dr("p3", 0, true), dr("p3", 5, true))

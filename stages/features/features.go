@@ -96,6 +96,7 @@ type sensor struct {
 	windows        []*window // open windows of this sensor
 	late           int64     // late readings since its last emitted window
 	lastSamples    int       // samples in its last emitted window
+	sparseRun      int       // its last windows in a row with too few readings
 }
 
 type window struct {
@@ -274,7 +275,10 @@ func (s *Stage) emit(ws []*window, out *pipeline.Emitter) {
 		s.features.Emit(out, fv.SensorID, fv)
 		s.met.windows.Inc()
 		if fv.Count < SparseReadings && s.cfg.Count == 0 { // count windows hold what they were asked to
-			s.sparse(fv)
+			sn.sparseRun++
+			s.sparse(fv, sn.sparseRun)
+		} else {
+			sn.sparseRun = 0
 		}
 	}
 	clear(ws) // closed windows are garbage now
@@ -288,12 +292,15 @@ func (s *Stage) emit(ws []*window, out *pipeline.Emitter) {
 // were asked to: "count:1" is a point per reading on purpose.)
 const SparseReadings = 4
 
-// sparse counts a window with too few readings, and says so the first
-// time: on data sampled more slowly than the windows are long, every
-// window is such, and the scores built on them mean little.
-func (s *Stage) sparse(fv *schemas.FeatureVector) {
+// sparse counts a window with too few readings, the run-th in a row of
+// its sensor, and says so the first time a sensor has two in a row: on
+// data sampled more slowly than the windows are long, every window is
+// such, and the scores built on them mean little. (One alone is a
+// sensor's first or last window, cut short by where its readings begin
+// or end.)
+func (s *Stage) sparse(fv *schemas.FeatureVector, run int) {
 	s.met.sparse.Inc()
-	if !s.warnedSparse {
+	if !s.warnedSparse && run >= 2 {
 		s.warnedSparse = true
 		// The window held Count readings: they come about every
 		// size/Count, and WindowsFor says what would hold enough.

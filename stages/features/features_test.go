@@ -575,3 +575,19 @@ func TestAutoWindowsAreRefusedByTheStage(t *testing.T) {
 		t.Fatalf("New with auto windows: %v", err)
 	}
 }
+
+// A sensor's first window is cut short by where its readings begin: one
+// sparse window is counted, not warned about (and neither is the last).
+func TestAShortFirstWindowIsNotWarnedAbout(t *testing.T) {
+	reg := prometheus.NewRegistry()
+	var logs bytes.Buffer
+	e := newEnv(t, func(c *features.Config) { c.Registerer, c.Logger = reg, slog.New(slog.NewJSONHandler(&logs, nil)) })
+	var rs []schemas.SensorReading
+	for i := 58; i < 300; i++ { // 1 Hz from 58 s: the first window holds 2
+		rs = append(rs, rd("t", time.Duration(i)*time.Second, float64(i)))
+	}
+	run(t, e, rs, 50)
+	if got := pipelinetest.Metric(t, reg, "smaint_features_sparse_windows_total"); got != 1 || logs.Len() != 0 {
+		t.Fatalf("%v sparse windows counted; logs: %s", got, logs.String())
+	}
+}

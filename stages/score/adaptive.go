@@ -224,7 +224,7 @@ func (a *Adaptive) forget(sensor string) { delete(a.sensors, sensor) }
 // Sensors returns how many sensors the detector holds state for.
 func (a *Adaptive) Sensors() int { return len(a.sensors) }
 
-func (a *Adaptive) history() int { return a.cfg.History }
+func (a *Adaptive) history() int { return a.cfg.History + a.cfg.MaxFrozen }
 
 // sharesOf returns each feature's share of the deviation behind the
 // score: level and spread features by z², and shape features, together,

@@ -5,7 +5,9 @@ import (
 )
 
 // sensorDetector is a Detector that keeps a baseline per sensor, built
-// from the sensor's last history() windows.
+// from the sensor's last history() windows at most (its baseline's
+// windows, and the anomalous ones it may have kept out between them): the
+// score stage retains that many to rebuild it after a restart.
 type sensorDetector interface {
 	Detector
 	// Sensors returns how many sensors the detector holds state for.

@@ -297,7 +297,7 @@ func (r *Robust) evict() {
 // forget drops a sensor's baseline.
 func (r *Robust) forget(sensor string) { delete(r.sensors, sensor) }
 
-func (r *Robust) history() int { return r.cfg.History }
+func (r *Robust) history() int { return r.cfg.History + r.cfg.MaxFrozen }
 
 // Sensors returns how many sensors the detector holds state for.
 func (r *Robust) Sensors() int { return len(r.sensors) }

@@ -21,15 +21,25 @@ type batch struct {
 	done    chan struct{}
 	errMu   sync.Mutex
 	err     error
+	refused []refusal // records the brokers refused for what they are
 	promise func(*kgo.Record, error)
+}
+
+// refusal is a record the brokers refused, and why.
+type refusal struct {
+	rec *kgo.Record
+	err error
 }
 
 func newBatch() *batch {
 	b := &batch{offsets: make(map[TopicPartition]mark), reached: make(map[TopicPartition]int64)}
-	b.promise = func(_ *kgo.Record, err error) {
+	b.promise = func(r *kgo.Record, err error) {
 		if err != nil {
 			b.errMu.Lock()
-			if b.err == nil {
+			switch {
+			case refused(err):
+				b.refused = append(b.refused, refusal{r, err})
+			case b.err == nil:
 				b.err = err
 			}
 			b.errMu.Unlock()
@@ -45,6 +55,8 @@ func newBatch() *batch {
 func (b *batch) arm(n int) {
 	b.done = make(chan struct{})
 	b.err = nil
+	clear(b.refused)
+	b.refused = b.refused[:0]
 	b.pending.Store(int64(n) + 1)
 }
 

@@ -20,6 +20,11 @@ const (
 	HeaderSourcePartition = "smaint-source-partition"
 	HeaderSourceOffset    = "smaint-source-offset"
 	HeaderFailedAt        = "smaint-failed-at"
+	// HeaderTargetTopic names the topic an output too large for it was
+	// meant for; HeaderOriginalSize gives, in bytes, a dead letter's value
+	// before it was truncated to fit.
+	HeaderTargetTopic  = "smaint-target-topic"
+	HeaderOriginalSize = "smaint-original-size"
 )
 
 // Emitter collects what a stage produces from one batch: records for its
@@ -31,6 +36,9 @@ type Emitter struct {
 	dlqTopic string
 	now      func() time.Time
 	behind   func(TopicPartition) bool // the runner's; nil: never behind
+	// maxRecord is the largest record the brokers take (MaxRecordBytes);
+	// an output over it becomes a dead letter. 0: no limit.
+	maxRecord int
 
 	raw      []*kgo.Record // the batch's decoded inputs, by index into in
 	recs     []kgo.Record  // outputs and dead letters, in emit order
@@ -75,7 +83,68 @@ func (e *Emitter) emit(topic, key string, enc *schemas.Encoder, v schemas.Record
 		}
 		return
 	}
-	e.recs = append(e.recs, kgo.Record{Topic: topic, Key: e.arena.copy(key), Value: val})
+	k := e.arena.copy(key)
+	if size := recordSize(k, val, nil); e.maxRecord > 0 && size > e.maxRecord {
+		e.tooLarge(topic, k, val, size)
+		return
+	}
+	e.recs = append(e.recs, kgo.Record{Topic: topic, Key: k, Value: val})
+}
+
+// recordSize is about what a record takes in a batch of its own, as the
+// brokers count it against max.message.bytes: the batch header, the
+// record's framing, its key, value and headers.
+func recordSize(key, value []byte, headers []kgo.RecordHeader) int {
+	n := 61 + 32 + len(key) + len(value)
+	for _, h := range headers {
+		n += 10 + len(h.Key) + len(h.Value)
+	}
+	return n
+}
+
+// tooLarge sends, instead of an output of size bytes over the limit, a
+// dead letter: its key, its value truncated (see fit), and why.
+func (e *Emitter) tooLarge(topic string, key, val []byte, size int) {
+	err := fmt.Errorf("%w: an output for %s of %d bytes, over the %d bytes the brokers take (MaxRecordBytes)", ErrTooLarge, topic, size, e.maxRecord)
+	e.dlq[errorKind(err)]++
+	hs := []kgo.RecordHeader{
+		{Key: HeaderStage, Value: []byte(e.stage)},
+		{Key: HeaderError, Value: []byte(err.Error())},
+		{Key: HeaderErrorKind, Value: []byte(KindTooLarge)},
+		{Key: HeaderTargetTopic, Value: []byte(topic)},
+		{Key: HeaderFailedAt, Value: e.now().UTC().AppendFormat(nil, time.RFC3339Nano)},
+	}
+	e.recs = append(e.recs, e.fit(kgo.Record{Topic: e.dlqTopic, Key: key, Value: val, Headers: hs}))
+}
+
+// deadLetterValueMax bounds a dead letter's value: beyond it, the value is
+// truncated, and HeaderOriginalSize says how long it was.
+const deadLetterValueMax = 64 << 10
+
+// fit truncates a dead letter's key, value and header values so that it
+// fits the limit, keeping the start of each and saying how long the value
+// was (HeaderOriginalSize): a record too large for the brokers must not
+// also make its dead letter too large.
+func (e *Emitter) fit(r kgo.Record) kgo.Record {
+	limit := deadLetterValueMax
+	if e.maxRecord > 0 {
+		limit = min(limit, e.maxRecord/4)
+	}
+	clip := func(b []byte) []byte {
+		if len(b) > limit/16 {
+			return b[: limit/16 : limit/16]
+		}
+		return b
+	}
+	r.Key = clip(r.Key)
+	for i := range r.Headers {
+		r.Headers[i].Value = clip(r.Headers[i].Value)
+	}
+	if len(r.Value) > limit {
+		r.Headers = append(r.Headers, kgo.RecordHeader{Key: HeaderOriginalSize, Value: strconv.AppendInt(nil, int64(len(r.Value)), 10)})
+		r.Value = r.Value[:limit:limit]
+	}
+	return r
 }
 
 func (e *Emitter) deadLetter(src *kgo.Record, err error) {
@@ -92,7 +161,7 @@ func (e *Emitter) deadLetter(src *kgo.Record, err error) {
 		kgo.RecordHeader{Key: HeaderSourceOffset, Value: strconv.AppendInt(nil, src.Offset, 10)},
 		kgo.RecordHeader{Key: HeaderFailedAt, Value: e.now().UTC().AppendFormat(nil, time.RFC3339Nano)},
 	)
-	e.recs = append(e.recs, kgo.Record{Topic: e.dlqTopic, Key: src.Key, Value: src.Value, Headers: hs})
+	e.recs = append(e.recs, e.fit(kgo.Record{Topic: e.dlqTopic, Key: src.Key, Value: src.Value, Headers: hs}))
 }
 
 // reset readies the Emitter for a new batch whose decoded inputs are raw.

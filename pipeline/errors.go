@@ -4,6 +4,8 @@ import (
 	"errors"
 	"fmt"
 
+	"github.com/twmb/franz-go/pkg/kerr"
+
 	"github.com/smaint/smaint/schemas"
 )
 
@@ -16,26 +18,40 @@ var (
 	// ErrProduce means the brokers refused an output for good (after the
 	// client's own retries); the runner stops rather than commit past it.
 	ErrProduce = errors.New("produce failed")
+	// ErrTooLarge means a record is over the size the brokers take
+	// (MaxRecordBytes): an output so large goes to the dead-letter topic
+	// instead, truncated, and the stage moves on.
+	ErrTooLarge = errors.New("record too large")
+	// ErrRefused means the brokers refused an output record for good for
+	// what it is (invalid, against a policy): it goes to the dead-letter
+	// topic instead, and the stage moves on.
+	ErrRefused = errors.New("record refused by the brokers")
 )
 
 // Dead-letter kinds, the value of the smaint-error-kind header.
 const (
-	KindDecode   = "decode"   // the value is not a readable record
-	KindSchema   = "schema"   // readable framing, but an unknown or incompatible schema
-	KindInvalid  = "invalid"  // decoded, but rejected by the stage's rules
-	KindPanic    = "panic"    // the stage panicked on it
-	KindRejected = "rejected" // any other rejection by the stage
+	KindDecode   = "decode"    // the value is not a readable record
+	KindSchema   = "schema"    // readable framing, but an unknown or incompatible schema
+	KindInvalid  = "invalid"   // decoded, but rejected by the stage's rules
+	KindPanic    = "panic"     // the stage panicked on it
+	KindRejected = "rejected"  // any other rejection by the stage
+	KindTooLarge = "too_large" // an output over the size the brokers take
+	KindRefused  = "refused"   // an output the brokers refused for what it is
 )
 
-const numKinds = 5
+const numKinds = 7
 
 // kindNames is indexed by errorKind.
-var kindNames = [numKinds]string{KindDecode, KindSchema, KindInvalid, KindPanic, KindRejected}
+var kindNames = [numKinds]string{KindDecode, KindSchema, KindInvalid, KindPanic, KindRejected, KindTooLarge, KindRefused}
 
 // errorKind classifies err for the dead-letter headers and metrics,
 // returning an index into kindNames.
 func errorKind(err error) int {
 	switch {
+	case errors.Is(err, ErrTooLarge), errors.Is(err, kerr.MessageTooLarge), errors.Is(err, kerr.RecordListTooLarge):
+		return 5
+	case errors.Is(err, ErrRefused):
+		return 6
 	case errors.Is(err, ErrPanic):
 		return 3
 	case errors.Is(err, ErrInvalid):
@@ -51,4 +67,17 @@ func errorKind(err error) int {
 // Invalidf returns an error wrapping ErrInvalid.
 func Invalidf(format string, args ...any) error {
 	return fmt.Errorf("%w: %s", ErrInvalid, fmt.Sprintf(format, args...))
+}
+
+// refused reports whether a produce error is the brokers refusing the
+// record for what it is, for good: retrying it would fail the same way,
+// and stopping on it would stop on every restart.
+func refused(err error) bool {
+	for _, e := range []error{kerr.MessageTooLarge, kerr.RecordListTooLarge, kerr.InvalidRecord, kerr.CorruptMessage,
+		kerr.InvalidTimestamp, kerr.PolicyViolation} {
+		if errors.Is(err, e) {
+			return true
+		}
+	}
+	return false
 }

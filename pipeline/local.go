@@ -62,7 +62,7 @@ func NewLocal[T any](ctx context.Context, name string, stage Stage[T], serde *sc
 		}
 	}
 	l := &Local[T]{stage: stage}
-	l.em.stage, l.em.dlqTopic, l.em.now = name, "dlq", SystemClock{}.Now
+	l.em.stage, l.em.dlqTopic, l.em.now, l.em.maxRecord = name, "dlq", SystemClock{}.Now, DefaultMaxRecordBytes
 	return l, nil
 }
 

@@ -195,7 +195,7 @@ func (t *typedStage[T]) offline(ctx context.Context, name string, serde *schemas
 func (s *offlineTyped[T]) process(ctx context.Context, topic string, first int64, values [][]byte) (Result, error) {
 	s.msgs = s.msgs[:0]
 	for i, b := range values {
-		s.msgs = append(s.msgs, Msg[T]{Topic: topic, Offset: first + int64(i)})
+		s.msgs = append(s.msgs, Msg[T]{Topic: topic, Offset: first + int64(i), Size: len(b)})
 		if err := s.decode(ctx, s.dec, topic, b, &s.msgs[i].Value); err != nil {
 			return Result{}, fmt.Errorf("%s: record %d of %s: %w", s.name, first+int64(i), topic, err)
 		}

@@ -37,6 +37,7 @@ type runnerConfig struct {
 	decode       any
 	fetchMax     int32
 	fetchPartMax int32
+	maxRecord    int32
 }
 
 // The default backoff between retries of a failed batch (RetryBackoff).
@@ -48,6 +49,12 @@ const (
 // DefaultMaxBatch is how many records a stage gets at most in one Process
 // call, unless MaxBatch says otherwise.
 const DefaultMaxBatch = 10_000
+
+// DefaultMaxRecordBytes is the largest record batch a runner produces,
+// and so the largest output record, unless MaxRecordBytes says otherwise:
+// the Kafka producer's default (max.message.bytes is 1,048,588 on a
+// broker left to its defaults).
+const DefaultMaxRecordBytes = 1_000_012
 
 func defaultRunnerConfig(name string) runnerConfig {
 	return runnerConfig{
@@ -64,6 +71,7 @@ func defaultRunnerConfig(name string) runnerConfig {
 		commitEvery:  time.Second,
 		fetchMax:     4 << 20,
 		fetchPartMax: 256 << 10,
+		maxRecord:    DefaultMaxRecordBytes,
 	}
 }
 
@@ -83,6 +91,8 @@ func (c *runnerConfig) validate() error {
 		return fmt.Errorf("%w: runner: max in-flight batches %d must be positive", ErrConfig, c.maxInflight)
 	case c.fetchPartMax <= 0 || c.fetchMax < c.fetchPartMax:
 		return fmt.Errorf("%w: runner: fetch limits %d bytes a fetch, %d a partition", ErrConfig, c.fetchMax, c.fetchPartMax)
+	case c.maxRecord < 1024:
+		return fmt.Errorf("%w: runner: max record bytes %d is under 1 KiB", ErrConfig, c.maxRecord)
 	case c.drainTimeout <= 0:
 		return fmt.Errorf("%w: runner: drain timeout must be positive", ErrConfig)
 	case c.partitions == 0 || c.partitions < -1:
@@ -150,6 +160,12 @@ func MaxInflightBatches(n int) Option { return func(c *runnerConfig) { c.maxInfl
 func FetchMaxBytes(total, perPartition int32) Option {
 	return func(c *runnerConfig) { c.fetchMax, c.fetchPartMax = total, perPartition }
 }
+
+// MaxRecordBytes bounds each record batch the runner produces, and so each
+// output record (default DefaultMaxRecordBytes). It must not exceed any
+// output topic's max.message.bytes: the runner checks at start. An output
+// over it goes to the dead-letter topic instead (kind too_large).
+func MaxRecordBytes(n int32) Option { return func(c *runnerConfig) { c.maxRecord = n } }
 
 // DrainTimeout bounds how long Run waits, once its context ends, for the
 // outputs of processed batches to be acknowledged (default 30s). Batches

@@ -136,6 +136,7 @@ func NewRunner[T any](name string, stage Stage[T], opts ...Option) (*Runner[T], 
 		kgo.OnPartitionsRevoked(r.onRevoked),
 		kgo.OnPartitionsLost(r.onLost),
 		kgo.ProducerLinger(5*time.Millisecond),
+		kgo.ProducerBatchMaxBytes(cfg.maxRecord),
 		kgo.FetchMaxBytes(cfg.fetchMax),
 		kgo.FetchMaxPartitionBytes(cfg.fetchPartMax),
 		kgo.WithLogger(kgoLogger{r.log}),
@@ -267,6 +268,13 @@ func (r *Runner[T]) startOnce(ctx context.Context) error {
 			return err
 		}
 	}
+	outs := []string{r.cfg.dlq}
+	for _, p := range r.outputs {
+		outs = append(outs, p.Topic())
+	}
+	if err := checkRecordLimits(ctx, r.cl, r.cfg.maxRecord, r.log, outs...); err != nil {
+		return err
+	}
 	for _, p := range r.outputs {
 		enc, err := r.cfg.serde.NewEncoder(ctx, p.Schema(), p.Topic()+"-value")
 		if err != nil {
@@ -345,7 +353,7 @@ func (r *Runner[T]) collect(ctx context.Context, fetches kgo.Fetches, b *batch) 
 				b.em.deadLetter(rec, err)
 				continue
 			}
-			m.Topic, m.Partition, m.Offset, m.Timestamp = rec.Topic, rec.Partition, rec.Offset, rec.Timestamp
+			m.Topic, m.Partition, m.Offset, m.Timestamp, m.Size = rec.Topic, rec.Partition, rec.Offset, rec.Timestamp, len(rec.Key)+len(rec.Value)
 			r.raw = append(r.raw, rec)
 		}
 		last := p.Records[len(p.Records)-1]
@@ -468,6 +476,9 @@ func (r *Runner[T]) commitLoop() {
 	for b := range r.inflight {
 		<-b.done
 		r.met.inflight.Dec()
+		if len(b.refused) > 0 && b.failure() == nil {
+			r.deadLetterRefused(b)
+		}
 		if err := b.failure(); err != nil && !broken {
 			broken = true
 			if r.produceCtx.Err() == nil {
@@ -495,6 +506,39 @@ func (r *Runner[T]) commitLoop() {
 		}
 		r.settle()
 		r.putBatch(b)
+	}
+}
+
+// deadLetterRefused sends the records of b that the brokers refused for
+// what they are to the dead-letter topic instead, truncated to fit, and
+// waits for them: a record no retry can place must not stop the stage
+// (and, restarted, stop it again). If the dead letters fail too, so does b.
+func (r *Runner[T]) deadLetterRefused(b *batch) {
+	dls := make([]*kgo.Record, 0, len(b.refused))
+	for _, f := range b.refused {
+		kind, sentinel := KindRefused, ErrRefused
+		if errorKind(f.err) == 5 {
+			kind, sentinel = KindTooLarge, ErrTooLarge
+		}
+		err := fmt.Errorf("%w: the brokers refused an output for %s: %w", sentinel, f.rec.Topic, f.err)
+		b.em.dlq[errorKind(err)]++
+		r.log.Warn("output refused by the brokers; sent to the dead-letter topic", "topic", f.rec.Topic, "bytes", len(f.rec.Value), "err", f.err)
+		hs := []kgo.RecordHeader{
+			{Key: HeaderStage, Value: []byte(r.name)},
+			{Key: HeaderError, Value: []byte(err.Error())},
+			{Key: HeaderErrorKind, Value: []byte(kind)},
+			{Key: HeaderTargetTopic, Value: []byte(f.rec.Topic)},
+			{Key: HeaderFailedAt, Value: r.cfg.clock.Now().UTC().AppendFormat(nil, time.RFC3339Nano)},
+		}
+		dl := b.em.fit(kgo.Record{Topic: r.cfg.dlq, Key: f.rec.Key, Value: f.rec.Value, Headers: hs})
+		dls = append(dls, &dl)
+	}
+	if err := r.cl.ProduceSync(r.produceCtx, dls...).FirstErr(); err != nil {
+		b.errMu.Lock()
+		if b.err == nil {
+			b.err = fmt.Errorf("dead-lettering refused outputs: %w", err)
+		}
+		b.errMu.Unlock()
 	}
 }
 
@@ -543,7 +587,7 @@ func (r *Runner[T]) getBatch() *batch {
 	default:
 	}
 	b := newBatch()
-	b.em.stage, b.em.dlqTopic, b.em.now, b.em.behind = r.name, r.cfg.dlq, r.cfg.clock.Now, r.behind
+	b.em.stage, b.em.dlqTopic, b.em.now, b.em.behind, b.em.maxRecord = r.name, r.cfg.dlq, r.cfg.clock.Now, r.behind, int(r.cfg.maxRecord)
 	return b
 }
 

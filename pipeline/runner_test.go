@@ -371,24 +371,53 @@ func TestRunnerTicksWithoutInput(t *testing.T) {
 	}
 }
 
+// A produce error that is not about the record (here: no right to write
+// the topic) stops the runner, uncommitted: going on would lose outputs.
+// A refusal of the record itself (invalid) sends it to the dead-letter
+// topic instead, unless that fails too.
 func TestRunnerStopsOnPermanentProduceError(t *testing.T) {
-	h := newHarness(t, 1)
-	pipelinetest.CreateTopic(t, h.admin, 1, outTopic, dlqTopic)
-	h.cluster.Fault(kfake.Fault{Keys: []kmsg.Key{kmsg.Produce}, Topic: outTopic, Err: kerr.InvalidRecord, Count: -1})
-	pipelinetest.Produce(t, h.admin, &kgo.Record{Topic: inTopic, Value: encode(t, reading(1))})
-	r := h.runner(newRelay())
-	errc := make(chan error, 1)
-	go func() { errc <- r.Run(context.Background()) }()
-	select {
-	case err := <-errc:
-		if !errors.Is(err, pipeline.ErrProduce) {
-			t.Fatalf("Run returned %v, want ErrProduce", err)
-		}
-	case <-time.After(time.Until(pipelinetest.Deadline(t))):
-		t.Fatal("Run did not stop on a permanent produce error")
+	tests := []struct {
+		name   string
+		faults map[string]*kerr.Error // topic -> the error its produce gets
+		stops  bool
+	}{
+		{"not authorized", map[string]*kerr.Error{outTopic: kerr.TopicAuthorizationFailed}, true},
+		{"record refused", map[string]*kerr.Error{outTopic: kerr.InvalidRecord}, false},
+		{"record and its dead letter refused", map[string]*kerr.Error{outTopic: kerr.InvalidRecord, dlqTopic: kerr.InvalidRecord}, true},
 	}
-	if got := committed(t, h.admin, "smaint-relay"); got > 0 {
-		t.Errorf("committed %d past an unacknowledged output", got)
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			h := newHarness(t, 1)
+			pipelinetest.CreateTopic(t, h.admin, 1, outTopic, dlqTopic)
+			for topic, err := range tc.faults {
+				h.cluster.Fault(kfake.Fault{Keys: []kmsg.Key{kmsg.Produce}, Topic: topic, Err: err, Count: -1})
+			}
+			pipelinetest.Produce(t, h.admin, &kgo.Record{Topic: inTopic, Value: encode(t, reading(1))})
+			r := h.runner(newRelay())
+			if !tc.stops {
+				start(t, r)
+				pipelinetest.WaitCommitted(t, h.admin, "smaint-relay", inTopic)
+				dlq := pipelinetest.ReadAll(t, h.addrs, dlqTopic)
+				if len(dlq) != 1 || pipelinetest.Header(dlq[0], pipeline.HeaderErrorKind) != pipeline.KindRefused ||
+					pipelinetest.Header(dlq[0], pipeline.HeaderTargetTopic) != outTopic {
+					t.Fatalf("%d dead letters: %+v", len(dlq), dlq)
+				}
+				return
+			}
+			errc := make(chan error, 1)
+			go func() { errc <- r.Run(context.Background()) }()
+			select {
+			case err := <-errc:
+				if !errors.Is(err, pipeline.ErrProduce) {
+					t.Fatalf("Run returned %v, want ErrProduce", err)
+				}
+			case <-time.After(time.Until(pipelinetest.Deadline(t))):
+				t.Fatal("Run did not stop on a permanent produce error")
+			}
+			if got := committed(t, h.admin, "smaint-relay"); got > 0 {
+				t.Errorf("committed %d past an unacknowledged output", got)
+			}
+		})
 	}
 }
 

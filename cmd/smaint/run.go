@@ -16,6 +16,7 @@ type stageFlags struct {
 	names    listFlag
 	withDB   bool // "all" includes the sink: a database was found, if not given
 	maxBatch int
+	maxBytes int
 	set      *settings
 	cl       clients
 }
@@ -24,6 +25,7 @@ func (f *stageFlags) register(fs *flagSet) {
 	f.names = listFlag{"all"}
 	fs.Var(&f.names, "stages", "stages to run: all (the sink only with a database URL), or a list of "+stageNames())
 	fs.IntVar(&f.maxBatch, "max-batch", pipeline.DefaultMaxBatch, "most records per batch a stage processes at once")
+	fs.IntVar(&f.maxBytes, "max-record-bytes", pipeline.DefaultMaxRecordBytes, "largest record batch, and so record, a stage writes; an output over it goes to the dead-letter topic (kind too_large). No output topic's max.message.bytes may be under it: stages check at start")
 	f.set = newSettings(fs, stages.Topology(pipeline.DefaultTopics()))
 	f.cl.register(fs)
 }
@@ -31,6 +33,9 @@ func (f *stageFlags) register(fs *flagSet) {
 func (f *stageFlags) validate() error {
 	if f.maxBatch < 1 {
 		return fmt.Errorf("%w: --max-batch must be positive", errUsage)
+	}
+	if f.maxBytes < 1024 || f.maxBytes > 1<<30 {
+		return fmt.Errorf("%w: --max-record-bytes %d: want 1024 to 1073741824", errUsage, f.maxBytes)
 	}
 	return f.cl.validate()
 }
@@ -54,7 +59,7 @@ func (f *stageFlags) services(ctx context.Context, d *deps, opts []pipeline.Opti
 	nodes, err := stages.Build(ctx, &cfg, specs)
 	var runners []pipeline.Service
 	if err == nil {
-		runners, err = pipeline.Runners(nodes, append(opts, pipeline.MaxBatch(f.maxBatch))...)
+		runners, err = pipeline.Runners(nodes, append(opts, pipeline.MaxBatch(f.maxBatch), pipeline.MaxRecordBytes(int32(f.maxBytes)))...)
 	}
 	if err != nil {
 		w.close()

@@ -48,6 +48,8 @@ func dedupeFlags(fs *flagSet, set *settings) {
 	fs.IntVar(&c.LocalCapacity, "dedupe-cache", c.LocalCapacity, "reading ids the in-process dedupe cache holds per input partition")
 	fs.DurationVar(&c.MaxFuture, "max-future", c.MaxFuture, "readings timestamped further ahead of now are invalid")
 	fs.DurationVar(&c.MaxPast, "max-past", c.MaxPast, "readings timestamped further back are invalid")
+	fs.IntVar(&c.MaxReadingBytes, "max-reading-bytes", c.MaxReadingBytes, "readings larger on Kafka (key and value) are invalid")
+	fs.IntVar(&c.MaxFieldBytes, "max-field-bytes", c.MaxFieldBytes, "readings with a longer id, unit, tag key or tag value are invalid")
 }
 
 func featureFlags(fs *flagSet, set *settings) {

@@ -47,6 +47,17 @@ type Config struct {
 	MaxFuture time.Duration
 	MaxPast   time.Duration
 
+	// MaxReadingBytes bounds a reading as it came from Kafka, key and
+	// value (default 16 KiB; a reading is about 150 bytes). MaxFieldBytes
+	// bounds each of its strings: the ids, the unit, each tag's key and
+	// value (default 200). MaxTags bounds its tags (default 64). A reading
+	// over any of them, or with a string that is not UTF-8 or that holds a
+	// NUL, goes to the dead-letter topic as invalid, before it costs
+	// anything downstream.
+	MaxReadingBytes int
+	MaxFieldBytes   int
+	MaxTags         int
+
 	// CleanTopic is where fresh, valid readings go (default
 	// sensor.readings.clean).
 	CleanTopic string
@@ -79,6 +90,15 @@ func (c Config) WithDefaults() Config {
 	if c.MaxPast == 0 {
 		c.MaxPast = 7 * 24 * time.Hour
 	}
+	if c.MaxReadingBytes == 0 {
+		c.MaxReadingBytes = 16 << 10
+	}
+	if c.MaxFieldBytes == 0 {
+		c.MaxFieldBytes = 200
+	}
+	if c.MaxTags == 0 {
+		c.MaxTags = 64
+	}
 	if c.CleanTopic == "" {
 		c.CleanTopic = pipeline.DefaultTopics().Clean
 	}
@@ -102,6 +122,8 @@ func (c Config) Validate() error {
 		return fmt.Errorf("%w: dedupe: store timeouts and retry must be positive", pipeline.ErrConfig)
 	case c.Log != nil && c.Claims != nil:
 		return fmt.Errorf("%w: dedupe: set Log or Claims, not both", pipeline.ErrConfig)
+	case c.MaxReadingBytes < 64 || c.MaxFieldBytes < 1 || c.MaxTags < 0:
+		return fmt.Errorf("%w: dedupe: reading bounds %d bytes, %d a field, %d tags", pipeline.ErrConfig, c.MaxReadingBytes, c.MaxFieldBytes, c.MaxTags)
 	case c.MaxFuture < 0 || c.MaxPast <= 0:
 		return fmt.Errorf("%w: dedupe: event-time bounds -%v/+%v", pipeline.ErrConfig, c.MaxPast, c.MaxFuture)
 	}

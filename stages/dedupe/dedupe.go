@@ -123,7 +123,7 @@ func (s *Stage) Process(ctx context.Context, in []pipeline.Msg[schemas.SensorRea
 	)
 	pipeline.Each(in, out, func(i int, m *pipeline.Msg[schemas.SensorReading]) error {
 		s.verdicts[i] = rejected
-		id, err := validate(&m.Value, now, s.cfg.MaxPast, s.cfg.MaxFuture)
+		id, err := validate(&m.Value, m.Size, now, &s.cfg)
 		if err != nil {
 			return err
 		}

@@ -16,6 +16,7 @@ import (
 
 	"github.com/alicebob/miniredis/v2"
 	"github.com/redis/go-redis/v9"
+	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kfake"
 	"github.com/twmb/franz-go/pkg/kgo"
 
@@ -450,5 +451,56 @@ func TestKcatReadsCleanTopic(t *testing.T) {
 	}
 	if want := in.produced - in.dups - in.bad; lines != want {
 		t.Fatalf("kcat consumed %d records from %s, want %d", lines, topics.Clean, want)
+	}
+}
+
+// TestOversizedReadingsAreDeadLetteredAndDedupeGoesOn: a 5 MB and a 900 KB
+// reading (on a readings topic that takes 8 MB records, as a producer's
+// broker might) are invalid: each goes to the dead-letter topic, its value
+// truncated to 64 KiB with its size in a header, and the readings around
+// them reach the clean topic. Before, the 5 MB reading's clean copy was
+// over what the brokers take, and its produce failure stopped dedupe on
+// every restart.
+func TestOversizedReadingsAreDeadLetteredAndDedupeGoesOn(t *testing.T) {
+	c := pipelinetest.Cluster(t)
+	addrs := c.ListenAddrs()
+	admin := pipelinetest.Client(t, addrs, kgo.ProducerBatchMaxBytes(8<<20))
+	limit := strconv.Itoa(8 << 20)
+	resp, err := kadm.NewClient(admin).CreateTopics(pipelinetest.Context(t), 4, 1, map[string]*string{"max.message.bytes": &limit}, topics.Readings)
+	if err == nil {
+		err = resp.Error()
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	in := makeInput(t, 100, 0, 0)
+	enc, err := schemas.NewSerde().NewEncoder(context.Background(), schemas.SensorReadingSchema, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, n := range []int{5 << 20, 900 << 10} {
+		r := &schemas.SensorReading{ReadingID: id(500_000 + i), SensorID: "sensor-big", AssetID: "asset-1", SensorType: "vibration",
+			TS: time.Now().UTC(), Value: 1, Unit: "mm/s", Quality: 95, Tags: map[string]string{"note": strings.Repeat("x", n)}}
+		v, _ := enc.Append(nil, r)
+		in.records = append(in.records[:50], append([]*kgo.Record{{Topic: topics.Readings, Key: []byte("sensor-big"), Value: v}}, in.records[50:]...)...)
+	}
+	produceInput(t, admin, in)
+	runUntil(t, dedupeRunner(t, addrs, nil))
+	pipelinetest.WaitCommitted(t, admin, "smaint-dedupe", topics.Readings)
+
+	if got := cleanIDs(t, addrs); len(got) != 100 {
+		t.Fatalf("%d readings on the clean topic, want the 100 valid ones", len(got))
+	}
+	dlq := pipelinetest.ReadAll(t, addrs, topics.DLQ)
+	if len(dlq) != 2 {
+		t.Fatalf("%d dead letters, want 2", len(dlq))
+	}
+	for _, d := range dlq {
+		orig, _ := strconv.Atoi(pipelinetest.Header(d, pipeline.HeaderOriginalSize))
+		if pipelinetest.Header(d, pipeline.HeaderErrorKind) != pipeline.KindInvalid || len(d.Value) != 64<<10 || orig < 900<<10 ||
+			!strings.Contains(pipelinetest.Header(d, pipeline.HeaderError), "--max-reading-bytes") {
+			t.Errorf("dead letter: kind %q, %d bytes kept of %d, error %q", pipelinetest.Header(d, pipeline.HeaderErrorKind), len(d.Value), orig,
+				pipelinetest.Header(d, pipeline.HeaderError))
+		}
 	}
 }

@@ -42,6 +42,8 @@ func TestBadCommandLinesExitTwoWithAReason(t *testing.T) {
 		{[]string{"run", "--partitions", "0", "--brokers", "k:9092"}, nil, "--partitions 0"},
 		{[]string{"run", "--max-batch", "x"}, nil, `invalid value "x" for flag -max-batch`},
 		{[]string{"run", "--brokers", "k:9092", "--windows", "auto"}, nil, "a stream needs a size, e.g. --windows 60s"},
+		{[]string{"run", "--brokers", "k:9092", "--max-record-bytes", "10"}, nil, "--max-record-bytes 10"},
+		{[]string{"run", "--brokers", "k:9092", "--max-reading-bytes", "10"}, nil, "reading bounds 10 bytes"},
 		{[]string{"run", "--brokers", "k:9092", "--detector", "oracle"}, nil, `unknown detector "oracle"`},
 		{[]string{"run", "extra"}, map[string]string{"KAFKA_BROKERS": "k:9092"}, `unexpected argument "extra"`},
 		{[]string{"run"}, map[string]string{"KAFKA_BROKERS": "k:9092", "SMAINT_MAX_BATCH": "lots"}, `SMAINT_MAX_BATCH="lots"`},

@@ -26,6 +26,10 @@ var (
 	// what it is (invalid, against a policy): it goes to the dead-letter
 	// topic instead, and the stage moves on.
 	ErrRefused = errors.New("record refused by the brokers")
+	// ErrConflict means a record contradicts one already kept under the
+	// same key (another reading for the same sensor and time): it goes to
+	// the dead-letter topic, never silently away.
+	ErrConflict = errors.New("conflicting record")
 )
 
 // Dead-letter kinds, the value of the smaint-error-kind header.
@@ -37,12 +41,13 @@ const (
 	KindRejected = "rejected"  // any other rejection by the stage
 	KindTooLarge = "too_large" // an output over the size the brokers take
 	KindRefused  = "refused"   // an output the brokers refused for what it is
+	KindConflict = "conflict"  // another record is kept under the same key
 )
 
-const numKinds = 7
+const numKinds = 8
 
 // kindNames is indexed by errorKind.
-var kindNames = [numKinds]string{KindDecode, KindSchema, KindInvalid, KindPanic, KindRejected, KindTooLarge, KindRefused}
+var kindNames = [numKinds]string{KindDecode, KindSchema, KindInvalid, KindPanic, KindRejected, KindTooLarge, KindRefused, KindConflict}
 
 // errorKind classifies err for the dead-letter headers and metrics,
 // returning an index into kindNames.
@@ -52,6 +57,8 @@ func errorKind(err error) int {
 		return 5
 	case errors.Is(err, ErrRefused):
 		return 6
+	case errors.Is(err, ErrConflict):
+		return 7
 	case errors.Is(err, ErrPanic):
 		return 3
 	case errors.Is(err, ErrInvalid):

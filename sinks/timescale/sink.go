@@ -120,7 +120,10 @@ func (s *Sink[T]) Process(ctx context.Context, in []pipeline.Msg[T], out *pipeli
 		s.cfg.Mode = st.Mode
 	}
 	started := time.Now()
-	err := s.store(ctx, s.rows)
+	conflicts, err := s.store(ctx, s.rows)
+	for _, c := range conflicts {
+		s.conflict(c, out)
+	}
 	if isDataError(err) {
 		s.log.Warn("the database refused part of a batch; finding the records", "records", len(s.rows), "err", err)
 		err = s.split(ctx, 0, len(s.rows), out)
@@ -143,31 +146,45 @@ func (s *Sink[T]) failed(err error) error {
 	return fmt.Errorf("%s: %w", s.table.Name, err)
 }
 
-// store writes rows: COPY, or the staged upsert when that conflicts.
-func (s *Sink[T]) store(ctx context.Context, rows [][]any) error {
+// store writes rows: COPY, or the staged upsert when that conflicts. It
+// returns the positions in rows of those whose key is stored under
+// another identity (see Table.Identity).
+func (s *Sink[T]) store(ctx context.Context, rows [][]any) ([]int, error) {
 	n, err := s.copyFast(ctx, rows)
 	if isUniqueViolation(err) {
-		n, err = s.upsert(ctx, rows)
+		var conflicts []int
+		n, conflicts, err = s.upsert(ctx, rows)
 		if err == nil {
 			s.met.rows.WithLabelValues(s.lbl, "upsert").Add(float64(n))
-			s.met.existing.WithLabelValues(s.lbl).Add(float64(int64(len(rows)) - n))
+			s.met.existing.WithLabelValues(s.lbl).Add(float64(int64(len(rows)-len(conflicts)) - n))
 		}
-		return err
+		return conflicts, err
 	}
 	if err == nil {
 		s.met.rows.WithLabelValues(s.lbl, "copy").Add(float64(n))
 	}
-	return err
+	return nil, err
+}
+
+// conflict dead-letters the row at position i of s.rows: its key is
+// stored, but for another record.
+func (s *Sink[T]) conflict(i int, out *pipeline.Emitter) {
+	s.met.rejected.WithLabelValues(s.lbl).Inc()
+	out.Reject(s.idx[i], fmt.Errorf("%w: %s already holds another record (another %s) under this one's key (%s)",
+		pipeline.ErrConflict, s.table.Name, s.table.Identity, strings.Join(s.table.Key, ", ")))
 }
 
 // split stores rows[lo:hi] in halves until the rows the database refuses
 // are alone, and dead-letters those.
 func (s *Sink[T]) split(ctx context.Context, lo, hi int, out *pipeline.Emitter) error {
-	n, err := s.upsert(ctx, s.rows[lo:hi])
+	n, conflicts, err := s.upsert(ctx, s.rows[lo:hi])
 	switch {
 	case err == nil:
+		for _, c := range conflicts {
+			s.conflict(lo+c, out)
+		}
 		s.met.rows.WithLabelValues(s.lbl, "upsert").Add(float64(n))
-		s.met.existing.WithLabelValues(s.lbl).Add(float64(int64(hi-lo) - n))
+		s.met.existing.WithLabelValues(s.lbl).Add(float64(int64(hi-lo-len(conflicts)) - n))
 		return nil
 	case !isDataError(err):
 		return err
@@ -200,8 +217,10 @@ func (s *Sink[T]) copyFast(ctx context.Context, rows [][]any) (int64, error) {
 }
 
 // upsert copies rows into a temporary table and inserts them from there,
-// leaving rows already stored alone. It returns how many it inserted.
-func (s *Sink[T]) upsert(ctx context.Context, rows [][]any) (int64, error) {
+// leaving rows already stored alone. It returns how many it inserted, and
+// the positions in rows of those left out because their key is stored
+// under another identity (Table.Identity): another record, not a replay.
+func (s *Sink[T]) upsert(ctx context.Context, rows [][]any) (int64, []int, error) {
 	stage := "smaint_stage_" + s.table.Name
 	cols := strings.Join(s.table.Columns, ", ")
 	insert := fmt.Sprintf(`INSERT INTO %s (%s) SELECT %s FROM %s ON CONFLICT DO NOTHING`, s.table.Name, cols, cols, stage)
@@ -215,8 +234,12 @@ func (s *Sink[T]) upsert(ctx context.Context, rows [][]any) (int64, error) {
 	} else {
 		query = `WITH ins AS (` + insert + ` RETURNING 1) SELECT count(*) FROM ins`
 	}
-	var n int64
+	var (
+		n         int64
+		conflicts []int
+	)
 	err := pgx.BeginFunc(ctx, s.cfg.Pool, func(tx pgx.Tx) error {
+		conflicts = conflicts[:0]
 		if _, err := tx.Exec(ctx, fmt.Sprintf(`CREATE TEMP TABLE IF NOT EXISTS %s (LIKE %s INCLUDING DEFAULTS) ON COMMIT DELETE ROWS`,
 			stage, s.table.Name)); err != nil {
 			return err
@@ -224,9 +247,45 @@ func (s *Sink[T]) upsert(ctx context.Context, rows [][]any) (int64, error) {
 		if _, err := tx.CopyFrom(ctx, pgx.Identifier{stage}, s.table.Columns, pgx.CopyFromRows(rows)); err != nil {
 			return err
 		}
-		return tx.QueryRow(ctx, query).Scan(&n)
+		if err := tx.QueryRow(ctx, query).Scan(&n); err != nil {
+			return err
+		}
+		if s.table.Identity == "" {
+			return nil
+		}
+		// After the insert, in the same transaction: every staged row whose
+		// key is now stored with another identity, whether it was there
+		// before or came in this very batch.
+		var err error
+		conflicts, err = s.conflicting(ctx, tx, stage, rows)
+		return err
 	})
-	return n, err
+	return n, conflicts, err
+}
+
+// conflicting returns the positions in rows, staged in stage, of those
+// whose key is stored under another identity.
+func (s *Sink[T]) conflicting(ctx context.Context, tx pgx.Tx, stage string, rows [][]any) ([]int, error) {
+	id := s.table.Identity
+	q := fmt.Sprintf(`SELECT s.%s FROM %s s JOIN %s t USING (%s) WHERE t.%s IS DISTINCT FROM s.%s`,
+		id, stage, s.table.Name, strings.Join(s.table.Key, ", "), id, id)
+	res, _ := tx.Query(ctx, q) // an error shows in CollectRows
+	ids, err := pgx.CollectRows(res, pgx.RowTo[[16]byte])
+	if err != nil || len(ids) == 0 {
+		return nil, err
+	}
+	other := make(map[[16]byte]bool, len(ids))
+	for _, u := range ids {
+		other[u] = true
+	}
+	col := slices.Index(s.table.Columns, id)
+	var out []int
+	for i, r := range rows {
+		if u, ok := r[col].([16]byte); ok && other[u] {
+			out = append(out, i)
+		}
+	}
+	return out, nil
 }
 
 type hourKey struct {

@@ -92,6 +92,51 @@ func TestRefusedRecordsAreDeadLettered(t *testing.T) {
 	checkRollup(t, pool)
 }
 
+// TestConflictingReadingsAreDeadLettered: another reading (another
+// reading_id) for a sensor and time already stored, or twice in one
+// batch, is dead-lettered with kind conflict; the first stays, replays
+// still count as existing, and nothing is dropped silently.
+func TestConflictingReadingsAreDeadLettered(t *testing.T) {
+	ctx := context.Background()
+	pool, _ := migrated(t)
+	reg := prometheus.NewRegistry()
+	local, _ := localSink(t, Readings, Config{Pool: pool, Registerer: reg})
+	stored := readings(0, 100, 10)
+	if _, err := local.Process(ctx, msgs(stored)); err != nil {
+		t.Fatal(err)
+	}
+	rival := stored[42]
+	rival.ReadingID, rival.Value = "0000002a-0000-4000-8000-ffffffffffff", 99 // same sensor and ts, another reading
+	twin := readings(500, 1, 10)[0]
+	twinRival := twin
+	twinRival.ReadingID = "000001f4-0000-4000-8000-ffffffffffff"
+	batch := []schemas.SensorReading{stored[7], rival, readings(200, 1, 10)[0], twin, twinRival}
+	res, err := local.Process(ctx, msgs(batch))
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[int]bool{}
+	for _, r := range res.Rejected {
+		got[r.Index] = true
+		if r.Kind != pipeline.KindConflict || !errors.Is(r.Err, pipeline.ErrConflict) || !strings.Contains(r.Err.Error(), "another reading_id") {
+			t.Errorf("rejection %d: kind %s, %v", r.Index, r.Kind, r.Err)
+		}
+	}
+	if len(got) != 2 || !got[1] || !got[4] {
+		t.Fatalf("rejected %+v, want the rival (1) and the twin's rival (4)", res.Rejected)
+	}
+	if n := count(t, pool, `SELECT count(*) FROM sensor_readings`); n != 102 {
+		t.Fatalf("%d rows, want 102", n)
+	}
+	if n := count(t, pool, `SELECT count(*) FROM sensor_readings WHERE value = 99`); n != 0 {
+		t.Fatal("the rival replaced the stored reading")
+	}
+	if existing := testutil.ToFloat64(newSinkMetrics(reg).existing.WithLabelValues("sensor_readings")); existing != 1 {
+		t.Fatalf("%v counted as existing, want 1 (the replay of reading 7)", existing)
+	}
+	checkRollup(t, pool)
+}
+
 // TestEveryTableStoresAndReplays writes one record of each type twice.
 func TestEveryTableStoresAndReplays(t *testing.T) {
 	ctx := context.Background()

@@ -14,8 +14,13 @@ type Table[T any] struct {
 	Name    string
 	Columns []string
 	Key     []string // the primary key: a replayed record conflicts on it
-	Time    string   // the time column export and retention filter on
-	Row     func(v *T, dst []any) ([]any, error)
+	// Identity, if set, is the column that tells a record from another
+	// with the same Key (reading_id): a record whose key is stored under
+	// another identity is not a replay but a conflict, and the sink
+	// dead-letters it (kind conflict) rather than drop it as existing.
+	Identity string
+	Time     string // the time column export and retention filter on
+	Row      func(v *T, dst []any) ([]any, error)
 	// hourly marks the table that feeds the plain-PostgreSQL hourly
 	// rollup; its rows have sensor_id, ts and value columns.
 	hourly bool
@@ -23,10 +28,11 @@ type Table[T any] struct {
 
 // Readings is the table of clean sensor readings.
 var Readings = Table[schemas.SensorReading]{
-	Name:    "sensor_readings",
-	Columns: []string{"ts", "sensor_id", "asset_id", "sensor_type", "value", "unit", "quality", "reading_id", "tags"},
-	Key:     []string{"sensor_id", "ts"},
-	Time:    "ts",
+	Name:     "sensor_readings",
+	Columns:  []string{"ts", "sensor_id", "asset_id", "sensor_type", "value", "unit", "quality", "reading_id", "tags"},
+	Key:      []string{"sensor_id", "ts"},
+	Identity: "reading_id",
+	Time:     "ts",
 	Row: func(r *schemas.SensorReading, dst []any) ([]any, error) {
 		id, err := parseUUID(r.ReadingID)
 		if err != nil {

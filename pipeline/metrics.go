@@ -18,6 +18,7 @@ type Metrics struct {
 	lag      *prometheus.GaugeVec
 	inflight *prometheus.GaugeVec
 	retries  *prometheus.CounterVec
+	stalled  *prometheus.GaugeVec
 }
 
 // NewMetrics registers the runner metrics with reg. A nil reg registers
@@ -50,9 +51,12 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		retries: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "smaint_batch_retries_total", Help: "Batches whose Process failed and was retried.",
 		}, []string{"stage"}),
+		stalled: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "smaint_stage_stalled", Help: "1 while a stage has held a batch, in Process or awaiting acknowledgements, for longer than its stall limit.",
+		}, []string{"stage"}),
 	}
 	if reg != nil {
-		reg.MustRegister(m.in, m.out, m.dlq, m.process, m.ack, m.lag, m.inflight, m.retries)
+		reg.MustRegister(m.in, m.out, m.dlq, m.process, m.ack, m.lag, m.inflight, m.retries, m.stalled)
 	}
 	return m
 }
@@ -67,6 +71,7 @@ type stageMetrics struct {
 	ack      prometheus.Observer
 	inflight prometheus.Gauge
 	retries  prometheus.Counter
+	stalled  prometheus.Gauge
 	out      map[string]prometheus.Counter
 	lag      map[TopicPartition]prometheus.Gauge
 }
@@ -79,6 +84,7 @@ func (m *Metrics) forStage(stage string) *stageMetrics {
 		ack:      m.ack.WithLabelValues(stage),
 		inflight: m.inflight.WithLabelValues(stage),
 		retries:  m.retries.WithLabelValues(stage),
+		stalled:  m.stalled.WithLabelValues(stage),
 		out:      make(map[string]prometheus.Counter),
 		lag:      make(map[TopicPartition]prometheus.Gauge),
 	}

@@ -38,6 +38,7 @@ type runnerConfig struct {
 	fetchMax     int32
 	fetchPartMax int32
 	maxRecord    int32
+	stallAfter   time.Duration
 }
 
 // The default backoff between retries of a failed batch (RetryBackoff).
@@ -72,6 +73,7 @@ func defaultRunnerConfig(name string) runnerConfig {
 		fetchMax:     4 << 20,
 		fetchPartMax: 256 << 10,
 		maxRecord:    DefaultMaxRecordBytes,
+		stallAfter:   DefaultStallAfter,
 	}
 }
 
@@ -93,6 +95,8 @@ func (c *runnerConfig) validate() error {
 		return fmt.Errorf("%w: runner: fetch limits %d bytes a fetch, %d a partition", ErrConfig, c.fetchMax, c.fetchPartMax)
 	case c.maxRecord < 1024:
 		return fmt.Errorf("%w: runner: max record bytes %d is under 1 KiB", ErrConfig, c.maxRecord)
+	case c.stallAfter < 100*time.Millisecond:
+		return fmt.Errorf("%w: runner: stall limit %v is under 100ms", ErrConfig, c.stallAfter)
 	case c.drainTimeout <= 0:
 		return fmt.Errorf("%w: runner: drain timeout must be positive", ErrConfig)
 	case c.partitions == 0 || c.partitions < -1:
@@ -160,6 +164,16 @@ func MaxInflightBatches(n int) Option { return func(c *runnerConfig) { c.maxInfl
 func FetchMaxBytes(total, perPartition int32) Option {
 	return func(c *runnerConfig) { c.fetchMax, c.fetchPartMax = total, perPartition }
 }
+
+// DefaultStallAfter is StallAfter's default.
+const DefaultStallAfter = time.Minute
+
+// StallAfter is how long a runner may hold one batch, in Process (retrying
+// it, or blocked in it) or awaiting its acknowledgements, before it reports
+// itself stalled: not ready in Health with the reason, a warning in the
+// log, and smaint_stage_stalled at 1 (default DefaultStallAfter). It
+// recovers by itself when the batch goes through.
+func StallAfter(d time.Duration) Option { return func(c *runnerConfig) { c.stallAfter = d } }
 
 // MaxRecordBytes bounds each record batch the runner produces, and so each
 // output record (default DefaultMaxRecordBytes). It must not exceed any

@@ -63,8 +63,16 @@ type Runner[T any] struct {
 	// has finished with; settledCh is signalled at each settle.
 	submitted atomic.Int64
 	settled   atomic.Int64
-	settledMu sync.Mutex
-	settledCh chan struct{}
+
+	// For watchStalls: since when (Unix ns; 0: not) the runner has been
+	// processing a batch of busyRecords records, and awaiting the
+	// acknowledgements of the oldest batch in flight; whether it said it
+	// is stalled.
+	busySince, busyRecords, ackSince atomic.Int64
+	stallMu                          sync.Mutex // orders stall reports with pollLoop's "consuming"
+	stalled                          bool
+	settledMu                        sync.Mutex
+	settledCh                        chan struct{}
 
 	produceCtx    context.Context // outlives Run's ctx by the drain timeout
 	cancelProduce context.CancelFunc
@@ -208,9 +216,15 @@ func (r *Runner[T]) Run(ctx context.Context) error {
 		defer close(tickerDone)
 		r.commitEvery(loopCtx)
 	}()
+	watchDone := make(chan struct{})
+	go func() {
+		defer close(watchDone)
+		r.watchStalls(loopCtx)
+	}()
 	r.pollLoop(loopCtx)
 	stopLoop()
 	<-tickerDone
+	<-watchDone
 
 	// Drain: no more batches; wait for the committer to settle what is in
 	// flight, then commit what it marked.
@@ -301,7 +315,7 @@ func (r *Runner[T]) pollLoop(ctx context.Context) {
 			return
 		}
 		if r.fetchErrors(fetches) == 0 {
-			r.cfg.health.Set("stage/"+r.name, true, "consuming")
+			r.setConsuming()
 		}
 
 		b := r.getBatch()
@@ -376,6 +390,9 @@ func (r *Runner[T]) collect(ctx context.Context, fetches kgo.Fetches, b *batch) 
 // the batch is then abandoned, uncommitted.
 func (r *Runner[T]) process(ctx context.Context, b *batch) bool {
 	start := time.Now()
+	r.busyRecords.Store(int64(len(r.msgs)))
+	r.busySince.Store(start.UnixNano())
+	defer r.busySince.Store(0)
 	mark := b.em.mark()
 	backoff := r.cfg.retryMin
 	for {
@@ -474,7 +491,9 @@ func (r *Runner[T]) submit(b *batch) {
 func (r *Runner[T]) commitLoop() {
 	broken := false
 	for b := range r.inflight {
+		r.ackSince.Store(b.polled.UnixNano())
 		<-b.done
+		r.ackSince.Store(0)
 		r.met.inflight.Dec()
 		if len(b.refused) > 0 && b.failure() == nil {
 			r.deadLetterRefused(b)

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"strings"
+	"time"
 
 	"github.com/smaint/smaint/pipeline"
 	"github.com/smaint/smaint/stages"
@@ -17,6 +18,7 @@ type stageFlags struct {
 	withDB   bool // "all" includes the sink: a database was found, if not given
 	maxBatch int
 	maxBytes int
+	stall    time.Duration
 	set      *settings
 	cl       clients
 }
@@ -26,6 +28,7 @@ func (f *stageFlags) register(fs *flagSet) {
 	fs.Var(&f.names, "stages", "stages to run: all (the sink only with a database URL), or a list of "+stageNames())
 	fs.IntVar(&f.maxBatch, "max-batch", pipeline.DefaultMaxBatch, "most records per batch a stage processes at once")
 	fs.IntVar(&f.maxBytes, "max-record-bytes", pipeline.DefaultMaxRecordBytes, "largest record batch, and so record, a stage writes; an output over it goes to the dead-letter topic (kind too_large). No output topic's max.message.bytes may be under it: stages check at start")
+	fs.DurationVar(&f.stall, "stall-after", pipeline.DefaultStallAfter, "a stage that holds one batch longer (blocked, retrying, or awaiting the brokers) reports itself stalled: not ready in /readyz, a warning, smaint_stage_stalled")
 	f.set = newSettings(fs, stages.Topology(pipeline.DefaultTopics()))
 	f.cl.register(fs)
 }
@@ -33,6 +36,9 @@ func (f *stageFlags) register(fs *flagSet) {
 func (f *stageFlags) validate() error {
 	if f.maxBatch < 1 {
 		return fmt.Errorf("%w: --max-batch must be positive", errUsage)
+	}
+	if f.stall < 100*time.Millisecond {
+		return fmt.Errorf("%w: --stall-after %v: want at least 100ms", errUsage, f.stall)
 	}
 	if f.maxBytes < 1024 || f.maxBytes > 1<<30 {
 		return fmt.Errorf("%w: --max-record-bytes %d: want 1024 to 1073741824", errUsage, f.maxBytes)
@@ -59,7 +65,7 @@ func (f *stageFlags) services(ctx context.Context, d *deps, opts []pipeline.Opti
 	nodes, err := stages.Build(ctx, &cfg, specs)
 	var runners []pipeline.Service
 	if err == nil {
-		runners, err = pipeline.Runners(nodes, append(opts, pipeline.MaxBatch(f.maxBatch), pipeline.MaxRecordBytes(int32(f.maxBytes)))...)
+		runners, err = pipeline.Runners(nodes, append(opts, pipeline.MaxBatch(f.maxBatch), pipeline.MaxRecordBytes(int32(f.maxBytes)), pipeline.StallAfter(f.stall))...)
 	}
 	if err != nil {
 		w.close()

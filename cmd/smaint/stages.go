@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/smaint/smaint/pipeline"
 	"github.com/smaint/smaint/sinks/notify"
@@ -131,6 +132,7 @@ type clients struct {
 	redisURL, redisPrefix, dedupeStore string
 	notify                             notify.Config
 	db                                 dbFlags
+	dbTimeout                          time.Duration
 }
 
 func (c *clients) register(fs *flagSet) {
@@ -145,6 +147,7 @@ func (c *clients) register(fs *flagSet) {
 	fs.StringVar(&c.notify.SMTP.User, "smtp-user", "", "SMTP user (PLAIN auth)")
 	fs.StringVar(&c.notify.SMTP.Password, "smtp-password", "", "SMTP password")
 	c.db.register(fs)
+	fs.DurationVar(&c.dbTimeout, "db-statement-timeout", timescale.DefaultStatementTimeout, "the sink's longest statement: a write blocked longer (a lock, a database that stopped answering) fails, shows in /readyz, and is retried")
 }
 
 func (c *clients) validate() error {
@@ -207,7 +210,7 @@ func (c *clients) connect(ctx context.Context, cfg *stages.Config, d *deps, spec
 				return pipeline.Node{}, fmt.Errorf("--database-url: %w", err)
 			}
 			log := d.log.With("stage", "sink")
-			sink = timescale.Config{Pool: pool, Registerer: d.reg, Logger: log, Health: d.health}
+			sink = timescale.Config{Pool: pool, Registerer: d.reg, Logger: log, Health: d.health, StatementTimeout: c.dbTimeout}
 			w.closers = append(w.closers, pool.Close)
 			w.services = append(w.services, &timescale.Maintainer{Pool: pool, Logger: log, Registerer: d.reg})
 			log.Info("sink writes to the database", "database", timescale.Where(c.db.url))

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"log/slog"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -15,11 +16,19 @@ import (
 	"github.com/smaint/smaint/pipeline"
 )
 
+// DefaultStatementTimeout is Config.StatementTimeout's default.
+const DefaultStatementTimeout = 30 * time.Second
+
 // Config configures a Sink.
 type Config struct {
 	Pool *pgxpool.Pool // required; its search_path selects the schema
 	// Mode is read from the database (as Migrate recorded it) when empty.
 	Mode Mode
+	// StatementTimeout bounds each statement of a write (default 30s;
+	// negative: none). A write blocked on a lock, or on a database that
+	// stopped answering, fails after it and is retried, visibly
+	// (smaint_sink_database_up, /readyz), instead of waiting unseen.
+	StatementTimeout time.Duration
 
 	Registerer prometheus.Registerer
 	Logger     *slog.Logger
@@ -79,6 +88,9 @@ func New[T any](table Table[T], cfg Config) (*Sink[T], error) {
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	if cfg.StatementTimeout == 0 {
+		cfg.StatementTimeout = DefaultStatementTimeout
 	}
 	s := &Sink[T]{cfg: cfg, table: table, name: "sink-" + table.Name, lbl: table.Name,
 		log: cfg.Logger.With("table", table.Name), met: newSinkMetrics(cfg.Registerer)}
@@ -203,6 +215,9 @@ func (s *Sink[T]) split(ctx context.Context, lo, hi int, out *pipeline.Emitter) 
 func (s *Sink[T]) copyFast(ctx context.Context, rows [][]any) (int64, error) {
 	var n int64
 	err := pgx.BeginFunc(ctx, s.cfg.Pool, func(tx pgx.Tx) error {
+		if err := s.bound(ctx, tx); err != nil {
+			return err
+		}
 		var err error
 		n, err = tx.CopyFrom(ctx, pgx.Identifier{s.table.Name}, s.table.Columns, pgx.CopyFromRows(rows))
 		if err != nil {
@@ -240,6 +255,9 @@ func (s *Sink[T]) upsert(ctx context.Context, rows [][]any) (int64, []int, error
 	)
 	err := pgx.BeginFunc(ctx, s.cfg.Pool, func(tx pgx.Tx) error {
 		conflicts = conflicts[:0]
+		if err := s.bound(ctx, tx); err != nil {
+			return err
+		}
 		if _, err := tx.Exec(ctx, fmt.Sprintf(`CREATE TEMP TABLE IF NOT EXISTS %s (LIKE %s INCLUDING DEFAULTS) ON COMMIT DELETE ROWS`,
 			stage, s.table.Name)); err != nil {
 			return err
@@ -261,6 +279,15 @@ func (s *Sink[T]) upsert(ctx context.Context, rows [][]any) (int64, []int, error
 		return err
 	})
 	return n, conflicts, err
+}
+
+// bound sets the statement timeout for the rest of tx.
+func (s *Sink[T]) bound(ctx context.Context, tx pgx.Tx) error {
+	if s.cfg.StatementTimeout < 0 {
+		return nil
+	}
+	_, err := tx.Exec(ctx, "SET LOCAL statement_timeout = "+strconv.FormatInt(max(1, s.cfg.StatementTimeout.Milliseconds()), 10))
+	return err
 }
 
 // conflicting returns the positions in rows, staged in stage, of those

@@ -206,3 +206,39 @@ func TestSinkBeforeMigrateSaysSo(t *testing.T) {
 		t.Fatalf("New without a pool: %v", err)
 	}
 }
+
+// TestALockedTableFailsVisiblyNotSilently: with the table locked by
+// another session, a write fails after the statement timeout (SQLSTATE
+// 57014), the sink says the database is down for that table, and the
+// batch is the runner's to retry; once the lock goes, it is stored.
+func TestALockedTableFailsVisiblyNotSilently(t *testing.T) {
+	ctx := context.Background()
+	pool, _ := migrated(t)
+	health := pipeline.NewHealth()
+	local, _ := localSink(t, Readings, Config{Pool: pool, StatementTimeout: 200 * time.Millisecond, Health: health})
+	locker, err := pool.Begin(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := locker.Exec(ctx, `LOCK TABLE sensor_readings IN ACCESS EXCLUSIVE MODE`); err != nil {
+		t.Fatal(err)
+	}
+	batch := readings(0, 10, 2)
+	_, err = local.Process(ctx, msgs(batch))
+	if pgCode(err) != "57014" || !strings.Contains(err.Error(), "statement timeout") {
+		t.Fatalf("write to a locked table: %v, want a statement timeout", err)
+	}
+	report, ready := health.Report()
+	if ready || len(report) != 1 || report[0].Component != "database/sensor_readings" || !strings.Contains(report[0].Detail, "statement timeout") {
+		t.Fatalf("health %+v (ready %v) while the table is locked", report, ready)
+	}
+	if err := locker.Rollback(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := local.Process(ctx, msgs(batch)); err != nil {
+		t.Fatalf("after the lock: %v", err)
+	}
+	if n := count(t, pool, `SELECT count(*) FROM sensor_readings`); n != 10 {
+		t.Fatalf("%d rows", n)
+	}
+}

@@ -1,0 +1,61 @@
+package pipeline_test
+
+import (
+	"context"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/smaint/smaint/pipeline"
+	"github.com/smaint/smaint/pipeline/pipelinetest"
+	"github.com/smaint/smaint/schemas"
+)
+
+// blocker's Process waits until release is closed, as a stage blocked on
+// a locked table does.
+type blocker struct {
+	*relay
+	release chan struct{}
+}
+
+func (b *blocker) Process(ctx context.Context, in []pipeline.Msg[schemas.SensorReading], out *pipeline.Emitter) error {
+	select {
+	case <-b.release:
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	return b.relay.Process(ctx, in, out)
+}
+
+// A stage that holds a batch longer than its stall limit says so: not
+// ready, with the reason, and smaint_stage_stalled at 1; and says when it
+// is going again.
+func TestRunnerReportsAStall(t *testing.T) {
+	h := newHarness(t, 1)
+	health := pipeline.NewHealth()
+	st := &blocker{relay: newRelay(), release: make(chan struct{})}
+	start(t, h.runner(st, pipeline.StallAfter(200*time.Millisecond), pipeline.WithHealth(health)))
+	pipelinetest.Produce(t, h.admin, &kgo.Record{Topic: inTopic, Value: encode(t, reading(1))})
+
+	stage := func() pipeline.ComponentStatus {
+		report, _ := health.Report()
+		for _, c := range report {
+			if c.Component == "stage/relay" {
+				return c
+			}
+		}
+		return pipeline.ComponentStatus{}
+	}
+	pipelinetest.Eventually(t, "the stall to be reported", func() bool {
+		c := stage()
+		return !c.Ready && strings.Contains(c.Detail, "stalled: a batch of 1 records has been in Process") &&
+			pipelinetest.Metric(t, h.reg, "smaint_stage_stalled") == 1
+	})
+	close(st.release)
+	pipelinetest.WaitCommitted(t, h.admin, "smaint-relay", inTopic)
+	pipelinetest.Eventually(t, "the stall to end", func() bool {
+		return stage().Ready && pipelinetest.Metric(t, h.reg, "smaint_stage_stalled") == 0
+	})
+}

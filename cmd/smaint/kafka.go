@@ -1,9 +1,12 @@
 package main
 
 import (
+	"context"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
@@ -72,6 +75,19 @@ func (k *kafkaFlags) connect(log *slog.Logger) (*deps, []pipeline.Option, error)
 		pipeline.CreateTopics(int32(k.partitions), int16(k.replication)),
 		pipeline.DeadLetterTopic(d.topics.DLQ),
 	}, nil
+}
+
+// check connects to the brokers once. A SASL or TLS mismatch is an error
+// that says so (retrying will not help); brokers that do not answer yet
+// are a warning, and the stages keep trying, as when smaint starts before
+// Kafka.
+func (k *kafkaFlags) check(ctx context.Context, log *slog.Logger) error {
+	err := k.cfg.Check(ctx, 10*time.Second)
+	if errors.Is(err, pipeline.ErrUnreachable) {
+		log.Warn("no Kafka broker answered yet; the stages will keep trying", "err", err)
+		return nil
+	}
+	return err
 }
 
 // deps are what a command injects into stages and runners.

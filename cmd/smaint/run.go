@@ -108,6 +108,9 @@ func runCmd(ctx context.Context, args []string, _, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
+	if err := kf.check(ctx, log); err != nil {
+		return err
+	}
 	services, w, err := sf.services(ctx, d, opts)
 	if err != nil {
 		return err

@@ -94,3 +94,14 @@ func TestRunServesHealthAndMetrics(t *testing.T) {
 		}
 	}
 }
+
+// TestRunWithSASLAgainstABrokerWithoutIt: a security mismatch is an
+// error at start that says so (exit 2), not a run that times out forever.
+func TestRunWithSASLAgainstABrokerWithoutIt(t *testing.T) {
+	broker := pipelinetest.Cluster(t).ListenAddrs()[0]
+	code, _, stderr := runCLI(t, pipelinetest.Context(t), "run", "--brokers", broker, "--stages", "dedupe", "--http", "127.0.0.1:0",
+		"--sasl-mechanism", "PLAIN", "--sasl-user", "u", "--sasl-password", "p")
+	if code != 2 || !strings.Contains(stderr, "during the SASL login") {
+		t.Fatalf("exit %d: %s", code, stderr)
+	}
+}

@@ -47,6 +47,9 @@ func simulateCmd(ctx context.Context, args []string, stdout, stderr io.Writer) e
 		if err := kf.validate(); err != nil {
 			return err
 		}
+		if err := kf.check(ctx, log); err != nil {
+			return err
+		}
 		if d, opts, err = kf.connect(log); err != nil {
 			return err
 		}

@@ -393,10 +393,15 @@ func (r *Runner[T]) process(ctx context.Context, b *batch) bool {
 	r.busyRecords.Store(int64(len(r.msgs)))
 	r.busySince.Store(start.UnixNano())
 	defer r.busySince.Store(0)
+	// An attempt under way when shutdown begins is let finish, within
+	// the drain timeout (a sink's transaction commits rather than being
+	// cut off); a failed one is not tried again.
+	pctx, cancel := drainContext(ctx, r.cfg.drainTimeout)
+	defer cancel()
 	mark := b.em.mark()
 	backoff := r.cfg.retryMin
 	for {
-		err := r.callProcess(ctx, &b.em)
+		err := r.callProcess(pctx, &b.em)
 		if err == nil && b.em.encErr != nil {
 			err = b.em.encErr
 		}
@@ -405,6 +410,9 @@ func (r *Runner[T]) process(ctx context.Context, b *batch) bool {
 			return true
 		}
 		b.em.discard(mark)
+		if ctx.Err() != nil {
+			return false
+		}
 		r.met.retries.Inc()
 		r.log.Warn("process failed; retrying batch", "records", len(r.msgs), "backoff", backoff, "err", err)
 		if !sleep(ctx, backoff) {
@@ -711,6 +719,20 @@ func (r *Runner[T]) commitEvery(ctx context.Context) {
 		default:
 			r.log.Warn("commit failed; retrying", "err", err)
 		}
+	}
+}
+
+// drainContext returns a context that ctx's end does not cancel until
+// grace later: work under way at shutdown gets that long to finish.
+func drainContext(ctx context.Context, grace time.Duration) (context.Context, context.CancelFunc) {
+	dctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	stop := context.AfterFunc(ctx, func() {
+		t := time.AfterFunc(grace, cancel)
+		context.AfterFunc(dctx, func() { t.Stop() })
+	})
+	return dctx, func() {
+		stop()
+		cancel()
 	}
 }
 

@@ -59,3 +59,48 @@ func TestRunnerReportsAStall(t *testing.T) {
 		return stage().Ready && pipelinetest.Metric(t, h.reg, "smaint_stage_stalled") == 0
 	})
 }
+
+// doorway's Process says it started, then waits for open (or its
+// context).
+type doorway struct {
+	*relay
+	entered chan struct{}
+	open    chan struct{}
+}
+
+func (g *doorway) Process(ctx context.Context, in []pipeline.Msg[schemas.SensorReading], out *pipeline.Emitter) error {
+	select {
+	case g.entered <- struct{}{}:
+	default:
+	}
+	select {
+	case <-g.open:
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	return g.relay.Process(ctx, in, out)
+}
+
+// Shutdown lets a batch under way finish (within the drain timeout): its
+// outputs are produced and its offsets committed, where cutting it off
+// would leave the work to be done again after the restart.
+func TestShutdownLetsTheBatchUnderWayFinish(t *testing.T) {
+	h := newHarness(t, 1)
+	g := &doorway{relay: newRelay(), entered: make(chan struct{}, 1), open: make(chan struct{})}
+	r := h.runner(g)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	done := make(chan error, 1)
+	go func() { done <- r.Run(ctx) }()
+	pipelinetest.Produce(t, h.admin, &kgo.Record{Topic: inTopic, Value: encode(t, reading(1))})
+	<-g.entered
+	cancel() // shutdown begins while the batch is in Process ...
+	close(g.open)
+	if err := <-done; err != nil { // ... and Run returns once it is through
+		t.Fatalf("Run: %v", err)
+	}
+	if out := pipelinetest.ReadAll(t, h.addrs, outTopic); len(out) != 1 {
+		t.Fatalf("%d outputs after shutdown, want the batch's 1", len(out))
+	}
+	pipelinetest.WaitCommitted(t, h.admin, "smaint-relay", inTopic)
+}

@@ -30,6 +30,7 @@ var envAliases = map[string]string{
 	"KAFKA_BROKERS": "brokers",
 	"REDIS_URL":     "redis",
 	"DATABASE_URL":  "database-url",
+	"POD_NAME":      "instance-id",
 }
 
 // longRunning are the subcommands that run until signalled; the others

@@ -39,6 +39,8 @@ type runnerConfig struct {
 	fetchPartMax int32
 	maxRecord    int32
 	stallAfter   time.Duration
+	instanceID   string
+	session      time.Duration
 }
 
 // The default backoff between retries of a failed batch (RetryBackoff).
@@ -95,6 +97,8 @@ func (c *runnerConfig) validate() error {
 		return fmt.Errorf("%w: runner: fetch limits %d bytes a fetch, %d a partition", ErrConfig, c.fetchMax, c.fetchPartMax)
 	case c.maxRecord < 1024:
 		return fmt.Errorf("%w: runner: max record bytes %d is under 1 KiB", ErrConfig, c.maxRecord)
+	case c.session != 0 && (c.session < time.Second || c.session > 30*time.Minute):
+		return fmt.Errorf("%w: runner: session timeout %v outside 1s-30m", ErrConfig, c.session)
 	case c.stallAfter < 100*time.Millisecond:
 		return fmt.Errorf("%w: runner: stall limit %v is under 100ms", ErrConfig, c.stallAfter)
 	case c.drainTimeout <= 0:
@@ -164,6 +168,21 @@ func MaxInflightBatches(n int) Option { return func(c *runnerConfig) { c.maxInfl
 func FetchMaxBytes(total, perPartition int32) Option {
 	return func(c *runnerConfig) { c.fetchMax, c.fetchPartMax = total, perPartition }
 }
+
+// StaticMember makes the runner a static member of its group (KIP-345)
+// under instanceID, which must be stable across restarts of this instance
+// and unique among the group's members (a pod's name): a restarted
+// instance takes its partitions back at once, without a rebalance of the
+// group, if it comes back within the session timeout. Empty: a dynamic
+// member.
+func StaticMember(instanceID string) Option { return func(c *runnerConfig) { c.instanceID = instanceID } }
+
+// SessionTimeout is how long the group waits for a member that stopped
+// heartbeating before it hands the member's partitions to others (default
+// franz-go's 45s). Shorter: faster failover after a crash; too short:
+// members dropped during a pause (a long garbage collection, a slow batch
+// does not count: heartbeats are separate).
+func SessionTimeout(d time.Duration) Option { return func(c *runnerConfig) { c.session = d } }
 
 // DefaultStallAfter is StallAfter's default.
 const DefaultStallAfter = time.Minute

@@ -10,6 +10,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
 
@@ -152,6 +153,12 @@ func NewRunner[T any](name string, stage Stage[T], opts ...Option) (*Runner[T], 
 	if cfg.coPartition {
 		kopts = append(kopts, kgo.Balancers(kgo.RangeBalancer()))
 	}
+	if cfg.instanceID != "" {
+		kopts = append(kopts, kgo.InstanceID(cfg.instanceID))
+	}
+	if cfg.session != 0 {
+		kopts = append(kopts, kgo.SessionTimeout(cfg.session))
+	}
 	cl, err := kgo.NewClient(kopts...)
 	if err != nil {
 		return nil, fmt.Errorf("%w: runner %s: %w", ErrConfig, name, err)
@@ -243,9 +250,28 @@ func (r *Runner[T]) Run(ctx context.Context) error {
 		r.log.Error("final commit failed; the last batches will be consumed again", "err", err)
 	}
 	cancel()
+	r.leaveAsStatic(ctx)
 	r.cl.CloseAllowingRebalance()
 	<-committed
 	return r.failErr
+}
+
+// leaveAsStatic makes a static member leave its group on a planned stop.
+// A static member does not leave on its own, so that a crashed instance
+// restarting under the same id takes its partitions back without a
+// rebalance; but an instance stopped on purpose (a rolling update, whose
+// new pods have new names) would otherwise hold its partitions, unread,
+// for the session timeout.
+func (r *Runner[T]) leaveAsStatic(ctx context.Context) {
+	if r.cfg.instanceID == "" {
+		return
+	}
+	lctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+	defer cancel()
+	_, err := kadm.NewClient(r.cl).LeaveGroup(lctx, kadm.LeaveGroup(r.cfg.group).InstanceIDs(r.cfg.instanceID).Reason("smaint stopping"))
+	if err != nil {
+		r.log.Warn("could not leave the group; its partitions wait for the session timeout", "instance_id", r.cfg.instanceID, "err", err)
+	}
 }
 
 // start creates topics and binds outputs, retrying while the brokers or

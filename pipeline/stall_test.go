@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/smaint/smaint/pipeline"
@@ -103,4 +104,33 @@ func TestShutdownLetsTheBatchUnderWayFinish(t *testing.T) {
 		t.Fatalf("%d outputs after shutdown, want the batch's 1", len(out))
 	}
 	pipelinetest.WaitCommitted(t, h.admin, "smaint-relay", inTopic)
+}
+
+// StaticMember makes the runner a static member of its group under the
+// given instance id (what lets a restarted pod take its partitions back
+// without a rebalance); stopped on purpose, it leaves the group, so that
+// a rolling update's new pods do not wait out the session timeout.
+func TestRunnerJoinsAsAStaticMember(t *testing.T) {
+	h := newHarness(t, 1)
+	stop := start(t, h.runner(newRelay(), pipeline.StaticMember("pod-7"), pipeline.SessionTimeout(20*time.Second)))
+	pipelinetest.Produce(t, h.admin, &kgo.Record{Topic: inTopic, Value: encode(t, reading(1))})
+	pipelinetest.WaitCommitted(t, h.admin, "smaint-relay", inTopic)
+	groups, err := kadm.NewClient(h.admin).DescribeGroups(pipelinetest.Context(t), "smaint-relay")
+	if err != nil {
+		t.Fatal(err)
+	}
+	g := groups["smaint-relay"]
+	if len(g.Members) != 1 || g.Members[0].InstanceID == nil || *g.Members[0].InstanceID != "pod-7" {
+		t.Fatalf("group members %+v", g.Members)
+	}
+	if err := stop(); err != nil {
+		t.Fatal(err)
+	}
+	groups, err = kadm.NewClient(h.admin).DescribeGroups(pipelinetest.Context(t), "smaint-relay")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if m := groups["smaint-relay"].Members; len(m) != 0 {
+		t.Fatalf("after a planned stop, the group still has %+v", m)
+	}
 }

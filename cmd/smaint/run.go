@@ -19,6 +19,8 @@ type stageFlags struct {
 	maxBatch int
 	maxBytes int
 	stall    time.Duration
+	instance string
+	session  time.Duration
 	set      *settings
 	cl       clients
 }
@@ -29,6 +31,9 @@ func (f *stageFlags) register(fs *flagSet) {
 	fs.IntVar(&f.maxBatch, "max-batch", pipeline.DefaultMaxBatch, "most records per batch a stage processes at once")
 	fs.IntVar(&f.maxBytes, "max-record-bytes", pipeline.DefaultMaxRecordBytes, "largest record batch, and so record, a stage writes; an output over it goes to the dead-letter topic (kind too_large). No output topic's max.message.bytes may be under it: stages check at start")
 	fs.DurationVar(&f.stall, "stall-after", pipeline.DefaultStallAfter, "a stage that holds one batch longer (blocked, retrying, or awaiting the brokers) reports itself stalled: not ready in /readyz, a warning, smaint_stage_stalled")
+	fs.StringVar(&f.instance, "instance-id", "", "a stable name for this instance (a pod's name) to be a static member of the stages' groups: after a restart within --session-timeout it takes its partitions back without a rebalance; empty: dynamic membership")
+	fs.alias("instance-id", "POD_NAME")
+	fs.DurationVar(&f.session, "session-timeout", 45*time.Second, "how long a group waits for a member that stopped heartbeating (a crash) before handing its partitions to others")
 	f.set = newSettings(fs, stages.Topology(pipeline.DefaultTopics()))
 	f.cl.register(fs)
 }
@@ -36,6 +41,9 @@ func (f *stageFlags) register(fs *flagSet) {
 func (f *stageFlags) validate() error {
 	if f.maxBatch < 1 {
 		return fmt.Errorf("%w: --max-batch must be positive", errUsage)
+	}
+	if f.session < time.Second || f.session > 30*time.Minute {
+		return fmt.Errorf("%w: --session-timeout %v: want 1s to 30m", errUsage, f.session)
 	}
 	if f.stall < 100*time.Millisecond {
 		return fmt.Errorf("%w: --stall-after %v: want at least 100ms", errUsage, f.stall)
@@ -65,7 +73,8 @@ func (f *stageFlags) services(ctx context.Context, d *deps, opts []pipeline.Opti
 	nodes, err := stages.Build(ctx, &cfg, specs)
 	var runners []pipeline.Service
 	if err == nil {
-		runners, err = pipeline.Runners(nodes, append(opts, pipeline.MaxBatch(f.maxBatch), pipeline.MaxRecordBytes(int32(f.maxBytes)), pipeline.StallAfter(f.stall))...)
+		runners, err = pipeline.Runners(nodes, append(opts, pipeline.MaxBatch(f.maxBatch), pipeline.MaxRecordBytes(int32(f.maxBytes)), pipeline.StallAfter(f.stall),
+			pipeline.StaticMember(f.instance), pipeline.SessionTimeout(f.session))...)
 	}
 	if err != nil {
 		w.close()

@@ -389,7 +389,10 @@ func (s *Stage) drift(r *schemas.DriftReport, partition int32, tp pipeline.Topic
 }
 
 // checkSilent opens SENSOR_SILENT alerts for the partition's sensors whose
-// windows lag its latest by SilentAfter.
+// windows lag its latest by SilentAfter. The alert is dated, and its id
+// derived, from the sensor's last window: SilentAfter after its end is
+// when it fell silent, whatever batch the check ran in, so a replay of the
+// same input gives the same alert, id included.
 func (s *Stage) checkSilent(partition int32, em emitter) {
 	p := s.parts[partition]
 	if p == nil {
@@ -400,11 +403,11 @@ func (s *Stage) checkSilent(partition int32, em emitter) {
 		if sn == nil || sn.silent != nil || sn.lastEnd.IsZero() || p.latest.Sub(sn.lastEnd) < s.cfg.SilentAfter {
 			continue
 		}
-		a := s.open(sn, schemas.KindSensorSilent, p.latest, pipeline.TopicPartition{}, -1)
+		a := s.open(sn, schemas.KindSensorSilent, sn.lastEnd.Add(s.cfg.SilentAfter), pipeline.TopicPartition{}, -1)
 		a.LastSeen = sn.lastEnd
 		a.Severity = schemas.SeverityWarning
 		a.Summary, a.RecommendedAction = s.describe(a, 0)
-		a.Evidence = map[string]float64{"silent_seconds": p.latest.Sub(sn.lastEnd).Seconds()}
+		a.Evidence = map[string]float64{"silent_seconds": s.cfg.SilentAfter.Seconds()}
 		sn.silent = a
 		s.met.opened.WithLabelValues(a.Kind.String()).Inc()
 		em.send(a, true)

@@ -215,6 +215,39 @@ func TestSilentSensor(t *testing.T) {
 	}
 }
 
+// The same input gives the same SENSOR_SILENT alert whatever the batches
+// it came in: its id and times derive from the sensor's last window, not
+// from the moment a batch happened to reveal the silence.
+func TestSilentAlertIsTheSameInAnyBatching(t *testing.T) {
+	var evs []alert.Event
+	for m := range 30 {
+		evs = append(evs, sc("a", "current", m, 0.1))
+		if m < 5 {
+			evs = append(evs, sc("b", "current", m, 0.1))
+		}
+	}
+	var got []schemas.Alert
+	for _, batch := range []int{len(evs), 1, 7} {
+		e := newEnv(t, nil)
+		var out []schemas.Alert
+		for i := 0; i < len(evs); i += batch {
+			out = append(out, e.feed(t, evs[i:min(i+batch, len(evs))]...)...)
+		}
+		if len(out) != 1 {
+			t.Fatalf("batches of %d: %v", batch, states(out))
+		}
+		got = append(got, out[0])
+	}
+	for _, a := range got[1:] {
+		if a.AlertID != got[0].AlertID || !a.OpenedAt.Equal(got[0].OpenedAt) || a.Evidence["silent_seconds"] != got[0].Evidence["silent_seconds"] {
+			t.Fatalf("alerts differ by batching: %+v and %+v", got[0], a)
+		}
+	}
+	if want := t0.Add(5*time.Minute + 10*time.Minute); !got[0].OpenedAt.Equal(want) {
+		t.Errorf("opened at %v, want %v: the last window's end plus SilentAfter", got[0].OpenedAt, want)
+	}
+}
+
 func TestStaleScoresAreIgnored(t *testing.T) {
 	e := newEnv(t, nil)
 	e.feed(t, sc("p1", "pressure", 5, 0.9))

@@ -175,7 +175,9 @@ func FetchMaxBytes(total, perPartition int32) Option {
 // instance takes its partitions back at once, without a rebalance of the
 // group, if it comes back within the session timeout. Empty: a dynamic
 // member.
-func StaticMember(instanceID string) Option { return func(c *runnerConfig) { c.instanceID = instanceID } }
+func StaticMember(instanceID string) Option {
+	return func(c *runnerConfig) { c.instanceID = instanceID }
+}
 
 // SessionTimeout is how long the group waits for a member that stopped
 // heartbeating before it hands the member's partitions to others (default

@@ -64,6 +64,8 @@ type Runner[T any] struct {
 	// has finished with; settledCh is signalled at each settle.
 	submitted atomic.Int64
 	settled   atomic.Int64
+	settledMu sync.Mutex
+	settledCh chan struct{}
 
 	// For watchStalls: since when (Unix ns; 0: not) the runner has been
 	// processing a batch of busyRecords records, and awaiting the
@@ -72,8 +74,6 @@ type Runner[T any] struct {
 	busySince, busyRecords, ackSince atomic.Int64
 	stallMu                          sync.Mutex // orders stall reports with pollLoop's "consuming"
 	stalled                          bool
-	settledMu                        sync.Mutex
-	settledCh                        chan struct{}
 
 	produceCtx    context.Context // outlives Run's ctx by the drain timeout
 	cancelProduce context.CancelFunc

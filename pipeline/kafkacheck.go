@@ -80,8 +80,12 @@ func (c KafkaConfig) explain(err error) error {
 	if errors.Is(err, context.DeadlineExceeded) && listening(c.Brokers) && (sasl || tlsOn) {
 		// Something listens, but the handshake got no answer: a listener
 		// waiting for what a TLS or SASL client never sends.
+		handshake, flag := "SASL", "SASL (--sasl-mechanism)"
+		if tlsOn {
+			handshake, flag = "TLS", "TLS (--tls)"
+		}
 		return fmt.Errorf("%w: a broker at %s took the connection but never answered the %s handshake: check that it expects %s on this port",
-			ErrKafkaSecurity, brokers, map[bool]string{true: "TLS", false: "SASL"}[tlsOn], map[bool]string{true: "TLS (--tls)", false: "SASL (--sasl-mechanism)"}[tlsOn])
+			ErrKafkaSecurity, brokers, handshake, flag)
 	}
 	return fmt.Errorf("%w at %s: %w", ErrUnreachable, brokers, err)
 }

@@ -51,8 +51,8 @@ func Open(ctx context.Context, path string, f Format, c *stages.Config, specs []
 	if c.Features.Auto {
 		if iv := SamplingInterval(rows); iv > 0 {
 			c.Features.SetWindowsFor(iv)
-		} else { // one reading a sensor: nothing to size from
-			_ = features.ParseWindows(features.Config{}.WithDefaults().Windows(), &c.Features)
+		} else { // one reading a sensor: nothing to size from, so the default
+			c.Features.Auto, c.Features.Size = false, features.Config{}.WithDefaults().Size
 		}
 	}
 	off, err := stages.Offline(ctx, c, specs)

@@ -178,15 +178,16 @@ func (r *Robust) Score(fv *schemas.FeatureVector) Verdict {
 		devs["std"] = dStd
 	}
 	switch total := zMean*zMean + zStd*zStd; {
-	case math.IsInf(total, 1) && math.IsInf(zMean, 1):
+	case math.IsInf(zMean, 1):
 		shares["mean"] = 1
-	case math.IsInf(total, 1):
+	case math.IsInf(zStd, 1):
 		shares["std"] = 1
 	case total > 0:
-		for name, z := range map[string]float64{"mean": zMean, "std": zStd} {
-			if w := z * z / total; w >= 0.005 {
-				shares[name] = w
-			}
+		if w := zMean * zMean / total; w >= 0.005 {
+			shares["mean"] = w
+		}
+		if w := zStd * zStd / total; w >= 0.005 {
+			shares["std"] = w
 		}
 	}
 

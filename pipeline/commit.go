@@ -70,13 +70,14 @@ func (b *offsetBook) topicIDs(ctx context.Context, cl *kgo.Client, topics []stri
 	return out, nil
 }
 
-func (b *offsetBook) topicName(t kmsg.OffsetCommitResponseTopic) string {
-	if t.Topic != "" {
-		return t.Topic
+// topicName names a topic of a response, which may give only its id.
+func (b *offsetBook) topicName(topic string, id [16]byte) string {
+	if topic != "" {
+		return topic
 	}
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	return b.names[t.TopicID]
+	return b.names[id]
 }
 
 func (b *offsetBook) forgetID(topic string) {
@@ -177,7 +178,7 @@ func (b *offsetBook) commit(ctx context.Context, cl *kgo.Client, group string) e
 	}
 	var first error
 	for _, t := range resp.Topics {
-		name := b.topicName(t)
+		name := b.topicName(t.Topic, t.TopicID)
 		for _, p := range t.Partitions {
 			tp := TopicPartition{name, p.Partition}
 			if err := kerr.ErrorForCode(p.ErrorCode); err != nil {
@@ -198,19 +199,26 @@ func (b *offsetBook) commit(ctx context.Context, cl *kgo.Client, group string) e
 // committedCheckpoints returns the metadata committed with group's offsets
 // of the given partitions.
 func committedCheckpoints(ctx context.Context, cl *kgo.Client, group string, tps map[string][]int32) (map[TopicPartition]string, error) {
-	topics := make([]string, 0, len(tps))
-	for t := range tps {
-		topics = append(topics, t)
+	marks, err := committedMarks(ctx, cl, group, tps)
+	out := make(map[TopicPartition]string, len(marks))
+	for tp, m := range marks {
+		out[tp] = m.meta
 	}
-	resp, err := kadm.NewClient(cl).FetchOffsetsForTopics(ctx, group, topics...)
+	return out, err
+}
+
+// committedMarks returns group's committed offsets of the given
+// partitions, with their metadata; partitions with none are left out.
+func committedMarks(ctx context.Context, cl *kgo.Client, group string, tps map[string][]int32) (map[TopicPartition]mark, error) {
+	resp, err := kadm.NewClient(cl).FetchOffsetsForTopics(ctx, group, topicsOf(tps)...)
 	if err != nil {
 		return nil, err
 	}
-	out := map[TopicPartition]string{}
+	out := map[TopicPartition]mark{}
 	for t, ps := range tps {
 		for _, p := range ps {
 			if o, ok := resp.Lookup(t, p); ok && o.Err == nil && o.At >= 0 {
-				out[TopicPartition{t, p}] = o.Metadata
+				out[TopicPartition{t, p}] = mark{eo: kgo.EpochOffset{Epoch: o.LeaderEpoch, Offset: o.At}, meta: o.Metadata}
 			}
 		}
 	}

@@ -19,6 +19,7 @@ type Metrics struct {
 	inflight *prometheus.GaugeVec
 	retries  *prometheus.CounterVec
 	stalled  *prometheus.GaugeVec
+	txns     *prometheus.CounterVec
 }
 
 // NewMetrics registers the runner metrics with reg. A nil reg registers
@@ -54,9 +55,12 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		stalled: prometheus.NewGaugeVec(prometheus.GaugeOpts{
 			Name: "smaint_stage_stalled", Help: "1 while a stage has held a batch, in Process or awaiting acknowledgements, for longer than its stall limit.",
 		}, []string{"stage"}),
+		txns: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "smaint_transactions_total", Help: "Transactions a stage running exactly once ended, by outcome (committed, aborted).",
+		}, []string{"stage", "outcome"}),
 	}
 	if reg != nil {
-		reg.MustRegister(m.in, m.out, m.dlq, m.process, m.ack, m.lag, m.inflight, m.retries, m.stalled)
+		reg.MustRegister(m.in, m.out, m.dlq, m.process, m.ack, m.lag, m.inflight, m.retries, m.stalled, m.txns)
 	}
 	return m
 }
@@ -72,6 +76,8 @@ type stageMetrics struct {
 	inflight prometheus.Gauge
 	retries  prometheus.Counter
 	stalled  prometheus.Gauge
+	txnsOK   prometheus.Counter
+	aborts   prometheus.Counter
 	out      map[string]prometheus.Counter
 	lag      map[TopicPartition]prometheus.Gauge
 }
@@ -85,6 +91,8 @@ func (m *Metrics) forStage(stage string) *stageMetrics {
 		inflight: m.inflight.WithLabelValues(stage),
 		retries:  m.retries.WithLabelValues(stage),
 		stalled:  m.stalled.WithLabelValues(stage),
+		txnsOK:   m.txns.WithLabelValues(stage, "committed"),
+		aborts:   m.txns.WithLabelValues(stage, "aborted"),
 		out:      make(map[string]prometheus.Counter),
 		lag:      make(map[TopicPartition]prometheus.Gauge),
 	}

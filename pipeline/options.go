@@ -41,6 +41,7 @@ type runnerConfig struct {
 	stallAfter   time.Duration
 	instanceID   string
 	session      time.Duration
+	exactlyOnce  string // the instance part of the transactional id; "": at least once
 }
 
 // The default backoff between retries of a failed batch (RetryBackoff).
@@ -186,6 +187,27 @@ func StaticMember(instanceID string) Option {
 // does not count: heartbeats are separate).
 func SessionTimeout(d time.Duration) Option { return func(c *runnerConfig) { c.session = d } }
 
+// ExactlyOnce makes the runner process exactly once (see txn.go): it reads
+// only committed records, and commits each CommitInterval's outputs, dead
+// letters, input offsets and checkpoints in one Kafka transaction, under
+// the transactional id "<group>/<id>". id must be stable across restarts
+// of this instance and unique among the group's members (a pod's name):
+// a restart under the same id aborts, at once, the transaction its crashed
+// predecessor left open, where a new id leaves that transaction to the
+// broker's transaction timeout, and readers of its topics wait behind it.
+// Empty: at least once (the default).
+func ExactlyOnce(id string) Option {
+	return func(c *runnerConfig) { c.exactlyOnce = id }
+}
+
+// txnID is the runner's transactional id, "" if it runs at least once.
+func (c *runnerConfig) txnID() string {
+	if c.exactlyOnce == "" {
+		return ""
+	}
+	return c.group + "/" + c.exactlyOnce
+}
+
 // DefaultStallAfter is StallAfter's default.
 const DefaultStallAfter = time.Minute
 
@@ -225,7 +247,9 @@ func RetryBackoff(minWait, maxWait time.Duration) Option {
 
 // CommitInterval sets how often acknowledged offsets are committed
 // (default 1s, at least 100ms). Shorter means less input consumed again
-// after a crash.
+// after a crash. Under ExactlyOnce it is how often the transaction is
+// committed, and so how long, at most, downstream readers wait to see an
+// output.
 func CommitInterval(d time.Duration) Option { return func(c *runnerConfig) { c.commitEvery = d } }
 
 // CoPartitioned makes the group assign partition i of every input topic

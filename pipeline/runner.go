@@ -35,6 +35,7 @@ type Runner[T any] struct {
 	checkpointer Checkpointer
 	outputs      []Port
 	book         *offsetBook
+	tx           *txn // nil: at least once
 
 	// Owned by the polling goroutine.
 	msgs     []Msg[T]
@@ -80,6 +81,7 @@ type Runner[T any] struct {
 	stopLoop      context.CancelFunc // ends the poll loop on a fatal error
 	failOnce      sync.Once
 	failErr       error
+	broken        atomic.Bool // a batch's outputs failed: nothing after it may commit
 }
 
 // NewRunner returns a Runner for stage, named name (metrics, logs,
@@ -148,8 +150,16 @@ func NewRunner[T any](name string, stage Stage[T], opts ...Option) (*Runner[T], 
 		kgo.ProducerBatchMaxBytes(cfg.maxRecord),
 		kgo.FetchMaxBytes(cfg.fetchMax),
 		kgo.FetchMaxPartitionBytes(cfg.fetchPartMax),
+		// Transaction markers come to collect, which skips them but
+		// counts their offsets: a partition whose last record is a
+		// marker is then seen read to its end (Behind, Drained).
+		kgo.KeepControlRecords(),
 		kgo.WithLogger(kgoLogger{r.log}),
 	)
+	if id := cfg.txnID(); id != "" {
+		r.tx = &txn{}
+		kopts = append(kopts, kgo.TransactionalID(id), kgo.FetchIsolationLevel(kgo.ReadCommitted()))
+	}
 	if cfg.coPartition {
 		kopts = append(kopts, kgo.Balancers(kgo.RangeBalancer()))
 	}
@@ -181,7 +191,7 @@ func (r *Runner[T]) abandon() { r.cl.Close() }
 // own hold records. A stage that holds windows open has still done its
 // input; whether it has emitted them is its own metrics' to say.
 func (r *Runner[T]) Drained(ctx context.Context) (bool, error) {
-	if r.settled.Load() != r.submitted.Load() {
+	if r.settled.Load() != r.submitted.Load() || (r.tx != nil && r.tx.dirty.Load()) {
 		return false, nil
 	}
 	return reachedEnds(ctx, r.cl, r.cfg.topics, func(tp TopicPartition) int64 {
@@ -211,6 +221,12 @@ func (r *Runner[T]) Run(ctx context.Context) error {
 		}
 		return err
 	}
+	if r.tx != nil {
+		if err := r.beginTxn(); err != nil {
+			r.cl.Close()
+			return err
+		}
+	}
 	loopCtx, stopLoop := context.WithCancel(ctx)
 	r.stopLoop = stopLoop
 	committed := make(chan struct{})
@@ -221,7 +237,9 @@ func (r *Runner[T]) Run(ctx context.Context) error {
 	tickerDone := make(chan struct{})
 	go func() {
 		defer close(tickerDone)
-		r.commitEvery(loopCtx)
+		if r.tx == nil { // exactly once commits with its transactions
+			r.commitEvery(loopCtx)
+		}
 	}()
 	watchDone := make(chan struct{})
 	go func() {
@@ -238,15 +256,17 @@ func (r *Runner[T]) Run(ctx context.Context) error {
 	close(r.inflight)
 	drain := time.NewTimer(r.cfg.drainTimeout)
 	defer drain.Stop()
+	settled := true
 	select {
 	case <-committed:
 	case <-drain.C:
+		settled = false
 		r.log.Error("drain timeout: unacknowledged batches will be consumed again after restart",
 			"unsettled", r.submitted.Load()-r.settled.Load())
 		r.cancelProduce()
 	}
 	cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), r.cfg.drainTimeout)
-	if err := r.book.commit(cctx, r.cl, r.cfg.group); err != nil {
+	if err := r.finalCommit(cctx, settled); err != nil {
 		r.log.Error("final commit failed; the last batches will be consumed again", "err", err)
 	}
 	cancel()
@@ -254,6 +274,24 @@ func (r *Runner[T]) Run(ctx context.Context) error {
 	r.cl.CloseAllowingRebalance()
 	<-committed
 	return r.failErr
+}
+
+// finalCommit commits what the settled batches marked, in the transaction
+// under way when running exactly once; that transaction is aborted instead
+// if some batch is unsettled or failed.
+func (r *Runner[T]) finalCommit(ctx context.Context, settled bool) error {
+	if r.tx == nil {
+		return r.book.commit(ctx, r.cl, r.cfg.group)
+	}
+	if !settled || r.broken.Load() {
+		r.abortTxn(ctx, errors.New("stopping with outputs unacknowledged"))
+		return nil
+	}
+	err := r.commitTxn(ctx)
+	if err != nil {
+		r.abortTxn(ctx, err)
+	}
+	return err
 }
 
 // leaveAsStatic makes a static member leave its group on a planned stop.
@@ -328,8 +366,7 @@ func (r *Runner[T]) startOnce(ctx context.Context) error {
 func (r *Runner[T]) pollLoop(ctx context.Context) {
 	for ctx.Err() == nil {
 		pctx, cancel := ctx, context.CancelFunc(func() {})
-		if r.ticker != nil {
-			wait := r.lastTick.Add(r.ticker.TickEvery()).Sub(r.cfg.clock.Now())
+		if wait, ok := r.pollWait(); ok {
 			pctx, cancel = context.WithTimeout(ctx, max(time.Millisecond, wait))
 		}
 		fetches := r.cl.PollRecords(pctx, r.cfg.maxBatch)
@@ -355,8 +392,24 @@ func (r *Runner[T]) pollLoop(ctx context.Context) {
 		}
 		r.maybeTick(ctx, b)
 		r.submit(b)
+		if due, _ := r.txnDue(); due {
+			r.cycleTxn(ctx)
+		}
 		r.cl.AllowRebalance()
 	}
+}
+
+// pollWait is how long a poll may wait for records before the runner has
+// something else to do: a Tick, or a transaction to commit. ok is false
+// when there is neither.
+func (r *Runner[T]) pollWait() (wait time.Duration, ok bool) {
+	if r.ticker != nil {
+		wait, ok = r.lastTick.Add(r.ticker.TickEvery()).Sub(r.cfg.clock.Now()), true
+	}
+	if _, txWait := r.txnDue(); r.tx != nil && r.tx.dirty.Load() && (!ok || txWait < wait) {
+		wait, ok = txWait, true
+	}
+	return wait, ok
 }
 
 // fetchErrors logs the errors of a poll, marks the stage not ready if
@@ -384,8 +437,11 @@ func (r *Runner[T]) collect(ctx context.Context, fetches kgo.Fetches, b *batch) 
 		if len(p.Records) == 0 {
 			return
 		}
-		n += len(p.Records)
 		for _, rec := range p.Records {
+			if rec.Attrs.IsControl() {
+				continue
+			}
+			n++
 			r.msgs = append(r.msgs, Msg[T]{})
 			m := &r.msgs[len(r.msgs)-1]
 			if err := r.decode(ctx, r.dec, rec.Topic, rec.Value, &m.Value); err != nil {
@@ -398,7 +454,11 @@ func (r *Runner[T]) collect(ctx context.Context, fetches kgo.Fetches, b *batch) 
 		}
 		last := p.Records[len(p.Records)-1]
 		tp := TopicPartition{p.Topic, p.Partition}
-		lag := max(0, p.HighWatermark-last.Offset-1)
+		end := p.HighWatermark
+		if r.tx != nil {
+			end = p.LastStableOffset // what read_committed can see
+		}
+		lag := max(0, end-last.Offset-1)
 		r.posMu.Lock()
 		r.position[tp] = kgo.EpochOffset{Epoch: last.LeaderEpoch, Offset: last.Offset + 1}
 		r.backlog[tp] = lag
@@ -508,6 +568,10 @@ func (r *Runner[T]) submit(b *batch) {
 	}
 	b.setOffsets(r.marks)
 	recs := b.em.recs
+	if r.tx != nil {
+		r.tx.records.Add(int64(len(recs)))
+		r.tx.dirty.Store(true)
+	}
 	b.arm(len(recs))
 	for i := range recs {
 		r.cl.Produce(r.produceCtx, &recs[i], b.promise)
@@ -534,6 +598,7 @@ func (r *Runner[T]) commitLoop() {
 		}
 		if err := b.failure(); err != nil && !broken {
 			broken = true
+			r.broken.Store(true)
 			if r.produceCtx.Err() == nil {
 				r.fail(fmt.Errorf("%w: stage %s: %w", ErrProduce, r.name, err))
 			}
@@ -585,6 +650,9 @@ func (r *Runner[T]) deadLetterRefused(b *batch) {
 		}
 		dl := b.em.fit(kgo.Record{Topic: r.cfg.dlq, Key: f.rec.Key, Value: f.rec.Value, Headers: hs})
 		dls = append(dls, &dl)
+	}
+	if r.tx != nil {
+		r.tx.records.Add(int64(len(dls)))
 	}
 	if err := r.cl.ProduceSync(r.produceCtx, dls...).FirstErr(); err != nil {
 		b.errMu.Lock()
@@ -684,6 +752,15 @@ func (r *Runner[T]) onAssigned(ctx context.Context, cl *kgo.Client, assigned map
 // onRevoked runs while polling is blocked: it waits for in-flight batches,
 // commits what they marked, and lets the stage drop the partitions' state.
 func (r *Runner[T]) onRevoked(ctx context.Context, cl *kgo.Client, revoked map[string][]int32) {
+	if r.tx != nil {
+		// Commit the transaction while the partitions are still ours
+		// (aborting and rewinding if that fails), then drop them.
+		if r.tx.dirty.Load() {
+			r.cycleTxn(ctx)
+		}
+		r.dropPartitions(ctx, revoked)
+		return
+	}
 	if !r.waitSettled(ctx) {
 		r.log.Warn("revoking before every batch was acknowledged; some input will be consumed again")
 	}

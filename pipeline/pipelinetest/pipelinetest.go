@@ -131,13 +131,32 @@ func WaitCommitted(t testing.TB, cl *kgo.Client, group, topic string) {
 }
 
 // ReadAll returns every record of topic, from the start of each partition
-// to its end offset at the time of the call. A topic that does not exist
-// reads as empty.
+// to its end offset at the time of the call, transactional or not,
+// committed or not (transaction markers left out). A topic that does not
+// exist reads as empty.
 func ReadAll(t testing.TB, addrs []string, topic string) []*kgo.Record {
+	t.Helper()
+	return readTo(t, addrs, topic, false)
+}
+
+// ReadCommitted returns what a reader of committed records sees of topic,
+// from the start of each partition to its last stable offset at the time
+// of the call: records of aborted transactions are left out.
+func ReadCommitted(t testing.TB, addrs []string, topic string) []*kgo.Record {
+	t.Helper()
+	return readTo(t, addrs, topic, true)
+}
+
+func readTo(t testing.TB, addrs []string, topic string, committed bool) []*kgo.Record {
 	t.Helper()
 	cl := Client(t, addrs)
 	ctx := Context(t)
-	ends, err := kadm.NewClient(cl).ListEndOffsets(ctx, topic)
+	adm := kadm.NewClient(cl)
+	list, isolation := adm.ListEndOffsets, kgo.ReadUncommitted()
+	if committed {
+		list, isolation = adm.ListCommittedOffsets, kgo.ReadCommitted()
+	}
+	ends, err := list(ctx, topic)
 	if err == nil {
 		err = ends.Error()
 	}
@@ -158,7 +177,8 @@ func ReadAll(t testing.TB, addrs []string, topic string) []*kgo.Record {
 	if len(want) == 0 {
 		return nil
 	}
-	rd := Client(t, addrs, kgo.ConsumePartitions(map[string]map[int32]kgo.Offset{topic: parts}))
+	rd := Client(t, addrs, kgo.ConsumePartitions(map[string]map[int32]kgo.Offset{topic: parts}),
+		kgo.FetchIsolationLevel(isolation), kgo.KeepControlRecords())
 	var out []*kgo.Record
 	for len(want) > 0 {
 		fs := rd.PollFetches(ctx)
@@ -167,7 +187,9 @@ func ReadAll(t testing.TB, addrs []string, topic string) []*kgo.Record {
 		}
 		fs.EachRecord(func(r *kgo.Record) {
 			if end, ok := want[r.Partition]; ok && r.Offset < end {
-				out = append(out, r)
+				if !r.Attrs.IsControl() {
+					out = append(out, r)
+				}
 				if r.Offset+1 >= end {
 					delete(want, r.Partition)
 				}

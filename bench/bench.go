@@ -62,6 +62,7 @@ type Config struct {
 	Duplicates  float64
 	Anomalies   int
 	DedupeCache int    // the pipeline's --dedupe-cache (0: its default)
+	Delivery    string // the pipeline's --delivery ("": its default, exactly-once)
 	MemoryLimit string // the pipeline's GOMEMLIMIT, e.g. 256MiB ("": this process's)
 	CPUProfile  string // the pipeline's --cpuprofile
 	PprofAddr   string // the pipeline's --pprof
@@ -159,6 +160,8 @@ func (c Config) Validate() error {
 		return fmt.Errorf("%w: duplicates %v (want 0-0.5)", ErrConfig, c.Duplicates)
 	case c.DedupeCache < 0:
 		return fmt.Errorf("%w: dedupe cache must not be negative", ErrConfig)
+	case c.Delivery != "" && c.Delivery != "exactly-once" && c.Delivery != "at-least-once":
+		return fmt.Errorf("%w: delivery %q: want exactly-once or at-least-once", ErrConfig, c.Delivery)
 	case c.Lateness < 0:
 		return fmt.Errorf("%w: lateness must not be negative", ErrConfig)
 	case c.MemoryLimit != "" && !memLimitSyntax.MatchString(c.MemoryLimit):
@@ -345,6 +348,9 @@ func (b *run) childArgs() []string {
 	if c.DedupeCache > 0 {
 		args = append(args, "--dedupe-cache", fmt.Sprint(c.DedupeCache))
 	}
+	if c.Delivery != "" {
+		args = append(args, "--delivery", c.Delivery)
+	}
 	return args
 }
 
@@ -352,7 +358,10 @@ func (b *run) newReport() *Report {
 	c := b.cfg
 	rep := &Report{Sensors: c.Sensors, Mode: "flat out", TargetRate: c.Rate, Stages: strings.Join(c.Stages, ","), Windows: c.Windows,
 		LatenessSecs: c.Lateness.Seconds(), Partitions: c.Partitions, Redis: b.redis, StageRates: map[string]float64{},
-		DedupeCache: c.DedupeCache, MemoryLimit: c.MemoryLimit, stages: c.Stages}
+		DedupeCache: c.DedupeCache, MemoryLimit: c.MemoryLimit, Delivery: c.Delivery, stages: c.Stages}
+	if rep.Delivery == "" {
+		rep.Delivery = "exactly-once (run's default)"
+	}
 	if c.Rate > 0 {
 		rep.Mode = fmt.Sprintf("paced at %.0f/s", c.Rate)
 	}

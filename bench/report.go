@@ -31,6 +31,7 @@ type Report struct {
 	Redis        string  `json:"redis"`
 	DedupeCache  int     `json:"dedupe_cache,omitempty"` // run's --dedupe-cache, if not its default
 	MemoryLimit  string  `json:"memory_limit,omitempty"` // the pipeline's GOMEMLIMIT, if any
+	Delivery     string  `json:"delivery"`               // the pipeline's --delivery
 
 	Produced        int64              `json:"readings_produced"`
 	Seconds         float64            `json:"pipeline_seconds"`   // from the first reading consumed to the last processed
@@ -70,6 +71,7 @@ type LatencyPoint struct {
 func (r *Report) Print(w io.Writer) {
 	fmt.Fprintf(w, "\nbench: %d sensors, %s, stages %s, windows %s (lateness %gs), %d partitions, %s\n",
 		r.Sensors, r.Mode, r.Stages, r.Windows, r.LatenessSecs, r.Partitions, r.Redis)
+	fmt.Fprintf(w, "  delivery: %s\n", r.Delivery)
 	if r.DedupeCache > 0 {
 		fmt.Fprintf(w, "  pipeline option: --dedupe-cache %d\n", r.DedupeCache)
 	}

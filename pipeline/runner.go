@@ -287,6 +287,12 @@ func (r *Runner[T]) finalCommit(ctx context.Context, settled bool) error {
 		r.abortTxn(ctx, errors.New("stopping with outputs unacknowledged"))
 		return nil
 	}
+	if r.tx.records.Load() == 0 {
+		if err := r.cl.EndTransaction(ctx, kgo.TryCommit); err != nil {
+			return err
+		}
+		return r.book.commit(ctx, r.cl, r.cfg.group)
+	}
 	err := r.commitTxn(ctx)
 	if err != nil {
 		r.abortTxn(ctx, err)
@@ -801,8 +807,6 @@ func (r *Runner[T]) dropPartitions(ctx context.Context, m map[string][]int32) {
 }
 
 // commitEvery commits what is marked every CommitInterval until ctx ends.
-// Failures are retried at the next tick; a rebalance in progress is
-// normal, since the revoke callback commits in the right generation.
 func (r *Runner[T]) commitEvery(ctx context.Context) {
 	t := time.NewTicker(r.cfg.commitEvery)
 	defer t.Stop()
@@ -812,16 +816,23 @@ func (r *Runner[T]) commitEvery(ctx context.Context) {
 			return
 		case <-t.C:
 		}
-		cctx, cancel := context.WithTimeout(ctx, r.cfg.commitEvery*5)
-		err := r.book.commit(cctx, r.cl, r.cfg.group)
-		cancel()
-		switch {
-		case err == nil, errors.Is(err, errNotInGroup), ctx.Err() != nil:
-		case errors.Is(err, kerr.RebalanceInProgress), errors.Is(err, kerr.IllegalGeneration), errors.Is(err, kerr.UnknownMemberID):
-			r.log.Info("commit skipped during a rebalance", "err", err)
-		default:
-			r.log.Warn("commit failed; retrying", "err", err)
-		}
+		r.commitMarked(ctx)
+	}
+}
+
+// commitMarked commits what is marked. A failure is logged and left for
+// the next attempt: a rebalance in progress is normal, since the revoke
+// callback commits in the right generation.
+func (r *Runner[T]) commitMarked(ctx context.Context) {
+	cctx, cancel := context.WithTimeout(ctx, r.cfg.commitEvery*5)
+	err := r.book.commit(cctx, r.cl, r.cfg.group)
+	cancel()
+	switch {
+	case err == nil, errors.Is(err, errNotInGroup), ctx.Err() != nil:
+	case errors.Is(err, kerr.RebalanceInProgress), errors.Is(err, kerr.IllegalGeneration), errors.Is(err, kerr.UnknownMemberID):
+		r.log.Info("commit skipped during a rebalance", "err", err)
+	default:
+		r.log.Warn("commit failed; retrying", "err", err)
 	}
 }
 

@@ -71,7 +71,17 @@ func (r *Runner[T]) cycleTxn(ctx context.Context) {
 	if !r.waitSettled(ctx) || r.broken.Load() {
 		return
 	}
-	if err := r.commitTxn(ctx); err != nil {
+	if r.tx.records.Load() == 0 {
+		// Nothing was produced, so Kafka has no transaction to put the
+		// offsets in: they are committed alone, retried next time if
+		// that fails, and the client's empty transaction ended.
+		r.tx.dirty.Store(false)
+		if err := r.cl.EndTransaction(ctx, kgo.TryCommit); err != nil {
+			r.fail(fmt.Errorf("%w: stage %s: end an empty transaction: %w", ErrProduce, r.name, err))
+			return
+		}
+		r.commitMarked(ctx)
+	} else if err := r.commitTxn(ctx); err != nil {
 		r.abortTxn(ctx, err)
 		r.rewind(ctx)
 	}
@@ -80,15 +90,11 @@ func (r *Runner[T]) cycleTxn(ctx context.Context) {
 	}
 }
 
-// commitTxn commits the transaction under way with the offsets and
-// checkpoints of every batch settled so far; the caller has waited for
-// them. A transaction that produced nothing has its offsets committed
-// alone (there is no transaction in Kafka to put them in).
+// commitTxn commits the transaction under way, which produced records,
+// with the offsets and checkpoints of every batch settled so far; the
+// caller has waited for them.
 func (r *Runner[T]) commitTxn(ctx context.Context) error {
 	r.tx.dirty.Store(false)
-	if r.tx.records.Load() == 0 {
-		return r.book.commit(ctx, r.cl, r.cfg.group)
-	}
 	pend := r.book.pending()
 	err := r.cl.Flush(ctx)
 	if err == nil {

@@ -22,7 +22,8 @@ type Observed struct {
 // Watcher reads topics from their start, outside any consumer group, and
 // hands every record to a function: for those who watch the pipeline's
 // outputs (the demo's check, the benchmark's latency probe), not for
-// processing, which wants a Runner and its commits. Run and CaughtUp may
+// processing, which wants a Runner and its commits. It sees what a stage
+// downstream sees: committed records only (see ExactlyOnce). Run and CaughtUp may
 // be called from different goroutines; fn is called from Run's.
 type Watcher struct {
 	cl     *kgo.Client
@@ -43,7 +44,8 @@ func NewWatcher(fn func(*Observed), topics []string, opts ...Option) (*Watcher, 
 	if len(cfg.kafka) == 0 || len(topics) == 0 || fn == nil {
 		return nil, fmt.Errorf("%w: a watcher needs Kafka options, topics and a function", ErrConfig)
 	}
-	cl, err := kgo.NewClient(append(cfg.kafka, kgo.ConsumeTopics(topics...), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))...)
+	cl, err := kgo.NewClient(append(cfg.kafka, kgo.ConsumeTopics(topics...), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()),
+		kgo.FetchIsolationLevel(kgo.ReadCommitted()), kgo.KeepControlRecords())...)
 	if err != nil {
 		return nil, fmt.Errorf("%w: watcher: %w", ErrConfig, err)
 	}
@@ -60,8 +62,10 @@ func (w *Watcher) Run(ctx context.Context) error {
 			return nil
 		}
 		fs.EachRecord(func(r *kgo.Record) {
-			o = Observed{Topic: r.Topic, Partition: r.Partition, Offset: r.Offset, Timestamp: r.Timestamp, Key: r.Key, Value: r.Value}
-			w.fn(&o)
+			if !r.Attrs.IsControl() {
+				o = Observed{Topic: r.Topic, Partition: r.Partition, Offset: r.Offset, Timestamp: r.Timestamp, Key: r.Key, Value: r.Value}
+				w.fn(&o)
+			}
 			w.mu.Lock()
 			w.next[TopicPartition{r.Topic, r.Partition}] = r.Offset + 1
 			w.mu.Unlock()

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"time"
 
+	"github.com/smaint/smaint/pipeline"
 	"github.com/smaint/smaint/sinks/timescale"
 	"github.com/smaint/smaint/stages/simulate"
 )
@@ -19,6 +20,7 @@ type Summary struct {
 	InvalidInjected    int64   `json:"invalid_injected"`    // of which malformed or invalid
 	DuplicatesDropped  int64   `json:"duplicates_dropped"`  // by the dedupe stage
 	DLQ                int64   `json:"dlq"`                 // records on sensor.dlq
+	Conflicts          int64   `json:"conflicts"`           // of which readings the sink found stored under another id
 	Clean              int64   `json:"clean"`               // records on sensor.readings.clean
 	DuplicatesPassed   int64   `json:"duplicates_passed"`   // clean records that repeat one already there
 	Lost               int64   `json:"lost"`                // valid readings sent that never reached the clean topic
@@ -43,7 +45,8 @@ func (r *run) summarize(reached, started time.Time, sent int64, sendSecs, totalS
 	return &Summary{
 		ReadingsProduced: sent, DuplicatesInjected: c.Duplicates, InvalidInjected: c.SentMalformed,
 		DuplicatesDropped: int64(r.metric("smaint_dedupe_duplicates_total", nil)),
-		DLQ:               c.DeadLetters, Clean: c.Clean, DuplicatesPassed: c.DuplicatesPassed, Lost: c.Lost,
+		DLQ:               c.DeadLetters, Clean: c.Clean,
+		Conflicts: int64(r.metric("smaint_records_dlq_total", map[string]string{"kind": pipeline.KindConflict})), DuplicatesPassed: c.DuplicatesPassed, Lost: c.Lost,
 		ReadingsPerSec: float64(sent) / sendSecs, SendSeconds: sendSecs, TotalSeconds: totalSecs, Drained: drained,
 		LateInjected: st.Late, OutOfOrderInjected: st.OutOfOrder,
 		LateReadings:   int64(r.metric("smaint_features_late_total", nil)),
@@ -59,7 +62,10 @@ func (s *Summary) Print(w io.Writer) {
 	fmt.Fprintf(w, "\nsummary (%.0f minutes of plant time)\n", s.EventMinutes)
 	fmt.Fprintf(w, "  readings produced   %10d  (%.0f/s over %.1fs)\n", s.ReadingsProduced, s.ReadingsPerSec, s.SendSeconds)
 	fmt.Fprintf(w, "  duplicates          %10d injected, %d dropped, %d passed\n", s.DuplicatesInjected, s.DuplicatesDropped, s.DuplicatesPassed)
-	fmt.Fprintf(w, "  invalid             %10d injected, %d dead-lettered\n", s.InvalidInjected, s.DLQ)
+	fmt.Fprintf(w, "  invalid             %10d injected, %d dead-lettered\n", s.InvalidInjected, s.DLQ-s.Conflicts)
+	if s.Conflicts > 0 {
+		fmt.Fprintf(w, "  conflicts           %10d readings for a sensor and time an earlier run stored under another reading id: dead-lettered (kind conflict), the stored ones kept\n", s.Conflicts)
+	}
 	fmt.Fprintf(w, "  clean               %10d   lost %d\n", s.Clean, s.Lost)
 	fmt.Fprintf(w, "  feature windows     %10d   late readings %d (injected late %d)\n", s.FeatureWindows, s.LateReadings, s.LateInjected)
 	s.Evaluation.Print(w)

@@ -39,6 +39,7 @@ func benchCmd(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	fs.StringVar(&c.CPUProfile, "cpuprofile", "", "write the pipeline process's CPU profile to this file")
 	fs.StringVar(&c.PprofAddr, "pprof", "", "serve the pipeline process's /debug/pprof on this address")
 	fs.IntVar(&c.DedupeCache, "dedupe-cache", 0, "run's --dedupe-cache: reading ids remembered per partition (0: run's default)")
+	fs.StringVar(&c.Delivery, "delivery", "", "run's --delivery: exactly-once or at-least-once (default: run's default, exactly-once)")
 	fs.StringVar(&c.MemoryLimit, "memory-limit", "", "the pipeline process's GOMEMLIMIT, e.g. 256MiB (default: this process's)")
 	fs.DurationVar(&c.Drain, "drain-timeout", c.Drain, "how long to wait for the pipeline to finish the produced readings")
 	lf.register(fs, "warn")

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"os"
 	"strings"
 	"time"
 
@@ -21,6 +22,8 @@ type stageFlags struct {
 	stall    time.Duration
 	instance string
 	session  time.Duration
+	delivery string
+	commit   time.Duration
 	set      *settings
 	cl       clients
 }
@@ -34,6 +37,8 @@ func (f *stageFlags) register(fs *flagSet) {
 	fs.StringVar(&f.instance, "instance-id", "", "a stable name for this instance (a pod's name) to be a static member of the stages' groups: after a restart within --session-timeout it takes its partitions back without a rebalance; empty: dynamic membership")
 	fs.alias("instance-id", "POD_NAME")
 	fs.DurationVar(&f.session, "session-timeout", 45*time.Second, "how long a group waits for a member that stopped heartbeating (a crash) before handing its partitions to others")
+	fs.StringVar(&f.delivery, "delivery", deliveryExactlyOnce, "exactly-once: each stage commits its Kafka outputs, dead letters, input offsets and checkpoints in one transaction per --commit-interval and reads only committed records, so a crash or a rebalance never duplicates an output; at-least-once: no transactions, and after a crash the outputs of input consumed again are written again")
+	fs.DurationVar(&f.commit, "commit-interval", 100*time.Millisecond, "how often each stage commits its offsets (exactly-once: its transaction, and so the most a stage downstream waits to see an output)")
 	f.set = newSettings(fs, stages.Topology(pipeline.DefaultTopics()))
 	f.cl.register(fs)
 }
@@ -47,6 +52,12 @@ func (f *stageFlags) validate() error {
 	}
 	if f.stall < 100*time.Millisecond {
 		return fmt.Errorf("%w: --stall-after %v: want at least 100ms", errUsage, f.stall)
+	}
+	if f.delivery != deliveryExactlyOnce && f.delivery != deliveryAtLeastOnce {
+		return fmt.Errorf("%w: --delivery %q: want %s or %s", errUsage, f.delivery, deliveryExactlyOnce, deliveryAtLeastOnce)
+	}
+	if f.commit < 100*time.Millisecond || f.commit > time.Minute {
+		return fmt.Errorf("%w: --commit-interval %v: want 100ms to 1m", errUsage, f.commit)
 	}
 	if f.maxBytes < 1024 || f.maxBytes > 1<<30 {
 		return fmt.Errorf("%w: --max-record-bytes %d: want 1024 to 1073741824", errUsage, f.maxBytes)
@@ -74,13 +85,36 @@ func (f *stageFlags) services(ctx context.Context, d *deps, opts []pipeline.Opti
 	var runners []pipeline.Service
 	if err == nil {
 		runners, err = pipeline.Runners(nodes, append(opts, pipeline.MaxBatch(f.maxBatch), pipeline.MaxRecordBytes(int32(f.maxBytes)), pipeline.StallAfter(f.stall),
-			pipeline.StaticMember(f.instance), pipeline.SessionTimeout(f.session))...)
+			pipeline.StaticMember(f.instance), pipeline.SessionTimeout(f.session), pipeline.CommitInterval(f.commit), f.exactlyOnce())...)
 	}
 	if err != nil {
 		w.close()
 		return nil, nil, err
 	}
 	return append(runners, w.services...), w, nil
+}
+
+// The values of --delivery.
+const (
+	deliveryExactlyOnce = "exactly-once"
+	deliveryAtLeastOnce = "at-least-once"
+)
+
+// exactlyOnce is the runners' delivery option. Its transactional ids name
+// this instance by --instance-id, else by host and process: a restart
+// under the same --instance-id aborts at once what the crashed process
+// left open, where a new name leaves that to the brokers' transaction
+// timeout, and the stages downstream wait behind it.
+func (f *stageFlags) exactlyOnce() pipeline.Option {
+	if f.delivery != deliveryExactlyOnce {
+		return pipeline.ExactlyOnce("")
+	}
+	id := f.instance
+	if id == "" {
+		host, _ := os.Hostname()
+		id = fmt.Sprintf("%s-%d", host, os.Getpid())
+	}
+	return pipeline.ExactlyOnce(id)
 }
 
 func runCmd(ctx context.Context, args []string, _, stderr io.Writer) error {

@@ -194,10 +194,20 @@ func (r *Runner[T]) Drained(ctx context.Context) (bool, error) {
 	if r.settled.Load() != r.submitted.Load() || (r.tx != nil && r.tx.dirty.Load()) {
 		return false, nil
 	}
+	// A partition this runner has not read since it started is done up to
+	// the group's committed offset (a restart that finds nothing new).
+	committed, err := kadm.NewClient(r.cl).FetchOffsetsForTopics(ctx, r.cfg.group, r.cfg.topics...)
+	if err != nil {
+		return false, err
+	}
 	return reachedEnds(ctx, r.cl, r.cfg.topics, func(tp TopicPartition) int64 {
 		r.doneMu.Lock()
 		defer r.doneMu.Unlock()
-		return r.done[tp]
+		at := r.done[tp]
+		if o, ok := committed.Lookup(tp.Topic, tp.Partition); ok && o.Err == nil {
+			at = max(at, o.At)
+		}
+		return at
 	})
 }
 

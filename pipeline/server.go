@@ -19,8 +19,11 @@ import (
 //	/healthz  200 while the process runs (liveness)
 //	/readyz   200 when every component in Health is ready, else 503; the
 //	          body is JSON listing each component
+//	/drainedz (with ServeDrained) 200 when the process's stages have done
+//	          all their inputs hold, else 503
 type Server struct {
 	srv *http.Server
+	mux *http.ServeMux
 	ln  net.Listener
 	log *slog.Logger
 }
@@ -54,8 +57,52 @@ func NewServer(addr string, g prometheus.Gatherer, h *Health, log *slog.Logger) 
 	})
 	return &Server{
 		srv: &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second},
-		ln:  ln, log: log,
+		mux: mux, ln: ln, log: log,
 	}, nil
+}
+
+// ServeDrained adds /drainedz: 200 when every one of services that is a
+// Runner has processed everything its input topics hold, and had its
+// outputs acknowledged and committed (see Drained), else 503. It answers
+// for this process: a runner sharing its group with other processes
+// reports false while they hold records. Operators use it to see a backlog
+// cleared; tests, to wait for an exact state rather than for quiet. Call
+// it before Run.
+func (s *Server) ServeDrained(services []Service) {
+	s.mux.HandleFunc("GET /drainedz", func(w http.ResponseWriter, r *http.Request) {
+		ctx, cancel := context.WithTimeout(r.Context(), 5*time.Second)
+		defer cancel()
+		done, err := Drained(ctx, services...)
+		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+		switch {
+		case err != nil:
+			w.WriteHeader(http.StatusServiceUnavailable)
+			_, _ = w.Write([]byte(err.Error() + "\n"))
+		case !done:
+			w.WriteHeader(http.StatusServiceUnavailable)
+			_, _ = w.Write([]byte("not drained\n"))
+		default:
+			_, _ = w.Write([]byte("drained\n"))
+		}
+	})
+}
+
+// Drained reports whether every Runner among services has done all its
+// input holds (Runner.Drained), asking them in the order given: in
+// pipeline order, each is asked after what feeds it, so a true answer
+// covers the outputs of the ones before. Services that are not runners
+// are skipped.
+func Drained(ctx context.Context, services ...Service) (bool, error) {
+	for _, s := range services {
+		if d, ok := s.(interface {
+			Drained(context.Context) (bool, error)
+		}); ok {
+			if done, err := d.Drained(ctx); err != nil || !done {
+				return false, err
+			}
+		}
+	}
+	return true, nil
 }
 
 // Addr is the address the server listens on.

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kerr"
@@ -96,4 +97,79 @@ func reachedEnds(ctx context.Context, cl *kgo.Client, topics []string, at func(T
 		}
 	})
 	return reached, nil
+}
+
+// ReadTopic hands fn every record of topic, in offset order per
+// partition, from the start of each partition to its end at the time of
+// the call, with a client of opts outside any consumer group; transaction
+// markers are left out. committed reads as a downstream stage does: to
+// the last stable offset, without the records of aborted transactions.
+// Otherwise it reads everything written, to the high watermark. A topic
+// that does not exist reads as empty. It is for tools and tests that
+// check what a topic holds, not for processing.
+func ReadTopic(ctx context.Context, topic string, committed bool, fn func(*kgo.Record), opts ...kgo.Opt) error {
+	adm, err := kgo.NewClient(opts...)
+	if err != nil {
+		return err
+	}
+	list, isolation := kadm.NewClient(adm).ListEndOffsets, kgo.ReadUncommitted()
+	if committed {
+		list, isolation = kadm.NewClient(adm).ListCommittedOffsets, kgo.ReadCommitted()
+	}
+	ends, err := list(ctx, topic)
+	adm.Close()
+	if err == nil {
+		err = ends.Error()
+	}
+	if errors.Is(err, kerr.UnknownTopicOrPartition) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("end offsets of %s: %w", topic, err)
+	}
+	want := map[int32]int64{}
+	parts := map[int32]kgo.Offset{}
+	ends.Each(func(e kadm.ListedOffset) {
+		if e.Offset > 0 {
+			want[e.Partition] = e.Offset
+			parts[e.Partition] = kgo.NewOffset().AtStart()
+		}
+	})
+	if len(want) == 0 {
+		return nil
+	}
+	cl, err := kgo.NewClient(append(slices.Clone(opts), kgo.ConsumePartitions(map[string]map[int32]kgo.Offset{topic: parts}),
+		kgo.FetchIsolationLevel(isolation), kgo.KeepControlRecords())...)
+	if err != nil {
+		return err
+	}
+	defer cl.Close()
+	for len(want) > 0 {
+		fs := cl.PollFetches(ctx)
+		if ctx.Err() != nil {
+			return fmt.Errorf("reading %s: %w", topic, ctx.Err())
+		}
+		var ferr error
+		fs.EachError(func(t string, p int32, err error) {
+			if ferr == nil {
+				ferr = fmt.Errorf("reading %s/%d: %w", t, p, err)
+			}
+		})
+		if ferr != nil {
+			return ferr
+		}
+		fs.EachRecord(func(r *kgo.Record) {
+			end, ok := want[r.Partition]
+			if !ok || r.Offset >= end {
+				return
+			}
+			if !r.Attrs.IsControl() {
+				fn(r)
+			}
+			if r.Offset+1 >= end {
+				delete(want, r.Partition)
+			}
+		})
+	}
+	return nil
 }

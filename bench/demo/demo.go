@@ -219,14 +219,8 @@ func (r *run) waitDrained(ctx context.Context) bool {
 func (r *run) drained(ctx context.Context) bool {
 	qctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 	defer cancel()
-	for _, s := range r.cfg.Pipeline {
-		if d, ok := s.(interface {
-			Drained(context.Context) (bool, error)
-		}); ok {
-			if done, err := d.Drained(qctx); err != nil || !done {
-				return false
-			}
-		}
+	if done, err := pipeline.Drained(qctx, r.cfg.Pipeline...); err != nil || !done {
+		return false
 	}
 	caught, err := r.watch.CaughtUp(qctx)
 	return err == nil && caught

@@ -32,6 +32,7 @@ func commands() []command {
 		{"train", "train Isolation Forest models per sensor type from a CSV of historical readings", trainCmd},
 		{"migrate", "create or update the database tables (TimescaleDB or plain PostgreSQL)", migrateCmd},
 		{"export", "write stored rows to a CSV file, all or incrementally", exportCmd},
+		{"audit", "account for every reading through the topics and the database: lost, duplicated, counted twice", auditCmd},
 	}, devCommands()...)
 }
 

@@ -163,6 +163,7 @@ func runCmd(ctx context.Context, args []string, _, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
+	srv.ServeDrained(services)
 	log.Info("smaint running", "stages", sf.names.String(), "brokers", strings.Join(kf.cfg.Brokers, ","), "http", srv.Addr(), "registry", kf.cfg.Registry)
 	return pipeline.RunAll(ctx, append(services, srv)...)
 }

@@ -6,13 +6,11 @@ package pipelinetest
 
 import (
 	"context"
-	"errors"
 	"testing"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/twmb/franz-go/pkg/kadm"
-	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kfake"
 	"github.com/twmb/franz-go/pkg/kgo"
 
@@ -149,52 +147,9 @@ func ReadCommitted(t testing.TB, addrs []string, topic string) []*kgo.Record {
 
 func readTo(t testing.TB, addrs []string, topic string, committed bool) []*kgo.Record {
 	t.Helper()
-	cl := Client(t, addrs)
-	ctx := Context(t)
-	adm := kadm.NewClient(cl)
-	list, isolation := adm.ListEndOffsets, kgo.ReadUncommitted()
-	if committed {
-		list, isolation = adm.ListCommittedOffsets, kgo.ReadCommitted()
-	}
-	ends, err := list(ctx, topic)
-	if err == nil {
-		err = ends.Error()
-	}
-	if errors.Is(err, kerr.UnknownTopicOrPartition) {
-		return nil
-	}
-	if err != nil {
-		t.Fatal(err)
-	}
-	want := map[int32]int64{}
-	parts := map[int32]kgo.Offset{}
-	ends.Each(func(e kadm.ListedOffset) {
-		if e.Offset > 0 {
-			want[e.Partition] = e.Offset
-			parts[e.Partition] = kgo.NewOffset().AtStart()
-		}
-	})
-	if len(want) == 0 {
-		return nil
-	}
-	rd := Client(t, addrs, kgo.ConsumePartitions(map[string]map[int32]kgo.Offset{topic: parts}),
-		kgo.FetchIsolationLevel(isolation), kgo.KeepControlRecords())
 	var out []*kgo.Record
-	for len(want) > 0 {
-		fs := rd.PollFetches(ctx)
-		if ctx.Err() != nil {
-			t.Fatalf("reading %s: timed out with %d partitions unfinished", topic, len(want))
-		}
-		fs.EachRecord(func(r *kgo.Record) {
-			if end, ok := want[r.Partition]; ok && r.Offset < end {
-				if !r.Attrs.IsControl() {
-					out = append(out, r)
-				}
-				if r.Offset+1 >= end {
-					delete(want, r.Partition)
-				}
-			}
-		})
+	if err := pipeline.ReadTopic(Context(t), topic, committed, func(r *kgo.Record) { out = append(out, r) }, kgo.SeedBrokers(addrs...)); err != nil {
+		t.Fatal(err)
 	}
 	return out
 }

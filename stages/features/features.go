@@ -51,6 +51,8 @@ type Stage struct {
 	hop      int64 // window hop, µs
 	lateness int64 // µs
 	closing  []*window
+	todo     []*window                // emit's scratch: the closed windows to compute
+	lateN    []int64                  // and their late counts
 	calcs    []*calc                  // one per goroutine computing closed windows
 	fvs      []*schemas.FeatureVector // vectors' result, reused
 	// sampleUnit is the time unit of spectral samples, in µs: 1, or 1000
@@ -62,50 +64,83 @@ type Stage struct {
 
 // partition is the state of one input partition.
 type partition struct {
-	maxTS    int64 // largest event time seen, µs; math.MinInt64 before any
-	closed   int64 // every window ending at or before this is closed, µs
-	next     int64 // offset after the last reading processed
+	maxTS  int64 // largest event time seen, µs; math.MinInt64 before any
+	closed int64 // every window ending at or before this is closed, µs
+	next   int64 // offset after the last reading processed, before a restart too
+	// seen is the offset after the last reading processed since the
+	// restart (or, before any, where its replay starts): the partition's
+	// state (maxTS, closed) is the one just before seen.
+	seen     int64
 	replayTo int64 // offsets below this were processed before a restart
-	// keepFrom: below this offset, every reading was in a window emitted
-	// before the restart (from the checkpoint; math.MinInt64 without one).
-	// Count windows skip them on a replay that starts earlier than the
-	// stage needs, as when another stage shares its consumer (Fanout).
-	keepFrom  int64
+	// keepFrom: below this offset, every reading was accounted for before
+	// the restart, in a window emitted or as a late reading counted in
+	// one (from the checkpoint; math.MinInt64 without one). They are
+	// skipped on a replay that starts earlier than the stage needs, as
+	// when another stage shares its consumer (Fanout).
+	keepFrom int64
+	// emittedTo: windows ending at or before it (the frontier at the
+	// checkpoint) were emitted before the restart. The replay forms them
+	// again, so that late readings are counted as they were, but does not
+	// emit them again.
+	emittedTo int64
+	// lateFrom: readings below this offset never count as late (a resume
+	// from an f2 checkpoint, which cannot replay late counts).
+	lateFrom  int64
 	lastInput time.Time
 	sensors   map[string]*sensor
 	open      []*window // open windows
 	// earliestEnd is at most the smallest end of the open windows
 	// (math.MaxInt64: none), so that a batch that closes nothing does not
-	// walk them. retained caches the smallest minOffset of the open
-	// windows while retainedOK: offsets only grow within a partition, so
-	// adding readings keeps it current; closing a window invalidates it.
+	// walk them. retained caches, while retainedOK, the oldest of the
+	// open windows' first readings and the late readings not yet counted
+	// (see held): offsets only grow within a partition, so adding
+	// readings keeps it current; closing a window or counting late
+	// readings invalidates it.
 	earliestEnd int64
-	retained    int64
+	retained    from
 	retainedOK  bool
 }
 
-// added notes that a reading at offset off joined one of p's windows.
-func (p *partition) added(off int64) {
-	if p.retainedOK {
-		p.retained = min(p.retained, off)
+// from is the state of a partition just before it processed the reading
+// at off: resuming there with it, the stage goes through the same states
+// as before.
+type from struct {
+	off, maxTS, closed int64
+}
+
+// at returns the state before the reading at off.
+func (p *partition) at(off int64) from { return from{off, p.maxTS, p.closed} }
+
+// held notes that the reading at f.off joined an open window of p or is a
+// late reading not yet counted in one: the partition must be replayed
+// from there after a restart.
+func (p *partition) held(f from) {
+	if p.retainedOK && f.off < p.retained.off {
+		p.retained = f
 	}
 }
 
 type sensor struct {
 	id, asset, typ string
 	windows        []*window // open windows of this sensor
-	late           int64     // late readings since its last emitted window
-	lastSamples    int       // samples in its last emitted window
-	sparseRun      int       // its last windows in a row with too few readings
+	// late are the late readings not counted in a window yet, in offset
+	// order. Each is counted in the first window of the sensor emitted
+	// that holds a later reading (see emit).
+	late        []from
+	lastSamples int // samples in its last emitted window
+	sparseRun   int // its last windows in a row with too few readings
 }
 
 type window struct {
+	p          *partition
 	s          *sensor
 	start, end int64 // µs; for count windows, the first and last+1 event times
 	origin     int64 // µs; time offsets in acc are from here
 	acc        accum
-	minOffset  int64
-	idx        int // in partition.open
+	first      from  // the partition before the window's first reading
+	maxOffset  int64 // of its last reading
+	idx        int   // in partition.open
+	emitted    bool  // emitted before a restart: formed again, not emitted again
 }
 
 // New returns a Stage for cfg (after defaults), or cfg's validation error.
@@ -144,7 +179,8 @@ func (s *Stage) Outputs() []pipeline.Port { return []pipeline.Port{s.features, s
 func (s *Stage) part(tp pipeline.TopicPartition) *partition {
 	p := s.parts[tp]
 	if p == nil {
-		p = &partition{maxTS: math.MinInt64, closed: math.MinInt64, keepFrom: math.MinInt64, sensors: map[string]*sensor{}, earliestEnd: math.MaxInt64}
+		p = &partition{maxTS: math.MinInt64, closed: math.MinInt64, keepFrom: math.MinInt64, emittedTo: math.MinInt64, lateFrom: math.MinInt64,
+			sensors: map[string]*sensor{}, earliestEnd: math.MaxInt64}
 		s.parts[tp] = p
 	}
 	return p
@@ -170,36 +206,39 @@ func (s *Stage) Process(_ context.Context, in []pipeline.Msg[schemas.SensorReadi
 		}
 		p := s.part(pipeline.TopicPartition{Topic: m.Topic, Partition: m.Partition})
 		p.next = max(p.next, m.Offset+1)
+		if m.Offset < p.keepFrom {
+			return nil // accounted for before the restart
+		}
+		p.seen = max(p.seen, m.Offset+1)
 		touched[p] = true
 		sn := p.sensor(r)
 		ts := r.TS.UnixMicro()
 		if s.cfg.Count > 0 {
-			if m.Offset >= p.keepFrom {
-				s.addCount(p, sn, ts, r.Value, m.Offset, out)
-			}
+			s.addCount(p, sn, ts, r.Value, m.Offset, out)
 			return nil
 		}
+		before := p.at(m.Offset)
 		p.maxTS = max(p.maxTS, ts)
 		front := s.frontier(p)
-		// A replayed reading of a window closed before the restart was
-		// already counted there: it is skipped, not late.
-		replay := m.Offset < p.replayTo
 		late := false
 		// Windows start at multiples of hop; those holding ts start in
 		// (ts-size, ts].
 		for start := floorDiv(ts, s.hop) * s.hop; start > ts-s.size; start -= s.hop {
 			if start+s.size <= front {
-				late = late || !replay
+				late = true
 				continue
 			}
-			w := p.window(sn, start, start+s.size, s.sampleUnitOf(sn))
+			w := p.window(sn, start, start+s.size, s.sampleUnitOf(sn), before)
 			w.add(ts, r.Value, m.Offset)
-			p.added(m.Offset)
+			p.held(before)
 		}
-		if late {
-			sn.late++
-			s.met.late.Inc()
-			s.late.Emit(out, r.SensorID, r)
+		if late && m.Offset >= p.lateFrom {
+			sn.late = append(sn.late, before)
+			p.held(before)
+			if m.Offset >= p.replayTo { // a replay's were sent before
+				s.met.late.Inc()
+				s.late.Emit(out, r.SensorID, r)
+			}
 		}
 		return nil
 	})
@@ -223,12 +262,12 @@ func (s *Stage) Process(_ context.Context, in []pipeline.Msg[schemas.SensorReadi
 // bounds are their readings' first and last event times.
 func (s *Stage) addCount(p *partition, sn *sensor, ts int64, x float64, off int64, out *pipeline.Emitter) {
 	if len(sn.windows) == 0 {
-		p.window(sn, ts, ts+1, s.sampleUnitOf(sn))
+		p.window(sn, ts, ts+1, s.sampleUnitOf(sn), p.at(off))
 	}
 	w := sn.windows[0]
 	w.start, w.end = min(w.start, ts), max(w.end, ts+1)
 	w.add(ts, x, off)
-	p.added(off)
+	p.held(p.at(off))
 	if w.acc.n >= int64(s.cfg.Count) {
 		p.drop(w)
 		s.emit([]*window{w}, out)
@@ -243,6 +282,7 @@ func (s *Stage) takeClosed(p *partition, front int64) {
 	p.earliestEnd = math.MaxInt64
 	for _, w := range p.open {
 		if w.end <= front {
+			w.emitted = w.end <= p.emittedTo
 			s.closing = append(s.closing, w)
 			p.forget(w)
 			continue
@@ -260,18 +300,40 @@ func (s *Stage) takeClosed(p *partition, front int64) {
 
 // emit computes and emits closed windows, ordered by end, sensor, start.
 // It does nothing for none.
-// A sensor's late count goes with the first of its windows emitted.
+//
+// A late reading is counted in the first window of its sensor, in this
+// order, that holds a reading after it (a larger offset). The rule is one
+// of offsets alone, so the same input gives the same counts however it
+// is batched, and a replay after a restart gives them again.
 func (s *Stage) emit(ws []*window, out *pipeline.Emitter) {
 	slices.SortFunc(ws, func(a, b *window) int {
 		return cmp.Or(cmp.Compare(a.end, b.end), cmp.Compare(a.s.id, b.s.id), cmp.Compare(a.start, b.start))
 	})
-	for i, fv := range s.vectors(ws) {
-		sn := ws[i].s
-		sn.lastSamples = len(ws[i].acc.samples)
+	s.todo, s.lateN = s.todo[:0], s.lateN[:0]
+	for _, w := range ws {
+		sn := w.s
+		sn.lastSamples = len(w.acc.samples)
+		n := 0
+		for n < len(sn.late) && sn.late[n].off < w.maxOffset {
+			n++
+		}
+		if n > 0 {
+			sn.late = slices.Delete(sn.late, 0, n)
+			w.p.retainedOK = false
+			if len(sn.windows) == 0 && len(sn.late) == 0 {
+				delete(w.p.sensors, sn.id)
+			}
+		}
+		if !w.emitted {
+			s.todo, s.lateN = append(s.todo, w), append(s.lateN, int64(n))
+		}
+	}
+	for i, fv := range s.vectors(s.todo) {
+		sn := s.todo[i].s
 		if fv == nil {
 			continue
 		}
-		fv.LateCount, sn.late = sn.late, 0
+		fv.LateCount = s.lateN[i]
 		s.features.Emit(out, fv.SensorID, fv)
 		s.met.windows.Inc()
 		if fv.Count < SparseReadings && s.cfg.Count == 0 { // count windows hold what they were asked to
@@ -282,6 +344,7 @@ func (s *Stage) emit(ws []*window, out *pipeline.Emitter) {
 		}
 	}
 	clear(ws) // closed windows are garbage now
+	clear(s.todo)
 	clear(s.fvs)
 }
 
@@ -339,65 +402,95 @@ func (s *Stage) Tick(_ context.Context, now time.Time, out *pipeline.Emitter) {
 	s.met.open.Set(float64(s.openWindows()))
 }
 
-// Retained implements pipeline.Retainer: the oldest offset in an open
-// window of each partition.
+// Retained implements pipeline.Retainer: the oldest offset of each
+// partition in an open window or late and not yet counted in one.
 func (s *Stage) Retained() map[pipeline.TopicPartition]int64 {
 	out := make(map[pipeline.TopicPartition]int64, len(s.parts))
 	for tp, p := range s.parts {
-		if r := p.oldestNeeded(); r != math.MaxInt64 {
-			out[tp] = r
+		if r := p.oldestNeeded(); r.off != math.MaxInt64 {
+			out[tp] = r.off
 		}
 	}
 	return out
 }
 
-// oldestNeeded is the smallest offset of a reading in an open window of p,
-// math.MaxInt64 if none.
-func (p *partition) oldestNeeded() int64 {
+// oldestNeeded is the state of p before the oldest reading in an open
+// window or late and not yet counted in one (off math.MaxInt64 if none).
+func (p *partition) oldestNeeded() from {
 	if !p.retainedOK {
-		p.retained = math.MaxInt64
+		p.retained = from{off: math.MaxInt64}
 		for _, w := range p.open {
-			p.retained = min(p.retained, w.minOffset)
+			if w.first.off < p.retained.off {
+				p.retained = w.first
+			}
+		}
+		for _, sn := range p.sensors {
+			if len(sn.late) > 0 && sn.late[0].off < p.retained.off {
+				p.retained = sn.late[0]
+			}
 		}
 		p.retainedOK = true
 	}
 	return p.retained
 }
 
-// Checkpoint implements pipeline.Checkpointer: the partition's largest
-// event time, closed frontier, next offset to process, and the offset
-// below which every reading was in an emitted window.
+// Checkpoint implements pipeline.Checkpointer: "f3", the frontier up to
+// which windows were emitted, the next offset to process, then the offset
+// to replay from after a restart (keep: every reading before it is
+// accounted for) with the largest event time and closed frontier just
+// before it, so that a replay goes through the same states.
 func (s *Stage) Checkpoint(tp pipeline.TopicPartition) string {
 	p := s.parts[tp]
 	if p == nil {
 		return ""
 	}
-	keep := min(p.oldestNeeded(), p.next)
-	return "f2 " + strconv.FormatInt(p.maxTS, 10) + " " + strconv.FormatInt(p.closed, 10) + " " + strconv.FormatInt(p.next, 10) +
-		" " + strconv.FormatInt(keep, 10)
+	keep := p.oldestNeeded()
+	if keep.off >= p.seen {
+		keep = p.at(p.seen)
+	}
+	b := make([]byte, 0, 96)
+	b = append(b, "f3"...)
+	for _, v := range []int64{max(p.emittedTo, s.frontier(p)), p.next, keep.off, keep.maxTS, keep.closed} {
+		b = strconv.AppendInt(append(b, ' '), v, 10)
+	}
+	return string(b)
 }
 
-// Resume implements pipeline.Checkpointer. Windows ending at or before the
-// checkpointed frontier were emitted before the commit, so their readings
-// that replay (offsets below the checkpointed next offset) are skipped,
-// rather than re-forming partial windows or counting as late again.
+// Resume implements pipeline.Checkpointer. The replay starts at the
+// checkpoint's keep offset, in the state the partition had there: it
+// goes through the same states as before the restart, counts the same
+// late readings, and forms again the windows emitted before the commit
+// (ending at or before the checkpointed frontier) without emitting them
+// again. Late readings below the checkpointed next offset are not sent
+// to the late topic again.
 func (s *Stage) Resume(tp pipeline.TopicPartition, checkpoint string) {
 	delete(s.parts, tp)
 	if checkpoint == "" {
 		return
 	}
-	var maxTS, closed, next int64
-	keep := int64(math.MinInt64)
-	if _, err := fmt.Sscanf(checkpoint, "f2 %d %d %d %d", &maxTS, &closed, &next, &keep); err != nil {
-		// f1, before keepFrom: replays start where the stage needs them to.
-		keep = math.MinInt64
+	var maxTS, closed, next, emitted int64
+	keep := from{off: math.MinInt64}
+	if _, err := fmt.Sscanf(checkpoint, "f3 %d %d %d %d %d", &emitted, &next, &keep.off, &keep.maxTS, &keep.closed); err == nil {
+		p := s.part(tp)
+		p.maxTS, p.closed, p.next, p.replayTo, p.keepFrom, p.emittedTo = keep.maxTS, keep.closed, next, next, keep.off, emitted
+		p.seen = keep.off
+		return
+	}
+	// f2 and f1, from before late readings were replayed: resume at the
+	// checkpointed frontier, skip what was emitted, and count no replayed
+	// reading as late (its count went with a window before the restart,
+	// or is lost).
+	keep.off = math.MinInt64
+	if _, err := fmt.Sscanf(checkpoint, "f2 %d %d %d %d", &maxTS, &closed, &next, &keep.off); err != nil {
+		keep.off = math.MinInt64
 		if _, err := fmt.Sscanf(checkpoint, "f1 %d %d %d", &maxTS, &closed, &next); err != nil {
 			s.cfg.Logger.Error("unreadable checkpoint; resuming without it", "topic", tp.Topic, "partition", tp.Partition, "checkpoint", checkpoint)
 			return
 		}
 	}
 	p := s.part(tp)
-	p.maxTS, p.closed, p.next, p.replayTo, p.keepFrom = maxTS, closed, next, next, keep
+	p.maxTS, p.closed, p.next, p.replayTo, p.keepFrom, p.lateFrom, p.seen = maxTS, closed, next, next, keep.off, next, next
+	p.emittedTo = s.frontier(p)
 }
 
 // Revoked implements pipeline.Revoker.
@@ -426,14 +519,15 @@ func (p *partition) sensor(r *schemas.SensorReading) *sensor {
 }
 
 // window returns sensor sn's open window [start, end), opening it if need
-// be; a new window keeps samples, in sampleUnit, if sampleUnit is not 0.
-func (p *partition) window(sn *sensor, start, end, sampleUnit int64) *window {
+// be, as of first; a new window keeps samples, in sampleUnit, if
+// sampleUnit is not 0.
+func (p *partition) window(sn *sensor, start, end, sampleUnit int64, first from) *window {
 	for _, w := range sn.windows {
 		if w.start == start {
 			return w
 		}
 	}
-	w := &window{s: sn, start: start, end: end, origin: start, minOffset: math.MaxInt64,
+	w := &window{p: p, s: sn, start: start, end: end, origin: start, first: first,
 		acc: accum{spectral: sampleUnit != 0, sampleUnit: sampleUnit}, idx: len(p.open)}
 	if sampleUnit != 0 {
 		// Room for as many samples as the sensor's last window had, and a
@@ -462,7 +556,7 @@ func (p *partition) drop(w *window) {
 func (p *partition) forget(w *window) {
 	sn := w.s
 	sn.windows = slices.DeleteFunc(sn.windows, func(x *window) bool { return x == w })
-	if len(sn.windows) == 0 && sn.late == 0 {
+	if len(sn.windows) == 0 && len(sn.late) == 0 {
 		delete(p.sensors, sn.id)
 	}
 }
@@ -470,7 +564,7 @@ func (p *partition) forget(w *window) {
 // add adds the reading at event time ts (µs) to w.
 func (w *window) add(ts int64, x float64, off int64) {
 	w.acc.add(ts-w.origin, x)
-	w.minOffset = min(w.minOffset, off)
+	w.maxOffset = off
 }
 
 func floorDiv(a, b int64) int64 {

@@ -1,0 +1,410 @@
+package faults_test
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kfake"
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/smaint/smaint/pipeline"
+	"github.com/smaint/smaint/pipeline/audit"
+	"github.com/smaint/smaint/pipeline/pipelinetest"
+	"github.com/smaint/smaint/schemas"
+)
+
+// partitions of every topic: several, so that stages interleave them.
+const partitions = 3
+
+var (
+	binDir    string
+	smaintBin = sync.OnceValues(func() (string, error) {
+		dir, err := os.MkdirTemp("", "smaint-faults")
+		if err != nil {
+			return "", err
+		}
+		binDir = dir
+		bin := filepath.Join(dir, "smaint")
+		if out, err := exec.Command("go", "build", "-o", bin, "../../cmd/smaint").CombinedOutput(); err != nil {
+			return "", fmt.Errorf("go build ../../cmd/smaint: %v\n%s", err, out)
+		}
+		return bin, nil
+	})
+)
+
+func TestMain(m *testing.M) {
+	code := m.Run()
+	if binDir != "" {
+		os.RemoveAll(binDir)
+	}
+	os.Exit(code)
+}
+
+func long() bool { return os.Getenv("SMAINT_FAULTS_LONG") != "" }
+
+func bin(t *testing.T) string {
+	t.Helper()
+	if testing.Short() {
+		t.Skip("runs the smaint binary")
+	}
+	b, err := smaintBin()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+// inputs holds, by size, the readings the tests replay: made once per
+// size by smaint simulate (every scenario: duplicates, late and
+// out-of-order readings, malformed records, incidents, drift), then
+// copied partition by partition into each test's cluster, so that every
+// run of a size reads the very same records at the very same offsets.
+var (
+	inputsMu sync.Mutex
+	inputs   = map[int][]*kgo.Record{}
+	start    = time.Now().Add(-40 * time.Minute).Truncate(time.Minute)
+)
+
+func input(t *testing.T, n int) []*kgo.Record {
+	t.Helper()
+	inputsMu.Lock()
+	defer inputsMu.Unlock()
+	if recs, ok := inputs[n]; ok {
+		return recs
+	}
+	c := pipelinetest.Cluster(t)
+	out, err := exec.Command(bin(t), "simulate", "--brokers", c.ListenAddrs()[0], "--count", strconv.Itoa(n), "--rate", "0",
+		"--partitions", strconv.Itoa(partitions), "--assets", "4", "--seed", "7", "--start", start.Format(time.RFC3339), "--span", "40m").CombinedOutput()
+	if err != nil {
+		t.Fatalf("simulate: %v\n%s", err, out)
+	}
+	recs := pipelinetest.ReadAll(t, c.ListenAddrs(), pipeline.DefaultTopics().Readings)
+	if len(recs) != n {
+		t.Fatalf("simulate wrote %d readings, want %d", len(recs), n)
+	}
+	inputs[n] = recs
+	return recs
+}
+
+// plant is one cluster holding an input, and the smaint processes run on it.
+type plant struct {
+	t      *testing.T
+	bin    string
+	c      *kfake.Cluster
+	addr   string
+	admin  *kgo.Client
+	prefix string // of the Redis keys
+	args   []string
+	logs   bytes.Buffer
+	logMu  sync.Mutex
+}
+
+// newPlant starts a cluster (with opts) holding recs on the readings
+// topic, at their partitions and offsets. The processes it starts run
+// args besides its own.
+func newPlant(t *testing.T, recs []*kgo.Record, args []string, opts ...kfake.Opt) *plant {
+	t.Helper()
+	p := &plant{t: t, bin: bin(t), args: args}
+	pipelinetest.Redis(t)
+	p.c = pipelinetest.Cluster(t, opts...)
+	p.addr = p.c.ListenAddrs()[0]
+	p.admin = pipelinetest.Client(t, p.c.ListenAddrs(), kgo.RecordPartitioner(kgo.ManualPartitioner()))
+	p.prefix = fmt.Sprintf("smaint-faults:%s:%d:", t.Name(), time.Now().UnixNano())
+	p.load(recs)
+	t.Cleanup(func() {
+		if t.Failed() {
+			p.logMu.Lock()
+			t.Logf("smaint logs:\n%s", p.logs.String())
+			p.logMu.Unlock()
+		}
+	})
+	return p
+}
+
+func (p *plant) load(recs []*kgo.Record) {
+	pipelinetest.CreateTopic(p.t, p.admin, partitions, pipeline.DefaultTopics().Readings)
+	cp := make([]*kgo.Record, len(recs))
+	for i, r := range recs {
+		cp[i] = &kgo.Record{Topic: r.Topic, Partition: r.Partition, Key: r.Key, Value: r.Value, Headers: r.Headers, Timestamp: r.Timestamp}
+	}
+	pipelinetest.Produce(p.t, p.admin, cp...)
+}
+
+// proc is one smaint run process.
+type proc struct {
+	cmd  *exec.Cmd
+	base string // of its operator endpoints
+}
+
+// run starts "smaint run" as instance id on the plant.
+func (p *plant) run(id string, extra ...string) *proc {
+	p.t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		p.t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	ln.Close()
+	args := append([]string{"run", "--brokers", p.addr, "--partitions", strconv.Itoa(partitions),
+		"--stages", "dedupe,features,score,drift,alert", "--instance-id", id, "--session-timeout", "6s",
+		"--idle-timeout", "1s", "--redis", "redis://127.0.0.1:6379/0", "--redis-prefix", p.prefix,
+		"--http", addr, "--log-level", "warn"}, p.args...)
+	cmd := exec.Command(p.bin, append(args, extra...)...)
+	w := &prefixWriter{p: p, prefix: id + ": "}
+	cmd.Stdout, cmd.Stderr = w, w
+	if err := cmd.Start(); err != nil {
+		p.t.Fatal(err)
+	}
+	pr := &proc{cmd: cmd, base: "http://" + addr}
+	p.t.Cleanup(func() {
+		if cmd.ProcessState == nil {
+			_ = cmd.Process.Kill()
+			_ = cmd.Wait()
+		}
+	})
+	return pr
+}
+
+type prefixWriter struct {
+	p      *plant
+	prefix string
+}
+
+func (w *prefixWriter) Write(b []byte) (int, error) {
+	w.p.logMu.Lock()
+	defer w.p.logMu.Unlock()
+	for _, line := range strings.SplitAfter(string(b), "\n") {
+		if line != "" {
+			w.p.logs.WriteString(w.prefix + line)
+		}
+	}
+	return len(b), nil
+}
+
+// kill ends pr with SIGKILL: no drain, no commit, no leaving the group.
+func (pr *proc) kill() {
+	_ = pr.cmd.Process.Kill()
+	_ = pr.cmd.Wait()
+}
+
+// stop ends pr with SIGTERM and requires a clean exit.
+func (pr *proc) stop(t *testing.T) {
+	t.Helper()
+	_ = pr.cmd.Process.Signal(syscall.SIGTERM)
+	if err := pr.cmd.Wait(); err != nil {
+		t.Fatalf("smaint run did not exit cleanly on SIGTERM: %v", err)
+	}
+}
+
+// dump returns pr's smaint metrics, for a failure's log.
+func (pr *proc) dump() string {
+	resp, err := http.Get(pr.base + "/metrics")
+	if err != nil {
+		return err.Error()
+	}
+	defer resp.Body.Close()
+	var b strings.Builder
+	sc := bufio.NewScanner(resp.Body)
+	for sc.Scan() {
+		if line := sc.Text(); strings.HasPrefix(line, "smaint_") && !strings.Contains(line, "_bucket") {
+			b.WriteString(line + "\n")
+		}
+	}
+	return b.String()
+}
+
+// metric sums the samples of name that pr serves, or returns -1 if pr
+// does not answer.
+func (pr *proc) metric(name string) float64 {
+	resp, err := http.Get(pr.base + "/metrics")
+	if err != nil {
+		return -1
+	}
+	defer resp.Body.Close()
+	sum, found := 0.0, false
+	sc := bufio.NewScanner(resp.Body)
+	for sc.Scan() {
+		line := sc.Text()
+		if rest, ok := strings.CutPrefix(line, name); ok && (strings.HasPrefix(rest, " ") || strings.HasPrefix(rest, "{")) {
+			f := strings.Fields(line)
+			v, err := strconv.ParseFloat(f[len(f)-1], 64)
+			if err == nil {
+				sum, found = sum+v, true
+			}
+		}
+	}
+	if !found {
+		return -1
+	}
+	return sum
+}
+
+// settled waits until the pipeline has done everything its input asks:
+// no window is open, and every stage of prs has processed all its inputs
+// hold and committed its outputs (/drainedz). The input is all on the
+// topic before, so this is a state the pipeline reaches, however busy the
+// machine.
+func (p *plant) settled(prs ...*proc) {
+	p.t.Helper()
+	var state string
+	for deadline := pipelinetest.Deadline(p.t); ; time.Sleep(50 * time.Millisecond) {
+		if state = unsettled(prs); state == "" {
+			return
+		}
+		if time.Now().After(deadline) {
+			for _, pr := range prs {
+				p.t.Logf("metrics of a process:\n%s", pr.dump())
+			}
+			p.t.Fatalf("the pipeline did not finish its input: %s", state)
+		}
+	}
+}
+
+// unsettled says what is left to do, or "" if nothing. Windows are asked
+// first: a window closing emits, and /drainedz then covers what it emitted.
+func unsettled(prs []*proc) string {
+	for _, pr := range prs {
+		if n := pr.metric("smaint_features_open_windows"); n != 0 {
+			return fmt.Sprintf("%v windows open", n)
+		}
+	}
+	for _, pr := range prs {
+		resp, err := http.Get(pr.base + "/drainedz")
+		if err != nil {
+			return err.Error()
+		}
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusOK {
+			return "not drained"
+		}
+	}
+	return ""
+}
+
+// audit requires of the plant's topics no lost reading, no duplicate and
+// no over-counted window.
+func (p *plant) audit() *audit.Report {
+	p.t.Helper()
+	rep, err := audit.Run(pipelinetest.Context(p.t), audit.Kafka(kgo.SeedBrokers(p.addr)), audit.Config{})
+	if err != nil {
+		p.t.Fatal(err)
+	}
+	if !rep.OK() {
+		var b strings.Builder
+		rep.Print(&b)
+		p.t.Errorf("audit:\n%s", b.String())
+	}
+	return rep
+}
+
+// outputs are the committed records of every output topic, as counts of
+// key and value.
+func (p *plant) outputs() map[string]map[string]int {
+	p.t.Helper()
+	t := pipeline.DefaultTopics()
+	out := map[string]map[string]int{}
+	for _, topic := range []string{t.Clean, t.Late, t.Features, t.Scores, t.Drift, t.Alerts, t.Retrain} {
+		m := map[string]int{}
+		for _, r := range pipelinetest.ReadCommitted(p.t, []string{p.addr}, topic) {
+			m[string(r.Key)+"\x00"+string(r.Value)]++
+		}
+		out[topic] = m
+	}
+	return out
+}
+
+// sameOutputs requires got to hold exactly the records of want.
+func sameOutputs(t *testing.T, want, got map[string]map[string]int) {
+	t.Helper()
+	for topic, w := range want {
+		g := got[topic]
+		missing, extra := 0, 0
+		for k, n := range w {
+			if g[k] < n {
+				missing += n - g[k]
+			}
+		}
+		for k, n := range g {
+			if w[k] < n {
+				extra += n - w[k]
+			}
+		}
+		if missing+extra > 0 {
+			t.Errorf("%s: %d records of the uninterrupted run missing, %d not in it (of %d)", topic, missing, extra, sum(w))
+			shown := 0
+			for k, n := range w {
+				if g[k] < n && shown < 3 {
+					shown++
+					t.Logf("missing: %s", describe(topic, k))
+				}
+			}
+			shown = 0
+			for k, n := range g {
+				if w[k] < n && shown < 3 {
+					shown++
+					t.Logf("extra: %s", describe(topic, k))
+				}
+			}
+		}
+	}
+}
+
+// describe decodes a key and value of topic for a failure's log.
+func describe(topic, kv string) string {
+	key, val, _ := strings.Cut(kv, "\x00")
+	t := pipeline.DefaultTopics()
+	var v schemas.Record
+	switch topic {
+	case t.Clean, t.Late:
+		v = &schemas.SensorReading{}
+	case t.Features:
+		v = &schemas.FeatureVector{}
+	case t.Scores:
+		v = &schemas.AnomalyScore{}
+	case t.Drift:
+		v = &schemas.DriftReport{}
+	case t.Alerts:
+		v = &schemas.Alert{}
+	case t.Retrain:
+		v = &schemas.RetrainEvent{}
+	default:
+		return key
+	}
+	if err := schemas.NewSerde().NewDecoder().Decode(context.Background(), []byte(val), v); err != nil {
+		return key + ": " + err.Error()
+	}
+	return fmt.Sprintf("%s: %+v", key, v)
+}
+
+func sum(m map[string]int) int {
+	n := 0
+	for _, c := range m {
+		n += c
+	}
+	return n
+}
+
+// reference runs the pipeline over recs without a fault and returns its
+// outputs.
+func reference(t *testing.T, recs []*kgo.Record) map[string]map[string]int {
+	t.Helper()
+	p := newPlant(t, recs, nil)
+	pr := p.run("ref")
+	p.settled(pr)
+	pr.stop(t)
+	p.audit()
+	return p.outputs()
+}

@@ -40,6 +40,7 @@ type Runner[T any] struct {
 	// Owned by the polling goroutine.
 	msgs     []Msg[T]
 	raw      []*kgo.Record
+	fetched  int // records of the last poll, transaction markers included
 	lastTick time.Time
 
 	// position is the next offset to commit for every partition this
@@ -197,7 +198,7 @@ func (r *Runner[T]) Drained(ctx context.Context) (bool, error) {
 	// A partition this runner has not read since it started is done up to
 	// the group's committed offset (a restart that finds nothing new).
 	committed, err := kadm.NewClient(r.cl).FetchOffsetsForTopics(ctx, r.cfg.group, r.cfg.topics...)
-	if err != nil {
+	if err != nil && !errors.Is(err, kerr.GroupIDNotFound) { // not found: nothing committed yet
 		return false, err
 	}
 	return reachedEnds(ctx, r.cl, r.cfg.topics, func(tp TopicPartition) int64 {
@@ -232,8 +233,11 @@ func (r *Runner[T]) Run(ctx context.Context) error {
 		return err
 	}
 	if r.tx != nil {
-		if err := r.beginTxn(); err != nil {
+		if err := r.initTxn(ctx); err != nil {
 			r.cl.Close()
+			if ctx.Err() != nil {
+				return nil
+			}
 			return err
 		}
 	}
@@ -381,10 +385,7 @@ func (r *Runner[T]) startOnce(ctx context.Context) error {
 
 func (r *Runner[T]) pollLoop(ctx context.Context) {
 	for ctx.Err() == nil {
-		pctx, cancel := ctx, context.CancelFunc(func() {})
-		if wait, ok := r.pollWait(); ok {
-			pctx, cancel = context.WithTimeout(ctx, max(time.Millisecond, wait))
-		}
+		pctx, cancel := context.WithTimeout(ctx, max(time.Millisecond, r.pollWait()))
 		fetches := r.cl.PollRecords(pctx, r.cfg.maxBatch)
 		cancel()
 		if fetches.IsClientClosed() || ctx.Err() != nil {
@@ -416,17 +417,22 @@ func (r *Runner[T]) pollLoop(ctx context.Context) {
 }
 
 // pollWait is how long a poll may wait for records before the runner has
-// something else to do: a Tick, or a transaction to commit. ok is false
-// when there is neither.
-func (r *Runner[T]) pollWait() (wait time.Duration, ok bool) {
+// something else to do: a Tick, a transaction to commit, or at the most
+// maxPollWait, so that a rebalance waiting on this member's revoke (the
+// client blocks it between polls) is let through even with no input.
+func (r *Runner[T]) pollWait() time.Duration {
+	wait := maxPollWait
 	if r.ticker != nil {
-		wait, ok = r.lastTick.Add(r.ticker.TickEvery()).Sub(r.cfg.clock.Now()), true
+		wait = min(wait, r.lastTick.Add(r.ticker.TickEvery()).Sub(r.cfg.clock.Now()))
 	}
-	if _, txWait := r.txnDue(); r.tx != nil && r.tx.dirty.Load() && (!ok || txWait < wait) {
-		wait, ok = txWait, true
+	if _, txWait := r.txnDue(); r.tx != nil && r.tx.dirty.Load() {
+		wait = min(wait, txWait)
 	}
-	return wait, ok
+	return wait
 }
+
+// maxPollWait bounds a poll that finds no records.
+const maxPollWait = 500 * time.Millisecond
 
 // fetchErrors logs the errors of a poll, marks the stage not ready if
 // there are any, and returns how many there were.
@@ -447,12 +453,13 @@ func (r *Runner[T]) fetchErrors(fetches kgo.Fetches) int {
 // into r.raw); values that do not decode become dead letters of b.
 func (r *Runner[T]) collect(ctx context.Context, fetches kgo.Fetches, b *batch) {
 	clear(r.raw)
-	r.msgs, r.raw = r.msgs[:0], r.raw[:0]
+	r.msgs, r.raw, r.fetched = r.msgs[:0], r.raw[:0], 0
 	n := 0
 	fetches.EachPartition(func(p kgo.FetchTopicPartition) {
 		if len(p.Records) == 0 {
 			return
 		}
+		r.fetched += len(p.Records)
 		for _, rec := range p.Records {
 			if rec.Attrs.IsControl() {
 				continue
@@ -584,7 +591,7 @@ func (r *Runner[T]) submit(b *batch) {
 	}
 	b.setOffsets(r.marks)
 	recs := b.em.recs
-	if r.tx != nil {
+	if r.tx != nil && (len(recs) > 0 || r.fetched > 0) {
 		r.tx.records.Add(int64(len(recs)))
 		r.tx.dirty.Store(true)
 	}

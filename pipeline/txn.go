@@ -54,6 +54,18 @@ func (r *Runner[T]) txnDue() (bool, time.Duration) {
 	return wait <= 0, wait
 }
 
+// initTxn takes the transactional id and begins the first transaction.
+// Taking the id (InitProducerID) aborts a transaction a crashed instance
+// left open under it, at once: until then, the group's offsets it was
+// committing are unstable, and neither this runner nor a reader of its
+// outputs could go on.
+func (r *Runner[T]) initTxn(ctx context.Context) error {
+	if _, _, err := r.cl.ProducerID(ctx); err != nil {
+		return fmt.Errorf("%w: stage %s: take the transactional id %s: %w", ErrProduce, r.name, r.cfg.txnID(), err)
+	}
+	return r.beginTxn()
+}
+
 func (r *Runner[T]) beginTxn() error {
 	r.tx.began = time.Now()
 	if err := r.cl.BeginTransaction(); err != nil {

@@ -2,8 +2,20 @@ package faults_test
 
 import (
 	"math/rand/v2"
+	"net"
+	"strconv"
 	"testing"
 	"time"
+
+	"github.com/alicebob/miniredis/v2"
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kfake"
+	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/smaint/smaint/pipeline"
+	"github.com/smaint/smaint/pipeline/pipelinetest"
 )
 
 // sizes of the input: short runs for make test, long ones on demand.
@@ -21,7 +33,9 @@ func TestFaultKill9AtRandomPoints(t *testing.T) {
 	recs := input(t, size())
 	want := reference(t, recs)
 
-	p := newPlant(t, recs, nil)
+	// Small batches: the work spans the kills, and its outputs must not
+	// depend on how it is batched either (the reference's are the default).
+	p := newPlant(t, recs, []string{"--max-batch", "50"})
 	kills := 10
 	if long() {
 		kills = 25
@@ -39,4 +53,180 @@ func TestFaultKill9AtRandomPoints(t *testing.T) {
 	pr.stop(t)
 	p.audit()
 	sameOutputs(t, want, p.outputs())
+}
+
+// TestFaultBrokerRestartFromItsDataDirectory stops the broker mid-run and
+// starts it again from its data directory, on the same port, twice.
+func TestFaultBrokerRestartFromItsDataDirectory(t *testing.T) {
+	recs := input(t, size())
+	want := reference(t, recs)
+
+	dir := t.TempDir()
+	port := freePort(t)
+	opts := []kfake.Opt{kfake.DataDir(dir), kfake.Ports(port)}
+	p := newPlant(t, recs, []string{"--max-batch", "50"}, opts...)
+	pr := p.run("pod-1")
+	for range 2 {
+		waitProgress(t, pr)
+		p.c.Close()
+		c, err := kfake.NewCluster(append([]kfake.Opt{kfake.NumBrokers(1)}, opts...)...)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(c.Close)
+		p.c = c
+	}
+	p.settled(pr)
+	pr.stop(t)
+	p.audit()
+	sameOutputs(t, want, p.outputs())
+}
+
+// TestFaultLostAcknowledgementsAndInjectedErrors has the broker apply
+// produce requests but answer them with a timeout (the acknowledgement is
+// lost: the client sends again), and fail transaction commits and offset
+// commits, while the pipeline runs.
+func TestFaultLostAcknowledgementsAndInjectedErrors(t *testing.T) {
+	recs := input(t, size())
+	want := reference(t, recs)
+
+	p := newPlant(t, recs, []string{"--max-batch", "50"})
+	faults := []*kfake.FaultHandle{
+		p.c.Fault(kfake.Fault{Keys: []kmsg.Key{kmsg.Produce}, Err: kerr.RequestTimedOut, Count: 40}),
+		p.c.Fault(kfake.Fault{Keys: []kmsg.Key{kmsg.EndTxn}, Err: kerr.TransactionAbortable, TopLevel: true, Count: 3}),
+		p.c.Fault(kfake.Fault{Keys: []kmsg.Key{kmsg.TxnOffsetCommit}, Err: kerr.CoordinatorLoadInProgress, Count: 5}),
+		p.c.Fault(kfake.Fault{Keys: []kmsg.Key{kmsg.Fetch}, Err: kerr.NotLeaderForPartition, Count: 10}),
+	}
+	pr := p.run("pod-1")
+	p.settled(pr)
+	pr.stop(t)
+	for i, f := range faults {
+		if f.Hits() == 0 {
+			t.Errorf("fault %d never hit: the test did not test it", i)
+		}
+	}
+	p.audit()
+	sameOutputs(t, want, p.outputs())
+}
+
+// TestFaultRebalanceMidWindowWithTwoInstances runs two instances while
+// windows are open. One stops (SIGTERM: it leaves its groups, and its
+// partitions move to the other with their windows half built) and comes
+// back (they move again); then the other is killed and restarted under
+// its name, as a pod is.
+func TestFaultRebalanceMidWindowWithTwoInstances(t *testing.T) {
+	recs := input(t, size())
+	want := reference(t, recs)
+
+	// A rebalance pauses the stages for a moment: an idle timeout shorter
+	// than that would close windows early, as it should on a live
+	// stream, and the outputs would rightly differ.
+	p := newPlant(t, recs, []string{"--max-batch", "50", "--idle-timeout", "5s"})
+	t0 := time.Now()
+	a, b := p.run("pod-a"), p.run("pod-b")
+	waitProgress(t, a)
+	t.Logf("%v stop a", time.Since(t0))
+	a.stop(t)
+	t.Logf("%v stopped a", time.Since(t0))
+	a = p.run("pod-a")
+	waitProgress(t, a)
+	t.Logf("%v kill b", time.Since(t0))
+	b.kill()
+	b = p.run("pod-b")
+	waitProgress(t, b)
+	t.Logf("%v stop b", time.Since(t0))
+	b.stop(t)
+	t.Logf("%v stopped b", time.Since(t0)) // the survivor finishes: a process reports drained for what it owns
+	p.settled(a)
+	a.stop(t)
+	p.audit()
+	sameOutputs(t, want, p.outputs())
+}
+
+// TestFaultRedisDownAndBack takes dedupe's Redis away mid-run and brings
+// it back on the same address.
+func TestFaultRedisDownAndBack(t *testing.T) {
+	recs := input(t, size())
+	want := reference(t, recs)
+
+	mr := miniredis.NewMiniRedis()
+	if err := mr.Start(); err != nil {
+		t.Fatal(err)
+	}
+	addr := mr.Addr()
+	t.Cleanup(mr.Close)
+	p := newPlant(t, recs, []string{"--max-batch", "50", "--redis", "redis://" + addr})
+	pr := p.run("pod-1")
+	waitProgress(t, pr)
+	mr.Close()
+	pipelinetest.Eventually(t, "dedupe to notice Redis is down", func() bool { return pr.metric("smaint_dedupe_store_up") == 0 })
+	mr2 := miniredis.NewMiniRedis()
+	if err := mr2.StartAddr(addr); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(mr2.Close)
+	p.settled(pr)
+	pr.stop(t)
+	p.audit()
+	sameOutputs(t, want, p.outputs())
+}
+
+// TestFaultOversizedAndInvalidRecords adds, among the readings, a 5 MB
+// and a 900 KB reading, undecodable bytes, and readings with NUL and
+// invalid UTF-8, on a readings topic that takes them all. Each goes to the
+// dead-letter topic, and every stage goes on.
+func TestFaultOversizedAndInvalidRecords(t *testing.T) {
+	recs := input(t, size())
+	bad := badRecords(t)
+	p := newPlant(t, recs, nil)
+	_, err := kadm.NewClient(p.admin).AlterTopicConfigs(pipelinetest.Context(t), []kadm.AlterConfig{{Op: kadm.SetConfig, Name: "max.message.bytes", Value: kadm.StringPtr("8388608")}}, pipeline.DefaultTopics().Readings)
+	if err != nil {
+		t.Fatal(err)
+	}
+	big := pipelinetest.Client(t, []string{p.addr}, kgo.RecordPartitioner(kgo.ManualPartitioner()), kgo.ProducerBatchMaxBytes(16<<20))
+	pipelinetest.Produce(t, big, bad...)
+	pr := p.run("pod-1")
+	p.settled(pr)
+	pr.stop(t)
+	rep := p.audit()
+	if rep.Readings != int64(len(recs)+len(bad)) {
+		t.Errorf("%d readings, want %d", rep.Readings, len(recs)+len(bad))
+	}
+	byOffset := map[string]*kgo.Record{}
+	for _, r := range pipelinetest.ReadCommitted(t, []string{p.addr}, pipeline.DefaultTopics().DLQ) {
+		if pipelinetest.Header(r, pipeline.HeaderSourceTopic) == pipeline.DefaultTopics().Readings && pipelinetest.Header(r, pipeline.HeaderSourcePartition) == "0" {
+			byOffset[pipelinetest.Header(r, pipeline.HeaderSourceOffset)] = r
+		}
+	}
+	for i, b := range bad {
+		dl := byOffset[strconv.FormatInt(b.Offset, 10)]
+		switch {
+		case dl == nil:
+			t.Errorf("bad record %d (offset %d) is not on the dead-letter topic", i, b.Offset)
+		case len(dl.Value) > 64<<10:
+			t.Errorf("bad record %d: a dead letter of %d bytes", i, len(dl.Value))
+		case len(b.Value) > 64<<10 && pipelinetest.Header(dl, pipeline.HeaderOriginalSize) != strconv.Itoa(len(b.Value)):
+			t.Errorf("bad record %d: original size %q, want %d", i, pipelinetest.Header(dl, pipeline.HeaderOriginalSize), len(b.Value))
+		}
+	}
+}
+
+// freePort returns a TCP port free at the time of the call.
+func freePort(t *testing.T) int {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().(*net.TCPAddr).Port
+}
+
+// waitProgress waits until pr has consumed some readings: a fault
+// injected then lands mid-work.
+func waitProgress(t *testing.T, pr *proc) {
+	t.Helper()
+	pipelinetest.Eventually(t, "the pipeline to consume readings", func() bool {
+		return pr.metric("smaint_records_in_total") > 0
+	})
 }

@@ -408,3 +408,31 @@ func reference(t *testing.T, recs []*kgo.Record) map[string]map[string]int {
 	p.audit()
 	return p.outputs()
 }
+
+// badRecords are readings no stage may pass on, at partition 0 of the
+// readings topic: 5 MB and 900 KB readings of a valid schema, bytes that
+// are no reading, and readings holding a NUL or invalid UTF-8.
+func badRecords(t *testing.T) []*kgo.Record {
+	t.Helper()
+	enc, err := schemas.NewSerde().NewEncoder(context.Background(), (&schemas.SensorReading{}).AvroSchema(), "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	reading := func(i int, mod func(*schemas.SensorReading)) *kgo.Record {
+		r := &schemas.SensorReading{ReadingID: fmt.Sprintf("0badbad0-0000-4000-8000-%012d", i), SensorID: "asset-001-temperature", AssetID: "asset-001",
+			SensorType: "temperature", TS: start.Add(time.Duration(i) * time.Second), Value: 20, Unit: "C", Quality: 90}
+		mod(r)
+		b, err := enc.Append(nil, r)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return &kgo.Record{Topic: pipeline.DefaultTopics().Readings, Partition: 0, Key: []byte(r.SensorID), Value: b}
+	}
+	return []*kgo.Record{
+		reading(1, func(r *schemas.SensorReading) { r.Unit = strings.Repeat("x", 5<<20) }),
+		reading(2, func(r *schemas.SensorReading) { r.Unit = strings.Repeat("y", 900<<10) }),
+		reading(3, func(r *schemas.SensorReading) { r.SensorID = "asset-001-temp\x00erature" }),
+		reading(4, func(r *schemas.SensorReading) { r.Unit = "\xff\xfe" }),
+		{Topic: pipeline.DefaultTopics().Readings, Partition: 0, Value: []byte("not a reading at all")},
+	}
+}

@@ -37,6 +37,9 @@ import (
 // not in the transaction: after an abort or a crash they happen again, so
 // they must be idempotent, as the sinks are.
 
+// offsetCommitTimeout bounds adding a transaction's offsets.
+const offsetCommitTimeout = 5 * time.Second
+
 // txn is the state of the transaction under way.
 type txn struct {
 	began   time.Time    // poll goroutine only
@@ -110,7 +113,12 @@ func (r *Runner[T]) commitTxn(ctx context.Context) error {
 	pend := r.book.pending()
 	err := r.cl.Flush(ctx)
 	if err == nil {
-		err = r.commitTxnOffsets(ctx, pend)
+		// Bounded: during a rebalance the group refuses the offsets until
+		// this member rejoins, which it does only once the poll loop, in
+		// which this runs, lets it. Failing here aborts and rewinds.
+		octx, cancel := context.WithTimeout(ctx, offsetCommitTimeout)
+		err = r.commitTxnOffsets(octx, pend)
+		cancel()
 	}
 	if err == nil {
 		err = r.cl.EndTransaction(ctx, kgo.TryCommit)

@@ -143,7 +143,14 @@ func (r *Runner[T]) abortTxn(ctx context.Context, cause error) {
 	r.met.aborts.Inc()
 	err := r.cl.AbortBufferedRecords(ctx)
 	if err == nil {
-		err = r.cl.EndTransaction(ctx, kgo.TryAbort)
+		// An abort may itself be refused for a moment (the coordinator
+		// busy, the producer id being reloaded): it is retried, as the
+		// client asks, until it goes through.
+		for try := 0; ; try++ {
+			if err = r.cl.EndTransaction(ctx, kgo.TryAbort); err == nil || try == 5 || !sleep(ctx, time.Duration(50<<try)*time.Millisecond) {
+				break
+			}
+		}
 	}
 	if err != nil {
 		// The broker aborts it at the transaction timeout, or when this

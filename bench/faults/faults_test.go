@@ -1,10 +1,14 @@
 package faults_test
 
 import (
+	"context"
 	"math/rand/v2"
 	"net"
 	"net/http"
+	"net/url"
+	"os/exec"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -16,7 +20,9 @@ import (
 	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/smaint/smaint/pipeline"
+	"github.com/smaint/smaint/pipeline/audit"
 	"github.com/smaint/smaint/pipeline/pipelinetest"
+	"github.com/smaint/smaint/sinks/timescale"
 )
 
 // sizes of the input: short runs for make test, long ones on demand.
@@ -238,4 +244,66 @@ func waitProgress(t *testing.T, pr *proc) {
 	pipelinetest.Eventually(t, "the pipeline to consume readings", func() bool {
 		return pr.metric("smaint_records_in_total") > 0
 	})
+}
+
+// TestFaultPostgresTerminatedAndLocked runs every stage, the sink with
+// them, and mid-run terminates the sink's database connections, then
+// holds an exclusive lock on sensor_readings past the statement timeout.
+// The audit then covers the database too: every clean reading stored.
+func TestFaultPostgresTerminatedAndLocked(t *testing.T) {
+	recs := input(t, size())
+	want := reference(t, recs)
+
+	pool, schema := pipelinetest.Postgres(t)
+	u, err := url.Parse(pipelinetest.PostgresURL())
+	if err != nil {
+		t.Fatal(err)
+	}
+	q := u.Query()
+	q.Set("search_path", schema)
+	q.Set("application_name", schema) // the connections this test terminates
+	u.RawQuery = q.Encode()
+	db := u.String()
+	if out, err := exec.Command(bin(t), "migrate", "--database-url", db).CombinedOutput(); err != nil {
+		t.Fatalf("migrate: %v\n%s", err, out)
+	}
+
+	p := newPlant(t, recs, []string{"--stages", "all", "--database-url", db, "--db-statement-timeout", "2s", "--max-batch", "200"})
+	pr := p.run("pod-1")
+	waitProgress(t, pr)
+	ctx := pipelinetest.Context(t)
+	if _, err := pool.Exec(ctx, `SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = $1 AND pid <> pg_backend_pid()`, schema); err != nil {
+		t.Fatal(err)
+	}
+	tx, err := pool.Begin(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := tx.Exec(ctx, `LOCK TABLE sensor_readings IN ACCESS EXCLUSIVE MODE`); err != nil {
+		t.Fatal(err)
+	}
+	locked := pr.metric("smaint_sink_write_errors_total")
+	pipelinetest.Eventually(t, "a write to fail on the locked table", func() bool {
+		return pr.metric("smaint_sink_write_errors_total") > locked
+	})
+	if err := tx.Rollback(ctx); err != nil {
+		t.Fatal(err)
+	}
+	p.settled(pr)
+	pr.stop(t)
+
+	rep, err := audit.Run(ctx, audit.Kafka(kgo.SeedBrokers(p.addr)), audit.Config{
+		Stored: func(ctx context.Context, from, to time.Time) (map[string]bool, error) {
+			return timescale.ReadingIDs(ctx, pool, from, to)
+		},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !rep.OK() || rep.Stages[len(rep.Stages)-1].Topic != "sensor_readings" || rep.Stages[len(rep.Stages)-1].Records == 0 {
+		var b strings.Builder
+		rep.Print(&b)
+		t.Errorf("audit:\n%s", b.String())
+	}
+	sameOutputs(t, want, p.outputs())
 }

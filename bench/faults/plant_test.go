@@ -146,7 +146,9 @@ func (p *plant) load(recs []*kgo.Record) {
 // proc is one smaint run process.
 type proc struct {
 	cmd  *exec.Cmd
-	base string // of its operator endpoints
+	base string        // of its operator endpoints
+	done chan struct{} // closed when it has exited, with err
+	err  error
 }
 
 // run starts "smaint run" as instance id on the plant.
@@ -168,13 +170,12 @@ func (p *plant) run(id string, extra ...string) *proc {
 	if err := cmd.Start(); err != nil {
 		p.t.Fatal(err)
 	}
-	pr := &proc{cmd: cmd, base: "http://" + addr}
-	p.t.Cleanup(func() {
-		if cmd.ProcessState == nil {
-			_ = cmd.Process.Kill()
-			_ = cmd.Wait()
-		}
-	})
+	pr := &proc{cmd: cmd, base: "http://" + addr, done: make(chan struct{})}
+	go func() {
+		pr.err = cmd.Wait()
+		close(pr.done)
+	}()
+	p.t.Cleanup(pr.kill)
 	return pr
 }
 
@@ -197,15 +198,16 @@ func (w *prefixWriter) Write(b []byte) (int, error) {
 // kill ends pr with SIGKILL: no drain, no commit, no leaving the group.
 func (pr *proc) kill() {
 	_ = pr.cmd.Process.Kill()
-	_ = pr.cmd.Wait()
+	<-pr.done
 }
 
 // stop ends pr with SIGTERM and requires a clean exit.
 func (pr *proc) stop(t *testing.T) {
 	t.Helper()
 	_ = pr.cmd.Process.Signal(syscall.SIGTERM)
-	if err := pr.cmd.Wait(); err != nil {
-		t.Fatalf("smaint run did not exit cleanly on SIGTERM: %v", err)
+	<-pr.done
+	if pr.err != nil {
+		t.Fatalf("smaint run did not exit cleanly on SIGTERM: %v", pr.err)
 	}
 }
 
@@ -261,6 +263,13 @@ func (p *plant) settled(prs ...*proc) {
 	p.t.Helper()
 	var state string
 	for deadline := pipelinetest.Deadline(p.t); ; time.Sleep(50 * time.Millisecond) {
+		for _, pr := range prs {
+			select {
+			case <-pr.done:
+				p.t.Fatalf("smaint run exited before finishing: %v", pr.err)
+			default:
+			}
+		}
 		if state = unsettled(prs); state == "" {
 			return
 		}

@@ -68,7 +68,8 @@ func bin(t *testing.T) string {
 }
 
 // inputs holds, by size, the readings the tests replay: made once per
-// size by smaint simulate (every scenario: duplicates, late and
+// size by smaint simulate (40 minutes of a plant of 4 assets, more for
+// larger sizes) (every scenario: duplicates, late and
 // out-of-order readings, malformed records, incidents, drift), then
 // copied partition by partition into each test's cluster, so that every
 // run of a size reads the very same records at the very same offsets.
@@ -87,7 +88,7 @@ func input(t *testing.T, n int) []*kgo.Record {
 	}
 	c := pipelinetest.Cluster(t)
 	out, err := exec.Command(bin(t), "simulate", "--brokers", c.ListenAddrs()[0], "--count", strconv.Itoa(n), "--rate", "0",
-		"--partitions", strconv.Itoa(partitions), "--assets", "4", "--seed", "7", "--start", start.Format(time.RFC3339), "--span", "40m").CombinedOutput()
+		"--partitions", strconv.Itoa(partitions), "--assets", strconv.Itoa(max(4, n/60_000+1)), "--seed", "7", "--start", start.Format(time.RFC3339), "--span", "40m").CombinedOutput()
 	if err != nil {
 		t.Fatalf("simulate: %v\n%s", err, out)
 	}

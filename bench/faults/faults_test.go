@@ -5,7 +5,6 @@ import (
 	"math/rand/v2"
 	"net"
 	"net/http"
-	"net/url"
 	"os/exec"
 	"strconv"
 	"strings"
@@ -255,15 +254,7 @@ func TestFaultPostgresTerminatedAndLocked(t *testing.T) {
 	want := reference(t, recs)
 
 	pool, schema := pipelinetest.Postgres(t)
-	u, err := url.Parse(pipelinetest.PostgresURL())
-	if err != nil {
-		t.Fatal(err)
-	}
-	q := u.Query()
-	q.Set("search_path", schema)
-	q.Set("application_name", schema) // the connections this test terminates
-	u.RawQuery = q.Encode()
-	db := u.String()
+	db := pipelinetest.SchemaURL(t, schema) // its connections are named after the schema: the test terminates them
 	if out, err := exec.Command(bin(t), "migrate", "--database-url", db).CombinedOutput(); err != nil {
 		t.Fatalf("migrate: %v\n%s", err, out)
 	}

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"net/url"
 	"strings"
 	"testing"
 
@@ -140,12 +139,5 @@ func TestDemoJSONSummary(t *testing.T) {
 func testDatabase(t *testing.T) (*pgxpool.Pool, string) {
 	t.Helper()
 	pool, schema := pipelinetest.Postgres(t)
-	u, err := url.Parse(pipelinetest.PostgresURL())
-	if err != nil {
-		t.Fatal(err)
-	}
-	q := u.Query()
-	q.Set("search_path", schema)
-	u.RawQuery = q.Encode()
-	return pool, u.String()
+	return pool, pipelinetest.SchemaURL(t, schema)
 }

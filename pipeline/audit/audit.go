@@ -11,7 +11,6 @@
 package audit
 
 import (
-	"cmp"
 	"context"
 	"fmt"
 	"io"
@@ -139,12 +138,6 @@ func Run(ctx context.Context, src Source, cfg Config) (*Report, error) {
 	return rep, nil
 }
 
-// reading is what the audit keeps of a clean reading.
-type reading struct {
-	ts int64 // Unix ns
-	id string
-}
-
 type windowKey struct {
 	sensor     string
 	start, end int64
@@ -156,11 +149,11 @@ type auditor struct {
 	dec *schemas.Decoder
 
 	readings int64
-	ids      map[string]bool // reading id -> some position of it was not dead-lettered
-	dlqPos   map[string]bool // "partition/offset" of readings dead-lettered
-	conflict map[string]bool // reading ids the sink dead-lettered as conflicts
-	clean    map[string]int  // reading id -> copies on the clean topic
-	bySensor map[string][]reading
+	ids      map[string]bool    // reading id -> some position of it was not dead-lettered
+	dlqPos   map[string]bool    // "partition/offset" of readings dead-lettered
+	conflict map[string]bool    // reading ids the sink dead-lettered as conflicts
+	clean    map[string]int     // reading id -> copies on the clean topic
+	bySensor map[string][]int64 // sensor -> timestamps (Unix ns) of its clean readings, sorted
 	lateIDs  map[string]int
 	lateWin  map[string][]int64 // sensor -> timestamps of late readings
 	windows  map[windowKey]schemas.FeatureVector
@@ -179,7 +172,7 @@ type auditor struct {
 func (a *auditor) read(ctx context.Context) error {
 	t := a.cfg.Topics
 	a.ids, a.dlqPos, a.conflict = map[string]bool{}, map[string]bool{}, map[string]bool{}
-	a.clean, a.bySensor, a.lateIDs, a.lateWin = map[string]int{}, map[string][]reading{}, map[string]int{}, map[string][]int64{}
+	a.clean, a.bySensor, a.lateIDs, a.lateWin = map[string]int{}, map[string][]int64{}, map[string]int{}, map[string][]int64{}
 	a.windows, a.winDup, a.scored = map[windowKey]schemas.FeatureVector{}, map[windowKey]int{}, map[windowKey]int{}
 	a.driftKey, a.alertKey, a.incident, a.retrains = map[string]int{}, map[string]int{}, map[string]map[string]bool{}, map[string]int{}
 	a.topics = map[string]int64{}
@@ -221,7 +214,7 @@ func (a *auditor) read(ctx context.Context) error {
 		a.clean[v.ReadingID]++
 		if a.clean[v.ReadingID] == 1 {
 			ns := v.TS.UnixNano()
-			a.bySensor[v.SensorID] = append(a.bySensor[v.SensorID], reading{ns, v.ReadingID})
+			a.bySensor[v.SensorID] = append(a.bySensor[v.SensorID], ns)
 			a.ts[0], a.ts[1] = min(a.ts[0], ns), max(a.ts[1], ns)
 		}
 	})
@@ -241,8 +234,8 @@ func (a *auditor) read(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	for _, rs := range a.bySensor {
-		slices.SortFunc(rs, func(x, y reading) int { return cmp.Compare(x.ts, y.ts) })
+	for _, ts := range a.bySensor {
+		slices.Sort(ts)
 	}
 	for _, ts := range a.lateWin {
 		slices.Sort(ts)
@@ -330,24 +323,20 @@ func (e *examples) list() []string {
 // dedupe: every reading id not wholly dead-lettered reaches the clean
 // topic once.
 func (a *auditor) dedupe() Stage {
-	s := Stage{Name: "dedupe", Topic: a.cfg.Topics.Clean, Records: a.topics[a.cfg.Topics.Clean]}
-	ex := examples{n: a.cfg.Examples}
+	s, ex := written(a, "dedupe", a.cfg.Topics.Clean, a.clean, "reading")
 	for id, valid := range a.ids {
 		if valid && a.clean[id] == 0 {
 			s.Lost++
 			ex.add("lost %s", id)
 		}
 	}
-	s.Duplicated = repeats(a.clean, "reading", &ex)
 	s.Examples = ex.list()
 	return s
 }
 
 // late: a late reading is written to the late topic once.
 func (a *auditor) late() Stage {
-	s := Stage{Name: "features", Topic: a.cfg.Topics.Late, Records: a.topics[a.cfg.Topics.Late]}
-	ex := examples{n: a.cfg.Examples}
-	s.Duplicated = repeats(a.lateIDs, "late reading", &ex)
+	s, ex := written(a, "features", a.cfg.Topics.Late, a.lateIDs, "late reading")
 	s.Examples = ex.list()
 	return s
 }
@@ -356,19 +345,14 @@ func (a *auditor) late() Stage {
 // sensor and span [start, end) once (a count window's end is just after
 // its last reading).
 func (a *auditor) features() Stage {
-	s := Stage{Name: "features", Topic: a.cfg.Topics.Features, Records: a.topics[a.cfg.Topics.Features]}
-	ex := examples{n: a.cfg.Examples}
-	s.Duplicated = repeats(a.winDup, "window", &ex)
+	s, ex := written(a, "features", a.cfg.Topics.Features, a.winDup, "window")
 	for k, fv := range a.windows {
-		rs := a.bySensor[k.sensor]
-		inSpan := int64(sort.Search(len(rs), func(i int) bool { return rs[i].ts >= k.end }) - sort.Search(len(rs), func(i int) bool { return rs[i].ts >= k.start }))
+		inSpan := within(a.bySensor[k.sensor], k.start, k.end)
 		if fv.Count > inSpan {
 			s.OverCounted++
 			ex.add("window %v counts %d of %d readings", k, fv.Count, inSpan)
 		}
-		late := a.lateWin[k.sensor]
-		lateIn := int64(sort.Search(len(late), func(i int) bool { return late[i] >= k.end }) - sort.Search(len(late), func(i int) bool { return late[i] >= k.start }))
-		if fv.Count+lateIn < inSpan {
+		if fv.Count+within(a.lateWin[k.sensor], k.start, k.end) < inSpan {
 			s.Missing++
 		}
 	}
@@ -378,9 +362,7 @@ func (a *auditor) features() Stage {
 
 // scores: each window is scored once.
 func (a *auditor) scores() Stage {
-	s := Stage{Name: "score", Topic: a.cfg.Topics.Scores, Records: a.topics[a.cfg.Topics.Scores]}
-	ex := examples{n: a.cfg.Examples}
-	s.Duplicated = repeats(a.scored, "score of window", &ex)
+	s, ex := written(a, "score", a.cfg.Topics.Scores, a.scored, "score of window")
 	for k := range a.windows {
 		if a.scored[k] == 0 {
 			s.Missing++
@@ -391,9 +373,7 @@ func (a *auditor) scores() Stage {
 }
 
 func (a *auditor) drift() Stage {
-	s := Stage{Name: "drift", Topic: a.cfg.Topics.Drift, Records: a.topics[a.cfg.Topics.Drift]}
-	ex := examples{n: a.cfg.Examples}
-	s.Duplicated = repeats(a.driftKey, "drift report", &ex)
+	s, ex := written(a, "drift", a.cfg.Topics.Drift, a.driftKey, "drift report")
 	s.Examples = ex.list()
 	return s
 }
@@ -401,9 +381,7 @@ func (a *auditor) drift() Stage {
 // alerts: each update of an alert is written once, and an incident keeps
 // one alert id.
 func (a *auditor) alerts() Stage {
-	s := Stage{Name: "alert", Topic: a.cfg.Topics.Alerts, Records: a.topics[a.cfg.Topics.Alerts]}
-	ex := examples{n: a.cfg.Examples}
-	s.Duplicated = repeats(a.alertKey, "alert update", &ex)
+	s, ex := written(a, "alert", a.cfg.Topics.Alerts, a.alertKey, "alert update")
 	for inc, ids := range a.incident {
 		if len(ids) > 1 {
 			s.SplitAlerts++
@@ -415,9 +393,7 @@ func (a *auditor) alerts() Stage {
 }
 
 func (a *auditor) retrain() Stage {
-	s := Stage{Name: "drift", Topic: a.cfg.Topics.Retrain, Records: a.topics[a.cfg.Topics.Retrain]}
-	ex := examples{n: a.cfg.Examples}
-	s.Duplicated = repeats(a.retrains, "retrain event", &ex)
+	s, ex := written(a, "drift", a.cfg.Topics.Retrain, a.retrains, "retrain event")
 	s.Examples = ex.list()
 	return s
 }
@@ -445,6 +421,20 @@ func (a *auditor) sink(ctx context.Context) (Stage, error) {
 	}
 	s.Examples = ex.list()
 	return s, nil
+}
+
+// written starts the account of stage name's output topic: its records,
+// and the copies beyond the first of each key in counts (each a what).
+func written[K comparable](a *auditor, name, topic string, counts map[K]int, what string) (Stage, *examples) {
+	ex := &examples{n: a.cfg.Examples}
+	return Stage{Name: name, Topic: topic, Records: a.topics[topic], Duplicated: repeats(counts, what, ex)}, ex
+}
+
+// within counts the values of sorted in [lo, hi).
+func within(sorted []int64, lo, hi int64) int64 {
+	a, _ := slices.BinarySearch(sorted, lo)
+	b, _ := slices.BinarySearch(sorted, hi)
+	return int64(b - a)
 }
 
 // repeats returns the copies beyond the first over counts, and notes the

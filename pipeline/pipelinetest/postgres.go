@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"math/rand/v2"
+	"net/url"
 	"os"
 	"regexp"
 	"strings"
@@ -69,4 +70,21 @@ func Postgres(t testing.TB) (*pgxpool.Pool, string) {
 		}
 	})
 	return pool, schema
+}
+
+// SchemaURL is PostgresURL with the schema Postgres made as the search
+// path and as the application name: the URL a child process (smaint run,
+// smaint migrate) connects with, to work in the test's schema, with
+// connections the test can find by name.
+func SchemaURL(t testing.TB, schema string) string {
+	t.Helper()
+	u, err := url.Parse(PostgresURL())
+	if err != nil {
+		t.Fatal(err)
+	}
+	q := u.Query()
+	q.Set("search_path", schema)
+	q.Set("application_name", schema)
+	u.RawQuery = q.Encode()
+	return u.String()
 }

@@ -825,7 +825,12 @@ func (r *Runner[T]) dropPartitions(ctx context.Context, m map[string][]int32) {
 
 // commitEvery commits what is marked every CommitInterval until ctx ends.
 func (r *Runner[T]) commitEvery(ctx context.Context) {
-	t := time.NewTicker(r.cfg.commitEvery)
+	every(ctx, r.cfg.commitEvery, func() { r.commitMarked(ctx) })
+}
+
+// every calls fn every d until ctx ends.
+func every(ctx context.Context, d time.Duration, fn func()) {
+	t := time.NewTicker(d)
 	defer t.Stop()
 	for {
 		select {
@@ -833,7 +838,7 @@ func (r *Runner[T]) commitEvery(ctx context.Context) {
 			return
 		case <-t.C:
 		}
-		r.commitMarked(ctx)
+		fn()
 	}
 }
 

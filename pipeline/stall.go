@@ -13,17 +13,8 @@ import (
 // blocked on a lock or a broker that stopped answering has input waiting
 // and does nothing about it: without this, nothing would show it.
 func (r *Runner[T]) watchStalls(ctx context.Context) {
-	every := min(max(r.cfg.stallAfter/4, 50*time.Millisecond), 5*time.Second)
-	t := time.NewTicker(every)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-		}
-		r.checkStall(time.Now())
-	}
+	period := min(max(r.cfg.stallAfter/4, 50*time.Millisecond), 5*time.Second)
+	every(ctx, period, func() { r.checkStall(time.Now()) })
 }
 
 // checkStall updates the stall state as of now.

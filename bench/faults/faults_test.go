@@ -124,10 +124,7 @@ func TestFaultRebalanceMidWindowWithTwoInstances(t *testing.T) {
 	recs := input(t, size())
 	want := reference(t, recs)
 
-	// A rebalance pauses the stages for a moment: an idle timeout shorter
-	// than that would close windows early, as it should on a live
-	// stream, and the outputs would rightly differ.
-	p := newPlant(t, recs, []string{"--max-batch", "50", "--idle-timeout", "5s"})
+	p := newPlant(t, recs, []string{"--max-batch", "50"})
 	a, b := p.run("pod-a"), p.run("pod-b")
 	waitProgress(t, a)
 	a.stop(t)

@@ -153,6 +153,10 @@ type proc struct {
 }
 
 // run starts "smaint run" as instance id on the plant.
+// It closes idle windows after 5s: a fault that pauses a stage
+// (a rebalance, injected errors, a broker restart, on a busy machine)
+// longer than the idle timeout closes windows early, as it should on a
+// live stream, and the outputs would rightly differ from the reference.
 func (p *plant) run(id string, extra ...string) *proc {
 	p.t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
@@ -163,7 +167,7 @@ func (p *plant) run(id string, extra ...string) *proc {
 	ln.Close()
 	args := append([]string{"run", "--brokers", p.addr, "--partitions", strconv.Itoa(partitions),
 		"--stages", "dedupe,features,score,drift,alert", "--instance-id", id, "--session-timeout", "6s",
-		"--idle-timeout", "1s", "--redis", "redis://127.0.0.1:6379/0", "--redis-prefix", p.prefix,
+		"--idle-timeout", "5s", "--redis", "redis://127.0.0.1:6379/0", "--redis-prefix", p.prefix,
 		"--http", addr, "--log-level", "warn"}, p.args...)
 	cmd := exec.Command(p.bin, append(args, extra...)...)
 	w := &prefixWriter{p: p, prefix: id + ": "}

@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"fmt"
 	"math"
+	"slices"
 	"time"
 )
 
@@ -49,12 +50,16 @@ func appendTime(b []byte, t time.Time) []byte {
 	return appendLong(b, t.UnixMicro())
 }
 
+// appendStringMap and appendDoubleMap write a map's entries in key order,
+// not Go's random iteration order: the same record always encodes to the
+// same bytes, so a replayed output is byte for byte the first one.
 func appendStringMap(b []byte, m map[string]string) []byte {
 	if len(m) > 0 {
 		b = appendLong(b, int64(len(m)))
-		for k, v := range m {
+		var buf [16]string
+		for _, k := range sortedKeys(buf[:0], m) {
 			b = appendString(b, k)
-			b = appendString(b, v)
+			b = appendString(b, m[k])
 		}
 	}
 	return append(b, 0)
@@ -63,12 +68,22 @@ func appendStringMap(b []byte, m map[string]string) []byte {
 func appendDoubleMap(b []byte, m map[string]float64) []byte {
 	if len(m) > 0 {
 		b = appendLong(b, int64(len(m)))
-		for k, v := range m {
+		var buf [16]string
+		for _, k := range sortedKeys(buf[:0], m) {
 			b = appendString(b, k)
-			b = appendDouble(b, v)
+			b = appendDouble(b, m[k])
 		}
 	}
 	return append(b, 0)
+}
+
+// sortedKeys appends m's keys to dst, sorted.
+func sortedKeys[V any](dst []string, m map[string]V) []string {
+	for k := range m {
+		dst = append(dst, k)
+	}
+	slices.Sort(dst)
+	return dst
 }
 
 func appendDoubleArray(b []byte, a []float64) []byte {

@@ -165,6 +165,7 @@ type sensorState struct {
 	driftQuiet     int
 	driftRecent    []bool       // the last M drift reports that were not an incident's: drifted?
 	lastIncident   [2]time.Time // the last anomaly alert's first and last window
+	held           []heldDrift  // drift reports waiting for the score of their time (order.go)
 }
 
 type window struct {
@@ -216,7 +217,11 @@ func (e emitter) send(a *openAlert, notify bool) {
 	}
 	rec := a.Alert
 	rec.Evidence = evidence(a)
-	e.s.alerts.Emit(e.out, rec.SensorID, &rec)
+	p := int32(-1)
+	if sn := e.s.sensors[rec.SensorID]; sn != nil {
+		p = sn.partition
+	}
+	e.s.alerts.EmitAt(e.out, p, rec.SensorID, &rec)
 	e.s.met.changes.WithLabelValues(rec.Kind.String(), rec.State.String()).Inc()
 	if notify && e.s.cfg.Notify != nil {
 		e.s.cfg.Notify(&rec)
@@ -236,6 +241,7 @@ func (s *Stage) Process(_ context.Context, in []pipeline.Msg[Event], out *pipeli
 				return pipeline.Invalidf("score without sensor_id")
 			}
 			s.score(m.Value.Score, m.Partition, tp, m.Offset, em)
+			s.releaseDrift(s.sensors[m.Value.Score.SensorID], out)
 			touched[m.Partition] = true
 		case m.Value.Drift != nil:
 			if m.Value.Drift.SensorID == "" {
@@ -342,6 +348,13 @@ func (s *Stage) score(sc *schemas.AnomalyScore, partition int32, tp pipeline.Top
 // the sensor's last incident (onset or recovery) do not count.
 func (s *Stage) drift(r *schemas.DriftReport, partition int32, tp pipeline.TopicPartition, off int64, em emitter) {
 	sn := s.sensor(r.SensorID, r.AssetID, r.SensorType, partition)
+	if !s.holdDrift(sn, r, tp, off) {
+		s.applyDrift(sn, r, tp, off, em)
+	}
+}
+
+// applyDrift applies a drift report in its place among sn's scores.
+func (s *Stage) applyDrift(sn *sensorState, r *schemas.DriftReport, tp pipeline.TopicPartition, off int64, em emitter) {
 	inc := sn.lastIncident
 	explained := sn.anomaly != nil || !inc[0].IsZero() && r.ReferenceStart.Before(inc[1].Add(s.cfg.Settle)) && r.CurrentEnd.After(inc[0])
 	if !explained {
@@ -400,6 +413,9 @@ func (s *Stage) checkSilent(partition int32, em emitter) {
 	}
 	for id := range p.sensors {
 		sn := s.sensors[id]
+		if sn != nil && len(sn.held) > 0 {
+			s.releaseDrift(sn, em.out) // those of a sensor whose scores stopped
+		}
 		if sn == nil || sn.silent != nil || sn.lastEnd.IsZero() || p.latest.Sub(sn.lastEnd) < s.cfg.SilentAfter {
 			continue
 		}

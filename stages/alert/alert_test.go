@@ -84,6 +84,17 @@ func (e *env) feed(t *testing.T, evs ...alert.Event) []schemas.Alert {
 	return out
 }
 
+// of returns sensor's alerts of as.
+func of(sensor string, as []schemas.Alert) []schemas.Alert {
+	var out []schemas.Alert
+	for _, a := range as {
+		if a.SensorID == sensor {
+			out = append(out, a)
+		}
+	}
+	return out
+}
+
 func states(as []schemas.Alert) string {
 	var s []string
 	for _, a := range as {
@@ -189,8 +200,13 @@ func TestDriftAlertsAndFolding(t *testing.T) {
 	if states(out) != "ANOMALY/RESOLVED/WARNING" {
 		t.Fatalf("after the incident: %v", states(out))
 	}
-	// Well after it, drift is news again.
-	if out = e.feed(t, dr("p2", 40, true), dr("p2", 45, true)); states(out) != "DRIFT/OPEN/INFO" {
+	// Well after it, drift is news again (once the sensor's scores reach
+	// the reports' time: a report waits for the score of its time).
+	later := []alert.Event{dr("p2", 40, true), dr("p2", 45, true)}
+	for m := 8; m < 45; m++ {
+		later = append(later, sc("p2", "pressure", m, 0.1))
+	}
+	if out = of("p2", e.feed(t, later...)); states(out) != "DRIFT/OPEN/INFO" {
 		t.Fatalf("later drift: %v", states(out))
 	}
 }
@@ -319,5 +335,61 @@ func TestBandsCountAsOneSpectrumDriver(t *testing.T) {
 	if len(out) != 1 || !strings.Contains(out[0].Summary, "spectrum up 9.0 (80%)") || out[0].Evidence["share:spectrum"] != 0.8 ||
 		!strings.Contains(out[0].RecommendedAction, "vibration analysis") {
 		t.Fatalf("%+v", out)
+	}
+}
+
+// TestDriftAndScoresInAnyInterleaving: a sensor's drift reports and scores
+// come from two topics, and a restart can interleave them differently.
+// As long as each report is read before the score of the window after its
+// time (the causal order), the alerts are the same, byte for byte.
+func TestDriftAndScoresInAnyInterleaving(t *testing.T) {
+	var scores, drifts []alert.Event
+	for m := range 40 {
+		v := 0.1
+		if m >= 13 && m < 20 {
+			v = 0.9
+		}
+		scores = append(scores, sc("p1", "pressure", m, v, "mean", 1.0, 5.0))
+	}
+	for m := 10; m <= 40; m += 5 {
+		d := dr("p1", m, m >= 15 && m <= 30)
+		d.Drift.PSI = float64(m) / 10 // which report an alert's evidence is from shows
+		drifts = append(drifts, d)
+	}
+	run := func(order []alert.Event) []schemas.Alert {
+		e := newEnv(t, nil)
+		var out []schemas.Alert
+		for _, ev := range order { // one event a batch: the finest interleaving
+			out = append(out, e.feed(t, ev)...)
+		}
+		return out
+	}
+	// Each drift report right after the score of its time, ...
+	var causal []alert.Event
+	d := 0
+	for _, s := range scores {
+		causal = append(causal, s)
+		for d < len(drifts) && !drifts[d].Drift.CurrentEnd.After(s.Score.WindowEnd) {
+			causal = append(causal, drifts[d])
+			d++
+		}
+	}
+	want := run(causal)
+	if len(want) == 0 {
+		t.Fatal("no alerts: the test would show nothing")
+	}
+	// ... or as early as a report can come: before the scores of the
+	// windows it covers, right after the score of the window before.
+	var early []alert.Event
+	d = 0
+	for _, s := range scores {
+		for d < len(drifts) && !drifts[d].Drift.CurrentEnd.After(s.Score.WindowEnd.Add(time.Minute)) {
+			early = append(early, drifts[d])
+			d++
+		}
+		early = append(early, s)
+	}
+	if got := run(early); !reflect.DeepEqual(got, want) {
+		t.Fatalf("drift read before its score:\n%s\nwant\n%s", states(got), states(want))
 	}
 }

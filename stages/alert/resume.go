@@ -12,7 +12,7 @@ import (
 
 // Retained implements pipeline.Retainer: for each input partition, the
 // oldest offset a sensor's state was built from (its last M windows, its
-// open alerts' first events).
+// open alerts' first events, the drift reports it holds).
 func (s *Stage) Retained() map[pipeline.TopicPartition]int64 {
 	out := map[pipeline.TopicPartition]int64{}
 	keep := func(tp pipeline.TopicPartition, off int64) {
@@ -26,6 +26,9 @@ func (s *Stage) Retained() map[pipeline.TopicPartition]int64 {
 	for _, sn := range s.sensors {
 		for _, w := range sn.recent {
 			keep(pipeline.TopicPartition{Topic: w.topic, Partition: sn.partition}, w.offset)
+		}
+		for _, h := range sn.held {
+			keep(h.tp, h.off)
 		}
 		for _, a := range []*openAlert{sn.anomaly, sn.drift} {
 			if a != nil {

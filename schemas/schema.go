@@ -12,6 +12,7 @@ package schemas
 import (
 	"embed"
 	"fmt"
+	"slices"
 
 	"github.com/linkedin/goavro/v2"
 )
@@ -25,7 +26,9 @@ type Schema struct {
 	name        string
 	text        string
 	codec       *goavro.Codec
-	fingerprint uint64
+	canonical   string
+	fingerprint uint64   // of the Parsing Canonical Form (fingerprint.go)
+	older       []uint64 // the fingerprints other writers frame it with
 }
 
 // Name is the schema's full name, e.g. io.smaint.v1.SensorReading.
@@ -35,8 +38,17 @@ func (s *Schema) Name() string { return s.name }
 func (s *Schema) Text() string { return s.text }
 
 // Fingerprint is the CRC-64-AVRO (Rabin) fingerprint of the schema's
-// parsing canonical form, as used by single-object encoding.
+// Parsing Canonical Form, as the Avro specification defines it: what
+// single-object encoding writes.
 func (s *Schema) Fingerprint() uint64 { return s.fingerprint }
+
+// Fingerprints returns every fingerprint a single-object value of this
+// schema may carry: Fingerprint first, then those of the canonical forms
+// of goavro (written by smaint before 0.13) and of Python's avro 1.11.
+func (s *Schema) Fingerprints() []uint64 { return append([]uint64{s.fingerprint}, s.older...) }
+
+// CanonicalForm returns the schema's Parsing Canonical Form.
+func (s *Schema) CanonicalForm() string { return s.canonical }
 
 // ParseSchema compiles an Avro record schema. Use it for writer schemas
 // that are not embedded (an older version of a record, say).
@@ -45,8 +57,22 @@ func ParseSchema(text string) (*Schema, error) {
 	if err != nil {
 		return nil, fmt.Errorf("schemas: parse schema: %w", err)
 	}
+	canonical, err := canonicalForm(text, false)
+	if err != nil {
+		return nil, err
+	}
+	python, err := canonicalForm(text, true)
+	if err != nil {
+		return nil, err
+	}
 	n := c.TypeName()
-	return &Schema{name: n.String(), text: text, codec: c, fingerprint: c.Rabin}, nil
+	s := &Schema{name: n.String(), text: text, codec: c, canonical: canonical, fingerprint: rabin(canonical)}
+	for _, fp := range []uint64{c.Rabin, rabin(python)} {
+		if !slices.Contains(s.Fingerprints(), fp) {
+			s.older = append(s.older, fp)
+		}
+	}
+	return s, nil
 }
 
 func mustEmbedded(file string) *Schema {

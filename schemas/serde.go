@@ -46,7 +46,7 @@ func WithRegistry(r Registry) SerdeOpt { return func(s *Serde) { s.reg = r } }
 func WithWriterSchemas(ws ...*Schema) SerdeOpt {
 	return func(s *Serde) {
 		for _, w := range ws {
-			s.byFP[w.fingerprint] = w
+			s.know(w)
 		}
 	}
 }
@@ -55,12 +55,20 @@ func WithWriterSchemas(ws ...*Schema) SerdeOpt {
 func NewSerde(opts ...SerdeOpt) *Serde {
 	s := &Serde{byFP: make(map[uint64]*Schema), byID: make(map[int]*Schema)}
 	for _, sc := range All() {
-		s.byFP[sc.fingerprint] = sc
+		s.know(sc)
 	}
 	for _, o := range opts {
 		o(s)
 	}
 	return s
+}
+
+// know adds sc to the writer schemas known by fingerprint, under each
+// fingerprint writers frame it with.
+func (s *Serde) know(sc *Schema) {
+	for _, fp := range sc.Fingerprints() {
+		s.byFP[fp] = sc
+	}
 }
 
 // UsesRegistry reports whether encoders write Confluent framing.
@@ -212,7 +220,7 @@ func (s *Serde) schemaByID(ctx context.Context, id int) (*Schema, error) {
 	if known := s.byFP[parsed.fingerprint]; known != nil {
 		parsed = known
 	} else {
-		s.byFP[parsed.fingerprint] = parsed
+		s.know(parsed)
 	}
 	s.byID[id] = parsed
 	return parsed, nil

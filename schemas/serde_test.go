@@ -2,6 +2,7 @@ package schemas
 
 import (
 	"context"
+	"encoding/binary"
 	"errors"
 	"reflect"
 	"strings"
@@ -37,26 +38,65 @@ func mustEncode(t *testing.T, s *Serde, v Record, subject string) []byte {
 	return b
 }
 
-func TestSingleObjectFramingMatchesGoavro(t *testing.T) {
+// TestSingleObjectFraming: smaint writes the specification's fingerprint
+// and goavro's body; it reads what goavro frames (the fingerprint earlier
+// smaint versions wrote) as well as its own.
+func TestSingleObjectFraming(t *testing.T) {
 	ctx := context.Background()
 	for _, tc := range sampleRecords() {
 		sc := tc.rec.AvroSchema()
 		ours := mustEncode(t, NewSerde(), tc.rec, "")
+		if fp := binary.LittleEndian.Uint64(ours[2:10]); fp != sc.Fingerprint() || fp != rabin(sc.CanonicalForm()) {
+			t.Errorf("%s: framed with %#x, want the canonical form's %#x", sc.Name(), fp, sc.Fingerprint())
+		}
+		framings := [][]byte{ours}
 		if len(tc.native) > 0 && !hasMultiEntryMap(tc.native) {
 			theirs, err := sc.codec.SingleFromNative(nil, tc.native)
 			if err != nil {
 				t.Fatal(err)
 			}
-			if !reflect.DeepEqual(ours, theirs) {
-				t.Errorf("%s: SOE bytes differ\nours   % x\ngoavro % x", sc.Name(), ours, theirs)
+			if !reflect.DeepEqual(ours[10:], theirs[10:]) {
+				t.Errorf("%s: SOE bodies differ\nours   % x\ngoavro % x", sc.Name(), ours, theirs)
+			}
+			framings = append(framings, theirs)
+		}
+		for _, b := range framings {
+			got := newRecord(tc.rec)
+			if err := NewSerde().NewDecoder().Decode(ctx, b, got); err != nil {
+				t.Fatalf("%s: %v", sc.Name(), err)
+			}
+			if !reflect.DeepEqual(got, tc.rec) {
+				t.Errorf("%s: round trip gave %+v", sc.Name(), got)
 			}
 		}
-		got := newRecord(tc.rec)
-		if err := NewSerde().NewDecoder().Decode(ctx, ours, got); err != nil {
-			t.Fatalf("%s: %v", sc.Name(), err)
-		}
-		if !reflect.DeepEqual(got, tc.rec) {
-			t.Errorf("%s: round trip gave %+v", sc.Name(), got)
+	}
+}
+
+// TestFingerprints checks the canonical forms and fingerprints of the
+// reading schema against independent values: the fingerprint the Avro
+// specification's canonical form gives, goavro's own fingerprint of its
+// canonical form (which checks rabin), and the form Python's avro 1.11
+// writes (checked against the library itself in bench/interop).
+func TestFingerprints(t *testing.T) {
+	sc := SensorReadingSchema
+	const spec = `{"name":"io.smaint.v1.SensorReading","type":"record","fields":[{"name":"reading_id","type":"string"},{"name":"sensor_id","type":"string"},{"name":"asset_id","type":"string"},{"name":"sensor_type","type":"string"},{"name":"ts","type":"long"},{"name":"value","type":"double"},{"name":"unit","type":"string"},{"name":"quality","type":"int"},{"name":"tags","type":{"type":"map","values":"string"}}]}`
+	if sc.CanonicalForm() != spec {
+		t.Errorf("canonical form\n%s\nwant\n%s", sc.CanonicalForm(), spec)
+	}
+	if got := rabin(sc.codec.CanonicalSchema()); got != sc.codec.Rabin {
+		t.Errorf("rabin(goavro's canonical form) = %#x, goavro says %#x", got, sc.codec.Rabin)
+	}
+	python, err := canonicalForm(sc.Text(), true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []uint64{0x047e536e150daacc, 0xd1fe9748545f087b, 0x78f69f3a0f4348e5} // spec, goavro, Python avro 1.11
+	if got := sc.Fingerprints(); !reflect.DeepEqual(got, want) || rabin(python) != want[2] {
+		t.Errorf("fingerprints %#x, want %#x", got, want)
+	}
+	for _, s := range All() { // every schema takes the three forms apart, or says they agree
+		if fps := s.Fingerprints(); fps[0] != rabin(s.CanonicalForm()) || len(fps) > 3 {
+			t.Errorf("%s: fingerprints %#x", s.Name(), fps)
 		}
 	}
 }

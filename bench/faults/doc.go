@@ -6,6 +6,8 @@
 // output duplicated and no window counting a reading twice, and that the
 // outputs equal those of an uninterrupted run over the same input.
 //
+// The plant the tests run on is bench/plant's.
+//
 // make test runs the short variants. SMAINT_FAULTS_LONG=1 runs the long
 // ones: the 400,000-reading run with 10 kills, and more kills in each.
 package faults

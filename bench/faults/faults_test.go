@@ -3,8 +3,6 @@ package faults_test
 import (
 	"context"
 	"math/rand/v2"
-	"net"
-	"net/http"
 	"os/exec"
 	"strconv"
 	"strings"
@@ -18,15 +16,18 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
+	"github.com/smaint/smaint/bench/plant"
 	"github.com/smaint/smaint/pipeline"
 	"github.com/smaint/smaint/pipeline/audit"
 	"github.com/smaint/smaint/pipeline/pipelinetest"
 	"github.com/smaint/smaint/sinks/timescale"
 )
 
+func TestMain(m *testing.M) { plant.Main(m) }
+
 // sizes of the input: short runs for make test, long ones on demand.
 func size() int {
-	if long() {
+	if plant.Long() {
 		return 400_000
 	}
 	return 60_000
@@ -36,56 +37,56 @@ func size() int {
 // random points, again and again, restarting it each time under the same
 // instance id, and then lets it finish.
 func TestFaultKill9AtRandomPoints(t *testing.T) {
-	recs := input(t, size())
-	want := reference(t, recs)
+	recs := plant.Input(t, size())
+	want := plant.Reference(t, recs)
 
 	// Small batches: the work spans the kills, and its outputs must not
 	// depend on how it is batched either (the reference's are the default).
-	p := newPlant(t, recs, []string{"--max-batch", "50"})
+	p := plant.New(t, recs, []string{"--max-batch", "50"})
 	kills := 10
-	if long() {
+	if plant.Long() {
 		kills = 25
 	}
 	rng := rand.New(rand.NewPCG(uint64(time.Now().UnixNano()), 1))
 	for i := range kills {
-		pr := p.run("pod-1")
+		pr := p.Run("pod-1")
 		// A random point: anywhere from start-up to well into the work.
 		time.Sleep(time.Duration(100+rng.IntN(1500)) * time.Millisecond)
-		pr.kill()
+		pr.Kill()
 		t.Logf("kill %d", i+1)
 	}
-	pr := p.run("pod-1")
-	p.settled(pr)
-	pr.stop(t)
-	p.audit()
-	sameOutputs(t, want, p.outputs())
+	pr := p.Run("pod-1")
+	p.Settled(pr)
+	pr.Stop(t)
+	p.Audit()
+	plant.SameOutputs(t, want, p.Outputs())
 }
 
 // TestFaultBrokerRestartFromItsDataDirectory stops the broker mid-run and
 // starts it again from its data directory, on the same port, twice.
 func TestFaultBrokerRestartFromItsDataDirectory(t *testing.T) {
-	recs := input(t, size())
-	want := reference(t, recs)
+	recs := plant.Input(t, size())
+	want := plant.Reference(t, recs)
 
 	dir := t.TempDir()
-	port := freePort(t)
+	port := plant.FreePort(t)
 	opts := []kfake.Opt{kfake.DataDir(dir), kfake.Ports(port)}
-	p := newPlant(t, recs, []string{"--max-batch", "50"}, opts...)
-	pr := p.run("pod-1")
+	p := plant.New(t, recs, []string{"--max-batch", "50"}, opts...)
+	pr := p.Run("pod-1")
 	for range 2 {
-		waitProgress(t, pr)
-		p.c.Close()
+		plant.WaitProgress(t, pr)
+		p.Cluster.Close()
 		c, err := kfake.NewCluster(append([]kfake.Opt{kfake.NumBrokers(1)}, opts...)...)
 		if err != nil {
 			t.Fatal(err)
 		}
 		t.Cleanup(c.Close)
-		p.c = c
+		p.Cluster = c
 	}
-	p.settled(pr)
-	pr.stop(t)
-	p.audit()
-	sameOutputs(t, want, p.outputs())
+	p.Settled(pr)
+	pr.Stop(t)
+	p.Audit()
+	plant.SameOutputs(t, want, p.Outputs())
 }
 
 // TestFaultLostAcknowledgementsAndInjectedErrors has the broker apply
@@ -93,26 +94,26 @@ func TestFaultBrokerRestartFromItsDataDirectory(t *testing.T) {
 // lost: the client sends again), and fail transaction commits and offset
 // commits, while the pipeline runs.
 func TestFaultLostAcknowledgementsAndInjectedErrors(t *testing.T) {
-	recs := input(t, size())
-	want := reference(t, recs)
+	recs := plant.Input(t, size())
+	want := plant.Reference(t, recs)
 
-	p := newPlant(t, recs, []string{"--max-batch", "50"})
+	p := plant.New(t, recs, []string{"--max-batch", "50"})
 	faults := []*kfake.FaultHandle{
-		p.c.Fault(kfake.Fault{Keys: []kmsg.Key{kmsg.Produce}, Err: kerr.RequestTimedOut, Count: 40}),
-		p.c.Fault(kfake.Fault{Keys: []kmsg.Key{kmsg.EndTxn}, Err: kerr.TransactionAbortable, TopLevel: true, Count: 3}),
-		p.c.Fault(kfake.Fault{Keys: []kmsg.Key{kmsg.TxnOffsetCommit}, Err: kerr.CoordinatorLoadInProgress, Count: 5}),
-		p.c.Fault(kfake.Fault{Keys: []kmsg.Key{kmsg.Fetch}, Err: kerr.NotLeaderForPartition, Count: 10}),
+		p.Cluster.Fault(kfake.Fault{Keys: []kmsg.Key{kmsg.Produce}, Err: kerr.RequestTimedOut, Count: 40}),
+		p.Cluster.Fault(kfake.Fault{Keys: []kmsg.Key{kmsg.EndTxn}, Err: kerr.TransactionAbortable, TopLevel: true, Count: 3}),
+		p.Cluster.Fault(kfake.Fault{Keys: []kmsg.Key{kmsg.TxnOffsetCommit}, Err: kerr.CoordinatorLoadInProgress, Count: 5}),
+		p.Cluster.Fault(kfake.Fault{Keys: []kmsg.Key{kmsg.Fetch}, Err: kerr.NotLeaderForPartition, Count: 10}),
 	}
-	pr := p.run("pod-1")
-	p.settled(pr)
-	pr.stop(t)
+	pr := p.Run("pod-1")
+	p.Settled(pr)
+	pr.Stop(t)
 	for i, f := range faults {
 		if f.Hits() == 0 {
 			t.Errorf("fault %d never hit: the test did not test it", i)
 		}
 	}
-	p.audit()
-	sameOutputs(t, want, p.outputs())
+	p.Audit()
+	plant.SameOutputs(t, want, p.Outputs())
 }
 
 // TestFaultRebalanceMidWindowWithTwoInstances runs two instances while
@@ -121,31 +122,31 @@ func TestFaultLostAcknowledgementsAndInjectedErrors(t *testing.T) {
 // back (they move again); then the other is killed and restarted under
 // its name, as a pod is.
 func TestFaultRebalanceMidWindowWithTwoInstances(t *testing.T) {
-	recs := input(t, size())
-	want := reference(t, recs)
+	recs := plant.Input(t, size())
+	want := plant.Reference(t, recs)
 
-	p := newPlant(t, recs, []string{"--max-batch", "50"})
-	a, b := p.run("pod-a"), p.run("pod-b")
-	waitProgress(t, a)
-	a.stop(t)
-	a = p.run("pod-a")
-	waitProgress(t, a)
-	b.kill()
-	b = p.run("pod-b")
-	waitProgress(t, b)
-	waitReady(t, b) // joined every group: leaving then does not wait on a join
-	b.stop(t)
-	p.settled(a)
-	a.stop(t)
-	p.audit()
-	sameOutputs(t, want, p.outputs())
+	p := plant.New(t, recs, []string{"--max-batch", "50"})
+	a, b := p.Run("pod-a"), p.Run("pod-b")
+	plant.WaitProgress(t, a)
+	a.Stop(t)
+	a = p.Run("pod-a")
+	plant.WaitProgress(t, a)
+	b.Kill()
+	b = p.Run("pod-b")
+	plant.WaitProgress(t, b)
+	plant.WaitReady(t, b) // joined every group: leaving then does not wait on a join
+	b.Stop(t)
+	p.Settled(a)
+	a.Stop(t)
+	p.Audit()
+	plant.SameOutputs(t, want, p.Outputs())
 }
 
 // TestFaultRedisDownAndBack takes dedupe's Redis away mid-run and brings
 // it back on the same address.
 func TestFaultRedisDownAndBack(t *testing.T) {
-	recs := input(t, size())
-	want := reference(t, recs)
+	recs := plant.Input(t, size())
+	want := plant.Reference(t, recs)
 
 	mr := miniredis.NewMiniRedis()
 	if err := mr.Start(); err != nil {
@@ -153,20 +154,20 @@ func TestFaultRedisDownAndBack(t *testing.T) {
 	}
 	addr := mr.Addr()
 	t.Cleanup(mr.Close)
-	p := newPlant(t, recs, []string{"--max-batch", "50", "--redis", "redis://" + addr})
-	pr := p.run("pod-1")
-	waitProgress(t, pr)
+	p := plant.New(t, recs, []string{"--max-batch", "50", "--redis", "redis://" + addr})
+	pr := p.Run("pod-1")
+	plant.WaitProgress(t, pr)
 	mr.Close()
-	pipelinetest.Eventually(t, "dedupe to notice Redis is down", func() bool { return pr.metric("smaint_dedupe_store_up") == 0 })
+	pipelinetest.Eventually(t, "dedupe to notice Redis is down", func() bool { return pr.Metric("smaint_dedupe_store_up") == 0 })
 	mr2 := miniredis.NewMiniRedis()
 	if err := mr2.StartAddr(addr); err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(mr2.Close)
-	p.settled(pr)
-	pr.stop(t)
-	p.audit()
-	sameOutputs(t, want, p.outputs())
+	p.Settled(pr)
+	pr.Stop(t)
+	p.Audit()
+	plant.SameOutputs(t, want, p.Outputs())
 }
 
 // TestFaultOversizedAndInvalidRecords adds, among the readings, a 5 MB
@@ -174,24 +175,24 @@ func TestFaultRedisDownAndBack(t *testing.T) {
 // invalid UTF-8, on a readings topic that takes them all. Each goes to the
 // dead-letter topic, and every stage goes on.
 func TestFaultOversizedAndInvalidRecords(t *testing.T) {
-	recs := input(t, size())
-	bad := badRecords(t)
-	p := newPlant(t, recs, nil)
-	_, err := kadm.NewClient(p.admin).AlterTopicConfigs(pipelinetest.Context(t), []kadm.AlterConfig{{Op: kadm.SetConfig, Name: "max.message.bytes", Value: kadm.StringPtr("8388608")}}, pipeline.DefaultTopics().Readings)
+	recs := plant.Input(t, size())
+	bad := plant.BadRecords(t)
+	p := plant.New(t, recs, nil)
+	_, err := kadm.NewClient(p.Admin).AlterTopicConfigs(pipelinetest.Context(t), []kadm.AlterConfig{{Op: kadm.SetConfig, Name: "max.message.bytes", Value: kadm.StringPtr("8388608")}}, pipeline.DefaultTopics().Readings)
 	if err != nil {
 		t.Fatal(err)
 	}
-	big := pipelinetest.Client(t, []string{p.addr}, kgo.RecordPartitioner(kgo.ManualPartitioner()), kgo.ProducerBatchMaxBytes(16<<20))
+	big := pipelinetest.Client(t, []string{p.Addr}, kgo.RecordPartitioner(kgo.ManualPartitioner()), kgo.ProducerBatchMaxBytes(16<<20))
 	pipelinetest.Produce(t, big, bad...)
-	pr := p.run("pod-1")
-	p.settled(pr)
-	pr.stop(t)
-	rep := p.audit()
+	pr := p.Run("pod-1")
+	p.Settled(pr)
+	pr.Stop(t)
+	rep := p.Audit()
 	if rep.Readings != int64(len(recs)+len(bad)) {
 		t.Errorf("%d readings, want %d", rep.Readings, len(recs)+len(bad))
 	}
 	byOffset := map[string]*kgo.Record{}
-	for _, r := range pipelinetest.ReadCommitted(t, []string{p.addr}, pipeline.DefaultTopics().DLQ) {
+	for _, r := range pipelinetest.ReadCommitted(t, []string{p.Addr}, pipeline.DefaultTopics().DLQ) {
 		if pipelinetest.Header(r, pipeline.HeaderSourceTopic) == pipeline.DefaultTopics().Readings && pipelinetest.Header(r, pipeline.HeaderSourcePartition) == "0" {
 			byOffset[pipelinetest.Header(r, pipeline.HeaderSourceOffset)] = r
 		}
@@ -209,56 +210,23 @@ func TestFaultOversizedAndInvalidRecords(t *testing.T) {
 	}
 }
 
-// freePort returns a TCP port free at the time of the call.
-func freePort(t *testing.T) int {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().(*net.TCPAddr).Port
-}
-
-// waitReady waits until pr's /readyz answers 200.
-func waitReady(t *testing.T, pr *proc) {
-	t.Helper()
-	pipelinetest.Eventually(t, "the process to be ready", func() bool {
-		resp, err := http.Get(pr.base + "/readyz")
-		if err != nil {
-			return false
-		}
-		resp.Body.Close()
-		return resp.StatusCode == http.StatusOK
-	})
-}
-
-// waitProgress waits until pr has consumed some readings: a fault
-// injected then lands mid-work.
-func waitProgress(t *testing.T, pr *proc) {
-	t.Helper()
-	pipelinetest.Eventually(t, "the pipeline to consume readings", func() bool {
-		return pr.metric("smaint_records_in_total") > 0
-	})
-}
-
 // TestFaultPostgresTerminatedAndLocked runs every stage, the sink with
 // them, and mid-run terminates the sink's database connections, then
 // holds an exclusive lock on sensor_readings past the statement timeout.
 // The audit then covers the database too: every clean reading stored.
 func TestFaultPostgresTerminatedAndLocked(t *testing.T) {
-	recs := input(t, size())
-	want := reference(t, recs)
+	recs := plant.Input(t, size())
+	want := plant.Reference(t, recs)
 
 	pool, schema := pipelinetest.Postgres(t)
 	db := pipelinetest.SchemaURL(t, schema) // its connections are named after the schema: the test terminates them
-	if out, err := exec.Command(bin(t), "migrate", "--database-url", db).CombinedOutput(); err != nil {
+	if out, err := exec.Command(plant.Binary(t), "migrate", "--database-url", db).CombinedOutput(); err != nil {
 		t.Fatalf("migrate: %v\n%s", err, out)
 	}
 
-	p := newPlant(t, recs, []string{"--stages", "all", "--database-url", db, "--db-statement-timeout", "2s", "--max-batch", "200"})
-	pr := p.run("pod-1")
-	waitProgress(t, pr)
+	p := plant.New(t, recs, []string{"--stages", "all", "--database-url", db, "--db-statement-timeout", "2s", "--max-batch", "200"})
+	pr := p.Run("pod-1")
+	plant.WaitProgress(t, pr)
 	ctx := pipelinetest.Context(t)
 	if _, err := pool.Exec(ctx, `SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = $1 AND pid <> pg_backend_pid()`, schema); err != nil {
 		t.Fatal(err)
@@ -270,17 +238,17 @@ func TestFaultPostgresTerminatedAndLocked(t *testing.T) {
 	if _, err := tx.Exec(ctx, `LOCK TABLE sensor_readings IN ACCESS EXCLUSIVE MODE`); err != nil {
 		t.Fatal(err)
 	}
-	locked := pr.metric("smaint_sink_write_errors_total")
+	locked := pr.Metric("smaint_sink_write_errors_total")
 	pipelinetest.Eventually(t, "a write to fail on the locked table", func() bool {
-		return pr.metric("smaint_sink_write_errors_total") > locked
+		return pr.Metric("smaint_sink_write_errors_total") > locked
 	})
 	if err := tx.Rollback(ctx); err != nil {
 		t.Fatal(err)
 	}
-	p.settled(pr)
-	pr.stop(t)
+	p.Settled(pr)
+	pr.Stop(t)
 
-	rep, err := audit.Run(ctx, audit.Kafka(kgo.SeedBrokers(p.addr)), audit.Config{
+	rep, err := audit.Run(ctx, audit.Kafka(kgo.SeedBrokers(p.Addr)), audit.Config{
 		Stored: func(ctx context.Context, from, to time.Time) (map[string]bool, error) {
 			return timescale.ReadingIDs(ctx, pool, from, to)
 		},
@@ -293,5 +261,5 @@ func TestFaultPostgresTerminatedAndLocked(t *testing.T) {
 		rep.Print(&b)
 		t.Errorf("audit:\n%s", b.String())
 	}
-	sameOutputs(t, want, p.outputs())
+	plant.SameOutputs(t, want, p.Outputs())
 }

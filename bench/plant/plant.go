@@ -1,4 +1,10 @@
-package faults_test
+// Package plant runs the smaint binary, as a user would, against a Kafka
+// cluster in the test process (kfake): it builds the binary once, makes an
+// input with smaint simulate, starts and stops smaint run processes, waits
+// until they have done all their input, and reads and compares what they
+// wrote. The fault suite (bench/faults) and the interoperability tests
+// (bench/interop) are built on it.
+package plant
 
 import (
 	"bufio"
@@ -26,8 +32,9 @@ import (
 	"github.com/smaint/smaint/schemas"
 )
 
-// partitions of every topic: several, so that stages interleave them.
-const partitions = 3
+// Partitions of the readings topic, and of every topic smaint creates:
+// several, so that stages interleave them.
+const Partitions = 3
 
 var (
 	binDir    string
@@ -45,7 +52,9 @@ var (
 	})
 )
 
-func TestMain(m *testing.M) {
+// Main runs a test binary's tests (call it from TestMain) and then removes
+// the smaint binary they built.
+func Main(m *testing.M) {
 	code := m.Run()
 	if binDir != "" {
 		os.RemoveAll(binDir)
@@ -53,9 +62,9 @@ func TestMain(m *testing.M) {
 	os.Exit(code)
 }
 
-func long() bool { return os.Getenv("SMAINT_FAULTS_LONG") != "" }
+func Long() bool { return os.Getenv("SMAINT_FAULTS_LONG") != "" }
 
-func bin(t *testing.T) string {
+func Binary(t *testing.T) string {
 	t.Helper()
 	if testing.Short() {
 		t.Skip("runs the smaint binary")
@@ -79,7 +88,7 @@ var (
 	start    = time.Now().Add(-40 * time.Minute).Truncate(time.Minute)
 )
 
-func input(t *testing.T, n int) []*kgo.Record {
+func Input(t *testing.T, n int) []*kgo.Record {
 	t.Helper()
 	inputsMu.Lock()
 	defer inputsMu.Unlock()
@@ -87,8 +96,8 @@ func input(t *testing.T, n int) []*kgo.Record {
 		return recs
 	}
 	c := pipelinetest.Cluster(t)
-	out, err := exec.Command(bin(t), "simulate", "--brokers", c.ListenAddrs()[0], "--count", strconv.Itoa(n), "--rate", "0",
-		"--partitions", strconv.Itoa(partitions), "--assets", strconv.Itoa(max(4, n/60_000+1)), "--seed", "7", "--start", start.Format(time.RFC3339), "--span", "40m").CombinedOutput()
+	out, err := exec.Command(Binary(t), "simulate", "--brokers", c.ListenAddrs()[0], "--count", strconv.Itoa(n), "--rate", "0",
+		"--partitions", strconv.Itoa(Partitions), "--assets", strconv.Itoa(max(4, n/60_000+1)), "--seed", "7", "--start", start.Format(time.RFC3339), "--span", "40m").CombinedOutput()
 	if err != nil {
 		t.Fatalf("simulate: %v\n%s", err, out)
 	}
@@ -100,29 +109,29 @@ func input(t *testing.T, n int) []*kgo.Record {
 	return recs
 }
 
-// plant is one cluster holding an input, and the smaint processes run on it.
-type plant struct {
-	t      *testing.T
-	bin    string
-	c      *kfake.Cluster
-	addr   string
-	admin  *kgo.Client
-	prefix string // of the Redis keys
-	args   []string
-	logs   bytes.Buffer
-	logMu  sync.Mutex
+// Plant is one cluster holding an input, and the smaint processes run on it.
+type Plant struct {
+	t       *testing.T
+	bin     string
+	Cluster *kfake.Cluster // replace it to restart the broker
+	Addr    string         // the broker's address
+	Admin   *kgo.Client    // places records at their Partition
+	prefix  string         // of the Redis keys
+	args    []string
+	logs    bytes.Buffer
+	logMu   sync.Mutex
 }
 
-// newPlant starts a cluster (with opts) holding recs on the readings
+// New starts a cluster (with opts) holding recs on the readings
 // topic, at their partitions and offsets. The processes it starts run
 // args besides its own.
-func newPlant(t *testing.T, recs []*kgo.Record, args []string, opts ...kfake.Opt) *plant {
+func New(t *testing.T, recs []*kgo.Record, args []string, opts ...kfake.Opt) *Plant {
 	t.Helper()
-	p := &plant{t: t, bin: bin(t), args: args}
+	p := &Plant{t: t, bin: Binary(t), args: args}
 	pipelinetest.Redis(t)
-	p.c = pipelinetest.Cluster(t, opts...)
-	p.addr = p.c.ListenAddrs()[0]
-	p.admin = pipelinetest.Client(t, p.c.ListenAddrs(), kgo.RecordPartitioner(kgo.ManualPartitioner()))
+	p.Cluster = pipelinetest.Cluster(t, opts...)
+	p.Addr = p.Cluster.ListenAddrs()[0]
+	p.Admin = pipelinetest.Client(t, p.Cluster.ListenAddrs(), kgo.RecordPartitioner(kgo.ManualPartitioner()))
 	p.prefix = fmt.Sprintf("smaint-faults:%s:%d:", t.Name(), time.Now().UnixNano())
 	p.load(recs)
 	t.Cleanup(func() {
@@ -135,29 +144,29 @@ func newPlant(t *testing.T, recs []*kgo.Record, args []string, opts ...kfake.Opt
 	return p
 }
 
-func (p *plant) load(recs []*kgo.Record) {
-	pipelinetest.CreateTopic(p.t, p.admin, partitions, pipeline.DefaultTopics().Readings)
+func (p *Plant) load(recs []*kgo.Record) {
+	pipelinetest.CreateTopic(p.t, p.Admin, Partitions, pipeline.DefaultTopics().Readings)
 	cp := make([]*kgo.Record, len(recs))
 	for i, r := range recs {
 		cp[i] = &kgo.Record{Topic: r.Topic, Partition: r.Partition, Key: r.Key, Value: r.Value, Headers: r.Headers, Timestamp: r.Timestamp}
 	}
-	pipelinetest.Produce(p.t, p.admin, cp...)
+	pipelinetest.Produce(p.t, p.Admin, cp...)
 }
 
-// proc is one smaint run process.
-type proc struct {
+// Proc is one smaint run process.
+type Proc struct {
 	cmd  *exec.Cmd
-	base string        // of its operator endpoints
+	Base string        // of its operator endpoints
 	done chan struct{} // closed when it has exited, with err
 	err  error
 }
 
-// run starts "smaint run" as instance id on the plant.
+// Run starts "smaint run" as instance id on the plant.
 // It closes idle windows after 5s: a fault that pauses a stage
 // (a rebalance, injected errors, a broker restart, on a busy machine)
 // longer than the idle timeout closes windows early, as it should on a
 // live stream, and the outputs would rightly differ from the reference.
-func (p *plant) run(id string, extra ...string) *proc {
+func (p *Plant) Run(id string, extra ...string) *Proc {
 	p.t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -165,7 +174,7 @@ func (p *plant) run(id string, extra ...string) *proc {
 	}
 	addr := ln.Addr().String()
 	ln.Close()
-	args := append([]string{"run", "--brokers", p.addr, "--partitions", strconv.Itoa(partitions),
+	args := append([]string{"run", "--brokers", p.Addr, "--partitions", strconv.Itoa(Partitions),
 		"--stages", "dedupe,features,score,drift,alert", "--instance-id", id, "--session-timeout", "6s",
 		"--idle-timeout", "5s", "--redis", "redis://127.0.0.1:6379/0", "--redis-prefix", p.prefix,
 		"--http", addr, "--log-level", "warn"}, p.args...)
@@ -175,17 +184,17 @@ func (p *plant) run(id string, extra ...string) *proc {
 	if err := cmd.Start(); err != nil {
 		p.t.Fatal(err)
 	}
-	pr := &proc{cmd: cmd, base: "http://" + addr, done: make(chan struct{})}
+	pr := &Proc{cmd: cmd, Base: "http://" + addr, done: make(chan struct{})}
 	go func() {
 		pr.err = cmd.Wait()
 		close(pr.done)
 	}()
-	p.t.Cleanup(pr.kill)
+	p.t.Cleanup(pr.Kill)
 	return pr
 }
 
 type prefixWriter struct {
-	p      *plant
+	p      *Plant
 	prefix string
 }
 
@@ -200,14 +209,14 @@ func (w *prefixWriter) Write(b []byte) (int, error) {
 	return len(b), nil
 }
 
-// kill ends pr with SIGKILL: no drain, no commit, no leaving the group.
-func (pr *proc) kill() {
+// Kill ends pr with SIGKILL: no drain, no commit, no leaving the group.
+func (pr *Proc) Kill() {
 	_ = pr.cmd.Process.Kill()
 	<-pr.done
 }
 
-// stop ends pr with SIGTERM and requires a clean exit.
-func (pr *proc) stop(t *testing.T) {
+// Stop ends pr with SIGTERM and requires a clean exit.
+func (pr *Proc) Stop(t *testing.T) {
 	t.Helper()
 	_ = pr.cmd.Process.Signal(syscall.SIGTERM)
 	<-pr.done
@@ -216,9 +225,9 @@ func (pr *proc) stop(t *testing.T) {
 	}
 }
 
-// dump returns pr's smaint metrics, for a failure's log.
-func (pr *proc) dump() string {
-	resp, err := http.Get(pr.base + "/metrics")
+// Dump returns pr's smaint metrics, for a failure's log.
+func (pr *Proc) Dump() string {
+	resp, err := http.Get(pr.Base + "/metrics")
 	if err != nil {
 		return err.Error()
 	}
@@ -233,10 +242,10 @@ func (pr *proc) dump() string {
 	return b.String()
 }
 
-// metric sums the samples of name that pr serves, or returns -1 if pr
+// Metric sums the samples of name that pr serves, or returns -1 if pr
 // does not answer.
-func (pr *proc) metric(name string) float64 {
-	resp, err := http.Get(pr.base + "/metrics")
+func (pr *Proc) Metric(name string) float64 {
+	resp, err := http.Get(pr.Base + "/metrics")
 	if err != nil {
 		return -1
 	}
@@ -259,12 +268,12 @@ func (pr *proc) metric(name string) float64 {
 	return sum
 }
 
-// settled waits until the pipeline has done everything its input asks:
+// Settled waits until the pipeline has done everything its input asks:
 // no window is open, and every stage of prs has processed all its inputs
 // hold and committed its outputs (/drainedz). The input is all on the
 // topic before, so this is a state the pipeline reaches, however busy the
 // machine.
-func (p *plant) settled(prs ...*proc) {
+func (p *Plant) Settled(prs ...*Proc) {
 	p.t.Helper()
 	var state string
 	for deadline := pipelinetest.Deadline(p.t); ; time.Sleep(50 * time.Millisecond) {
@@ -280,7 +289,7 @@ func (p *plant) settled(prs ...*proc) {
 		}
 		if time.Now().After(deadline) {
 			for _, pr := range prs {
-				p.t.Logf("metrics of a process:\n%s", pr.dump())
+				p.t.Logf("metrics of a process:\n%s", pr.Dump())
 			}
 			p.t.Fatalf("the pipeline did not finish its input: %s", state)
 		}
@@ -289,14 +298,14 @@ func (p *plant) settled(prs ...*proc) {
 
 // unsettled says what is left to do, or "" if nothing. Windows are asked
 // first: a window closing emits, and /drainedz then covers what it emitted.
-func unsettled(prs []*proc) string {
+func unsettled(prs []*Proc) string {
 	for _, pr := range prs {
-		if n := pr.metric("smaint_features_open_windows"); n != 0 {
+		if n := pr.Metric("smaint_features_open_windows"); n != 0 {
 			return fmt.Sprintf("%v windows open", n)
 		}
 	}
 	for _, pr := range prs {
-		resp, err := http.Get(pr.base + "/drainedz")
+		resp, err := http.Get(pr.Base + "/drainedz")
 		if err != nil {
 			return err.Error()
 		}
@@ -308,11 +317,11 @@ func unsettled(prs []*proc) string {
 	return ""
 }
 
-// audit requires of the plant's topics no lost reading, no duplicate and
+// Audit requires of the plant's topics no lost reading, no duplicate and
 // no over-counted window.
-func (p *plant) audit() *audit.Report {
+func (p *Plant) Audit() *audit.Report {
 	p.t.Helper()
-	rep, err := audit.Run(pipelinetest.Context(p.t), audit.Kafka(kgo.SeedBrokers(p.addr)), audit.Config{})
+	rep, err := audit.Run(pipelinetest.Context(p.t), audit.Kafka(kgo.SeedBrokers(p.Addr)), audit.Config{})
 	if err != nil {
 		p.t.Fatal(err)
 	}
@@ -324,15 +333,15 @@ func (p *plant) audit() *audit.Report {
 	return rep
 }
 
-// outputs are the committed records of every output topic, as counts of
+// Outputs are the committed records of every output topic, as counts of
 // key and value.
-func (p *plant) outputs() map[string]map[string]int {
+func (p *Plant) Outputs() map[string]map[string]int {
 	p.t.Helper()
 	t := pipeline.DefaultTopics()
 	out := map[string]map[string]int{}
 	for _, topic := range []string{t.Clean, t.Late, t.Features, t.Scores, t.Drift, t.Alerts, t.Retrain} {
 		m := map[string]int{}
-		for _, r := range pipelinetest.ReadCommitted(p.t, []string{p.addr}, topic) {
+		for _, r := range pipelinetest.ReadCommitted(p.t, []string{p.Addr}, topic) {
 			m[string(r.Key)+"\x00"+string(r.Value)]++
 		}
 		out[topic] = m
@@ -340,8 +349,8 @@ func (p *plant) outputs() map[string]map[string]int {
 	return out
 }
 
-// sameOutputs requires got to hold exactly the records of want.
-func sameOutputs(t *testing.T, want, got map[string]map[string]int) {
+// SameOutputs requires got to hold exactly the records of want.
+func SameOutputs(t *testing.T, want, got map[string]map[string]int) {
 	t.Helper()
 	for topic, w := range want {
 		g := got[topic]
@@ -411,22 +420,22 @@ func sum(m map[string]int) int {
 	return n
 }
 
-// reference runs the pipeline over recs without a fault and returns its
+// Reference runs the pipeline over recs without a fault and returns its
 // outputs.
-func reference(t *testing.T, recs []*kgo.Record) map[string]map[string]int {
+func Reference(t *testing.T, recs []*kgo.Record) map[string]map[string]int {
 	t.Helper()
-	p := newPlant(t, recs, nil)
-	pr := p.run("ref")
-	p.settled(pr)
-	pr.stop(t)
-	p.audit()
-	return p.outputs()
+	p := New(t, recs, nil)
+	pr := p.Run("ref")
+	p.Settled(pr)
+	pr.Stop(t)
+	p.Audit()
+	return p.Outputs()
 }
 
-// badRecords are readings no stage may pass on, at partition 0 of the
+// BadRecords are readings no stage may pass on, at partition 0 of the
 // readings topic: 5 MB and 900 KB readings of a valid schema, bytes that
 // are no reading, and readings holding a NUL or invalid UTF-8.
-func badRecords(t *testing.T) []*kgo.Record {
+func BadRecords(t *testing.T) []*kgo.Record {
 	t.Helper()
 	enc, err := schemas.NewSerde().NewEncoder(context.Background(), (&schemas.SensorReading{}).AvroSchema(), "")
 	if err != nil {
@@ -449,4 +458,37 @@ func badRecords(t *testing.T) []*kgo.Record {
 		reading(4, func(r *schemas.SensorReading) { r.Unit = "\xff\xfe" }),
 		{Topic: pipeline.DefaultTopics().Readings, Partition: 0, Value: []byte("not a reading at all")},
 	}
+}
+
+// FreePort returns a TCP port free at the time of the call.
+func FreePort(t *testing.T) int {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().(*net.TCPAddr).Port
+}
+
+// WaitReady waits until pr's /readyz answers 200.
+func WaitReady(t *testing.T, pr *Proc) {
+	t.Helper()
+	pipelinetest.Eventually(t, "the process to be ready", func() bool {
+		resp, err := http.Get(pr.Base + "/readyz")
+		if err != nil {
+			return false
+		}
+		resp.Body.Close()
+		return resp.StatusCode == http.StatusOK
+	})
+}
+
+// WaitProgress waits until pr has consumed some readings: a fault
+// injected then lands mid-work.
+func WaitProgress(t *testing.T, pr *Proc) {
+	t.Helper()
+	pipelinetest.Eventually(t, "the pipeline to consume readings", func() bool {
+		return pr.Metric("smaint_records_in_total") > 0
+	})
 }

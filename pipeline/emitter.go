@@ -72,7 +72,8 @@ func (e *Emitter) Behind(tp TopicPartition) bool { return e.behind != nil && e.b
 // Len returns the number of records emitted so far, dead letters included.
 func (e *Emitter) Len() int { return len(e.recs) }
 
-func (e *Emitter) emit(topic, key string, enc *schemas.Encoder, v schemas.Record) {
+// emit queues v for topic, at partition p, or by key if p < 0.
+func (e *Emitter) emit(topic string, p int32, key string, enc *schemas.Encoder, v schemas.Record) {
 	if enc == nil {
 		panic(fmt.Sprintf("pipeline: output %s emitted to before its runner bound it (is it in the stage's Outputs()?)", topic))
 	}
@@ -88,7 +89,11 @@ func (e *Emitter) emit(topic, key string, enc *schemas.Encoder, v schemas.Record
 		e.tooLarge(topic, k, val, size)
 		return
 	}
-	e.recs = append(e.recs, kgo.Record{Topic: topic, Key: k, Value: val})
+	r := kgo.Record{Topic: topic, Key: k, Value: val}
+	if p >= 0 {
+		r.Partition, r.Context = p, placed
+	}
+	e.recs = append(e.recs, r)
 }
 
 // recordSize is about what a record takes in a batch of its own, as the

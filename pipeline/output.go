@@ -42,5 +42,13 @@ func (o *Output[T]) bind(enc *schemas.Encoder) { o.enc = enc }
 // that out belongs to. v is encoded before Emit returns, so the caller may
 // reuse it.
 func (o *Output[T]) Emit(out *Emitter, key string, v T) {
-	out.emit(o.topic, key, o.enc, v)
+	out.emit(o.topic, -1, key, o.enc, v)
+}
+
+// EmitAt is Emit to partition p of o's topic, the partition of the input
+// v derives from, so that a sensor keeps its partition number from topic
+// to topic (see placement.go). Where the topic has no partition p, v goes
+// by key.
+func (o *Output[T]) EmitAt(out *Emitter, p int32, key string, v T) {
+	out.emit(o.topic, p, key, o.enc, v)
 }

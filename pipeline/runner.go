@@ -148,6 +148,7 @@ func NewRunner[T any](name string, stage Stage[T], opts ...Option) (*Runner[T], 
 		kgo.OnPartitionsRevoked(r.onRevoked),
 		kgo.OnPartitionsLost(r.onLost),
 		kgo.ProducerLinger(5*time.Millisecond),
+		kgo.RecordPartitioner(newPlacer()),
 		kgo.ProducerBatchMaxBytes(cfg.maxRecord),
 		kgo.FetchMaxBytes(cfg.fetchMax),
 		kgo.FetchMaxPartitionBytes(cfg.fetchPartMax),
@@ -472,7 +473,7 @@ func (r *Runner[T]) collect(ctx context.Context, fetches kgo.Fetches, b *batch) 
 				b.em.deadLetter(rec, err)
 				continue
 			}
-			m.Topic, m.Partition, m.Offset, m.Timestamp, m.Size = rec.Topic, rec.Partition, rec.Offset, rec.Timestamp, len(rec.Key)+len(rec.Value)
+			m.Topic, m.Partition, m.Offset, m.Timestamp, m.Key, m.Size = rec.Topic, rec.Partition, rec.Offset, rec.Timestamp, rec.Key, len(rec.Key)+len(rec.Value)
 			r.raw = append(r.raw, rec)
 		}
 		last := p.Records[len(p.Records)-1]

@@ -12,6 +12,9 @@ type Msg[T any] struct {
 	Partition int32
 	Offset    int64
 	Timestamp time.Time // the Kafka record's timestamp
+	// Key is the Kafka record's key (nil without one); like Value, valid
+	// only during the call.
+	Key []byte
 	// Size is the record's key and value in bytes, as it came from Kafka
 	// (0 for values handed to Local directly), for stages that bound it.
 	Size int

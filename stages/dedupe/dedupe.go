@@ -166,8 +166,16 @@ func (s *Stage) Process(ctx context.Context, in []pipeline.Msg[schemas.SensorRea
 		}
 	}
 	for i := range in {
-		if s.verdicts[i] == pass {
-			s.clean.Emit(out, in[i].Value.SensorID, &in[i].Value)
+		if s.verdicts[i] != pass {
+			continue
+		}
+		// A reading keyed by its sensor keeps its producer's partition,
+		// and with it the producer's order (pipeline's placement.go says
+		// why); one keyed otherwise, or not at all, goes by sensor id.
+		if r := &in[i].Value; string(in[i].Key) == r.SensorID {
+			s.clean.EmitAt(out, in[i].Partition, r.SensorID, r)
+		} else {
+			s.clean.Emit(out, r.SensorID, r)
 		}
 	}
 	n := 0

@@ -161,6 +161,7 @@ type partState struct {
 
 type sensorState struct {
 	id, asset, typ string
+	partition      int32 // its reports go to the same partition of sensor.drift
 	maxTS          int64
 	open           []*window // windows not closed yet, by start
 	ref            *window   // the last closed window
@@ -215,7 +216,7 @@ func (s *Stage) Process(_ context.Context, in []pipeline.Msg[schemas.SensorReadi
 		p.next = max(p.next, m.Offset+1)
 		sn := p.sensors[r.SensorID]
 		if sn == nil {
-			sn = &sensorState{id: r.SensorID, asset: r.AssetID, typ: r.SensorType, maxTS: math.MinInt64}
+			sn = &sensorState{id: r.SensorID, asset: r.AssetID, typ: r.SensorType, maxTS: math.MinInt64, partition: m.Partition}
 			p.sensors[r.SensorID] = sn
 		}
 		ts := r.TS.UnixMicro()
@@ -278,7 +279,7 @@ func (s *Stage) closeWindow(sn *sensorState, w *window, replay bool, out *pipeli
 		return
 	}
 	s.met.reports.Inc()
-	s.drift.Emit(out, sn.id, rep)
+	s.drift.EmitAt(out, sn.partition, sn.id, rep)
 	if rep.Drifted {
 		s.met.drifted.WithLabelValues(sn.typ).Inc()
 		s.maybeRetrain(rep, out)

@@ -64,6 +64,7 @@ type Stage struct {
 
 // partition is the state of one input partition.
 type partition struct {
+	id     int32 // its number: outputs go to the same partition of their topics
 	maxTS  int64 // largest event time seen, µs; math.MinInt64 before any
 	closed int64 // every window ending at or before this is closed, µs
 	next   int64 // offset after the last reading processed, before a restart too
@@ -180,7 +181,7 @@ func (s *Stage) part(tp pipeline.TopicPartition) *partition {
 	p := s.parts[tp]
 	if p == nil {
 		p = &partition{maxTS: math.MinInt64, closed: math.MinInt64, keepFrom: math.MinInt64, emittedTo: math.MinInt64, lateFrom: math.MinInt64,
-			sensors: map[string]*sensor{}, earliestEnd: math.MaxInt64}
+			sensors: map[string]*sensor{}, earliestEnd: math.MaxInt64, id: tp.Partition}
 		s.parts[tp] = p
 	}
 	return p
@@ -237,7 +238,7 @@ func (s *Stage) Process(_ context.Context, in []pipeline.Msg[schemas.SensorReadi
 			p.held(before)
 			if m.Offset >= p.replayTo { // a replay's were sent before
 				s.met.late.Inc()
-				s.late.Emit(out, r.SensorID, r)
+				s.late.EmitAt(out, m.Partition, r.SensorID, r)
 			}
 		}
 		return nil
@@ -334,7 +335,7 @@ func (s *Stage) emit(ws []*window, out *pipeline.Emitter) {
 			continue
 		}
 		fv.LateCount = s.lateN[i]
-		s.features.Emit(out, fv.SensorID, fv)
+		s.features.EmitAt(out, s.todo[i].p.id, fv.SensorID, fv)
 		s.met.windows.Inc()
 		if fv.Count < SparseReadings && s.cfg.Count == 0 { // count windows hold what they were asked to
 			sn.sparseRun++

@@ -199,7 +199,7 @@ func (s *Stage) Process(_ context.Context, in []pipeline.Msg[schemas.FeatureVect
 			s.met.anomalies.WithLabelValues(fv.SensorType).Inc()
 		}
 		s.met.scored.WithLabelValues(d.Name()).Inc()
-		s.scores.Emit(out, fv.SensorID, as)
+		s.scores.EmitAt(out, m.Partition, fv.SensorID, as)
 		return nil
 	})
 	s.met.sensors.Set(float64(s.baseline.Sensors()))

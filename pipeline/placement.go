@@ -2,7 +2,10 @@ package pipeline
 
 import (
 	"context"
+	"log/slog"
+	"time"
 
+	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 )
 
@@ -64,4 +67,27 @@ func (t *placerTopic) Partition(r *kgo.Record, n int) int {
 		}
 	}
 	return t.byKey.Partition(r, n)
+}
+
+// warnNarrowOutputs logs, once at start, each output topic with fewer
+// partitions than an input: the records of the inputs' other partitions
+// are placed by key there, merged with others, and a downstream watermark
+// may then run ahead of them. A topic that cannot be described is left
+// out: this only informs.
+func warnNarrowOutputs(ctx context.Context, cl *kgo.Client, log *slog.Logger, inputs, outputs []string) {
+	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	details, err := kadm.NewClient(cl).ListTopics(ctx, append(append([]string(nil), inputs...), outputs...)...)
+	if err != nil {
+		return
+	}
+	for _, in := range inputs {
+		n := len(details[in].Partitions)
+		for _, out := range outputs {
+			if m := len(details[out].Partitions); m > 0 && m < n {
+				log.Warn("an output topic has fewer partitions than the input: records of the partitions it lacks are placed by key, merged with others, and may turn late downstream; give it at least as many",
+					"input", in, "input_partitions", n, "output", out, "output_partitions", m)
+			}
+		}
+	}
 }

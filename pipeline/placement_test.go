@@ -2,6 +2,8 @@ package pipeline_test
 
 import (
 	"context"
+	"log/slog"
+	"strings"
 	"testing"
 
 	"github.com/twmb/franz-go/pkg/kgo"
@@ -29,8 +31,8 @@ func (s *placing) Process(_ context.Context, in []pipeline.Msg[schemas.SensorRea
 
 // TestEmitAtKeepsTheInputPartition: records emitted with EmitAt land on
 // the partition of their input whatever their key hashes to, and by key
-// where the topic lacks that partition; Emit places by key (murmur2, as
-// Kafka's Java client does).
+// where the topic lacks that partition (and the runner warns of such a
+// topic); Emit places by key (murmur2, as Kafka's Java client does).
 func TestEmitAtKeepsTheInputPartition(t *testing.T) {
 	h := newHarness(t, 4)
 	pipelinetest.CreateTopic(t, h.admin, 4, "placed", "keyed")
@@ -48,7 +50,8 @@ func TestEmitAtKeepsTheInputPartition(t *testing.T) {
 
 	s := &placing{pipeline.NewOutput[*schemas.SensorReading]("placed"), pipeline.NewOutput[*schemas.SensorReading]("narrow"),
 		pipeline.NewOutput[*schemas.SensorReading]("keyed")}
-	stop := start(t, h.runner(s))
+	var logs pipelinetest.Logs
+	stop := start(t, h.runner(s, pipeline.WithLogger(slog.New(slog.NewJSONHandler(&logs, nil)))))
 	pipelinetest.Eventually(t, "outputs", func() bool {
 		return len(pipelinetest.ReadAll(t, h.addrs, "keyed")) == len(recs)
 	})
@@ -78,6 +81,9 @@ func TestEmitAtKeepsTheInputPartition(t *testing.T) {
 				moved++
 			}
 		}
+	}
+	if !strings.Contains(logs.String(), `"output":"narrow"`) || strings.Contains(logs.String(), `"output":"placed"`) {
+		t.Errorf("want a warning about narrow alone, logged:\n%s", logs.String())
 	}
 	if moved == 0 {
 		t.Fatal("murmur2 put every sensor where the producer did: the test shows nothing")

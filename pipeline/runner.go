@@ -374,6 +374,9 @@ func (r *Runner[T]) startOnce(ctx context.Context) error {
 	if err := checkRecordLimits(ctx, r.cl, r.cfg.maxRecord, r.log, outs...); err != nil {
 		return err
 	}
+	if len(r.outputs) > 0 {
+		warnNarrowOutputs(ctx, r.cl, r.log, r.cfg.topics, outs[1:])
+	}
 	for _, p := range r.outputs {
 		enc, err := r.cfg.serde.NewEncoder(ctx, p.Schema(), p.Topic()+"-value")
 		if err != nil {

@@ -6,6 +6,8 @@ package pipelinetest
 
 import (
 	"context"
+	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -173,4 +175,24 @@ func Metric(t testing.TB, g prometheus.Gatherer, name string) float64 {
 		t.Fatal(err)
 	}
 	return pipeline.SumMetric(mfs, name, nil)
+}
+
+// Logs is a concurrency-safe buffer to give a logger, for tests that
+// check what was logged.
+type Logs struct {
+	mu sync.Mutex
+	b  strings.Builder
+}
+
+func (l *Logs) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+// String returns everything written so far.
+func (l *Logs) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
 }

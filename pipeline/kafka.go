@@ -47,6 +47,8 @@ type KafkaConfig struct {
 	Registry         string
 	RegistryUser     string // basic auth, when set
 	RegistryPassword string
+	// Subjects names the registry subjects (default: <topic>-value).
+	Subjects schemas.SubjectStrategy
 }
 
 // ErrConfig is wrapped by every configuration error in this package.
@@ -98,7 +100,7 @@ func (c KafkaConfig) Serde() (*schemas.Serde, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%w: registry: %w", ErrConfig, err)
 	}
-	return schemas.NewSerde(schemas.WithRegistry(schemas.NewSRRegistry(cl))), nil
+	return schemas.NewSerde(schemas.WithRegistry(schemas.NewSRRegistry(cl)), schemas.WithSubjectStrategy(c.Subjects)), nil
 }
 
 // Opts returns the franz-go options for c: seed brokers, SASL and TLS.

@@ -54,7 +54,7 @@ func NewLocal[T any](ctx context.Context, name string, stage Stage[T], serde *sc
 	}
 	if o, ok := stage.(Outputter); ok {
 		for _, p := range o.Outputs() {
-			enc, err := serde.NewEncoder(ctx, p.Schema(), p.Topic()+"-value")
+			enc, err := serde.NewEncoder(ctx, p.Schema(), serde.Subject(p.Topic(), p.Schema()))
 			if err != nil {
 				return nil, fmt.Errorf("output %s: %w", p.Topic(), err)
 			}

@@ -34,6 +34,7 @@ type runnerConfig struct {
 	retryMax     time.Duration
 	commitEvery  time.Duration
 	coPartition  bool
+	groupPrefix  string
 	decode       any
 	fetchMax     int32
 	fetchPartMax int32
@@ -127,6 +128,11 @@ func ConsumeTopics(topics ...string) Option {
 
 // Group sets the consumer group; the default is "smaint-<stage name>".
 func Group(group string) Option { return func(c *runnerConfig) { c.group = group } }
+
+// GroupPrefix puts prefix before the consumer group's name (and so before
+// the transactional ids, which are named after it), so that deployments
+// with different prefixes share a cluster without sharing a group.
+func GroupPrefix(prefix string) Option { return func(c *runnerConfig) { c.groupPrefix = prefix } }
 
 // DeadLetterTopic sets where undecodable and rejected inputs go; the
 // default is sensor.dlq.

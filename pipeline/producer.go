@@ -72,7 +72,7 @@ func (p *Producer) Bind(ctx context.Context, ports ...Port) error {
 		}
 	}
 	for _, pt := range ports {
-		enc, err := p.cfg.serde.NewEncoder(ctx, pt.Schema(), pt.Topic()+"-value")
+		enc, err := p.cfg.serde.NewEncoder(ctx, pt.Schema(), p.cfg.serde.Subject(pt.Topic(), pt.Schema()))
 		if err != nil {
 			return fmt.Errorf("output %s: %w", pt.Topic(), err)
 		}

@@ -97,6 +97,7 @@ func NewRunner[T any](name string, stage Stage[T], opts ...Option) (*Runner[T], 
 	for _, o := range opts {
 		o(&cfg)
 	}
+	cfg.group = cfg.groupPrefix + cfg.group
 	if err := cfg.validate(); err != nil {
 		return nil, err
 	}
@@ -378,7 +379,7 @@ func (r *Runner[T]) startOnce(ctx context.Context) error {
 		warnNarrowOutputs(ctx, r.cl, r.log, r.cfg.topics, outs[1:])
 	}
 	for _, p := range r.outputs {
-		enc, err := r.cfg.serde.NewEncoder(ctx, p.Schema(), p.Topic()+"-value")
+		enc, err := r.cfg.serde.NewEncoder(ctx, p.Schema(), r.cfg.serde.Subject(p.Topic(), p.Schema()))
 		if err != nil {
 			return fmt.Errorf("output %s: %w", p.Topic(), err)
 		}

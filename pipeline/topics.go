@@ -5,10 +5,13 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strings"
 
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/smaint/smaint/schemas"
 )
 
 // Topics names every topic of the pipeline. The zero value is not useful;
@@ -46,6 +49,83 @@ func DefaultTopics() Topics {
 func (t Topics) All() []string {
 	return []string{t.Readings, t.Clean, t.Features, t.Scores, t.Drift, t.Alerts,
 		t.Retrain, t.ModelUpdates, t.Late, t.DLQ}
+}
+
+// TopicNames are the names by which --topic NAME=TOPIC overrides a topic,
+// in All's order.
+var TopicNames = []string{"readings", "clean", "features", "scores", "drift", "alerts", "retrain", "model-updates", "late", "dlq"}
+
+func (t *Topics) fields() []*string {
+	return []*string{&t.Readings, &t.Clean, &t.Features, &t.Scores, &t.Drift, &t.Alerts,
+		&t.Retrain, &t.ModelUpdates, &t.Late, &t.DLQ}
+}
+
+// WithPrefix returns t with prefix before every topic name, so that
+// deployments with different prefixes share a cluster without sharing a
+// topic.
+func (t Topics) WithPrefix(prefix string) Topics {
+	for _, f := range t.fields() {
+		*f = prefix + *f
+	}
+	return t
+}
+
+// Set names the topic called name (one of TopicNames) topic.
+func (t *Topics) Set(name, topic string) error {
+	i := slices.Index(TopicNames, name)
+	switch {
+	case i < 0:
+		return fmt.Errorf("%w: no topic called %q (want one of %s)", ErrConfig, name, strings.Join(TopicNames, ", "))
+	case !validTopic(topic):
+		return fmt.Errorf("%w: %q is not a valid Kafka topic name (1-249 of a-z A-Z 0-9 . _ -)", ErrConfig, topic)
+	}
+	*t.fields()[i] = topic
+	return nil
+}
+
+// Validate reports a topic name Kafka would refuse, or two topics with
+// one name.
+func (t Topics) Validate() error {
+	seen := map[string]string{}
+	for i, topic := range t.All() {
+		if !validTopic(topic) {
+			return fmt.Errorf("%w: topic %s: %q is not a valid Kafka topic name (1-249 of a-z A-Z 0-9 . _ -)", ErrConfig, TopicNames[i], topic)
+		}
+		if other, ok := seen[topic]; ok {
+			return fmt.Errorf("%w: topics %s and %s are both %q", ErrConfig, other, TopicNames[i], topic)
+		}
+		seen[topic] = TopicNames[i]
+	}
+	return nil
+}
+
+func validTopic(s string) bool {
+	if len(s) == 0 || len(s) > 249 || s == "." || s == ".." {
+		return false
+	}
+	for _, c := range s {
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '.' || c == '_' || c == '-') {
+			return false
+		}
+	}
+	return true
+}
+
+// Records returns the record schema of each topic that holds Avro
+// records (every topic but the dead-letter one, which holds whatever was
+// refused), in All's order.
+func (t Topics) Records() []TopicRecord {
+	return []TopicRecord{
+		{t.Readings, schemas.SensorReadingSchema}, {t.Clean, schemas.SensorReadingSchema}, {t.Features, schemas.FeatureVectorSchema},
+		{t.Scores, schemas.AnomalyScoreSchema}, {t.Drift, schemas.DriftReportSchema}, {t.Alerts, schemas.AlertSchema},
+		{t.Retrain, schemas.RetrainEventSchema}, {t.ModelUpdates, schemas.ModelUpdatedSchema}, {t.Late, schemas.SensorReadingSchema},
+	}
+}
+
+// TopicRecord is a topic and the schema of its records.
+type TopicRecord struct {
+	Topic  string
+	Schema *schemas.Schema
 }
 
 // DefaultPartitions is how many partitions smaint gives the topics it

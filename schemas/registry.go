@@ -50,3 +50,39 @@ func (r *SRRegistry) SchemaByID(ctx context.Context, id int) (string, error) {
 	}
 	return s.Schema, nil
 }
+
+// Compatibility is the compatibility level smaint sets on each subject it
+// registers: FULL_TRANSITIVE, so that every version of a record reads
+// every other. A producer may then add or remove only fields that have a
+// default, and smaint keeps reading what it writes; a change that
+// BACKWARD alone allows (removing a field without a default, which
+// smaint's reader needs) is refused by the registry instead of
+// dead-lettering every reading written with it.
+const Compatibility = "FULL_TRANSITIVE"
+
+// Registration is a subject as Register left it.
+type Registration struct {
+	Subject       string
+	ID, Version   int
+	Compatibility string
+}
+
+// Prepare sets subject's compatibility level to Compatibility, then
+// registers schema under it (a no-op if the subject holds it already).
+// The registry refuses a schema its level does not allow.
+func (r *SRRegistry) Prepare(ctx context.Context, subject, schema string) (Registration, error) {
+	var level sr.CompatibilityLevel
+	if err := level.UnmarshalText([]byte(Compatibility)); err != nil {
+		return Registration{}, err
+	}
+	for _, res := range r.cl.SetCompatibility(ctx, sr.SetCompatibility{Level: level}, subject) {
+		if res.Err != nil {
+			return Registration{}, fmt.Errorf("%w: set %s's compatibility to %s: %w", ErrRegistry, subject, Compatibility, res.Err)
+		}
+	}
+	ss, err := r.cl.CreateSchema(ctx, subject, sr.Schema{Schema: schema, Type: sr.TypeAvro})
+	if err != nil {
+		return Registration{}, fmt.Errorf("%w: register %s: %w", ErrRegistry, subject, err)
+	}
+	return Registration{Subject: subject, ID: ss.ID, Version: ss.Version, Compatibility: Compatibility}, nil
+}

@@ -26,7 +26,8 @@ const (
 // registry, the ids they are registered under. It is safe for concurrent
 // use; Encoders and Decoders are made from it.
 type Serde struct {
-	reg Registry
+	reg      Registry
+	strategy SubjectStrategy
 
 	mu   sync.RWMutex
 	byFP map[uint64]*Schema // writer schemas known by fingerprint
@@ -39,6 +40,16 @@ type SerdeOpt func(*Serde)
 // WithRegistry makes the Serde register the schemas it encodes with and
 // write Confluent framing, and look up unknown ids when decoding.
 func WithRegistry(r Registry) SerdeOpt { return func(s *Serde) { s.reg = r } }
+
+// WithSubjectStrategy sets how Subject names subjects (default TopicName).
+func WithSubjectStrategy(st SubjectStrategy) SerdeOpt { return func(s *Serde) { s.strategy = st } }
+
+// Subject is the registry subject of values of schema sc on topic, under
+// the Serde's subject strategy.
+func (s *Serde) Subject(topic string, sc *Schema) string { return s.strategy.Subject(topic, sc) }
+
+// Registry returns the registry the Serde registers with, or nil.
+func (s *Serde) Registry() Registry { return s.reg }
 
 // WithWriterSchemas adds writer schemas (older versions of a record, say)
 // that single-object-framed values may carry. The embedded schemas are

@@ -7,7 +7,6 @@ import (
 	"io"
 	"time"
 
-	"github.com/smaint/smaint/pipeline"
 	"github.com/smaint/smaint/pipeline/audit"
 	"github.com/smaint/smaint/sinks/timescale"
 )
@@ -47,7 +46,11 @@ func auditCmd(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	}
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
-	cfg := audit.Config{Topics: pipeline.DefaultTopics(), Serde: serde}
+	topics, err := kf.names.topics()
+	if err != nil {
+		return err
+	}
+	cfg := audit.Config{Topics: topics, Serde: serde}
 	if db.given() {
 		pool, err := db.connect(ctx, "smaint-audit")
 		if err != nil {

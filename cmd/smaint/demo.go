@@ -101,6 +101,9 @@ func setUpDemo(ctx context.Context, df *demoFlags, sf *simFlags, st *stageFlags,
 		return cfg, closeAll, err
 	}
 	opts = append(opts, pipeline.CommitInterval(200*time.Millisecond))
+	if err := registerSubjects(ctx, d); err != nil {
+		return cfg, closeAll, err
+	}
 	if cfg.Storage, err = demo.OpenStorage(ctx, st.cl.db.url, df.noDatabase, log); err != nil {
 		return cfg, closeAll, fmt.Errorf("--database-url: %w", err)
 	}

@@ -6,10 +6,12 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"strings"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/twmb/franz-go/pkg/sr"
 
 	"github.com/smaint/smaint/pipeline"
 	"github.com/smaint/smaint/schemas"
@@ -20,6 +22,41 @@ type kafkaFlags struct {
 	cfg         pipeline.KafkaConfig
 	partitions  int
 	replication int
+	names       nameFlags
+}
+
+// nameFlags name the topics and groups, so that deployments share a
+// cluster side by side.
+type nameFlags struct {
+	topicPrefix, groupPrefix string
+	overrides                []string // NAME=TOPIC
+}
+
+func (n *nameFlags) register(fs *flagSet) {
+	fs.StringVar(&n.topicPrefix, "topic-prefix", "", "put this before every topic name (plant1. gives plant1.sensor.readings, ...): deployments with different prefixes share a cluster without touching each other's topics")
+	fs.Var(funcValue{show: func() string { return strings.Join(n.overrides, ",") }, set: func(s string) error {
+		n.overrides = append(n.overrides, s)
+		return nil
+	}}, "topic", "NAME=TOPIC: call one topic TOPIC, whatever the prefix; repeatable; NAME is one of "+strings.Join(pipeline.TopicNames, ", "))
+	fs.StringVar(&n.groupPrefix, "group-prefix", "", "put this before every consumer group (and so transactional id) name: groups are <prefix>smaint-<stage>")
+}
+
+// topics returns the topic names the flags give.
+func (n *nameFlags) topics() (pipeline.Topics, error) {
+	t := pipeline.DefaultTopics().WithPrefix(n.topicPrefix)
+	for _, o := range n.overrides {
+		name, topic, ok := strings.Cut(o, "=")
+		if !ok {
+			return t, fmt.Errorf("%w: --topic %q: want NAME=TOPIC", errUsage, o)
+		}
+		if err := t.Set(name, topic); err != nil {
+			return t, fmt.Errorf("%w: --topic: %w", errUsage, err)
+		}
+	}
+	if err := t.Validate(); err != nil {
+		return t, fmt.Errorf("%w: %w", errUsage, err)
+	}
+	return t, nil
 }
 
 func (k *kafkaFlags) register(fs *flagSet) {
@@ -36,6 +73,12 @@ func (k *kafkaFlags) register(fs *flagSet) {
 	fs.StringVar(&k.cfg.Registry, "registry", "", "schema registry URL; without one, records use Avro single-object encoding")
 	fs.StringVar(&k.cfg.RegistryUser, "registry-user", "", "schema registry basic-auth user")
 	fs.StringVar(&k.cfg.RegistryPassword, "registry-password", "", "schema registry basic-auth password")
+	fs.Var(funcValue{show: func() string { return k.cfg.Subjects.String() }, set: func(s string) error {
+		st, err := schemas.ParseSubjectStrategy(s)
+		k.cfg.Subjects = st
+		return err
+	}}, "subject-strategy", "how registry subjects are named: topic (<topic>-value), record (io.smaint.v1.SensorReading) or topic-record (<topic>-io.smaint.v1.SensorReading)")
+	k.names.register(fs)
 	fs.IntVar(&k.partitions, "partitions", pipeline.DefaultPartitions, "partitions of the topics smaint creates")
 	fs.IntVar(&k.replication, "replication", -1, "replication factor of the topics smaint creates (-1: broker default)")
 }
@@ -50,7 +93,8 @@ func (k *kafkaFlags) validate() error {
 	if k.replication == 0 || k.replication < -1 || k.replication > 32 {
 		return fmt.Errorf("%w: --replication %d (want -1 or 1-32)", errUsage, k.replication)
 	}
-	return nil
+	_, err := k.names.topics()
+	return err
 }
 
 // connect builds what a command connected to Kafka needs from the flags:
@@ -62,6 +106,10 @@ func (k *kafkaFlags) connect(log *slog.Logger) (*deps, []pipeline.Option, error)
 		return nil, nil, err
 	}
 	d := newDeps(log, serde)
+	if d.topics, err = k.names.topics(); err != nil {
+		return nil, nil, err
+	}
+	d.groupPrefix = k.names.groupPrefix
 	kopts, err := k.cfg.Opts()
 	if err != nil {
 		return nil, nil, err
@@ -74,6 +122,7 @@ func (k *kafkaFlags) connect(log *slog.Logger) (*deps, []pipeline.Option, error)
 		pipeline.WithHealth(d.health),
 		pipeline.CreateTopics(int32(k.partitions), int16(k.replication)),
 		pipeline.DeadLetterTopic(d.topics.DLQ),
+		pipeline.GroupPrefix(k.names.groupPrefix),
 	}, nil
 }
 
@@ -98,6 +147,8 @@ type deps struct {
 	health  *pipeline.Health
 	serde   *schemas.Serde
 	topics  pipeline.Topics
+	// groupPrefix is --group-prefix: Redis keys take it too.
+	groupPrefix string
 }
 
 func newDeps(log *slog.Logger, serde *schemas.Serde) *deps {
@@ -122,4 +173,28 @@ func (l *logFlags) logger(w io.Writer) (*slog.Logger, error) {
 		return nil, fmt.Errorf("%w: --log-level %q (want debug, info, warn or error)", errUsage, l.level)
 	}
 	return slog.New(slog.NewJSONHandler(w, &slog.HandlerOptions{Level: lvl})), nil
+}
+
+// registerSubjects registers every subject at start, the readings topic's
+// included, when there is a registry (see smaint schemas register). A
+// registry that refuses a schema stops the start: a producer or a stage
+// would be refused too. One that does not answer is a warning: the stages
+// register their own subjects as they start, and keep trying.
+func registerSubjects(ctx context.Context, d *deps) error {
+	if d.serde.Registry() == nil {
+		return nil
+	}
+	ctx, cancel := context.WithTimeout(ctx, 15*time.Second)
+	defer cancel()
+	regs, err := pipeline.RegisterSubjects(ctx, d.serde, d.topics)
+	var refused *sr.ResponseError
+	switch {
+	case errors.As(err, &refused) && refused.StatusCode >= 400 && refused.StatusCode < 500:
+		return fmt.Errorf("%w: the schema registry refused: %w", errUsage, err)
+	case err != nil:
+		d.log.Warn("registering the subjects failed; producers may not find sensor.readings' schema in the registry", "err", err)
+	default:
+		d.log.Info("subjects registered", "subjects", len(regs), "compatibility", schemas.Compatibility)
+	}
+	return nil
 }

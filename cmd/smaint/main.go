@@ -32,6 +32,8 @@ func commands() []command {
 		{"train", "train Isolation Forest models per sensor type from a CSV of historical readings", trainCmd},
 		{"migrate", "create or update the database tables (TimescaleDB or plain PostgreSQL)", migrateCmd},
 		{"export", "write stored rows to a CSV file, all or incrementally", exportCmd},
+		{"reset", "move a stage's committed offsets to the start, the end or a time of its input", resetCmd},
+		{"schemas", "register the record schemas in a schema registry, or print them for producers", schemasCmd},
 		{"audit", "account for every reading through the topics and the database: lost, duplicated, counted twice", auditCmd},
 	}, devCommands()...)
 }

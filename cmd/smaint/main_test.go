@@ -60,6 +60,20 @@ func TestBadCommandLinesExitTwoWithAReason(t *testing.T) {
 		{[]string{"bench", "--plot", "chart.gif"}, nil, `--plot "chart.gif"`},
 		{[]string{"bench", "--memory-limit", "256M"}, nil, `memory limit "256M"`},
 		{[]string{"bench", "--windows", "10parsecs"}, nil, `invalid value "10parsecs" for flag -windows`},
+		{[]string{"run", "--brokers", "k:9092", "--topic", "readings"}, nil, `--topic "readings": want NAME=TOPIC`},
+		{[]string{"run", "--brokers", "k:9092", "--topic", "sprockets=x"}, nil, `no topic called "sprockets"`},
+		{[]string{"run", "--brokers", "k:9092", "--topic", "clean=a/b"}, nil, `"a/b" is not a valid Kafka topic name`},
+		{[]string{"run", "--brokers", "k:9092", "--topic", "clean=sensor.readings"}, nil, `topics readings and clean are both "sensor.readings"`},
+		{[]string{"run", "--brokers", "k:9092", "--topic-prefix", "a b"}, nil, "not a valid Kafka topic name"},
+		{[]string{"run", "--brokers", "k:9092", "--subject-strategy", "name"}, nil, `subject strategy "name"`},
+		{[]string{"schemas", "register"}, nil, "--registry is required"},
+		{[]string{"schemas", "print"}, nil, "which schema?"},
+		{[]string{"schemas", "print", "Sprocket"}, nil, `no record or topic "Sprocket"`},
+		{[]string{"schemas", "frob"}, nil, `unknown schemas command "frob"`},
+		{[]string{"reset", "--brokers", "k:9092", "--to", "latest"}, nil, "--stage is required"},
+		{[]string{"reset", "--brokers", "k:9092", "--stage", "teleport", "--to", "latest"}, nil, `no stage "teleport"`},
+		{[]string{"reset", "--brokers", "k:9092", "--stage", "dedupe"}, nil, "--to is required"},
+		{[]string{"reset", "--brokers", "k:9092", "--stage", "dedupe", "--to", "yesterday"}, nil, `--to "yesterday"`},
 	}
 	for _, tc := range tests {
 		t.Run(strings.Join(tc.args, " "), func(t *testing.T) {

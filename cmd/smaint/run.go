@@ -154,6 +154,9 @@ func runCmd(ctx context.Context, args []string, _, stderr io.Writer) error {
 	if err := kf.check(ctx, log); err != nil {
 		return err
 	}
+	if err := registerSubjects(ctx, d); err != nil {
+		return err
+	}
 	services, w, err := sf.services(ctx, d, opts)
 	if err != nil {
 		return err

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"slices"
@@ -138,7 +139,7 @@ type clients struct {
 func (c *clients) register(fs *flagSet) {
 	fs.StringVar(&c.redisURL, "redis", "", "Redis URL (redis:// or rediss://) for dedupe across instances and restarts; empty: dedupe in process only")
 	fs.alias("redis", "REDIS_URL")
-	fs.StringVar(&c.redisPrefix, "redis-prefix", "smaint:", "prefix of every Redis key; give each deployment sharing a Redis its own")
+	fs.StringVar(&c.redisPrefix, "redis-prefix", "", "prefix of every Redis key (default <group-prefix>smaint:); each deployment sharing a Redis needs its own")
 	fs.StringVar(&c.dedupeStore, "dedupe-store", "log", "how dedupe shares state through Redis: log (one write per batch, duplicates on the same partition) or claims (one write per reading, duplicates on any partition)")
 	fs.StringVar(&c.notify.Webhook, "webhook", "", "POST alerts (Slack-compatible JSON) to this URL")
 	fs.StringVar(&c.notify.SMTP.Addr, "smtp-addr", "", "mail alerts through this SMTP server (host:port)")
@@ -186,10 +187,11 @@ func (c *clients) connect(ctx context.Context, cfg *stages.Config, d *deps, spec
 			return nil, fmt.Errorf("%w: --redis: %v", errUsage, err)
 		}
 		w.closers = append(w.closers, func() { rdb.Close() })
+		prefix := cmp.Or(c.redisPrefix, d.groupPrefix+"smaint:")
 		if c.dedupeStore == "claims" {
-			cfg.Dedupe.Claims = redisstore.NewClaimStore(rdb, c.redisPrefix+"dedupe:id:")
+			cfg.Dedupe.Claims = redisstore.NewClaimStore(rdb, prefix+"dedupe:id:")
 		} else {
-			cfg.Dedupe.Log = redisstore.NewLogStore(rdb, c.redisPrefix+"dedupe:log:")
+			cfg.Dedupe.Log = redisstore.NewLogStore(rdb, prefix+"dedupe:log:")
 		}
 	} else if runs("dedupe") {
 		d.log.Warn("no --redis: dedupe is local to this process (duplicates across instances and restarts may pass)")

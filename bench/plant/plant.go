@@ -16,6 +16,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -319,9 +320,12 @@ func unsettled(prs []*Proc) string {
 
 // Audit requires of the plant's topics no lost reading, no duplicate and
 // no over-counted window.
-func (p *Plant) Audit() *audit.Report {
+func (p *Plant) Audit() *audit.Report { return p.AuditOf(pipeline.DefaultTopics()) }
+
+// AuditOf is Audit of the pipeline on topics t.
+func (p *Plant) AuditOf(t pipeline.Topics) *audit.Report {
 	p.t.Helper()
-	rep, err := audit.Run(pipelinetest.Context(p.t), audit.Kafka(kgo.SeedBrokers(p.Addr)), audit.Config{})
+	rep, err := audit.Run(pipelinetest.Context(p.t), audit.Kafka(kgo.SeedBrokers(p.Addr)), audit.Config{Topics: t})
 	if err != nil {
 		p.t.Fatal(err)
 	}
@@ -335,16 +339,23 @@ func (p *Plant) Audit() *audit.Report {
 
 // Outputs are the committed records of every output topic, as counts of
 // key and value.
-func (p *Plant) Outputs() map[string]map[string]int {
+func (p *Plant) Outputs() map[string]map[string]int { return p.OutputsOf(pipeline.DefaultTopics()) }
+
+// outputTopics are the topics Outputs reads, by their names in
+// pipeline.TopicNames.
+var outputTopics = []string{"clean", "late", "features", "scores", "drift", "alerts", "retrain"}
+
+// OutputsOf is Outputs of the pipeline on topics t, by topic name
+// (pipeline.TopicNames), so that pipelines on different topics compare.
+func (p *Plant) OutputsOf(t pipeline.Topics) map[string]map[string]int {
 	p.t.Helper()
-	t := pipeline.DefaultTopics()
 	out := map[string]map[string]int{}
-	for _, topic := range []string{t.Clean, t.Late, t.Features, t.Scores, t.Drift, t.Alerts, t.Retrain} {
+	for _, name := range outputTopics {
 		m := map[string]int{}
-		for _, r := range pipelinetest.ReadCommitted(p.t, []string{p.Addr}, topic) {
+		for _, r := range pipelinetest.ReadCommitted(p.t, []string{p.Addr}, t.All()[slices.Index(pipeline.TopicNames, name)]) {
 			m[string(r.Key)+"\x00"+string(r.Value)]++
 		}
-		out[topic] = m
+		out[name] = m
 	}
 	return out
 }
@@ -385,23 +396,23 @@ func SameOutputs(t *testing.T, want, got map[string]map[string]int) {
 	}
 }
 
-// describe decodes a key and value of topic for a failure's log.
-func describe(topic, kv string) string {
+// describe decodes a key and value of the topic called name for a
+// failure's log.
+func describe(name, kv string) string {
 	key, val, _ := strings.Cut(kv, "\x00")
-	t := pipeline.DefaultTopics()
 	var v schemas.Record
-	switch topic {
-	case t.Clean, t.Late:
+	switch name {
+	case "clean", "late":
 		v = &schemas.SensorReading{}
-	case t.Features:
+	case "features":
 		v = &schemas.FeatureVector{}
-	case t.Scores:
+	case "scores":
 		v = &schemas.AnomalyScore{}
-	case t.Drift:
+	case "drift":
 		v = &schemas.DriftReport{}
-	case t.Alerts:
+	case "alerts":
 		v = &schemas.Alert{}
-	case t.Retrain:
+	case "retrain":
 		v = &schemas.RetrainEvent{}
 	default:
 		return key

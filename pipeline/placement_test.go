@@ -15,7 +15,9 @@ import (
 
 // placing emits each reading twice: at its input partition (to "placed",
 // and to "narrow", which has fewer partitions) and by key (to "keyed").
-type placing struct{ placed, narrow, keyed *pipeline.Output[*schemas.SensorReading] }
+type placing struct {
+	placed, narrow, keyed *pipeline.Output[*schemas.SensorReading]
+}
 
 func (s *placing) Outputs() []pipeline.Port { return []pipeline.Port{s.placed, s.narrow, s.keyed} }
 

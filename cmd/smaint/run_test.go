@@ -9,8 +9,12 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/twmb/franz-go/pkg/sr"
+	"github.com/twmb/franz-go/pkg/sr/srfake"
+
 	"github.com/smaint/smaint/pipeline"
 	"github.com/smaint/smaint/pipeline/pipelinetest"
+	"github.com/smaint/smaint/schemas"
 )
 
 // TestSimulateThenRun drives the two commands an operator would against a
@@ -103,5 +107,37 @@ func TestRunWithSASLAgainstABrokerWithoutIt(t *testing.T) {
 		"--sasl-mechanism", "PLAIN", "--sasl-user", "u", "--sasl-password", "p")
 	if code != 2 || !strings.Contains(stderr, "during the SASL login") {
 		t.Fatalf("exit %d: %s", code, stderr)
+	}
+}
+
+// TestRunRegistersEverySubjectAtStart: with a registry, run registers the
+// readings topic's subject (producers find its schema there) and every
+// other, at FULL_TRANSITIVE, before a stage starts.
+func TestRunRegistersEverySubjectAtStart(t *testing.T) {
+	c := pipelinetest.Cluster(t)
+	fake := srfake.New()
+	t.Cleanup(fake.Close)
+	cl, err := sr.NewClient(sr.URLs(fake.URL()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	rctx, stop := context.WithCancel(context.Background())
+	done := make(chan int, 1)
+	go func() {
+		code, _, _ := runCLI(t, rctx, "run", "--stages", "dedupe", "--brokers", c.ListenAddrs()[0], "--registry", fake.URL(),
+			"--topic-prefix", "p.", "--http", "127.0.0.1:0", "--log-level", "error")
+		done <- code
+	}()
+	pipelinetest.Eventually(t, "every subject", func() bool {
+		subjects, err := cl.Subjects(context.Background())
+		return err == nil && len(subjects) == len(pipeline.DefaultTopics().Records())
+	})
+	stop()
+	if code := <-done; code != 0 {
+		t.Fatalf("run: exit %d", code)
+	}
+	res := cl.Compatibility(context.Background(), "p.sensor.readings-value")
+	if len(res) != 1 || res[0].Err != nil || res[0].Level.String() != schemas.Compatibility {
+		t.Fatalf("p.sensor.readings-value: %+v", res)
 	}
 }

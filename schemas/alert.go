@@ -92,6 +92,9 @@ type Alert struct {
 	Summary           string
 	RecommendedAction string
 	Evidence          map[string]float64
+	// Onset is when the anomaly began (see the schema); zero when the
+	// writer did not say.
+	Onset time.Time
 }
 
 // AvroSchema returns AlertSchema.
@@ -112,7 +115,8 @@ func (v *Alert) AppendAvro(dst []byte) []byte {
 	dst = appendLong(dst, v.Occurrences)
 	dst = appendString(dst, v.Summary)
 	dst = appendString(dst, v.RecommendedAction)
-	return appendDoubleMap(dst, v.Evidence)
+	dst = appendDoubleMap(dst, v.Evidence)
+	return appendTime(dst, v.Onset)
 }
 
 func (v *Alert) decodeAvro(r *reader) {
@@ -129,4 +133,5 @@ func (v *Alert) decodeAvro(r *reader) {
 	v.Summary = r.str()
 	v.RecommendedAction = r.istr()
 	v.Evidence = r.doubleMap()
+	v.Onset = r.time()
 }

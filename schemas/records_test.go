@@ -56,11 +56,11 @@ func sampleRecords() []struct {
 		{
 			&Alert{AlertID: "a-1", AssetID: "pump-7", SensorID: "s-1", SensorType: "vibration", Kind: KindSensorSilent,
 				Severity: SeverityCritical, State: StateUpdated, OpenedAt: t0, LastSeen: t1, Occurrences: 4,
-				Summary: "silent", RecommendedAction: "check the gateway", Evidence: map[string]float64{"score": 0.9}},
+				Summary: "silent", RecommendedAction: "check the gateway", Evidence: map[string]float64{"score": 0.9}, Onset: t0.Add(-time.Minute)},
 			map[string]any{"alert_id": "a-1", "asset_id": "pump-7", "sensor_id": "s-1", "sensor_type": "vibration",
 				"kind": "SENSOR_SILENT", "severity": "CRITICAL", "state": "UPDATED", "opened_at": t0, "last_seen": t1,
 				"occurrences": int64(4), "summary": "silent", "recommended_action": "check the gateway",
-				"evidence": map[string]any{"score": 0.9}},
+				"evidence": map[string]any{"score": 0.9}, "onset": t0.Add(-time.Minute)},
 		},
 		{
 			&RetrainEvent{EventID: "e-1", ModelName: "iforest-vibration", Scope: "sensor_type:vibration", Reason: "drift",

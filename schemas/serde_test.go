@@ -3,10 +3,13 @@ package schemas
 import (
 	"context"
 	"encoding/binary"
+	"encoding/json"
+	"maps"
 	"errors"
 	"reflect"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/twmb/franz-go/pkg/sr"
 	"github.com/twmb/franz-go/pkg/sr/srfake"
@@ -260,5 +263,42 @@ func TestEncoderRejectsOtherRecord(t *testing.T) {
 	enc, _ := NewSerde().NewEncoder(context.Background(), SensorReadingSchema, "")
 	if _, err := enc.Append(nil, &FeatureVector{}); !errors.Is(err, ErrIncompatible) {
 		t.Fatalf("got %v", err)
+	}
+}
+
+// TestAlertWithoutOnsetStillReads: an alert written before onset existed
+// (the schema of the previous release) reads with a zero Onset, and the
+// current one, whose onset field has a default, reads older alerts'
+// fields unchanged.
+func TestAlertWithoutOnsetStillReads(t *testing.T) {
+	var m map[string]any
+	if err := json.Unmarshal([]byte(AlertSchema.Text()), &m); err != nil {
+		t.Fatal(err)
+	}
+	fields := m["fields"].([]any)
+	m["fields"] = fields[:len(fields)-1] // without onset
+	text, err := json.Marshal(m)
+	if err != nil {
+		t.Fatal(err)
+	}
+	old, err := ParseSchema(string(text))
+	if err != nil {
+		t.Fatal(err)
+	}
+	rec := sampleRecords()[4]
+	native := maps.Clone(rec.native)
+	delete(native, "onset")
+	b, err := old.codec.SingleFromNative(nil, native)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got Alert
+	if err := NewSerde(WithWriterSchemas(old)).NewDecoder().Decode(context.Background(), b, &got); err != nil {
+		t.Fatal(err)
+	}
+	want := *rec.rec.(*Alert)
+	want.Onset = time.Time{}
+	if !reflect.DeepEqual(got, want) {
+		t.Fatalf("got %+v\nwant %+v", got, want)
 	}
 }

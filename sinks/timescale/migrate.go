@@ -333,6 +333,18 @@ func ReadSettings(ctx context.Context, pool *pgxpool.Pool) (Settings, error) {
 	if s.Mode == "" {
 		return s, ErrNotMigrated
 	}
+	// A schema migrated by an older smaint lacks what this one writes.
+	var done int
+	if err := pool.QueryRow(ctx, `SELECT coalesce(max(version), 0) FROM smaint_migrations`).Scan(&done); err != nil {
+		return s, fmt.Errorf("timescale: read the migrations done: %w", err)
+	}
+	migs, err := loadMigrations()
+	if err != nil {
+		return s, err
+	}
+	if latest := migs[len(migs)-1].version; done < latest {
+		return s, fmt.Errorf("%w (it is at migration %d of %d)", ErrNotMigrated, done, latest)
+	}
 	return s, nil
 }
 

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -46,7 +47,7 @@ func TestMigrateTwiceChangesNothing(t *testing.T) {
 		t.Fatal(err)
 	}
 	// This machine has no TimescaleDB: the plain path is the one tested.
-	if res.Mode != ModePlain || res.Reason == "" || !slices.Equal(res.Applied, []string{"0001_tables"}) || len(res.Policies) != 1 {
+	if res.Mode != ModePlain || res.Reason == "" || !slices.Equal(res.Applied, []string{"0001_tables", "0002_alert_onset"}) || len(res.Policies) != 1 {
 		t.Fatalf("first migrate: %+v", res)
 	}
 	before := snapshot(t, pool, schema)
@@ -122,7 +123,31 @@ func TestConcurrentMigratesApplyOnce(t *testing.T) {
 		}
 		total += <-applied
 	}
-	if total != 1 {
-		t.Fatalf("migration applied %d times", total)
+	if migs, _ := loadMigrations(); total != len(migs) {
+		t.Fatalf("%d migrations applied, want each of %d once", total, len(migs))
+	}
+}
+
+// TestSinkRefusesASchemaMigratedByAnOlderRelease: a schema at an older
+// migration lacks columns this release writes (alert_events.onset), and
+// ReadSettings, which the sink calls at start, says to migrate.
+func TestSinkRefusesASchemaMigratedByAnOlderRelease(t *testing.T) {
+	ctx := context.Background()
+	pool, _ := pipelinetest.Postgres(t)
+	if _, err := Migrate(ctx, pool, MigrateConfig{}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := pool.Exec(ctx, `DELETE FROM smaint_migrations WHERE version > 1; ALTER TABLE alert_events DROP COLUMN onset`); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := ReadSettings(ctx, pool); !errors.Is(err, ErrNotMigrated) || !strings.Contains(err.Error(), "migration 1 of") {
+		t.Fatalf("ReadSettings on an older schema: %v", err)
+	}
+	res, err := Migrate(ctx, pool, MigrateConfig{})
+	if err != nil || !slices.Equal(res.Applied, []string{"0002_alert_onset"}) {
+		t.Fatalf("migrate after: %+v, %v", res, err)
+	}
+	if _, err := ReadSettings(ctx, pool); err != nil {
+		t.Fatal(err)
 	}
 }

@@ -2,6 +2,7 @@ package timescale
 
 import (
 	"fmt"
+	"time"
 
 	"github.com/smaint/smaint/pipeline"
 	"github.com/smaint/smaint/schemas"
@@ -94,12 +95,12 @@ var Drift = Table[schemas.DriftReport]{
 var Alerts = Table[schemas.Alert]{
 	Name: "alert_events",
 	Columns: []string{"alert_id", "state", "last_seen", "occurrences", "asset_id", "sensor_id", "sensor_type", "kind", "severity",
-		"opened_at", "summary", "recommended_action", "evidence"},
+		"opened_at", "summary", "recommended_action", "evidence", "onset"},
 	Key:  []string{"alert_id", "last_seen", "state", "occurrences"},
 	Time: "last_seen",
 	Row: func(a *schemas.Alert, dst []any) ([]any, error) {
 		return append(dst, a.AlertID, a.State.String(), a.LastSeen, a.Occurrences, a.AssetID, a.SensorID, a.SensorType,
-			a.Kind.String(), a.Severity.String(), a.OpenedAt, a.Summary, a.RecommendedAction, jsonMap(a.Evidence)), nil
+			a.Kind.String(), a.Severity.String(), a.OpenedAt, a.Summary, a.RecommendedAction, jsonMap(a.Evidence), nullTime(a.Onset)), nil
 	},
 }
 
@@ -132,4 +133,13 @@ func parseUUID(s string) ([16]byte, error) {
 		return u, fmt.Errorf("%w: reading_id %q is not a UUID", pipeline.ErrInvalid, s)
 	}
 	return u, nil
+}
+
+// nullTime is nil (SQL NULL) for the zero time: a record written before
+// the field existed.
+func nullTime(t time.Time) any {
+	if t.IsZero() {
+		return nil
+	}
+	return t
 }

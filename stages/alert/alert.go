@@ -170,6 +170,7 @@ type sensorState struct {
 
 type window struct {
 	anomalous bool
+	start     time.Time
 	offset    int64 // in the scores topic
 	topic     string
 }
@@ -289,7 +290,7 @@ func (s *Stage) score(sc *schemas.AnomalyScore, partition int32, tp pipeline.Top
 		s.resolve(sn.silent, sc.WindowEnd, em)
 		sn.silent = nil
 	}
-	sn.recent = append(sn.recent, window{anomalous: sc.IsAnomaly, offset: off, topic: tp.Topic})
+	sn.recent = append(sn.recent, window{anomalous: sc.IsAnomaly, start: sc.WindowStart, offset: off, topic: tp.Topic})
 	if len(sn.recent) > s.cfg.M {
 		sn.recent = sn.recent[1:]
 	}
@@ -312,6 +313,7 @@ func (s *Stage) score(sc *schemas.AnomalyScore, partition int32, tp pipeline.Top
 				}
 			}
 			a = s.open(sn, schemas.KindAnomaly, sc.WindowEnd, pipeline.TopicPartition{Topic: first.topic, Partition: partition}, first.offset)
+			a.Onset = first.start
 			a.Evidence = map[string]float64{}
 			s.met.opened.WithLabelValues(a.Kind.String()).Inc()
 		}
@@ -389,6 +391,7 @@ func (s *Stage) applyDrift(sn *sensorState, r *schemas.DriftReport, tp pipeline.
 		s.met.driftHeld.Inc()
 	default:
 		a := s.open(sn, schemas.KindDrift, r.CurrentEnd, tp, off)
+		a.Onset = r.CurrentStart
 		a.Evidence = ev
 		a.Severity = schemas.SeverityInfo
 		if r.PSI >= 1 {
@@ -420,7 +423,7 @@ func (s *Stage) checkSilent(partition int32, em emitter) {
 			continue
 		}
 		a := s.open(sn, schemas.KindSensorSilent, sn.lastEnd.Add(s.cfg.SilentAfter), pipeline.TopicPartition{}, -1)
-		a.LastSeen = sn.lastEnd
+		a.LastSeen, a.Onset = sn.lastEnd, sn.lastEnd
 		a.Severity = schemas.SeverityWarning
 		a.Summary, a.RecommendedAction = s.describe(a, 0)
 		a.Evidence = map[string]float64{"silent_seconds": s.cfg.SilentAfter.Seconds()}

@@ -113,7 +113,9 @@ func TestOpensOnKOfMAndResolvesAfterQuiet(t *testing.T) {
 		t.Fatalf("%+v", out)
 	}
 	a := out[0]
-	if a.OpenedAt != t0.Add(3*time.Minute) || a.AlertID == "" || !strings.Contains(a.RecommendedAction, "blockage") ||
+	// Opened when the second anomalous window ended (minute 3); the anomaly
+	// began with the first (minute 0).
+	if a.OpenedAt != t0.Add(3*time.Minute) || a.Onset != t0 || a.AlertID == "" || !strings.Contains(a.RecommendedAction, "blockage") ||
 		!strings.Contains(a.Summary, "mean up 6.0") || a.Evidence["share:mean"] != 1 || a.Evidence["threshold"] != 0.5 {
 		t.Fatalf("%+v", a)
 	}
@@ -131,7 +133,7 @@ func TestOpensOnKOfMAndResolvesAfterQuiet(t *testing.T) {
 		evs = append(evs, sc("p1", "pressure", m, 0.1))
 	}
 	out = e.feed(t, evs...)
-	if states(out) != "ANOMALY/RESOLVED/WARNING" || out[0].AlertID != a.AlertID || out[0].LastSeen != t0.Add(13*time.Minute) {
+	if states(out) != "ANOMALY/RESOLVED/WARNING" || out[0].AlertID != a.AlertID || out[0].LastSeen != t0.Add(13*time.Minute) || out[0].Onset != t0 {
 		t.Fatalf("after it: %v %+v", states(out), out)
 	}
 	if len(e.notified) != 2 || e.notified[0].State != schemas.StateOpen || e.notified[1].State != schemas.StateResolved {

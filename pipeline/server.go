@@ -2,11 +2,14 @@ package pipeline
 
 import (
 	"context"
+	"crypto/subtle"
 	"encoding/json"
 	"errors"
 	"log/slog"
 	"net"
 	"net/http"
+	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -18,14 +21,19 @@ import (
 //	/metrics  Prometheus metrics from the injected gatherer
 //	/healthz  200 while the process runs (liveness)
 //	/readyz   200 when every component in Health is ready, else 503; the
-//	          body is JSON listing each component
+//	          body is JSON listing each component. Its details (error text
+//	          that may name hosts, users and databases) go only to callers
+//	          on the loopback interface or presenting the token given to
+//	          RevealTo as "Authorization: Bearer <token>"; anyone else reads
+//	          "not ready".
 //	/drainedz (with ServeDrained) 200 when the process's stages have done
 //	          all their inputs hold, else 503
 type Server struct {
-	srv *http.Server
-	mux *http.ServeMux
-	ln  net.Listener
-	log *slog.Logger
+	srv   *http.Server
+	mux   *http.ServeMux
+	ln    net.Listener
+	log   *slog.Logger
+	token atomic.Pointer[string] // RevealTo's
 }
 
 // NewServer listens on addr (":0" picks a free port) and returns a Server
@@ -44,8 +52,16 @@ func NewServer(addr string, g prometheus.Gatherer, h *Health, log *slog.Logger) 
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 		_, _ = w.Write([]byte("ok\n"))
 	})
-	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, _ *http.Request) {
+	s := &Server{mux: mux, ln: ln, log: log}
+	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, r *http.Request) {
 		comps, ready := h.Report()
+		if !s.trusted(r) {
+			for i := range comps {
+				if comps[i].Detail = ""; !comps[i].Ready {
+					comps[i].Detail = "not ready"
+				}
+			}
+		}
 		w.Header().Set("Content-Type", "application/json")
 		if !ready {
 			w.WriteHeader(http.StatusServiceUnavailable)
@@ -55,10 +71,33 @@ func NewServer(addr string, g prometheus.Gatherer, h *Health, log *slog.Logger) 
 			Components []ComponentStatus `json:"components"`
 		}{ready, comps})
 	})
-	return &Server{
-		srv: &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second},
-		mux: mux, ln: ln, log: log,
-	}, nil
+	s.srv = &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
+	return s, nil
+}
+
+// Handler returns the server's endpoints, to mount or test elsewhere.
+func (s *Server) Handler() http.Handler { return s.mux }
+
+// RevealTo lets callers presenting token ("Authorization: Bearer
+// <token>") read /readyz's details from anywhere; without it, only
+// loopback callers do. An empty token changes nothing.
+func (s *Server) RevealTo(token string) {
+	if token != "" {
+		s.token.Store(&token)
+	}
+}
+
+// trusted reports whether r may read details: it comes from the loopback
+// interface, or carries the token.
+func (s *Server) trusted(r *http.Request) bool {
+	if host, _, err := net.SplitHostPort(r.RemoteAddr); err == nil {
+		if ip := net.ParseIP(host); ip != nil && ip.IsLoopback() {
+			return true
+		}
+	}
+	tok := s.token.Load()
+	got, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
+	return tok != nil && ok && subtle.ConstantTimeCompare([]byte(got), []byte(*tok)) == 1
 }
 
 // ServeDrained adds /drainedz: 200 when every one of services that is a

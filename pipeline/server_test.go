@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"io"
 	"net/http"
+	"net/http/httptest"
 	"strings"
 	"testing"
 	"time"
@@ -74,5 +75,43 @@ func TestServerEndpoints(t *testing.T) {
 		}
 	case <-time.After(time.Until(pipelinetest.Deadline(t))):
 		t.Fatal("server did not stop")
+	}
+}
+
+// TestReadyzDetailsOnlyForTrustedCallers: a database error's text (user,
+// host, database) reaches loopback callers and token holders, nobody else.
+func TestReadyzDetailsOnlyForTrustedCallers(t *testing.T) {
+	h := pipeline.NewHealth()
+	h.Set("sink", false, `connect to user=smaint database=plant host=db.internal: refused`)
+	h.Set("stage/dedupe", true, "assigned")
+	srv, err := pipeline.NewServer("127.0.0.1:0", prometheus.NewRegistry(), h, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv.RevealTo("s3cret")
+	for _, tc := range []struct {
+		remote, auth string
+		details      bool
+	}{
+		{"127.0.0.1:5555", "", true},
+		{"[::1]:5555", "", true},
+		{"10.1.2.3:5555", "", false},
+		{"10.1.2.3:5555", "Bearer wrong", false},
+		{"10.1.2.3:5555", "Bearer s3cret", true},
+	} {
+		req := httptest.NewRequest("GET", "/readyz", nil)
+		req.RemoteAddr = tc.remote
+		if tc.auth != "" {
+			req.Header.Set("Authorization", tc.auth)
+		}
+		rec := httptest.NewRecorder()
+		srv.Handler().ServeHTTP(rec, req)
+		body := rec.Body.String()
+		if rec.Code != 503 || strings.Contains(body, "db.internal") != tc.details || !strings.Contains(body, `"component":"sink"`) {
+			t.Errorf("%s %q: %d %s", tc.remote, tc.auth, rec.Code, body)
+		}
+		if !tc.details && (!strings.Contains(body, `"detail":"not ready"`) || strings.Contains(body, "assigned")) {
+			t.Errorf("%s %q: %s", tc.remote, tc.auth, body)
+		}
 	}
 }

@@ -16,6 +16,7 @@ type dbFlags struct{ url string }
 func (f *dbFlags) register(fs *flagSet) {
 	fs.StringVar(&f.url, "database-url", "", "PostgreSQL or TimescaleDB URL, e.g. postgres://user:pass@host:5432/db (default "+timescale.DefaultURL+")")
 	fs.alias("database-url", "DATABASE_URL")
+	fs.secret("database-url")
 }
 
 // given reports whether a URL was set by flag or environment.

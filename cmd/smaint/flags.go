@@ -18,6 +18,7 @@ import (
 type flagSet struct {
 	*flag.FlagSet
 	aliases map[string][]string
+	secrets []string // flags that also read from --<name>-file
 }
 
 // newFlagSet returns the flags of command name; -h prints header, then
@@ -35,6 +36,14 @@ func newFlagSet(name, header string, stderr io.Writer) *flagSet {
 // alias makes env a further fallback for the flag name.
 func (f *flagSet) alias(name string, env ...string) {
 	f.aliases[name] = append(f.aliases[name], env...)
+}
+
+// secret makes the flag name a secret: it can also be read from a file,
+// named by --<name>-file or SMAINT_<NAME>_FILE (a mounted Kubernetes or
+// Docker secret), which keeps it out of ps and of the environment.
+func (f *flagSet) secret(name string) {
+	f.secrets = append(f.secrets, name)
+	f.String(name+"-file", "", "read --"+name+" from this file (trailing newline dropped); prefer it, or the environment, to the flag, which ps shows")
 }
 
 // envName is the SMAINT_ twin of a flag.
@@ -66,11 +75,37 @@ func (f *flagSet) parse(args []string) error {
 				if e := f.Set(fl.Name, v); e != nil {
 					err = fmt.Errorf("%w: %s=%q: %v", errUsage, env, v, e)
 				}
+				set[fl.Name] = true
 				return
 			}
 		}
 	})
-	return err
+	if err != nil {
+		return err
+	}
+	return f.readSecrets(set)
+}
+
+// readSecrets sets each secret flag whose file was named from that file.
+// Errors never show a secret's value.
+func (f *flagSet) readSecrets(set map[string]bool) error {
+	for _, name := range f.secrets {
+		file := f.Lookup(name + "-file").Value.String()
+		if file == "" {
+			continue
+		}
+		if set[name] {
+			return fmt.Errorf("%w: --%s and --%s-file both given: give one", errUsage, name, name)
+		}
+		b, err := os.ReadFile(file)
+		if err != nil {
+			return fmt.Errorf("%w: --%s-file: %v", errUsage, name, err)
+		}
+		if err := f.Set(name, strings.TrimRight(string(b), "\r\n")); err != nil {
+			return fmt.Errorf("%w: --%s-file %s: the value it holds is invalid", errUsage, name, file)
+		}
+	}
+	return nil
 }
 
 // setDefault changes a registered flag's default (for -h too) without

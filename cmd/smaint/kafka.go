@@ -65,6 +65,7 @@ func (k *kafkaFlags) register(fs *flagSet) {
 	fs.StringVar(&k.cfg.SASLMechanism, "sasl-mechanism", "", "SASL mechanism: PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512")
 	fs.StringVar(&k.cfg.SASLUser, "sasl-user", "", "SASL user")
 	fs.StringVar(&k.cfg.SASLPassword, "sasl-password", "", "SASL password")
+	fs.secret("sasl-password")
 	fs.BoolVar(&k.cfg.TLS, "tls", false, "connect to the brokers with TLS")
 	fs.StringVar(&k.cfg.TLSCAFile, "tls-ca", "", "PEM file of the CA that signed the brokers' certificates (default: system roots)")
 	fs.StringVar(&k.cfg.TLSCertFile, "tls-cert", "", "PEM client certificate, for mutual TLS")
@@ -73,6 +74,7 @@ func (k *kafkaFlags) register(fs *flagSet) {
 	fs.StringVar(&k.cfg.Registry, "registry", "", "schema registry URL; without one, records use Avro single-object encoding")
 	fs.StringVar(&k.cfg.RegistryUser, "registry-user", "", "schema registry basic-auth user")
 	fs.StringVar(&k.cfg.RegistryPassword, "registry-password", "", "schema registry basic-auth password")
+	fs.secret("registry-password")
 	fs.Var(funcValue{show: func() string { return k.cfg.Subjects.String() }, set: func(s string) error {
 		st, err := schemas.ParseSubjectStrategy(s)
 		k.cfg.Subjects = st

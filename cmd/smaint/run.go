@@ -124,12 +124,15 @@ func runCmd(ctx context.Context, args []string, _, stderr io.Writer) error {
 		sf         stageFlags
 		lf         logFlags
 		addr       string
+		httpToken  string
 		prof, dbug string
 	)
 	kf.register(fs)
 	sf.register(fs)
 	lf.register(fs, "info")
 	fs.StringVar(&addr, "http", ":9090", "address of the /metrics, /healthz and /readyz endpoints")
+	fs.StringVar(&httpToken, "http-token", "", "callers presenting it (Authorization: Bearer <token>) read /readyz's details from anywhere; without it only local callers do, and others read \"not ready\"")
+	fs.secret("http-token")
 	fs.StringVar(&prof, "cpuprofile", "", "write a CPU profile (pprof) of the whole run to this file")
 	fs.StringVar(&dbug, "pprof", "", "serve Go's /debug/pprof on this address (e.g. 127.0.0.1:6060); off by default")
 	if err := fs.parse(args); err != nil {
@@ -166,6 +169,7 @@ func runCmd(ctx context.Context, args []string, _, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
+	srv.RevealTo(httpToken)
 	srv.ServeDrained(services)
 	log.Info("smaint running", "stages", sf.names.String(), "brokers", strings.Join(kf.cfg.Brokers, ","), "http", srv.Addr(), "registry", kf.cfg.Registry)
 	return pipeline.RunAll(ctx, append(services, srv)...)

@@ -139,14 +139,17 @@ type clients struct {
 func (c *clients) register(fs *flagSet) {
 	fs.StringVar(&c.redisURL, "redis", "", "Redis URL (redis:// or rediss://) for dedupe across instances and restarts; empty: dedupe in process only")
 	fs.alias("redis", "REDIS_URL")
+	fs.secret("redis")
 	fs.StringVar(&c.redisPrefix, "redis-prefix", "", "prefix of every Redis key (default <group-prefix>smaint:); each deployment sharing a Redis needs its own")
 	fs.StringVar(&c.dedupeStore, "dedupe-store", "log", "how dedupe shares state through Redis: log (one write per batch, duplicates on the same partition) or claims (one write per reading, duplicates on any partition)")
-	fs.StringVar(&c.notify.Webhook, "webhook", "", "POST alerts (Slack-compatible JSON) to this URL")
+	fs.StringVar(&c.notify.Webhook, "webhook", "", "POST alerts (Slack-compatible JSON) to this URL (a secret when it holds a token, as Slack's do)")
+	fs.secret("webhook")
 	fs.StringVar(&c.notify.SMTP.Addr, "smtp-addr", "", "mail alerts through this SMTP server (host:port)")
 	fs.StringVar(&c.notify.SMTP.From, "smtp-from", "smaint@localhost", "mail sender")
 	fs.Var((*listFlag)(&c.notify.SMTP.To), "smtp-to", "mail recipients, comma-separated")
 	fs.StringVar(&c.notify.SMTP.User, "smtp-user", "", "SMTP user (PLAIN auth)")
 	fs.StringVar(&c.notify.SMTP.Password, "smtp-password", "", "SMTP password")
+	fs.secret("smtp-password")
 	c.db.register(fs)
 	fs.DurationVar(&c.dbTimeout, "db-statement-timeout", timescale.DefaultStatementTimeout, "the sink's longest statement: a write blocked longer (a lock, a database that stopped answering) fails, shows in /readyz, and is retried")
 }

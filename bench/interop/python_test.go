@@ -5,7 +5,9 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"os"
 	"os/exec"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
@@ -56,7 +58,8 @@ func TestLibrdkafkaProducerReadingsAreOnTime(t *testing.T) {
 				t.Errorf("%d of %d on-time readings went to %s", len(late), n, topics.Late)
 			}
 			var counted, lateCounted int64
-			for _, fv := range decodeAll[schemas.FeatureVector](t, pipelinetest.ReadCommitted(t, []string{p.Addr}, topics.Features)) {
+			windows := decodeAll[schemas.FeatureVector](t, pipelinetest.ReadCommitted(t, []string{p.Addr}, topics.Features))
+			for _, fv := range windows {
 				counted += fv.Count
 				lateCounted += fv.LateCount
 			}
@@ -76,7 +79,10 @@ func TestLibrdkafkaProducerReadingsAreOnTime(t *testing.T) {
 			for _, r := range pipelinetest.ReadAll(t, []string{p.Addr}, topics.Readings) {
 				produced[string(r.Key)] = r.Partition
 			}
-			got := consume(t, py, p.Addr, topics.Clean, "sensor_reading.avsc")
+			if got := consume(t, py, p.Addr, topics.Features, schemaFile(t, "FeatureVector")); len(got) != len(windows) {
+				t.Errorf("Python read %d windows, want %d", len(got), len(windows))
+			}
+			got := consume(t, py, p.Addr, topics.Clean, schemaFile(t, "SensorReading"))
 			if len(got) != n {
 				t.Fatalf("Python read %d clean readings, want %d", len(got), n)
 			}
@@ -98,7 +104,7 @@ func TestLibrdkafkaProducerReadingsAreOnTime(t *testing.T) {
 func produce(t *testing.T, py, addr string) {
 	t.Helper()
 	start := time.Now().Add(-time.Hour).Truncate(time.Minute)
-	cmd := exec.Command(py, clients+"produce_readings.py", "--brokers", addr, "--schema", "../../schemas/sensor_reading.avsc",
+	cmd := exec.Command(py, clients+"produce_readings.py", "--brokers", addr, "--schema", schemaFile(t, "SensorReading"),
 		"--sensors", strconv.Itoa(sensors), "--seconds", strconv.Itoa(seconds), "--start", strconv.FormatInt(start.Unix(), 10))
 	if out, err := cmd.CombinedOutput(); err != nil {
 		t.Fatalf("produce_readings.py: %v\n%s", err, out)
@@ -111,10 +117,26 @@ type consumed struct {
 	Value     map[string]any `json:"value"`
 }
 
-// consume runs the example consumer over topic to its end.
+// schemaFile writes the schema of record as smaint schemas print gives it,
+// as the README tells a producer to, and returns the file.
+func schemaFile(t *testing.T, record string) string {
+	t.Helper()
+	out, err := exec.Command(plant.Binary(t), "schemas", "print", record).Output()
+	if err != nil {
+		t.Fatalf("smaint schemas print %s: %v", record, err)
+	}
+	file := filepath.Join(t.TempDir(), record+".avsc")
+	if err := os.WriteFile(file, out, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return file
+}
+
+// consume runs the example consumer over topic to its end, reading values
+// with the schema file.
 func consume(t *testing.T, py, addr, topic, schema string) []consumed {
 	t.Helper()
-	cmd := exec.Command(py, clients+"consume.py", "--brokers", addr, "--topic", topic, "--schema", "../../schemas/"+schema, "--until-end")
+	cmd := exec.Command(py, clients+"consume.py", "--brokers", addr, "--topic", topic, "--schema", schema, "--until-end")
 	var stderr bytes.Buffer
 	cmd.Stderr = &stderr
 	out, err := cmd.Output()

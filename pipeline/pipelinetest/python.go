@@ -20,9 +20,14 @@ func Python(t testing.TB, modules ...string) string {
 			return path
 		}
 	}
-	if os.Getenv("SMAINT_REQUIRE_SERVICES") != "" {
+	if Required() {
 		t.Fatalf("no python3 that can %q (make services installs python3-confluent-kafka and python3-avro)", imp)
 	}
 	t.Skipf("no python3 that can %q; make services installs it", imp)
 	return ""
 }
+
+// Required reports whether the services and tools the tests use must be
+// there (SMAINT_REQUIRE_SERVICES, as make test and CI set): a test then
+// fails without them instead of skipping.
+func Required() bool { return os.Getenv("SMAINT_REQUIRE_SERVICES") != "" }

@@ -4,42 +4,18 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/smaint/smaint/bench"
+	"github.com/smaint/smaint/bench/plant"
 )
 
-// smaintBin builds the smaint binary the runs start as their pipeline,
-// once, into a directory TestMain removes.
-var smaintBin = sync.OnceValues(func() (string, error) {
-	dir, err := os.MkdirTemp("", "smaint-bench-test")
-	if err != nil {
-		return "", err
-	}
-	binDir = dir
-	bin := filepath.Join(dir, "smaint")
-	if out, err := exec.Command("go", "build", "-o", bin, "../cmd/smaint").CombinedOutput(); err != nil {
-		return "", fmt.Errorf("go build ../cmd/smaint: %v\n%s", err, out)
-	}
-	return bin, nil
-})
-
-var binDir string
-
-func TestMain(m *testing.M) {
-	code := m.Run()
-	if binDir != "" {
-		os.RemoveAll(binDir)
-	}
-	os.Exit(code)
-}
+func TestMain(m *testing.M) { plant.Main(m) }
 
 // run makes a small run and checks what every run's report must hold.
 func run(t *testing.T, cfg bench.Config) *bench.Report {
@@ -47,10 +23,7 @@ func run(t *testing.T, cfg bench.Config) *bench.Report {
 	if testing.Short() {
 		t.Skip("starts a child process")
 	}
-	bin, err := smaintBin()
-	if err != nil {
-		t.Fatal(err)
-	}
+	bin := plant.Binary(t)
 	cfg.Pipeline = func(args []string) (*exec.Cmd, error) {
 		return exec.Command(bin, append([]string{"run"}, args...)...), nil
 	}

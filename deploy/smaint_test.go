@@ -109,13 +109,19 @@ func readCLI() (*smaintCLI, error) {
 		}
 	}
 	for name, flags := range c.commands {
-		cmd := exec.Command(bin, name, "-h")
-		var stderr strings.Builder
-		cmd.Stderr = &stderr
-		if err := cmd.Run(); err != nil {
-			return nil, fmt.Errorf("smaint %s -h: %v\n%s", name, err, stderr.String())
+		usage, err := usageOf(bin, name)
+		if err != nil {
+			return nil, err
 		}
-		usage := stderr.String()
+		// A command of subcommands (smaint schemas register, ...): their
+		// flags are the command's.
+		for _, m := range regexp.MustCompile(`(?m)^  smaint `+name+` ([a-z]+)`).FindAllStringSubmatch(usage, -1) {
+			sub, err := usageOf(bin, name, m[1])
+			if err != nil {
+				return nil, err
+			}
+			usage += sub
+		}
 		c.defaults[name] = map[string]string{}
 		for _, m := range flagLine.FindAllStringSubmatch(usage, -1) {
 			typ := m[2]
@@ -405,4 +411,15 @@ func needsDatabase(sub string, stages []string) bool {
 // belongs in a Secret: passwords, and the URLs that carry them.
 func (c *smaintCLI) secretEnv(name string) bool {
 	return strings.Contains(name, "PASSWORD") || slices.Contains([]string{"database-url", "redis", "webhook"}, c.env[name])
+}
+
+// usageOf is what "smaint <args> -h" writes to stderr.
+func usageOf(bin string, args ...string) (string, error) {
+	cmd := exec.Command(bin, append(args, "-h")...)
+	var stderr strings.Builder
+	cmd.Stderr = &stderr
+	if err := cmd.Run(); err != nil {
+		return "", fmt.Errorf("smaint %s -h: %v\n%s", strings.Join(args, " "), err, stderr.String())
+	}
+	return stderr.String(), nil
 }

@@ -46,8 +46,8 @@ var (
 		}
 		binDir = dir
 		bin := filepath.Join(dir, "smaint")
-		if out, err := exec.Command("go", "build", "-o", bin, "../../cmd/smaint").CombinedOutput(); err != nil {
-			return "", fmt.Errorf("go build ../../cmd/smaint: %v\n%s", err, out)
+		if out, err := exec.Command("go", "build", "-o", bin, "github.com/smaint/smaint/cmd/smaint").CombinedOutput(); err != nil {
+			return "", fmt.Errorf("go build cmd/smaint: %v\n%s", err, out)
 		}
 		return bin, nil
 	})

@@ -19,8 +19,12 @@ func schemasCmd(ctx context.Context, args []string, stdout, stderr io.Writer) er
 		"  smaint schemas print NAME [--canonical]           print a record's schema (.avsc) for producers and consumers\n" +
 		"  smaint schemas list                               list the records, their topics and fingerprints\n\n" +
 		"NAME is a record (SensorReading, io.smaint.v1.SensorReading) or a topic (sensor.readings).\n"
-	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" || args[0] == "help" {
+	if len(args) == 0 || args[0] == "help" {
 		fmt.Fprint(stdout, usage)
+		return nil
+	}
+	if args[0] == "-h" || args[0] == "--help" { // where -h puts every command's usage
+		fmt.Fprint(stderr, usage)
 		return nil
 	}
 	switch args[0] {

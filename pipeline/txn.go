@@ -40,6 +40,11 @@ import (
 // offsetCommitTimeout bounds adding a transaction's offsets.
 const offsetCommitTimeout = 5 * time.Second
 
+// txnEndTimeout bounds ending a transaction, committing or aborting, once
+// it has begun to end: a stop does not cut an ending short (its outcome
+// would be unknown), it waits this long at most.
+const txnEndTimeout = 10 * time.Second
+
 // txn is the state of the transaction under way.
 type txn struct {
 	began   time.Time    // poll goroutine only
@@ -91,13 +96,18 @@ func (r *Runner[T]) cycleTxn(ctx context.Context) {
 		// offsets in: they are committed alone, retried next time if
 		// that fails, and the client's empty transaction ended.
 		r.tx.dirty.Store(false)
-		if err := r.cl.EndTransaction(ctx, kgo.TryCommit); err != nil {
+		ectx, cancel := context.WithTimeout(context.WithoutCancel(ctx), txnEndTimeout)
+		err := r.cl.EndTransaction(ectx, kgo.TryCommit)
+		cancel()
+		if err != nil {
 			r.fail(fmt.Errorf("%w: stage %s: end an empty transaction: %w", ErrProduce, r.name, err))
 			return
 		}
 		r.commitMarked(ctx)
 	} else if err := r.commitTxn(ctx); err != nil {
-		r.abortTxn(ctx, err)
+		if r.abortTxn(ctx, err); r.broken.Load() {
+			return // the abort failed: the runner stops
+		}
 		r.rewind(ctx)
 	}
 	if err := r.beginTxn(); err != nil {
@@ -110,6 +120,8 @@ func (r *Runner[T]) cycleTxn(ctx context.Context) {
 // caller has waited for them.
 func (r *Runner[T]) commitTxn(ctx context.Context) error {
 	r.tx.dirty.Store(false)
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), txnEndTimeout)
+	defer cancel()
 	pend := r.book.pending()
 	err := r.cl.Flush(ctx)
 	if err == nil {
@@ -141,6 +153,10 @@ func (r *Runner[T]) abortTxn(ctx context.Context, cause error) {
 	r.tx.dirty.Store(false)
 	r.tx.records.Store(0)
 	r.met.aborts.Inc()
+	// Not cut short by a stop: an abort left half done leaves the client
+	// in the transaction, and nothing may commit it after this.
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), txnEndTimeout)
+	defer cancel()
 	err := r.cl.AbortBufferedRecords(ctx)
 	if err == nil {
 		// An abort may itself be refused for a moment (the coordinator
@@ -154,8 +170,13 @@ func (r *Runner[T]) abortTxn(ctx context.Context, cause error) {
 	}
 	if err != nil {
 		// The broker aborts it at the transaction timeout, or when this
-		// id begins again (the client reinitialises its producer id).
-		r.log.Warn("aborting the transaction failed", "err", err)
+		// id begins again (a restart takes the id at once). Until then
+		// the runner must not end it any other way: a later commit would
+		// make its outputs visible without the offsets that go with them,
+		// and they would be produced again. So it stops.
+		r.log.Warn("aborting the transaction failed; stopping, the brokers abort it", "err", err)
+		r.broken.Store(true)
+		r.fail(fmt.Errorf("%w: stage %s: abort a transaction: %w", ErrProduce, r.name, err))
 	}
 }
 

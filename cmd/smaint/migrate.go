@@ -23,6 +23,7 @@ func (f *storageFlags) register(fs *flagSet) {
 	fs.Var(longDuration{&f.cfg.RefreshEvery}, "rollup-refresh-every", "TimescaleDB: refresh the hourly rollup this often")
 	fs.Var(longDuration{&f.cfg.RefreshStart}, "rollup-refresh-start", "TimescaleDB: ... from this long ago")
 	fs.Var(longDuration{&f.cfg.RefreshEnd}, "rollup-refresh-end", "TimescaleDB: ... to this long ago (the window must span two hours or more)")
+	fs.StringVar(&f.cfg.ExtensionSchema, "extension-schema", f.cfg.ExtensionSchema, "TimescaleDB: the schema a first migrate creates the extension in (one already installed stays where it is)")
 }
 
 func (f *storageFlags) config() (timescale.MigrateConfig, error) {

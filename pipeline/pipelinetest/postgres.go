@@ -34,7 +34,30 @@ var unsafeChars = regexp.MustCompile(`[^a-z0-9_]+`)
 // set, when it fails.
 func Postgres(t testing.TB) (*pgxpool.Pool, string) {
 	t.Helper()
-	url := PostgresURL()
+	return inSchema(t, PostgresURL())
+}
+
+// TimescaleURL is the TimescaleDB server tests use: SMAINT_TEST_TIMESCALE_URL,
+// default the "test" database of the cluster .ci/services starts on
+// 127.0.0.1:5433, which preloads the extension and has it created.
+func TimescaleURL() string {
+	if u := os.Getenv("SMAINT_TEST_TIMESCALE_URL"); u != "" {
+		return u
+	}
+	return "postgres://postgres@127.0.0.1:5433/test?sslmode=disable"
+}
+
+// Timescale is Postgres on the TimescaleDB server (TimescaleURL). The
+// extension lives in the database's public schema, off the pool's
+// search_path, as in a deployment with a schema of its own.
+func Timescale(t testing.TB) (*pgxpool.Pool, string) {
+	t.Helper()
+	return inSchema(t, TimescaleURL())
+}
+
+// inSchema is Postgres on the server at url.
+func inSchema(t testing.TB, url string) (*pgxpool.Pool, string) {
+	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	admin, err := pgx.Connect(ctx, url)

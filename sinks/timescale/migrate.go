@@ -45,7 +45,11 @@ type MigrateConfig struct {
 	RefreshEvery time.Duration // default 30 min
 	RefreshStart time.Duration // default 3 h
 	RefreshEnd   time.Duration // default 30 min
-	Logger       *slog.Logger
+	// ExtensionSchema is where a first migrate creates the timescaledb
+	// extension (default public). An extension already there stays where
+	// it is; either way its schema is put on the migration's search_path.
+	ExtensionSchema string
+	Logger          *slog.Logger
 }
 
 // WithDefaults returns c with every unset field at its default.
@@ -60,6 +64,9 @@ func (c MigrateConfig) WithDefaults() MigrateConfig {
 	def(&c.RefreshEvery, 30*time.Minute)
 	def(&c.RefreshStart, 3*time.Hour)
 	def(&c.RefreshEnd, 30*time.Minute)
+	if c.ExtensionSchema == "" {
+		c.ExtensionSchema = "public"
+	}
 	if c.Logger == nil {
 		c.Logger = slog.New(slog.DiscardHandler)
 	}
@@ -171,9 +178,15 @@ func Migrate(ctx context.Context, pool *pgxpool.Pool, cfg MigrateConfig) (Migrat
 		return MigrateResult{}, fmt.Errorf("timescale: bookkeeping tables: %w", err)
 	}
 	res := MigrateResult{}
-	if res.Mode, res.Reason, err = chooseMode(ctx, conn.Conn(), cfg.Mode); err != nil {
+	if res.Mode, res.Reason, err = chooseMode(ctx, conn.Conn(), cfg.Mode, cfg.ExtensionSchema); err != nil {
 		return res, err
 	}
+	if res.Mode == ModeTimescale {
+		if err := useExtensionSchema(ctx, conn.Conn()); err != nil {
+			return res, err
+		}
+	}
+	cfg.Logger.Info("storage mode", "mode", res.Mode, "reason", res.Reason)
 	var done int
 	if err := conn.QueryRow(ctx, `SELECT coalesce(max(version), 0) FROM smaint_migrations`).Scan(&done); err != nil {
 		return res, fmt.Errorf("timescale: read migrations: %w", err)
@@ -208,7 +221,7 @@ func Migrate(ctx context.Context, pool *pgxpool.Pool, cfg MigrateConfig) (Migrat
 }
 
 // chooseMode returns the mode recorded in the database, or picks one.
-func chooseMode(ctx context.Context, conn *pgx.Conn, want Mode) (Mode, string, error) {
+func chooseMode(ctx context.Context, conn *pgx.Conn, want Mode, extSchema string) (Mode, string, error) {
 	var recorded string
 	err := conn.QueryRow(ctx, `SELECT value FROM smaint_settings WHERE key = 'mode'`).Scan(&recorded)
 	switch {
@@ -233,7 +246,20 @@ func chooseMode(ctx context.Context, conn *pgx.Conn, want Mode) (Mode, string, e
 		}
 		return ModePlain, "the server has no timescaledb extension", nil
 	}
-	if _, err := conn.Exec(ctx, `CREATE EXTENSION IF NOT EXISTS timescaledb`); err != nil {
+	// Installed but not preloaded, CREATE EXTENSION makes the server
+	// close the connection (FATAL "must be preloaded"): look first.
+	var preload string
+	if err := conn.QueryRow(ctx, `SELECT current_setting('shared_preload_libraries')`).Scan(&preload); err != nil {
+		return "", "", fmt.Errorf("timescale: read shared_preload_libraries: %w", err)
+	}
+	if !strings.Contains(preload, "timescaledb") {
+		const fix = "the timescaledb extension is installed on the server but not preloaded: add shared_preload_libraries = 'timescaledb' to postgresql.conf and restart PostgreSQL"
+		if want == ModeTimescale {
+			return "", "", fmt.Errorf("%w: %s", ErrMode, fix)
+		}
+		return ModePlain, fix + " to use it", nil
+	}
+	if _, err := conn.Exec(ctx, `CREATE EXTENSION IF NOT EXISTS timescaledb SCHEMA `+pgx.Identifier{extSchema}.Sanitize()); err != nil {
 		if want == ModeTimescale {
 			return "", "", fmt.Errorf("%w: create extension timescaledb: %v", ErrMode, err)
 		}
@@ -378,3 +404,18 @@ func parseInterval(s string) time.Duration {
 	}
 	return time.Duration(n) * time.Second
 }
+
+// useExtensionSchema puts the schema the timescaledb extension lives in
+// at the end of the session's search_path, so that its functions resolve
+// however the deployment's own search_path is set.
+func useExtensionSchema(ctx context.Context, conn *pgx.Conn) error {
+	_, err := conn.Exec(ctx, `SELECT set_config('search_path',
+		current_setting('search_path') || ', ' || quote_ident(n.nspname), false)
+		FROM pg_extension e JOIN pg_namespace n ON n.oid = e.extnamespace
+		WHERE e.extname = 'timescaledb'`)
+	if err != nil {
+		return fmt.Errorf("timescale: put the extension's schema on the search_path: %w", err)
+	}
+	return nil
+}
+

@@ -166,6 +166,7 @@ func TestIncrementalExportAppendsOnlyNewRows(t *testing.T) {
 func TestRetentionDeletesOldReadingsOnly(t *testing.T) {
 	ctx := context.Background()
 	pool, _ := migrated(t)
+	plainOnly(t, pool)
 	store(t, pool, 0, 2000) // 200 s from t0
 	rollupBefore := count(t, pool, `SELECT sum(count) FROM sensor_readings_hourly`)
 	// 180 days later, plus 100 s: the first half is past retention.
@@ -191,6 +192,7 @@ func TestRetentionDeletesOldReadingsOnly(t *testing.T) {
 func TestCompactionKeepsTheRollupExact(t *testing.T) {
 	ctx := context.Background()
 	pool, _ := migrated(t)
+	plainOnly(t, pool)
 	m := &Maintainer{Pool: pool}
 	store(t, pool, 0, 4000)
 	deltas := count(t, pool, `SELECT count(*) FROM sensor_readings_hourly_delta`)

@@ -1,6 +1,7 @@
 package timescale
 
 import (
+	"strings"
 	"context"
 	"fmt"
 	"math"
@@ -75,4 +76,44 @@ func checkRollup(t testing.TB, pool *pgxpool.Pool) {
 	if count(t, pool, `SELECT count(*) FROM sensor_readings_hourly`) == 0 && count(t, pool, `SELECT count(*) FROM sensor_readings`) > 0 {
 		t.Fatal("the rollup is empty")
 	}
+}
+
+// serverMode is the mode an automatic migrate picks on the test server:
+// TimescaleDB where the extension is preloaded (the 5433 cluster, which
+// make test also runs this package against), else plain.
+func serverMode(t testing.TB, pool *pgxpool.Pool) Mode {
+	t.Helper()
+	var preload string
+	if err := pool.QueryRow(context.Background(), `SELECT current_setting('shared_preload_libraries')`).Scan(&preload); err != nil {
+		t.Fatal(err)
+	}
+	if strings.Contains(preload, "timescaledb") {
+		return ModeTimescale
+	}
+	return ModePlain
+}
+
+// plainOnly skips a test of what smaint does itself in plain mode only
+// (retention, keeping the rollup) when the server runs TimescaleDB.
+func plainOnly(t testing.TB, pool *pgxpool.Pool) {
+	t.Helper()
+	if serverMode(t, pool) != ModePlain {
+		t.Skip("plain mode only: TimescaleDB keeps retention and the rollup itself")
+	}
+}
+
+// migrationNames lists the embedded migrations from version from on.
+func migrationNames(t testing.TB, from int) []string {
+	t.Helper()
+	migs, err := loadMigrations()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []string
+	for _, m := range migs {
+		if m.version >= from {
+			out = append(out, m.name)
+		}
+	}
+	return out
 }

@@ -29,7 +29,7 @@ func TestMigrateTimescaleModeWithTheExtensionOffTheSearchPath(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if res.Mode != ModeTimescale || len(res.Applied) != 2 || len(res.Policies) != 3 {
+	if res.Mode != ModeTimescale || !slices.Equal(res.Applied, migrationNames(t, 1)) || len(res.Policies) != 3 {
 		t.Fatalf("migrate: %+v", res)
 	}
 	var hypertables []string
@@ -110,10 +110,12 @@ func TestInstalledButNotPreloaded(t *testing.T) {
 	if err := pool.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM pg_available_extensions WHERE name = 'timescaledb'), current_setting('shared_preload_libraries')`).Scan(&available, &preload); err != nil {
 		t.Fatal(err)
 	}
-	if !available || strings.Contains(preload, "timescaledb") {
-		if pipelinetest.Required() {
-			t.Fatalf("the main PostgreSQL should have the extension's files without preloading it (available %v, preload %q)", available, preload)
-		}
+	switch {
+	case strings.Contains(preload, "timescaledb"):
+		t.Skip("this server preloads the extension")
+	case !available && pipelinetest.Required():
+		t.Fatal("the main PostgreSQL should have the extension's files (.ci/services installs them)")
+	case !available:
 		t.Skip("needs a server with the extension's files but not preloaded")
 	}
 	if _, err := Migrate(ctx, pool, MigrateConfig{Mode: ModeTimescale}); !errors.Is(err, ErrMode) || !strings.Contains(err.Error(), "shared_preload_libraries = 'timescaledb'") {

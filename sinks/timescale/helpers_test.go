@@ -1,10 +1,10 @@
 package timescale
 
 import (
-	"strings"
 	"context"
 	"fmt"
 	"math"
+	"strings"
 	"testing"
 	"time"
 

@@ -418,4 +418,3 @@ func useExtensionSchema(ctx context.Context, conn *pgx.Conn) error {
 	}
 	return nil
 }
-

@@ -281,8 +281,17 @@ func (s *Sink[T]) upsert(ctx context.Context, rows [][]any) (int64, []int, error
 	return n, conflicts, err
 }
 
-// bound sets the statement timeout for the rest of tx.
+// bound sets, for the rest of tx, the statement timeout and, on TimescaleDB,
+// no limit on the tuples a write may decompress.
 func (s *Sink[T]) bound(ctx context.Context, tx pgx.Tx) error {
+	if s.cfg.Mode == ModeTimescale {
+		// A replay into compressed chunks decompresses what it meets;
+		// past TimescaleDB's per-transaction limit (100,000 tuples by
+		// default) the write fails with 53400 however often it is tried.
+		if _, err := tx.Exec(ctx, "SET LOCAL timescaledb.max_tuples_decompressed_per_dml_transaction = 0"); err != nil {
+			return err
+		}
+	}
 	if s.cfg.StatementTimeout < 0 {
 		return nil
 	}

@@ -126,3 +126,34 @@ func TestInstalledButNotPreloaded(t *testing.T) {
 		t.Fatalf("auto: %+v, %v", res, err)
 	}
 }
+
+// TestReplayIntoCompressedChunks: readings replayed into chunks TimescaleDB
+// has compressed (a consumer group reset, a restore) are each found stored
+// already: nothing twice, no error. More rows than TimescaleDB's default
+// decompression limit per transaction (100,000) are replayed at once,
+// which used to fail the sink's every retry with SQLSTATE 53400.
+func TestReplayIntoCompressedChunks(t *testing.T) {
+	ctx := context.Background()
+	pool, _ := pipelinetest.Timescale(t)
+	if _, err := Migrate(ctx, pool, MigrateConfig{Mode: ModeTimescale}); err != nil {
+		t.Fatal(err)
+	}
+	local, _ := localSink(t, Readings, Config{Pool: pool})
+	rows := readings(0, 120_000, 20)
+	if _, err := local.Process(ctx, msgs(rows)); err != nil {
+		t.Fatal(err)
+	}
+	if n := count(t, pool, `SELECT count(*) FROM (SELECT compress_chunk(c) FROM show_chunks('sensor_readings') c) x`); n == 0 {
+		t.Fatal("no chunk to compress")
+	}
+	if n := count(t, pool, `SELECT count(*) FROM timescaledb_information.chunks WHERE hypertable_name = 'sensor_readings' AND NOT is_compressed`); n != 0 {
+		t.Fatalf("%d chunks left uncompressed", n)
+	}
+	if _, err := local.Process(ctx, msgs(rows)); err != nil {
+		t.Fatalf("replay into compressed chunks: %v", err)
+	}
+	if n := count(t, pool, `SELECT count(*) FROM sensor_readings`); n != 120_000 {
+		t.Fatalf("%d rows, want 120000", n)
+	}
+	checkRollup(t, pool)
+}

@@ -22,7 +22,7 @@ func TestMigrateRunSinkExport(t *testing.T) {
 		Mode    string   `json:"mode"`
 		Applied []string `json:"applied"`
 	}
-	if code != 0 || json.Unmarshal([]byte(out), &mig) != nil || mig.Mode != "plain" || len(mig.Applied) != 2 {
+	if code != 0 || json.Unmarshal([]byte(out), &mig) != nil || mig.Mode != "plain" || len(mig.Applied) == 0 || mig.Applied[0] != "0001_tables" {
 		t.Fatalf("migrate: exit %d, %q, %s", code, out, stderr)
 	}
 	code, out, _ = runCLI(t, ctx, "migrate", "--database-url", dbURL)

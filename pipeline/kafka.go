@@ -80,6 +80,12 @@ func (c KafkaConfig) Validate() error {
 	if (c.TLSCertFile == "") != (c.TLSKeyFile == "") {
 		return fmt.Errorf("%w: kafka: TLS client certificate and key must be given together", ErrConfig)
 	}
+	return c.ValidateRegistry()
+}
+
+// ValidateRegistry reports a registry URL that is not http(s): the part of
+// Validate a command that needs only the registry checks.
+func (c KafkaConfig) ValidateRegistry() error {
 	if c.Registry != "" && !strings.HasPrefix(c.Registry, "http://") && !strings.HasPrefix(c.Registry, "https://") {
 		return fmt.Errorf("%w: registry %q is not an http(s) URL", ErrConfig, c.Registry)
 	}

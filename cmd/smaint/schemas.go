@@ -54,8 +54,7 @@ func schemasRegister(ctx context.Context, args []string, stdout, stderr io.Write
 	if kf.cfg.Registry == "" {
 		return fmt.Errorf("%w: --registry is required", errUsage)
 	}
-	kf.cfg.Brokers = []string{"unused:9092"} // the registry is all this needs
-	if err := kf.validate(); err != nil {
+	if err := kf.cfg.ValidateRegistry(); err != nil { // the registry is all this needs
 		return err
 	}
 	topics, err := kf.names.topics()

@@ -62,7 +62,7 @@ func inSchema(t testing.TB, url string) (*pgxpool.Pool, string) {
 	defer cancel()
 	admin, err := pgx.Connect(ctx, url)
 	if err != nil {
-		if os.Getenv("SMAINT_REQUIRE_SERVICES") != "" {
+		if Required() {
 			t.Fatalf("PostgreSQL at %s: %v", url, err)
 		}
 		t.Skipf("no PostgreSQL at %s (%v); set SMAINT_REQUIRE_SERVICES=1 to make this a failure", url, err)

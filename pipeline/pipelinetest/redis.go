@@ -28,7 +28,7 @@ func Redis(t testing.TB) *redis.Client {
 	defer cancel()
 	if err := rdb.Ping(ctx).Err(); err != nil {
 		rdb.Close()
-		if os.Getenv("SMAINT_REQUIRE_SERVICES") != "" {
+		if Required() {
 			t.Fatalf("Redis at %s: %v", url, err)
 		}
 		t.Skipf("no Redis at %s (%v); set SMAINT_REQUIRE_SERVICES=1 to make this a failure", url, err)

@@ -415,7 +415,7 @@ func signalContext() (context.Context, context.CancelFunc) {
 func TestKcatReadsCleanTopic(t *testing.T) {
 	kcat, err := exec.LookPath("kcat")
 	if err != nil {
-		if os.Getenv("SMAINT_REQUIRE_SERVICES") != "" {
+		if pipelinetest.Required() {
 			t.Fatal("kcat not installed (make test-deps installs it)")
 		}
 		t.Skip("kcat not installed; make test-deps installs it")

@@ -19,6 +19,9 @@ import (
 // DefaultStatementTimeout is Config.StatementTimeout's default.
 const DefaultStatementTimeout = 30 * time.Second
 
+// DefaultSplitAfter is Config.SplitAfter's default.
+const DefaultSplitAfter = 3
+
 // Config configures a Sink.
 type Config struct {
 	Pool *pgxpool.Pool // required; its search_path selects the schema
@@ -29,6 +32,16 @@ type Config struct {
 	// stopped answering, fails after it and is retried, visibly
 	// (smaint_sink_database_up, /readyz), instead of waiting unseen.
 	StatementTimeout time.Duration
+	// SplitAfter is how many times in a row a batch's write may fail with
+	// the same row error (a SQLSTATE that can belong to some rows: a
+	// trigger's RAISE, a program limit, TimescaleDB's 53400) before the
+	// batch is split to find the rows the database refuses, which are
+	// dead-lettered while the rest are stored (default 3; negative: never,
+	// the batch is retried until the database takes it). Errors that name
+	// the database or the session (connection, timeout, lock, privilege,
+	// a missing table) are never split on: nothing is dead-lettered for
+	// an outage or a misconfiguration.
+	SplitAfter int
 
 	Registerer prometheus.Registerer
 	Logger     *slog.Logger
@@ -59,7 +72,10 @@ func (c Config) Validate() error {
 // batch with backoff and stops fetching meanwhile; the sink reports the
 // state in smaint_sink_database_up and in Health. A record the database
 // refuses (say, a NUL byte in a string) is found by splitting the batch
-// and dead-lettered; the rest are stored.
+// and dead-lettered; the rest are stored. So is a record the database
+// refuses with an error it does not class as bad data, once the batch
+// has failed the same way Config.SplitAfter times: no batch is retried
+// forever for the sake of some of its rows.
 //
 // In plain-PostgreSQL mode the readings sink also keeps the hourly rollup
 // current: in the same transaction it appends the aggregates of the rows
@@ -79,6 +95,10 @@ type Sink[T any] struct {
 	buf  []any
 
 	sensorCol, tsCol, valueCol int // of the hourly table's rows
+
+	// The row error the last writes failed with, and how many in a row.
+	repeatCode string
+	repeats    int
 }
 
 // New returns a sink writing to table.
@@ -91,6 +111,9 @@ func New[T any](table Table[T], cfg Config) (*Sink[T], error) {
 	}
 	if cfg.StatementTimeout == 0 {
 		cfg.StatementTimeout = DefaultStatementTimeout
+	}
+	if cfg.SplitAfter == 0 {
+		cfg.SplitAfter = DefaultSplitAfter
 	}
 	s := &Sink[T]{cfg: cfg, table: table, name: "sink-" + table.Name, lbl: table.Name,
 		log: cfg.Logger.With("table", table.Name), met: newSinkMetrics(cfg.Registerer)}
@@ -136,13 +159,19 @@ func (s *Sink[T]) Process(ctx context.Context, in []pipeline.Msg[T], out *pipeli
 	for _, c := range conflicts {
 		s.conflict(c, out)
 	}
-	if isDataError(err) {
+	switch {
+	case isDataError(err):
 		s.log.Warn("the database refused part of a batch; finding the records", "records", len(s.rows), "err", err)
-		err = s.split(ctx, 0, len(s.rows), out)
+		err = s.split(ctx, 0, len(s.rows), "", out)
+	case s.repeated(err):
+		s.log.Warn("a batch failed the same way repeatedly; splitting it to find the records the database refuses",
+			"records", len(s.rows), "failures", s.repeats, "sqlstate", s.repeatCode, "err", err)
+		err = s.split(ctx, 0, len(s.rows), s.repeatCode, out)
 	}
 	if err != nil {
 		return s.failed(err)
 	}
+	s.repeatCode, s.repeats = "", 0
 	s.met.seconds.WithLabelValues(s.lbl).Observe(time.Since(started).Seconds())
 	s.met.up.WithLabelValues(s.lbl).Set(1)
 	s.cfg.Health.Set("database/"+s.table.Name, true, "")
@@ -163,7 +192,7 @@ func (s *Sink[T]) failed(err error) error {
 // another identity (see Table.Identity).
 func (s *Sink[T]) store(ctx context.Context, rows [][]any) ([]int, error) {
 	n, err := s.copyFast(ctx, rows)
-	if isUniqueViolation(err) {
+	if isUniqueViolation(err) || isDecompressionLimit(err) {
 		var conflicts []int
 		n, conflicts, err = s.upsert(ctx, rows)
 		if err == nil {
@@ -186,9 +215,24 @@ func (s *Sink[T]) conflict(i int, out *pipeline.Emitter) {
 		pipeline.ErrConflict, s.table.Name, s.table.Identity, strings.Join(s.table.Key, ", ")))
 }
 
+// repeated counts a failed write and reports whether its batch has now
+// failed Config.SplitAfter times in a row with the same row error.
+func (s *Sink[T]) repeated(err error) bool {
+	if !isRowError(err) {
+		s.repeatCode, s.repeats = "", 0
+		return false
+	}
+	if code := pgCode(err); code != s.repeatCode {
+		s.repeatCode, s.repeats = code, 0
+	}
+	s.repeats++
+	return s.cfg.SplitAfter > 0 && s.repeats >= s.cfg.SplitAfter
+}
+
 // split stores rows[lo:hi] in halves until the rows the database refuses
-// are alone, and dead-letters those.
-func (s *Sink[T]) split(ctx context.Context, lo, hi int, out *pipeline.Emitter) error {
+// (with a data error, or with SQLSTATE code when that is not "") are
+// alone, and dead-letters those.
+func (s *Sink[T]) split(ctx context.Context, lo, hi int, code string, out *pipeline.Emitter) error {
 	n, conflicts, err := s.upsert(ctx, s.rows[lo:hi])
 	switch {
 	case err == nil:
@@ -198,7 +242,7 @@ func (s *Sink[T]) split(ctx context.Context, lo, hi int, out *pipeline.Emitter) 
 		s.met.rows.WithLabelValues(s.lbl, "upsert").Add(float64(n))
 		s.met.existing.WithLabelValues(s.lbl).Add(float64(int64(hi-lo-len(conflicts)) - n))
 		return nil
-	case !isDataError(err):
+	case !isDataError(err) && (code == "" || pgCode(err) != code):
 		return err
 	case hi-lo == 1:
 		s.met.rejected.WithLabelValues(s.lbl).Inc()
@@ -206,10 +250,10 @@ func (s *Sink[T]) split(ctx context.Context, lo, hi int, out *pipeline.Emitter) 
 		return nil
 	}
 	mid := (lo + hi) / 2
-	if err := s.split(ctx, lo, mid, out); err != nil {
+	if err := s.split(ctx, lo, mid, code, out); err != nil {
 		return err
 	}
-	return s.split(ctx, mid, hi, out)
+	return s.split(ctx, mid, hi, code, out)
 }
 
 func (s *Sink[T]) copyFast(ctx context.Context, rows [][]any) (int64, error) {

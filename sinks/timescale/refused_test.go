@@ -99,7 +99,9 @@ func TestAnOutageIsNeverDeadLettered(t *testing.T) {
 
 	reg := prometheus.NewRegistry()
 	stop := startSink(t, c, pool, "sink", reg, nil)
-	failed := func() float64 { return testutil.ToFloat64(newSinkMetrics(reg).errors.WithLabelValues("sensor_readings")) }
+	failed := func() float64 {
+		return testutil.ToFloat64(newSinkMetrics(reg).errors.WithLabelValues("sensor_readings"))
+	}
 	pipelinetest.Eventually(t, "several failed writes", func() bool { return failed() >= 3*DefaultSplitAfter })
 	stop()
 	if dlq := pipelinetest.ReadAll(t, c.ListenAddrs(), pipeline.DefaultTopics().DLQ); len(dlq) != 0 {

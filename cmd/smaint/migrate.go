@@ -18,10 +18,11 @@ type storageFlags struct {
 func (f *storageFlags) register(fs *flagSet) {
 	fs.StringVar(&f.mode, "mode", "auto", "auto (TimescaleDB when the extension can be created), timescale, or plain")
 	f.cfg = timescale.MigrateConfig{}.WithDefaults()
+	f.cfg.RefreshStart = 0 // follows --retention unless given
 	fs.Var(longDuration{&f.cfg.CompressAfter}, "compress-after", "TimescaleDB: compress readings older than this")
 	fs.Var(longDuration{&f.cfg.Retention}, "retention", "drop readings older than this")
 	fs.Var(longDuration{&f.cfg.RefreshEvery}, "rollup-refresh-every", "TimescaleDB: refresh the hourly rollup this often")
-	fs.Var(longDuration{&f.cfg.RefreshStart}, "rollup-refresh-start", "TimescaleDB: ... from this long ago")
+	fs.Var(longDuration{&f.cfg.RefreshStart}, "rollup-refresh-start", "TimescaleDB: ... from this long ago: as far back as readings may arrive late, and less than --retention (default --retention less a day)")
 	fs.Var(longDuration{&f.cfg.RefreshEnd}, "rollup-refresh-end", "TimescaleDB: ... to this long ago (the window must span two hours or more)")
 	fs.StringVar(&f.cfg.ExtensionSchema, "extension-schema", f.cfg.ExtensionSchema, "TimescaleDB: the schema a first migrate creates the extension in (one already installed stays where it is)")
 }
@@ -35,7 +36,8 @@ func (f *storageFlags) config() (timescale.MigrateConfig, error) {
 	default:
 		return f.cfg, fmt.Errorf("%w: --mode %q (want auto, timescale or plain)", errUsage, f.mode)
 	}
-	return f.cfg, f.cfg.Validate()
+	cfg := f.cfg.WithDefaults()
+	return cfg, cfg.Validate()
 }
 
 func migrateCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error {
@@ -45,11 +47,13 @@ func migrateCmd(ctx context.Context, args []string, stdout, stderr io.Writer) er
 		sf      storageFlags
 		lf      logFlags
 		jsonOut bool
+		run     bool
 	)
 	db.register(fs)
 	sf.register(fs)
 	lf.register(fs, "warn")
 	fs.BoolVar(&jsonOut, "json", false, "print the result as one JSON object")
+	fs.BoolVar(&run, "run-policies", false, "then run the storage policies once, now: TimescaleDB's compression, retention and rollup refresh jobs, or plain mode's rollup compaction and retention")
 	if err := fs.parse(args); err != nil {
 		return err
 	}
@@ -70,6 +74,11 @@ func migrateCmd(ctx context.Context, args []string, stdout, stderr io.Writer) er
 		return err
 	}
 	rep := res.Report(timescale.Where(db.url))
+	if run {
+		if rep.Ran, err = timescale.RunPolicies(ctx, pool); err != nil {
+			return err
+		}
+	}
 	if jsonOut {
 		return json.NewEncoder(stdout).Encode(rep)
 	}

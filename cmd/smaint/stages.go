@@ -217,7 +217,7 @@ func (c *clients) connect(ctx context.Context, cfg *stages.Config, d *deps, spec
 			log := d.log.With("stage", "sink")
 			sink = timescale.Config{Pool: pool, Registerer: d.reg, Logger: log, Health: d.health, StatementTimeout: c.dbTimeout}
 			w.closers = append(w.closers, pool.Close)
-			w.services = append(w.services, &timescale.Maintainer{Pool: pool, Logger: log, Registerer: d.reg})
+			w.services = append(w.services, &timescale.Maintainer{Pool: pool, Logger: log, Registerer: d.reg, Health: d.health})
 			log.Info("sink writes to the database", "database", timescale.Where(c.db.url))
 		}
 		return timescale.Node(name, topic, d.topics, sink)

@@ -113,3 +113,23 @@ func TestStorageBadCommandLines(t *testing.T) {
 		t.Fatalf("export of an unknown table: exit %d, %q", code, stderr)
 	}
 }
+
+// TestRunPoliciesInBothModes: `migrate --run-policies` runs TimescaleDB's
+// jobs, or plain mode's compaction and retention, and says which.
+func TestRunPoliciesInBothModes(t *testing.T) {
+	ctx := context.Background()
+	_, plain := testDatabase(t)
+	_, schema := pipelinetest.Timescale(t)
+	tsdb := pipelinetest.TimescaleSchemaURL(t, schema)
+	for _, tc := range []struct {
+		url, mode, want string
+	}{
+		{plain, "plain", "ran: rollup compaction (0 deltas folded), retention (0 readings deleted)"},
+		{tsdb, "timescale", "ran: compression of sensor_readings (job "},
+	} {
+		code, out, stderr := runCLI(t, ctx, "migrate", "--database-url", tc.url, "--mode", tc.mode, "--run-policies")
+		if code != 0 || !strings.Contains(out, tc.want) {
+			t.Errorf("%s: exit %d, %q, %s", tc.mode, code, out, stderr)
+		}
+	}
+}

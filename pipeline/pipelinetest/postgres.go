@@ -101,7 +101,19 @@ func inSchema(t testing.TB, url string) (*pgxpool.Pool, string) {
 // connections the test can find by name.
 func SchemaURL(t testing.TB, schema string) string {
 	t.Helper()
-	u, err := url.Parse(PostgresURL())
+	return schemaURL(t, PostgresURL(), schema)
+}
+
+// TimescaleSchemaURL is SchemaURL on the TimescaleDB server, for a schema
+// Timescale made.
+func TimescaleSchemaURL(t testing.TB, schema string) string {
+	t.Helper()
+	return schemaURL(t, TimescaleURL(), schema)
+}
+
+func schemaURL(t testing.TB, base, schema string) string {
+	t.Helper()
+	u, err := url.Parse(base)
 	if err != nil {
 		t.Fatal(err)
 	}

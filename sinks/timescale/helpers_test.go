@@ -30,12 +30,17 @@ func migrated(t testing.TB) (*pgxpool.Pool, string) {
 // readings returns n readings over sensors sensors, one a second each
 // from t0, with ids derived from i so that equal i give equal readings.
 func readings(from, n, sensors int) []schemas.SensorReading {
+	return readingsFrom(t0, from, n, sensors, time.Second)
+}
+
+// readingsFrom is readings from start, a reading every step per sensor.
+func readingsFrom(start time.Time, from, n, sensors int, step time.Duration) []schemas.SensorReading {
 	out := make([]schemas.SensorReading, 0, n)
 	for i := from; i < from+n; i++ {
 		s := i % sensors
 		out = append(out, schemas.SensorReading{
 			ReadingID: fmt.Sprintf("%08x-0000-4000-8000-%012x", i, i), SensorID: fmt.Sprintf("s-%03d", s),
-			AssetID: fmt.Sprintf("a-%02d", s/4), SensorType: "pressure", TS: t0.Add(time.Duration(i/sensors) * time.Second).Add(time.Duration(s) * time.Millisecond),
+			AssetID: fmt.Sprintf("a-%02d", s/4), SensorType: "pressure", TS: start.Add(time.Duration(i/sensors) * step).Add(time.Duration(s) * time.Millisecond),
 			Value: 4 + math.Sin(float64(i)/50), Unit: "bar", Quality: 100})
 	}
 	return out

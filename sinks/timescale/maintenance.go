@@ -13,27 +13,39 @@ import (
 	"github.com/smaint/smaint/pipeline"
 )
 
-// Maintainer does for plain PostgreSQL what TimescaleDB's policies do:
-// it folds the hourly rollup's deltas into its base table (Compact) and
-// deletes readings older than the retention Migrate recorded (Retain).
-// The hourly rollup is kept when raw rows go, as TimescaleDB keeps a
+// Maintainer looks after the stored data in either mode.
+//
+// On plain PostgreSQL it does what TimescaleDB's policies do: it folds
+// the hourly rollup's deltas into its base table (Compact) and deletes
+// readings older than the retention Migrate recorded (Retain). The
+// hourly rollup is kept when raw rows go, as TimescaleDB keeps a
 // continuous aggregate. Each step is a short transaction, so it never
-// holds long locks against the sink. Any number of Maintainers may run.
+// holds long locks against the sink.
+//
+// On TimescaleDB, whose scheduler runs those policies, it watches them:
+// every JobsEvery it reads each job's state (Jobs) into the metrics
+// smaint_timescaledb_job_failing, _failures and
+// _last_success_timestamp_seconds, into the Health component HealthJobs,
+// and logs each failed run once.
+//
+// Any number of Maintainers may run.
 type Maintainer struct {
 	Pool         *pgxpool.Pool
 	CompactEvery time.Duration // default 10 s
 	RetainEvery  time.Duration // default 1 h
+	JobsEvery    time.Duration // default 1 min
 	ChunkRows    int           // rows per retention DELETE (default 10,000)
 	Logger       *slog.Logger
 	Clock        pipeline.Clock
 	Registerer   prometheus.Registerer
+	Health       *pipeline.Health
 }
 
 var errNotPlain = errors.New("timescale: maintenance is TimescaleDB's in this mode")
 
-// Run compacts and retains on schedule until ctx ends. In TimescaleDB
-// mode it returns at once; before Migrate it waits for it. Failures are
-// logged and tried again next time.
+// Run compacts and retains on schedule (plain mode), or watches
+// TimescaleDB's jobs (timescale mode), until ctx ends; before Migrate it
+// waits for it. Failures are logged and tried again next time.
 func (m *Maintainer) Run(ctx context.Context) error {
 	compactEvery, retainEvery := m.CompactEvery, m.RetainEvery
 	if compactEvery <= 0 {
@@ -60,8 +72,12 @@ func (m *Maintainer) Run(ctx context.Context) error {
 		}
 		switch {
 		case errors.Is(err, errNotPlain):
-			log.Info("TimescaleDB runs compression, retention and the rollup; smaint's maintenance stays idle")
-			return nil
+			log.Info("TimescaleDB runs compression, retention and the rollup; smaint watches its jobs")
+			every := m.JobsEvery
+			if every <= 0 {
+				every = time.Minute
+			}
+			return m.watchJobs(ctx, every, log)
 		case err != nil && ctx.Err() == nil:
 			log.Warn("storage maintenance failed; trying again later", "err", err)
 		}

@@ -42,8 +42,17 @@ type MigrateConfig struct {
 	// The continuous aggregate's refresh policy (TimescaleDB): every
 	// RefreshEvery, refresh from RefreshStart to RefreshEnd ago. The window
 	// must span at least two hourly buckets, or TimescaleDB refuses it.
+	//
+	// RefreshStart must be shorter than Retention: a refresh over hours
+	// whose readings retention dropped deletes their rollup, which both
+	// modes keep. It should reach as far back as readings may arrive
+	// late: an hour the refresh never covers keeps the rollup of the
+	// readings stored when it was first materialized, so late readings,
+	// a backlog or a replay older than RefreshStart are missing from it.
+	// Hence the long default; a refresh only recomputes the hours whose
+	// readings changed since the last one, so a long window costs little.
 	RefreshEvery time.Duration // default 30 min
-	RefreshStart time.Duration // default 3 h
+	RefreshStart time.Duration // default Retention less a day (or half of a Retention under two days)
 	RefreshEnd   time.Duration // default 30 min
 	// ExtensionSchema is where a first migrate creates the timescaledb
 	// extension (default public). An extension already there stays where
@@ -62,7 +71,11 @@ func (c MigrateConfig) WithDefaults() MigrateConfig {
 	def(&c.CompressAfter, 7*24*time.Hour)
 	def(&c.Retention, 180*24*time.Hour)
 	def(&c.RefreshEvery, 30*time.Minute)
-	def(&c.RefreshStart, 3*time.Hour)
+	if c.Retention >= 2*24*time.Hour {
+		def(&c.RefreshStart, c.Retention-24*time.Hour)
+	} else {
+		def(&c.RefreshStart, c.Retention/2)
+	}
 	def(&c.RefreshEnd, 30*time.Minute)
 	if c.ExtensionSchema == "" {
 		c.ExtensionSchema = "public"
@@ -84,6 +97,8 @@ func (c MigrateConfig) Validate() error {
 		return fmt.Errorf("%w: rollup refresh every %v, ending %v ago", pipeline.ErrConfig, c.RefreshEvery, c.RefreshEnd)
 	case c.RefreshStart-c.RefreshEnd < 2*time.Hour:
 		return fmt.Errorf("%w: rollup refresh window %v to %v ago spans less than two hourly buckets", pipeline.ErrConfig, c.RefreshStart, c.RefreshEnd)
+	case c.RefreshStart >= c.Retention:
+		return fmt.Errorf("%w: rollup refresh from %v ago reaches past the retention of %v: a refresh over dropped readings deletes their rollup; make it shorter", pipeline.ErrConfig, c.RefreshStart, c.Retention)
 	}
 	return nil
 }

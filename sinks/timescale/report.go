@@ -23,6 +23,8 @@ type MigrateReport struct {
 	Reason   string   `json:"reason"`
 	Applied  []string `json:"applied"`
 	Settings []string `json:"settings_changed"`
+	// Ran lists the policies run by hand (migrate --run-policies).
+	Ran []string `json:"policies_run,omitempty"`
 }
 
 // Report returns r's report for the database named database (see Where).
@@ -42,5 +44,8 @@ func (r MigrateReport) Print(w io.Writer) {
 	}
 	if len(r.Settings) > 0 {
 		fmt.Fprintf(w, "settings: %s\n", strings.Join(r.Settings, "; "))
+	}
+	if len(r.Ran) > 0 {
+		fmt.Fprintf(w, "ran: %s\n", strings.Join(r.Ran, ", "))
 	}
 }

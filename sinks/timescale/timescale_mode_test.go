@@ -146,7 +146,7 @@ func TestReplayIntoCompressedChunks(t *testing.T) {
 	if n := count(t, pool, `SELECT count(*) FROM (SELECT compress_chunk(c) FROM show_chunks('sensor_readings') c) x`); n == 0 {
 		t.Fatal("no chunk to compress")
 	}
-	if n := count(t, pool, `SELECT count(*) FROM timescaledb_information.chunks WHERE hypertable_name = 'sensor_readings' AND NOT is_compressed`); n != 0 {
+	if n := count(t, pool, `SELECT count(*) FROM timescaledb_information.chunks WHERE hypertable_schema = current_schema() AND hypertable_name = 'sensor_readings' AND NOT is_compressed`); n != 0 {
 		t.Fatalf("%d chunks left uncompressed", n)
 	}
 	if _, err := local.Process(ctx, msgs(rows)); err != nil {

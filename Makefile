@@ -8,7 +8,7 @@ BENCHTIME ?= 2s
 FUZZTIME  ?= 30s
 PKGS      := ./...
 
-.PHONY: all build build-prod demo test test-short services bench bench-e2e bench-detect fuzz fmt vet check clean
+.PHONY: all build build-prod demo test test-short services bench bench-sink bench-e2e bench-detect fuzz fmt vet check clean
 
 all: build
 
@@ -40,9 +40,16 @@ test-short:
 services:
 	@.ci/services
 
-# Every go test benchmark: stages, codec, runtime, sink.
+# Every go test benchmark: stages, codec, runtime, sink (the sink in both
+# storage modes).
 bench: services build
 	$(GO) test -run '^$$' -bench . -benchmem -benchtime $(BENCHTIME) $(PKGS)
+	SMAINT_TEST_DATABASE_URL='$(TIMESCALE_URL)' $(GO) test -run '^$$' -bench . -benchmem -benchtime $(BENCHTIME) ./sinks/timescale
+
+# The sink benchmark of README "Performance", in both storage modes.
+bench-sink: services
+	$(GO) test -run '^$$' -bench SinkVsRawCopy -benchtime 5x -count 3 ./sinks/timescale
+	SMAINT_TEST_DATABASE_URL='$(TIMESCALE_URL)' $(GO) test -run '^$$' -bench SinkVsRawCopy -benchtime 5x -count 3 ./sinks/timescale
 
 # The end-to-end runs of README "Performance", written to bench/results
 # (about twenty-five minutes).

@@ -16,7 +16,9 @@ import (
 // (records to rows, COPY, and in plain mode the hourly rollup, in one
 // transaction), and the sink on a replay of the same data (the staged
 // upsert). It reports rows per second of each and the sink's share of raw
-// COPY.
+// COPY. It runs in the mode of the test server (make bench-sink runs it
+// on both); on TimescaleDB it also replays into the same chunks once
+// compressed.
 func BenchmarkSinkVsRawCopy(b *testing.B) {
 	ctx := context.Background()
 	pool, _ := migrated(b)
@@ -38,8 +40,18 @@ func BenchmarkSinkVsRawCopy(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
+	mode := serverMode(b, pool)
 	truncate := func() {
-		if _, err := pool.Exec(ctx, `TRUNCATE sensor_readings, sensor_readings_hourly_base, sensor_readings_hourly_delta`); err != nil {
+		tables := "sensor_readings, sensor_readings_hourly_base, sensor_readings_hourly_delta"
+		if mode == ModeTimescale {
+			tables = "sensor_readings"
+		}
+		if _, err := pool.Exec(ctx, `TRUNCATE `+tables); err != nil {
+			b.Fatal(err)
+		}
+	}
+	compress := func() {
+		if _, err := pool.Exec(ctx, `SELECT compress_chunk(c) FROM show_chunks('sensor_readings') c`); err != nil {
 			b.Fatal(err)
 		}
 	}
@@ -50,7 +62,7 @@ func BenchmarkSinkVsRawCopy(b *testing.B) {
 		}
 		return time.Since(start)
 	}
-	var raw, fresh, replay time.Duration
+	var raw, fresh, replay, compressed time.Duration
 	for b.Loop() {
 		truncate()
 		raw += timed(func(lo, hi int) {
@@ -66,11 +78,18 @@ func BenchmarkSinkVsRawCopy(b *testing.B) {
 		}
 		fresh += timed(process)
 		replay += timed(process)
+		if mode == ModeTimescale {
+			compress()
+			compressed += timed(process)
+		}
 	}
 	rate := func(d time.Duration) float64 { return float64(n*b.N) / d.Seconds() }
 	b.ReportMetric(rate(raw), "raw-copy-rows/s")
 	b.ReportMetric(rate(fresh), "sink-rows/s")
 	b.ReportMetric(rate(replay), "replay-rows/s")
+	if mode == ModeTimescale {
+		b.ReportMetric(rate(compressed), "replay-compressed-rows/s")
+	}
 	b.ReportMetric(rate(fresh)/rate(raw), "sink/raw")
 	b.ReportMetric(0, "ns/op")
 }

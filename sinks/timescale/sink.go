@@ -347,9 +347,8 @@ func (s *Sink[T]) bound(ctx context.Context, tx pgx.Tx) error {
 // whose key is stored under another identity.
 func (s *Sink[T]) conflicting(ctx context.Context, tx pgx.Tx, stage string, rows [][]any) ([]int, error) {
 	id := s.table.Identity
-	q := fmt.Sprintf(`SELECT s.%s FROM %s s JOIN %s t USING (%s) WHERE t.%s IS DISTINCT FROM s.%s`,
-		id, stage, s.table.Name, strings.Join(s.table.Key, ", "), id, id)
-	res, _ := tx.Query(ctx, q) // an error shows in CollectRows
+	q, args := s.conflictQuery(stage, rows)
+	res, _ := tx.Query(ctx, q, args...) // an error shows in CollectRows
 	ids, err := pgx.CollectRows(res, pgx.RowTo[[16]byte])
 	if err != nil || len(ids) == 0 {
 		return nil, err
@@ -366,6 +365,45 @@ func (s *Sink[T]) conflicting(ctx context.Context, tx pgx.Tx, stage string, rows
 		}
 	}
 	return out, nil
+}
+
+// conflictQuery selects the identities of the rows staged in stage whose
+// key is stored under another identity. The stored rows to compare with
+// lie in the batch's time range: with the range as constants the join
+// reads those (on TimescaleDB the chunks of that range, compressed or
+// not) instead of the whole table on every replayed batch.
+func (s *Sink[T]) conflictQuery(stage string, rows [][]any) (string, []any) {
+	id := s.table.Identity
+	q := fmt.Sprintf(`SELECT s.%s FROM %s s JOIN %s t USING (%s) WHERE t.%s IS DISTINCT FROM s.%s`,
+		id, stage, s.table.Name, strings.Join(s.table.Key, ", "), id, id)
+	lo, hi, ok := s.timeRange(rows)
+	if !ok {
+		return q, nil
+	}
+	return q + fmt.Sprintf(` AND t.%s BETWEEN $1 AND $2`, s.table.Time), []any{lo, hi}
+}
+
+// timeRange returns the earliest and latest Table.Time of rows, when that
+// column is part of the key (so that a stored row with a row's key has
+// its time too).
+func (s *Sink[T]) timeRange(rows [][]any) (lo, hi time.Time, ok bool) {
+	if !slices.Contains(s.table.Key, s.table.Time) {
+		return lo, hi, false
+	}
+	col := slices.Index(s.table.Columns, s.table.Time)
+	for i, r := range rows {
+		t, isTime := r[col].(time.Time)
+		if !isTime {
+			return lo, hi, false
+		}
+		if i == 0 || t.Before(lo) {
+			lo = t
+		}
+		if i == 0 || t.After(hi) {
+			hi = t
+		}
+	}
+	return lo, hi, len(rows) > 0
 }
 
 type hourKey struct {

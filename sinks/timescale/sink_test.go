@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
@@ -241,4 +242,54 @@ func TestALockedTableFailsVisiblyNotSilently(t *testing.T) {
 	if n := count(t, pool, `SELECT count(*) FROM sensor_readings`); n != 10 {
 		t.Fatalf("%d rows", n)
 	}
+}
+
+// TestReplayReadsOnlyTheBatchsTimeRange: the check for conflicting
+// readings after a replay reads the stored rows of the batch's time
+// range, not the whole table: its plan scans no table or chunk
+// sequentially. (It used to hash-join the whole table for every
+// replayed batch: replays slowed down as the table grew.)
+func TestReplayReadsOnlyTheBatchsTimeRange(t *testing.T) {
+	ctx := context.Background()
+	pool, _ := migrated(t)
+	local, sink := localSink(t, Readings, Config{Pool: pool})
+	all := readings(0, 200_000, 1000)
+	if _, err := local.Process(ctx, msgs(all)); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := pool.Exec(ctx, `ANALYZE sensor_readings`); err != nil {
+		t.Fatal(err)
+	}
+	batch := all[100_000:110_000]
+	rows := make([][]any, len(batch))
+	for i := range batch {
+		var err error
+		if rows[i], err = Readings.Row(&batch[i], nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	tx, err := pool.Begin(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tx.Rollback(ctx)
+	if _, err := tx.Exec(ctx, `CREATE TEMP TABLE stage (LIKE sensor_readings) ON COMMIT DROP`); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := tx.CopyFrom(ctx, pgx.Identifier{"stage"}, Readings.Columns, pgx.CopyFromRows(rows)); err != nil {
+		t.Fatal(err)
+	}
+	q, args := sink.conflictQuery("stage", rows)
+	res, _ := tx.Query(ctx, "EXPLAIN "+q, args...) // an error shows in CollectRows
+	lines, err := pgx.CollectRows(res, pgx.RowTo[string])
+	if err != nil {
+		t.Fatal(err)
+	}
+	plan := strings.Join(lines, "\n")
+	for _, l := range lines {
+		if strings.Contains(l, "Seq Scan on") && !strings.Contains(l, "Seq Scan on stage") {
+			t.Fatalf("the conflict check scans stored readings sequentially:\n%s", plan)
+		}
+	}
+	t.Logf("plan:\n%s", plan)
 }

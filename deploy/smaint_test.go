@@ -44,6 +44,11 @@ const prodTags = "prod"
 // goRuntimeEnv are variables the Go runtime reads in any smaint container.
 var goRuntimeEnv = []string{"GOMEMLIMIT", "GOMAXPROCS", "GOGC", "GODEBUG", "TZ"}
 
+// awsEnv are variables the AWS SDK's default chain reads, for an s3://
+// model store (--models).
+var awsEnv = []string{"AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_REGION", "AWS_PROFILE",
+	"AWS_ROLE_ARN", "AWS_WEB_IDENTITY_TOKEN_FILE", "AWS_CONTAINER_CREDENTIALS_FULL_URI"}
+
 // smaintCLI is the command line of the real binary.
 type smaintCLI struct {
 	commands map[string]map[string]string // subcommand -> flag -> type (bool, int, string, ...)
@@ -163,14 +168,14 @@ func readCLI() (*smaintCLI, error) {
 // checkEnvName reports a variable set for a smaint container that smaint
 // would not read (a typo, or a flag that does not exist).
 func (c *smaintCLI) checkEnvName(name string) error {
-	if _, ok := c.env[name]; ok || slices.Contains(goRuntimeEnv, name) {
+	if _, ok := c.env[name]; ok || slices.Contains(goRuntimeEnv, name) || slices.Contains(awsEnv, name) {
 		return nil
 	}
 	if strings.HasPrefix(name, "SMAINT_") {
 		return fmt.Errorf("%s is the env twin of no smaint flag (--%s does not exist in %s)",
 			name, strings.ToLower(strings.ReplaceAll(strings.TrimPrefix(name, "SMAINT_"), "_", "-")), strings.Join(slices.Sorted(maps.Keys(c.commands)), ", "))
 	}
-	return fmt.Errorf("%s is not read by smaint (want SMAINT_<FLAG>, %s, or a Go runtime variable)", name, strings.Join(slices.Sorted(maps.Keys(envAliases)), ", "))
+	return fmt.Errorf("%s is not read by smaint (want SMAINT_<FLAG>, %s, an AWS SDK variable, or a Go runtime variable)", name, strings.Join(slices.Sorted(maps.Keys(envAliases)), ", "))
 }
 
 // checkEnv checks a variable's name and, for smaint's, its value.

@@ -326,6 +326,25 @@ func TestTrainThenScoreWithTheModels(t *testing.T) {
 		}
 	}
 
+	// A newer version that was tampered with is listed as refused, and
+	// scoring keeps to the last good one.
+	good, err := os.ReadFile(strings.TrimPrefix(trained[0].URI, "file://"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The model's threshold (after the manifest's copy): 0.6 becomes 10.6.
+	at := strings.LastIndex(string(good), `"threshold":`) + len(`"threshold":`)
+	bad := string(good)[:at] + "1" + string(good)[at:]
+	if err := os.WriteFile(filepath.Join(dir, "models", "iforest-pressure", "v0002.json"), []byte(bad), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	code, stdout, stderr = runCLI(t, ctx, "models", "list", "--models", store)
+	if code != 0 || strings.Count(stdout, " ok\n") != 2 || !strings.Contains(stdout, "v0002") || !strings.Contains(stdout, "REFUSED: ") ||
+		!strings.Contains(stdout, "checksum mismatch") {
+		t.Fatalf("models list: exit %d\n%s%s", code, stdout, stderr)
+	}
+	t.Logf("models list:\n%s", stdout)
+
 	_, res := backtestInProcess(t, "--csv", path, "--no-drift", "--models", store)
 	for sensor, ss := range res.Scores {
 		typ := ss[0].SensorType

@@ -30,6 +30,7 @@ func commands() []command {
 		{"backtest", "run the analytics stages over a CSV of historical readings, without Kafka", backtestCmd},
 		{"evaluate", "score backtest's output against labels: precision, recall, F1, false and missed alarms", evaluateCmd},
 		{"train", "train Isolation Forest models per sensor type from a CSV of historical readings", trainCmd},
+		{"models", "list the model store's models and versions, with their manifests and checks", modelsCmd},
 		{"migrate", "create or update the database tables (TimescaleDB or plain PostgreSQL)", migrateCmd},
 		{"export", "write stored rows to a CSV file, all or incrementally", exportCmd},
 		{"reset", "move a stage's committed offsets to the start, the end or a time of its input", resetCmd},

@@ -66,7 +66,7 @@ func featureFlags(fs *flagSet, set *settings) {
 
 func scoreFlags(fs *flagSet, set *settings) {
 	c := &set.Score
-	fs.StringVar(&set.models, "models", "", "model store (file:///dir): each sensor type with an Isolation Forest there (iforest-<type>) is scored by its latest version; others by --detector")
+	fs.StringVar(&set.models, "models", "", "model store (file:///DIR or s3://BUCKET[/PREFIX]?..., see smaint models): each sensor type with an Isolation Forest there (iforest-<type>) is scored by its latest version; others by --detector")
 	fs.Var(funcValue{func() string { return score.FormatThresholds(c.Thresholds) }, func(s string) (err error) {
 		c.Thresholds, err = score.ParseThresholds(s)
 		return err
@@ -106,11 +106,14 @@ func (set *settings) config(ctx context.Context, d *deps) (stages.Config, error)
 		c.Score.Robust.Z0, c.Score.Adaptive.Z0 = set.deviation, set.deviation
 	}
 	if set.models != "" {
-		store, err := score.OpenModelStore(set.models)
+		store, err := openModelStore(ctx, set.models)
 		if err != nil {
 			return c, fmt.Errorf("%w: --models: %v", errUsage, err)
 		}
-		if c.Score.Models, err = score.LoadModels(ctx, store, nil); err != nil {
+		refused := func(model, version string, err error) {
+			d.log.Warn("model version refused; the last good one is used", "model", model, "version", version, "err", err)
+		}
+		if c.Score.Models, err = score.LoadModels(ctx, store, nil, refused); err != nil {
 			return c, fmt.Errorf("--models: %w", err)
 		}
 		for _, m := range c.Score.Models {

@@ -24,7 +24,7 @@ func trainCmd(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	forest := score.IForestConfig{}.WithDefaults()
 	t := pipeline.DefaultTopics()
 	h.register(fs, slices.DeleteFunc(stages.Downstream(t, t.Clean), func(s stages.Spec) bool { return s.Name != "features" }))
-	fs.StringVar(&models, "models", "", "model store to write to (file:///dir)")
+	fs.StringVar(&models, "models", "", "model store to write to: "+modelsFlagHelp)
 	fs.StringVar(&version, "version", "", "version of the new models (default: the UTC time, so later versions sort last)")
 	fs.IntVar(&forest.Trees, "trees", forest.Trees, "trees per forest")
 	fs.IntVar(&forest.SampleSize, "sample-size", forest.SampleSize, "windows each tree is grown on")
@@ -42,7 +42,7 @@ func trainCmd(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if err := forest.Validate(); err != nil {
 		return err
 	}
-	store, err := score.OpenModelStore(models)
+	store, err := openModelStore(ctx, models)
 	if err != nil {
 		return fmt.Errorf("%w: --models: %v", errUsage, err)
 	}
@@ -53,8 +53,19 @@ func trainCmd(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if err != nil {
 		return err
 	}
-	var fvs []schemas.FeatureVector
-	pipeline.Observe(off, topics.Features, func(fv *schemas.FeatureVector) { fvs = append(fvs, *fv) })
+	var (
+		fvs      []schemas.FeatureVector
+		from, to time.Time
+	)
+	pipeline.Observe(off, topics.Features, func(fv *schemas.FeatureVector) {
+		fvs = append(fvs, *fv)
+		if from.IsZero() || fv.WindowStart.Before(from) {
+			from = fv.WindowStart
+		}
+		if fv.WindowEnd.After(to) {
+			to = fv.WindowEnd
+		}
+	})
 	if err := backtest.Replay(ctx, off, topics.Clean, backtest.InEventOrder(rows)); err != nil {
 		return err
 	}
@@ -62,7 +73,10 @@ func trainCmd(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if err != nil {
 		return fmt.Errorf("%s: %w", h.in, err)
 	}
-	published, err := score.Publish(ctx, store, forests, version)
+	published, err := score.Publish(ctx, store, forests, version, score.Manifest{
+		CreatedAt: time.Now().UTC(), TrainedFrom: from.UTC(), TrainedTo: to.UTC(),
+		Params: map[string]any{"trees": forest.Trees, "sample_size": forest.SampleSize, "contamination": forest.Contamination, "seed": forest.Seed},
+	})
 	for _, p := range published {
 		fmt.Fprintf(stdout, "%-22s version %s: %d windows, threshold %.3f, %s\n", p.Model, p.Version, p.Windows, p.Threshold, p.URI)
 	}

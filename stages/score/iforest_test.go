@@ -89,23 +89,28 @@ func TestIForestArtifactRoundTripAndStore(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	art, err := EncodeArtifact(Manifest{Name: f.Model, Version: f.Version}, b)
+	if err != nil {
+		t.Fatal(err)
+	}
 	st := &FileStore{Dir: t.TempDir()}
 	ctx := context.Background()
-	uri, sha, err := st.Put(ctx, f.Model, f.Version, b)
+	uri, sha, err := st.Put(ctx, f.Model, f.Version, art)
 	if err != nil {
 		t.Fatal(err)
 	}
 	older := *f
 	older.Version = "20261124T000000Z"
 	ob, _ := older.Marshal()
-	if _, _, err := st.Put(ctx, older.Model, older.Version, ob); err != nil {
+	oart, _ := EncodeArtifact(Manifest{Name: older.Model, Version: older.Version}, ob)
+	if _, _, err := st.Put(ctx, older.Model, older.Version, oart); err != nil {
 		t.Fatal(err)
 	}
-	latest, err := st.Latest(ctx, f.Model)
+	latest, err := Latest(ctx, st, f.Model)
 	if err != nil || latest != uri {
 		t.Fatalf("latest %q (%v), want %q", latest, err, uri)
 	}
-	g, err := LoadIForest(ctx, st, uri, sha)
+	g, _, err := LoadIForest(ctx, st, uri, sha)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -122,28 +127,34 @@ func TestIForestArtifactRoundTripAndStore(t *testing.T) {
 	if g.Detector().Score(fv).OK {
 		t.Error("scored a vector with the wrong number of features")
 	}
-	// Tampered bytes fail the checksum; garbage fails to parse.
+	// Tampered bytes fail the checksum; garbage, a model without a
+	// manifest and a malformed tree fail to load.
 	path := strings.TrimPrefix(uri, "file://")
-	if err := os.WriteFile(path, append(b, ' '), 0o644); err != nil {
-		t.Fatal(err)
+	for _, tc := range []struct {
+		name string
+		data []byte
+		want error
+	}{
+		{"tampered", tamper(art), ErrChecksum},
+		{"truncated", art[:len(art)-10], ErrCorrupt},
+		{"no manifest (an older smaint's)", b, ErrCorrupt},
+		{"malformed tree", must(EncodeArtifact(Manifest{Name: "x"}, []byte(`{"model":"x","trees":[{"nodes":[{"f":0,"l":0,"r":5}]}],"features":["a"],"sample_size":4}`))), ErrCorrupt},
+	} {
+		if err := os.WriteFile(path, tc.data, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		if _, _, err := LoadIForest(ctx, st, uri, ""); !errors.Is(err, tc.want) {
+			t.Errorf("%s artifact: %v, want %v", tc.name, err, tc.want)
+		}
 	}
-	if _, err := LoadIForest(ctx, st, uri, sha); !errors.Is(err, ErrChecksum) {
-		t.Errorf("tampered artifact: %v", err)
-	}
-	if err := os.WriteFile(path, []byte(`{"model":"x","trees":[{"nodes":[{"f":0,"l":0,"r":5}]}],"features":["a"],"sample_size":4}`), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := LoadIForest(ctx, st, uri, ""); err == nil {
-		t.Error("a malformed tree loaded")
-	}
-	if _, err := st.Latest(ctx, "missing"); !errors.Is(err, ErrNoModel) {
+	if _, err := Latest(ctx, st, "missing"); !errors.Is(err, ErrNoModel) {
 		t.Errorf("missing model: %v", err)
 	}
 	if _, _, err := st.Put(ctx, "../escape", "v1", b); err == nil {
 		t.Error("a model name with a path in it was accepted")
 	}
 	if _, err := OpenModelStore("s3://bucket/models"); err == nil {
-		t.Error("s3:// is not supported yet, and should say so")
+		t.Error("s3:// is sinks/s3store's; score's opener should say it does not open it")
 	}
 	if s, err := OpenModelStore("file://" + filepath.Join(t.TempDir(), "m")); err != nil || s == nil {
 		t.Errorf("file store: %v", err)
@@ -151,4 +162,18 @@ func TestIForestArtifactRoundTripAndStore(t *testing.T) {
 	if _, err := TrainIForest("m", "t", []string{"a"}, [][]float64{{1}}, IForestConfig{}); !errors.Is(err, ErrTraining) {
 		t.Errorf("too little data: %v", err)
 	}
+}
+
+func must[T any](v T, err error) T {
+	if err != nil {
+		panic(err)
+	}
+	return v
+}
+
+// tamper changes the model's threshold (after the manifest's copy of
+// it): 0.6 becomes 10.6.
+func tamper(art []byte) []byte {
+	at := strings.LastIndex(string(art), `"threshold":`) + len(`"threshold":`)
+	return []byte(string(art[:at]) + "1" + string(art[at:]))
 }

@@ -17,27 +17,46 @@ import (
 	"github.com/smaint/smaint/pipeline"
 )
 
-// ModelStore holds versioned model artifacts. Implementations must be
-// safe for concurrent use.
+// ModelStore holds versioned model artifacts (EncodeArtifact's form).
+// Implementations must be safe for concurrent use; file:// is FileStore,
+// s3:// is sinks/s3store.
 type ModelStore interface {
 	// Put stores data as version of model and returns its URI and the
-	// hex SHA-256 of data.
+	// hex SHA-256 of data. A reader sees the whole artifact or none of it.
 	Put(ctx context.Context, model, version string, data []byte) (uri, sha string, err error)
 	// Get returns the artifact at uri.
 	Get(ctx context.Context, uri string) ([]byte, error)
-	// Latest returns the URI of model's latest version (versions sort as
-	// strings), or ErrNoModel.
-	Latest(ctx context.Context, model string) (string, error)
+	// Versions lists model's versions, oldest first (versions sort as
+	// strings), or returns ErrNoModel.
+	Versions(ctx context.Context, model string) ([]StoredVersion, error)
+	// Models lists the models the store holds, in name order.
+	Models(ctx context.Context) ([]string, error)
+}
+
+// StoredVersion is one version of a model in a store.
+type StoredVersion struct {
+	Version string `json:"version"`
+	URI     string `json:"uri"`
 }
 
 // ErrNoModel means the store has no version of a model.
 var ErrNoModel = errors.New("score: no such model")
 
+// Latest returns the URI of model's latest version, or ErrNoModel.
+func Latest(ctx context.Context, st ModelStore, model string) (string, error) {
+	vs, err := st.Versions(ctx, model)
+	if err != nil {
+		return "", err
+	}
+	return vs[len(vs)-1].URI, nil
+}
+
 // ErrChecksum means an artifact's bytes do not match the SHA-256 its
 // announcement carried.
 var ErrChecksum = errors.New("score: model checksum mismatch")
 
-// OpenModelStore opens the store at a URI: file:///path for a directory.
+// OpenModelStore opens the store at a file:///path URI: a directory.
+// (cmd/smaint also opens s3:// URIs, with sinks/s3store.)
 func OpenModelStore(uri string) (ModelStore, error) {
 	u, err := url.Parse(uri)
 	if err != nil {
@@ -50,7 +69,7 @@ func OpenModelStore(uri string) (ModelStore, error) {
 		}
 		return &FileStore{Dir: u.Path}, nil
 	default:
-		return nil, fmt.Errorf("score: model store %q: scheme %q not supported (file:// is)", uri, u.Scheme)
+		return nil, fmt.Errorf("score: model store %q: scheme %q not supported here (file:// is)", uri, u.Scheme)
 	}
 }
 
@@ -91,64 +110,129 @@ func (s *FileStore) Get(_ context.Context, uri string) ([]byte, error) {
 	return os.ReadFile(u.Path)
 }
 
-// Latest implements ModelStore.
-func (s *FileStore) Latest(_ context.Context, model string) (string, error) {
-	entries, err := os.ReadDir(filepath.Join(s.Dir, model))
+// Models implements ModelStore.
+func (s *FileStore) Models(_ context.Context) ([]string, error) {
+	entries, err := os.ReadDir(s.Dir)
 	if errors.Is(err, os.ErrNotExist) {
-		return "", ErrNoModel
+		return nil, nil
 	}
-	if err != nil {
-		return "", err
-	}
-	var versions []string
+	var out []string
 	for _, e := range entries {
-		if v, ok := strings.CutSuffix(e.Name(), ".json"); ok && !e.IsDir() {
-			versions = append(versions, v)
+		if e.IsDir() && validName(e.Name()) {
+			out = append(out, e.Name())
 		}
 	}
-	if len(versions) == 0 {
-		return "", ErrNoModel
-	}
-	slices.Sort(versions)
-	return (&url.URL{Scheme: "file", Path: filepath.Join(s.Dir, model, versions[len(versions)-1]+".json")}).String(), nil
+	return out, err
 }
 
-// LoadIForest fetches an artifact and, when sha is not empty, checks it.
-func LoadIForest(ctx context.Context, st ModelStore, uri, sha string) (*IForest, error) {
-	b, err := st.Get(ctx, uri)
+// Versions implements ModelStore.
+func (s *FileStore) Versions(_ context.Context, model string) ([]StoredVersion, error) {
+	if !validName(model) {
+		return nil, fmt.Errorf("score: bad model name %q", model)
+	}
+	entries, err := os.ReadDir(filepath.Join(s.Dir, model))
+	if errors.Is(err, os.ErrNotExist) {
+		return nil, ErrNoModel
+	}
 	if err != nil {
 		return nil, err
+	}
+	var out []StoredVersion
+	for _, e := range entries {
+		if v, ok := strings.CutSuffix(e.Name(), ".json"); ok && !e.IsDir() {
+			out = append(out, StoredVersion{v, (&url.URL{Scheme: "file", Path: filepath.Join(s.Dir, model, e.Name())}).String()})
+		}
+	}
+	if len(out) == 0 {
+		return nil, ErrNoModel
+	}
+	slices.SortFunc(out, func(a, b StoredVersion) int { return strings.Compare(a.Version, b.Version) })
+	return out, nil
+}
+
+// LoadIForest fetches an artifact, checks it against its manifest and,
+// when sha is not empty, against the checksum announced for it (of the
+// whole artifact, as ModelStore.Put returns it), and
+// returns the forest with its manifest. A tampered artifact is refused
+// with ErrChecksum, an unreadable one with ErrCorrupt.
+func LoadIForest(ctx context.Context, st ModelStore, uri, sha string) (*IForest, Manifest, error) {
+	b, err := st.Get(ctx, uri)
+	if err != nil {
+		return nil, Manifest{}, err
 	}
 	if sha != "" {
 		sum := sha256.Sum256(b)
 		if got := hex.EncodeToString(sum[:]); !strings.EqualFold(got, sha) {
-			return nil, fmt.Errorf("%w: %s has %s, announced %s", ErrChecksum, uri, got, sha)
+			return nil, Manifest{}, fmt.Errorf("%w: %s has %s, announced %s", ErrChecksum, uri, got, sha)
 		}
 	}
-	return UnmarshalIForest(b)
+	m, model, err := DecodeArtifact(b)
+	if err != nil {
+		return nil, m, fmt.Errorf("%s: %w", uri, err)
+	}
+	f, err := UnmarshalIForest(model)
+	if err != nil {
+		return nil, m, fmt.Errorf("%s: %w: %v", uri, ErrCorrupt, err)
+	}
+	if f.Model != m.Name {
+		return nil, m, fmt.Errorf("%s: %w: the manifest names %s, the model is %s", uri, ErrCorrupt, m.Name, f.Model)
+	}
+	f.Version = m.Version
+	return f, m, nil
+}
+
+// LoadVersion is LoadIForest for version v of model, as listed by
+// ModelStore.Versions: the manifest must also name that model and
+// version (a copy of another version's file, or an edited manifest, is
+// refused with ErrCorrupt).
+func LoadVersion(ctx context.Context, st ModelStore, model string, v StoredVersion) (*IForest, Manifest, error) {
+	f, m, err := LoadIForest(ctx, st, v.URI, "")
+	if err == nil && (m.Name != model || m.Version != v.Version) {
+		err = fmt.Errorf("%s: %w: it holds %s version %s, stored as %s version %s", v.URI, ErrCorrupt, m.Name, m.Version, model, v.Version)
+	}
+	if err != nil {
+		return nil, m, err
+	}
+	return f, m, nil
 }
 
 // CommonTypes are the sensor types LoadModels looks for when given none.
 var CommonTypes = []string{"temperature", "vibration", "pressure", "current", "acoustic", "humidity"}
 
-// LoadModels loads, for each of types (CommonTypes if nil), the latest
-// Isolation Forest the store holds for it (model "iforest-<type>"), by
-// type. Types without one are left out: the stage's detector (robust, by default) scores them.
-func LoadModels(ctx context.Context, st ModelStore, types []string) (map[string]*IForest, error) {
+// LoadModels loads, for each of types (CommonTypes if nil), the newest
+// Isolation Forest the store holds for it (model "iforest-<type>") that
+// passes LoadIForest's checks, by type. A newer version that fails them
+// is passed to refused and skipped, so the last good one is used. Types
+// without a good version are left out: the stage's detector (robust, by
+// default) scores them. An error reading the store fails the load.
+func LoadModels(ctx context.Context, st ModelStore, types []string, refused func(model, version string, err error)) (map[string]*IForest, error) {
 	if types == nil {
 		types = CommonTypes
 	}
+	if refused == nil {
+		refused = func(string, string, error) {}
+	}
 	models := map[string]*IForest{}
 	for _, typ := range types {
-		uri, err := st.Latest(ctx, "iforest-"+typ)
+		name := "iforest-" + typ
+		vs, err := st.Versions(ctx, name)
 		if errors.Is(err, ErrNoModel) {
 			continue
 		}
-		if err == nil {
-			models[typ], err = LoadIForest(ctx, st, uri, "")
-		}
 		if err != nil {
-			return nil, fmt.Errorf("iforest-%s: %w", typ, err)
+			return nil, fmt.Errorf("%s: %w", name, err)
+		}
+		for i := len(vs) - 1; i >= 0; i-- {
+			f, _, err := LoadVersion(ctx, st, name, vs[i])
+			if errors.Is(err, ErrChecksum) || errors.Is(err, ErrCorrupt) {
+				refused(name, vs[i].Version, err)
+				continue
+			}
+			if err != nil {
+				return nil, fmt.Errorf("%s: %w", name, err)
+			}
+			models[typ] = f
+			break
 		}
 	}
 	return models, nil

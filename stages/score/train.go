@@ -51,8 +51,10 @@ type Published struct {
 	SHA256    string  `json:"sha256"`
 }
 
-// Publish stores each forest in store as version of its model.
-func Publish(ctx context.Context, store ModelStore, forests []*IForest, version string) ([]Published, error) {
+// Publish stores each forest in store as version of its model, each with
+// a manifest: about's CreatedAt, training range and Params, and the
+// forest's own name, features and training metrics.
+func Publish(ctx context.Context, store ModelStore, forests []*IForest, version string, about Manifest) ([]Published, error) {
 	var out []Published
 	for _, m := range forests {
 		m.Version = version
@@ -60,7 +62,14 @@ func Publish(ctx context.Context, store ModelStore, forests []*IForest, version 
 		if err != nil {
 			return out, err
 		}
-		uri, sha, err := store.Put(ctx, m.Model, version, b)
+		man := about
+		man.Name, man.Version, man.Detector, man.Features = m.Model, version, "iforest", m.Features
+		man.Metrics = map[string]float64{"windows": float64(m.Trained), "threshold": m.Threshold}
+		art, err := EncodeArtifact(man, b)
+		if err != nil {
+			return out, err
+		}
+		uri, sha, err := store.Put(ctx, m.Model, version, art)
 		if err != nil {
 			return out, fmt.Errorf("store %s: %w", m.Model, err)
 		}

@@ -2,8 +2,10 @@ package schemas
 
 import "time"
 
-// ModelUpdated announces a new model artifact in the model store
-// (model_updated.avsc). Kafka key: ModelName.
+// ModelUpdated is a decision about a model version (model_updated.avsc):
+// one to score with from now on (Action published, promoted or
+// rolled_back), one to score with beside it (shadow), or a retrain that
+// ended without one (rejected, skipped). Kafka key: ModelName.
 type ModelUpdated struct {
 	ModelName  string
 	Version    string
@@ -13,6 +15,27 @@ type ModelUpdated struct {
 	TrainFrom  time.Time
 	TrainUntil time.Time
 	Metrics    map[string]float64
+	Action     string // one of the Model* actions; "" reads as published
+	Reason     string
+}
+
+// The actions of a ModelUpdated.
+const (
+	ModelPublished  = "published"
+	ModelShadow     = "shadow"
+	ModelPromoted   = "promoted"
+	ModelRolledBack = "rolled_back"
+	ModelRejected   = "rejected"
+	ModelSkipped    = "skipped"
+)
+
+// Live reports whether u makes its version the one to score with.
+func (u *ModelUpdated) Live() bool {
+	switch u.Action {
+	case "", ModelPublished, ModelPromoted, ModelRolledBack:
+		return true
+	}
+	return false
 }
 
 // AvroSchema returns ModelUpdatedSchema.
@@ -27,7 +50,9 @@ func (v *ModelUpdated) AppendAvro(dst []byte) []byte {
 	dst = appendTime(dst, v.TrainedAt)
 	dst = appendTime(dst, v.TrainFrom)
 	dst = appendTime(dst, v.TrainUntil)
-	return appendDoubleMap(dst, v.Metrics)
+	dst = appendDoubleMap(dst, v.Metrics)
+	dst = appendString(dst, v.Action)
+	return appendString(dst, v.Reason)
 }
 
 func (v *ModelUpdated) decodeAvro(r *reader) {
@@ -39,4 +64,6 @@ func (v *ModelUpdated) decodeAvro(r *reader) {
 	v.TrainFrom = r.time()
 	v.TrainUntil = r.time()
 	v.Metrics = r.doubleMap()
+	v.Action = r.str()
+	v.Reason = r.str()
 }

@@ -70,9 +70,9 @@ func sampleRecords() []struct {
 		},
 		{
 			&ModelUpdated{ModelName: "iforest-vibration", Version: "v4", URI: "file:///m/v4.json", SHA256: "ab12",
-				TrainedAt: t1, TrainFrom: t0, TrainUntil: t1, Metrics: map[string]float64{"auc": 0.97}},
+				TrainedAt: t1, TrainFrom: t0, TrainUntil: t1, Metrics: map[string]float64{"auc": 0.97}, Action: ModelPublished, Reason: "drift on s-1"},
 			map[string]any{"model_name": "iforest-vibration", "version": "v4", "uri": "file:///m/v4.json", "sha256": "ab12",
-				"trained_at": t1, "train_from": t0, "train_until": t1, "metrics": map[string]any{"auc": 0.97}},
+				"trained_at": t1, "train_from": t0, "train_until": t1, "metrics": map[string]any{"auc": 0.97}, "action": "published", "reason": "drift on s-1"},
 		},
 	}
 }

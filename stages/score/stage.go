@@ -94,8 +94,9 @@ type Stage struct {
 	baseline sensorDetector // for types without a model
 	met      metrics
 
-	mu     sync.Mutex // guards models
-	models map[string]*IForest
+	mu      sync.Mutex // guards models and shadows
+	models  map[string]*IForest
+	shadows map[string]*IForest // scored beside models (Apply, SetShadow)
 
 	parts map[pipeline.TopicPartition]*partState
 }
@@ -115,11 +116,12 @@ func New(cfg Config) (*Stage, error) {
 		return nil, err
 	}
 	s := &Stage{
-		cfg:    cfg,
-		scores: pipeline.NewOutput[*schemas.AnomalyScore](cfg.ScoresTopic),
-		met:    newMetrics(cfg.Registerer),
-		models: map[string]*IForest{},
-		parts:  map[pipeline.TopicPartition]*partState{},
+		cfg:     cfg,
+		scores:  pipeline.NewOutput[*schemas.AnomalyScore](cfg.ScoresTopic),
+		met:     newMetrics(cfg.Registerer),
+		models:  map[string]*IForest{},
+		shadows: map[string]*IForest{},
+		parts:   map[pipeline.TopicPartition]*partState{},
 	}
 	s.baseline = NewRobust(cfg.Robust, s.threshold)
 	if cfg.Detector == "adaptive" {
@@ -131,10 +133,12 @@ func New(cfg Config) (*Stage, error) {
 	return s, nil
 }
 
-// SetModel makes m score its sensor type from the next window on.
+// SetModel makes m score its sensor type from the next window on, and
+// ends the type's shadow, if any.
 func (s *Stage) SetModel(m *IForest) {
 	s.mu.Lock()
 	s.models[m.SensorType] = m
+	delete(s.shadows, m.SensorType)
 	s.mu.Unlock()
 	s.cfg.Logger.Info("model loaded", "model", m.Model, "version", m.Version, "sensor_type", m.SensorType)
 }
@@ -197,6 +201,9 @@ func (s *Stage) Process(_ context.Context, in []pipeline.Msg[schemas.FeatureVect
 		}
 		if as.IsAnomaly {
 			s.met.anomalies.WithLabelValues(fv.SensorType).Inc()
+		}
+		if v.OK {
+			s.shadow(fv, as.IsAnomaly)
 		}
 		s.met.scored.WithLabelValues(d.Name()).Inc()
 		s.scores.EmitAt(out, m.Partition, fv.SensorID, as)
@@ -271,9 +278,9 @@ func (s *Stage) Revoked(_ context.Context, tps []pipeline.TopicPartition) {
 }
 
 type metrics struct {
-	scored, anomalies *prometheus.CounterVec
-	warmUp, replayed  prometheus.Counter
-	sensors           prometheus.Gauge
+	scored, anomalies, shadow *prometheus.CounterVec
+	warmUp, replayed, refused prometheus.Counter
+	sensors                   prometheus.Gauge
 }
 
 func newMetrics(reg prometheus.Registerer) metrics {
@@ -293,9 +300,15 @@ func newMetrics(reg prometheus.Registerer) metrics {
 		sensors: prometheus.NewGauge(prometheus.GaugeOpts{
 			Name: "smaint_score_sensors", Help: "Sensors with a baseline.",
 		}),
+		shadow: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "smaint_score_shadow_windows_total", Help: "Windows a shadow model scored beside the live one, by sensor type, shadow version and whether the two agreed on anomalous.",
+		}, []string{"sensor_type", "version", "agree"}),
+		refused: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "smaint_score_models_refused_total", Help: "Model versions announced on model.updates and refused (checksum, format); the model in use stayed.",
+		}),
 	}
 	if reg != nil {
-		reg.MustRegister(m.scored, m.anomalies, m.warmUp, m.replayed, m.sensors)
+		reg.MustRegister(m.scored, m.anomalies, m.warmUp, m.replayed, m.sensors, m.shadow, m.refused)
 	}
 	return m
 }

@@ -1,0 +1,209 @@
+package retrain
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/smaint/smaint/pipeline"
+	"github.com/smaint/smaint/schemas"
+)
+
+// Event is one input of the stage: a feature window or a retrain request.
+type Event struct {
+	Features *schemas.FeatureVector
+	Request  *schemas.RetrainEvent
+}
+
+// Decode returns the runner's decoder for Events from the two topics.
+func Decode(featuresTopic, retrainTopic string) pipeline.DecodeFunc[Event] {
+	return func(ctx context.Context, d *schemas.Decoder, topic string, b []byte, ev *Event) error {
+		switch topic {
+		case featuresTopic:
+			*ev = Event{Features: new(schemas.FeatureVector)}
+			return d.Decode(ctx, b, ev.Features)
+		case retrainTopic:
+			*ev = Event{Request: new(schemas.RetrainEvent)}
+			return d.Decode(ctx, b, ev.Request)
+		}
+		return fmt.Errorf("%w: retrain stage does not read topic %s", pipeline.ErrInvalid, topic)
+	}
+}
+
+// request is a retrain request waiting for the windows after it.
+type request struct {
+	ev      schemas.RetrainEvent
+	at      pipeline.TopicPartition
+	offset  int64
+	typ     string
+	bands   int
+	windows []schemas.FeatureVector
+	oldest  map[pipeline.TopicPartition]int64 // of the windows collected
+}
+
+// Stage is the retrain stage. Process and the runner hooks are called
+// from the runner's goroutine; a batch that makes requests ready trains
+// their candidates, up to Config.MaxConcurrent at once, before Process
+// returns, so a decision is committed with the inputs that led to it.
+// A store that cannot be read or written fails the batch, which the
+// runner retries: a decision waits for the store rather than being lost.
+type Stage struct {
+	cfg     Config
+	updates *pipeline.Output[*schemas.ModelUpdated]
+	met     *metrics
+
+	pending []*request
+	trained map[string]time.Time // model -> RequestedAt of its last training (the cooldown)
+	parts   map[pipeline.TopicPartition]*partState
+}
+
+// New returns a Stage for cfg (after defaults), or cfg's validation error.
+func New(cfg Config) (*Stage, error) {
+	cfg = cfg.WithDefaults()
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	return &Stage{cfg: cfg, updates: pipeline.NewOutput[*schemas.ModelUpdated](cfg.UpdatesTopic), met: newMetrics(cfg.Registerer),
+		trained: map[string]time.Time{}, parts: map[pipeline.TopicPartition]*partState{}}, nil
+}
+
+// Outputs implements pipeline.Outputter.
+func (s *Stage) Outputs() []pipeline.Port { return []pipeline.Port{s.updates} }
+
+// Process implements pipeline.Stage.
+func (s *Stage) Process(ctx context.Context, in []pipeline.Msg[Event], out *pipeline.Emitter) error {
+	for i := range in {
+		m := &in[i]
+		tp := pipeline.TopicPartition{Topic: m.Topic, Partition: m.Partition}
+		p := s.part(tp)
+		replay := m.Offset < p.replayTo
+		p.next = max(p.next, m.Offset+1)
+		switch {
+		case m.Value.Request != nil:
+			if replay && !p.pendingAt[m.Offset] {
+				continue // decided before the restart
+			}
+			s.request(*m.Value.Request, tp, m.Offset, out)
+		case m.Value.Features != nil:
+			s.window(m.Value.Features, tp, m.Offset)
+		}
+	}
+	return s.decideReady(ctx, out)
+}
+
+// request files a retrain request, or skips it with a decision record.
+func (s *Stage) request(ev schemas.RetrainEvent, tp pipeline.TopicPartition, off int64, out *pipeline.Emitter) {
+	typ, ok := strings.CutPrefix(ev.ModelName, "iforest-")
+	skip := func(reason string) {
+		s.emit(out, &schemas.ModelUpdated{ModelName: ev.ModelName, Action: schemas.ModelSkipped, Reason: reason, TrainedAt: ev.RequestedAt})
+	}
+	switch last, cooling := s.trained[ev.ModelName]; {
+	case !ok || typ == "":
+		skip("not an Isolation Forest model (iforest-<type>); nothing to retrain")
+	case cooling && ev.RequestedAt.Sub(last) < s.cfg.Cooldown:
+		skip(fmt.Sprintf("cooldown: trained for the request of %s, less than %v before this one (%s)",
+			last.UTC().Format(time.RFC3339), s.cfg.Cooldown, ev.RequestedAt.UTC().Format(time.RFC3339)))
+	case s.waiting(ev.ModelName):
+		skip("a request for this model is already waiting for its windows")
+	default:
+		s.pending = append(s.pending, &request{ev: ev, at: tp, offset: off, typ: typ, bands: -1, oldest: map[pipeline.TopicPartition]int64{}})
+		s.met.pending.Set(float64(len(s.pending)))
+		s.cfg.Logger.Info("retrain request waiting for windows", "model", ev.ModelName, "after", ev.RequestedAt, "windows", s.cfg.After)
+	}
+}
+
+func (s *Stage) waiting(model string) bool {
+	for _, r := range s.pending {
+		if r.ev.ModelName == model {
+			return true
+		}
+	}
+	return false
+}
+
+// window gives fv to the requests of its type it comes after.
+func (s *Stage) window(fv *schemas.FeatureVector, tp pipeline.TopicPartition, off int64) {
+	if fv.Count < 3 {
+		return // degenerate windows teach nothing (as in train)
+	}
+	for _, r := range s.pending {
+		if r.typ != fv.SensorType || fv.WindowStart.Before(r.ev.RequestedAt) || len(r.windows) >= s.cfg.After {
+			continue
+		}
+		if r.bands < 0 {
+			r.bands = len(fv.BandEnergies)
+		}
+		if len(fv.BandEnergies) != r.bands {
+			continue
+		}
+		r.windows = append(r.windows, *fv)
+		if o, ok := r.oldest[tp]; !ok || off < o {
+			r.oldest[tp] = off
+		}
+	}
+}
+
+// decideReady trains and judges the requests that have their windows.
+func (s *Stage) decideReady(ctx context.Context, out *pipeline.Emitter) error {
+	var ready []*request
+	for _, r := range s.pending {
+		if len(r.windows) >= s.cfg.After {
+			ready = append(ready, r)
+		}
+	}
+	if len(ready) == 0 {
+		return nil
+	}
+	decisions := make([]*schemas.ModelUpdated, len(ready))
+	errs := make([]error, len(ready))
+	sem := make(chan struct{}, s.cfg.MaxConcurrent)
+	var wg sync.WaitGroup
+	for i, r := range ready {
+		wg.Add(1)
+		sem <- struct{}{}
+		go func() {
+			defer func() { <-sem; wg.Done() }()
+			decisions[i], errs[i] = s.decide(ctx, r)
+		}()
+	}
+	wg.Wait()
+	for i, r := range ready {
+		if errs[i] != nil {
+			return fmt.Errorf("retrain %s: %w", r.ev.ModelName, errs[i])
+		}
+	}
+	for i, r := range ready {
+		s.trained[r.ev.ModelName] = r.ev.RequestedAt
+		s.emit(out, decisions[i])
+		s.pending = removed(s.pending, r)
+	}
+	s.met.pending.Set(float64(len(s.pending)))
+	return nil
+}
+
+func removed(rs []*request, r *request) []*request {
+	for i := range rs {
+		if rs[i] == r {
+			return append(rs[:i], rs[i+1:]...)
+		}
+	}
+	return rs
+}
+
+// emit writes a decision and its log line.
+func (s *Stage) emit(out *pipeline.Emitter, u *schemas.ModelUpdated) {
+	s.met.decisions.WithLabelValues(u.Action).Inc()
+	attrs := []any{"model", u.ModelName, "action", u.Action, "reason", u.Reason}
+	if u.Version != "" {
+		attrs = append(attrs, "version", u.Version, "uri", u.URI)
+	}
+	for _, k := range []string{"far_candidate", "far_current", "windows", "holdout"} {
+		if v, ok := u.Metrics[k]; ok {
+			attrs = append(attrs, k, v)
+		}
+	}
+	s.cfg.Logger.Info("retrain decision", attrs...)
+	s.updates.Emit(out, u.ModelName, u)
+}

@@ -1,0 +1,151 @@
+package retrain_test
+
+import (
+	"context"
+	"fmt"
+	"math/rand/v2"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/smaint/smaint/pipeline"
+	"github.com/smaint/smaint/schemas"
+	"github.com/smaint/smaint/stages/retrain"
+	"github.com/smaint/smaint/stages/score"
+)
+
+var t0 = time.Date(2026, 11, 25, 10, 0, 0, 0, time.UTC)
+
+// windows returns n windows of sensor type typ around level, one a
+// minute from start, spread over 4 sensors.
+func windows(typ string, start time.Time, n int, level float64, seed uint64) []retrain.Event {
+	rng := rand.New(rand.NewPCG(seed, 7))
+	out := make([]retrain.Event, n)
+	for i := range out {
+		mean := level + 0.05*rng.NormFloat64()
+		std := 0.3 * (1 + 0.1*rng.NormFloat64())
+		at := start.Add(time.Duration(i/4) * time.Minute)
+		out[i] = retrain.Event{Features: &schemas.FeatureVector{SensorID: fmt.Sprintf("%s-%d", typ, i%4), AssetID: "a", SensorType: typ,
+			WindowStart: at, WindowEnd: at.Add(time.Minute), Count: 60, Mean: mean, Std: std, Min: mean - 2*std, Max: mean + 2*std,
+			RMS: mean, Kurtosis: 0.1 * rng.NormFloat64(), CrestFactor: 1.1, PeakToPeak: 4 * std}}
+	}
+	return out
+}
+
+func ask(model string, at time.Time) retrain.Event {
+	return retrain.Event{Request: &schemas.RetrainEvent{EventID: model + "@" + at.Format(time.RFC3339), ModelName: model,
+		Scope: "sensor_type:" + strings.TrimPrefix(model, "iforest-"), Reason: "drift on the test", RequestedAt: at}}
+}
+
+type harness struct {
+	t   *testing.T
+	l   *pipeline.Local[retrain.Event]
+	off map[string]int64
+}
+
+func newHarness(t *testing.T, cfg retrain.Config) *harness {
+	t.Helper()
+	s, err := retrain.New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	l, err := pipeline.NewLocal(context.Background(), "retrain", pipeline.Stage[retrain.Event](s), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &harness{t: t, l: l, off: map[string]int64{}}
+}
+
+// feed processes evs as one batch and returns the decisions it made.
+func (h *harness) feed(evs ...retrain.Event) []schemas.ModelUpdated {
+	h.t.Helper()
+	in := make([]pipeline.Msg[retrain.Event], len(evs))
+	for i, ev := range evs {
+		topic := "sensor.features"
+		if ev.Request != nil {
+			topic = "model.retrain"
+		}
+		in[i] = pipeline.Msg[retrain.Event]{Value: ev, Topic: topic, Offset: h.off[topic]}
+		h.off[topic]++
+	}
+	res, err := h.l.Process(context.Background(), in)
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	out, err := pipeline.Decode[schemas.ModelUpdated](context.Background(), res, "model.updates")
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	return out
+}
+
+func actions(us []schemas.ModelUpdated) map[string]int {
+	n := map[string]int{}
+	for _, u := range us {
+		n[u.Action]++
+	}
+	return n
+}
+
+// TestRetrainPublishesJudgesAndCoolsDown: a request waits for the
+// windows after it, trains, and publishes (there was no version); a
+// candidate that flags far more held-out windows than the current
+// version is rejected and not stored; a burst of requests inside the
+// cooldown trains once.
+func TestRetrainPublishesJudgesAndCoolsDown(t *testing.T) {
+	ctx := context.Background()
+	store := &score.FileStore{Dir: t.TempDir()}
+	h := newHarness(t, retrain.Config{Store: store, After: 100, Forest: score.IForestConfig{Trees: 30}})
+
+	if got := h.feed(append([]retrain.Event{ask("iforest-pressure", t0)}, windows("pressure", t0.Add(-time.Hour), 80, 4, 1)...)...); len(got) != 0 {
+		t.Fatalf("decided before the windows after the request came: %+v", got)
+	}
+	got := h.feed(windows("pressure", t0, 120, 5, 2)...)
+	if len(got) != 1 || got[0].Action != schemas.ModelPublished || got[0].URI == "" || got[0].Metrics["windows"] != 75 || got[0].Metrics["holdout"] != 25 {
+		t.Fatalf("decisions %+v", got)
+	}
+	t.Logf("published: %s", got[0].Reason)
+	m, _, err := score.LoadIForest(ctx, store, got[0].URI, got[0].SHA256)
+	if err != nil || m.Version != got[0].Version || !got[0].TrainFrom.Equal(t0) {
+		t.Fatalf("the published version: %v, %+v", err, got[0])
+	}
+
+	// A burst inside the cooldown: every request is skipped.
+	var burst []retrain.Event
+	for i := range 50 {
+		burst = append(burst, ask("iforest-pressure", t0.Add(time.Duration(i)*time.Minute)))
+	}
+	got = h.feed(append(burst, windows("pressure", t0.Add(30*time.Minute), 200, 5, 3)...)...)
+	if a := actions(got); a[schemas.ModelSkipped] != 50 || len(got) != 50 || !strings.Contains(got[0].Reason, "cooldown") {
+		t.Fatalf("burst: %v %+v", a, got[0])
+	}
+
+	// A worse candidate: its forest expects 30% of its windows to be
+	// anomalous, and so flags about that many held-out windows.
+	worse := newHarness(t, retrain.Config{Store: store, After: 100, Forest: score.IForestConfig{Trees: 30, Contamination: 0.3}})
+	got = worse.feed(append([]retrain.Event{ask("iforest-pressure", t0.Add(5*time.Hour))}, windows("pressure", t0.Add(5*time.Hour), 120, 5, 4)...)...)
+	if len(got) != 1 || got[0].Action != schemas.ModelRejected || got[0].URI != "" || !strings.Contains(got[0].Reason, "the current version") {
+		t.Fatalf("worse candidate: %+v", got)
+	}
+	t.Logf("rejected: %s", got[0].Reason)
+	if vs, _ := store.Versions(ctx, "iforest-pressure"); len(vs) != 1 {
+		t.Fatalf("%d versions stored, want the first only", len(vs))
+	}
+
+	// Requests for two types at once are both decided; a model that is
+	// not a forest is skipped.
+	both := []retrain.Event{ask("iforest-vibration", t0.Add(9*time.Hour)), ask("iforest-current", t0.Add(9*time.Hour)), ask("lstm-x", t0)}
+	both = append(both, windows("vibration", t0.Add(9*time.Hour), 100, 1, 5)...)
+	both = append(both, windows("current", t0.Add(9*time.Hour), 100, 12, 6)...)
+	if a := actions(h.feed(both...)); a[schemas.ModelPublished] != 2 || a[schemas.ModelSkipped] != 1 {
+		t.Fatalf("two types: %v", a)
+	}
+}
+
+func TestRetrainConfig(t *testing.T) {
+	for _, cfg := range []retrain.Config{{}, {Store: &score.FileStore{}, After: 5}, {Store: &score.FileStore{}, Holdout: 0.9}} {
+		if _, err := retrain.New(cfg); err == nil {
+			t.Errorf("%+v: no error", cfg)
+		}
+	}
+}

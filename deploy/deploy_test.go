@@ -628,6 +628,11 @@ func TestK8sManifests(t *testing.T) {
 		}
 	}
 	for _, st := range c.stages {
+		// The retrain worker needs a model store the manifests do not
+		// bring: it runs where one is configured, in one Deployment at most.
+		if st == "retrain" && len(runBy[st]) <= 1 {
+			continue
+		}
 		if len(runBy[st]) != 1 {
 			t.Errorf("k8s: stage %s is run by %d Deployments %v; want exactly one", st, len(runBy[st]), runBy[st])
 		}

@@ -7,10 +7,12 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/smaint/smaint/pipeline"
+	"github.com/smaint/smaint/schemas"
 	"github.com/smaint/smaint/stages/alert"
 	"github.com/smaint/smaint/stages/dedupe"
 	"github.com/smaint/smaint/stages/drift"
 	"github.com/smaint/smaint/stages/features"
+	"github.com/smaint/smaint/stages/retrain"
 	"github.com/smaint/smaint/stages/score"
 )
 
@@ -23,6 +25,15 @@ type Config struct {
 	Score    score.Config
 	Drift    drift.Config
 	Alert    alert.Config
+	Retrain  retrain.Config
+	// Models is the model store (--models): the retrain stage publishes
+	// to it, and the score stage loads the versions model.updates names
+	// from it. Nil without one.
+	Models score.ModelStore
+	// FollowModels, when set with Models, is given the score stage's
+	// handler of model.updates records; the caller feeds it every record
+	// of that topic, from its start, from a goroutine of its own.
+	FollowModels func(apply func(context.Context, *schemas.ModelUpdated))
 	// Store returns the node named name that stores the records of topic in
 	// the database: the sink. Nil when there is no database; the storage
 	// stages then fail to build.
@@ -38,7 +49,7 @@ type Config struct {
 func DefaultConfig() Config {
 	return Config{
 		Dedupe: dedupe.Config{}.WithDefaults(), Features: features.Config{}.WithDefaults(), Score: score.Config{}.WithDefaults(),
-		Drift: drift.Config{}.WithDefaults(), Alert: alert.Config{}.WithDefaults(),
+		Drift: drift.Config{}.WithDefaults(), Alert: alert.Config{}.WithDefaults(), Retrain: retrain.Config{}.WithDefaults(),
 	}
 }
 

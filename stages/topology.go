@@ -12,6 +12,7 @@ package stages
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"slices"
 	"strings"
@@ -22,6 +23,7 @@ import (
 	"github.com/smaint/smaint/stages/dedupe"
 	"github.com/smaint/smaint/stages/drift"
 	"github.com/smaint/smaint/stages/features"
+	"github.com/smaint/smaint/stages/retrain"
 	"github.com/smaint/smaint/stages/score"
 )
 
@@ -33,6 +35,7 @@ func Topology(t pipeline.Topics) []Spec {
 		{Name: "score", Inputs: topics(t.Features), Outputs: topics(t.Scores), build: newScore},
 		{Name: "drift", Inputs: topics(t.Clean), Outputs: topics(t.Drift, t.Retrain), Shares: true, build: newDrift},
 		{Name: "alert", Inputs: topics(t.Scores, t.Drift), Outputs: topics(t.Alerts), build: newAlert},
+		{Name: "retrain", Inputs: topics(t.Features, t.Retrain), Outputs: topics(t.ModelUpdates), Named: true, build: newRetrain},
 		{Name: "sink-readings", Group: "sink", Inputs: topics(t.Clean), Storage: true, build: store},
 		{Name: "sink-features", Group: "sink", Inputs: topics(t.Features), Storage: true, build: store},
 		{Name: "sink-scores", Group: "sink", Inputs: topics(t.Scores), Storage: true, build: store},
@@ -54,7 +57,10 @@ type Spec struct {
 	// Storage: it writes to the database, so "all" selects it only when
 	// there is one.
 	Storage bool
-	build   func(ctx context.Context, c *Config, s Spec) (pipeline.Node, error)
+	// Named: it runs only when named (the retrain worker, which needs a
+	// model store): "all" and Downstream leave it out.
+	Named bool
+	build func(ctx context.Context, c *Config, s Spec) (pipeline.Node, error)
 }
 
 func topics(ts ...string) []string { return ts }
@@ -79,8 +85,8 @@ func Names() []string {
 	return names
 }
 
-// Select returns the stages of t that names pick: "all" is every stage,
-// those with Storage only when withStorage. An unknown name is an error
+// Select returns the stages of t that names pick: "all" is every stage
+// but the Named ones, those with Storage only when withStorage. An unknown name is an error
 // wrapping pipeline.ErrConfig.
 func Select(t pipeline.Topics, names []string, withStorage bool) ([]Spec, error) {
 	if len(names) == 0 {
@@ -94,7 +100,7 @@ func Select(t pipeline.Topics, names []string, withStorage bool) ([]Spec, error)
 	}
 	var out []Spec
 	for _, s := range Topology(t) {
-		if (all && (withStorage || !s.Storage)) || slices.Contains(names, s.Selector()) {
+		if (all && !s.Named && (withStorage || !s.Storage)) || slices.Contains(names, s.Selector()) {
 			out = append(out, s)
 		}
 	}
@@ -107,7 +113,7 @@ func Downstream(t pipeline.Topics, topic string) []Spec {
 	reached := map[string]bool{topic: true}
 	var out []Spec
 	for _, s := range Topology(t) {
-		if s.Storage || !slices.ContainsFunc(s.Inputs, func(in string) bool { return reached[in] }) {
+		if s.Storage || s.Named || !slices.ContainsFunc(s.Inputs, func(in string) bool { return reached[in] }) {
 			continue
 		}
 		out = append(out, s)
@@ -168,7 +174,25 @@ func newScore(_ context.Context, c *Config, s Spec) (pipeline.Node, error) {
 	cfg := c.Score
 	cfg.ScoresTopic, cfg.Registerer, cfg.Logger = s.Outputs[0], c.Registerer, c.logger(s)
 	st, err := score.New(cfg)
+	if err == nil && c.Models != nil && c.FollowModels != nil {
+		log := c.logger(s)
+		c.FollowModels(func(ctx context.Context, u *schemas.ModelUpdated) {
+			if err := st.Apply(ctx, c.Models, u); err != nil && !errors.Is(err, score.ErrNotAModel) {
+				log.Warn("model update not applied", "model", u.ModelName, "version", u.Version, "err", err)
+			}
+		})
+	}
 	return node[schemas.FeatureVector](s, st, err)
+}
+
+func newRetrain(_ context.Context, c *Config, s Spec) (pipeline.Node, error) {
+	cfg := c.Retrain
+	cfg.Store, cfg.UpdatesTopic, cfg.Registerer, cfg.Logger, cfg.Clock = c.Models, s.Outputs[0], c.Registerer, c.logger(s), c.Clock
+	st, err := retrain.New(cfg)
+	if err != nil {
+		return pipeline.Node{}, err
+	}
+	return pipeline.NewNode(s.Name, s.Inputs, pipeline.Stage[retrain.Event](st), retrain.Decode(s.Inputs[0], s.Inputs[1])), nil
 }
 
 func newDrift(_ context.Context, c *Config, s Spec) (pipeline.Node, error) {

@@ -10,6 +10,7 @@ import (
 
 	"github.com/smaint/smaint/pipeline"
 	"github.com/smaint/smaint/stages"
+	"github.com/smaint/smaint/stages/score"
 )
 
 func names(specs []stages.Spec) []string {
@@ -32,6 +33,7 @@ func TestSelect(t *testing.T) {
 			"sink-readings", "sink-features", "sink-scores", "sink-drift", "sink-alerts", "sink-retrain"}},
 		{[]string{"alert", "dedupe"}, false, []string{"dedupe", "alert"}}, // pipeline order
 		{[]string{"sink"}, false, []string{"sink-readings", "sink-features", "sink-scores", "sink-drift", "sink-alerts", "sink-retrain"}},
+		{[]string{"score", "retrain"}, false, []string{"score", "retrain"}}, // only when named
 	} {
 		got, err := stages.Select(topics, tc.names, tc.storage)
 		if err != nil || !slices.Equal(names(got), tc.want) {
@@ -43,7 +45,7 @@ func TestSelect(t *testing.T) {
 			t.Errorf("Select(%v): %v", bad, err)
 		}
 	}
-	if got, want := stages.Names(), []string{"dedupe", "features", "score", "drift", "alert", "sink"}; !slices.Equal(got, want) {
+	if got, want := stages.Names(), []string{"dedupe", "features", "score", "drift", "alert", "retrain", "sink"}; !slices.Equal(got, want) {
 		t.Errorf("Names() = %v, want %v", got, want)
 	}
 }
@@ -92,6 +94,14 @@ func TestEveryStageBuilds(t *testing.T) {
 	sinks, _ := stages.Select(topics, []string{"sink"}, true)
 	if _, err := stages.Build(context.Background(), &c, sinks); !errors.Is(err, pipeline.ErrConfig) {
 		t.Errorf("sinks without a Store: %v", err)
+	}
+	rt, _ := stages.Select(topics, []string{"retrain"}, false)
+	if _, err := stages.Build(context.Background(), &c, rt); !errors.Is(err, pipeline.ErrConfig) {
+		t.Errorf("retrain without a model store: %v", err)
+	}
+	c.Models = &score.FileStore{Dir: t.TempDir()}
+	if _, err := stages.Build(context.Background(), &c, rt); err != nil {
+		t.Errorf("retrain with a model store: %v", err)
 	}
 }
 

@@ -2,13 +2,21 @@ package main
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
+	"slices"
 	"strings"
 
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/smaint/smaint/pipeline"
+	"github.com/smaint/smaint/schemas"
 	"github.com/smaint/smaint/sinks/s3store"
+	"github.com/smaint/smaint/stages"
 	"github.com/smaint/smaint/stages/score"
 )
 
@@ -21,11 +29,44 @@ func openModelStore(ctx context.Context, uri string) (score.ModelStore, error) {
 	return score.OpenModelStore(uri)
 }
 
+// followModels, when the score stage runs with a model store, has it
+// follow model.updates: a watcher reads the topic from its start and
+// hands every decision to the stage, which swaps in the versions made
+// live (or shadowed) after checking them against the store.
+func followModels(ctx context.Context, cfg *stages.Config, d *deps, specs []stages.Spec, w *wiring, opts []pipeline.Option) error {
+	if cfg.Models == nil || !slices.ContainsFunc(specs, func(s stages.Spec) bool { return s.Name == "score" }) {
+		return nil
+	}
+	var apply func(context.Context, *schemas.ModelUpdated)
+	cfg.FollowModels = func(a func(context.Context, *schemas.ModelUpdated)) { apply = a }
+	dec := d.serde.NewDecoder()
+	log := d.log.With("component", "model-updates")
+	watcher, err := pipeline.NewWatcher(func(o *pipeline.Observed) {
+		var u schemas.ModelUpdated
+		if err := dec.Decode(ctx, o.Value, &u); err != nil {
+			log.Warn("unreadable record on model.updates, skipped", "partition", o.Partition, "offset", o.Offset, "err", err)
+			return
+		}
+		if apply != nil {
+			apply(ctx, &u)
+		}
+	}, []string{d.topics.ModelUpdates}, opts...)
+	if err != nil {
+		return err
+	}
+	w.services = append(w.services, watcher)
+	return nil
+}
+
 const modelsFlagHelp = "model store: file:///DIR, or s3://BUCKET[/PREFIX][?region=R&endpoint=URL&path_style=true] (credentials from the AWS environment, e.g. AWS_ACCESS_KEY_ID)"
 
 func modelsCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	const usage = "Usage:\n" +
-		"  smaint models list --models URI [--model NAME] [--json]   list the store's models and versions\n\n" +
+		"  smaint models list --models URI [--model NAME] [--json]   list the store's models and versions\n" +
+		"  smaint models promote --models URI --model NAME --version V --brokers ...   make a version live\n" +
+		"  smaint models rollback --models URI --model NAME [--to V] --brokers ...     go back to the version live before\n\n" +
+		"promote and rollback check the version in the store and announce it on model.updates, which the\n" +
+		"score stage follows. Without --to, rollback takes the version that was live before the current one.\n" +
 		"Each version is shown with its manifest and whether its artifact passes the\n" +
 		"checks a load makes (checksum, format, stored where its manifest says).\n"
 	if len(args) == 0 || args[0] == "help" {
@@ -36,7 +77,11 @@ func modelsCmd(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		fmt.Fprint(stderr, usage)
 		return nil
 	}
-	if args[0] != "list" {
+	switch args[0] {
+	case "promote", "rollback":
+		return modelsAnnounce(ctx, args[0], args[1:], stdout, stderr)
+	case "list":
+	default:
 		return fmt.Errorf("%w: unknown models command %q\n\n%s", errUsage, args[0], usage)
 	}
 	fs := newFlagSet("models list", "Usage: smaint models list --models URI [--model NAME] [--json]\n", stderr)
@@ -100,4 +145,126 @@ func modelsCmd(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		}
 	}
 	return nil
+}
+
+// retrainCmd is run --stages retrain: the retrain worker on its own.
+func retrainCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	for _, a := range args {
+		if a == "--stages" || a == "-stages" || strings.HasPrefix(a, "--stages=") || strings.HasPrefix(a, "-stages=") {
+			return fmt.Errorf("%w: smaint retrain runs the retrain stage only; use smaint run --stages for others", errUsage)
+		}
+	}
+	return runCmd(ctx, append([]string{"--stages", "retrain"}, args...), stdout, stderr)
+}
+
+// modelsAnnounce is models promote and models rollback.
+func modelsAnnounce(ctx context.Context, verb string, args []string, stdout, stderr io.Writer) error {
+	fs := newFlagSet("models "+verb, "Usage: smaint models "+verb+" --models URI --model NAME [--version V | --to V] --brokers HOST:PORT [flags]\n", stderr)
+	var (
+		kf               kafkaFlags
+		lf               logFlags
+		uri, model, want string
+	)
+	kf.register(fs)
+	lf.register(fs, "warn")
+	fs.StringVar(&uri, "models", "", modelsFlagHelp)
+	fs.StringVar(&model, "model", "", "the model, e.g. iforest-vibration")
+	if verb == "promote" {
+		fs.StringVar(&want, "version", "", "the version to make live")
+	} else {
+		fs.StringVar(&want, "to", "", "the version to go back to (default: the one live before the current one)")
+	}
+	if err := fs.parse(args); err != nil {
+		return err
+	}
+	switch {
+	case uri == "" || model == "":
+		return fmt.Errorf("%w: --models and --model are required", errUsage)
+	case verb == "promote" && want == "":
+		return fmt.Errorf("%w: --version is required", errUsage)
+	}
+	if err := kf.validate(); err != nil {
+		return err
+	}
+	log, err := lf.logger(stderr)
+	if err != nil {
+		return err
+	}
+	st, err := openModelStore(ctx, uri)
+	if err != nil {
+		return fmt.Errorf("%w: --models: %v", errUsage, err)
+	}
+	d, opts, err := kf.connect(log)
+	if err != nil {
+		return err
+	}
+	action := schemas.ModelPromoted
+	if verb == "rollback" {
+		action = schemas.ModelRolledBack
+		if want == "" {
+			if want, err = liveBefore(ctx, &kf, d, model); err != nil {
+				return err
+			}
+		}
+	}
+	vs, err := st.Versions(ctx, model)
+	if err != nil {
+		return fmt.Errorf("%s: %w", model, err)
+	}
+	i := slices.IndexFunc(vs, func(v score.StoredVersion) bool { return v.Version == want })
+	if i < 0 {
+		return fmt.Errorf("%s has no version %s in %s", model, want, uri)
+	}
+	_, man, err := score.LoadVersion(ctx, st, model, vs[i])
+	if err != nil {
+		return fmt.Errorf("%s %s cannot be made live: %w", model, want, err)
+	}
+	b, err := st.Get(ctx, vs[i].URI)
+	if err != nil {
+		return err
+	}
+	sum := sha256.Sum256(b)
+	u := &schemas.ModelUpdated{ModelName: model, Version: want, URI: vs[i].URI, SHA256: hex.EncodeToString(sum[:]), TrainedAt: man.CreatedAt,
+		TrainFrom: man.TrainedFrom, TrainUntil: man.TrainedTo, Metrics: man.Metrics, Action: action, Reason: verb + " by an operator (smaint models " + verb + ")"}
+	p, err := pipeline.NewProducer(opts...)
+	if err != nil {
+		return err
+	}
+	defer p.Close()
+	out := pipeline.NewOutput[*schemas.ModelUpdated](d.topics.ModelUpdates)
+	if err := p.Bind(ctx, out); err != nil {
+		return err
+	}
+	if err := pipeline.Send(ctx, p, out, model, u); err != nil {
+		return err
+	}
+	if err := p.Flush(ctx); err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "%s %s: %s, announced on %s\n", model, want, action, d.topics.ModelUpdates)
+	return nil
+}
+
+// liveBefore returns the version of model that model.updates made live
+// before the current one.
+func liveBefore(ctx context.Context, kf *kafkaFlags, d *deps, model string) (string, error) {
+	kopts, err := kf.cfg.Opts()
+	if err != nil {
+		return "", err
+	}
+	dec := d.serde.NewDecoder()
+	var live []string
+	err = pipeline.ReadTopic(ctx, d.topics.ModelUpdates, true, func(r *kgo.Record) {
+		var u schemas.ModelUpdated
+		if dec.Decode(ctx, r.Value, &u) == nil && u.ModelName == model && u.Live() && (len(live) == 0 || live[len(live)-1] != u.Version) {
+			live = append(live, u.Version)
+		}
+	}, kopts...)
+	if err != nil {
+		return "", err
+	}
+	if len(live) < 2 {
+		return "", fmt.Errorf("%w: model.updates made %d version(s) of %s live; give --to VERSION", errUsage, len(live), model)
+	}
+	return live[len(live)-2], nil
 }

@@ -81,6 +81,10 @@ func (f *stageFlags) services(ctx context.Context, d *deps, opts []pipeline.Opti
 	if err != nil {
 		return nil, nil, err
 	}
+	if err := followModels(ctx, &cfg, d, specs, w, opts); err != nil {
+		w.close()
+		return nil, nil, err
+	}
 	nodes, err := stages.Build(ctx, &cfg, specs)
 	var runners []pipeline.Service
 	if err == nil {

@@ -31,6 +31,7 @@ type settings struct {
 // settingFlags register, per stage with settings, its flags.
 var settingFlags = map[string]func(*flagSet, *settings){
 	"dedupe": dedupeFlags, "features": featureFlags, "score": scoreFlags, "drift": driftFlags, "alert": alertFlags,
+	"retrain": retrainFlags,
 }
 
 // newSettings registers the settings of specs.
@@ -40,6 +41,9 @@ func newSettings(fs *flagSet, specs []stages.Spec) *settings {
 		if f := settingFlags[s.Name]; f != nil {
 			f(fs, set)
 		}
+	}
+	if slices.ContainsFunc(specs, func(s stages.Spec) bool { return s.Name == "score" || s.Name == "retrain" }) {
+		fs.StringVar(&set.models, "models", "", modelsFlagHelp+". Each sensor type with an Isolation Forest there (iforest-<type>) is scored by its latest good version, then by the versions model.updates makes live; others by --detector. The retrain stage publishes to it")
 	}
 	return set
 }
@@ -66,7 +70,6 @@ func featureFlags(fs *flagSet, set *settings) {
 
 func scoreFlags(fs *flagSet, set *settings) {
 	c := &set.Score
-	fs.StringVar(&set.models, "models", "", "model store (file:///DIR or s3://BUCKET[/PREFIX]?..., see smaint models): each sensor type with an Isolation Forest there (iforest-<type>) is scored by its latest version; others by --detector")
 	fs.Var(funcValue{func() string { return score.FormatThresholds(c.Thresholds) }, func(s string) (err error) {
 		c.Thresholds, err = score.ParseThresholds(s)
 		return err
@@ -86,6 +89,17 @@ func driftFlags(fs *flagSet, set *settings) {
 	fs.IntVar(&c.MinValues, "drift-min-values", c.MinValues, "drift: values each of two windows needs to be compared (fewer: counted as sparse, said once)")
 	fs.DurationVar(&c.Cooldown, "retrain-cooldown", c.Cooldown, "drift: at most one retrain request per model scope per cooldown")
 	fs.IntVar(&c.MaxConcurrent, "retrain-max", c.MaxConcurrent, "drift: model scopes that may have a retrain request out at once")
+}
+
+func retrainFlags(fs *flagSet, set *settings) {
+	c := &set.Retrain
+	fs.IntVar(&c.After, "train-windows", c.After, "retrain: windows of the sensor type, from the request on, that a candidate trains and is judged on (the request waits for them)")
+	fs.Float64Var(&c.Holdout, "train-holdout", c.Holdout, "retrain: share of those windows held out to judge the candidate and the current version")
+	fs.Float64Var(&c.Tolerance, "train-tolerance", c.Tolerance, "retrain: how much higher than the current version's the candidate's false-alert rate on the held-out windows may be")
+	fs.DurationVar(&c.Cooldown, "train-cooldown", c.Cooldown, "retrain: least event time between two trainings of a model; requests sooner are skipped")
+	fs.IntVar(&c.MaxConcurrent, "train-concurrency", c.MaxConcurrent, "retrain: trainings run at once")
+	fs.BoolVar(&c.Shadow, "train-shadow", c.Shadow, "retrain: publish candidates as shadow versions, scored beside the live one until smaint models promote makes one live")
+	fs.IntVar(&c.Forest.Trees, "train-trees", c.Forest.Trees, "retrain: trees per forest")
 }
 
 func alertFlags(fs *flagSet, set *settings) {
@@ -113,6 +127,7 @@ func (set *settings) config(ctx context.Context, d *deps) (stages.Config, error)
 		refused := func(model, version string, err error) {
 			d.log.Warn("model version refused; the last good one is used", "model", model, "version", version, "err", err)
 		}
+		c.Models = store
 		if c.Score.Models, err = score.LoadModels(ctx, store, nil, refused); err != nil {
 			return c, fmt.Errorf("--models: %w", err)
 		}

@@ -32,6 +32,13 @@ func Decode(featuresTopic, retrainTopic string) pipeline.DecodeFunc[Event] {
 	}
 }
 
+// seenWindow is a window of recent, with where it was read.
+type seenWindow struct {
+	fv     schemas.FeatureVector
+	at     pipeline.TopicPartition
+	offset int64
+}
+
 // request is a retrain request waiting for the windows after it.
 type request struct {
 	ev      schemas.RetrainEvent
@@ -55,6 +62,10 @@ type Stage struct {
 	met     *metrics
 
 	pending []*request
+	// recent are the last Config.After windows of each sensor type: a
+	// request arrives after the drift stage has seen the change, and by
+	// then windows after it may have gone by on the features topic.
+	recent  map[string][]seenWindow
 	trained map[string]time.Time // model -> RequestedAt of its last training (the cooldown)
 	parts   map[pipeline.TopicPartition]*partState
 }
@@ -66,7 +77,7 @@ func New(cfg Config) (*Stage, error) {
 		return nil, err
 	}
 	return &Stage{cfg: cfg, updates: pipeline.NewOutput[*schemas.ModelUpdated](cfg.UpdatesTopic), met: newMetrics(cfg.Registerer),
-		trained: map[string]time.Time{}, parts: map[pipeline.TopicPartition]*partState{}}, nil
+		recent: map[string][]seenWindow{}, trained: map[string]time.Time{}, parts: map[pipeline.TopicPartition]*partState{}}, nil
 }
 
 // Outputs implements pipeline.Outputter.
@@ -108,7 +119,12 @@ func (s *Stage) request(ev schemas.RetrainEvent, tp pipeline.TopicPartition, off
 	case s.waiting(ev.ModelName):
 		skip("a request for this model is already waiting for its windows")
 	default:
-		s.pending = append(s.pending, &request{ev: ev, at: tp, offset: off, typ: typ, bands: -1, oldest: map[pipeline.TopicPartition]int64{}})
+		r := &request{ev: ev, at: tp, offset: off, typ: typ, bands: -1, oldest: map[pipeline.TopicPartition]int64{}}
+		for i := range s.recent[typ] {
+			w := &s.recent[typ][i]
+			r.take(&w.fv, w.at, w.offset, s.cfg.After)
+		}
+		s.pending = append(s.pending, r)
 		s.met.pending.Set(float64(len(s.pending)))
 		s.cfg.Logger.Info("retrain request waiting for windows", "model", ev.ModelName, "after", ev.RequestedAt, "windows", s.cfg.After)
 	}
@@ -123,25 +139,39 @@ func (s *Stage) waiting(model string) bool {
 	return false
 }
 
-// window gives fv to the requests of its type it comes after.
+// window keeps fv among the recent windows of its type and gives it to
+// the requests of its type it comes after.
 func (s *Stage) window(fv *schemas.FeatureVector, tp pipeline.TopicPartition, off int64) {
 	if fv.Count < 3 {
 		return // degenerate windows teach nothing (as in train)
 	}
+	ring := append(s.recent[fv.SensorType], seenWindow{*fv, tp, off})
+	if len(ring) > s.cfg.After {
+		ring = ring[len(ring)-s.cfg.After:]
+	}
+	s.recent[fv.SensorType] = ring
 	for _, r := range s.pending {
-		if r.typ != fv.SensorType || fv.WindowStart.Before(r.ev.RequestedAt) || len(r.windows) >= s.cfg.After {
-			continue
+		if r.typ == fv.SensorType {
+			r.take(fv, tp, off, s.cfg.After)
 		}
-		if r.bands < 0 {
-			r.bands = len(fv.BandEnergies)
-		}
-		if len(fv.BandEnergies) != r.bands {
-			continue
-		}
-		r.windows = append(r.windows, *fv)
-		if o, ok := r.oldest[tp]; !ok || off < o {
-			r.oldest[tp] = off
-		}
+	}
+}
+
+// take adds fv to r's windows if it comes after the request, has r's
+// number of features, and r still wants windows.
+func (r *request) take(fv *schemas.FeatureVector, tp pipeline.TopicPartition, off int64, want int) {
+	if fv.WindowStart.Before(r.ev.RequestedAt) || len(r.windows) >= want {
+		return
+	}
+	if r.bands < 0 {
+		r.bands = len(fv.BandEnergies)
+	}
+	if len(fv.BandEnergies) != r.bands {
+		return
+	}
+	r.windows = append(r.windows, *fv)
+	if o, ok := r.oldest[tp]; !ok || off < o {
+		r.oldest[tp] = off
 	}
 }
 

@@ -3,6 +3,7 @@ package retrain
 import (
 	"context"
 	"encoding/json"
+	"slices"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -75,8 +76,9 @@ func (s *Stage) Resume(tp pipeline.TopicPartition, cp string) {
 	}
 }
 
-// Retained implements pipeline.Retainer: the waiting requests, and the
-// windows they collected, are read again after a restart.
+// Retained implements pipeline.Retainer: the waiting requests, the
+// windows they collected and the recent windows are read again after a
+// restart.
 func (s *Stage) Retained() map[pipeline.TopicPartition]int64 {
 	out := map[pipeline.TopicPartition]int64{}
 	keep := func(tp pipeline.TopicPartition, off int64) {
@@ -88,6 +90,11 @@ func (s *Stage) Retained() map[pipeline.TopicPartition]int64 {
 		keep(r.at, r.offset)
 		for tp, off := range r.oldest {
 			keep(tp, off)
+		}
+	}
+	for _, ring := range s.recent {
+		for _, w := range ring {
+			keep(w.at, w.offset)
 		}
 	}
 	return out
@@ -114,6 +121,9 @@ func (s *Stage) Revoked(_ context.Context, tps []pipeline.TopicPartition) {
 	}
 	s.pending = kept
 	s.met.pending.Set(float64(len(s.pending)))
+	for typ, ring := range s.recent {
+		s.recent[typ] = slices.DeleteFunc(ring, func(w seenWindow) bool { return gone[w.at] })
+	}
 }
 
 type metrics struct {

@@ -129,6 +129,7 @@ func New(cfg Config) (*Stage, error) {
 	}
 	for t, m := range cfg.Models {
 		s.models[t] = m
+		s.met.live.WithLabelValues(t, m.Model, m.Version).Set(1)
 	}
 	return s, nil
 }
@@ -137,8 +138,12 @@ func New(cfg Config) (*Stage, error) {
 // ends the type's shadow, if any.
 func (s *Stage) SetModel(m *IForest) {
 	s.mu.Lock()
+	if old := s.models[m.SensorType]; old != nil {
+		s.met.live.DeleteLabelValues(m.SensorType, old.Model, old.Version)
+	}
 	s.models[m.SensorType] = m
 	delete(s.shadows, m.SensorType)
+	s.met.live.WithLabelValues(m.SensorType, m.Model, m.Version).Set(1)
 	s.mu.Unlock()
 	s.cfg.Logger.Info("model loaded", "model", m.Model, "version", m.Version, "sensor_type", m.SensorType)
 }
@@ -281,6 +286,7 @@ type metrics struct {
 	scored, anomalies, shadow *prometheus.CounterVec
 	warmUp, replayed, refused prometheus.Counter
 	sensors                   prometheus.Gauge
+	live                      *prometheus.GaugeVec
 }
 
 func newMetrics(reg prometheus.Registerer) metrics {
@@ -303,12 +309,15 @@ func newMetrics(reg prometheus.Registerer) metrics {
 		shadow: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "smaint_score_shadow_windows_total", Help: "Windows a shadow model scored beside the live one, by sensor type, shadow version and whether the two agreed on anomalous.",
 		}, []string{"sensor_type", "version", "agree"}),
+		live: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "smaint_score_model_info", Help: "1 for the model version each sensor type is scored by (types scored by --detector have none).",
+		}, []string{"sensor_type", "model", "version"}),
 		refused: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "smaint_score_models_refused_total", Help: "Model versions announced on model.updates and refused (checksum, format); the model in use stayed.",
 		}),
 	}
 	if reg != nil {
-		reg.MustRegister(m.scored, m.anomalies, m.warmUp, m.replayed, m.sensors, m.shadow, m.refused)
+		reg.MustRegister(m.scored, m.anomalies, m.warmUp, m.replayed, m.sensors, m.shadow, m.refused, m.live)
 	}
 	return m
 }

@@ -37,6 +37,7 @@ type Config struct {
 	Drain    time.Duration       // how long to wait, then, for the pipeline to finish
 	Header   []string            // lines to print first (where the services are)
 	Storage  Storage             // the database the sinks write to, if any
+	Models   string              // the model store the retrain stage publishes to ("": no model loop)
 	Out      io.Writer           // Run serializes its writes
 }
 
@@ -66,7 +67,7 @@ func Run(ctx context.Context, cfg Config) (*Summary, error) {
 	if err := prod.CreateTopics(ctx, t.All()...); err != nil {
 		return nil, err
 	}
-	w, err := pipeline.NewWatcher(r.observe, []string{t.Clean, t.DLQ, t.Alerts, t.Drift, t.Retrain}, cfg.Kafka...)
+	w, err := pipeline.NewWatcher(r.observe, []string{t.Clean, t.DLQ, t.Alerts, t.Drift, t.Retrain, t.ModelUpdates}, cfg.Kafka...)
 	if err != nil {
 		return nil, err
 	}
@@ -127,6 +128,7 @@ type run struct {
 	check simulate.Check
 	watch *pipeline.Watcher
 	dec   *schemas.Decoder // observe's
+	loop  models
 }
 
 func (r *run) header() {
@@ -250,6 +252,11 @@ func (r *run) observe(o *pipeline.Observed) {
 		var rep schemas.DriftReport
 		if r.dec.Decode(ctx, o.Value, &rep) == nil {
 			r.check.Drift(rep)
+		}
+	case t.ModelUpdates:
+		var u schemas.ModelUpdated
+		if r.dec.Decode(ctx, o.Value, &u) == nil {
+			r.loop.add(&u, o.Timestamp)
 		}
 	}
 }

@@ -15,26 +15,28 @@ import (
 // Summary is a run's report. Its JSON form is the last line of "smaint
 // demo --json".
 type Summary struct {
-	ReadingsProduced   int64   `json:"readings_produced"`   // records sent to sensor.readings
-	DuplicatesInjected int64   `json:"duplicates_injected"` // of which copies of a reading already sent
-	InvalidInjected    int64   `json:"invalid_injected"`    // of which malformed or invalid
-	DuplicatesDropped  int64   `json:"duplicates_dropped"`  // by the dedupe stage
-	DLQ                int64   `json:"dlq"`                 // records on sensor.dlq
-	Conflicts          int64   `json:"conflicts"`           // of which readings the sink found stored under another id
-	Clean              int64   `json:"clean"`               // records on sensor.readings.clean
-	DuplicatesPassed   int64   `json:"duplicates_passed"`   // clean records that repeat one already there
-	Lost               int64   `json:"lost"`                // valid readings sent that never reached the clean topic
-	ReadingsPerSec     float64 `json:"readings_per_sec"`    // readings_produced / seconds spent sending
-	SendSeconds        float64 `json:"send_seconds"`
-	TotalSeconds       float64 `json:"total_seconds"`
-	Drained            bool    `json:"drained"` // the pipeline finished all input before the summary
-	LateInjected       int64   `json:"late_injected"`
-	OutOfOrderInjected int64   `json:"out_of_order_injected"`
-	LateReadings       int64   `json:"late_readings"` // readings the features stage found too late for their window
-	FeatureWindows     int64   `json:"feature_windows"`
-	EventMinutes       float64 `json:"event_minutes"` // simulated event time covered
-	Storage            Storage `json:"storage"`
+	ReadingsProduced   int64     `json:"readings_produced"`   // records sent to sensor.readings
+	DuplicatesInjected int64     `json:"duplicates_injected"` // of which copies of a reading already sent
+	InvalidInjected    int64     `json:"invalid_injected"`    // of which malformed or invalid
+	DuplicatesDropped  int64     `json:"duplicates_dropped"`  // by the dedupe stage
+	DLQ                int64     `json:"dlq"`                 // records on sensor.dlq
+	Conflicts          int64     `json:"conflicts"`           // of which readings the sink found stored under another id
+	Clean              int64     `json:"clean"`               // records on sensor.readings.clean
+	DuplicatesPassed   int64     `json:"duplicates_passed"`   // clean records that repeat one already there
+	Lost               int64     `json:"lost"`                // valid readings sent that never reached the clean topic
+	ReadingsPerSec     float64   `json:"readings_per_sec"`    // readings_produced / seconds spent sending
+	SendSeconds        float64   `json:"send_seconds"`
+	TotalSeconds       float64   `json:"total_seconds"`
+	Drained            bool      `json:"drained"` // the pipeline finished all input before the summary
+	LateInjected       int64     `json:"late_injected"`
+	OutOfOrderInjected int64     `json:"out_of_order_injected"`
+	LateReadings       int64     `json:"late_readings"` // readings the features stage found too late for their window
+	FeatureWindows     int64     `json:"feature_windows"`
+	EventMinutes       float64   `json:"event_minutes"` // simulated event time covered
+	Storage            Storage   `json:"storage"`
+	Models             ModelLoop `json:"models"`
 	simulate.Evaluation
+	started, plantStart time.Time
 }
 
 func (r *run) summarize(reached, started time.Time, sent int64, sendSecs, totalSecs float64, drained bool) *Summary {
@@ -53,7 +55,10 @@ func (r *run) summarize(reached, started time.Time, sent int64, sendSecs, totalS
 		FeatureWindows: int64(r.metric("smaint_features_windows_total", nil)),
 		EventMinutes:   reached.Sub(started).Minutes(),
 		Storage:        r.cfg.Storage,
+		Models:         ModelLoop{Store: r.cfg.Models, Decisions: r.loop.list()},
 		Evaluation:     r.check.Evaluate(r.sim.Truth(), reached),
+		started:        time.Now().Add(-time.Duration(totalSecs * float64(time.Second))),
+		plantStart:     started,
 	}
 }
 
@@ -69,6 +74,7 @@ func (s *Summary) Print(w io.Writer) {
 	fmt.Fprintf(w, "  clean               %10d   lost %d\n", s.Clean, s.Lost)
 	fmt.Fprintf(w, "  feature windows     %10d   late readings %d (injected late %d)\n", s.FeatureWindows, s.LateReadings, s.LateInjected)
 	s.Evaluation.Print(w)
+	s.Models.print(w, s.started, s.plantStart)
 	s.Storage.print(w)
 	if !s.Drained {
 		fmt.Fprintf(w, "  (the pipeline had not finished all input when the demo stopped)\n")

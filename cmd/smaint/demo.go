@@ -9,12 +9,14 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"os"
 	"slices"
 	"time"
 
 	"github.com/smaint/smaint/bench/demo"
 	"github.com/smaint/smaint/pipeline"
 	"github.com/smaint/smaint/pipeline/embedded"
+	"github.com/smaint/smaint/stages"
 )
 
 // demoFlags are the demo's own flags.
@@ -113,6 +115,9 @@ func setUpDemo(ctx context.Context, df *demoFlags, sf *simFlags, st *stageFlags,
 			st.names = append(st.names, "sink")
 		}
 	}
+	if cfg.Models, err = demoModelLoop(st, all); err != nil {
+		return cfg, closeAll, err
+	}
 	services, w, err := st.services(ctx, d, opts)
 	if err != nil {
 		return cfg, closeAll, err
@@ -124,11 +129,46 @@ func setUpDemo(ctx context.Context, df *demoFlags, sf *simFlags, st *stageFlags,
 	}
 	kafka := svc.Brokers[0]
 	cfg = demo.Config{Plant: sf.cfg, Truth: sf.truthPath, Kafka: opts, Serde: d.serde, Topics: d.topics, Pipeline: append(services, srv), Metrics: d.reg,
-		Rate: sf.rate, Duration: df.duration, Drain: df.drain, Storage: cfg.Storage, Out: stdout,
+		Rate: sf.rate, Duration: df.duration, Drain: df.drain, Storage: cfg.Storage, Models: cfg.Models, Out: stdout,
 		Header: []string{"smaint demo",
 			fmt.Sprintf("  kafka     %s   (try: kcat -b %s -L)", kafka, kafka), "  registry  " + svc.RegistryURL, "  redis     " + svc.Redis,
 			fmt.Sprintf("  metrics   http://%s/metrics   ready: http://%s/readyz", srv.Addr(), srv.Addr())}}
 	return cfg, closeAll, nil
+}
+
+// demoModelLoop closes the model loop in a demo that scores: the retrain
+// stage joins the stages, publishing to --models or, without it, to a
+// file store in a temporary directory that closing all removes. It
+// returns the store's URI ("": no loop, the demo does not score).
+func demoModelLoop(st *stageFlags, all *wiring) (string, error) {
+	names := st.names
+	if slices.Equal(names, []string{"all"}) {
+		names = nil
+		for _, s := range stages.Topology(pipeline.DefaultTopics()) {
+			if !s.Storage && !s.Named && !slices.Contains(names, s.Selector()) {
+				names = append(names, s.Selector())
+			}
+		}
+		if st.withDB {
+			names = append(names, "sink")
+		}
+	}
+	if !slices.Contains(names, "score") {
+		return "", nil
+	}
+	if !slices.Contains(names, "retrain") {
+		names = append(names, "retrain")
+	}
+	st.names = names
+	if st.set.models == "" {
+		dir, err := os.MkdirTemp("", "smaint-demo-models-")
+		if err != nil {
+			return "", err
+		}
+		all.closers = append(all.closers, func() { os.RemoveAll(dir) })
+		st.set.models = "file://" + dir
+	}
+	return st.set.models, nil
 }
 
 // serverOn serves the operator endpoints on addr, or on a free port of its

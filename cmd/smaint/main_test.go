@@ -130,6 +130,9 @@ func TestDemoJSONSummary(t *testing.T) {
 	if s.Clean != s.ReadingsProduced-s.DuplicatesInjected-s.InvalidInjected {
 		t.Errorf("clean %d != produced %d - duplicates %d - invalid %d", s.Clean, s.ReadingsProduced, s.DuplicatesInjected, s.InvalidInjected)
 	}
+	if !strings.HasPrefix(s.Models.Store, "file://") {
+		t.Errorf("the model loop did not run: %+v", s.Models)
+	}
 	for _, want := range []string{"kafka", "registry", "metrics", "database", "summary", "storage"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("output lacks %q", want)

@@ -8,6 +8,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/smaint/smaint/pipeline"
+	"github.com/smaint/smaint/schemas"
 )
 
 // Retained implements pipeline.Retainer: for each input partition, the
@@ -95,6 +96,12 @@ func newMetrics(reg prometheus.Registerer) metrics {
 		upgraded: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "smaint_alert_drift_upgraded_total", Help: "Drift alerts that became anomaly alerts when their sensor turned anomalous.",
 		}),
+	}
+	// Every kind's series exists from the start, at 0, so that rates and
+	// dashboards see a kind before its first alert.
+	for k := schemas.KindAnomaly; k <= schemas.KindSensorSilent; k++ {
+		m.opened.WithLabelValues(k.String())
+		m.resolved.WithLabelValues(k.String())
 	}
 	if reg != nil {
 		reg.MustRegister(m.opened, m.resolved, m.changes, m.stale, m.upgraded, m.driftHeld)

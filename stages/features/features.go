@@ -249,8 +249,12 @@ func (s *Stage) Process(_ context.Context, in []pipeline.Msg[schemas.SensorReadi
 	now := s.cfg.Clock.Now() // after the batch: its own processing is not idle time
 	for p := range touched {
 		p.lastInput = now
-		if front := s.frontier(p); front >= p.earliestEnd {
+		front := s.frontier(p)
+		if front >= p.earliestEnd {
 			s.takeClosed(p, front)
+		}
+		if front != math.MinInt64 {
+			s.met.watermark.WithLabelValues(strconv.Itoa(int(p.id))).Set(float64(front) / 1e6)
 		}
 	}
 	s.emit(s.closing, out)
@@ -498,6 +502,7 @@ func (s *Stage) Resume(tp pipeline.TopicPartition, checkpoint string) {
 func (s *Stage) Revoked(_ context.Context, tps []pipeline.TopicPartition) {
 	for _, tp := range tps {
 		delete(s.parts, tp)
+		s.met.watermark.DeleteLabelValues(strconv.Itoa(int(tp.Partition)))
 	}
 	s.met.open.Set(float64(s.openWindows()))
 }

@@ -5,6 +5,7 @@ import "github.com/prometheus/client_golang/prometheus"
 type metrics struct {
 	windows, late, idleCloses, nonFinite, windowErrors, sparse prometheus.Counter
 	open                                                       prometheus.Gauge
+	watermark                                                  *prometheus.GaugeVec
 }
 
 func newMetrics(reg prometheus.Registerer) metrics {
@@ -30,9 +31,12 @@ func newMetrics(reg prometheus.Registerer) metrics {
 		open: prometheus.NewGauge(prometheus.GaugeOpts{
 			Name: "smaint_features_open_windows", Help: "Windows open, waiting for the watermark.",
 		}),
+		watermark: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "smaint_features_watermark_seconds", Help: "Each input partition's watermark (event time, Unix seconds): windows ending before it are closed. time() minus it is how far event time lags the wall clock.",
+		}, []string{"partition"}),
 	}
 	if reg != nil {
-		reg.MustRegister(m.windows, m.late, m.idleCloses, m.nonFinite, m.windowErrors, m.sparse, m.open)
+		reg.MustRegister(m.windows, m.late, m.idleCloses, m.nonFinite, m.windowErrors, m.sparse, m.open, m.watermark)
 	}
 	return m
 }

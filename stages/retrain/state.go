@@ -9,6 +9,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/smaint/smaint/pipeline"
+	"github.com/smaint/smaint/schemas"
 )
 
 // partState is what the stage knows of one input partition: the next
@@ -139,6 +140,9 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 		pending: prometheus.NewGauge(prometheus.GaugeOpts{
 			Name: "smaint_retrain_pending", Help: "Retrain requests waiting for the windows after them.",
 		}),
+	}
+	for _, a := range []string{schemas.ModelPublished, schemas.ModelShadow, schemas.ModelRejected, schemas.ModelSkipped} {
+		m.decisions.WithLabelValues(a) // 0 from the start, for rates and dashboards
 	}
 	if reg != nil {
 		reg.MustRegister(m.decisions, m.pending)

@@ -54,8 +54,10 @@ type request struct {
 // from the runner's goroutine; a batch that makes requests ready trains
 // their candidates, up to Config.MaxConcurrent at once, before Process
 // returns, so a decision is committed with the inputs that led to it.
-// A store that cannot be read or written fails the batch, which the
-// runner retries: a decision waits for the store rather than being lost.
+// Process never fails a batch (its state would then hold the batch
+// twice on the runner's retry): a request whose decision needs a store
+// that cannot be read or written stays waiting, and is decided with a
+// later batch.
 type Stage struct {
 	cfg     Config
 	updates *pipeline.Output[*schemas.ModelUpdated]
@@ -101,7 +103,8 @@ func (s *Stage) Process(ctx context.Context, in []pipeline.Msg[Event], out *pipe
 			s.window(m.Value.Features, tp, m.Offset)
 		}
 	}
-	return s.decideReady(ctx, out)
+	s.decideReady(ctx, out)
+	return nil
 }
 
 // request files a retrain request, or skips it with a decision record.
@@ -176,7 +179,7 @@ func (r *request) take(fv *schemas.FeatureVector, tp pipeline.TopicPartition, of
 }
 
 // decideReady trains and judges the requests that have their windows.
-func (s *Stage) decideReady(ctx context.Context, out *pipeline.Emitter) error {
+func (s *Stage) decideReady(ctx context.Context, out *pipeline.Emitter) {
 	var ready []*request
 	for _, r := range s.pending {
 		if len(r.windows) >= s.cfg.After {
@@ -184,7 +187,7 @@ func (s *Stage) decideReady(ctx context.Context, out *pipeline.Emitter) error {
 		}
 	}
 	if len(ready) == 0 {
-		return nil
+		return
 	}
 	decisions := make([]*schemas.ModelUpdated, len(ready))
 	errs := make([]error, len(ready))
@@ -201,16 +204,18 @@ func (s *Stage) decideReady(ctx context.Context, out *pipeline.Emitter) error {
 	wg.Wait()
 	for i, r := range ready {
 		if errs[i] != nil {
-			return fmt.Errorf("retrain %s: %w", r.ev.ModelName, errs[i])
+			// The store could not be read or written: the request stays
+			// waiting, ready, and is decided again with the next batch.
+			// The batch itself succeeds, so it is never processed twice.
+			s.met.storeErrors.Inc()
+			s.cfg.Logger.Warn("retrain decision waits for the model store", "model", r.ev.ModelName, "err", errs[i])
+			continue
 		}
-	}
-	for i, r := range ready {
 		s.trained[r.ev.ModelName] = r.ev.RequestedAt
 		s.emit(out, decisions[i])
 		s.pending = removed(s.pending, r)
 	}
 	s.met.pending.Set(float64(len(s.pending)))
-	return nil
 }
 
 func removed(rs []*request, r *request) []*request {

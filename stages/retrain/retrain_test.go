@@ -2,6 +2,7 @@ package retrain_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"math/rand/v2"
 	"strings"
@@ -215,5 +216,39 @@ func TestRetrainResumesAWaitingRequest(t *testing.T) {
 	got := decided(l2, msgs(all[30:], featTP, 30))
 	if len(got) != 1 || got[0].Action != schemas.ModelPublished || got[0].ModelName != "iforest-pressure" || got[0].Metrics["windows"]+got[0].Metrics["holdout"] != 60 {
 		t.Fatalf("after the restart: %+v", got)
+	}
+}
+
+// flaky is a model store that fails while down is set.
+type flaky struct {
+	score.ModelStore
+	down bool
+}
+
+func (f *flaky) Versions(ctx context.Context, model string) ([]score.StoredVersion, error) {
+	if f.down {
+		return nil, errors.New("store down for the test")
+	}
+	return f.ModelStore.Versions(ctx, model)
+}
+
+// TestRetrainWaitsForTheStore: while the store cannot be read, a ready
+// request stays waiting and its batch still succeeds (nothing skipped,
+// no window counted twice); the next batch after the store returns
+// decides it, once.
+func TestRetrainWaitsForTheStore(t *testing.T) {
+	store := &flaky{ModelStore: &score.FileStore{Dir: t.TempDir()}, down: true}
+	h := newHarness(t, retrain.Config{Store: store, After: 40, Forest: score.IForestConfig{Trees: 20}})
+	ws := windows("pressure", t0, 60, 5, 1)
+	if got := h.feed(append([]retrain.Event{ask("iforest-pressure", t0)}, ws[:50]...)...); len(got) != 0 {
+		t.Fatalf("decided with the store down: %+v", got)
+	}
+	if got := h.feed(ws[50:55]...); len(got) != 0 {
+		t.Fatalf("decided with the store down: %+v", got)
+	}
+	store.down = false
+	got := h.feed(ws[55:]...)
+	if len(got) != 1 || got[0].Action != schemas.ModelPublished || got[0].Metrics["windows"]+got[0].Metrics["holdout"] != 40 {
+		t.Fatalf("after the store came back: %+v", got)
 	}
 }

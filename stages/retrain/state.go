@@ -128,8 +128,9 @@ func (s *Stage) Revoked(_ context.Context, tps []pipeline.TopicPartition) {
 }
 
 type metrics struct {
-	decisions *prometheus.CounterVec
-	pending   prometheus.Gauge
+	decisions   *prometheus.CounterVec
+	pending     prometheus.Gauge
+	storeErrors prometheus.Counter
 }
 
 func newMetrics(reg prometheus.Registerer) *metrics {
@@ -140,12 +141,15 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 		pending: prometheus.NewGauge(prometheus.GaugeOpts{
 			Name: "smaint_retrain_pending", Help: "Retrain requests waiting for the windows after them.",
 		}),
+		storeErrors: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "smaint_retrain_store_errors_total", Help: "Decisions put off because the model store could not be read or written; tried again with the next batch.",
+		}),
 	}
 	for _, a := range []string{schemas.ModelPublished, schemas.ModelShadow, schemas.ModelRejected, schemas.ModelSkipped} {
 		m.decisions.WithLabelValues(a) // 0 from the start, for rates and dashboards
 	}
 	if reg != nil {
-		reg.MustRegister(m.decisions, m.pending)
+		reg.MustRegister(m.decisions, m.pending, m.storeErrors)
 	}
 	return m
 }

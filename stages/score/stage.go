@@ -156,10 +156,16 @@ func (s *Stage) model(sensorType string) *IForest {
 
 // threshold is the anomaly threshold of a sensor type.
 func (s *Stage) threshold(sensorType string) float64 {
+	return s.thresholdOf(sensorType, s.model(sensorType))
+}
+
+// thresholdOf is the threshold of a sensor type scored by m (nil: by the
+// stage's detector).
+func (s *Stage) thresholdOf(sensorType string, m *IForest) float64 {
 	if v, ok := s.cfg.Thresholds[sensorType]; ok {
 		return v
 	}
-	if m := s.model(sensorType); m != nil {
+	if m != nil {
 		return m.Threshold
 	}
 	return s.cfg.DefaultThreshold
@@ -181,8 +187,11 @@ func (s *Stage) Process(_ context.Context, in []pipeline.Msg[schemas.FeatureVect
 		p.next = max(p.next, m.Offset+1)
 		p.track(fv.SensorID, m.Offset, s.baseline.history())
 
+		// One read of the type's model per window: a swap between two
+		// reads would pair one model's score with another's threshold.
+		mdl := s.model(fv.SensorType)
 		var d Detector = s.baseline
-		if mdl := s.model(fv.SensorType); mdl != nil {
+		if mdl != nil {
 			d = mdl.Detector()
 		}
 		v := d.Score(fv)
@@ -193,7 +202,7 @@ func (s *Stage) Process(_ context.Context, in []pipeline.Msg[schemas.FeatureVect
 		if math.IsNaN(v.Score) {
 			v.Score = 0
 		}
-		th := s.threshold(fv.SensorType)
+		th := s.thresholdOf(fv.SensorType, mdl)
 		as := &schemas.AnomalyScore{
 			SensorID: fv.SensorID, AssetID: fv.AssetID, SensorType: fv.SensorType,
 			WindowStart: fv.WindowStart, WindowEnd: fv.WindowEnd,

@@ -339,7 +339,7 @@ func TestTrainThenScoreWithTheModels(t *testing.T) {
 		t.Fatal(err)
 	}
 	code, stdout, stderr = runCLI(t, ctx, "models", "list", "--models", store)
-	if code != 0 || strings.Count(stdout, " ok\n") != 2 || !strings.Contains(stdout, "v0002") || !strings.Contains(stdout, "REFUSED: ") ||
+	if code != 0 || strings.Count(stdout, " ok, live\n") != 2 || !strings.Contains(stdout, "v0002") || !strings.Contains(stdout, "REFUSED: ") ||
 		!strings.Contains(stdout, "checksum mismatch") {
 		t.Fatalf("models list: exit %d\n%s%s", code, stdout, stderr)
 	}

@@ -111,6 +111,7 @@ func modelsCmd(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	type row struct {
 		score.Manifest
 		URI     string `json:"uri"`
+		Live    bool   `json:"live"`
 		Problem string `json:"problem,omitempty"`
 	}
 	enc := json.NewEncoder(stdout)
@@ -122,8 +123,12 @@ func modelsCmd(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		if err != nil {
 			return err
 		}
+		live, err := st.Live(ctx, name)
+		if err != nil {
+			return err
+		}
 		for _, v := range vs {
-			r := row{URI: v.URI}
+			r := row{URI: v.URI, Live: v.Version == live}
 			_, man, err := score.LoadVersion(ctx, st, name, v)
 			r.Manifest = man
 			r.Name, r.Version = name, v.Version // where it is stored
@@ -137,6 +142,9 @@ func modelsCmd(ctx context.Context, args []string, stdout, stderr io.Writer) err
 				continue
 			}
 			status := "ok"
+			if r.Live {
+				status = "ok, live"
+			}
 			if r.Problem != "" {
 				status = "REFUSED: " + r.Problem
 			}
@@ -221,6 +229,9 @@ func modelsAnnounce(ctx context.Context, verb string, args []string, stdout, std
 	}
 	b, err := st.Get(ctx, vs[i].URI)
 	if err != nil {
+		return err
+	}
+	if err := st.SetLive(ctx, model, want); err != nil {
 		return err
 	}
 	sum := sha256.Sum256(b)

@@ -83,5 +83,10 @@ func trainCmd(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if err != nil {
 		return err
 	}
+	for _, p := range published { // what train stores is what scores from now on
+		if err := store.SetLive(ctx, p.Model, p.Version); err != nil {
+			return err
+		}
+	}
 	return json.NewEncoder(stdout).Encode(published)
 }

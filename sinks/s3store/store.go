@@ -7,6 +7,7 @@ package s3store
 import (
 	"bytes"
 	"context"
+	"errors"
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
@@ -21,6 +22,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
+	"github.com/aws/aws-sdk-go-v2/service/s3/types"
 
 	"github.com/smaint/smaint/stages/score"
 )
@@ -204,6 +206,39 @@ func (s *Store) Versions(ctx context.Context, model string) ([]score.StoredVersi
 	slices.SortFunc(out, func(a, b score.StoredVersion) int { return strings.Compare(a.Version, b.Version) })
 	return out, nil
 }
+
+// SetLive implements score.ModelStore: the object <model>/LIVE holds the
+// version.
+func (s *Store) SetLive(ctx context.Context, model, version string) error {
+	if !validName(model) || !validName(version) {
+		return fmt.Errorf("s3store: bad model name %q or version %q", model, version)
+	}
+	ctx, cancel := s.bound(ctx)
+	defer cancel()
+	key := s.prefix + model + "/" + liveObject
+	if _, err := s.client.PutObject(ctx, &s3.PutObjectInput{Bucket: &s.bucket, Key: &key, Body: strings.NewReader(version + "\n"),
+		ContentType: aws.String("text/plain")}); err != nil {
+		return fmt.Errorf("s3store: put %s: %w", s.uri(key), err)
+	}
+	return nil
+}
+
+// Live implements score.ModelStore.
+func (s *Store) Live(ctx context.Context, model string) (string, error) {
+	if !validName(model) {
+		return "", fmt.Errorf("s3store: bad model name %q", model)
+	}
+	b, err := s.Get(ctx, s.uri(s.prefix+model+"/"+liveObject))
+	var missing *types.NoSuchKey
+	if errors.As(err, &missing) {
+		return "", nil
+	}
+	return strings.TrimSpace(string(b)), err
+}
+
+// liveObject names the object, beside a model's versions, that holds its
+// live version; it does not end in .json, so it is no version.
+const liveObject = "LIVE"
 
 // Models lists the models the store holds, in name order.
 func (s *Store) Models(ctx context.Context) ([]string, error) {

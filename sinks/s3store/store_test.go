@@ -119,6 +119,22 @@ func TestPublishListLoad(t *testing.T) {
 	if err != nil || man.Name != "iforest-pressure" || man.Version != "v2" || man.Detector != "iforest" || len(man.SHA256) != 64 || man.Metrics["windows"] != 200 {
 		t.Fatalf("manifest %+v, %v", man, err)
 	}
+	// The live version, once recorded, is loaded rather than the newest.
+	if live, err := st.Live(ctx, "iforest-pressure"); err != nil || live != "" {
+		t.Fatalf("live before any was recorded: %q, %v", live, err)
+	}
+	if err := st.SetLive(ctx, "iforest-pressure", "v1"); err != nil {
+		t.Fatal(err)
+	}
+	if live, err := st.Live(ctx, "iforest-pressure"); err != nil || live != "v1" {
+		t.Fatalf("live %q, %v", live, err)
+	}
+	if vs, _ := st.Versions(ctx, "iforest-pressure"); len(vs) != 2 {
+		t.Fatalf("the live pointer is listed as a version: %+v", vs)
+	}
+	if loaded, err := score.LoadModels(ctx, st, []string{"pressure"}, nil); err != nil || loaded["pressure"].Version != "v1" {
+		t.Fatalf("with v1 live, loaded %v (%v)", loaded, err)
+	}
 	if _, err := st.Versions(ctx, "iforest-acoustic"); !errors.Is(err, score.ErrNoModel) {
 		t.Fatalf("a model never published: %v", err)
 	}

@@ -57,7 +57,7 @@ func (s *Stage) decide(ctx context.Context, r *request) (*schemas.ModelUpdated, 
 			return u, nil
 		}
 	}
-	u.Version = r.ev.RequestedAt.UTC().Format("20060102T150405.000000Z")
+	u.Version = r.ev.RequestedAt.UTC().Format("20060102T150405Z") // as smaint train names versions
 	pub, err := score.Publish(ctx, s.cfg.Store, []*score.IForest{cand}, u.Version, score.Manifest{
 		CreatedAt: u.TrainedAt, TrainedFrom: from.UTC(), TrainedTo: to.UTC(),
 		Params: map[string]any{"trees": s.cfg.Forest.Trees, "sample_size": s.cfg.Forest.SampleSize,
@@ -70,6 +70,8 @@ func (s *Stage) decide(ctx context.Context, r *request) (*schemas.ModelUpdated, 
 	u.Action = schemas.ModelPublished
 	if s.cfg.Shadow {
 		u.Action = schemas.ModelShadow
+	} else if err := s.cfg.Store.SetLive(ctx, r.ev.ModelName, u.Version); err != nil {
+		return nil, err
 	}
 	u.Reason = fmt.Sprintf("%s: the candidate flags %.1f%% of %d windows held out after the request", r.ev.Reason, 100*candFAR, len(hold))
 	if cur != nil {

@@ -31,7 +31,17 @@ type ModelStore interface {
 	Versions(ctx context.Context, model string) ([]StoredVersion, error)
 	// Models lists the models the store holds, in name order.
 	Models(ctx context.Context) ([]string, error)
+	// SetLive records version as model's live version: the one to score
+	// with (train, the retrain stage's published versions, promote and
+	// rollback set it; shadow versions do not).
+	SetLive(ctx context.Context, model, version string) error
+	// Live returns model's live version, or "" when none is recorded.
+	Live(ctx context.Context, model string) (string, error)
 }
+
+// liveFile is the name, beside a model's versions, of the object naming
+// its live version. It does not end in .json, so it is no version.
+const liveFile = "LIVE"
 
 // StoredVersion is one version of a model in a store.
 type StoredVersion struct {
@@ -125,6 +135,30 @@ func (s *FileStore) Models(_ context.Context) ([]string, error) {
 	return out, err
 }
 
+// SetLive implements ModelStore; the file is written atomically.
+func (s *FileStore) SetLive(_ context.Context, model, version string) error {
+	if !validName(model) || !validName(version) {
+		return fmt.Errorf("score: bad model name %q or version %q", model, version)
+	}
+	path := filepath.Join(s.Dir, model, liveFile)
+	if err := os.WriteFile(path+".tmp", []byte(version+"\n"), 0o644); err != nil {
+		return err
+	}
+	return os.Rename(path+".tmp", path)
+}
+
+// Live implements ModelStore.
+func (s *FileStore) Live(_ context.Context, model string) (string, error) {
+	if !validName(model) {
+		return "", fmt.Errorf("score: bad model name %q", model)
+	}
+	b, err := os.ReadFile(filepath.Join(s.Dir, model, liveFile))
+	if errors.Is(err, os.ErrNotExist) {
+		return "", nil
+	}
+	return strings.TrimSpace(string(b)), err
+}
+
 // Versions implements ModelStore.
 func (s *FileStore) Versions(_ context.Context, model string) ([]StoredVersion, error) {
 	if !validName(model) {
@@ -199,12 +233,14 @@ func LoadVersion(ctx context.Context, st ModelStore, model string, v StoredVersi
 // CommonTypes are the sensor types LoadModels looks for when given none.
 var CommonTypes = []string{"temperature", "vibration", "pressure", "current", "acoustic", "humidity"}
 
-// LoadModels loads, for each of types (CommonTypes if nil), the newest
-// Isolation Forest the store holds for it (model "iforest-<type>") that
-// passes LoadIForest's checks, by type. A newer version that fails them
-// is passed to refused and skipped, so the last good one is used. Types
-// without a good version are left out: the stage's detector (robust, by
-// default) scores them. An error reading the store fails the load.
+// LoadModels loads, for each of types (CommonTypes if nil), the
+// Isolation Forest the store holds for it (model "iforest-<type>"): its
+// live version (ModelStore.Live), or, when none is recorded or it fails
+// LoadVersion's checks, the newest version that passes them. A version
+// that fails is passed to refused and skipped, so the last good one is
+// used. Types without a good version are left out: the stage's detector
+// (robust, by default) scores them. An error reading the store fails the
+// load.
 func LoadModels(ctx context.Context, st ModelStore, types []string, refused func(model, version string, err error)) (map[string]*IForest, error) {
 	if types == nil {
 		types = CommonTypes
@@ -222,10 +258,25 @@ func LoadModels(ctx context.Context, st ModelStore, types []string, refused func
 		if err != nil {
 			return nil, fmt.Errorf("%s: %w", name, err)
 		}
+		live, err := st.Live(ctx, name)
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", name, err)
+		}
+		order := make([]StoredVersion, 0, len(vs)+1)
+		if i := slices.IndexFunc(vs, func(v StoredVersion) bool { return v.Version == live }); i >= 0 {
+			order = append(order, vs[i])
+		} else if live != "" {
+			refused(name, live, fmt.Errorf("%w: the live version %s is not in the store", ErrCorrupt, live))
+		}
 		for i := len(vs) - 1; i >= 0; i-- {
-			f, _, err := LoadVersion(ctx, st, name, vs[i])
+			if vs[i].Version != live {
+				order = append(order, vs[i])
+			}
+		}
+		for _, v := range order {
+			f, _, err := LoadVersion(ctx, st, name, v)
 			if errors.Is(err, ErrChecksum) || errors.Is(err, ErrCorrupt) {
-				refused(name, vs[i].Version, err)
+				refused(name, v.Version, err)
 				continue
 			}
 			if err != nil {

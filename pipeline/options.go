@@ -294,3 +294,13 @@ func decoderFor[T any](name string, fn any) (DecodeFunc[T], error) {
 	}
 	return nil, fmt.Errorf("%w: stage %s: DecodeWith given %T, want DecodeFunc[%T]", ErrConfig, name, fn, *new(T))
 }
+
+// KafkaOf returns the Kafka client options that opts carry (KafkaOpts),
+// for tools that read a topic with ReadTopic on a runner's connection.
+func KafkaOf(opts ...Option) []kgo.Opt {
+	var c runnerConfig
+	for _, o := range opts {
+		o(&c)
+	}
+	return c.kafka
+}

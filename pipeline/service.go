@@ -41,3 +41,9 @@ func RunAll(ctx context.Context, services ...Service) error {
 	wg.Wait()
 	return first
 }
+
+// ServiceFunc is a function as a Service.
+type ServiceFunc func(ctx context.Context) error
+
+// Run implements Service.
+func (f ServiceFunc) Run(ctx context.Context) error { return f(ctx) }

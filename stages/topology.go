@@ -16,6 +16,7 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/smaint/smaint/pipeline"
 	"github.com/smaint/smaint/schemas"
@@ -177,8 +178,20 @@ func newScore(_ context.Context, c *Config, s Spec) (pipeline.Node, error) {
 	if err == nil && c.Models != nil && c.FollowModels != nil {
 		log := c.logger(s)
 		c.FollowModels(func(ctx context.Context, u *schemas.ModelUpdated) {
-			if err := st.Apply(ctx, c.Models, u); err != nil && !errors.Is(err, score.ErrNotAModel) {
-				log.Warn("model update not applied", "model", u.ModelName, "version", u.Version, "err", err)
+			// A version that fails its checks is refused for good (Apply
+			// logged it); one the store could not deliver is fetched again,
+			// with backoff, before the next record is read.
+			for wait := time.Second; ; wait = min(2*wait, time.Minute) {
+				err := st.Apply(ctx, c.Models, u)
+				if err == nil || errors.Is(err, score.ErrNotAModel) || errors.Is(err, score.ErrChecksum) || errors.Is(err, score.ErrCorrupt) {
+					return
+				}
+				log.Warn("model update not applied yet: the store failed; trying again", "model", u.ModelName, "version", u.Version, "in", wait, "err", err)
+				select {
+				case <-ctx.Done():
+					return
+				case <-time.After(wait):
+				}
 			}
 		})
 	}

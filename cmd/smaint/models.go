@@ -30,18 +30,42 @@ func openModelStore(ctx context.Context, uri string) (score.ModelStore, error) {
 }
 
 // followModels, when the score stage runs with a model store, has it
-// follow model.updates: a watcher reads the topic from its start and
-// hands every decision to the stage, which swaps in the versions made
-// live (or shadowed) after checking them against the store.
-func followModels(ctx context.Context, cfg *stages.Config, d *deps, specs []stages.Spec, w *wiring, opts []pipeline.Option) error {
+// follow model.updates. What the topic held before the start is history:
+// the live versions it made are what the store's live pointers say, and
+// the stage starts with those (LoadModels); of it, only a shadow version
+// still running is applied. Records after the start are applied as they
+// come, by a watcher: the stage swaps in the versions made live, or
+// shadowed, after checking them against the store.
+func followModels(ctx context.Context, cfg *stages.Config, d *deps, specs []stages.Spec, w *wiring, opts []pipeline.Option, kopts []kgo.Opt) error {
 	if cfg.Models == nil || !slices.ContainsFunc(specs, func(s stages.Spec) bool { return s.Name == "score" }) {
 		return nil
 	}
+	dec := d.serde.NewDecoder()
+	start := map[int32]int64{}                    // partition -> first offset not read at the start
+	shadows := map[string]*schemas.ModelUpdated{} // model -> shadow announced after its last live version
+	err := pipeline.ReadTopic(ctx, d.topics.ModelUpdates, true, func(r *kgo.Record) {
+		start[r.Partition] = max(start[r.Partition], r.Offset+1)
+		var u schemas.ModelUpdated
+		if dec.Decode(ctx, r.Value, &u) != nil {
+			return
+		}
+		switch {
+		case u.Live():
+			delete(shadows, u.ModelName)
+		case u.Action == schemas.ModelShadow:
+			shadows[u.ModelName] = &u
+		}
+	}, kopts...)
+	if err != nil {
+		return fmt.Errorf("read %s: %w", d.topics.ModelUpdates, err)
+	}
 	var apply func(context.Context, *schemas.ModelUpdated)
 	cfg.FollowModels = func(a func(context.Context, *schemas.ModelUpdated)) { apply = a }
-	dec := d.serde.NewDecoder()
 	log := d.log.With("component", "model-updates")
 	watcher, err := pipeline.NewWatcher(func(o *pipeline.Observed) {
+		if o.Offset < start[o.Partition] {
+			return // history, read above
+		}
 		var u schemas.ModelUpdated
 		if err := dec.Decode(ctx, o.Value, &u); err != nil {
 			log.Warn("unreadable record on model.updates, skipped", "partition", o.Partition, "offset", o.Offset, "err", err)
@@ -54,7 +78,14 @@ func followModels(ctx context.Context, cfg *stages.Config, d *deps, specs []stag
 	if err != nil {
 		return err
 	}
-	w.services = append(w.services, watcher)
+	w.services = append(w.services, pipeline.ServiceFunc(func(ctx context.Context) error {
+		for _, u := range shadows {
+			if apply != nil {
+				apply(ctx, u)
+			}
+		}
+		return watcher.Run(ctx)
+	}))
 	return nil
 }
 

@@ -81,7 +81,7 @@ func (f *stageFlags) services(ctx context.Context, d *deps, opts []pipeline.Opti
 	if err != nil {
 		return nil, nil, err
 	}
-	if err := followModels(ctx, &cfg, d, specs, w, opts); err != nil {
+	if err := followModels(ctx, &cfg, d, specs, w, opts, pipeline.KafkaOf(opts...)); err != nil {
 		w.close()
 		return nil, nil, err
 	}

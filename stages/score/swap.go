@@ -15,10 +15,11 @@ var ErrNotAModel = errors.New("score: not a model of the score stage")
 
 // Apply acts on one decision of model.updates: a live version (published,
 // promoted, rolled back to) replaces its sensor type's model from the
-// next window on; a shadow version is scored beside it (see Shadow); the
-// others change nothing. The artifact is fetched from store and checked
-// against the announced checksum first: one that fails is refused with
-// the error, and the model in use stays. Applying the version in use
+// next window on; a shadow version is scored beside it (see SetShadow);
+// the others change nothing. The artifact is fetched from store and
+// checked against the announced checksum first: one that fails is refused
+// (ErrChecksum, ErrCorrupt), and the model in use stays; a store that
+// cannot deliver it returns its error, and the model in use stays too. Applying the version in use
 // again changes nothing. Apply may be called from any goroutine while
 // the stage runs; it blocks while it fetches the artifact.
 func (s *Stage) Apply(ctx context.Context, store ModelStore, u *schemas.ModelUpdated) error {
@@ -37,10 +38,12 @@ func (s *Stage) Apply(ctx context.Context, store ModelStore, u *schemas.ModelUpd
 	if err == nil && f.SensorType != typ {
 		err = fmt.Errorf("%w: %s holds a model of %s", ErrCorrupt, u.URI, f.SensorType)
 	}
-	if err != nil {
+	if errors.Is(err, ErrChecksum) || errors.Is(err, ErrCorrupt) {
 		s.met.refused.Inc()
 		s.cfg.Logger.Warn("model version refused; the one in use stays", "model", u.ModelName, "version", u.Version, "action", u.Action, "err", err)
-		return err
+	}
+	if err != nil {
+		return err // the store's failure: the caller may try again
 	}
 	if live {
 		s.SetModel(f)

@@ -122,3 +122,45 @@ func TestAnOutageIsNeverDeadLettered(t *testing.T) {
 	}
 	checkRollup(t, pool)
 }
+
+// TestATableThatRefusesEverythingDeadLettersNothing: a trigger that
+// refuses every row (a misconfigured table, not bad data) fails every
+// row alone as it failed the batch: nothing is dead-lettered, the batch
+// waits, and once the table is fixed every row is stored.
+func TestATableThatRefusesEverythingDeadLettersNothing(t *testing.T) {
+	pool, _ := migrated(t)
+	c, cl := kafka(t)
+	pipelinetest.CreateTopic(t, cl, 1, pipeline.DefaultTopics().DLQ)
+	rs := readings(0, 200, 10)
+	ids := make([]string, len(rs))
+	for i := range rs {
+		ids[i] = rs[i].ReadingID
+	}
+	refuse(t, pool, "P0001", ids...)
+	produce(t, cl, rs)
+
+	reg := prometheus.NewRegistry()
+	stop := startSink(t, c, pool, "sink", reg, nil)
+	failed := func() float64 {
+		return testutil.ToFloat64(newSinkMetrics(reg).errors.WithLabelValues("sensor_readings"))
+	}
+	noDeadLetters := func() {
+		if dlq := pipelinetest.ReadAll(t, c.ListenAddrs(), pipeline.DefaultTopics().DLQ); len(dlq) != 0 {
+			t.Fatalf("%d dead letters for a table that refuses everything", len(dlq))
+		}
+	}
+	pipelinetest.Eventually(t, "several rounds of failed writes", func() bool {
+		noDeadLetters()
+		return failed() >= 3*DefaultSplitAfter
+	})
+	stop()
+	noDeadLetters()
+	if _, err := pool.Exec(context.Background(), `DROP TRIGGER refuse_readings ON sensor_readings`); err != nil {
+		t.Fatal(err)
+	}
+	startSink(t, c, pool, "sink", prometheus.NewRegistry(), nil)
+	pipelinetest.WaitCommitted(t, cl, "sink", topic)
+	if n := count(t, pool, `SELECT count(*) FROM sensor_readings`); n != 200 {
+		t.Fatalf("%d rows stored, want 200", n)
+	}
+}

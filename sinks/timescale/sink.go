@@ -99,6 +99,16 @@ type Sink[T any] struct {
 	// The row error the last writes failed with, and how many in a row.
 	repeatCode string
 	repeats    int
+	// tableWide is a row error every row of a batch failed with alone,
+	// until a write succeeds: not split for again.
+	tableWide string
+	refused   []refusal // rows the database refused, found by split
+}
+
+// refusal is a row of s.rows the database refused alone, and why.
+type refusal struct {
+	row int
+	err error
 }
 
 // New returns a sink writing to table.
@@ -163,13 +173,30 @@ func (s *Sink[T]) Process(ctx context.Context, in []pipeline.Msg[T], out *pipeli
 	case isDataError(err):
 		s.log.Warn("the database refused part of a batch; finding the records", "records", len(s.rows), "err", err)
 		err = s.split(ctx, 0, len(s.rows), "", out)
-	case s.repeated(err):
+	case s.repeated(err) && s.tableWide != s.repeatCode:
 		s.log.Warn("a batch failed the same way repeatedly; splitting it to find the records the database refuses",
 			"records", len(s.rows), "failures", s.repeats, "sqlstate", s.repeatCode, "err", err)
-		err = s.split(ctx, 0, len(s.rows), s.repeatCode, out)
+		first := err
+		if err = s.split(ctx, 0, len(s.rows), s.repeatCode, out); err == nil && len(s.rows) > 1 && len(s.refused) == len(s.rows) {
+			// Every row fails alone as the batch did: the table refuses
+			// everything (a trigger, a setting), not these rows. Nothing is
+			// dead-lettered; the batch waits for the database to be fixed.
+			// (A batch of one row cannot tell the two apart, and its row
+			// is taken to be at fault.)
+			s.log.Error("every record of the batch is refused the same way: the table, not the records; retrying until it is fixed",
+				"records", len(s.rows), "sqlstate", s.repeatCode, "err", first)
+			s.tableWide, s.refused, err = s.repeatCode, s.refused[:0], first
+		}
 	}
+	refused := s.refused
+	s.refused = s.refused[:0]
 	if err != nil {
 		return s.failed(err)
+	}
+	s.tableWide = ""
+	for _, r := range refused {
+		s.met.rejected.WithLabelValues(s.lbl).Inc()
+		out.Reject(s.idx[r.row], fmt.Errorf("%w: %s refused it: %v", pipeline.ErrInvalid, s.table.Name, r.err))
 	}
 	s.repeatCode, s.repeats = "", 0
 	s.met.seconds.WithLabelValues(s.lbl).Observe(time.Since(started).Seconds())
@@ -245,8 +272,7 @@ func (s *Sink[T]) split(ctx context.Context, lo, hi int, code string, out *pipel
 	case !isDataError(err) && (code == "" || pgCode(err) != code):
 		return err
 	case hi-lo == 1:
-		s.met.rejected.WithLabelValues(s.lbl).Inc()
-		out.Reject(s.idx[lo], fmt.Errorf("%w: %s refused it: %v", pipeline.ErrInvalid, s.table.Name, err))
+		s.refused = append(s.refused, refusal{lo, err})
 		return nil
 	}
 	mid := (lo + hi) / 2

@@ -94,6 +94,59 @@ func Send[T schemas.Record](ctx context.Context, p *Producer, o *Output[T], key 
 	return p.SendRaw(ctx, o.topic, key, val)
 }
 
+// Correlation headers: the HTTP API writes each reading with the id of the
+// request that brought it and the reading's own id, so that a consumer (or
+// kcat -f '%h') follows a reading without decoding it.
+const (
+	HeaderRequestID = "smaint-request-id"
+	HeaderReadingID = "smaint-reading-id"
+)
+
+// Header is one Kafka record header.
+type Header struct {
+	Key   string
+	Value []byte
+}
+
+// Write encodes vs and sends each to o's topic, keyed by key(v) and
+// carrying hs and the headers of head(v) (head may be nil), then blocks
+// until the brokers acknowledged every one, or one failed, or ctx ended.
+// It returns nil only when all of vs are written. On an error some of vs
+// may be written and others not: a caller that retries writes those
+// again, which is safe for records a consumer dedupes (readings, by
+// their ids). o must be bound (Producer.Bind). Safe for concurrent use.
+func Write[T schemas.Record](ctx context.Context, p *Producer, o *Output[T], key func(T) string, head func(T) []Header, hs []Header, vs []T) error {
+	if o.enc == nil {
+		return fmt.Errorf("pipeline: output %s is not bound (call Producer.Bind)", o.topic)
+	}
+	recs := make([]*kgo.Record, len(vs))
+	var common []kgo.RecordHeader
+	for _, h := range hs {
+		common = append(common, kgo.RecordHeader{Key: h.Key, Value: h.Value})
+	}
+	for i, v := range vs {
+		val, err := o.enc.Append(nil, v)
+		if err != nil {
+			return err
+		}
+		rec := &kgo.Record{Topic: o.topic, Key: []byte(key(v)), Value: val, Headers: common}
+		if head != nil {
+			own := head(v)
+			rec.Headers = make([]kgo.RecordHeader, len(common), len(common)+len(own))
+			copy(rec.Headers, common)
+			for _, h := range own {
+				rec.Headers = append(rec.Headers, kgo.RecordHeader{Key: h.Key, Value: h.Value})
+			}
+		}
+		recs[i] = rec
+	}
+	if err := p.cl.ProduceSync(ctx, recs...).FirstErr(); err != nil {
+		return fmt.Errorf("write to %s: %w", o.topic, err)
+	}
+	p.acked.Add(int64(len(recs)))
+	return nil
+}
+
 // SendRaw queues value as it is: for tests and fault injection that need
 // bytes no encoder would write. As with Send, ctx bounds the wait for
 // buffer space and also fails the record if it ends before the record is

@@ -148,9 +148,15 @@ func Drained(ctx context.Context, services ...Service) (bool, error) {
 func (s *Server) Addr() string { return s.ln.Addr().String() }
 
 // Run serves until ctx ends, then shuts down within five seconds.
-func (s *Server) Run(ctx context.Context) error {
+func (s *Server) Run(ctx context.Context) error { return ServeHTTP(ctx, s.srv, s.ln) }
+
+// ServeHTTP serves srv on ln until ctx ends, then shuts it down: it stops
+// accepting, and waits up to five seconds for the requests in flight.
+// It returns nil after a shutdown on ctx, or the error that stopped the
+// server.
+func ServeHTTP(ctx context.Context, srv *http.Server, ln net.Listener) error {
 	errc := make(chan error, 1)
-	go func() { errc <- s.srv.Serve(s.ln) }()
+	go func() { errc <- srv.Serve(ln) }()
 	select {
 	case err := <-errc:
 		return err
@@ -158,7 +164,7 @@ func (s *Server) Run(ctx context.Context) error {
 	}
 	sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	if err := s.srv.Shutdown(sctx); err != nil && !errors.Is(err, http.ErrServerClosed) {
+	if err := srv.Shutdown(sctx); err != nil && !errors.Is(err, http.ErrServerClosed) {
 		return err
 	}
 	return nil

@@ -165,6 +165,29 @@ func (d *Decoder) Decode(ctx context.Context, b []byte, v Record) error {
 	return nil
 }
 
+// DecodeAll reads the records of v's type that body holds back to back in
+// Avro binary, without framing, written with v's own schema: a block of
+// an Avro object container file. It decodes each into v and calls each,
+// which may stop the reading with an error; v is reused, so each copies
+// what it keeps. Errors wrap ErrTruncated or ErrMalformed, and name the
+// record. No count or length in body makes it allocate more than body's
+// size.
+func (d *Decoder) DecodeAll(body []byte, v Record, each func() error) error {
+	want := v.AvroSchema()
+	d.r = reader{b: body, intern: d.intern, few: d.few}
+	defer func() { d.r.b = nil }()
+	for i := 0; d.r.off < len(body); i++ {
+		v.decodeAvro(&d.r)
+		if d.r.err != nil {
+			return fmt.Errorf("decode %s %d: %w", want.name, i, d.r.err)
+		}
+		if err := each(); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
 // unframe splits b into its writer schema and Avro body.
 func (d *Decoder) unframe(ctx context.Context, b []byte, want *Schema) (*Schema, []byte, error) {
 	switch {

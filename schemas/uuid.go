@@ -1,5 +1,7 @@
 package schemas
 
+import "crypto/rand"
+
 // ParseUUID parses a reading_id in the canonical 8-4-4-4-12 hex form (any
 // letter case) into its 16 bytes; ok is false for anything else. Equal
 // ids in different cases give equal bytes.
@@ -34,3 +36,19 @@ var hexValue = func() (t [256]byte) {
 	}
 	return t
 }()
+
+// NewUUID returns a random (version 4) UUID in canonical form, for a
+// reading that came without an id.
+func NewUUID() string {
+	var u [16]byte
+	_, _ = rand.Read(u[:]) // crypto/rand.Read never fails (Go 1.24+)
+	u[6] = u[6]&0x0f | 0x40
+	u[8] = u[8]&0x3f | 0x80
+	const hex = "0123456789abcdef"
+	b := make([]byte, 36)
+	for j, i := range uuidDigitPairs {
+		b[i], b[i+1] = hex[u[j]>>4], hex[u[j]&0x0f]
+	}
+	b[8], b[13], b[18], b[23] = '-', '-', '-', '-'
+	return string(b)
+}

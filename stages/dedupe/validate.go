@@ -10,6 +10,17 @@ import (
 	"github.com/smaint/smaint/schemas"
 )
 
+// Check reports whether dedupe would take r as valid, for a reading that
+// takes size bytes on Kafka (key and value) at time now: nil, or an error
+// wrapping pipeline.ErrInvalid that names the field. c is taken with its
+// defaults. Sources that write to the readings topic (the HTTP API) call
+// it to refuse at the door what dedupe would dead-letter.
+func (c Config) Check(r *schemas.SensorReading, size int, now time.Time) error {
+	c = c.WithDefaults()
+	_, err := validate(r, size, now, &c)
+	return err
+}
+
 // validate checks the rules of DESIGN.md, and c's bounds, for a reading
 // that took size bytes on Kafka, and returns its id's key; errors wrap
 // pipeline.ErrInvalid and name the field.

@@ -36,6 +36,7 @@ func commands() []command {
 		{"export", "write stored rows to a CSV file, all or incrementally", exportCmd},
 		{"reset", "move a stage's committed offsets to the start, the end or a time of its input", resetCmd},
 		{"schemas", "register the record schemas in a schema registry, or print them for producers", schemasCmd},
+		{"serve", "serve the HTTP API: readings in (JSON or Avro), sensors, alerts and health out, behind API keys", serveCmd},
 		{"audit", "account for every reading through the topics and the database: lost, duplicated, counted twice", auditCmd},
 	}, devCommands()...)
 }

@@ -14,6 +14,7 @@ import (
 	"github.com/smaint/smaint/sinks/timescale"
 	"github.com/smaint/smaint/stages"
 	"github.com/smaint/smaint/stages/alert"
+	"github.com/smaint/smaint/stages/dedupe"
 	"github.com/smaint/smaint/stages/features"
 	"github.com/smaint/smaint/stages/score"
 )
@@ -52,6 +53,12 @@ func dedupeFlags(fs *flagSet, set *settings) {
 	c := &set.Dedupe
 	fs.DurationVar(&c.TTL, "dedupe-ttl", c.TTL, "how long a reading_id is remembered")
 	fs.IntVar(&c.LocalCapacity, "dedupe-cache", c.LocalCapacity, "reading ids the in-process dedupe cache holds per input partition")
+	validationFlags(fs, c)
+}
+
+// validationFlags register what makes a reading valid: dedupe's rules,
+// which the HTTP API also applies.
+func validationFlags(fs *flagSet, c *dedupe.Config) {
 	fs.DurationVar(&c.MaxFuture, "max-future", c.MaxFuture, "readings timestamped further ahead of now are invalid")
 	fs.DurationVar(&c.MaxPast, "max-past", c.MaxPast, "readings timestamped further back are invalid")
 	fs.IntVar(&c.MaxReadingBytes, "max-reading-bytes", c.MaxReadingBytes, "readings larger on Kafka (key and value) are invalid")

@@ -8,7 +8,11 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -243,5 +247,61 @@ func TestServeBadCommandLines(t *testing.T) {
 		if code != 2 || !strings.Contains(stderr, c.want) {
 			t.Errorf("%v: exit %d, %q (want 2 and %q)", c.args, code, stderr, c.want)
 		}
+	}
+}
+
+// TestServeTakesPythonClients posts readings from Python's standard
+// library (JSON) and from the Avro reference library (object container
+// files, deflated and not), as a gateway written in Python would.
+func TestServeTakesPythonClients(t *testing.T) {
+	py := pipelinetest.Python(t, "avro")
+	c := pipelinetest.Cluster(t)
+	key, line, _ := httpapi.NewKey("py", "write", "0")
+	listen := freeAddr(t)
+	ctx, stop := context.WithCancel(context.Background())
+	defer stop()
+	served := make(chan int, 1)
+	go func() {
+		code, _, _ := runCLI(t, ctx, "serve", "--brokers", c.ListenAddrs()[0], "--listen", listen, "--http", "127.0.0.1:0", "--api-keys", line, "--log-level", "error")
+		served <- code
+	}()
+	pipelinetest.Eventually(t, "the API to answer", func() bool {
+		resp, err := http.Get("http://" + listen + "/v1/health")
+		if err == nil {
+			resp.Body.Close()
+		}
+		return err == nil
+	})
+	schema := filepath.Join(t.TempDir(), "sensor_reading.avsc")
+	if err := os.WriteFile(schema, []byte(schemas.SensorReadingSchema.Text()), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for i, extra := range [][]string{nil, {"--avro", "--codec", "deflate"}, {"--avro", "--codec", "null"}} {
+		args := append([]string{"../../deploy/clients/python/post_readings.py", "--url", "http://" + listen, "--key", key,
+			"--sensors", "3", "--seconds", "40", "--batch", "50", "--seed", strconv.Itoa(i + 1), "--schema", schema}, extra...)
+		out, err := exec.Command(py, args...).CombinedOutput()
+		if err != nil || !strings.Contains(string(out), `"accepted": 120`) {
+			t.Fatalf("post_readings.py %v: %v\n%s", extra, err, out)
+		}
+	}
+	recs := pipelinetest.ReadAll(t, c.ListenAddrs(), pipeline.DefaultTopics().Readings)
+	ids := map[string]bool{}
+	dec := schemas.NewSerde().NewDecoder()
+	for _, rec := range recs {
+		var rd schemas.SensorReading
+		if err := dec.Decode(ctx, rec.Value, &rd); err != nil {
+			t.Fatal(err)
+		}
+		if !strings.HasPrefix(rd.SensorID, "py-") || rd.Quality != 95 || rd.Tags["client"] != "python" || rd.Unit != "C" || time.Since(rd.TS) > time.Hour {
+			t.Fatalf("reading written as %+v", rd)
+		}
+		ids[rd.ReadingID] = true
+	}
+	if len(recs) != 360 || len(ids) != 360 {
+		t.Fatalf("%d records, %d ids; want 360 of each", len(recs), len(ids))
+	}
+	stop()
+	if code := <-served; code != 0 {
+		t.Fatalf("serve exited %d", code)
 	}
 }

@@ -8,7 +8,7 @@ BENCHTIME ?= 2s
 FUZZTIME  ?= 30s
 PKGS      := ./...
 
-.PHONY: all build build-prod demo test test-short services bench bench-sink bench-e2e bench-detect fuzz fmt vet check clean
+.PHONY: all build build-prod demo test test-short services bench bench-sink bench-http bench-e2e bench-detect fuzz fmt vet check clean
 
 all: build
 
@@ -50,6 +50,11 @@ bench: services build
 bench-sink: services
 	$(GO) test -run '^$$' -bench SinkVsRawCopy -benchtime 5x -count 3 ./sinks/timescale
 	SMAINT_TEST_DATABASE_URL='$(TIMESCALE_URL)' $(GO) test -run '^$$' -bench SinkVsRawCopy -benchtime 5x -count 3 ./sinks/timescale
+
+# The HTTP API's load and abuse test of README "HTTP API", written to
+# bench/results/http-load.txt (about a minute).
+bench-http: build
+	$(BIN) bench http --json bench/results/http-load.json | tee bench/results/http-load.txt
 
 # The end-to-end runs of README "Performance", written to bench/results
 # (about twenty-five minutes).

@@ -7,12 +7,16 @@ import (
 	"fmt"
 	"io"
 	"strings"
+	"time"
 
 	"github.com/smaint/smaint/bench"
 	"github.com/smaint/smaint/stages/features"
 )
 
 func benchCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	if len(args) > 0 && args[0] == "http" {
+		return benchHTTPCmd(ctx, args[1:], stdout, stderr)
+	}
 	fs := newFlagSet("bench", "Usage: smaint bench [flags]\n\nRuns the pipeline (\"smaint run\" in a child process) on an embedded Kafka broker,\nor --brokers, with K sensors, flat out (--rate 0: --count readings are produced\nfirst, then consumed as fast as the pipeline can) or at --rate readings/s for\n--duration. Measures readings/s per stage and end to end, event-to-feature and\nevent-to-alert latency, the pipeline's CPU time and peak RSS, then a raw\nconsume→produce loop over the readings topic. Prints a table; --json and --plot\nwrite the report and a chart.\n", stderr)
 	var (
 		lf                 logFlags
@@ -88,6 +92,48 @@ func benchCmd(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 			return fmt.Errorf("--plot: %w", err)
 		}
 		fmt.Fprintf(stdout, "  plot: %s\n", plotPath)
+	}
+	return nil
+}
+
+func benchHTTPCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := newFlagSet("bench http", "Usage: smaint bench http [flags]\n\nRuns smaint serve in a child process on an embedded Kafka broker (or --brokers)\nand loads it: concurrent clients post JSON batches, Avro container files and\nsingle readings, each for --duration, measuring readings/s and latency\npercentiles. Then it abuses it (unknown keys, no key, a read-only key, oversized\nbodies, malformed JSON, invalid readings, a flood from a rate-limited key),\ncounting the answers, and checks that the readings topic holds exactly the\naccepted readings.\n", stderr)
+	var (
+		lf       logFlags
+		jsonPath string
+		brokers  listFlag
+		c        = bench.HTTPConfig{}.WithDefaults()
+	)
+	fs.DurationVar(&c.Duration, "duration", c.Duration, "how long each load phase lasts")
+	fs.IntVar(&c.Clients, "clients", c.Clients, "concurrent clients in the load phases")
+	fs.IntVar(&c.Batch, "batch", c.Batch, "readings per request in the batch phases")
+	fs.IntVar(&c.Sensors, "sensors", c.Sensors, "sensors the readings go round-robin over")
+	fs.Var(&brokers, "brokers", "use these Kafka brokers instead of an embedded one")
+	fs.StringVar(&jsonPath, "json", "", "write the report as JSON to this file")
+	lf.register(fs, "warn")
+	if err := fs.parse(args); err != nil {
+		return err
+	}
+	if c.Duration < 100*time.Millisecond || c.Clients < 1 || c.Batch < 1 || c.Batch > 10_000 || c.Sensors < 1 {
+		return fmt.Errorf("%w: want --duration of 100ms or more, --clients and --sensors of 1 or more, --batch 1 to 10000", errUsage)
+	}
+	log, err := lf.logger(stderr)
+	if err != nil {
+		return err
+	}
+	c.Brokers, c.Out, c.Logger = brokers, stdout, log
+	rep, err := bench.RunHTTP(ctx, c)
+	if err != nil {
+		return err
+	}
+	rep.Print(stdout)
+	if jsonPath != "" {
+		if err := rep.WriteJSON(jsonPath); err != nil {
+			return fmt.Errorf("--json: %w", err)
+		}
+	}
+	if rep.Accepted != rep.OnTopic || !rep.HealthyAfter {
+		return fmt.Errorf("the API lost or repeated readings, or was not healthy after the abuse (see above)")
 	}
 	return nil
 }

@@ -54,6 +54,9 @@ var errMalformed = errors.New("malformed body")
 // left zero.
 func decodeJSON(body []byte) ([]schemas.SensorReading, []recordError, error) {
 	body = bytes.TrimSpace(body)
+	if rs, bad, ok := decodeBatch(body); ok {
+		return rs, bad, nil
+	}
 	var raws []json.RawMessage
 	switch {
 	case len(body) == 0:
@@ -87,6 +90,43 @@ func decodeJSON(body []byte) ([]schemas.SensorReading, []recordError, error) {
 	return out, bad, nil
 }
 
+// decodeBatch is the fast path of a batch, an array or {"readings": [...]}:
+// one pass of the decoder over the whole body. It reports false when the
+// body is anything else, or when any reading fails to decode, for the
+// slow path to find which.
+func decodeBatch(body []byte) ([]schemas.SensorReading, []recordError, bool) {
+	var js []jsonReading
+	d := json.NewDecoder(bytes.NewReader(body))
+	d.DisallowUnknownFields()
+	switch {
+	case len(body) > 0 && body[0] == '[':
+		if d.Decode(&js) != nil {
+			return nil, nil, false
+		}
+	case bytes.HasPrefix(body, []byte(`{"readings"`)):
+		var top struct {
+			Readings []jsonReading `json:"readings"`
+		}
+		if d.Decode(&top) != nil {
+			return nil, nil, false
+		}
+		js = top.Readings
+	default:
+		return nil, nil, false
+	}
+	if d.More() {
+		return nil, nil, false
+	}
+	out := make([]schemas.SensorReading, len(js))
+	var bad []recordError
+	for i := range js {
+		if err := js[i].reading(&out[i]); err != nil {
+			bad = append(bad, recordError{Index: i, Error: err.Error()})
+		}
+	}
+	return out, bad, true
+}
+
 // jsonReading is a reading as JSON carries it. Pointers tell a missing
 // field from a zero one.
 type jsonReading struct {
@@ -108,6 +148,11 @@ func readJSON(raw []byte, r *schemas.SensorReading) error {
 	if err := d.Decode(&j); err != nil {
 		return fmt.Errorf("not a reading: %v", err)
 	}
+	return j.reading(r)
+}
+
+// reading checks j has what a reading must and copies it to r.
+func (j *jsonReading) reading(r *schemas.SensorReading) error {
 	switch {
 	case j.TS == nil:
 		return errors.New("ts is missing (want RFC 3339, e.g. 2026-11-30T10:00:00.5Z)")

@@ -73,7 +73,7 @@ func (e *Emitter) Behind(tp TopicPartition) bool { return e.behind != nil && e.b
 func (e *Emitter) Len() int { return len(e.recs) }
 
 // emit queues v for topic, at partition p, or by key if p < 0.
-func (e *Emitter) emit(topic string, p int32, key string, enc *schemas.Encoder, v schemas.Record) {
+func (e *Emitter) emit(topic string, p int32, key string, enc *schemas.Encoder, v schemas.Record, readingID string) {
 	if enc == nil {
 		panic(fmt.Sprintf("pipeline: output %s emitted to before its runner bound it (is it in the stage's Outputs()?)", topic))
 	}
@@ -85,11 +85,15 @@ func (e *Emitter) emit(topic string, p int32, key string, enc *schemas.Encoder, 
 		return
 	}
 	k := e.arena.copy(key)
-	if size := recordSize(k, val, nil); e.maxRecord > 0 && size > e.maxRecord {
+	var hs []kgo.RecordHeader
+	if readingID != "" {
+		hs = []kgo.RecordHeader{{Key: HeaderReadingID, Value: e.arena.copy(readingID)}}
+	}
+	if size := recordSize(k, val, hs); e.maxRecord > 0 && size > e.maxRecord {
 		e.tooLarge(topic, k, val, size)
 		return
 	}
-	r := kgo.Record{Topic: topic, Key: k, Value: val}
+	r := kgo.Record{Topic: topic, Key: k, Value: val, Headers: hs}
 	if p >= 0 {
 		r.Partition, r.Context = p, placed
 	}

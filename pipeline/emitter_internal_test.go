@@ -20,7 +20,7 @@ func TestEmitterLetsGoOfBurstRoom(t *testing.T) {
 	batch := func(n int) {
 		e.reset(nil)
 		for range n {
-			e.emit("t", -1, "key", enc, r)
+			e.emit("t", -1, "key", enc, r, "")
 		}
 	}
 	batch(50_000) // a burst

@@ -27,6 +27,9 @@ type Emitted struct {
 	Topic string
 	Key   []byte // valid until the next call on the Local, as Value
 	Value []byte // framed Avro
+	// ReadingID is its HeaderReadingID header: the reading it derives
+	// from ("" without one; see Output.EmitAtFor).
+	ReadingID string
 }
 
 // Rejected is one input a stage sent to the dead-letter topic.
@@ -118,7 +121,13 @@ func (l *Local[T]) result() Result {
 	res := Result{Rejected: l.em.rejected}
 	for i := range l.em.recs {
 		if r := &l.em.recs[i]; r.Topic != l.em.dlqTopic {
-			res.Records = append(res.Records, Emitted{Topic: r.Topic, Key: r.Key, Value: r.Value})
+			em := Emitted{Topic: r.Topic, Key: r.Key, Value: r.Value}
+			for _, h := range r.Headers {
+				if h.Key == HeaderReadingID {
+					em.ReadingID = string(h.Value)
+				}
+			}
+			res.Records = append(res.Records, em)
 		}
 	}
 	return res

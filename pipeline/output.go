@@ -42,7 +42,7 @@ func (o *Output[T]) bind(enc *schemas.Encoder) { o.enc = enc }
 // that out belongs to. v is encoded before Emit returns, so the caller may
 // reuse it.
 func (o *Output[T]) Emit(out *Emitter, key string, v T) {
-	out.emit(o.topic, -1, key, o.enc, v)
+	out.emit(o.topic, -1, key, o.enc, v, "")
 }
 
 // EmitAt is Emit to partition p of o's topic, the partition of the input
@@ -50,5 +50,13 @@ func (o *Output[T]) Emit(out *Emitter, key string, v T) {
 // to topic (see placement.go). Where the topic has no partition p, v goes
 // by key.
 func (o *Output[T]) EmitAt(out *Emitter, p int32, key string, v T) {
-	out.emit(o.topic, p, key, o.enc, v)
+	out.emit(o.topic, p, key, o.enc, v, "")
+}
+
+// EmitAtFor is EmitAt for a record that derives from the reading of id
+// readingID: the record carries it in its HeaderReadingID header (none
+// when readingID is empty), and the stage that reads the record finds it
+// in Msg.ReadingID.
+func (o *Output[T]) EmitAtFor(out *Emitter, p int32, key string, v T, readingID string) {
+	out.emit(o.topic, p, key, o.enc, v, readingID)
 }

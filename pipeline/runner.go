@@ -478,6 +478,12 @@ func (r *Runner[T]) collect(ctx context.Context, fetches kgo.Fetches, b *batch) 
 				continue
 			}
 			m.Topic, m.Partition, m.Offset, m.Timestamp, m.Key, m.Size = rec.Topic, rec.Partition, rec.Offset, rec.Timestamp, rec.Key, len(rec.Key)+len(rec.Value)
+			for _, h := range rec.Headers {
+				if h.Key == HeaderReadingID {
+					m.ReadingID = string(h.Value)
+					break
+				}
+			}
 			r.raw = append(r.raw, rec)
 		}
 		last := p.Records[len(p.Records)-1]

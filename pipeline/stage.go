@@ -18,6 +18,11 @@ type Msg[T any] struct {
 	// Size is the record's key and value in bytes, as it came from Kafka
 	// (0 for values handed to Local directly), for stages that bound it.
 	Size int
+	// ReadingID is the record's HeaderReadingID header: the reading it
+	// derives from, for correlation (the HTTP API sets it on readings,
+	// the features stage on windows, score and alert pass it on); "" when
+	// the record has none.
+	ReadingID string
 }
 
 // Stage transforms batches of decoded records. The runner calls Process

@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/smaint/smaint/pipeline"
 	"github.com/smaint/smaint/pipeline/pipelinetest"
@@ -198,6 +199,44 @@ func TestServeReadingsReachTheCleanTopicAndTheDatabaseOnce(t *testing.T) {
 	pipelinetest.Eventually(t, "a stored window of http-1", func() bool {
 		return pool.QueryRow(ctx, "SELECT count(*) FROM sensor_features WHERE sensor_id = 'http-1'").Scan(&windows) == nil && windows > 0
 	})
+	// Correlation: each window, and each score, names a reading of its
+	// sensor in its time range (the window's last).
+	type posted struct {
+		sensor string
+		ts     time.Time
+	}
+	byID := map[string]posted{}
+	for _, rd := range all {
+		ts, _ := time.Parse(time.RFC3339Nano, rd["ts"].(string))
+		byID[rd["reading_id"].(string)] = posted{rd["sensor_id"].(string), ts}
+	}
+	var scores []*kgo.Record
+	pipelinetest.Eventually(t, "scores", func() bool {
+		scores = pipelinetest.ReadCommitted(t, c.ListenAddrs(), topics.Scores)
+		return len(scores) > 0
+	})
+	for _, rec := range append(pipelinetest.ReadCommitted(t, c.ListenAddrs(), topics.Features), scores...) {
+		var sensor string
+		var start, end time.Time
+		if rec.Topic == topics.Scores {
+			var sc schemas.AnomalyScore
+			if err := dec.Decode(ctx, rec.Value, &sc); err != nil {
+				t.Fatal(err)
+			}
+			sensor, start, end = sc.SensorID, sc.WindowStart, sc.WindowEnd
+		} else {
+			var fv schemas.FeatureVector
+			if err := dec.Decode(ctx, rec.Value, &fv); err != nil {
+				t.Fatal(err)
+			}
+			sensor, start, end = fv.SensorID, fv.WindowStart, fv.WindowEnd
+		}
+		id := pipelinetest.Header(rec, pipeline.HeaderReadingID)
+		p, ok := byID[id]
+		if !ok || p.sensor != sensor || p.ts.Before(start) || !p.ts.Before(end) {
+			t.Fatalf("%s record of %s [%v, %v) names reading %q (%+v)", rec.Topic, sensor, start, end, id, p)
+		}
+	}
 	code, _, b := r.do("GET", "/v1/sensors/http-1", "", nil)
 	var s struct {
 		AssetID string `json:"asset_id"`

@@ -210,6 +210,10 @@ type emitter struct {
 	s      *Stage
 	out    *pipeline.Emitter
 	replay bool
+	// reading is the Msg.ReadingID of the input that caused the change:
+	// the alert record carries it, and the log line of an opening or a
+	// resolution names it.
+	reading string
 }
 
 func (e emitter) send(a *openAlert, notify bool) {
@@ -222,8 +226,12 @@ func (e emitter) send(a *openAlert, notify bool) {
 	if sn := e.s.sensors[rec.SensorID]; sn != nil {
 		p = sn.partition
 	}
-	e.s.alerts.EmitAt(e.out, p, rec.SensorID, &rec)
+	e.s.alerts.EmitAtFor(e.out, p, rec.SensorID, &rec, e.reading)
 	e.s.met.changes.WithLabelValues(rec.Kind.String(), rec.State.String()).Inc()
+	if rec.State != schemas.StateUpdated {
+		e.s.cfg.Logger.Info("alert "+strings.ToLower(rec.State.String()), "alert_id", rec.AlertID, "sensor_id", rec.SensorID,
+			"kind", rec.Kind.String(), "severity", rec.Severity.String(), "reading_id", e.reading)
+	}
 	if notify && e.s.cfg.Notify != nil {
 		e.s.cfg.Notify(&rec)
 	}
@@ -235,7 +243,7 @@ func (s *Stage) Process(_ context.Context, in []pipeline.Msg[Event], out *pipeli
 	pipeline.Each(in, out, func(_ int, m *pipeline.Msg[Event]) error {
 		tp := pipeline.TopicPartition{Topic: m.Topic, Partition: m.Partition}
 		s.next[tp] = max(s.next[tp], m.Offset+1)
-		em := emitter{s: s, out: out, replay: m.Offset < s.replayTo[tp]}
+		em := emitter{s: s, out: out, replay: m.Offset < s.replayTo[tp], reading: m.ReadingID}
 		switch {
 		case m.Value.Score != nil:
 			if m.Value.Score.SensorID == "" {

@@ -3,6 +3,7 @@ package alert_test
 import (
 	"context"
 	"errors"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -393,5 +394,40 @@ func TestDriftAndScoresInAnyInterleaving(t *testing.T) {
 	}
 	if got := run(early); !reflect.DeepEqual(got, want) {
 		t.Fatalf("drift read before its score:\n%s\nwant\n%s", states(got), states(want))
+	}
+}
+
+// TestAlertsCarryTheReadingThatCausedThem: an alert record carries the
+// reading id of the score that opened, updated or resolved it, and the
+// log lines of an opening and a resolution name it.
+func TestAlertsCarryTheReadingThatCausedThem(t *testing.T) {
+	var logs strings.Builder
+	s, err := alert.New(alert.Config{K: 1, M: 1, DriftK: 1, Quiet: 1, Logger: slog.New(slog.NewJSONHandler(&logs, nil))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	local, err := pipeline.NewLocal(context.Background(), "alert", pipeline.Stage[alert.Event](s), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	in := []pipeline.Msg[alert.Event]{
+		{Value: sc("p1", "pressure", 0, 0.9), Topic: "sensor.scores", Offset: 0, ReadingID: "reading-a"},
+		{Value: sc("p1", "pressure", 1, 0.1), Topic: "sensor.scores", Offset: 1, ReadingID: "reading-b"},
+	}
+	res, err := local.Process(context.Background(), in)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, r := range res.Records {
+		got = append(got, r.ReadingID)
+	}
+	if strings.Join(got, " ") != "reading-a reading-b" {
+		t.Fatalf("alert records carry reading ids %q, want the opening's and the resolution's", got)
+	}
+	for _, want := range []string{`"msg":"alert open"`, `"reading_id":"reading-a"`, `"msg":"alert resolved"`, `"reading_id":"reading-b"`} {
+		if !strings.Contains(logs.String(), want) {
+			t.Errorf("the log lacks %s:\n%s", want, logs.String())
+		}
 	}
 }

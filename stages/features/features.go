@@ -138,10 +138,11 @@ type window struct {
 	start, end int64 // µs; for count windows, the first and last+1 event times
 	origin     int64 // µs; time offsets in acc are from here
 	acc        accum
-	first      from  // the partition before the window's first reading
-	maxOffset  int64 // of its last reading
-	idx        int   // in partition.open
-	emitted    bool  // emitted before a restart: formed again, not emitted again
+	first      from   // the partition before the window's first reading
+	maxOffset  int64  // of its last reading
+	lastID     string // its last reading's id: the window's record carries it (pipeline.HeaderReadingID)
+	idx        int    // in partition.open
+	emitted    bool   // emitted before a restart: formed again, not emitted again
 }
 
 // New returns a Stage for cfg (after defaults), or cfg's validation error.
@@ -215,7 +216,7 @@ func (s *Stage) Process(_ context.Context, in []pipeline.Msg[schemas.SensorReadi
 		sn := p.sensor(r)
 		ts := r.TS.UnixMicro()
 		if s.cfg.Count > 0 {
-			s.addCount(p, sn, ts, r.Value, m.Offset, out)
+			s.addCount(p, sn, ts, r.Value, m.Offset, r.ReadingID, out)
 			return nil
 		}
 		before := p.at(m.Offset)
@@ -230,7 +231,7 @@ func (s *Stage) Process(_ context.Context, in []pipeline.Msg[schemas.SensorReadi
 				continue
 			}
 			w := p.window(sn, start, start+s.size, s.sampleUnitOf(sn), before)
-			w.add(ts, r.Value, m.Offset)
+			w.add(ts, r.Value, m.Offset, r.ReadingID)
 			p.held(before)
 		}
 		if late && m.Offset >= p.lateFrom {
@@ -265,13 +266,13 @@ func (s *Stage) Process(_ context.Context, in []pipeline.Msg[schemas.SensorReadi
 // addCount adds a reading to its sensor's count window, which is emitted
 // once it holds Count readings. Count windows are not aligned: their
 // bounds are their readings' first and last event times.
-func (s *Stage) addCount(p *partition, sn *sensor, ts int64, x float64, off int64, out *pipeline.Emitter) {
+func (s *Stage) addCount(p *partition, sn *sensor, ts int64, x float64, off int64, id string, out *pipeline.Emitter) {
 	if len(sn.windows) == 0 {
 		p.window(sn, ts, ts+1, s.sampleUnitOf(sn), p.at(off))
 	}
 	w := sn.windows[0]
 	w.start, w.end = min(w.start, ts), max(w.end, ts+1)
-	w.add(ts, x, off)
+	w.add(ts, x, off, id)
 	p.held(p.at(off))
 	if w.acc.n >= int64(s.cfg.Count) {
 		p.drop(w)
@@ -339,7 +340,7 @@ func (s *Stage) emit(ws []*window, out *pipeline.Emitter) {
 			continue
 		}
 		fv.LateCount = s.lateN[i]
-		s.features.EmitAt(out, s.todo[i].p.id, fv.SensorID, fv)
+		s.features.EmitAtFor(out, s.todo[i].p.id, fv.SensorID, fv, s.todo[i].lastID)
 		s.met.windows.Inc()
 		if fv.Count < SparseReadings && s.cfg.Count == 0 { // count windows hold what they were asked to
 			sn.sparseRun++
@@ -568,9 +569,9 @@ func (p *partition) forget(w *window) {
 }
 
 // add adds the reading at event time ts (µs) to w.
-func (w *window) add(ts int64, x float64, off int64) {
+func (w *window) add(ts int64, x float64, off int64, id string) {
 	w.acc.add(ts-w.origin, x)
-	w.maxOffset = off
+	w.maxOffset, w.lastID = off, id
 }
 
 func floorDiv(a, b int64) int64 {

@@ -220,7 +220,7 @@ func (s *Stage) Process(_ context.Context, in []pipeline.Msg[schemas.FeatureVect
 			s.shadow(fv, as.IsAnomaly)
 		}
 		s.met.scored.WithLabelValues(d.Name()).Inc()
-		s.scores.EmitAt(out, m.Partition, fv.SensorID, as)
+		s.scores.EmitAtFor(out, m.Partition, fv.SensorID, as, m.ReadingID)
 		return nil
 	})
 	s.met.sensors.Set(float64(s.baseline.Sensors()))

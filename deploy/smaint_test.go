@@ -35,7 +35,7 @@ var envAliases = map[string]string{
 
 // longRunning are the subcommands that run until signalled; the others
 // exit when done (a Deployment must not run those, a Job must).
-var longRunning = []string{"run", "demo"}
+var longRunning = []string{"run", "demo", "serve"}
 
 // prodTags are the build tags of the production binary, the image's: it
 // has no demo or bench (cmd/smaint/prod.go).

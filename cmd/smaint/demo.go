@@ -11,12 +11,15 @@ import (
 	"net"
 	"os"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/smaint/smaint/bench/demo"
 	"github.com/smaint/smaint/pipeline"
 	"github.com/smaint/smaint/pipeline/embedded"
+	"github.com/smaint/smaint/sinks/timescale"
 	"github.com/smaint/smaint/stages"
+	"github.com/smaint/smaint/stages/httpapi"
 )
 
 // demoFlags are the demo's own flags.
@@ -24,6 +27,7 @@ type demoFlags struct {
 	duration, drain                     time.Duration
 	jsonOut, noDatabase                 bool
 	kafkaListen, registryAddr, httpAddr string
+	apiAddr                             string
 }
 
 func (f *demoFlags) register(fs *flagSet) {
@@ -34,6 +38,7 @@ func (f *demoFlags) register(fs *flagSet) {
 	fs.StringVar(&f.httpAddr, "http", "127.0.0.1:9090", "address of /metrics, /healthz and /readyz (a free port if taken)")
 	fs.DurationVar(&f.drain, "drain-timeout", time.Minute, "how long to wait, after the simulation, for the pipeline to finish")
 	fs.BoolVar(&f.noDatabase, "no-database", false, "do not write to PostgreSQL even if one answers")
+	fs.StringVar(&f.apiAddr, "api", "127.0.0.1:8080", "address of the HTTP API, with a key the demo makes and prints (a free port if taken; empty: no API)")
 }
 
 func demoCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error {
@@ -128,12 +133,65 @@ func setUpDemo(ctx context.Context, df *demoFlags, sf *simFlags, st *stageFlags,
 		return cfg, closeAll, err
 	}
 	kafka := svc.Brokers[0]
-	cfg = demo.Config{Plant: sf.cfg, Truth: sf.truthPath, Kafka: opts, Serde: d.serde, Topics: d.topics, Pipeline: append(services, srv), Metrics: d.reg,
-		Rate: sf.rate, Duration: df.duration, Drain: df.drain, Storage: cfg.Storage, Models: cfg.Models, Out: stdout,
-		Header: []string{"smaint demo",
-			fmt.Sprintf("  kafka     %s   (try: kcat -b %s -L)", kafka, kafka), "  registry  " + svc.RegistryURL, "  redis     " + svc.Redis,
-			fmt.Sprintf("  metrics   http://%s/metrics   ready: http://%s/readyz", srv.Addr(), srv.Addr())}}
+	header := []string{"smaint demo",
+		fmt.Sprintf("  kafka     %s   (try: kcat -b %s -L)", kafka, kafka), "  registry  " + svc.RegistryURL, "  redis     " + svc.Redis,
+		fmt.Sprintf("  metrics   http://%s/metrics   ready: http://%s/readyz", srv.Addr(), srv.Addr())}
+	services = append(services, srv)
+	if df.apiAddr != "" {
+		api, lines, err := demoAPI(ctx, df.apiAddr, d, opts, st, cfg.Storage.Enabled, log, all)
+		if err != nil {
+			return cfg, closeAll, err
+		}
+		services, header = append(services, api), append(header, lines...)
+	}
+	cfg = demo.Config{Plant: sf.cfg, Truth: sf.truthPath, Kafka: opts, Serde: d.serde, Topics: d.topics, Pipeline: services, Metrics: d.reg,
+		Rate: sf.rate, Duration: df.duration, Drain: df.drain, Storage: cfg.Storage, Models: cfg.Models, Out: stdout, Header: header}
 	return cfg, closeAll, nil
+}
+
+// demoAPI serves the HTTP API on addr (a free port of its host if taken)
+// with one key, read and write, made for this run, and returns it with
+// the header lines that show how to call it.
+func demoAPI(ctx context.Context, addr string, d *deps, opts []pipeline.Option, st *stageFlags, withDB bool, log *slog.Logger, all *wiring) (pipeline.Service, []string, error) {
+	secret, line, err := httpapi.NewKey("demo", "read,write", "0")
+	if err != nil {
+		return nil, nil, err
+	}
+	keys, err := httpapi.ParseKeys(strings.NewReader(line))
+	if err != nil {
+		return nil, nil, err
+	}
+	write, closeW, err := readingsWriter(ctx, d, opts)
+	if err != nil {
+		return nil, nil, err
+	}
+	all.closers = append(all.closers, closeW)
+	cfg := httpapi.Config{Keys: keys, Write: write, Check: st.set.Dedupe.Check, Health: d.health, Registerer: d.reg, Logger: log.With("component", "api")}
+	if withDB {
+		pool, err := timescale.NewPool(ctx, st.cl.db.url, "smaint-api")
+		if err != nil {
+			return nil, nil, fmt.Errorf("--database-url: %w", err)
+		}
+		all.closers = append(all.closers, pool.Close)
+		cfg.State = timescale.State{Pool: pool}
+	}
+	a, err := httpapi.New(cfg)
+	if err != nil {
+		return nil, nil, err
+	}
+	srv, err := a.Listen(addr)
+	if err != nil {
+		log.Warn("API port taken; using a free one", "wanted", addr, "err", err)
+		host, _, _ := net.SplitHostPort(addr)
+		if srv, err = a.Listen(net.JoinHostPort(host, "0")); err != nil {
+			return nil, nil, fmt.Errorf("--api: %w", err)
+		}
+	}
+	base := "http://" + srv.Addr()
+	return srv, []string{
+		fmt.Sprintf("  http api  %s/v1/openapi.yaml   key %s", base, secret),
+		fmt.Sprintf("            (try: curl -H 'Authorization: Bearer %s' '%s/v1/alerts?state=all')", secret, base),
+	}, nil
 }
 
 // demoModelLoop closes the model loop in a demo that scores: the retrain

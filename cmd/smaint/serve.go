@@ -102,20 +102,12 @@ func serveCmd(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if err := kf.check(ctx, log); err != nil {
 		return err
 	}
-	prod, err := pipeline.NewProducer(opts...)
+	w, closeW, err := readingsWriter(ctx, d, opts)
 	if err != nil {
 		return err
 	}
-	defer prod.Close()
-	out := pipeline.NewOutput[*schemas.SensorReading](d.topics.Readings)
-	bctx, cancel := context.WithTimeout(ctx, 30*time.Second)
-	err = prod.Bind(bctx, out)
-	cancel()
-	if err != nil {
-		return fmt.Errorf("the readings topic %s: %w", d.topics.Readings, err)
-	}
-	write = readingsWriter(prod, out, d.health)
-	d.health.Set("api/kafka", true, "")
+	defer closeW()
+	write = w
 	srv, err := a.Listen(listen)
 	if err != nil {
 		return fmt.Errorf("--listen: %w", err)
@@ -129,15 +121,29 @@ func serveCmd(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	return pipeline.RunAll(ctx, srv, ops)
 }
 
-// readingsWriter writes readings to out, keyed by sensor, each with its
-// id and the request's id in headers, and keeps the health component
+// readingsWriter returns the API's Write on d's readings topic (bound
+// within 30 s) and what closes it: readings keyed by sensor, each with
+// its id and the request's id in headers. It keeps the health component
 // api/kafka at whether the last write reached the brokers.
-func readingsWriter(prod *pipeline.Producer, out *pipeline.Output[*schemas.SensorReading], h *pipeline.Health) func(context.Context, []schemas.SensorReading, string) error {
+func readingsWriter(ctx context.Context, d *deps, opts []pipeline.Option) (func(context.Context, []schemas.SensorReading, string) error, func(), error) {
+	prod, err := pipeline.NewProducer(opts...)
+	if err != nil {
+		return nil, nil, err
+	}
+	out := pipeline.NewOutput[*schemas.SensorReading](d.topics.Readings)
+	bctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	err = prod.Bind(bctx, out)
+	cancel()
+	if err != nil {
+		prod.Close()
+		return nil, nil, fmt.Errorf("the readings topic %s: %w", d.topics.Readings, err)
+	}
+	d.health.Set("api/kafka", true, "")
 	key := func(r *schemas.SensorReading) string { return r.SensorID }
 	id := func(r *schemas.SensorReading) []pipeline.Header {
 		return []pipeline.Header{{Key: pipeline.HeaderReadingID, Value: []byte(r.ReadingID)}}
 	}
-	return func(ctx context.Context, rs []schemas.SensorReading, requestID string) error {
+	write := func(ctx context.Context, rs []schemas.SensorReading, requestID string) error {
 		ptrs := make([]*schemas.SensorReading, len(rs))
 		for i := range rs {
 			ptrs[i] = &rs[i]
@@ -145,12 +151,13 @@ func readingsWriter(prod *pipeline.Producer, out *pipeline.Output[*schemas.Senso
 		err := pipeline.Write(ctx, prod, out, key, id, []pipeline.Header{{Key: pipeline.HeaderRequestID, Value: []byte(requestID)}}, ptrs)
 		switch {
 		case err == nil:
-			h.Set("api/kafka", true, "")
+			d.health.Set("api/kafka", true, "")
 		case !errors.Is(err, context.Canceled):
-			h.Set("api/kafka", false, err.Error())
+			d.health.Set("api/kafka", false, err.Error())
 		}
 		return err
 	}
+	return write, prod.Close, nil
 }
 
 func newKeyCmd(args []string, stdout io.Writer) error {

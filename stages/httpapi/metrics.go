@@ -30,8 +30,14 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 			Name: "smaint_api_readings_total", Help: "Readings posted to the HTTP API: accepted (written to Kafka) or rejected (invalid, answered with the reason).",
 		}, []string{"result"}),
 	}
+	// Series from the start, at zero, so that dashboards and rules see
+	// the API before its first request.
 	for _, r := range []string{"accepted", "rejected"} {
 		m.readings.WithLabelValues(r)
+	}
+	for _, rc := range [][2]string{{"readings", "202"}, {"sensor", "200"}, {"alerts", "200"}, {"health", "200"}} {
+		m.requests.WithLabelValues(rc[0], rc[1])
+		m.seconds.WithLabelValues(rc[0])
 	}
 	if reg != nil {
 		reg.MustRegister(m.requests, m.seconds, m.limited, m.readings)

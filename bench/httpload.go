@@ -24,7 +24,7 @@ import (
 	"github.com/smaint/smaint/pipeline"
 	"github.com/smaint/smaint/pipeline/embedded"
 	"github.com/smaint/smaint/schemas"
-	"github.com/smaint/smaint/stages/httpapi"
+	"github.com/smaint/smaint/pipeline/httpapi"
 )
 
 // HTTPConfig configures RunHTTP: the HTTP API ("smaint serve" in a child

@@ -19,7 +19,7 @@ import (
 	"github.com/smaint/smaint/pipeline/embedded"
 	"github.com/smaint/smaint/sinks/timescale"
 	"github.com/smaint/smaint/stages"
-	"github.com/smaint/smaint/stages/httpapi"
+	"github.com/smaint/smaint/pipeline/httpapi"
 )
 
 // demoFlags are the demo's own flags.

@@ -12,13 +12,13 @@ import (
 	"github.com/smaint/smaint/schemas"
 	"github.com/smaint/smaint/sinks/timescale"
 	"github.com/smaint/smaint/stages/dedupe"
-	"github.com/smaint/smaint/stages/httpapi"
+	"github.com/smaint/smaint/pipeline/httpapi"
 )
 
 const serveUsage = `Usage: smaint serve --brokers HOST:PORT --api-keys-file FILE [flags]
        smaint serve newkey NAME SCOPES [RATE[/BURST]]
 
-Serves the HTTP API (see /v1/openapi.yaml, or stages/httpapi/openapi.yaml):
+Serves the HTTP API (see /v1/openapi.yaml, or pipeline/httpapi/openapi.yaml):
 POST /v1/readings writes readings to the readings topic, as any Kafka
 producer would; GET /v1/sensors/{id} and /v1/alerts read the database
 (--database-url); GET /v1/health says whether the process is ready.

@@ -23,7 +23,7 @@ import (
 	"github.com/smaint/smaint/pipeline"
 	"github.com/smaint/smaint/pipeline/pipelinetest"
 	"github.com/smaint/smaint/schemas"
-	"github.com/smaint/smaint/stages/httpapi"
+	"github.com/smaint/smaint/pipeline/httpapi"
 )
 
 // freeAddr returns a loopback address nothing listens on now.

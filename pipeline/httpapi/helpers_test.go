@@ -5,6 +5,8 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
+	"math"
 	"net/http"
 	"net/http/httptest"
 	"strconv"
@@ -17,7 +19,6 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"github.com/smaint/smaint/schemas"
-	"github.com/smaint/smaint/stages/dedupe"
 )
 
 // clock is a settable clock.
@@ -97,7 +98,7 @@ func newFixture(t *testing.T, tweak func(*Config)) *fixture {
 		t.Fatal(err)
 	}
 	f := &fixture{t: t, clock: &clock{t: epoch}, out: &written{}, state: &fakeState{}}
-	cfg := Config{Keys: keys, Write: f.out.write, Check: dedupe.Config{}.Check, State: f.state, Clock: f.clock}
+	cfg := Config{Keys: keys, Write: f.out.write, Check: check, State: f.state, Clock: f.clock}
 	if tweak != nil {
 		tweak(&cfg)
 	}
@@ -154,6 +155,24 @@ func errorOf(t *testing.T, w *httptest.ResponseRecorder) apiError {
 		t.Fatalf("error names request %q, header %q", e.Error.RequestID, got)
 	}
 	return e
+}
+
+// check stands in for dedupe's rules (which cmd/smaint's tests run the
+// API with): a UUID id, quality 0-100, a finite value, ts at most five
+// minutes ahead.
+func check(r *schemas.SensorReading, _ int, now time.Time) error {
+	_, uuid := schemas.ParseUUID(r.ReadingID)
+	switch {
+	case !uuid:
+		return fmt.Errorf("reading_id %q is not a UUID", r.ReadingID)
+	case r.Quality < 0 || r.Quality > 100:
+		return fmt.Errorf("quality %d is outside 0-100", r.Quality)
+	case math.IsNaN(r.Value) || math.IsInf(r.Value, 0):
+		return fmt.Errorf("value %v is not finite", r.Value)
+	case r.TS.After(now.Add(5 * time.Minute)):
+		return fmt.Errorf("ts %v is ahead of now", r.TS)
+	}
+	return nil
 }
 
 // reading returns a valid reading of sensor s at epoch plus i seconds.

@@ -191,5 +191,8 @@ func (p *Producer) Flush(ctx context.Context) error {
 	return p.firstErr()
 }
 
+// Ping reports whether a broker answers a metadata request, within ctx.
+func (p *Producer) Ping(ctx context.Context) error { return p.cl.Ping(ctx) }
+
 // Close closes the client; records not yet flushed fail.
 func (p *Producer) Close() { p.cl.Close() }

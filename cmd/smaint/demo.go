@@ -161,7 +161,7 @@ func demoAPI(ctx context.Context, addr string, d *deps, opts []pipeline.Option, 
 	if err != nil {
 		return nil, nil, err
 	}
-	write, closeW, err := readingsWriter(ctx, d, opts)
+	write, closeW, watch, err := readingsWriter(ctx, d, opts)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -188,7 +188,8 @@ func demoAPI(ctx context.Context, addr string, d *deps, opts []pipeline.Option, 
 		}
 	}
 	base := "http://" + srv.Addr()
-	return srv, []string{
+	serve := pipeline.ServiceFunc(func(ctx context.Context) error { return pipeline.RunAll(ctx, srv, watch) })
+	return serve, []string{
 		fmt.Sprintf("  http api  %s/v1/openapi.yaml   key %s", base, secret),
 		fmt.Sprintf("            (try: curl -H 'Authorization: Bearer %s' '%s/v1/alerts?state=all')", secret, base),
 	}, nil

@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"strings"
@@ -102,7 +101,7 @@ func serveCmd(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if err := kf.check(ctx, log); err != nil {
 		return err
 	}
-	w, closeW, err := readingsWriter(ctx, d, opts)
+	w, closeW, watch, err := readingsWriter(ctx, d, opts)
 	if err != nil {
 		return err
 	}
@@ -118,17 +117,19 @@ func serveCmd(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	}
 	ops.RevealTo(httpToken)
 	log.Info("smaint API serving", "listen", srv.Addr(), "http", ops.Addr(), "keys", ks.Len(), "topic", d.topics.Readings)
-	return pipeline.RunAll(ctx, srv, ops)
+	return pipeline.RunAll(ctx, srv, ops, watch)
 }
 
 // readingsWriter returns the API's Write on d's readings topic (bound
-// within 30 s) and what closes it: readings keyed by sensor, each with
-// its id and the request's id in headers. It keeps the health component
-// api/kafka at whether the last write reached the brokers.
-func readingsWriter(ctx context.Context, d *deps, opts []pipeline.Option) (func(context.Context, []schemas.SensorReading, string) error, func(), error) {
+// within 30 s), what closes it, and a service that keeps the health
+// component api/kafka at whether a broker answers (asked every 5 s). A
+// write carries each reading's id and the request's id in headers. A
+// failed write does not touch the health: it may be the request's own
+// deadline, after a client that sent its body slowly.
+func readingsWriter(ctx context.Context, d *deps, opts []pipeline.Option) (func(context.Context, []schemas.SensorReading, string) error, func(), pipeline.Service, error) {
 	prod, err := pipeline.NewProducer(opts...)
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, nil, err
 	}
 	out := pipeline.NewOutput[*schemas.SensorReading](d.topics.Readings)
 	bctx, cancel := context.WithTimeout(ctx, 30*time.Second)
@@ -136,7 +137,7 @@ func readingsWriter(ctx context.Context, d *deps, opts []pipeline.Option) (func(
 	cancel()
 	if err != nil {
 		prod.Close()
-		return nil, nil, fmt.Errorf("the readings topic %s: %w", d.topics.Readings, err)
+		return nil, nil, nil, fmt.Errorf("the readings topic %s: %w", d.topics.Readings, err)
 	}
 	d.health.Set("api/kafka", true, "")
 	key := func(r *schemas.SensorReading) string { return r.SensorID }
@@ -148,16 +149,29 @@ func readingsWriter(ctx context.Context, d *deps, opts []pipeline.Option) (func(
 		for i := range rs {
 			ptrs[i] = &rs[i]
 		}
-		err := pipeline.Write(ctx, prod, out, key, id, []pipeline.Header{{Key: pipeline.HeaderRequestID, Value: []byte(requestID)}}, ptrs)
-		switch {
-		case err == nil:
-			d.health.Set("api/kafka", true, "")
-		case !errors.Is(err, context.Canceled):
-			d.health.Set("api/kafka", false, err.Error())
-		}
-		return err
+		return pipeline.Write(ctx, prod, out, key, id, []pipeline.Header{{Key: pipeline.HeaderRequestID, Value: []byte(requestID)}}, ptrs)
 	}
-	return write, prod.Close, nil
+	watch := pipeline.ServiceFunc(func(ctx context.Context) error {
+		for {
+			select {
+			case <-ctx.Done():
+				return nil
+			case <-time.After(5 * time.Second):
+			}
+			pctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+			err := prod.Ping(pctx)
+			cancel()
+			if ctx.Err() != nil {
+				return nil
+			}
+			if err != nil {
+				d.health.Set("api/kafka", false, "no broker answers: "+err.Error())
+			} else {
+				d.health.Set("api/kafka", true, "")
+			}
+		}
+	})
+	return write, prod.Close, watch, nil
 }
 
 func newKeyCmd(args []string, stdout io.Writer) error {

@@ -48,9 +48,11 @@ func New(cfg Config) (*API, error) {
 	})
 	// The same paths with other methods, and every other path, answer in
 	// JSON too (the mux's own answers are plain text).
-	for _, p := range []string{"/v1/readings", "/v1/sensors/{id}", "/v1/alerts", "/v1/health", "/v1/openapi.yaml"} {
+	for p, allow := range map[string]string{"/v1/readings": "POST", "/v1/sensors/{id}": "GET, HEAD", "/v1/alerts": "GET, HEAD",
+		"/v1/health": "GET, HEAD", "/v1/openapi.yaml": "GET, HEAD"} {
 		a.route(p, "other", "", func(w http.ResponseWriter, r *request) {
-			a.fail(w, r, http.StatusMethodNotAllowed, "method_not_allowed", r.Method+" is not served on "+r.URL.Path)
+			w.Header().Set("Allow", allow)
+			a.fail(w, r, http.StatusMethodNotAllowed, "method_not_allowed", r.Method+" is not served on "+r.URL.Path+" (Allow: "+allow+")")
 		})
 	}
 	a.route("/", "other", "", func(w http.ResponseWriter, r *request) {
@@ -66,6 +68,7 @@ func (a *API) Handler() http.Handler { return a.mux }
 // that made it once it is authenticated.
 type request struct {
 	*http.Request
+	raw http.ResponseWriter // the server's, for http.MaxBytesReader
 	id  string
 	key *Key
 }
@@ -77,7 +80,7 @@ func (a *API) route(pattern, name string, scope Scope, h func(http.ResponseWrite
 	a.mux.HandleFunc(pattern, func(hw http.ResponseWriter, hr *http.Request) {
 		start := time.Now()
 		w := &recorder{ResponseWriter: hw, code: http.StatusOK}
-		r := &request{Request: hr, id: requestID(hr)}
+		r := &request{Request: hr, raw: hw, id: requestID(hr)}
 		w.Header().Set("X-Request-Id", r.id)
 		defer func() {
 			a.metrics.observe(name, w.code, time.Since(start))
@@ -188,6 +191,9 @@ type apiError struct {
 		RequestID string        `json:"request_id"`
 		Records   []recordError `json:"records,omitempty"`
 		More      int           `json:"more_records,omitempty"`
+		// Assigned are the ids given to readings that came without one,
+		// on a failed write: a retry sends them, to be stored once.
+		Assigned []assignedID `json:"assigned_ids,omitempty"`
 	} `json:"error"`
 }
 
@@ -197,12 +203,19 @@ const maxListed = 100
 
 // fail answers r with status and a JSON error.
 func (a *API) fail(w http.ResponseWriter, r *request, status int, code, msg string, records ...recordError) {
+	a.failWith(w, r, status, code, msg, func(e *apiError) {
+		if len(records) > maxListed {
+			e.Error.More, records = len(records)-maxListed, records[:maxListed]
+		}
+		e.Error.Records = records
+	})
+}
+
+// failWith is fail with more said in the error by more.
+func (a *API) failWith(w http.ResponseWriter, r *request, status int, code, msg string, more func(*apiError)) {
 	var e apiError
 	e.Error.Code, e.Error.Message, e.Error.RequestID = code, msg, r.id
-	if len(records) > maxListed {
-		e.Error.More, records = len(records)-maxListed, records[:maxListed]
-	}
-	e.Error.Records = records
+	more(&e)
 	if rec, ok := w.(*recorder); ok {
 		rec.errCode = code
 	}

@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
+	"runtime"
 	"strings"
 	"sync"
 	"testing"
@@ -52,6 +54,9 @@ func TestAuthAndScopes(t *testing.T) {
 			}
 			if w.Code == 401 && w.Header().Get("WWW-Authenticate") == "" {
 				t.Fatal("a 401 without WWW-Authenticate")
+			}
+			if w.Code == 405 && w.Header().Get("Allow") != "POST" {
+				t.Fatalf("a 405 with Allow %q", w.Header().Get("Allow"))
 			}
 		})
 	}
@@ -208,9 +213,20 @@ func TestRequestIDs(t *testing.T) {
 func TestKafkaDownIsA503(t *testing.T) {
 	f := newFixture(t, nil)
 	f.out.err = context.DeadlineExceeded
-	w := f.do("POST", "/v1/readings", writerKey, reading("s-1", 0))
-	if w.Code != 503 || errorOf(t, w).Error.Code != "timeout" || w.Header().Get("Retry-After") == "" {
+	noID := reading("s-1", 0)
+	delete(noID, "reading_id")
+	w := f.do("POST", "/v1/readings", writerKey, []any{reading("s-1", 1), noID})
+	e := errorOf(t, w)
+	if w.Code != 503 || e.Error.Code != "timeout" || w.Header().Get("Retry-After") == "" {
 		t.Fatalf("%d %s", w.Code, w.Body)
+	}
+	// The id given to the reading without one is in the answer, for the
+	// retry to carry.
+	if len(e.Error.Assigned) != 1 || e.Error.Assigned[0].Index != 1 {
+		t.Fatalf("assigned ids %+v", e.Error.Assigned)
+	}
+	if _, ok := schemas.ParseUUID(e.Error.Assigned[0].ReadingID); !ok {
+		t.Fatalf("assigned id %q", e.Error.Assigned[0].ReadingID)
 	}
 }
 
@@ -393,6 +409,7 @@ func TestNewKeyRoundTrip(t *testing.T) {
 		"a write 1 sha256:abc",
 		"a/b write 1 sha256:" + strings.Repeat("0", 64),
 		"a write 1 sha256:" + strings.Repeat("0", 64) + ";a read 1 sha256:" + strings.Repeat("1", 64),
+		"a write 1 sha256:" + strings.Repeat("0", 64) + ";b read 1 sha256:" + strings.Repeat("0", 64),
 	} {
 		if _, err := ParseKeys(strings.NewReader(bad)); err == nil {
 			t.Errorf("%q was taken", bad)
@@ -418,5 +435,80 @@ func TestValidate(t *testing.T) {
 	}
 	if _, err := New(Config{Keys: keys, Write: write}); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// TestHostileBodiesAreBounded: bodies built to cost far more than their
+// size are refused before they do. Each is posted once, and the memory
+// the API allocated for it is measured: without the bounds, the first
+// took over a gigabyte.
+func TestHostileBodiesAreBounded(t *testing.T) {
+	f := newFixture(t, func(c *Config) { c.MaxReadings = 100 })
+	valid, _ := json.Marshal(reading("s-1", 0))
+	for _, c := range []struct {
+		name  string
+		body  []byte
+		ctype string
+		want  int
+		code  string
+	}{
+		{"4 MiB of numbers", []byte("[" + strings.Repeat("1,", 2_000_000) + "1]"), "", 413, "too_many_readings"},
+		{"4 MiB of empty objects", []byte("[" + strings.Repeat("{},", 1_300_000) + "{}]"), "", 413, "too_many_readings"},
+		{"a wrapped batch over the limit", []byte(`{"readings":[` + strings.Repeat(string(valid)+",", 100) + string(valid) + "]}"), "", 413, "too_many_readings"},
+		{"an Avro file over the limit", avroFile(t, make([]int, 101)...), "application/avro", 413, "too_many_readings"},
+		{"an Avro file of 100", avroFile(t, make([]int, 100)...), "application/avro", 202, ""},
+		{"something after the array", []byte("[" + string(valid) + "]]}]"), "", 400, "malformed"},
+		{"something after the object", []byte(string(valid) + " {}"), "", 400, "malformed"},
+		{"a batch object with more", []byte(`{"readings":[` + string(valid) + `],"x":1}`), "", 400, "malformed"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			var before, after runtime.MemStats
+			runtime.GC()
+			runtime.ReadMemStats(&before)
+			var hs []string
+			if c.ctype != "" {
+				hs = []string{"Content-Type", c.ctype}
+			}
+			w := f.do("POST", "/v1/readings", writerKey, c.body, hs...)
+			runtime.ReadMemStats(&after)
+			if w.Code != c.want {
+				t.Fatalf("%d, want %d: %.300s", w.Code, c.want, w.Body)
+			}
+			if c.code != "" && errorOf(t, w).Error.Code != c.code {
+				t.Fatalf("%s", w.Body)
+			}
+			// The body itself is read whole (twice its size as it grows),
+			// and the decoder buffers; nothing near a reading per byte.
+			if alloc := after.TotalAlloc - before.TotalAlloc; alloc > uint64(12*len(c.body)+16<<20) {
+				t.Errorf("%d bytes allocated for a body of %d", alloc, len(c.body))
+			}
+		})
+	}
+}
+
+// TestAvroBlockCountsAreChecked: a block that holds more records than it
+// says is refused, and so is a count that would pass the limit.
+func TestAvroBlockCountsAreChecked(t *testing.T) {
+	good := avroFile(t, 0, 1, 2)
+	// The file's one block says 3 records; say 2.
+	c := ocfCursor{b: good}
+	c.off = len(ocfMagic)
+	if _, err := c.meta(); err != nil {
+		t.Fatal(err)
+	}
+	c.off += 16
+	if good[c.off] != 6 { // zig-zag 3
+		t.Fatalf("unexpected block count byte %#x", good[c.off])
+	}
+	lie := bytes.Clone(good)
+	lie[c.off] = 4 // zig-zag 2
+	if _, err := readOCF(lie, 100, 1<<20); err == nil || !strings.Contains(err.Error(), "more than the 2 records it says") {
+		t.Fatalf("a block holding more than it says: %v", err)
+	}
+	if rs, err := readOCF(good, 3, 1<<20); err != nil || len(rs) != 3 {
+		t.Fatalf("3 of at most 3: %d %v", len(rs), err)
+	}
+	if _, err := readOCF(good, 2, 1<<20); !errors.Is(err, errTooMany) {
+		t.Fatalf("3 of at most 2: %v", err)
 	}
 }

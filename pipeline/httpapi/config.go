@@ -13,7 +13,8 @@
 // X-Request-Id; every error is a JSON object with a code, a message and
 // that id. Readings are checked as dedupe checks them, and a 202 means the
 // brokers have every accepted reading: from there dedupe, by reading id,
-// makes a retried POST harmless.
+// makes a retried POST harmless, as long as the retry carries the same
+// reading ids (those the API assigned are in its answers, 503s included).
 //
 // The package knows no clients: it writes through Config.Write and reads
 // through Config.State, which cmd wires to Kafka and the database.

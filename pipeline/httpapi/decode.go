@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"mime"
 	"time"
 
@@ -45,86 +46,115 @@ type recordError struct {
 	Error     string `json:"error"`
 }
 
-// errMalformed: the body as a whole cannot be read.
-var errMalformed = errors.New("malformed body")
+// errMalformed: the body as a whole cannot be read. errTooMany: it holds
+// more readings than a request may.
+var (
+	errMalformed = errors.New("malformed body")
+	errTooMany   = errors.New("too many readings")
+)
 
-// decodeJSON reads body's readings. A body that is not JSON, or not one
-// of the three shapes, is errMalformed; a reading that is JSON but not a
-// reading is a recordError at its index, and its slot in the result is
-// left zero.
-func decodeJSON(body []byte) ([]schemas.SensorReading, []recordError, error) {
+// decodeJSON reads body's readings: one reading, an array of them, or
+// {"readings": [...]}. It decodes them one at a time, and stops with
+// errTooMany at reading max+1, so memory is bounded by max readings
+// whatever the body holds. A body that is not JSON, not one of the three
+// shapes, or holds anything after it, is errMalformed; a reading that is
+// JSON but not a reading is a recordError at its index, and its slot in
+// the result is left zero.
+func decodeJSON(body []byte, max int) ([]schemas.SensorReading, []recordError, error) {
 	body = bytes.TrimSpace(body)
-	if rs, bad, ok := decodeBatch(body); ok {
-		return rs, bad, nil
-	}
-	var raws []json.RawMessage
+	d := jsonDecoder(body)
 	switch {
 	case len(body) == 0:
 		return nil, nil, fmt.Errorf("%w: empty body", errMalformed)
 	case body[0] == '[':
-		if err := json.Unmarshal(body, &raws); err != nil {
-			return nil, nil, fmt.Errorf("%w: %v", errMalformed, err)
+		rs, bad, err := decodeArray(d, max)
+		if err != nil {
+			return nil, nil, err
 		}
-	case body[0] == '{':
-		var top map[string]json.RawMessage
-		if err := json.Unmarshal(body, &top); err != nil {
-			return nil, nil, fmt.Errorf("%w: %v", errMalformed, err)
-		}
-		if batch, ok := top["readings"]; ok && len(top) == 1 {
-			if err := json.Unmarshal(batch, &raws); err != nil {
-				return nil, nil, fmt.Errorf("%w: readings: %v", errMalformed, err)
-			}
-		} else {
-			raws = []json.RawMessage{body}
-		}
-	default:
+		return rs, bad, atEnd(d)
+	case body[0] != '{':
 		return nil, nil, fmt.Errorf("%w: want a JSON object or array", errMalformed)
 	}
-	out := make([]schemas.SensorReading, len(raws))
-	var bad []recordError
-	for i, raw := range raws {
-		if err := readJSON(raw, &out[i]); err != nil {
-			bad = append(bad, recordError{Index: i, Error: err.Error()})
+	// {"readings": [...]} is a batch; any other object is one reading.
+	_, _ = d.Token()
+	if key, err := d.Token(); err != nil || key != "readings" {
+		rs, bad := make([]schemas.SensorReading, 1), []recordError(nil)
+		d = jsonDecoder(body)
+		if err := decodeReading(d, &rs[0]); isMalformed(err) {
+			return nil, nil, fmt.Errorf("%w: %v", errMalformed, err)
+		} else if err != nil {
+			bad = append(bad, recordError{Index: 0, Error: err.Error()})
 		}
+		return rs, bad, atEnd(d)
 	}
-	return out, bad, nil
+	rs, bad, err := decodeArray(d, max)
+	if err != nil {
+		return nil, nil, err
+	}
+	if end, err := d.Token(); err != nil || end != json.Delim('}') {
+		return nil, nil, fmt.Errorf("%w: a batch object holds \"readings\" and nothing else", errMalformed)
+	}
+	return rs, bad, atEnd(d)
 }
 
-// decodeBatch is the fast path of a batch, an array or {"readings": [...]}:
-// one pass of the decoder over the whole body. It reports false when the
-// body is anything else, or when any reading fails to decode, for the
-// slow path to find which.
-func decodeBatch(body []byte) ([]schemas.SensorReading, []recordError, bool) {
-	var js []jsonReading
+func jsonDecoder(body []byte) *json.Decoder {
 	d := json.NewDecoder(bytes.NewReader(body))
 	d.DisallowUnknownFields()
-	switch {
-	case len(body) > 0 && body[0] == '[':
-		if d.Decode(&js) != nil {
-			return nil, nil, false
-		}
-	case bytes.HasPrefix(body, []byte(`{"readings"`)):
-		var top struct {
-			Readings []jsonReading `json:"readings"`
-		}
-		if d.Decode(&top) != nil {
-			return nil, nil, false
-		}
-		js = top.Readings
-	default:
-		return nil, nil, false
+	return d
+}
+
+// decodeArray reads an array of readings from d.
+func decodeArray(d *json.Decoder, max int) ([]schemas.SensorReading, []recordError, error) {
+	if open, err := d.Token(); err != nil || open != json.Delim('[') {
+		return nil, nil, fmt.Errorf("%w: want an array of readings", errMalformed)
 	}
-	if d.More() {
-		return nil, nil, false
-	}
-	out := make([]schemas.SensorReading, len(js))
-	var bad []recordError
-	for i := range js {
-		if err := js[i].reading(&out[i]); err != nil {
-			bad = append(bad, recordError{Index: i, Error: err.Error()})
+	var (
+		rs  []schemas.SensorReading
+		bad []recordError
+	)
+	for d.More() {
+		if len(rs) == max {
+			return nil, nil, fmt.Errorf("%w: more than %d", errTooMany, max)
+		}
+		rs = append(rs, schemas.SensorReading{})
+		if err := decodeReading(d, &rs[len(rs)-1]); isMalformed(err) {
+			return nil, nil, fmt.Errorf("%w: reading %d: %v", errMalformed, len(rs)-1, err)
+		} else if err != nil {
+			bad = append(bad, recordError{Index: len(rs) - 1, Error: err.Error()})
 		}
 	}
-	return out, bad, true
+	if _, err := d.Token(); err != nil { // the closing ]
+		return nil, nil, fmt.Errorf("%w: %v", errMalformed, err)
+	}
+	return rs, bad, nil
+}
+
+// decodeReading reads the next value of d into r. The decoder reads a
+// whole value before it maps it, so after any error but a syntax error
+// (isMalformed) d stands at the next value.
+func decodeReading(d *json.Decoder, r *schemas.SensorReading) error {
+	var j jsonReading
+	if err := d.Decode(&j); err != nil {
+		if isMalformed(err) {
+			return err
+		}
+		return fmt.Errorf("not a reading: %v", err)
+	}
+	return j.reading(r)
+}
+
+// isMalformed reports whether err leaves the JSON stream unreadable.
+func isMalformed(err error) bool {
+	var syntax *json.SyntaxError
+	return errors.As(err, &syntax) || errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, io.EOF)
+}
+
+// atEnd is nil when d has nothing left but white space.
+func atEnd(d *json.Decoder) error {
+	if _, err := d.Token(); err != io.EOF {
+		return fmt.Errorf("%w: something follows the readings", errMalformed)
+	}
+	return nil
 }
 
 // jsonReading is a reading as JSON carries it. Pointers tell a missing
@@ -139,16 +169,6 @@ type jsonReading struct {
 	Unit       string            `json:"unit"`
 	Quality    *int32            `json:"quality"`
 	Tags       map[string]string `json:"tags"`
-}
-
-func readJSON(raw []byte, r *schemas.SensorReading) error {
-	d := json.NewDecoder(bytes.NewReader(raw))
-	d.DisallowUnknownFields()
-	var j jsonReading
-	if err := d.Decode(&j); err != nil {
-		return fmt.Errorf("not a reading: %v", err)
-	}
-	return j.reading(r)
 }
 
 // reading checks j has what a reading must and copies it to r.
@@ -168,11 +188,15 @@ func (j *jsonReading) reading(r *schemas.SensorReading) error {
 }
 
 // decodeAvro reads the readings of an Avro object container file (see
-// readOCF), whose blocks may inflate to maxInflated bytes in all. A file
-// that cannot be read is errMalformed; there are no per-record errors
-// short of Check's, since every record decodes or none does.
-func decodeAvro(body []byte, maxInflated int64) ([]schemas.SensorReading, []recordError, error) {
-	rs, err := readOCF(body, maxInflated)
+// readOCF): at most max, whose blocks may inflate to maxInflated bytes in
+// all. More readings are errTooMany; a file that cannot be read is
+// errMalformed. There are no per-record errors short of Check's: every
+// record decodes or none does.
+func decodeAvro(body []byte, max int, maxInflated int64) ([]schemas.SensorReading, []recordError, error) {
+	rs, err := readOCF(body, max, maxInflated)
+	if errors.Is(err, errTooMany) {
+		return nil, nil, err
+	}
 	if err != nil {
 		return nil, nil, fmt.Errorf("%w: %v", errMalformed, err)
 	}

@@ -13,9 +13,12 @@ func FuzzDecode(f *testing.F) {
 	f.Add(avroFile(&testing.T{}, 0, 1), true)
 	f.Add([]byte("Obj\x01\x00\x00"), true)
 	f.Fuzz(func(t *testing.T, body []byte, avro bool) {
-		rs, bad, err := decodeJSON(body)
+		rs, bad, err := decodeJSON(body, 1000)
 		if avro {
-			rs, bad, err = decodeAvro(body, 1<<20)
+			rs, bad, err = decodeAvro(body, 1000, 1<<20)
+		}
+		if len(rs) > 1000 {
+			t.Fatalf("%d readings decoded, over the limit of 1000", len(rs))
 		}
 		if err != nil {
 			return

@@ -75,6 +75,9 @@ func ParseKeys(r io.Reader) (*Keys, error) {
 			if slices.ContainsFunc(ks.keys, func(o Key) bool { return o.Name == k.Name }) {
 				return nil, fmt.Errorf("%w: API key %d: name %q is used twice", pipeline.ErrConfig, n, k.Name)
 			}
+			if slices.ContainsFunc(ks.keys, func(o Key) bool { return o.hash == k.hash }) {
+				return nil, fmt.Errorf("%w: API key %d (%s): the same key as another; make one per client", pipeline.ErrConfig, n, k.Name)
+			}
 			ks.keys = append(ks.keys, k)
 		}
 	}

@@ -25,9 +25,10 @@ var ocfMagic = []byte{'O', 'b', 'j', 1}
 
 // readOCF reads the SensorReadings of the container file body, written
 // with the SensorReading schema (any version with its canonical form) and
-// the null or deflate codec. Inflated blocks may total at most
-// maxInflated bytes.
-func readOCF(body []byte, maxInflated int64) ([]schemas.SensorReading, error) {
+// the null or deflate codec: at most max of them (more: errTooMany, found
+// from the blocks' counts before the records are decoded). Inflated
+// blocks may total at most maxInflated bytes.
+func readOCF(body []byte, max int, maxInflated int64) ([]schemas.SensorReading, error) {
 	c := ocfCursor{b: body}
 	if !bytes.HasPrefix(body, ocfMagic) {
 		return nil, fmt.Errorf("%w: it does not start with Obj\\x01", errOCF)
@@ -70,6 +71,9 @@ func readOCF(body []byte, maxInflated int64) ([]schemas.SensorReading, error) {
 		if count < 0 || size < 0 || size > int64(len(body)-c.off) {
 			return nil, fmt.Errorf("%w: a block of %d records in %d bytes, with %d bytes left", errOCF, count, size, len(body)-c.off)
 		}
+		if count > int64(max-len(out)) {
+			return nil, fmt.Errorf("%w: more than %d", errTooMany, max)
+		}
 		data, _ := c.take(int(size))
 		if end, err := c.take(16); err != nil || !bytes.Equal(end, sync) {
 			return nil, fmt.Errorf("%w: a block does not end with the file's sync marker", errOCF)
@@ -82,7 +86,9 @@ func readOCF(body []byte, maxInflated int64) ([]schemas.SensorReading, error) {
 		}
 		n := 0
 		err = dec.DecodeAll(data, &r, func() error {
-			n++
+			if n++; int64(n) > count {
+				return fmt.Errorf("the block holds more than the %d records it says", count)
+			}
 			out = append(out, r)
 			return nil
 		})

@@ -37,7 +37,7 @@ func (a *API) postReadings(w http.ResponseWriter, r *request) {
 		return
 	}
 	partial := r.URL.Query().Get("partial") == "true"
-	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, a.cfg.MaxBodyBytes))
+	body, err := io.ReadAll(http.MaxBytesReader(r.raw, r.Body, a.cfg.MaxBodyBytes))
 	var tooLarge *http.MaxBytesError
 	switch {
 	case errors.As(err, &tooLarge):
@@ -52,19 +52,19 @@ func (a *API) postReadings(w http.ResponseWriter, r *request) {
 		bad []recordError
 	)
 	if format == formatAvro {
-		rs, bad, err = decodeAvro(body, 8*a.cfg.MaxBodyBytes)
+		rs, bad, err = decodeAvro(body, a.cfg.MaxReadings, 4*a.cfg.MaxBodyBytes)
 	} else {
-		rs, bad, err = decodeJSON(body)
+		rs, bad, err = decodeJSON(body, a.cfg.MaxReadings)
 	}
 	switch {
+	case errors.Is(err, errTooMany):
+		a.fail(w, r, http.StatusRequestEntityTooLarge, "too_many_readings", fmt.Sprintf("more than the %d readings a request may carry", a.cfg.MaxReadings))
+		return
 	case err != nil:
 		a.fail(w, r, http.StatusBadRequest, "malformed", err.Error())
 		return
 	case len(rs) == 0:
 		a.fail(w, r, http.StatusBadRequest, "empty", "the body holds no readings")
-		return
-	case len(rs) > a.cfg.MaxReadings:
-		a.fail(w, r, http.StatusRequestEntityTooLarge, "too_many_readings", fmt.Sprintf("%d readings: a request may carry %d", len(rs), a.cfg.MaxReadings))
 		return
 	}
 	good, assigned, bad := a.check(rs, bad)
@@ -80,7 +80,9 @@ func (a *API) postReadings(w http.ResponseWriter, r *request) {
 		}
 		a.cfg.Logger.Warn("readings not written", "request_id", r.id, "readings", len(good), "err", err)
 		w.Header().Set("Retry-After", "5")
-		a.fail(w, r, http.StatusServiceUnavailable, code, "the readings could not be written to Kafka; some may have been: retry with the same reading ids")
+		a.failWith(w, r, http.StatusServiceUnavailable, code,
+			"the readings could not be written to Kafka, or not all: retry with the same reading ids (assigned_ids has those the API gave)",
+			func(e *apiError) { e.Error.Assigned = assigned })
 		return
 	}
 	a.metrics.readings.WithLabelValues("accepted").Add(float64(len(good)))

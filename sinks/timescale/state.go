@@ -14,10 +14,13 @@ import (
 
 // State answers questions about the pipeline's current state from the
 // stored tables: a sensor's last window and score, the alerts that are
-// open. It is what the HTTP API reads. Every method is one or two indexed
-// queries, bounded by ctx; State is safe for concurrent use. What it
-// reads is what the sink stored, so it trails the topics by the sink's
-// commit interval.
+// open. It is what the HTTP API reads. Its queries are bounded by ctx;
+// State is safe for concurrent use. LastWindow is two index lookups;
+// Alerts for a sensor reads that sensor's alert events by index, and
+// Alerts without one reads every alert event (one row per alert change,
+// few next to the readings; the table has no retention) to find each
+// alert's latest. What State reads is what the sink stored, so it trails
+// the topics by the sink's commit interval.
 type State struct {
 	Pool *pgxpool.Pool
 }

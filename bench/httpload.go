@@ -23,8 +23,8 @@ import (
 
 	"github.com/smaint/smaint/pipeline"
 	"github.com/smaint/smaint/pipeline/embedded"
-	"github.com/smaint/smaint/schemas"
 	"github.com/smaint/smaint/pipeline/httpapi"
+	"github.com/smaint/smaint/schemas"
 )
 
 // HTTPConfig configures RunHTTP: the HTTP API ("smaint serve" in a child
@@ -377,45 +377,18 @@ func (l *loader) jsonBody(n int) []byte {
 	return append(b, "]}"...)
 }
 
-// avroBody is an Avro object container file of n fresh readings (null
-// codec), written with schemas' own encoder.
+// avroBody is an Avro object container file of n fresh readings, stamped
+// now.
 func (l *loader) avroBody(n int) []byte {
-	var block []byte
 	now := time.Now().UTC()
-	for range n {
+	rs := make([]*schemas.SensorReading, n)
+	for i := range rs {
 		s := l.seq.Add(1)
-		r := schemas.SensorReading{ReadingID: schemas.NewUUID(), SensorID: fmt.Sprintf("http-%d", s%int64(l.cfg.Sensors)),
+		rs[i] = &schemas.SensorReading{ReadingID: schemas.NewUUID(), SensorID: fmt.Sprintf("http-%d", s%int64(l.cfg.Sensors)),
 			AssetID: fmt.Sprintf("asset-%d", s%int64(l.cfg.Sensors)/4), SensorType: "temperature", TS: now, Value: 20 + float64(s%100)/10, Unit: "C", Quality: 100}
-		block = r.AppendAvro(block)
 	}
-	return ocfFile(schemas.SensorReadingSchema.Text(), n, block)
+	return schemas.AppendContainer(nil, rs)
 }
-
-// ocfFile frames one block of n records as an object container file.
-func ocfFile(schema string, n int, block []byte) []byte {
-	sync := []byte("smaint-bench-ocf") // 16 bytes
-	b := []byte("Obj\x01")
-	b = avroLong(b, 1)
-	b = avroBytes(b, []byte("avro.schema"))
-	b = avroBytes(b, []byte(schema))
-	b = avroLong(b, 0)
-	b = append(b, sync...)
-	b = avroLong(b, int64(n))
-	b = avroLong(b, int64(len(block)))
-	b = append(b, block...)
-	return append(b, sync...)
-}
-
-func avroLong(b []byte, v int64) []byte {
-	u := uint64(v<<1) ^ uint64(v>>63)
-	for u >= 0x80 {
-		b = append(b, byte(u)|0x80)
-		u >>= 7
-	}
-	return append(b, byte(u))
-}
-
-func avroBytes(b, s []byte) []byte { return append(avroLong(b, int64(len(s))), s...) }
 
 // freeAddr returns a loopback address nothing listens on now.
 func freeAddr() (string, error) {
@@ -467,10 +440,4 @@ func statusLine(m map[int]int64) string {
 }
 
 // WriteJSON writes the report, indented, to the file at path.
-func (r *HTTPReport) WriteJSON(path string) error {
-	b, err := json.MarshalIndent(r, "", "  ")
-	if err != nil {
-		return err
-	}
-	return os.WriteFile(path, append(b, '\n'), 0o644)
-}
+func (r *HTTPReport) WriteJSON(path string) error { return writeJSON(path, r) }

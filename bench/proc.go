@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -36,12 +35,10 @@ type pipelineProc struct {
 // startPipeline starts cmd, "smaint run" with its arguments, with its
 // metrics on a free port and env added to this process's environment.
 func startPipeline(cmd *exec.Cmd, env []string) (*pipelineProc, error) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	addr, err := freeAddr()
 	if err != nil {
 		return nil, err
 	}
-	addr := ln.Addr().String()
-	ln.Close()
 	p := &pipelineProc{cmd: cmd, http: addr, stderr: &tailBuffer{max: 64 << 10}, done: make(chan struct{})}
 	cmd.Args = append(cmd.Args, "--http", addr)
 	cmd.Stderr = p.stderr

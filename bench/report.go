@@ -107,8 +107,11 @@ func (r *Report) Print(w io.Writer) {
 }
 
 // WriteJSON writes the report, indented, to the file at path.
-func (r *Report) WriteJSON(path string) error {
-	b, err := json.MarshalIndent(r, "", "  ")
+func (r *Report) WriteJSON(path string) error { return writeJSON(path, r) }
+
+// writeJSON writes v, indented, to the file at path.
+func writeJSON(path string, v any) error {
+	b, err := json.MarshalIndent(v, "", "  ")
 	if err != nil {
 		return err
 	}

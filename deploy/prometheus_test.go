@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"net/url"
 	"os"
@@ -116,7 +115,7 @@ func TestDashboardAndRulesOnALivePipeline(t *testing.T) {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	smaintAddr, promAddr := freeAddr(t), freeAddr(t)
+	smaintAddr, promAddr := pipelinetest.FreeAddr(t), pipelinetest.FreeAddr(t)
 	demo := exec.CommandContext(ctx, bin, "demo", "--duration", "10m", "--rate", "5000", "--kafka-listen", "127.0.0.1:0",
 		"--registry-listen", "127.0.0.1:0", "--http", smaintAddr, "--database-url", dbURL, "--log-level", "error")
 	demo.Stdout, demo.Stderr = io.Discard, io.Discard
@@ -202,16 +201,6 @@ func TestDashboardAndRulesOnALivePipeline(t *testing.T) {
 	if _, n, err := query(`ALERTS{alertstate="firing"}`); err != nil || n != 0 {
 		t.Errorf("alerts firing on a healthy pipeline: %d (%v)", n, err)
 	}
-}
-
-func freeAddr(t *testing.T) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().String()
 }
 
 func fetch(u string) string {

@@ -81,11 +81,8 @@ func benchCmd(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if err != nil {
 		return err
 	}
-	rep.Print(stdout)
-	if jsonPath != "" {
-		if err := rep.WriteJSON(jsonPath); err != nil {
-			return fmt.Errorf("--json: %w", err)
-		}
+	if err := report(rep, stdout, jsonPath); err != nil {
+		return err
 	}
 	if plotPath != "" {
 		if err := rep.Plot(plotPath); err != nil {
@@ -126,14 +123,25 @@ func benchHTTPCmd(ctx context.Context, args []string, stdout, stderr io.Writer) 
 	if err != nil {
 		return err
 	}
+	if err := report(rep, stdout, jsonPath); err != nil {
+		return err
+	}
+	if rep.Accepted != rep.OnTopic || !rep.HealthyAfter {
+		return fmt.Errorf("the API lost or repeated readings, or was not healthy after the abuse (see above)")
+	}
+	return nil
+}
+
+// report prints rep and, with a path, writes it as JSON there.
+func report(rep interface {
+	Print(io.Writer)
+	WriteJSON(string) error
+}, stdout io.Writer, jsonPath string) error {
 	rep.Print(stdout)
 	if jsonPath != "" {
 		if err := rep.WriteJSON(jsonPath); err != nil {
 			return fmt.Errorf("--json: %w", err)
 		}
-	}
-	if rep.Accepted != rep.OnTopic || !rep.HealthyAfter {
-		return fmt.Errorf("the API lost or repeated readings, or was not healthy after the abuse (see above)")
 	}
 	return nil
 }

@@ -17,9 +17,9 @@ import (
 	"github.com/smaint/smaint/bench/demo"
 	"github.com/smaint/smaint/pipeline"
 	"github.com/smaint/smaint/pipeline/embedded"
+	"github.com/smaint/smaint/pipeline/httpapi"
 	"github.com/smaint/smaint/sinks/timescale"
 	"github.com/smaint/smaint/stages"
-	"github.com/smaint/smaint/pipeline/httpapi"
 )
 
 // demoFlags are the demo's own flags.

@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -59,12 +58,7 @@ func TestModelLoop(t *testing.T) {
 	}
 	simulate(start, "2h", "drift", 1)
 
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := ln.Addr().String()
-	ln.Close()
+	addr := pipelinetest.FreeAddr(t) // for --http
 	rctx, stop := context.WithCancel(ctx)
 	done := make(chan string, 1)
 	go func() {

@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"io"
-	"net"
 	"net/http"
 	"strings"
 	"testing"
@@ -67,12 +66,7 @@ func TestRunServesHealthAndMetrics(t *testing.T) {
 	c := pipelinetest.Cluster(t)
 	ctx, stop := context.WithCancel(context.Background())
 	defer stop()
-	ln, err := net.Listen("tcp", "127.0.0.1:0") // a free port for --http
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := ln.Addr().String()
-	ln.Close()
+	addr := pipelinetest.FreeAddr(t) // for --http
 
 	go runCLI(t, ctx, "run", "--brokers", c.ListenAddrs()[0], "--http", addr, "--log-level", "error")
 	pipelinetest.Eventually(t, "/readyz to answer 200", func() bool {

@@ -8,10 +8,10 @@ import (
 	"time"
 
 	"github.com/smaint/smaint/pipeline"
+	"github.com/smaint/smaint/pipeline/httpapi"
 	"github.com/smaint/smaint/schemas"
 	"github.com/smaint/smaint/sinks/timescale"
 	"github.com/smaint/smaint/stages/dedupe"
-	"github.com/smaint/smaint/pipeline/httpapi"
 )
 
 const serveUsage = `Usage: smaint serve --brokers HOST:PORT --api-keys-file FILE [flags]

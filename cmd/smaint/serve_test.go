@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -21,21 +20,10 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/smaint/smaint/pipeline"
+	"github.com/smaint/smaint/pipeline/httpapi"
 	"github.com/smaint/smaint/pipeline/pipelinetest"
 	"github.com/smaint/smaint/schemas"
-	"github.com/smaint/smaint/pipeline/httpapi"
 )
-
-// freeAddr returns a loopback address nothing listens on now.
-func freeAddr(t *testing.T) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().String()
-}
 
 // apiClient calls a running API with a key.
 type apiClient struct {
@@ -84,7 +72,7 @@ func TestServeReadingsReachTheCleanTopicAndTheDatabaseOnce(t *testing.T) {
 	broker := c.ListenAddrs()[0]
 	writer, writerLine, _ := httpapi.NewKey("gateway", "write", "0")
 	reader, readerLine, _ := httpapi.NewKey("ops", "read", "0")
-	listen := freeAddr(t)
+	listen := pipelinetest.FreeAddr(t)
 
 	sctx, stop := context.WithCancel(ctx)
 	defer stop()
@@ -296,7 +284,7 @@ func TestServeTakesPythonClients(t *testing.T) {
 	py := pipelinetest.Python(t, "avro")
 	c := pipelinetest.Cluster(t)
 	key, line, _ := httpapi.NewKey("py", "write", "0")
-	listen := freeAddr(t)
+	listen := pipelinetest.FreeAddr(t)
 	ctx, stop := context.WithCancel(context.Background())
 	defer stop()
 	served := make(chan int, 1)

@@ -187,18 +187,25 @@ func (j *jsonReading) reading(r *schemas.SensorReading) error {
 	return nil
 }
 
-// decodeAvro reads the readings of an Avro object container file (see
-// readOCF): at most max, whose blocks may inflate to maxInflated bytes in
-// all. More readings are errTooMany; a file that cannot be read is
-// errMalformed. There are no per-record errors short of Check's: every
-// record decodes or none does.
+// decodeAvro reads the readings of an Avro object container file of
+// SensorReading records (see schemas.Decoder.ReadContainer): at most max,
+// whose blocks may inflate to maxInflated bytes in all. More readings are
+// errTooMany; a file that cannot be read is errMalformed. There are no
+// per-record errors short of Check's: every record decodes or none does.
 func decodeAvro(body []byte, max int, maxInflated int64) ([]schemas.SensorReading, []recordError, error) {
-	rs, err := readOCF(body, max, maxInflated)
-	if errors.Is(err, errTooMany) {
-		return nil, nil, err
-	}
-	if err != nil {
+	var (
+		out []schemas.SensorReading
+		r   schemas.SensorReading
+	)
+	err := schemas.NewSerde().NewDecoder().ReadContainer(body, &r, max, maxInflated, func() error {
+		out = append(out, r)
+		return nil
+	})
+	switch {
+	case errors.Is(err, schemas.ErrTooMany):
+		return nil, nil, fmt.Errorf("%w: %v", errTooMany, err)
+	case err != nil:
 		return nil, nil, fmt.Errorf("%w: %v", errMalformed, err)
 	}
-	return rs, nil, nil
+	return out, nil, nil
 }

@@ -6,6 +6,7 @@ package pipelinetest
 
 import (
 	"context"
+	"net"
 	"strings"
 	"sync"
 	"testing"
@@ -195,4 +196,16 @@ func (l *Logs) String() string {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	return l.b.String()
+}
+
+// FreeAddr returns a loopback address nothing listens on now, for a
+// server the test starts by address (a child process, a command line).
+func FreeAddr(t testing.TB) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().String()
 }

@@ -11,7 +11,6 @@ import (
 	"net"
 	"os"
 	"slices"
-	"strings"
 	"time"
 
 	"github.com/smaint/smaint/bench/demo"
@@ -27,7 +26,8 @@ type demoFlags struct {
 	duration, drain                     time.Duration
 	jsonOut, noDatabase                 bool
 	kafkaListen, registryAddr, httpAddr string
-	apiAddr                             string
+	// apiLines say how to call the HTTP API at base (nil: no API).
+	apiLines func(base string) []string
 }
 
 func (f *demoFlags) register(fs *flagSet) {
@@ -38,7 +38,6 @@ func (f *demoFlags) register(fs *flagSet) {
 	fs.StringVar(&f.httpAddr, "http", "127.0.0.1:9090", "address of /metrics, /healthz and /readyz (a free port if taken)")
 	fs.DurationVar(&f.drain, "drain-timeout", time.Minute, "how long to wait, after the simulation, for the pipeline to finish")
 	fs.BoolVar(&f.noDatabase, "no-database", false, "do not write to PostgreSQL even if one answers")
-	fs.StringVar(&f.apiAddr, "api", "127.0.0.1:8080", "address of the HTTP API, with a key the demo makes and prints (a free port if taken; empty: no API)")
 }
 
 func demoCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error {
@@ -54,11 +53,19 @@ func demoCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	// Simulated time runs far faster than the wall clock: close windows
 	// of a quiet partition sooner than a production run would.
 	fs.setDefault("idle-timeout", "3s")
+	// The HTTP API, with a key the demo makes (unless --api-keys gives
+	// some) and prints; a free port if this one is taken.
+	fs.setDefault("api", "127.0.0.1:8080")
 	lf.register(fs, "warn")
 	df.register(fs)
 	if err := fs.parse(args); err != nil {
 		return err
 	}
+	apiLines, err := demoAPI(&st)
+	if err != nil {
+		return err
+	}
+	df.apiLines = apiLines
 	if err := firstErr(positiveDuration("drain-timeout", df.drain), sf.validate(), st.validate()); err != nil {
 		return err
 	}
@@ -123,6 +130,9 @@ func setUpDemo(ctx context.Context, df *demoFlags, sf *simFlags, st *stageFlags,
 	if cfg.Models, err = demoModelLoop(st, all); err != nil {
 		return cfg, closeAll, err
 	}
+	if cfg.Storage.Enabled && !st.cl.db.given() { // the API reads where the sink writes
+		st.cl.db.url = timescale.DefaultURL
+	}
 	services, w, err := st.services(ctx, d, opts)
 	if err != nil {
 		return cfg, closeAll, err
@@ -137,61 +147,41 @@ func setUpDemo(ctx context.Context, df *demoFlags, sf *simFlags, st *stageFlags,
 		fmt.Sprintf("  kafka     %s   (try: kcat -b %s -L)", kafka, kafka), "  registry  " + svc.RegistryURL, "  redis     " + svc.Redis,
 		fmt.Sprintf("  metrics   http://%s/metrics   ready: http://%s/readyz", srv.Addr(), srv.Addr())}
 	services = append(services, srv)
-	if df.apiAddr != "" {
-		api, lines, err := demoAPI(ctx, df.apiAddr, d, opts, st, cfg.Storage.Enabled, log, all)
-		if err != nil {
-			return cfg, closeAll, err
-		}
-		services, header = append(services, api), append(header, lines...)
+	if df.apiLines != nil {
+		header = append(header, df.apiLines("http://"+st.api.addr)...)
 	}
 	cfg = demo.Config{Plant: sf.cfg, Truth: sf.truthPath, Kafka: opts, Serde: d.serde, Topics: d.topics, Pipeline: services, Metrics: d.reg,
 		Rate: sf.rate, Duration: df.duration, Drain: df.drain, Storage: cfg.Storage, Models: cfg.Models, Out: stdout, Header: header}
 	return cfg, closeAll, nil
 }
 
-// demoAPI serves the HTTP API on addr (a free port of its host if taken)
-// with one key, read and write, made for this run, and returns it with
-// the header lines that show how to call it.
-func demoAPI(ctx context.Context, addr string, d *deps, opts []pipeline.Option, st *stageFlags, withDB bool, log *slog.Logger, all *wiring) (pipeline.Service, []string, error) {
-	secret, line, err := httpapi.NewKey("demo", "read,write", "0")
-	if err != nil {
-		return nil, nil, err
+// demoAPI readies the HTTP API that st runs: a key for the run, read and
+// write, unless --api-keys gave some, and a free port if its own is
+// taken. It returns what prints how to call it, given the address it
+// serves on.
+func demoAPI(st *stageFlags) (func(base string) []string, error) {
+	a := &st.api
+	if a.listen == "" {
+		return nil, nil
 	}
-	keys, err := httpapi.ParseKeys(strings.NewReader(line))
-	if err != nil {
-		return nil, nil, err
+	if ln, err := net.Listen("tcp", a.listen); err == nil {
+		ln.Close()
+	} else {
+		host, _, _ := net.SplitHostPort(a.listen)
+		a.listen = net.JoinHostPort(host, "0")
 	}
-	write, closeW, watch, err := readingsWriter(ctx, d, opts)
-	if err != nil {
-		return nil, nil, err
-	}
-	all.closers = append(all.closers, closeW)
-	cfg := httpapi.Config{Keys: keys, Write: write, Check: st.set.Dedupe.Check, Health: d.health, Registerer: d.reg, Logger: log.With("component", "api")}
-	if withDB {
-		pool, err := timescale.NewPool(ctx, st.cl.db.url, "smaint-api")
-		if err != nil {
-			return nil, nil, fmt.Errorf("--database-url: %w", err)
-		}
-		all.closers = append(all.closers, pool.Close)
-		cfg.State = timescale.State{Pool: pool}
-	}
-	a, err := httpapi.New(cfg)
-	if err != nil {
-		return nil, nil, err
-	}
-	srv, err := a.Listen(addr)
-	if err != nil {
-		log.Warn("API port taken; using a free one", "wanted", addr, "err", err)
-		host, _, _ := net.SplitHostPort(addr)
-		if srv, err = a.Listen(net.JoinHostPort(host, "0")); err != nil {
-			return nil, nil, fmt.Errorf("--api: %w", err)
+	secret := "KEY (one of --api-keys)"
+	if a.keys == "" {
+		var err error
+		if secret, a.keys, err = httpapi.NewKey("demo", "read,write", "0"); err != nil {
+			return nil, err
 		}
 	}
-	base := "http://" + srv.Addr()
-	serve := pipeline.ServiceFunc(func(ctx context.Context) error { return pipeline.RunAll(ctx, srv, watch) })
-	return serve, []string{
-		fmt.Sprintf("  http api  %s/v1/openapi.yaml   key %s", base, secret),
-		fmt.Sprintf("            (try: curl -H 'Authorization: Bearer %s' '%s/v1/alerts?state=all')", secret, base),
+	return func(base string) []string {
+		return []string{
+			fmt.Sprintf("  http api  %s/v1/openapi.yaml   key %s", base, secret),
+			fmt.Sprintf("            (try: curl -H 'Authorization: Bearer %s' '%s/v1/alerts?state=all')", secret, base),
+		}
 	}, nil
 }
 

@@ -26,6 +26,7 @@ type stageFlags struct {
 	commit   time.Duration
 	set      *settings
 	cl       clients
+	api      apiFlags
 }
 
 func (f *stageFlags) register(fs *flagSet) {
@@ -41,6 +42,7 @@ func (f *stageFlags) register(fs *flagSet) {
 	fs.DurationVar(&f.commit, "commit-interval", 100*time.Millisecond, "how often each stage commits its offsets (exactly-once: its transaction, and so the most a stage downstream waits to see an output)")
 	f.set = newSettings(fs, stages.Topology(pipeline.DefaultTopics()))
 	f.cl.register(fs)
+	f.api.register(fs, "api", "", "serve the HTTP API (see smaint serve) on this address beside the stages, with --api-keys; empty: no API")
 }
 
 func (f *stageFlags) validate() error {
@@ -62,7 +64,7 @@ func (f *stageFlags) validate() error {
 	if f.maxBytes < 1024 || f.maxBytes > 1<<30 {
 		return fmt.Errorf("%w: --max-record-bytes %d: want 1024 to 1073741824", errUsage, f.maxBytes)
 	}
-	return f.cl.validate()
+	return firstErr(f.cl.validate(), f.api.validate())
 }
 
 // services builds the selected stages' runners on d's topics (with
@@ -90,6 +92,13 @@ func (f *stageFlags) services(ctx context.Context, d *deps, opts []pipeline.Opti
 	if err == nil {
 		runners, err = pipeline.Runners(nodes, append(opts, pipeline.MaxBatch(f.maxBatch), pipeline.MaxRecordBytes(int32(f.maxBytes)), pipeline.StallAfter(f.stall),
 			pipeline.StaticMember(f.instance), pipeline.SessionTimeout(f.session), pipeline.CommitInterval(f.commit), f.exactlyOnce())...)
+	}
+	if err == nil && f.api.listen != "" {
+		var api pipeline.Service
+		if api, err = f.api.start(ctx, d, opts, cfg.Dedupe.Check, f.cl.db, d.log, w); err == nil {
+			w.services = append(w.services, api)
+			d.log.Info("HTTP API serving", "listen", f.api.addr, "keys", f.api.cfg.Keys.Len())
+		}
 	}
 	if err != nil {
 		w.close()

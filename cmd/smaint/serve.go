@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"log/slog"
 	"strings"
 	"time"
 
@@ -37,87 +38,122 @@ func serveCmd(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		kf        kafkaFlags
 		lf        logFlags
 		db        dbFlags
-		check     dedupe.Config
-		api       httpapi.Config
-		keys      string
-		listen    string
+		af        apiFlags
+		check     = dedupe.Config{}.WithDefaults()
 		addr      string
 		httpToken string
 	)
 	kf.register(fs)
 	lf.register(fs, "info")
 	db.register(fs)
-	check = dedupe.Config{}.WithDefaults()
 	validationFlags(fs, &check)
-	api = httpapi.Config{}.WithDefaults()
-	fs.StringVar(&listen, "listen", ":8080", "address the API listens on")
+	af.register(fs, "listen", ":8080", "address the API listens on")
 	fs.StringVar(&addr, "http", ":9090", "address of the operator endpoints: /metrics, /healthz, /readyz")
 	fs.StringVar(&httpToken, "http-token", "", "callers presenting it read /readyz's details from anywhere (see smaint run)")
 	fs.secret("http-token")
-	fs.StringVar(&keys, "api-keys", "", "the API keys, one per line or ';': NAME SCOPES RATE sha256:HEX, as smaint serve newkey prints them")
-	fs.secret("api-keys")
-	fs.Int64Var(&api.MaxBodyBytes, "max-body-bytes", api.MaxBodyBytes, "largest request body; larger: 413")
-	fs.IntVar(&api.MaxReadings, "max-readings", api.MaxReadings, "most readings in one POST; more: 413")
-	fs.DurationVar(&api.Timeout, "request-timeout", api.Timeout, "longest a request may take, waiting for the brokers included; longer: 503")
-	fs.IntVar(&api.MaxInFlight, "max-in-flight", api.MaxInFlight, "requests served at once; more are refused with 503 and Retry-After (not queued)")
 	if err := fs.parse(args); err != nil {
 		return err
 	}
-	if err := kf.validate(); err != nil {
+	if err := firstErr(kf.validate(), af.validate()); err != nil {
 		return err
-	}
-	ks, err := httpapi.ParseKeys(strings.NewReader(keys))
-	if err != nil {
-		return fmt.Errorf("--api-keys: %w", err)
 	}
 	log, err := lf.logger(stderr)
 	if err != nil {
 		return err
 	}
-	// The API is built, and its configuration checked, before anything
-	// connects; it writes through write, set once the brokers are.
-	var write func(context.Context, []schemas.SensorReading, string) error
-	api.Keys, api.Check, api.Logger = ks, check.Check, log.With("component", "api")
-	api.Write = func(ctx context.Context, rs []schemas.SensorReading, id string) error { return write(ctx, rs, id) }
 	d, opts, err := kf.connect(log)
-	if err != nil {
-		return err
-	}
-	api.Health, api.Registerer = d.health, d.reg
-	if db.given() {
-		pool, err := db.connect(ctx, "smaint-api")
-		if err != nil {
-			return err
-		}
-		defer pool.Close()
-		api.State = timescale.State{Pool: pool}
-	} else {
-		log.Warn("no --database-url: GET /v1/sensors and /v1/alerts answer 503")
-	}
-	a, err := httpapi.New(api)
 	if err != nil {
 		return err
 	}
 	if err := kf.check(ctx, log); err != nil {
 		return err
 	}
-	w, closeW, watch, err := readingsWriter(ctx, d, opts)
+	all := &wiring{}
+	defer all.close()
+	api, err := af.start(ctx, d, opts, check.Check, db, log, all)
 	if err != nil {
 		return err
-	}
-	defer closeW()
-	write = w
-	srv, err := a.Listen(listen)
-	if err != nil {
-		return fmt.Errorf("--listen: %w", err)
 	}
 	ops, err := pipeline.NewServer(addr, d.reg, d.health, log)
 	if err != nil {
 		return fmt.Errorf("--http: %w", err)
 	}
 	ops.RevealTo(httpToken)
-	log.Info("smaint API serving", "listen", srv.Addr(), "http", ops.Addr(), "keys", ks.Len(), "topic", d.topics.Readings)
-	return pipeline.RunAll(ctx, srv, ops, watch)
+	log.Info("smaint API serving", "listen", af.addr, "http", ops.Addr(), "keys", af.cfg.Keys.Len(), "topic", d.topics.Readings)
+	return pipeline.RunAll(ctx, api, ops)
+}
+
+// apiFlags configure the HTTP API, in serve and in run (--api).
+type apiFlags struct {
+	listen string // --listen or --api; "" is off
+	keys   string
+	cfg    httpapi.Config
+	addr   string // where it listens, once started
+}
+
+func (f *apiFlags) register(fs *flagSet, listenFlag, listenDefault, listenHelp string) {
+	f.cfg = httpapi.Config{}.WithDefaults()
+	fs.StringVar(&f.listen, listenFlag, listenDefault, listenHelp)
+	fs.StringVar(&f.keys, "api-keys", "", "the HTTP API's keys, one per line or ';': NAME SCOPES RATE sha256:HEX, as smaint serve newkey prints them")
+	fs.secret("api-keys")
+	fs.Int64Var(&f.cfg.MaxBodyBytes, "max-body-bytes", f.cfg.MaxBodyBytes, "HTTP API: largest request body; larger: 413")
+	fs.IntVar(&f.cfg.MaxReadings, "max-readings", f.cfg.MaxReadings, "HTTP API: most readings in one POST; more: 413")
+	fs.DurationVar(&f.cfg.Timeout, "request-timeout", f.cfg.Timeout, "HTTP API: longest a request may take, waiting for the brokers included; longer: 503")
+	fs.IntVar(&f.cfg.MaxInFlight, "max-in-flight", f.cfg.MaxInFlight, "HTTP API: requests served at once; more are refused with 503 and Retry-After (not queued)")
+}
+
+// validate parses the keys and checks the API's configuration, before
+// anything connects. Without an address the API is off and nothing is
+// checked.
+func (f *apiFlags) validate() error {
+	if f.listen == "" {
+		return nil
+	}
+	ks, err := httpapi.ParseKeys(strings.NewReader(f.keys))
+	if err != nil {
+		return fmt.Errorf("--api-keys: %w", err)
+	}
+	c := f.cfg
+	c.Keys, c.Write = ks, func(context.Context, []schemas.SensorReading, string) error { return nil }
+	if err := c.Validate(); err != nil {
+		return err
+	}
+	f.cfg.Keys = ks
+	return nil
+}
+
+// start connects the API to d's readings topic and, when db is given, to
+// the database, and listens; it returns what serves it, and leaves on all
+// what to close once that stopped. Call validate first.
+func (f *apiFlags) start(ctx context.Context, d *deps, opts []pipeline.Option, check func(*schemas.SensorReading, int, time.Time) error,
+	db dbFlags, log *slog.Logger, all *wiring) (pipeline.Service, error) {
+	write, closeW, watch, err := readingsWriter(ctx, d, opts)
+	if err != nil {
+		return nil, err
+	}
+	all.closers = append(all.closers, closeW)
+	c := f.cfg
+	c.Write, c.Check, c.Health, c.Registerer, c.Logger = write, check, d.health, d.reg, log.With("component", "api")
+	if db.given() {
+		pool, err := db.connect(ctx, "smaint-api")
+		if err != nil {
+			return nil, err
+		}
+		all.closers = append(all.closers, pool.Close)
+		c.State = timescale.State{Pool: pool}
+	} else {
+		log.Warn("no --database-url: the HTTP API's GET /v1/sensors and /v1/alerts answer 503")
+	}
+	a, err := httpapi.New(c)
+	if err != nil {
+		return nil, err
+	}
+	srv, err := a.Listen(f.listen)
+	if err != nil {
+		return nil, fmt.Errorf("HTTP API on %s: %w", f.listen, err)
+	}
+	f.addr = srv.Addr()
+	return pipeline.ServiceFunc(func(ctx context.Context) error { return pipeline.RunAll(ctx, srv, watch) }), nil
 }
 
 // readingsWriter returns the API's Write on d's readings topic (bound

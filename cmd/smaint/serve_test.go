@@ -332,3 +332,43 @@ func TestServeTakesPythonClients(t *testing.T) {
 		t.Fatalf("serve exited %d", code)
 	}
 }
+
+// TestRunServesTheAPIBesideTheStages: smaint run --api serves the same
+// API in the stages' process; a reading posted to it comes out of dedupe.
+func TestRunServesTheAPIBesideTheStages(t *testing.T) {
+	c := pipelinetest.Cluster(t)
+	key, line, _ := httpapi.NewKey("gw", "write", "0")
+	listen := pipelinetest.FreeAddr(t)
+	ctx, stop := context.WithCancel(context.Background())
+	defer stop()
+	ran := make(chan int, 1)
+	go func() {
+		code, _, _ := runCLI(t, ctx, "run", "--stages", "dedupe", "--brokers", c.ListenAddrs()[0], "--http", "127.0.0.1:0",
+			"--api", listen, "--api-keys", line, "--log-level", "error")
+		ran <- code
+	}()
+	w := apiClient{t, "http://" + listen, key}
+	pipelinetest.Eventually(t, "the API to answer", func() bool {
+		resp, err := http.Get(w.base + "/v1/health")
+		if err == nil {
+			resp.Body.Close()
+		}
+		return err == nil
+	})
+	id := schemas.NewUUID()
+	body := fmt.Sprintf(`{"reading_id":%q,"sensor_id":"r1","asset_id":"a1","sensor_type":"temperature","ts":%q,"value":1}`, id, time.Now().UTC().Format(time.RFC3339))
+	if code, _, b := w.do("POST", "/v1/readings", "application/json", []byte(body)); code != 202 {
+		t.Fatalf("%d %s", code, b)
+	}
+	admin := pipelinetest.Client(t, c.ListenAddrs())
+	pipelinetest.WaitCommitted(t, admin, "smaint-dedupe", pipeline.DefaultTopics().Readings)
+	clean := pipelinetest.ReadCommitted(t, c.ListenAddrs(), pipeline.DefaultTopics().Clean)
+	var rd schemas.SensorReading
+	if len(clean) != 1 || schemas.NewSerde().NewDecoder().Decode(ctx, clean[0].Value, &rd) != nil || rd.ReadingID != id {
+		t.Fatalf("the clean topic holds %d records (%+v)", len(clean), rd)
+	}
+	stop()
+	if code := <-ran; code != 0 {
+		t.Fatalf("run exited %d", code)
+	}
+}

@@ -192,6 +192,25 @@ func TestEveryTableStoresAndReplays(t *testing.T) {
 	if len(bands) != 3 || bands[2] != 3 || dev != 7.5 || state != "OPEN" {
 		t.Fatalf("read back bands %v, deviation %v, state %q", bands, dev, state)
 	}
+	// alerts_latest, kept by a trigger, follows what the sink stores: a
+	// resolution, then the opening replayed, leave it resolved.
+	resolved := schemas.Alert{AlertID: "al-1", SensorID: "s", Kind: schemas.KindAnomaly, Severity: schemas.SeverityWarning,
+		State: schemas.StateResolved, OpenedAt: end, LastSeen: end.Add(time.Minute), Occurrences: 3, Summary: "x"}
+	opened := resolved
+	opened.State, opened.LastSeen, opened.Occurrences, opened.Evidence = schemas.StateOpen, end, 2, map[string]float64{"score": 0.9}
+	for _, batch := range [][]schemas.Alert{{resolved}, {opened}} {
+		if _, err := al.Process(ctx, msgs(batch)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var latest, current string
+	if err := pool.QueryRow(ctx, `SELECT l.state || l.occurrences, c.state || c.occurrences
+		FROM alerts_latest l JOIN alerts_current c USING (alert_id)`).Scan(&latest, &current); err != nil {
+		t.Fatal(err)
+	}
+	if latest != "RESOLVED3" || current != latest {
+		t.Fatalf("alerts_latest says %q, alerts_current %q; want RESOLVED3", latest, current)
+	}
 }
 
 func TestSinkBeforeMigrateSaysSo(t *testing.T) {

@@ -16,11 +16,9 @@ import (
 // stored tables: a sensor's last window and score, the alerts that are
 // open. It is what the HTTP API reads. Its queries are bounded by ctx;
 // State is safe for concurrent use. LastWindow is two index lookups;
-// Alerts for a sensor reads that sensor's alert events by index, and
-// Alerts without one reads every alert event (one row per alert change,
-// few next to the readings; the table has no retention) to find each
-// alert's latest. What State reads is what the sink stored, so it trails
-// the topics by the sink's commit interval.
+// Alerts reads alerts_latest, one row per alert kept by a trigger on
+// alert_events, by index. What State reads is what the sink stored, so
+// it trails the topics by the sink's commit interval.
 type State struct {
 	Pool *pgxpool.Pool
 }
@@ -69,15 +67,12 @@ func (s State) Alerts(ctx context.Context, state, sensorID, assetID string, limi
 	default:
 		return nil, fmt.Errorf("alert state %q: want open, resolved or all", state)
 	}
-	// An alert's events share its sensor and asset, so filtering them
-	// before DISTINCT ON keeps whole alerts and lets the sensor index work.
+	// alerts_latest holds each alert's latest event (migration 0004).
 	rows, err := s.Pool.Query(ctx, `SELECT alert_id, asset_id, sensor_id, sensor_type, kind, severity, state, opened_at, last_seen,
 	       occurrences, summary, recommended_action, coalesce(evidence, '{}'), onset
-	FROM (SELECT DISTINCT ON (alert_id) * FROM alert_events
-	      WHERE ($1 = '' OR sensor_id = $1) AND ($2 = '' OR asset_id = $2)
-	      ORDER BY alert_id, last_seen DESC, occurrences DESC,
-	               CASE state WHEN 'RESOLVED' THEN 2 WHEN 'UPDATED' THEN 1 ELSE 0 END DESC) latest
-	WHERE `+keep+` ORDER BY last_seen DESC, alert_id LIMIT $3`, sensorID, assetID, limit)
+	FROM alerts_latest
+	WHERE `+keep+` AND ($1 = '' OR sensor_id = $1) AND ($2 = '' OR asset_id = $2)
+	ORDER BY last_seen DESC, alert_id LIMIT $3`, sensorID, assetID, limit)
 	if err != nil {
 		return nil, fmt.Errorf("alerts: %w", err)
 	}

@@ -372,3 +372,41 @@ func TestRunServesTheAPIBesideTheStages(t *testing.T) {
 		t.Fatalf("run exited %d", code)
 	}
 }
+
+// TestServeReadinessFollowsTheBrokers: /readyz (and /v1/health) turn 503,
+// naming api/kafka, once no broker answers; the API's own requests are
+// not what decides it.
+func TestServeReadinessFollowsTheBrokers(t *testing.T) {
+	c := pipelinetest.Cluster(t)
+	_, line, _ := httpapi.NewKey("gw", "write", "0")
+	listen, ops := pipelinetest.FreeAddr(t), pipelinetest.FreeAddr(t)
+	ctx, stop := context.WithCancel(context.Background())
+	defer stop()
+	served := make(chan int, 1)
+	go func() {
+		code, _, _ := runCLI(t, ctx, "serve", "--brokers", c.ListenAddrs()[0], "--listen", listen, "--http", ops, "--api-keys", line, "--log-level", "error")
+		served <- code
+	}()
+	ready := func(url string) (int, string) {
+		resp, err := http.Get(url)
+		if err != nil {
+			return 0, err.Error()
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, string(b)
+	}
+	pipelinetest.Eventually(t, "/readyz to answer 200", func() bool { code, _ := ready("http://" + ops + "/readyz"); return code == 200 })
+	c.Close()
+	pipelinetest.Eventually(t, "/readyz to answer 503 for api/kafka", func() bool {
+		code, body := ready("http://" + ops + "/readyz")
+		return code == 503 && strings.Contains(body, `"api/kafka"`)
+	})
+	if code, body := ready("http://" + listen + "/v1/health"); code != 503 || !strings.Contains(body, `"unavailable"`) {
+		t.Fatalf("/v1/health with no broker: %d %s", code, body)
+	}
+	stop()
+	if code := <-served; code != 0 {
+		t.Fatalf("serve exited %d", code)
+	}
+}

@@ -362,7 +362,7 @@ func TestAvroContainerFiles(t *testing.T) {
 func TestAvroBlocksInflateBounded(t *testing.T) {
 	f := newFixture(t, func(c *Config) { c.MaxBodyBytes, c.MaxReadings = 4096, 100_000 })
 	secs := make([]int, 3000)
-	bomb := avroFileOf(t, "deflate", schemas.NewUUID(), secs...) // 3,000 equal readings: well over 8 x 4 KiB inflated
+	bomb := avroFileOf(t, "deflate", schemas.NewUUID(), secs...) // 3,000 equal readings: well over 4 x 4 KiB inflated
 	if len(bomb) > 4096 {
 		t.Fatalf("the file is %d bytes: not a bomb for a 4 KiB body", len(bomb))
 	}

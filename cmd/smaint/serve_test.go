@@ -25,6 +25,18 @@ import (
 	"github.com/smaint/smaint/schemas"
 )
 
+// waitAPI waits until the API at base (http://host:port) answers.
+func waitAPI(t *testing.T, base string) {
+	t.Helper()
+	pipelinetest.Eventually(t, "the API to answer", func() bool {
+		resp, err := http.Get(base + "/v1/health")
+		if err == nil {
+			resp.Body.Close()
+		}
+		return err == nil
+	})
+}
+
 // apiClient calls a running API with a key.
 type apiClient struct {
 	t         *testing.T
@@ -91,13 +103,7 @@ func TestServeReadingsReachTheCleanTopicAndTheDatabaseOnce(t *testing.T) {
 	}()
 	w := apiClient{t, "http://" + listen, writer}
 	r := apiClient{t, "http://" + listen, reader}
-	pipelinetest.Eventually(t, "the API to answer", func() bool {
-		resp, err := http.Get(w.base + "/v1/health")
-		if err == nil {
-			resp.Body.Close()
-		}
-		return err == nil
-	})
+	waitAPI(t, w.base)
 
 	// Readings of 3 sensors, a second apart, ending now.
 	now := time.Now().UTC().Truncate(time.Millisecond)
@@ -292,13 +298,7 @@ func TestServeTakesPythonClients(t *testing.T) {
 		code, _, _ := runCLI(t, ctx, "serve", "--brokers", c.ListenAddrs()[0], "--listen", listen, "--http", "127.0.0.1:0", "--api-keys", line, "--log-level", "error")
 		served <- code
 	}()
-	pipelinetest.Eventually(t, "the API to answer", func() bool {
-		resp, err := http.Get("http://" + listen + "/v1/health")
-		if err == nil {
-			resp.Body.Close()
-		}
-		return err == nil
-	})
+	waitAPI(t, "http://"+listen)
 	schema := filepath.Join(t.TempDir(), "sensor_reading.avsc")
 	if err := os.WriteFile(schema, []byte(schemas.SensorReadingSchema.Text()), 0o644); err != nil {
 		t.Fatal(err)
@@ -348,13 +348,7 @@ func TestRunServesTheAPIBesideTheStages(t *testing.T) {
 		ran <- code
 	}()
 	w := apiClient{t, "http://" + listen, key}
-	pipelinetest.Eventually(t, "the API to answer", func() bool {
-		resp, err := http.Get(w.base + "/v1/health")
-		if err == nil {
-			resp.Body.Close()
-		}
-		return err == nil
-	})
+	waitAPI(t, w.base)
 	id := schemas.NewUUID()
 	body := fmt.Sprintf(`{"reading_id":%q,"sensor_id":"r1","asset_id":"a1","sensor_type":"temperature","ts":%q,"value":1}`, id, time.Now().UTC().Format(time.RFC3339))
 	if code, _, b := w.do("POST", "/v1/readings", "application/json", []byte(body)); code != 202 {

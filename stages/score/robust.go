@@ -9,6 +9,10 @@ import (
 )
 
 // RobustConfig tunes the robust detector. Zero fields take defaults.
+//
+// History, WarmUp and MaxFrozen count window lengths: with hopping
+// windows (each instant in o of them) the detector counts o times as many
+// windows, so they keep their meaning in event time.
 type RobustConfig struct {
 	History int // windows per sensor in the baseline (default 60)
 	WarmUp  int // windows seen before a sensor is scored (default 10)
@@ -103,6 +107,7 @@ type Robust struct {
 	sensors   map[string]*robustSensor
 	clock     int64
 	col       []float64
+	overlap   int // the most any sensor's windows overlap
 }
 
 // robustSensor is one sensor's baseline: rings of its normal windows'
@@ -115,6 +120,8 @@ type robustSensor struct {
 	seen      int
 	frozen    []window
 	lastSeen  int64
+	overlap   int   // windows covering an instant: 1 unless they hop (observeHop)
+	lastStart int64 // the last window's start, Unix ns
 }
 
 // window is what the robust detector keeps of a window.
@@ -153,8 +160,11 @@ func (r *Robust) Score(fv *schemas.FeatureVector) Verdict {
 		r.sensors[fv.SensorID] = b
 	}
 	b.lastSeen = r.clock
-	if b.seen < r.cfg.WarmUp || len(b.mean) < 3 {
-		b.push(fv, r.cfg.History)
+	b.observeHop(fv)
+	r.overlap = max(r.overlap, b.overlap)
+	history := r.cfg.History * b.overlap
+	if b.seen < r.cfg.WarmUp*b.overlap || len(b.mean) < 3 {
+		b.push(fv, history)
 		b.seen++
 		return Verdict{}
 	}
@@ -194,11 +204,11 @@ func (r *Robust) Score(fv *schemas.FeatureVector) Verdict {
 	switch {
 	case s < r.threshold(fv.SensorType):
 		b.frozen = b.frozen[:0]
-		b.push(fv, r.cfg.History)
-	case len(b.frozen) < r.cfg.MaxFrozen:
+		b.push(fv, history)
+	case len(b.frozen) < r.cfg.MaxFrozen*b.overlap:
 		b.frozen = append(b.frozen, window{fv.Mean, fv.Std, fv.Count})
 	default: // anomalous for MaxFrozen windows in a row: the new normal
-		b.restart(append(b.frozen, window{fv.Mean, fv.Std, fv.Count}), r.cfg.History)
+		b.restart(append(b.frozen, window{fv.Mean, fv.Std, fv.Count}), history)
 		b.frozen = b.frozen[:0]
 	}
 	return Verdict{Score: s, Shares: shares, Deviations: devs, OK: true}
@@ -266,6 +276,21 @@ func (r *Robust) robustStats(xs []float64, counts []int64) (med, scale float64) 
 	return med, math.Max(scale, 1e-9*math.Abs(med)+math.SmallestNonzeroFloat64)
 }
 
+// observeHop keeps b.overlap, the most windows of the sensor that cover
+// one instant: a window's length over the shortest gap between the starts
+// of two of its windows seen so far (hopping windows start a hop apart).
+// With windows that hop, History, WarmUp and MaxFrozen count window
+// lengths of event time, as they do for tumbling windows, not hops.
+func (b *robustSensor) observeHop(fv *schemas.FeatureVector) {
+	start := fv.WindowStart.UnixNano()
+	size := fv.WindowEnd.UnixNano() - start
+	if gap := start - b.lastStart; b.seen > 0 && gap > 0 && gap < size {
+		b.overlap = max(b.overlap, int((size+gap/2)/gap))
+	}
+	b.overlap = max(b.overlap, 1)
+	b.lastStart = start
+}
+
 func (b *robustSensor) push(fv *schemas.FeatureVector, history int) {
 	b.add(window{fv.Mean, fv.Std, fv.Count}, history)
 }
@@ -298,7 +323,7 @@ func (r *Robust) evict() {
 // forget drops a sensor's baseline.
 func (r *Robust) forget(sensor string) { delete(r.sensors, sensor) }
 
-func (r *Robust) history() int { return r.cfg.History + r.cfg.MaxFrozen }
+func (r *Robust) history() int { return (r.cfg.History + r.cfg.MaxFrozen) * max(r.overlap, 1) }
 
 // Sensors returns how many sensors the detector holds state for.
 func (r *Robust) Sensors() int { return len(r.sensors) }

@@ -3,6 +3,7 @@ package score
 import (
 	"math"
 	"math/rand/v2"
+	"slices"
 	"testing"
 	"time"
 
@@ -13,12 +14,17 @@ import (
 // within-window standard deviation std and count readings, and returns
 // the verdicts.
 func series(r *Robust, sensor string, levels []float64, std float64, count int64) []Verdict {
+	return hopping(r, sensor, levels, std, count, time.Minute, time.Minute)
+}
+
+// hopping is series for windows of length size that start every hop.
+func hopping(r *Robust, sensor string, levels []float64, std float64, count int64, size, hop time.Duration) []Verdict {
 	t0 := time.Unix(1.7e9, 0)
 	out := make([]Verdict, len(levels))
 	for i, lv := range levels {
+		start := t0.Add(time.Duration(i) * hop)
 		out[i] = r.Score(&schemas.FeatureVector{SensorID: sensor, SensorType: "generic",
-			WindowStart: t0.Add(time.Duration(i) * time.Minute), WindowEnd: t0.Add(time.Duration(i+1) * time.Minute),
-			Count: count, Mean: lv, Std: std})
+			WindowStart: start, WindowEnd: start.Add(size), Count: count, Mean: lv, Std: std})
 	}
 	return out
 }
@@ -212,6 +218,43 @@ func TestRobustAdaptsAfterMaxFrozen(t *testing.T) {
 		if vs[i].Score >= 0.5 {
 			t.Fatalf("window %d, long after the change, still scores %.3f", i, vs[i].Score)
 		}
+	}
+}
+
+// With hopping windows the warm-up, the baseline and the time an
+// incident is kept out of it are counted in window lengths, not hops: a
+// 60 s window every 20 s is three windows an instant.
+func TestRobustCountsHoppingWindowsInWindowLengths(t *testing.T) {
+	rng := rand.New(rand.NewPCG(9, 10))
+	levels := make([]float64, 300)
+	for i := range levels {
+		levels[i] = rng.NormFloat64() * 0.05
+		if i >= 150 {
+			levels[i] += 5
+		}
+	}
+	r := NewRobust(RobustConfig{WarmUp: 10, MaxFrozen: 10, History: 40}, half)
+	vs := hopping(r, "s", levels, 0.5, 60, time.Minute, 20*time.Second)
+	first := slices.IndexFunc(vs, func(v Verdict) bool { return v.OK })
+	if first != 30 {
+		t.Fatalf("first scored window %d, want 30 (a warm-up of 10 window lengths)", first)
+	}
+	for i := 150; i < 180; i++ { // MaxFrozen: 10 window lengths, 30 hops
+		if vs[i].Score < 0.5 {
+			t.Fatalf("hop %d, %d into the change, scored %.3f", i, i-150, vs[i].Score)
+		}
+	}
+	for i := 250; i < 300; i++ {
+		if vs[i].Score >= 0.5 {
+			t.Fatalf("hop %d, long after the change, still scores %.3f", i, vs[i].Score)
+		}
+	}
+	if got, want := r.history(), (40+10)*3; got != want {
+		t.Fatalf("windows retained per sensor %d, want %d", got, want)
+	}
+	tumbling := NewRobust(RobustConfig{WarmUp: 10, MaxFrozen: 10, History: 40}, half)
+	if first := slices.IndexFunc(series(tumbling, "s", levels, 0.5, 60), func(v Verdict) bool { return v.OK }); first != 10 {
+		t.Fatalf("tumbling windows: first scored window %d, want 10", first)
 	}
 }
 

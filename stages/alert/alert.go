@@ -52,6 +52,12 @@ func Decode(scoresTopic, driftTopic string) pipeline.DecodeFunc[Event] {
 }
 
 // Config configures the alert stage.
+//
+// K, M, Quiet and CriticalRuns count window lengths: where a sensor's
+// windows hop (each instant in o of them, schemas.Overlap), the stage
+// counts o times as many of its windows, so an alert needs the same span
+// of event time to open, resolve or turn critical as with tumbling
+// windows.
 type Config struct {
 	K, M         int           // open after K of the last M windows are anomalous (default 2 of 3)
 	DriftK       int           // open a drift alert after DriftK of a sensor's last M drift reports found drift (default 2)
@@ -156,7 +162,8 @@ type partState struct {
 type sensorState struct {
 	id, asset, typ string
 	partition      int32
-	recent         []window // the last M windows, oldest first
+	recent         []window // the last M windows (M·overlap), oldest first
+	overlap        int      // windows covering an instant: 1 unless they hop (schemas.Overlap)
 	lastStart      time.Time
 	lastEnd        time.Time
 	anomaly        *openAlert
@@ -180,6 +187,7 @@ type openAlert struct {
 	schemas.Alert
 	quiet      int
 	runs       int // anomalous windows
+	overlap    int // its sensor's windows covering an instant
 	maxScore   float64
 	lastSent   time.Time
 	shares     map[string]float64
@@ -289,6 +297,8 @@ func (s *Stage) score(sc *schemas.AnomalyScore, partition int32, tp pipeline.Top
 		s.met.stale.Inc() // a window already applied, sent again upstream
 		return
 	}
+	sn.overlap = max(sn.overlap, schemas.Overlap(sc.WindowStart, sc.WindowEnd, sn.lastStart))
+	o := sn.overlap
 	sn.lastStart = sc.WindowStart
 	sn.lastEnd = sc.WindowEnd
 	if p := s.parts[partition]; sc.WindowEnd.After(p.latest) {
@@ -299,12 +309,15 @@ func (s *Stage) score(sc *schemas.AnomalyScore, partition int32, tp pipeline.Top
 		sn.silent = nil
 	}
 	sn.recent = append(sn.recent, window{anomalous: sc.IsAnomaly, start: sc.WindowStart, offset: off, topic: tp.Topic})
-	if len(sn.recent) > s.cfg.M {
+	if len(sn.recent) > s.cfg.M*o {
 		sn.recent = sn.recent[1:]
 	}
 	a := sn.anomaly
+	if a != nil {
+		a.overlap = o
+	}
 	switch {
-	case a == nil && sc.IsAnomaly && s.countAnomalous(sn) >= s.cfg.K:
+	case a == nil && sc.IsAnomaly && s.countAnomalous(sn) >= s.cfg.K*o:
 		if d := sn.drift; d != nil {
 			// The change drift saw first is now an anomaly: one incident,
 			// one alert. The drift alert becomes the anomaly alert.
@@ -325,6 +338,7 @@ func (s *Stage) score(sc *schemas.AnomalyScore, partition int32, tp pipeline.Top
 			a.Evidence = map[string]float64{}
 			s.met.opened.WithLabelValues(a.Kind.String()).Inc()
 		}
+		a.overlap = o
 		a.runs, a.maxScore, a.shares, a.deviations = s.countAnomalous(sn), sc.Score, sc.Contributions, sc.Deviations
 		a.Occurrences = int64(a.runs)
 		a.Evidence["threshold"] = sc.Threshold
@@ -343,7 +357,7 @@ func (s *Stage) score(sc *schemas.AnomalyScore, partition int32, tp pipeline.Top
 		s.update(a, sc.Score, em)
 	case a != nil:
 		a.quiet++
-		if a.quiet >= s.cfg.Quiet {
+		if a.quiet >= s.cfg.Quiet*o {
 			s.resolve(a, sc.WindowEnd, em)
 			sn.anomaly = nil
 		}
@@ -498,7 +512,8 @@ func (s *Stage) resolve(a *openAlert, at time.Time, em emitter) {
 func (s *Stage) severity(a *openAlert) schemas.Severity {
 	switch a.Kind {
 	case schemas.KindAnomaly:
-		if a.maxScore >= s.cfg.CriticalAt && a.runs >= 3 || a.runs >= s.cfg.CriticalRuns {
+		o := max(a.overlap, 1)
+		if a.maxScore >= s.cfg.CriticalAt && a.runs >= 3*o || a.runs >= s.cfg.CriticalRuns*o {
 			return schemas.SeverityCritical
 		}
 		return schemas.SeverityWarning

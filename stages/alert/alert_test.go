@@ -142,6 +142,45 @@ func TestOpensOnKOfMAndResolvesAfterQuiet(t *testing.T) {
 	}
 }
 
+// Hopping windows (a minute long, every 20 s: three cover each instant)
+// need the same span of event time as tumbling ones to open and resolve
+// an alert: K of M and Quiet count window lengths, not hops.
+func TestHoppingWindowsCountInWindowLengths(t *testing.T) {
+	hop := func(i int, score float64) alert.Event {
+		ev := sc("p1", "pressure", 0, score)
+		ev.Score.WindowStart = t0.Add(time.Duration(i) * 20 * time.Second)
+		ev.Score.WindowEnd = ev.Score.WindowStart.Add(time.Minute)
+		return ev
+	}
+	e := newEnv(t, nil)
+	var evs []alert.Event
+	for i := range 6 { // normal
+		evs = append(evs, hop(i, 0.1))
+	}
+	evs = append(evs, hop(6, 0.9), hop(7, 0.9), hop(8, 0.9), hop(9, 0.9), hop(10, 0.1)) // 4 of the last 9 hops: under 2 window lengths
+	if out := e.feed(t, evs...); len(out) != 0 {
+		t.Fatalf("a blip of 4 hops opened an alert: %v", states(out))
+	}
+	evs = nil
+	for i := 11; i < 17; i++ {
+		evs = append(evs, hop(i, 0.9))
+	}
+	out := e.feed(t, evs...)
+	if states(out) != "ANOMALY/OPEN/WARNING" || out[0].OpenedAt != t0.Add((12*20+60)*time.Second) {
+		t.Fatalf("want one alert opened at the 6th anomalous hop of 9 (hop 12): %v %+v", states(out), out)
+	}
+	evs = nil
+	for i := 17; i < 31; i++ { // 14 normal hops: under Quiet's 5 window lengths
+		evs = append(evs, hop(i, 0.1))
+	}
+	if out := e.feed(t, evs...); len(out) != 0 {
+		t.Fatalf("resolved after 14 normal hops: %v", states(out))
+	}
+	if out := e.feed(t, hop(31, 0.1)); states(out) != "ANOMALY/RESOLVED/WARNING" {
+		t.Fatalf("want a resolution at the 15th normal hop: %v", states(out))
+	}
+}
+
 func TestSeverityRisesToCritical(t *testing.T) {
 	e := newEnv(t, func(c *alert.Config) { c.UpdateEvery = time.Hour })
 	out := e.feed(t, sc("v1", "vibration", 0, 0.9, "kurtosis", 0.6, 9.0, "rms", 0.4, 3.0), sc("v1", "vibration", 1, 0.999, "kurtosis", 0.6, 9.0))

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"math"
 	"slices"
+	"time"
 
 	"github.com/smaint/smaint/schemas"
 )
@@ -120,8 +121,8 @@ type robustSensor struct {
 	seen      int
 	frozen    []window
 	lastSeen  int64
-	overlap   int   // windows covering an instant: 1 unless they hop (observeHop)
-	lastStart int64 // the last window's start, Unix ns
+	overlap   int       // windows covering an instant: 1 unless they hop (observeHop)
+	lastStart time.Time // the last window's start
 }
 
 // window is what the robust detector keeps of a window.
@@ -277,18 +278,12 @@ func (r *Robust) robustStats(xs []float64, counts []int64) (med, scale float64) 
 }
 
 // observeHop keeps b.overlap, the most windows of the sensor that cover
-// one instant: a window's length over the shortest gap between the starts
-// of two of its windows seen so far (hopping windows start a hop apart).
-// With windows that hop, History, WarmUp and MaxFrozen count window
-// lengths of event time, as they do for tumbling windows, not hops.
+// one instant (schemas.Overlap). With windows that hop, History, WarmUp
+// and MaxFrozen count window lengths of event time, as they do for
+// tumbling windows, not hops.
 func (b *robustSensor) observeHop(fv *schemas.FeatureVector) {
-	start := fv.WindowStart.UnixNano()
-	size := fv.WindowEnd.UnixNano() - start
-	if gap := start - b.lastStart; b.seen > 0 && gap > 0 && gap < size {
-		b.overlap = max(b.overlap, int((size+gap/2)/gap))
-	}
-	b.overlap = max(b.overlap, 1)
-	b.lastStart = start
+	b.overlap = max(b.overlap, schemas.Overlap(fv.WindowStart, fv.WindowEnd, b.lastStart))
+	b.lastStart = fv.WindowStart
 }
 
 func (b *robustSensor) push(fv *schemas.FeatureVector, history int) {

@@ -44,6 +44,7 @@ func TestBadCommandLinesExitTwoWithAReason(t *testing.T) {
 		{[]string{"run", "--brokers", "k:9092", "--max-record-bytes", "10"}, nil, "--max-record-bytes 10"},
 		{[]string{"run", "--brokers", "k:9092", "--max-reading-bytes", "10"}, nil, "reading bounds 10 bytes"},
 		{[]string{"run", "--brokers", "k:9092", "--detector", "oracle"}, nil, `unknown detector "oracle"`},
+		{[]string{"run", "--brokers", "k:9092", "--drift-typical", "0.5"}, nil, "drift 0.5 times typical (at least 1)"},
 		{[]string{"run", "extra"}, map[string]string{"KAFKA_BROKERS": "k:9092"}, `unexpected argument "extra"`},
 		{[]string{"run"}, map[string]string{"KAFKA_BROKERS": "k:9092", "SMAINT_MAX_BATCH": "lots"}, `SMAINT_MAX_BATCH="lots"`},
 		{[]string{"simulate", "--brokers", "k:9092", "--scenarios", "meteor"}, nil, `unknown scenario "meteor"`},

@@ -112,8 +112,9 @@ func retrainFlags(fs *flagSet, set *settings) {
 func alertFlags(fs *flagSet, set *settings) {
 	c := &set.Alert
 	fs.IntVar(&c.K, "alert-k", c.K, "open an alert when K ...")
-	fs.IntVar(&c.M, "alert-m", c.M, "... of a sensor's last M windows are anomalous")
+	fs.IntVar(&c.M, "alert-m", c.M, "... of a sensor's last M windows are anomalous (with hopping windows, K, M and the quiet count window lengths)")
 	fs.IntVar(&c.Quiet, "alert-quiet", c.Quiet, "resolve an alert after this many normal windows in a row")
+	fs.Float64Var(&c.DriftTypical, "drift-typical", c.DriftTypical, "a drifted report counts towards a DRIFT alert only if its KS statistic is this many times the median of the sensor's last 12 reports' (at least 1)")
 	fs.StringVar(&set.actions, "actions", "", "JSON file of recommended-action rules, tried before the built-in ones")
 }
 

@@ -59,15 +59,25 @@ func Decode(scoresTopic, driftTopic string) pipeline.DecodeFunc[Event] {
 // of event time to open, resolve or turn critical as with tumbling
 // windows.
 type Config struct {
-	K, M         int           // open after K of the last M windows are anomalous (default 2 of 3)
-	DriftK       int           // open a drift alert after DriftK of a sensor's last M drift reports found drift (default 2)
-	Settle       time.Duration // drift this soon after an anomaly alert's last window is that incident's, not news (default 10m)
-	Quiet        int           // resolve after this many normal windows in a row (default 5)
-	UpdateEvery  time.Duration // re-send an open alert at most this often, in event time (default 5m)
-	SilentAfter  time.Duration // SENSOR_SILENT when a sensor's windows lag its partition's by this much (default 10m)
-	DriftQuiet   int           // resolve a drift alert after this many undrifted reports in a row (default 6: half an hour of 5-minute drift windows), so a sensor that keeps moving keeps one alert
-	CriticalAt   float64       // an alert whose score reached this ... (default 0.99)
-	CriticalRuns int           // ... over at least 3 windows, or that lasts this many windows, is CRITICAL (default 15)
+	K, M        int           // open after K of the last M windows are anomalous (default 2 of 3)
+	DriftK      int           // open a drift alert after DriftK of a sensor's last M drift reports found drift (default 2)
+	Settle      time.Duration // drift this soon after an anomaly alert's last window is that incident's, not news (default 10m)
+	Quiet       int           // resolve after this many normal windows in a row (default 5)
+	UpdateEvery time.Duration // re-send an open alert at most this often, in event time (default 5m)
+	SilentAfter time.Duration // SENSOR_SILENT when a sensor's windows lag its partition's by this much (default 10m)
+	DriftQuiet  int           // resolve a drift alert after this many undrifted reports in a row (default 6: half an hour of 5-minute drift windows), so a sensor that keeps moving keeps one alert
+	// DriftTypical: a drifted report counts only if its KS statistic is
+	// at least DriftTypical times the median of the sensor's last
+	// DriftTypicalOf reports' (default 3 times, of 12: an hour of 5-minute
+	// drift windows), and none counts before DriftWarmUp reports (default
+	// 3). A sensor whose windows always differ (a steady warm-up, a
+	// vibration level that wanders) then raises a drift alert for the
+	// change that moves it much further than usual, not for every window.
+	DriftTypical   float64
+	DriftTypicalOf int
+	DriftWarmUp    int
+	CriticalAt     float64 // an alert whose score reached this ... (default 0.99)
+	CriticalRuns   int     // ... over at least 3 windows, or that lasts this many windows, is CRITICAL (default 15)
 
 	Actions     []ActionRule // default DefaultActions
 	AlertsTopic string       // default maintenance.alerts
@@ -95,6 +105,11 @@ func (c Config) WithDefaults() Config {
 	def(&c.Quiet, 5)
 	def(&c.DriftQuiet, 6)
 	def(&c.CriticalRuns, 15)
+	def(&c.DriftTypicalOf, 12)
+	def(&c.DriftWarmUp, 3)
+	if c.DriftTypical == 0 {
+		c.DriftTypical = 3
+	}
 	if c.UpdateEvery == 0 {
 		c.UpdateEvery = 5 * time.Minute
 	}
@@ -125,6 +140,8 @@ func (c Config) Validate() error {
 		return fmt.Errorf("%w: alert: negative settle time", pipeline.ErrConfig)
 	case c.Quiet < 1 || c.DriftQuiet < 1 || c.CriticalRuns < 1:
 		return fmt.Errorf("%w: alert: quiet %d, drift quiet %d, critical runs %d must be positive", pipeline.ErrConfig, c.Quiet, c.DriftQuiet, c.CriticalRuns)
+	case !(c.DriftTypical >= 1) || c.DriftTypicalOf < 1 || c.DriftWarmUp < 1 || c.DriftWarmUp > c.DriftTypicalOf:
+		return fmt.Errorf("%w: alert: drift %v times typical (at least 1) of %d reports, warm-up %d (1 to that many)", pipeline.ErrConfig, c.DriftTypical, c.DriftTypicalOf, c.DriftWarmUp)
 	case c.UpdateEvery < 0 || c.SilentAfter <= 0:
 		return fmt.Errorf("%w: alert: update every %v, silent after %v", pipeline.ErrConfig, c.UpdateEvery, c.SilentAfter)
 	case !(c.CriticalAt > 0 && c.CriticalAt <= 1):
@@ -139,8 +156,9 @@ func (c Config) Validate() error {
 // goroutine.
 //
 // Like the other stateful stages it retains the input its open alerts were
-// built from and checkpoints its position, so a restart rebuilds them
-// without sending them again.
+// built from (and each sensor's last DriftTypicalOf drift reports) and
+// checkpoints its position, so a restart rebuilds them without sending
+// them again.
 type Stage struct {
 	cfg    Config
 	alerts *pipeline.Output[*schemas.Alert]
@@ -152,6 +170,7 @@ type Stage struct {
 	// Replay bookkeeping by topic partition.
 	next     map[pipeline.TopicPartition]int64
 	replayTo map[pipeline.TopicPartition]int64
+	ksBuf    []float64
 }
 
 type partState struct {
@@ -171,8 +190,16 @@ type sensorState struct {
 	silent         *openAlert
 	driftQuiet     int
 	driftRecent    []bool       // the last M drift reports that were not an incident's: drifted?
+	driftStats     []driftStat  // the last DriftTypicalOf drift reports' KS statistics, oldest first
 	lastIncident   [2]time.Time // the last anomaly alert's first and last window
 	held           []heldDrift  // drift reports waiting for the score of their time (order.go)
+}
+
+// driftStat is a drift report's KS statistic, and where the report is.
+type driftStat struct {
+	ks  float64
+	tp  pipeline.TopicPartition
+	off int64
 }
 
 type window struct {
@@ -379,15 +406,23 @@ func (s *Stage) drift(r *schemas.DriftReport, partition int32, tp pipeline.Topic
 
 // applyDrift applies a drift report in its place among sn's scores.
 func (s *Stage) applyDrift(sn *sensorState, r *schemas.DriftReport, tp pipeline.TopicPartition, off int64, em emitter) {
+	drifted := r.Drifted && s.unusualDrift(sn, r.KSStatistic)
+	if r.Drifted && !drifted {
+		s.met.driftUsual.Inc()
+	}
+	sn.driftStats = append(sn.driftStats, driftStat{r.KSStatistic, tp, off})
+	if len(sn.driftStats) > s.cfg.DriftTypicalOf {
+		sn.driftStats = sn.driftStats[1:]
+	}
 	inc := sn.lastIncident
 	explained := sn.anomaly != nil || !inc[0].IsZero() && r.ReferenceStart.Before(inc[1].Add(s.cfg.Settle)) && r.CurrentEnd.After(inc[0])
 	if !explained {
-		sn.driftRecent = append(sn.driftRecent, r.Drifted)
+		sn.driftRecent = append(sn.driftRecent, drifted)
 		if len(sn.driftRecent) > s.cfg.M {
 			sn.driftRecent = sn.driftRecent[1:]
 		}
 	}
-	if !r.Drifted {
+	if !drifted {
 		if sn.drift != nil {
 			if sn.driftQuiet++; sn.driftQuiet >= s.cfg.DriftQuiet {
 				s.resolve(sn.drift, r.CurrentEnd, em)
@@ -507,6 +542,22 @@ func (s *Stage) resolve(a *openAlert, at time.Time, em emitter) {
 	a.Summary = fmt.Sprintf("Resolved after %s: %s", at.Sub(a.OpenedAt).Round(time.Second), summary)
 	s.met.resolved.WithLabelValues(a.Kind.String()).Inc()
 	em.send(a, true)
+}
+
+// unusualDrift reports whether ks, a drift report's KS statistic, is at
+// least DriftTypical times the median of sn's last reports'; false while
+// sn has fewer than DriftWarmUp of them.
+func (s *Stage) unusualDrift(sn *sensorState, ks float64) bool {
+	if len(sn.driftStats) < s.cfg.DriftWarmUp {
+		return false
+	}
+	s.ksBuf = s.ksBuf[:0]
+	for _, d := range sn.driftStats {
+		s.ksBuf = append(s.ksBuf, d.ks)
+	}
+	slices.Sort(s.ksBuf)
+	n := len(s.ksBuf)
+	return ks >= s.cfg.DriftTypical*(s.ksBuf[(n-1)/2]+s.ksBuf[n/2])/2
 }
 
 func (s *Stage) severity(a *openAlert) schemas.Severity {

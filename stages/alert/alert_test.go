@@ -31,11 +31,27 @@ func sc(sensor, typ string, minute int, score float64, drivers ...any) alert.Eve
 	return alert.Event{Score: s}
 }
 
+// dr is a drift report whose current window ends at minute: a KS
+// statistic of 0.4 if drifted, else 0.05.
 func dr(sensor string, minute int, drifted bool) alert.Event {
+	ks := 0.05
+	if drifted {
+		ks = 0.4
+	}
+	return drk(sensor, minute, ks, drifted)
+}
+
+func drk(sensor string, minute int, ks float64, drifted bool) alert.Event {
 	return alert.Event{Drift: &schemas.DriftReport{SensorID: sensor, AssetID: "asset-1", SensorType: "pressure",
 		ReferenceStart: t0.Add(time.Duration(minute-10) * time.Minute), ReferenceEnd: t0.Add(time.Duration(minute-5) * time.Minute),
 		CurrentStart: t0.Add(time.Duration(minute-5) * time.Minute), CurrentEnd: t0.Add(time.Duration(minute) * time.Minute),
-		KSStatistic: 0.4, KSPValue: 1e-9, PSI: 0.8, Drifted: drifted, Method: "ks+psi"}}
+		KSStatistic: ks, KSPValue: 1e-9, PSI: 0.8, Drifted: drifted, Method: "ks+psi"}}
+}
+
+// settled is the three undrifted reports before minute that a sensor's
+// drift is first judged against (DriftWarmUp).
+func settled(sensor string, minute int) []alert.Event {
+	return []alert.Event{dr(sensor, minute-15, false), dr(sensor, minute-10, false), dr(sensor, minute-5, false)}
 }
 
 type env struct {
@@ -199,6 +215,7 @@ func TestSeverityRisesToCritical(t *testing.T) {
 func TestDriftAlertsAndFolding(t *testing.T) {
 	e := newEnv(t, nil)
 	// One drifted report is not yet an alert; two of three are.
+	e.feed(t, settled("p1", 10)...)
 	out := e.feed(t, dr("p1", 10, true), dr("p1", 15, true))
 	if states(out) != "DRIFT/OPEN/INFO" || out[0].OpenedAt != t0.Add(15*time.Minute) || !strings.Contains(out[0].RecommendedAction, "calibration") || out[0].Evidence["psi"] != 0.8 {
 		t.Fatalf("%v %+v", states(out), out)
@@ -221,6 +238,7 @@ func TestDriftAlertsAndFolding(t *testing.T) {
 		t.Fatalf("after six undrifted reports: %v %+v", states(out), out)
 	}
 	// A drift alert whose sensor turns anomalous becomes the anomaly alert.
+	e.feed(t, settled("p3", 0)...)
 	drifting := e.feed(t, dr("p3", 0, true), dr("p3", 5, true))
 	out = e.feed(t, sc("p3", "pressure", 5, 0.9, "mean", 1.0, 5.0), sc("p3", "pressure", 6, 0.9, "mean", 1.0, 5.0))
 	if states(out) != "ANOMALY/UPDATED/WARNING" || out[0].AlertID != drifting[0].AlertID || out[0].OpenedAt != drifting[0].OpenedAt ||
@@ -228,6 +246,7 @@ func TestDriftAlertsAndFolding(t *testing.T) {
 		t.Fatalf("upgrade: %v %+v", states(out), out)
 	}
 	// Drift during an anomaly alert joins its evidence instead.
+	e.feed(t, settled("p2", 5)...)
 	e.feed(t, sc("p2", "pressure", 0, 0.9, "mean", 1.0, 5.0), sc("p2", "pressure", 1, 0.9, "mean", 1.0, 5.0))
 	out = e.feed(t, dr("p2", 5, true), dr("p2", 10, true))
 	if len(out) != 0 {
@@ -244,12 +263,72 @@ func TestDriftAlertsAndFolding(t *testing.T) {
 	}
 	// Well after it, drift is news again (once the sensor's scores reach
 	// the reports' time: a report waits for the score of its time).
-	later := []alert.Event{dr("p2", 40, true), dr("p2", 45, true)}
+	later := []alert.Event{dr("p2", 25, false), dr("p2", 30, false), dr("p2", 35, false), dr("p2", 40, true), dr("p2", 45, true)}
 	for m := 8; m < 45; m++ {
 		later = append(later, sc("p2", "pressure", m, 0.1))
 	}
 	if out = of("p2", e.feed(t, later...)); states(out) != "DRIFT/OPEN/INFO" {
 		t.Fatalf("later drift: %v", states(out))
+	}
+}
+
+// Drift is judged against how far the sensor's windows usually move
+// apart: one whose every report finds drift (a steady warm-up) raises no
+// alert, a step on a steady sensor does, and nothing counts before
+// DriftWarmUp reports.
+func TestDriftIsJudgedAgainstTheSensorsUsualChange(t *testing.T) {
+	e := newEnv(t, nil)
+	var evs []alert.Event
+	for m := 5; m <= 120; m += 5 {
+		evs = append(evs, drk("climbing", m, 0.8+0.01*float64(m%3), true))
+	}
+	if out := e.feed(t, evs...); len(out) != 0 {
+		t.Fatalf("a sensor that always moves this much: %v", states(out))
+	}
+	out := e.feed(t, dr("fresh", 5, true), dr("fresh", 10, true), dr("fresh", 15, false))
+	if len(out) != 0 {
+		t.Fatalf("drift counted in the warm-up: %v", states(out))
+	}
+	evs = nil
+	for m := 20; m <= 60; m += 5 {
+		evs = append(evs, drk("fresh", m, 0.06, false))
+	}
+	// Under 3 times the median (0.06) three times, then over it twice.
+	evs = append(evs, drk("fresh", 65, 0.17, true), drk("fresh", 70, 0.17, true), drk("fresh", 75, 0.17, true))
+	if out := e.feed(t, evs...); len(out) != 0 {
+		t.Fatalf("drift under 3 times the usual: %v", states(out))
+	}
+	out = e.feed(t, drk("fresh", 80, 0.3, true), drk("fresh", 85, 0.3, true))
+	if states(out) != "DRIFT/OPEN/INFO" || out[0].OpenedAt != t0.Add(85*time.Minute) {
+		t.Fatalf("a step on a steady sensor: %v", states(out))
+	}
+}
+
+// A restart keeps each sensor's usual drift: the reports it is judged
+// against are retained and replayed.
+func TestResumeKeepsTheUsualDrift(t *testing.T) {
+	var evs []alert.Event
+	for m := 5; m <= 60; m += 5 {
+		evs = append(evs, drk("p1", m, 0.05, false))
+	}
+	evs = append(evs, dr("p1", 65, true), dr("p1", 70, true))
+	whole := newEnv(t, nil).feed(t, evs...)
+	if states(whole) != "DRIFT/OPEN/INFO" {
+		t.Fatalf("without a restart: %v", states(whole))
+	}
+	first := newEnv(t, nil)
+	got := first.feed(t, evs[:12]...)
+	tp := pipeline.TopicPartition{Topic: "sensor.drift"}
+	retained, ok := first.stage.Retained()[tp]
+	if !ok || retained > 1 {
+		t.Fatalf("retained %d %v: the last 12 reports start at offset 0", retained, ok)
+	}
+	second := newEnv(t, nil)
+	second.stage.Resume(tp, first.stage.Checkpoint(tp))
+	second.off["sensor.drift"] = retained
+	got = append(got, second.feed(t, evs[retained:]...)...)
+	if !reflect.DeepEqual(got, whole) {
+		t.Fatalf("with a restart: %v\nwithout: %v", states(got), states(whole))
 	}
 }
 

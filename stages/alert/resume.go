@@ -31,6 +31,9 @@ func (s *Stage) Retained() map[pipeline.TopicPartition]int64 {
 		for _, h := range sn.held {
 			keep(h.tp, h.off)
 		}
+		if len(sn.driftStats) > 0 {
+			keep(sn.driftStats[0].tp, sn.driftStats[0].off)
+		}
 		for _, a := range []*openAlert{sn.anomaly, sn.drift} {
 			if a != nil {
 				keep(a.keep, a.keepOffset)
@@ -72,8 +75,8 @@ func (s *Stage) Revoked(_ context.Context, tps []pipeline.TopicPartition) {
 }
 
 type metrics struct {
-	opened, resolved, changes  *prometheus.CounterVec
-	stale, upgraded, driftHeld prometheus.Counter
+	opened, resolved, changes              *prometheus.CounterVec
+	stale, upgraded, driftHeld, driftUsual prometheus.Counter
 }
 
 func newMetrics(reg prometheus.Registerer) metrics {
@@ -93,6 +96,9 @@ func newMetrics(reg prometheus.Registerer) metrics {
 		driftHeld: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "smaint_alert_drift_held_total", Help: "Drifted reports that opened no alert: not yet persistent, or explained by an incident.",
 		}),
+		driftUsual: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "smaint_alert_drift_usual_total", Help: "Drifted reports not counted towards a drift alert: the sensor's windows usually differ about as much (KS statistic under DriftTypical times its median), or it has had too few reports yet.",
+		}),
 		upgraded: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "smaint_alert_drift_upgraded_total", Help: "Drift alerts that became anomaly alerts when their sensor turned anomalous.",
 		}),
@@ -104,7 +110,7 @@ func newMetrics(reg prometheus.Registerer) metrics {
 		m.resolved.WithLabelValues(k.String())
 	}
 	if reg != nil {
-		reg.MustRegister(m.opened, m.resolved, m.changes, m.stale, m.upgraded, m.driftHeld)
+		reg.MustRegister(m.opened, m.resolved, m.changes, m.stale, m.upgraded, m.driftHeld, m.driftUsual)
 	}
 	return m
 }

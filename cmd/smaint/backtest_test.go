@@ -246,8 +246,9 @@ func TestBacktestInputFormats(t *testing.T) {
 			if err := json.Unmarshal([]byte(lines[len(lines)-1]), &sum); err != nil {
 				t.Fatal(err)
 			}
-			// 2 Hz: windows "auto" become 15 s, 40 of them in 10 minutes.
-			if sum.Rows != 1200 || sum.Sensors != 1 || sum.Windows != 40 || sum.WindowSpec != "15s" || sum.Interval != 0.5 ||
+			// 2 Hz: windows "auto" become 15 s every 1.5 s; 409 of them
+			// (starts from -13.5 s to 598.5 s) cover 10 minutes.
+			if sum.Rows != 1200 || sum.Sensors != 1 || sum.Windows != 409 || sum.WindowSpec != "15s/1.5s" || sum.Interval != 0.5 ||
 				!sum.From.Equal(base) || !sum.To.Equal(base.Add(599500*time.Millisecond)) {
 				t.Errorf("summary %+v", sum)
 			}

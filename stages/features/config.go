@@ -173,7 +173,19 @@ func WindowsFor(interval time.Duration) string {
 	return "count:1"
 }
 
-// SetWindowsFor sets c's windows to WindowsFor(interval), and clears Auto.
+// AutoHops is how many hops of "auto" windows make a window's length.
+const AutoHops = 10
+
+// SetWindowsFor sets c's windows to WindowsFor(interval), hopping by a
+// tenth of their length (AutoHops) where they are time windows, and
+// clears Auto. A window's verdict is known when it closes; windows that
+// hop give one every hop, so windowing adds a tenth of a window's length
+// to how late an incident is seen, not up to a whole one, for ten times
+// the windows. (backtest sizes "auto" windows with it; a stream's are
+// given, where that cost is the operator's to choose.)
 func (c *Config) SetWindowsFor(interval time.Duration) {
 	_ = ParseWindows(WindowsFor(interval), c) // WindowsFor's specs parse
+	if c.Count == 0 {
+		c.Hop = c.Size / AutoHops
+	}
 }

@@ -362,14 +362,15 @@ func (s *Stage) emit(ws []*window, out *pipeline.Emitter) {
 const SparseReadings = 4
 
 // sparse counts a window with too few readings, the run-th in a row of
-// its sensor, and says so the first time a sensor has two in a row: on
-// data sampled more slowly than the windows are long, every window is
-// such, and the scores built on them mean little. (One alone is a
-// sensor's first or last window, cut short by where its readings begin
-// or end.)
+// its sensor, and says so the first time a sensor has more in a row than
+// windows cover an instant: on data sampled more slowly than the windows
+// are long, every window is such, and the scores built on them mean
+// little. (Fewer are a sensor's first or last windows, cut short by
+// where its readings begin or end: one with tumbling windows, up to
+// Size/Hop with hopping ones.)
 func (s *Stage) sparse(fv *schemas.FeatureVector, run int) {
 	s.met.sparse.Inc()
-	if !s.warnedSparse && run >= 2 {
+	if !s.warnedSparse && s.cfg.Hop > 0 && run > max(1, int(s.cfg.Size/s.cfg.Hop)) {
 		s.warnedSparse = true
 		// The window held Count readings: they come about every
 		// size/Count, and WindowsFor says what would hold enough.

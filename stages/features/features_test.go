@@ -538,17 +538,17 @@ func TestSparseWindowsAreCounted(t *testing.T) {
 
 func TestWindowsFor(t *testing.T) {
 	tests := []struct {
-		interval time.Duration
-		want     string
+		interval  time.Duration
+		want, set string // WindowsFor; SetWindowsFor's, hopping a tenth of the length
 	}{
-		{time.Millisecond, "1s"},
-		{50 * time.Millisecond, "2s"}, // 20 Hz
-		{time.Second, "30s"},
-		{2 * time.Second, "1m0s"},
-		{5 * time.Second, "5m0s"},
-		{20 * time.Second, "10m0s"},
-		{time.Minute, "count:1"},
-		{5 * time.Minute, "count:1"},
+		{time.Millisecond, "1s", "1s/100ms"},
+		{50 * time.Millisecond, "2s", "2s/200ms"}, // 20 Hz
+		{time.Second, "30s", "30s/3s"},
+		{2 * time.Second, "1m0s", "1m0s/6s"},
+		{5 * time.Second, "5m0s", "5m0s/30s"},
+		{20 * time.Second, "10m0s", "10m0s/1m0s"},
+		{time.Minute, "count:1", "count:1"},
+		{5 * time.Minute, "count:1", "count:1"},
 	}
 	for _, tc := range tests {
 		if got := features.WindowsFor(tc.interval); got != tc.want {
@@ -557,8 +557,8 @@ func TestWindowsFor(t *testing.T) {
 		var c features.Config
 		c.Auto = true
 		c.SetWindowsFor(tc.interval)
-		if c.Auto || c.Windows() != tc.want {
-			t.Errorf("SetWindowsFor(%v): windows %s, auto %v", tc.interval, c.Windows(), c.Auto)
+		if c.Auto || c.Windows() != tc.set || c.WithDefaults().Validate() != nil {
+			t.Errorf("SetWindowsFor(%v): windows %s (want %s), auto %v, %v", tc.interval, c.Windows(), tc.set, c.Auto, c.WithDefaults().Validate())
 		}
 	}
 }
@@ -577,17 +577,38 @@ func TestAutoWindowsAreRefusedByTheStage(t *testing.T) {
 }
 
 // A sensor's first window is cut short by where its readings begin: one
-// sparse window is counted, not warned about (and neither is the last).
+// sparse window is counted, not warned about (and neither is the last);
+// with hopping windows, as many as cover an instant. Readings too slow
+// for the windows are warned about either way.
 func TestAShortFirstWindowIsNotWarnedAbout(t *testing.T) {
-	reg := prometheus.NewRegistry()
-	var logs bytes.Buffer
-	e := newEnv(t, func(c *features.Config) { c.Registerer, c.Logger = reg, slog.New(slog.NewJSONHandler(&logs, nil)) })
-	var rs []schemas.SensorReading
-	for i := 58; i < 300; i++ { // 1 Hz from 58 s: the first window holds 2
-		rs = append(rs, rd("t", time.Duration(i)*time.Second, float64(i)))
+	tests := []struct {
+		windows string
+		every   time.Duration
+		sparse  float64 // windows of under 4 readings (0: not checked)
+		warn    bool
+	}{
+		{"60s", time.Second, 1, false},        // [0, 60) holds 2
+		{"30s/3s", time.Second, 2, false},     // [30, 60) holds 2, [297, 327) 3
+		{"30s/1s", time.Second, 6, false},     // 3 at each end: 1, 2 and 3 readings
+		{"30s/3s", 10 * time.Second, 0, true}, // every window holds 3
 	}
-	run(t, e, rs, 50)
-	if got := pipelinetest.Metric(t, reg, "smaint_features_sparse_windows_total"); got != 1 || logs.Len() != 0 {
-		t.Fatalf("%v sparse windows counted; logs: %s", got, logs.String())
+	for _, tc := range tests {
+		reg := prometheus.NewRegistry()
+		var logs bytes.Buffer
+		e := newEnv(t, func(c *features.Config) {
+			if err := features.ParseWindows(tc.windows, c); err != nil {
+				t.Fatal(err)
+			}
+			c.Registerer, c.Logger = reg, slog.New(slog.NewJSONHandler(&logs, nil))
+		})
+		var rs []schemas.SensorReading
+		for at := 58 * time.Second; at < 300*time.Second; at += tc.every { // from 58 s: the first window holds 2
+			rs = append(rs, rd("t", at, float64(at)))
+		}
+		run(t, e, rs, 50)
+		got := pipelinetest.Metric(t, reg, "smaint_features_sparse_windows_total")
+		if warned := strings.Contains(logs.String(), "too few readings"); tc.sparse != 0 && got != tc.sparse || warned != tc.warn {
+			t.Errorf("%s, a reading every %v: %v sparse windows counted, warned %v (want %v); logs: %s", tc.windows, tc.every, got, warned, tc.warn, logs.String())
+		}
 	}
 }

@@ -4,11 +4,13 @@ import (
 	"fmt"
 	"math"
 	"slices"
+	"time"
 
 	"github.com/smaint/smaint/schemas"
 )
 
 // AdaptiveConfig tunes the adaptive detector. Zero fields take defaults.
+// History, WarmUp and MaxFrozen count window lengths, as RobustConfig's do.
 type AdaptiveConfig struct {
 	History     int     // baseline windows kept per sensor (default 30)
 	WarmUp      int     // windows seen before a sensor is scored (default 5)
@@ -75,6 +77,7 @@ type Adaptive struct {
 	threshold func(sensorType string) float64
 	sensors   map[string]*baseline
 	clock     int64
+	overlap   int // the most any sensor's windows overlap
 	zs        []float64
 	shape     []bool
 	vals      []float64
@@ -87,6 +90,10 @@ type baseline struct {
 	seen     int // windows scored or used for warm-up
 	frozen   int // consecutive anomalous windows kept out
 	lastSeen int64
+	// overlap: windows covering an instant (schemas.Overlap), by which
+	// History, WarmUp and MaxFrozen are multiplied, as in Robust.
+	overlap   int
+	lastStart time.Time
 }
 
 // NewAdaptive returns an Adaptive detector; threshold gives the score
@@ -139,8 +146,12 @@ func (a *Adaptive) Score(fv *schemas.FeatureVector) Verdict {
 	if len(b.rows) > 0 && len(b.rows[0]) != len(a.vals) {
 		*b = baseline{lastSeen: a.clock} // the feature set changed (bands); start over
 	}
-	if b.seen < a.cfg.WarmUp || len(b.rows) < 3 {
-		b.push(a.vals, a.cfg.History)
+	b.overlap = max(b.overlap, schemas.Overlap(fv.WindowStart, fv.WindowEnd, b.lastStart))
+	b.lastStart = fv.WindowStart
+	a.overlap = max(a.overlap, b.overlap)
+	history := a.cfg.History * b.overlap
+	if b.seen < a.cfg.WarmUp*b.overlap || len(b.rows) < 3 {
+		b.push(a.vals, history)
 		b.seen++
 		return Verdict{}
 	}
@@ -195,11 +206,11 @@ func (a *Adaptive) Score(fv *schemas.FeatureVector) Verdict {
 	s := 1 / (1 + math.Exp(-a.cfg.Steepness*(z-a.cfg.Z0)))
 
 	shares := sharesOf(names, a.zs, capShape, a.shape)
-	if s >= a.threshold(fv.SensorType) && b.frozen < a.cfg.MaxFrozen {
+	if s >= a.threshold(fv.SensorType) && b.frozen < a.cfg.MaxFrozen*b.overlap {
 		b.frozen++
 	} else {
 		b.frozen = 0
-		b.push(a.vals, a.cfg.History)
+		b.push(a.vals, history)
 	}
 	return Verdict{Score: s, Shares: shares, Deviations: devs, OK: true}
 }
@@ -224,7 +235,7 @@ func (a *Adaptive) forget(sensor string) { delete(a.sensors, sensor) }
 // Sensors returns how many sensors the detector holds state for.
 func (a *Adaptive) Sensors() int { return len(a.sensors) }
 
-func (a *Adaptive) history() int { return a.cfg.History + a.cfg.MaxFrozen }
+func (a *Adaptive) history() int { return (a.cfg.History + a.cfg.MaxFrozen) * max(a.overlap, 1) }
 
 // sharesOf returns each feature's share of the deviation behind the
 // score: level and spread features by z², and shape features, together,

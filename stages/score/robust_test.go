@@ -18,7 +18,7 @@ func series(r *Robust, sensor string, levels []float64, std float64, count int64
 }
 
 // hopping is series for windows of length size that start every hop.
-func hopping(r *Robust, sensor string, levels []float64, std float64, count int64, size, hop time.Duration) []Verdict {
+func hopping(r Detector, sensor string, levels []float64, std float64, count int64, size, hop time.Duration) []Verdict {
 	t0 := time.Unix(1.7e9, 0)
 	out := make([]Verdict, len(levels))
 	for i, lv := range levels {
@@ -252,9 +252,19 @@ func TestRobustCountsHoppingWindowsInWindowLengths(t *testing.T) {
 	if got, want := r.history(), (40+10)*3; got != want {
 		t.Fatalf("windows retained per sensor %d, want %d", got, want)
 	}
-	tumbling := NewRobust(RobustConfig{WarmUp: 10, MaxFrozen: 10, History: 40}, half)
-	if first := slices.IndexFunc(series(tumbling, "s", levels, 0.5, 60), func(v Verdict) bool { return v.OK }); first != 10 {
-		t.Fatalf("tumbling windows: first scored window %d, want 10", first)
+	// Both detectors, tumbling and hopping: the warm-up and the windows
+	// retained scale with the overlap.
+	for _, hop := range []time.Duration{time.Minute, 20 * time.Second} {
+		o := int(time.Minute / hop)
+		for _, d := range []sensorDetector{
+			NewRobust(RobustConfig{WarmUp: 10, MaxFrozen: 10, History: 40}, half),
+			NewAdaptive(AdaptiveConfig{WarmUp: 10, MaxFrozen: 10, History: 40}, half),
+		} {
+			vs := hopping(d, "s", levels, 0.5, 60, time.Minute, hop)
+			if first := slices.IndexFunc(vs, func(v Verdict) bool { return v.OK }); first != 10*o || d.history() != 50*o {
+				t.Errorf("%s, a window every %v: first scored window %d (want %d), windows retained %d (want %d)", d.Name(), hop, first, 10*o, d.history(), 50*o)
+			}
+		}
 	}
 }
 

@@ -85,7 +85,7 @@ for r in rows:
     if r["set"] == "skab":
         d = r["result"]
         nab = " / ".join(f'{s["score"]:.1f}' for s in d["nab"])
-        md.append(f'| SKAB (34 files, published protocol) | {r["by"]} | {d["precision"]:.3f} | {d["recall"]:.3f} | {d["f1"]:.3f} | '
+        md.append(f'| SKAB (34 files, published protocol) | {r["by"]} | {d["precision"]:.3f} | {d["recall"]:.3f} | {d["f1"]:.4f} | '
                   f'{100*d["far"]:.1f}% | {100*d["mar"]:.1f}% | {d["events_detected"]} of {d["events"]}, mean delay {d["mean_delay_s"]:.0f} s | {nab} |')
 md += ["", "| run | alerts opened | per sensor-day |", "|---|---|---|"]
 for r in rows:

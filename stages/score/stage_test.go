@@ -18,6 +18,11 @@ var t0 = time.Date(2026, 11, 25, 10, 0, 0, 0, time.UTC)
 // windows returns n FeatureVectors of sensor s, one a minute, with a
 // level shift from window shift on (if shift > 0).
 func windows(s, typ string, n, shift int) []schemas.FeatureVector {
+	return windowsEvery(s, typ, n, shift, time.Minute)
+}
+
+// windowsEvery is windows for minute-long windows that start every hop.
+func windowsEvery(s, typ string, n, shift int, hop time.Duration) []schemas.FeatureVector {
 	rng := rand.New(rand.NewPCG(1, uint64(len(s))))
 	var out []schemas.FeatureVector
 	for i := range n {
@@ -28,7 +33,7 @@ func windows(s, typ string, n, shift int) []schemas.FeatureVector {
 		mean := level + 0.004*rng.NormFloat64()
 		std := 0.03 * (1 + 0.05*rng.NormFloat64())
 		out = append(out, schemas.FeatureVector{SensorID: s, AssetID: "a", SensorType: typ,
-			WindowStart: t0.Add(time.Duration(i) * time.Minute), WindowEnd: t0.Add(time.Duration(i+1) * time.Minute),
+			WindowStart: t0.Add(time.Duration(i) * hop), WindowEnd: t0.Add(time.Duration(i)*hop + time.Minute),
 			Count: 120, Mean: mean, Std: std, Min: mean - 2.5*std, Max: mean + 2.5*std, RMS: mean,
 			Kurtosis: 0.1 * rng.NormFloat64(), CrestFactor: 1.02, PeakToPeak: 5 * std})
 	}
@@ -150,6 +155,37 @@ func TestStageResumesWithoutRescoring(t *testing.T) {
 	got := process(t, l2, fvs[retained:], retained)
 	if len(got) != 10 || !reflect.DeepEqual(got, want[35:]) {
 		t.Fatalf("after the restart: %d scores\n%+v\nwant\n%+v", len(got), got, want[35:])
+	}
+}
+
+// With hopping windows the stage retains as many more windows as cover
+// an instant, and a restart scores as if there had been none.
+func TestStageResumesHoppingWindowsWithoutRescoring(t *testing.T) {
+	fvs := windowsEvery("p1", "pressure", 400, 350, 20*time.Second) // three windows an instant
+	_, whole := newLocal(t, score.Config{})
+	want := process(t, whole, fvs, 0)
+
+	first, l1 := newLocal(t, score.Config{})
+	process(t, l1, fvs[:330], 0)
+	tp := pipeline.TopicPartition{Topic: "features"}
+	retained := first.Retained()[tp]
+	if retained > 330-3*(60+20) { // the robust detector's baseline and frozen span, in window lengths
+		t.Fatalf("retained offset %d: the baseline needs the last 240 windows", retained)
+	}
+	second, l2 := newLocal(t, score.Config{})
+	second.Resume(tp, first.Checkpoint(tp))
+	got := process(t, l2, fvs[retained:], retained)
+	if len(got) != 70 || !reflect.DeepEqual(got, want[330:]) {
+		t.Fatalf("after the restart: %d scores, want %d the same as without one", len(got), len(want[330:]))
+	}
+	anomalous := 0
+	for _, sc := range got {
+		if sc.IsAnomaly {
+			anomalous++
+		}
+	}
+	if anomalous == 0 {
+		t.Fatal("the level shift after the restart was not scored anomalous")
 	}
 }
 

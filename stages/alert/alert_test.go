@@ -312,24 +312,10 @@ func TestResumeKeepsTheUsualDrift(t *testing.T) {
 		evs = append(evs, drk("p1", m, 0.05, false))
 	}
 	evs = append(evs, dr("p1", 65, true), dr("p1", 70, true))
-	whole := newEnv(t, nil).feed(t, evs...)
-	if states(whole) != "DRIFT/OPEN/INFO" {
-		t.Fatalf("without a restart: %v", states(whole))
+	if out := newEnv(t, nil).feed(t, evs...); states(out) != "DRIFT/OPEN/INFO" {
+		t.Fatalf("without a restart: %v", states(out))
 	}
-	first := newEnv(t, nil)
-	got := first.feed(t, evs[:12]...)
-	tp := pipeline.TopicPartition{Topic: "sensor.drift"}
-	retained, ok := first.stage.Retained()[tp]
-	if !ok || retained > 1 {
-		t.Fatalf("retained %d %v: the last 12 reports start at offset 0", retained, ok)
-	}
-	second := newEnv(t, nil)
-	second.stage.Resume(tp, first.stage.Checkpoint(tp))
-	second.off["sensor.drift"] = retained
-	got = append(got, second.feed(t, evs[retained:]...)...)
-	if !reflect.DeepEqual(got, whole) {
-		t.Fatalf("with a restart: %v\nwithout: %v", states(got), states(whole))
-	}
+	restartAfter(t, evs, 12, "sensor.drift", 1) // the last 12 reports start at offset 0
 }
 
 func TestSilentSensor(t *testing.T) {
@@ -404,18 +390,26 @@ func TestResumeRebuildsWithoutResending(t *testing.T) {
 		}
 		evs = append(evs, sc("p1", "pressure", m, score, "mean", 1.0, 5.0))
 	}
-	whole := newEnv(t, nil).feed(t, evs...)
+	restartAfter(t, evs, 18, "sensor.scores", 10) // the open alert started at offset 10
+}
 
+// restartAfter feeds evs (all of one topic) to a stage, and to another
+// that stops after the first n and restarts from its retained offset
+// (which must be at most retainedAtMost) and checkpoint: both must send
+// the same alerts.
+func restartAfter(t *testing.T, evs []alert.Event, n int, topic string, retainedAtMost int64) {
+	t.Helper()
+	whole := newEnv(t, nil).feed(t, evs...)
 	first := newEnv(t, nil)
-	got := first.feed(t, evs[:18]...)
-	tp := pipeline.TopicPartition{Topic: "sensor.scores"}
+	got := first.feed(t, evs[:n]...)
+	tp := pipeline.TopicPartition{Topic: topic}
 	retained, ok := first.stage.Retained()[tp]
-	if !ok || retained > 10 {
-		t.Fatalf("retained %d %v: the open alert started at offset 10", retained, ok)
+	if !ok || retained > retainedAtMost {
+		t.Fatalf("retained %d %v, want at most %d", retained, ok, retainedAtMost)
 	}
 	second := newEnv(t, nil)
 	second.stage.Resume(tp, first.stage.Checkpoint(tp))
-	second.off["sensor.scores"] = retained
+	second.off[topic] = retained
 	got = append(got, second.feed(t, evs[retained:]...)...)
 	if !reflect.DeepEqual(got, whole) {
 		t.Fatalf("with a restart: %v\nwithout: %v", states(got), states(whole))

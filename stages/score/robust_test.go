@@ -29,6 +29,20 @@ func hopping(r Detector, sensor string, levels []float64, std float64, count int
 	return out
 }
 
+// stepLevels is n window means of noise (0.05) that step up by 5 at
+// window at.
+func stepLevels(seed uint64, n, at int) []float64 {
+	rng := rand.New(rand.NewPCG(seed, seed+1))
+	levels := make([]float64, n)
+	for i := range levels {
+		levels[i] = rng.NormFloat64() * 0.05
+		if i >= at {
+			levels[i] += 5
+		}
+	}
+	return levels
+}
+
 func maxScore(vs []Verdict) (m float64) {
 	for _, v := range vs {
 		if v.OK {
@@ -200,14 +214,7 @@ func TestRobustScoresSparseWindowsAsPoints(t *testing.T) {
 // A lasting change stays anomalous for MaxFrozen windows, then becomes
 // the new normal.
 func TestRobustAdaptsAfterMaxFrozen(t *testing.T) {
-	rng := rand.New(rand.NewPCG(7, 8))
-	levels := make([]float64, 200)
-	for i := range levels {
-		levels[i] = rng.NormFloat64() * 0.05
-		if i >= 100 {
-			levels[i] += 5
-		}
-	}
+	levels := stepLevels(7, 200, 100)
 	vs := series(NewRobust(RobustConfig{MaxFrozen: 10}, half), "s", levels, 0.5, 60)
 	for i := 100; i < 110; i++ {
 		if vs[i].Score < 0.5 {
@@ -225,14 +232,7 @@ func TestRobustAdaptsAfterMaxFrozen(t *testing.T) {
 // incident is kept out of it are counted in window lengths, not hops: a
 // 60 s window every 20 s is three windows an instant.
 func TestRobustCountsHoppingWindowsInWindowLengths(t *testing.T) {
-	rng := rand.New(rand.NewPCG(9, 10))
-	levels := make([]float64, 300)
-	for i := range levels {
-		levels[i] = rng.NormFloat64() * 0.05
-		if i >= 150 {
-			levels[i] += 5
-		}
-	}
+	levels := stepLevels(9, 300, 150)
 	r := NewRobust(RobustConfig{WarmUp: 10, MaxFrozen: 10, History: 40}, half)
 	vs := hopping(r, "s", levels, 0.5, 60, time.Minute, 20*time.Second)
 	first := slices.IndexFunc(vs, func(v Verdict) bool { return v.OK })

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"math/rand/v2"
 	"reflect"
+	"slices"
 	"testing"
 	"time"
 
@@ -138,54 +139,39 @@ func TestStageUsesLoadedModelForItsType(t *testing.T) {
 
 // A restart resumes from the checkpoint: replayed windows rebuild the
 // baseline without being scored again, and later scores are unchanged.
+// A restart scores as if there had been none: the stage retains the
+// windows its baselines were built from (with hopping windows, as many
+// more as cover an instant) and skips those it had scored.
 func TestStageResumesWithoutRescoring(t *testing.T) {
-	fvs := windows("p1", "pressure", 45, 38)
-	_, whole := newLocal(t, score.Config{})
-	want := process(t, whole, fvs, 0)
+	tests := []struct {
+		hop               time.Duration
+		n, shift, restart int
+		retainedAtMost    int64 // the baseline and frozen span, in window lengths, before the restart
+	}{
+		{time.Minute, 45, 38, 35, 4},
+		{20 * time.Second, 400, 350, 330, 330 - 3*(60+20)}, // three windows an instant
+	}
+	for _, tc := range tests {
+		fvs := windowsEvery("p1", "pressure", tc.n, tc.shift, tc.hop)
+		_, whole := newLocal(t, score.Config{})
+		want := process(t, whole, fvs, 0)
 
-	first, l1 := newLocal(t, score.Config{})
-	process(t, l1, fvs[:35], 0)
-	tp := pipeline.TopicPartition{Topic: "features"}
-	retained := first.Retained()[tp]
-	if retained > 4 {
-		t.Fatalf("retained offset %d: the baseline needs the last 30 windows", retained)
-	}
-	second, l2 := newLocal(t, score.Config{})
-	second.Resume(tp, first.Checkpoint(tp))
-	got := process(t, l2, fvs[retained:], retained)
-	if len(got) != 10 || !reflect.DeepEqual(got, want[35:]) {
-		t.Fatalf("after the restart: %d scores\n%+v\nwant\n%+v", len(got), got, want[35:])
-	}
-}
-
-// With hopping windows the stage retains as many more windows as cover
-// an instant, and a restart scores as if there had been none.
-func TestStageResumesHoppingWindowsWithoutRescoring(t *testing.T) {
-	fvs := windowsEvery("p1", "pressure", 400, 350, 20*time.Second) // three windows an instant
-	_, whole := newLocal(t, score.Config{})
-	want := process(t, whole, fvs, 0)
-
-	first, l1 := newLocal(t, score.Config{})
-	process(t, l1, fvs[:330], 0)
-	tp := pipeline.TopicPartition{Topic: "features"}
-	retained := first.Retained()[tp]
-	if retained > 330-3*(60+20) { // the robust detector's baseline and frozen span, in window lengths
-		t.Fatalf("retained offset %d: the baseline needs the last 240 windows", retained)
-	}
-	second, l2 := newLocal(t, score.Config{})
-	second.Resume(tp, first.Checkpoint(tp))
-	got := process(t, l2, fvs[retained:], retained)
-	if len(got) != 70 || !reflect.DeepEqual(got, want[330:]) {
-		t.Fatalf("after the restart: %d scores, want %d the same as without one", len(got), len(want[330:]))
-	}
-	anomalous := 0
-	for _, sc := range got {
-		if sc.IsAnomaly {
-			anomalous++
+		first, l1 := newLocal(t, score.Config{})
+		process(t, l1, fvs[:tc.restart], 0)
+		tp := pipeline.TopicPartition{Topic: "features"}
+		retained := first.Retained()[tp]
+		if retained > tc.retainedAtMost {
+			t.Fatalf("hop %v: retained offset %d, want at most %d", tc.hop, retained, tc.retainedAtMost)
 		}
-	}
-	if anomalous == 0 {
-		t.Fatal("the level shift after the restart was not scored anomalous")
+		second, l2 := newLocal(t, score.Config{})
+		second.Resume(tp, first.Checkpoint(tp))
+		got := process(t, l2, fvs[retained:], retained)
+		if len(got) != tc.n-tc.restart || !reflect.DeepEqual(got, want[tc.restart:]) {
+			t.Fatalf("hop %v, after the restart: %d scores\n%+v\nwant\n%+v", tc.hop, len(got), got, want[tc.restart:])
+		}
+		if !slices.ContainsFunc(got, func(sc schemas.AnomalyScore) bool { return sc.IsAnomaly }) {
+			t.Fatalf("hop %v: the level shift after the restart was not scored anomalous", tc.hop)
+		}
 	}
 }
 

@@ -5,6 +5,7 @@ import (
 	"crypto/subtle"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"log/slog"
 	"net"
 	"net/http"
@@ -148,13 +149,15 @@ func Drained(ctx context.Context, services ...Service) (bool, error) {
 func (s *Server) Addr() string { return s.ln.Addr().String() }
 
 // Run serves until ctx ends, then shuts down within five seconds.
-func (s *Server) Run(ctx context.Context) error { return ServeHTTP(ctx, s.srv, s.ln) }
+func (s *Server) Run(ctx context.Context) error { return ServeHTTP(ctx, s.srv, s.ln, 5*time.Second) }
 
 // ServeHTTP serves srv on ln until ctx ends, then shuts it down: it stops
-// accepting, and waits up to five seconds for the requests in flight.
-// It returns nil after a shutdown on ctx, or the error that stopped the
-// server.
-func ServeHTTP(ctx context.Context, srv *http.Server, ln net.Listener) error {
+// accepting, and waits up to grace for the requests in flight (a server
+// whose requests may take longer should give it their longest). It
+// returns nil after a shutdown on ctx, the error that stopped the server,
+// or, when requests were still in flight after grace, an error saying so
+// (their connections are then closed).
+func ServeHTTP(ctx context.Context, srv *http.Server, ln net.Listener, grace time.Duration) error {
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
 	select {
@@ -162,10 +165,11 @@ func ServeHTTP(ctx context.Context, srv *http.Server, ln net.Listener) error {
 		return err
 	case <-ctx.Done():
 	}
-	sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	sctx, cancel := context.WithTimeout(context.Background(), grace)
 	defer cancel()
 	if err := srv.Shutdown(sctx); err != nil && !errors.Is(err, http.ErrServerClosed) {
-		return err
+		srv.Close()
+		return fmt.Errorf("HTTP server: requests still in flight %v after shutdown began, cut off: %w", grace, err)
 	}
 	return nil
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"io"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -113,5 +114,67 @@ func TestReadyzDetailsOnlyForTrustedCallers(t *testing.T) {
 		if !tc.details && (!strings.Contains(body, `"detail":"not ready"`) || strings.Contains(body, "assigned")) {
 			t.Errorf("%s %q: %s", tc.remote, tc.auth, body)
 		}
+	}
+}
+
+// A shutdown answers the requests in flight when they finish within the
+// grace, and says so when they do not. Neither case depends on timing: the
+// handler is held until the shutdown has begun (the listener refuses new
+// connections) and, in the second case, until ServeHTTP has returned.
+func TestServeHTTPWaitsForRequestsInFlight(t *testing.T) {
+	for _, tc := range []struct {
+		grace   time.Duration
+		release bool // release the handler once the shutdown began
+	}{{time.Hour, true}, {time.Millisecond, false}} {
+		entered, release := make(chan struct{}), make(chan struct{})
+		srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+			close(entered)
+			<-release
+			io.WriteString(w, "done")
+		})}
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		addr := ln.Addr().String()
+		ctx, cancel := context.WithCancel(context.Background())
+		served := make(chan error, 1)
+		go func() { served <- pipeline.ServeHTTP(ctx, srv, ln, tc.grace) }()
+		answered := make(chan string, 1)
+		go func() {
+			resp, err := http.Get("http://" + addr)
+			if err != nil {
+				answered <- "error: " + err.Error()
+				return
+			}
+			b, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			answered <- string(b)
+		}()
+		<-entered
+		cancel()
+		pipelinetest.Eventually(t, "the listener to close", func() bool {
+			c, err := net.Dial("tcp", addr)
+			if err == nil {
+				c.Close()
+			}
+			return err != nil
+		})
+		if tc.release {
+			close(release)
+			if got := <-answered; got != "done" {
+				t.Fatalf("grace %v: the request in flight got %q", tc.grace, got)
+			}
+			if err := <-served; err != nil {
+				t.Fatalf("grace %v: %v", tc.grace, err)
+			}
+			continue
+		}
+		err = <-served
+		close(release)
+		if err == nil || !strings.Contains(err.Error(), "still in flight") {
+			t.Fatalf("grace %v with a request held: %v", tc.grace, err)
+		}
+		<-answered
 	}
 }

@@ -264,10 +264,11 @@ func (a *API) Listen(addr string) (*Server, error) {
 // Addr is the address the server listens on.
 func (s *Server) Addr() string { return s.ln.Addr().String() }
 
-// Run serves until ctx ends, then shuts down, waiting up to five seconds
-// for the requests in flight.
+// Run serves until ctx ends, then shuts down, waiting for the requests in
+// flight as long as one may take (the read timeout: the request timeout
+// and 5 s), so a request admitted before the shutdown is answered.
 func (s *Server) Run(ctx context.Context) error {
-	if err := pipeline.ServeHTTP(ctx, s.srv, s.ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+	if err := pipeline.ServeHTTP(ctx, s.srv, s.ln, s.srv.ReadTimeout); err != nil && !errors.Is(err, http.ErrServerClosed) {
 		return err
 	}
 	return nil

@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"math"
 	"slices"
-	"time"
 
 	"github.com/smaint/smaint/schemas"
 )
@@ -90,10 +89,7 @@ type baseline struct {
 	seen     int // windows scored or used for warm-up
 	frozen   int // consecutive anomalous windows kept out
 	lastSeen int64
-	// overlap: windows covering an instant (schemas.Overlap), by which
-	// History, WarmUp and MaxFrozen are multiplied, as in Robust.
-	overlap   int
-	lastStart time.Time
+	hops
 }
 
 // NewAdaptive returns an Adaptive detector; threshold gives the score
@@ -146,9 +142,7 @@ func (a *Adaptive) Score(fv *schemas.FeatureVector) Verdict {
 	if len(b.rows) > 0 && len(b.rows[0]) != len(a.vals) {
 		*b = baseline{lastSeen: a.clock} // the feature set changed (bands); start over
 	}
-	b.overlap = max(b.overlap, schemas.Overlap(fv.WindowStart, fv.WindowEnd, b.lastStart))
-	b.lastStart = fv.WindowStart
-	a.overlap = max(a.overlap, b.overlap)
+	a.overlap = max(a.overlap, b.observe(fv))
 	history := a.cfg.History * b.overlap
 	if b.seen < a.cfg.WarmUp*b.overlap || len(b.rows) < 3 {
 		b.push(a.vals, history)

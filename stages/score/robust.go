@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"math"
 	"slices"
-	"time"
 
 	"github.com/smaint/smaint/schemas"
 )
@@ -121,8 +120,7 @@ type robustSensor struct {
 	seen      int
 	frozen    []window
 	lastSeen  int64
-	overlap   int       // windows covering an instant: 1 unless they hop (observeHop)
-	lastStart time.Time // the last window's start
+	hops
 }
 
 // window is what the robust detector keeps of a window.
@@ -161,8 +159,7 @@ func (r *Robust) Score(fv *schemas.FeatureVector) Verdict {
 		r.sensors[fv.SensorID] = b
 	}
 	b.lastSeen = r.clock
-	b.observeHop(fv)
-	r.overlap = max(r.overlap, b.overlap)
+	r.overlap = max(r.overlap, b.observe(fv))
 	history := r.cfg.History * b.overlap
 	if b.seen < r.cfg.WarmUp*b.overlap || len(b.mean) < 3 {
 		b.push(fv, history)
@@ -275,15 +272,6 @@ func (r *Robust) robustStats(xs []float64, counts []int64) (med, scale float64) 
 		scale = 1.2533 * sum / float64(len(r.col))
 	}
 	return med, math.Max(scale, 1e-9*math.Abs(med)+math.SmallestNonzeroFloat64)
-}
-
-// observeHop keeps b.overlap, the most windows of the sensor that cover
-// one instant (schemas.Overlap). With windows that hop, History, WarmUp
-// and MaxFrozen count window lengths of event time, as they do for
-// tumbling windows, not hops.
-func (b *robustSensor) observeHop(fv *schemas.FeatureVector) {
-	b.overlap = max(b.overlap, schemas.Overlap(fv.WindowStart, fv.WindowEnd, b.lastStart))
-	b.lastStart = fv.WindowStart
 }
 
 func (b *robustSensor) push(fv *schemas.FeatureVector, history int) {

@@ -22,6 +22,7 @@ type Topics struct {
 	Features     string
 	Scores       string
 	Drift        string
+	Forecasts    string
 	Alerts       string
 	Retrain      string
 	ModelUpdates string
@@ -37,6 +38,7 @@ func DefaultTopics() Topics {
 		Features:     "sensor.features",
 		Scores:       "sensor.scores",
 		Drift:        "sensor.drift",
+		Forecasts:    "sensor.forecasts",
 		Alerts:       "maintenance.alerts",
 		Retrain:      "model.retrain",
 		ModelUpdates: "model.updates",
@@ -47,16 +49,16 @@ func DefaultTopics() Topics {
 
 // All lists the topic names.
 func (t Topics) All() []string {
-	return []string{t.Readings, t.Clean, t.Features, t.Scores, t.Drift, t.Alerts,
+	return []string{t.Readings, t.Clean, t.Features, t.Scores, t.Drift, t.Forecasts, t.Alerts,
 		t.Retrain, t.ModelUpdates, t.Late, t.DLQ}
 }
 
 // TopicNames are the names by which --topic NAME=TOPIC overrides a topic,
 // in All's order.
-var TopicNames = []string{"readings", "clean", "features", "scores", "drift", "alerts", "retrain", "model-updates", "late", "dlq"}
+var TopicNames = []string{"readings", "clean", "features", "scores", "drift", "forecasts", "alerts", "retrain", "model-updates", "late", "dlq"}
 
 func (t *Topics) fields() []*string {
-	return []*string{&t.Readings, &t.Clean, &t.Features, &t.Scores, &t.Drift, &t.Alerts,
+	return []*string{&t.Readings, &t.Clean, &t.Features, &t.Scores, &t.Drift, &t.Forecasts, &t.Alerts,
 		&t.Retrain, &t.ModelUpdates, &t.Late, &t.DLQ}
 }
 
@@ -117,7 +119,7 @@ func validTopic(s string) bool {
 func (t Topics) Records() []TopicRecord {
 	return []TopicRecord{
 		{t.Readings, schemas.SensorReadingSchema}, {t.Clean, schemas.SensorReadingSchema}, {t.Features, schemas.FeatureVectorSchema},
-		{t.Scores, schemas.AnomalyScoreSchema}, {t.Drift, schemas.DriftReportSchema}, {t.Alerts, schemas.AlertSchema},
+		{t.Scores, schemas.AnomalyScoreSchema}, {t.Drift, schemas.DriftReportSchema}, {t.Forecasts, schemas.ForecastSchema}, {t.Alerts, schemas.AlertSchema},
 		{t.Retrain, schemas.RetrainEventSchema}, {t.ModelUpdates, schemas.ModelUpdatedSchema}, {t.Late, schemas.SensorReadingSchema},
 	}
 }

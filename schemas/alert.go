@@ -14,9 +14,10 @@ const (
 	KindDrift
 	KindThreshold
 	KindSensorSilent
+	KindPredicted // a forecast foresees the sensor's limit crossed
 )
 
-var alertKindNames = [...]string{"ANOMALY", "DRIFT", "THRESHOLD", "SENSOR_SILENT"}
+var alertKindNames = [...]string{"ANOMALY", "DRIFT", "THRESHOLD", "SENSOR_SILENT", "PREDICTED"}
 
 // Severity ranks alerts (Avro enum Severity).
 type Severity uint8

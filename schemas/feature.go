@@ -1,6 +1,9 @@
 package schemas
 
-import "time"
+import (
+	"fmt"
+	"time"
+)
 
 // FeatureVector holds the features of one sensor over one event-time window
 // (feature_vector.avsc). (SensorID, WindowStart) identifies it, so a replay
@@ -24,6 +27,39 @@ type FeatureVector struct {
 	Slope        float64 // least-squares slope, value units per second
 	BandEnergies []float64
 	LateCount    int64
+}
+
+// Value returns the feature called name ("mean", "std", "min", "max",
+// "rms", "skewness", "kurtosis", "crest_factor", "peak_to_peak", "slope",
+// or "band_N"), and whether v has it.
+func (v *FeatureVector) Value(name string) (float64, bool) {
+	switch name {
+	case "mean":
+		return v.Mean, true
+	case "std":
+		return v.Std, true
+	case "min":
+		return v.Min, true
+	case "max":
+		return v.Max, true
+	case "rms":
+		return v.RMS, true
+	case "skewness":
+		return v.Skewness, true
+	case "kurtosis":
+		return v.Kurtosis, true
+	case "crest_factor":
+		return v.CrestFactor, true
+	case "peak_to_peak":
+		return v.PeakToPeak, true
+	case "slope":
+		return v.Slope, true
+	}
+	var i int
+	if _, err := fmt.Sscanf(name, "band_%d", &i); err == nil && i >= 0 && i < len(v.BandEnergies) && name == fmt.Sprintf("band_%d", i) {
+		return v.BandEnergies[i], true
+	}
+	return 0, false
 }
 
 // AvroSchema returns FeatureVectorSchema.

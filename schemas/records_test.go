@@ -54,6 +54,15 @@ func sampleRecords() []struct {
 				"method": "ks+psi"},
 		},
 		{
+			&Forecast{SensorID: "s-1", AssetID: "pump-7", SensorType: "temperature", Feature: "mean", IssuedAt: t1, HorizonS: 1800,
+				Observed: 71.2, Level: 71, TrendPerHour: 4, Value: 72.5, Lower: 71.5, Upper: 73.5, LimitDirection: "above", Limit: 72,
+				CrossesInS: 1200, CrossesEarliestS: 700, CrossesLatestS: -1, Model: "holt-damped"},
+			map[string]any{"sensor_id": "s-1", "asset_id": "pump-7", "sensor_type": "temperature", "feature": "mean", "issued_at": t1,
+				"horizon_s": 1800.0, "observed": 71.2, "level": 71.0, "trend_per_hour": 4.0, "value": 72.5, "lower": 71.5, "upper": 73.5,
+				"limit_direction": "above", "limit": 72.0, "crosses_in_s": 1200.0, "crosses_earliest_s": 700.0, "crosses_latest_s": -1.0,
+				"model": "holt-damped"},
+		},
+		{
 			&Alert{AlertID: "a-1", AssetID: "pump-7", SensorID: "s-1", SensorType: "vibration", Kind: KindSensorSilent,
 				Severity: SeverityCritical, State: StateUpdated, OpenedAt: t0, LastSeen: t1, Occurrences: 4,
 				Summary: "silent", RecommendedAction: "check the gateway", Evidence: map[string]float64{"score": 0.9}, Onset: t0.Add(-time.Minute)},

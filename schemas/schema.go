@@ -93,6 +93,7 @@ var (
 	FeatureVectorSchema = mustEmbedded("feature_vector.avsc")
 	AnomalyScoreSchema  = mustEmbedded("anomaly_score.avsc")
 	DriftReportSchema   = mustEmbedded("drift_report.avsc")
+	ForecastSchema      = mustEmbedded("forecast.avsc")
 	AlertSchema         = mustEmbedded("alert.avsc")
 	RetrainEventSchema  = mustEmbedded("retrain_event.avsc")
 	ModelUpdatedSchema  = mustEmbedded("model_updated.avsc")
@@ -102,7 +103,7 @@ var (
 func All() []*Schema {
 	return []*Schema{
 		SensorReadingSchema, FeatureVectorSchema, AnomalyScoreSchema,
-		DriftReportSchema, AlertSchema, RetrainEventSchema, ModelUpdatedSchema,
+		DriftReportSchema, ForecastSchema, AlertSchema, RetrainEventSchema, ModelUpdatedSchema,
 	}
 }
 

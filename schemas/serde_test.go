@@ -285,7 +285,12 @@ func TestAlertWithoutOnsetStillReads(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	rec := sampleRecords()[4]
+	var rec = sampleRecords()[0]
+	for _, r := range sampleRecords() {
+		if _, ok := r.rec.(*Alert); ok {
+			rec = r
+		}
+	}
 	native := maps.Clone(rec.native)
 	delete(native, "onset")
 	b, err := old.codec.SingleFromNative(nil, native)

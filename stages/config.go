@@ -12,6 +12,7 @@ import (
 	"github.com/smaint/smaint/stages/dedupe"
 	"github.com/smaint/smaint/stages/drift"
 	"github.com/smaint/smaint/stages/features"
+	"github.com/smaint/smaint/stages/forecast"
 	"github.com/smaint/smaint/stages/retrain"
 	"github.com/smaint/smaint/stages/score"
 )
@@ -24,6 +25,7 @@ type Config struct {
 	Features features.Config
 	Score    score.Config
 	Drift    drift.Config
+	Forecast forecast.Config
 	Alert    alert.Config
 	Retrain  retrain.Config
 	// Models is the model store (--models): the retrain stage publishes
@@ -49,7 +51,7 @@ type Config struct {
 func DefaultConfig() Config {
 	return Config{
 		Dedupe: dedupe.Config{}.WithDefaults(), Features: features.Config{}.WithDefaults(), Score: score.Config{}.WithDefaults(),
-		Drift: drift.Config{}.WithDefaults(), Alert: alert.Config{}.WithDefaults(), Retrain: retrain.Config{}.WithDefaults(),
+		Drift: drift.Config{}.WithDefaults(), Forecast: forecast.Config{}.WithDefaults(), Alert: alert.Config{}.WithDefaults(), Retrain: retrain.Config{}.WithDefaults(),
 	}
 }
 

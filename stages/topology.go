@@ -5,7 +5,7 @@
 // stages/.
 //
 // The stages themselves live in the packages below (dedupe, features,
-// score, drift, alert). They know no clients: what they use of Redis,
+// score, drift, forecast, alert). They know no clients: what they use of Redis,
 // the notifiers or the database comes in through their Configs, as
 // interfaces and hooks that sinks/ implements.
 package stages
@@ -24,6 +24,7 @@ import (
 	"github.com/smaint/smaint/stages/dedupe"
 	"github.com/smaint/smaint/stages/drift"
 	"github.com/smaint/smaint/stages/features"
+	"github.com/smaint/smaint/stages/forecast"
 	"github.com/smaint/smaint/stages/retrain"
 	"github.com/smaint/smaint/stages/score"
 )
@@ -35,12 +36,14 @@ func Topology(t pipeline.Topics) []Spec {
 		{Name: "features", Inputs: topics(t.Clean), Outputs: topics(t.Features, t.Late), Shares: true, build: newFeatures},
 		{Name: "score", Inputs: topics(t.Features), Outputs: topics(t.Scores), build: newScore},
 		{Name: "drift", Inputs: topics(t.Clean), Outputs: topics(t.Drift, t.Retrain), Shares: true, build: newDrift},
-		{Name: "alert", Inputs: topics(t.Scores, t.Drift), Outputs: topics(t.Alerts), build: newAlert},
+		{Name: "forecast", Inputs: topics(t.Features), Outputs: topics(t.Forecasts), build: newForecast},
+		{Name: "alert", Inputs: topics(t.Scores, t.Drift, t.Forecasts), Outputs: topics(t.Alerts), build: newAlert},
 		{Name: "retrain", Inputs: topics(t.Features, t.Retrain), Outputs: topics(t.ModelUpdates), Named: true, build: newRetrain},
 		{Name: "sink-readings", Group: "sink", Inputs: topics(t.Clean), Storage: true, build: store},
 		{Name: "sink-features", Group: "sink", Inputs: topics(t.Features), Storage: true, build: store},
 		{Name: "sink-scores", Group: "sink", Inputs: topics(t.Scores), Storage: true, build: store},
 		{Name: "sink-drift", Group: "sink", Inputs: topics(t.Drift), Storage: true, build: store},
+		{Name: "sink-forecasts", Group: "sink", Inputs: topics(t.Forecasts), Storage: true, build: store},
 		{Name: "sink-alerts", Group: "sink", Inputs: topics(t.Alerts), Storage: true, build: store},
 		{Name: "sink-retrain", Group: "sink", Inputs: topics(t.Retrain), Storage: true, build: store},
 	}
@@ -215,6 +218,13 @@ func newDrift(_ context.Context, c *Config, s Spec) (pipeline.Node, error) {
 	return node[schemas.SensorReading](s, st, err)
 }
 
+func newForecast(_ context.Context, c *Config, s Spec) (pipeline.Node, error) {
+	cfg := c.Forecast
+	cfg.ForecastsTopic, cfg.Registerer, cfg.Logger = s.Outputs[0], c.Registerer, c.logger(s)
+	st, err := forecast.New(cfg)
+	return node[schemas.FeatureVector](s, st, err)
+}
+
 func newAlert(_ context.Context, c *Config, s Spec) (pipeline.Node, error) {
 	cfg := c.Alert
 	cfg.AlertsTopic, cfg.Registerer, cfg.Logger = s.Outputs[0], c.Registerer, c.logger(s)
@@ -222,7 +232,7 @@ func newAlert(_ context.Context, c *Config, s Spec) (pipeline.Node, error) {
 	if err != nil {
 		return pipeline.Node{}, err
 	}
-	return pipeline.NewNode(s.Name, s.Inputs, pipeline.Stage[alert.Event](st), alert.Decode(s.Inputs[0], s.Inputs[1])), nil
+	return pipeline.NewNode(s.Name, s.Inputs, pipeline.Stage[alert.Event](st), alert.Decode(s.Inputs[0], s.Inputs[1], s.Inputs[2])), nil
 }
 
 func store(ctx context.Context, c *Config, s Spec) (pipeline.Node, error) {

@@ -28,11 +28,11 @@ func TestSelect(t *testing.T) {
 		storage bool
 		want    []string
 	}{
-		{[]string{"all"}, false, []string{"dedupe", "features", "score", "drift", "alert"}},
-		{[]string{"all"}, true, []string{"dedupe", "features", "score", "drift", "alert",
-			"sink-readings", "sink-features", "sink-scores", "sink-drift", "sink-alerts", "sink-retrain"}},
+		{[]string{"all"}, false, []string{"dedupe", "features", "score", "drift", "forecast", "alert"}},
+		{[]string{"all"}, true, []string{"dedupe", "features", "score", "drift", "forecast", "alert",
+			"sink-readings", "sink-features", "sink-scores", "sink-drift", "sink-forecasts", "sink-alerts", "sink-retrain"}},
 		{[]string{"alert", "dedupe"}, false, []string{"dedupe", "alert"}}, // pipeline order
-		{[]string{"sink"}, false, []string{"sink-readings", "sink-features", "sink-scores", "sink-drift", "sink-alerts", "sink-retrain"}},
+		{[]string{"sink"}, false, []string{"sink-readings", "sink-features", "sink-scores", "sink-drift", "sink-forecasts", "sink-alerts", "sink-retrain"}},
 		{[]string{"score", "retrain"}, false, []string{"score", "retrain"}}, // only when named
 	} {
 		got, err := stages.Select(topics, tc.names, tc.storage)
@@ -45,7 +45,7 @@ func TestSelect(t *testing.T) {
 			t.Errorf("Select(%v): %v", bad, err)
 		}
 	}
-	if got, want := stages.Names(), []string{"dedupe", "features", "score", "drift", "alert", "retrain", "sink"}; !slices.Equal(got, want) {
+	if got, want := stages.Names(), []string{"dedupe", "features", "score", "drift", "forecast", "alert", "retrain", "sink"}; !slices.Equal(got, want) {
 		t.Errorf("Names() = %v, want %v", got, want)
 	}
 }
@@ -68,7 +68,7 @@ func TestTopologyIsConnected(t *testing.T) {
 			}
 		}
 	}
-	if got, want := names(stages.Downstream(topics, topics.Clean)), []string{"features", "score", "drift", "alert"}; !slices.Equal(got, want) {
+	if got, want := names(stages.Downstream(topics, topics.Clean)), []string{"features", "score", "drift", "forecast", "alert"}; !slices.Equal(got, want) {
 		t.Errorf("downstream of the clean readings: %v, want %v", got, want)
 	}
 }

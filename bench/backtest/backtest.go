@@ -22,6 +22,7 @@ import (
 	"github.com/smaint/smaint/schemas"
 	"github.com/smaint/smaint/stages"
 	"github.com/smaint/smaint/stages/features"
+	"github.com/smaint/smaint/stages/forecast"
 	"github.com/smaint/smaint/stages/simulate"
 )
 
@@ -105,11 +106,12 @@ func ResultDelay(c features.Config) time.Duration {
 
 // Result is what the stages made of the rows.
 type Result struct {
-	Scores  map[string][]schemas.AnomalyScore // by sensor, in window order
-	Alerts  []schemas.Alert                   // every record, in order
-	Log     simulate.AlertLog
-	Drifted []schemas.DriftReport // the reports that found drift
-	Retrain int64                 // retrain requests
+	Scores    map[string][]schemas.AnomalyScore // by sensor, in window order
+	Alerts    []schemas.Alert                   // every record, in order
+	Log       simulate.AlertLog
+	Drifted   []schemas.DriftReport // the reports that found drift
+	Forecasts []schemas.Forecast
+	Retrain   int64 // retrain requests
 }
 
 // Run replays rows, in event-time order, through off as the clean
@@ -126,6 +128,7 @@ func Run(ctx context.Context, off *pipeline.Offline, topics pipeline.Topics, row
 			res.Drifted = append(res.Drifted, *r)
 		}
 	})
+	pipeline.Observe(off, topics.Forecasts, func(f *schemas.Forecast) { res.Forecasts = append(res.Forecasts, *f) })
 	off.Tap(topics.Retrain, func([]byte) error { res.Retrain++; return nil })
 	if err := Replay(ctx, off, topics.Clean, InEventOrder(rows)); err != nil {
 		return nil, err
@@ -229,19 +232,29 @@ func alertsOpen(alerts []schemas.Alert, lateness time.Duration) func(sensor stri
 // Summary is what a backtest prints; its JSON form is the last line of
 // "smaint backtest --json".
 type Summary struct {
-	Rows             int                  `json:"rows"`
-	Sensors          int                  `json:"sensors"`
-	From             time.Time            `json:"from"`
-	To               time.Time            `json:"to"`
-	WindowSpec       string               `json:"window_spec"`         // the windows used, as --windows reads them
-	Interval         float64              `json:"sampling_interval_s"` // see SamplingInterval
-	Windows          int                  `json:"windows"`
-	AnomalousWindows int                  `json:"anomalous_windows"`
-	AlertsOpened     map[string]int       `json:"alerts_opened"` // by kind
-	DriftReports     int                  `json:"drifted_reports"`
-	RetrainEvents    int64                `json:"retrain_events"`
-	Output           string               `json:"output"`
-	Evaluation       *simulate.Evaluation `json:"evaluation,omitempty"` // against a ground truth
+	Rows             int            `json:"rows"`
+	Sensors          int            `json:"sensors"`
+	From             time.Time      `json:"from"`
+	To               time.Time      `json:"to"`
+	WindowSpec       string         `json:"window_spec"`         // the windows used, as --windows reads them
+	Interval         float64        `json:"sampling_interval_s"` // see SamplingInterval
+	Windows          int            `json:"windows"`
+	AnomalousWindows int            `json:"anomalous_windows"`
+	AlertsOpened     map[string]int `json:"alerts_opened"` // by kind
+	DriftReports     int            `json:"drifted_reports"`
+	RetrainEvents    int64          `json:"retrain_events"`
+	Output           string         `json:"output"`
+	// Forecasts scores the forecasts against what happened at their
+	// horizon, and against the naive forecast; nil without any.
+	Forecasts  *ForecastSummary     `json:"forecasts,omitempty"`
+	Evaluation *simulate.Evaluation `json:"evaluation,omitempty"` // against a ground truth
+}
+
+// ForecastSummary is how the forecasts did.
+type ForecastSummary struct {
+	Issued   int     `json:"issued"`
+	HorizonS float64 `json:"horizon_s"`
+	forecast.Accuracy
 }
 
 // Summarize sums up res for rows, whose scored file is out.
@@ -260,6 +273,9 @@ func (res *Result) Summarize(rows []Row, out string) Summary {
 			}
 		}
 	}
+	if len(res.Forecasts) > 0 {
+		s.Forecasts = &ForecastSummary{Issued: len(res.Forecasts), HorizonS: res.Forecasts[0].HorizonS, Accuracy: forecast.Evaluate(res.Forecasts)}
+	}
 	for _, a := range res.Alerts {
 		if a.State == schemas.StateOpen {
 			s.AlertsOpened[a.Kind.String()]++
@@ -270,7 +286,11 @@ func (res *Result) Summarize(rows []Row, out string) Summary {
 
 // Evaluate adds the evaluation of res against the faults of a ground truth.
 func (s *Summary) Evaluate(res *Result, faults []simulate.Fault) {
-	ev := simulate.Evaluate(faults, s.To, res.Log.Seen(), res.Drifted, res.Retrain)
+	crossed := simulate.Crossings{}
+	for i := range res.Forecasts {
+		crossed.Add(&res.Forecasts[i])
+	}
+	ev := simulate.Evaluate(faults, s.To, res.Log.Seen(), res.Drifted, crossed, res.Retrain)
 	s.Evaluation = &ev
 }
 
@@ -305,6 +325,9 @@ func (s Summary) Print(w io.Writer) {
 	}
 	fmt.Fprintf(w, "  alerts opened    %s\n", strings.Join(opened, ", "))
 	fmt.Fprintf(w, "  drifted reports  %d, retrain requests %d\n", s.DriftReports, s.RetrainEvents)
+	if f := s.Forecasts; f != nil {
+		fmt.Fprintf(w, "  forecasts        %d at a horizon of %v: %s\n", f.Issued, time.Duration(f.HorizonS*float64(time.Second)), f.Accuracy)
+	}
 	fmt.Fprintf(w, "  wrote            %s\n", s.Output)
 	if s.Evaluation != nil {
 		fmt.Fprintf(w, "against the ground truth\n")

@@ -67,7 +67,7 @@ func Run(ctx context.Context, cfg Config) (*Summary, error) {
 	if err := prod.CreateTopics(ctx, t.All()...); err != nil {
 		return nil, err
 	}
-	w, err := pipeline.NewWatcher(r.observe, []string{t.Clean, t.DLQ, t.Alerts, t.Drift, t.Retrain, t.ModelUpdates}, cfg.Kafka...)
+	w, err := pipeline.NewWatcher(r.observe, []string{t.Clean, t.DLQ, t.Alerts, t.Drift, t.Forecasts, t.Retrain, t.ModelUpdates}, cfg.Kafka...)
 	if err != nil {
 		return nil, err
 	}
@@ -252,6 +252,11 @@ func (r *run) observe(o *pipeline.Observed) {
 		var rep schemas.DriftReport
 		if r.dec.Decode(ctx, o.Value, &rep) == nil {
 			r.check.Drift(rep)
+		}
+	case t.Forecasts:
+		var f schemas.Forecast
+		if r.dec.Decode(ctx, o.Value, &f) == nil {
+			r.check.Forecast(&f)
 		}
 	case t.ModelUpdates:
 		var u schemas.ModelUpdated

@@ -176,7 +176,7 @@ func (p *Plant) Run(id string, extra ...string) *Proc {
 	addr := ln.Addr().String()
 	ln.Close()
 	args := append([]string{"run", "--brokers", p.Addr, "--partitions", strconv.Itoa(Partitions),
-		"--stages", "dedupe,features,score,drift,alert", "--instance-id", id, "--session-timeout", "6s",
+		"--stages", "dedupe,features,score,drift,forecast,alert", "--instance-id", id, "--session-timeout", "6s",
 		"--idle-timeout", "5s", "--redis", "redis://127.0.0.1:6379/0", "--redis-prefix", p.prefix,
 		"--http", addr, "--log-level", "warn"}, p.args...)
 	cmd := exec.Command(p.bin, append(args, extra...)...)
@@ -343,7 +343,7 @@ func (p *Plant) Outputs() map[string]map[string]int { return p.OutputsOf(pipelin
 
 // outputTopics are the topics Outputs reads, by their names in
 // pipeline.TopicNames.
-var outputTopics = []string{"clean", "late", "features", "scores", "drift", "alerts", "retrain"}
+var outputTopics = []string{"clean", "late", "features", "scores", "drift", "forecasts", "alerts", "retrain"}
 
 // OutputsOf is Outputs of the pipeline on topics t, by topic name
 // (pipeline.TopicNames), so that pipelines on different topics compare.
@@ -410,6 +410,8 @@ func describe(name, kv string) string {
 		v = &schemas.AnomalyScore{}
 	case "drift":
 		v = &schemas.DriftReport{}
+	case "forecasts":
+		v = &schemas.Forecast{}
 	case "alerts":
 		v = &schemas.Alert{}
 	case "retrain":

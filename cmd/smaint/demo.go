@@ -133,6 +133,9 @@ func setUpDemo(ctx context.Context, df *demoFlags, sf *simFlags, st *stageFlags,
 	if cfg.Storage.Enabled && !st.cl.db.given() { // the API reads where the sink writes
 		st.cl.db.url = timescale.DefaultURL
 	}
+	if st.set.limits == "" { // the plant's own, unless --limits names others
+		st.set.Forecast.Limits = demo.PlantLimits()
+	}
 	services, w, err := st.services(ctx, d, opts)
 	if err != nil {
 		return cfg, closeAll, err

@@ -6,8 +6,10 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"os"
 	"time"
 
+	"github.com/smaint/smaint/bench/demo"
 	"github.com/smaint/smaint/pipeline"
 	"github.com/smaint/smaint/stages/simulate"
 )
@@ -19,7 +21,8 @@ func simulateCmd(ctx context.Context, args []string, stdout, stderr io.Writer) e
 		sf     simFlags
 		lf     logFlags
 		count  int64
-		csvOut string
+		csvOut    string
+		limitsOut string
 	)
 	kf.register(fs)
 	sf.register(fs, 10_000)
@@ -27,6 +30,7 @@ func simulateCmd(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	fs.DurationVar(&sf.cfg.Span, "span", simulate.Config{}.WithDefaults().Span, "event time the simulation covers, ending now")
 	fs.Int64Var(&count, "count", 0, "stop after this many records (0: when the span is covered)")
 	fs.StringVar(&csvOut, "csv", "", "write the readings to this CSV file instead of Kafka")
+	fs.StringVar(&limitsOut, "limits", "", "also write the simulated plant's failure limits to this file, for --limits of run and backtest")
 	fs.Var(timeFlag{&sf.cfg.Start}, "start", "event time of the first reading, RFC 3339 (default: --span before now); fixes the daily cycle's phase for repeatable runs")
 	if err := fs.parse(args); err != nil {
 		return err
@@ -52,6 +56,15 @@ func simulateCmd(ctx context.Context, args []string, stdout, stderr io.Writer) e
 		}
 		if d, opts, err = kf.connect(log); err != nil {
 			return err
+		}
+	}
+	if limitsOut != "" {
+		b, err := json.MarshalIndent(demo.PlantLimits(), "", "  ")
+		if err == nil {
+			err = os.WriteFile(limitsOut, append(b, '\n'), 0o644)
+		}
+		if err != nil {
+			return fmt.Errorf("--limits: %w", err)
 		}
 	}
 	sim, closeTruth, err := sf.open()

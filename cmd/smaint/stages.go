@@ -16,6 +16,7 @@ import (
 	"github.com/smaint/smaint/stages/alert"
 	"github.com/smaint/smaint/stages/dedupe"
 	"github.com/smaint/smaint/stages/features"
+	"github.com/smaint/smaint/stages/forecast"
 	"github.com/smaint/smaint/stages/score"
 )
 
@@ -26,13 +27,14 @@ type settings struct {
 	stages.Config
 	models    string  // the score stage's model store
 	actions   string  // the alert stage's rules file
+	limits    string  // the forecast stage's limits file
 	deviation float64 // the score stage's detector's Z0; 0: its default
 }
 
 // settingFlags register, per stage with settings, its flags.
 var settingFlags = map[string]func(*flagSet, *settings){
 	"dedupe": dedupeFlags, "features": featureFlags, "score": scoreFlags, "drift": driftFlags, "alert": alertFlags,
-	"retrain": retrainFlags,
+	"retrain": retrainFlags, "forecast": forecastFlags,
 }
 
 // newSettings registers the settings of specs.
@@ -109,12 +111,34 @@ func retrainFlags(fs *flagSet, set *settings) {
 	fs.IntVar(&c.Forest.Trees, "train-trees", c.Forest.Trees, "retrain: trees per forest")
 }
 
+func forecastFlags(fs *flagSet, set *settings) {
+	c := &set.Forecast
+	fs.StringVar(&set.limits, "limits", "", "JSON file of the sensors' failure limits, by sensor_id or sensor_type: a forecast foreseeing one crossed raises a PREDICTED alert")
+	fs.DurationVar(&c.Horizon, "forecast-horizon", c.Horizon, "forecast: how far ahead forecasts look")
+	fs.IntVar(&c.History, "forecast-history", c.History, "forecast: window lengths of a sensor's past the model is fitted on")
+	fs.StringVar(&c.DefaultFeature, "forecast-feature", c.DefaultFeature, "forecast: feature forecast for sensors whose limit names none")
+	fs.Var(funcValue{func() string { return fmt.Sprintf("%g,%g", c.Slow.Alpha, c.Slow.T) }, func(s string) error {
+		if _, err := fmt.Sscanf(s, "%g,%g", &c.Slow.Alpha, &c.Slow.T); err != nil {
+			return fmt.Errorf("want ALPHA,T: %v", err)
+		}
+		return nil
+	}}, "forecast-slow", "forecast: the usual model's ALPHA,T: level smoothing, and the t statistic of the history's slope at which it is projected")
+	fs.Var(funcValue{func() string { return fmt.Sprintf("%g,%g,%g", c.Fast.Alpha, c.Fast.Beta, c.Fast.Phi) }, func(s string) error {
+		if _, err := fmt.Sscanf(s, "%g,%g,%g", &c.Fast.Alpha, &c.Fast.Beta, &c.Fast.Phi); err != nil {
+			return fmt.Errorf("want ALPHA,BETA,PHI: %v", err)
+		}
+		return nil
+	}}, "forecast-fast", "forecast: the model used while the first keeps missing to one side: ALPHA,BETA,PHI")
+	fs.Float64Var(&c.Bias, "forecast-trend-signal", c.Bias, "forecast: the trend is projected once the level alone keeps missing to one side: when the tracking signal of its last one-step errors reaches this (0 to 1)")
+}
+
 func alertFlags(fs *flagSet, set *settings) {
 	c := &set.Alert
 	fs.IntVar(&c.K, "alert-k", c.K, "open an alert when K ...")
 	fs.IntVar(&c.M, "alert-m", c.M, "... of a sensor's last M windows are anomalous (with hopping windows, K, M and the quiet count window lengths)")
 	fs.IntVar(&c.Quiet, "alert-quiet", c.Quiet, "resolve an alert after this many normal windows in a row")
 	fs.Float64Var(&c.DriftTypical, "drift-typical", c.DriftTypical, "a drifted report counts towards a DRIFT alert only if its KS statistic is this many times the median of the sensor's last 12 reports' (at least 1)")
+	fs.IntVar(&c.PredictK, "predict-k", c.PredictK, "open a PREDICTED alert when this many forecasts in a row foresee the sensor's limit crossed")
 	fs.StringVar(&set.actions, "actions", "", "JSON file of recommended-action rules, tried before the built-in ones")
 }
 
@@ -142,6 +166,13 @@ func (set *settings) config(ctx context.Context, d *deps) (stages.Config, error)
 		for _, m := range c.Score.Models {
 			d.log.Info("model loaded", "model", m.Model, "version", m.Version)
 		}
+	}
+	if set.limits != "" {
+		limits, err := forecast.LoadLimits(set.limits)
+		if err != nil {
+			return c, fmt.Errorf("--limits: %w", err)
+		}
+		c.Forecast.Limits = limits
 	}
 	if set.actions != "" {
 		rules, err := alert.LoadActions(set.actions)

@@ -19,6 +19,8 @@ func Node(name, topic string, t pipeline.Topics, cfg Config) (pipeline.Node, err
 		return node(name, topic, Scores, cfg)
 	case t.Drift:
 		return node(name, topic, Drift, cfg)
+	case t.Forecasts:
+		return node(name, topic, Forecasts, cfg)
 	case t.Alerts:
 		return node(name, topic, Alerts, cfg)
 	case t.Retrain:

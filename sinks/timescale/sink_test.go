@@ -172,6 +172,17 @@ func TestEveryTableStoresAndReplays(t *testing.T) {
 		return dl.Process(ctx, msgs([]schemas.DriftReport{{SensorID: "s", SensorType: "vibration", CurrentStart: t0, CurrentEnd: end,
 			KSStatistic: 0.4, KSPValue: 1e-9, PSI: 0.5, Drifted: true, Method: "ks+psi"}}))
 	})
+	fc, _ := localSink(t, Forecasts, cfg)
+	twice("sensor_forecasts", func() (pipeline.Result, error) {
+		return fc.Process(ctx, msgs([]schemas.Forecast{
+			{SensorID: "s", AssetID: "a", SensorType: "temperature", Feature: "mean", IssuedAt: end, HorizonS: 1800, Observed: 70,
+				Level: 70, TrendPerHour: 4, Value: 72, Lower: 71, Upper: 73, LimitDirection: "above", Limit: 72, CrossesInS: 1750,
+				CrossesEarliestS: 900, CrossesLatestS: -1, Model: "holt"}}))
+	})
+	var limit, latestCross *float64
+	if err := pool.QueryRow(ctx, `SELECT limit_value, crosses_latest_s FROM sensor_forecasts`).Scan(&limit, &latestCross); err != nil || limit == nil || *limit != 72 || latestCross != nil {
+		t.Fatalf("forecast read back: limit %v, latest crossing %v (want NULL: beyond the horizon), %v", limit, latestCross, err)
+	}
 	al, _ := localSink(t, Alerts, cfg)
 	twice("alert_events", func() (pipeline.Result, error) {
 		return al.Process(ctx, msgs([]schemas.Alert{{AlertID: "al-1", SensorID: "s", Kind: schemas.KindAnomaly, Severity: schemas.SeverityWarning,

@@ -91,6 +91,32 @@ var Drift = Table[schemas.DriftReport]{
 	},
 }
 
+// Forecasts is the table of forecasts. A forecast without a limit stores
+// NULL for limit_direction and limit.
+var Forecasts = Table[schemas.Forecast]{
+	Name: "sensor_forecasts",
+	Columns: []string{"sensor_id", "asset_id", "sensor_type", "feature", "issued_at", "horizon_s", "observed", "level", "trend_per_hour",
+		"value", "lower", "upper", "limit_direction", "limit_value", "crosses_in_s", "crosses_earliest_s", "crosses_latest_s", "model"},
+	Key:  []string{"sensor_id", "issued_at"},
+	Time: "issued_at",
+	Row: func(f *schemas.Forecast, dst []any) ([]any, error) {
+		var dir, limit any
+		if f.LimitDirection != "" {
+			dir, limit = f.LimitDirection, f.Limit
+		}
+		return append(dst, f.SensorID, f.AssetID, f.SensorType, f.Feature, f.IssuedAt, f.HorizonS, f.Observed, f.Level, f.TrendPerHour,
+			f.Value, f.Lower, f.Upper, dir, limit, nullSeconds(f.CrossesInS), nullSeconds(f.CrossesEarliestS), nullSeconds(f.CrossesLatestS), f.Model), nil
+	},
+}
+
+// nullSeconds is a crossing time, NULL for "not within the horizon".
+func nullSeconds(s float64) any {
+	if s < 0 {
+		return nil
+	}
+	return s
+}
+
 // Alerts is the table of alert records, every state of every alert.
 var Alerts = Table[schemas.Alert]{
 	Name: "alert_events",

@@ -30,14 +30,16 @@ import (
 	"github.com/smaint/smaint/schemas"
 )
 
-// Event is one input of the stage: an anomaly score or a drift report.
+// Event is one input of the stage: an anomaly score, a drift report or a
+// forecast.
 type Event struct {
-	Score *schemas.AnomalyScore
-	Drift *schemas.DriftReport
+	Score    *schemas.AnomalyScore
+	Drift    *schemas.DriftReport
+	Forecast *schemas.Forecast
 }
 
-// Decode returns the runner's decoder for Events from the two topics.
-func Decode(scoresTopic, driftTopic string) pipeline.DecodeFunc[Event] {
+// Decode returns the runner's decoder for Events from the three topics.
+func Decode(scoresTopic, driftTopic, forecastsTopic string) pipeline.DecodeFunc[Event] {
 	return func(ctx context.Context, d *schemas.Decoder, topic string, b []byte, ev *Event) error {
 		switch topic {
 		case scoresTopic:
@@ -46,6 +48,9 @@ func Decode(scoresTopic, driftTopic string) pipeline.DecodeFunc[Event] {
 		case driftTopic:
 			*ev = Event{Drift: new(schemas.DriftReport)}
 			return d.Decode(ctx, b, ev.Drift)
+		case forecastsTopic:
+			*ev = Event{Forecast: new(schemas.Forecast)}
+			return d.Decode(ctx, b, ev.Forecast)
 		}
 		return fmt.Errorf("%w: alert stage does not read topic %s", pipeline.ErrInvalid, topic)
 	}
@@ -76,8 +81,12 @@ type Config struct {
 	DriftTypical   float64
 	DriftTypicalOf int
 	DriftWarmUp    int
-	CriticalAt     float64 // an alert whose score reached this ... (default 0.99)
-	CriticalRuns   int     // ... over at least 3 windows, or that lasts this many windows, is CRITICAL (default 15)
+	// PredictK: a PREDICTED alert opens after this many forecasts in a
+	// row foresee the sensor's limit crossed within their horizon
+	// (default 1); it resolves after Quiet in a row that do not.
+	PredictK     int
+	CriticalAt   float64 // an alert whose score reached this ... (default 0.99)
+	CriticalRuns int     // ... over at least 3 windows, or that lasts this many windows, is CRITICAL (default 15)
 
 	Actions     []ActionRule // default DefaultActions
 	AlertsTopic string       // default maintenance.alerts
@@ -107,6 +116,7 @@ func (c Config) WithDefaults() Config {
 	def(&c.CriticalRuns, 15)
 	def(&c.DriftTypicalOf, 12)
 	def(&c.DriftWarmUp, 3)
+	def(&c.PredictK, 1)
 	if c.DriftTypical == 0 {
 		c.DriftTypical = 3
 	}
@@ -138,8 +148,8 @@ func (c Config) Validate() error {
 		return fmt.Errorf("%w: alert: %d (drift %d) of %d windows", pipeline.ErrConfig, c.K, c.DriftK, c.M)
 	case c.Settle < 0:
 		return fmt.Errorf("%w: alert: negative settle time", pipeline.ErrConfig)
-	case c.Quiet < 1 || c.DriftQuiet < 1 || c.CriticalRuns < 1:
-		return fmt.Errorf("%w: alert: quiet %d, drift quiet %d, critical runs %d must be positive", pipeline.ErrConfig, c.Quiet, c.DriftQuiet, c.CriticalRuns)
+	case c.Quiet < 1 || c.DriftQuiet < 1 || c.CriticalRuns < 1 || c.PredictK < 1:
+		return fmt.Errorf("%w: alert: quiet %d, drift quiet %d, critical runs %d, predict k %d must be positive", pipeline.ErrConfig, c.Quiet, c.DriftQuiet, c.CriticalRuns, c.PredictK)
 	case !(c.DriftTypical >= 1) || c.DriftTypicalOf < 1 || c.DriftWarmUp < 1 || c.DriftWarmUp > c.DriftTypicalOf:
 		return fmt.Errorf("%w: alert: drift %v times typical (at least 1) of %d reports, warm-up %d (1 to that many)", pipeline.ErrConfig, c.DriftTypical, c.DriftTypicalOf, c.DriftWarmUp)
 	case c.UpdateEvery < 0 || c.SilentAfter <= 0:
@@ -150,8 +160,8 @@ func (c Config) Validate() error {
 	return nil
 }
 
-// Stage is the alert stage. Run it with a pipeline.Runner on sensor.scores
-// and sensor.drift, co-partitioned (pipeline.CoPartitioned) so one member
+// Stage is the alert stage. Run it with a pipeline.Runner on sensor.scores,
+// sensor.drift and sensor.forecasts, co-partitioned (pipeline.CoPartitioned) so one member
 // sees all of a sensor's events; its methods are called from the runner's
 // goroutine.
 //
@@ -188,6 +198,8 @@ type sensorState struct {
 	anomaly        *openAlert
 	drift          *openAlert
 	silent         *openAlert
+	predicted      *openAlert
+	predict        predictState
 	driftQuiet     int
 	driftRecent    []bool       // the last M drift reports that were not an incident's: drifted?
 	driftStats     []driftStat  // the last DriftTypicalOf drift reports' KS statistics, oldest first
@@ -292,6 +304,11 @@ func (s *Stage) Process(_ context.Context, in []pipeline.Msg[Event], out *pipeli
 				return pipeline.Invalidf("drift report without sensor_id")
 			}
 			s.drift(m.Value.Drift, m.Partition, tp, m.Offset, em)
+		case m.Value.Forecast != nil:
+			if m.Value.Forecast.SensorID == "" {
+				return pipeline.Invalidf("forecast without sensor_id")
+			}
+			s.forecast(m.Value.Forecast, m.Partition, tp, m.Offset, em)
 		}
 		return nil
 	})
@@ -568,6 +585,8 @@ func (s *Stage) severity(a *openAlert) schemas.Severity {
 			return schemas.SeverityCritical
 		}
 		return schemas.SeverityWarning
+	case schemas.KindPredicted:
+		return predictedSeverity(a)
 	default:
 		return a.Severity
 	}
@@ -620,6 +639,8 @@ func (s *Stage) describe(a *openAlert, score float64) (string, string) {
 		return fmt.Sprintf("The distribution of %s changed: KS p=%.2g, PSI %.2f.", what, a.Evidence["ks_p_value"], a.Evidence["psi"]), action
 	case schemas.KindSensorSilent:
 		return fmt.Sprintf("%s has sent nothing since %s.", what, a.LastSeen.Format(time.RFC3339)), action
+	case schemas.KindPredicted:
+		return describePredicted(a, what, action)
 	}
 	return what, action
 }

@@ -84,8 +84,11 @@ func (e *env) feed(t *testing.T, evs ...alert.Event) []schemas.Alert {
 	in := make([]pipeline.Msg[alert.Event], len(evs))
 	for i, ev := range evs {
 		topic := "sensor.scores"
-		if ev.Drift != nil {
+		switch {
+		case ev.Drift != nil:
 			topic = "sensor.drift"
+		case ev.Forecast != nil:
+			topic = "sensor.forecasts"
 		}
 		in[i] = pipeline.Msg[alert.Event]{Value: ev, Topic: topic, Offset: e.off[topic]}
 		e.off[topic]++

@@ -13,7 +13,8 @@ import (
 
 // Retained implements pipeline.Retainer: for each input partition, the
 // oldest offset a sensor's state was built from (its last M windows, its
-// open alerts' first events, the drift reports it holds).
+// open alerts' first events, the drift reports it holds, the first of the
+// forecasts in a row that foresee a crossing).
 func (s *Stage) Retained() map[pipeline.TopicPartition]int64 {
 	out := map[pipeline.TopicPartition]int64{}
 	keep := func(tp pipeline.TopicPartition, off int64) {
@@ -34,7 +35,10 @@ func (s *Stage) Retained() map[pipeline.TopicPartition]int64 {
 		if len(sn.driftStats) > 0 {
 			keep(sn.driftStats[0].tp, sn.driftStats[0].off)
 		}
-		for _, a := range []*openAlert{sn.anomaly, sn.drift} {
+		if sn.predict.run > 0 {
+			keep(sn.predict.from, sn.predict.fromOffset)
+		}
+		for _, a := range []*openAlert{sn.anomaly, sn.drift, sn.predicted} {
 			if a != nil {
 				keep(a.keep, a.keepOffset)
 			}
@@ -105,7 +109,7 @@ func newMetrics(reg prometheus.Registerer) metrics {
 	}
 	// Every kind's series exists from the start, at 0, so that rates and
 	// dashboards see a kind before its first alert.
-	for k := schemas.KindAnomaly; k <= schemas.KindSensorSilent; k++ {
+	for k := schemas.KindAnomaly; k <= schemas.KindPredicted; k++ {
 		m.opened.WithLabelValues(k.String())
 		m.resolved.WithLabelValues(k.String())
 	}

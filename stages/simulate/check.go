@@ -25,6 +25,7 @@ type Check struct {
 	retrains       int64
 	alerts         AlertLog
 	drifted        []schemas.DriftReport
+	crossed        Crossings
 
 	// OnAlert, if set, sees every alert record as Alert folds it in, and
 	// whether its kind changed from the alert's previous record. It is
@@ -89,6 +90,16 @@ func (c *Check) Drift(r schemas.DriftReport) {
 	c.mu.Unlock()
 }
 
+// Forecast notes a forecast.
+func (c *Check) Forecast(f *schemas.Forecast) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.crossed == nil {
+		c.crossed = Crossings{}
+	}
+	c.crossed.Add(f)
+}
+
 // CheckCounts are a Check's tallies at one moment.
 type CheckCounts struct {
 	SentValid, SentMalformed int64
@@ -117,7 +128,7 @@ func (c *Check) Counts() CheckCounts {
 func (c *Check) Evaluate(faults []Fault, reached time.Time) Evaluation {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	return Evaluate(faults, reached, c.alerts.Seen(), c.drifted, c.retrains)
+	return Evaluate(faults, reached, c.alerts.Seen(), c.drifted, c.crossed, c.retrains)
 }
 
 // bitset is a growable set of small non-negative integers.

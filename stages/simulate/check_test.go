@@ -73,7 +73,7 @@ func TestEvaluateMatchesAlertsToIncidents(t *testing.T) {
 		t.Error("the kind change was not reported")
 	}
 	drifted := []schemas.DriftReport{{SensorID: "s4", CurrentEnd: t0.Add(6 * time.Minute), Drifted: true}}
-	ev := simulate.Evaluate(faults, t0.Add(30*time.Minute), log.Seen(), drifted, 3)
+	ev := simulate.Evaluate(faults, t0.Add(30*time.Minute), log.Seen(), drifted, nil, 3)
 	if ev.AlertsOpened != 2 || ev.AnomalyAlerts != 2 || ev.TruePositives != 1 || ev.IncidentsInjected != 2 || ev.IncidentsDetected != 1 {
 		t.Fatalf("%+v", ev)
 	}

@@ -15,18 +15,19 @@ const DetectionGrace = 5 * time.Minute
 // Evaluation scores what a pipeline raised against what the simulator
 // injected: the demo's summary and the backtest's with --truth.
 type Evaluation struct {
-	AlertsOpened      int      `json:"alerts_opened"`  // distinct alerts, every kind
-	AnomalyAlerts     int      `json:"anomaly_alerts"` // of which ANOMALY at some point
-	TruePositives     int      `json:"anomaly_alerts_matching"`
-	IncidentsInjected int      `json:"incidents_injected"`
-	IncidentsDetected int      `json:"incidents_detected"`
-	Precision         *float64 `json:"precision"` // of anomaly alerts; null when none opened
-	Recall            *float64 `json:"recall"`    // of incidents; null when none injected
-	MeanDelaySeconds  float64  `json:"mean_detection_delay_s"`
-	MaxDelaySeconds   float64  `json:"max_detection_delay_s"`
-	DriftInjected     int      `json:"drift_injected"`
-	DriftDetected     int      `json:"drift_detected"`
-	RetrainEvents     int64    `json:"retrain_events"`
+	AlertsOpened      int         `json:"alerts_opened"`  // distinct alerts, every kind
+	AnomalyAlerts     int         `json:"anomaly_alerts"` // of which ANOMALY at some point
+	TruePositives     int         `json:"anomaly_alerts_matching"`
+	IncidentsInjected int         `json:"incidents_injected"`
+	IncidentsDetected int         `json:"incidents_detected"`
+	Precision         *float64    `json:"precision"` // of anomaly alerts; null when none opened
+	Recall            *float64    `json:"recall"`    // of incidents; null when none injected
+	MeanDelaySeconds  float64     `json:"mean_detection_delay_s"`
+	MaxDelaySeconds   float64     `json:"max_detection_delay_s"`
+	DriftInjected     int         `json:"drift_injected"`
+	DriftDetected     int         `json:"drift_detected"`
+	RetrainEvents     int64       `json:"retrain_events"`
+	Predictions       Predictions `json:"predictions"`
 	incidents         []incidentResult
 }
 
@@ -43,8 +44,8 @@ type incidentResult struct {
 // the incidents the simulation played out whole, and the drifts it ramped
 // up fully, by reached (the event time the run got to); an alert matching
 // an incident cut short is still a true positive.
-func Evaluate(faults []Fault, reached time.Time, alerts []AlertSeen, drifted []schemas.DriftReport, retrain int64) Evaluation {
-	ev := Evaluation{AlertsOpened: len(alerts), RetrainEvents: retrain}
+func Evaluate(faults []Fault, reached time.Time, alerts []AlertSeen, drifted []schemas.DriftReport, crossed Crossings, retrain int64) Evaluation {
+	ev := Evaluation{AlertsOpened: len(alerts), RetrainEvents: retrain, Predictions: evaluatePredictions(faults, reached, alerts, crossed)}
 	var incidents, begun []Fault
 	for _, f := range faults {
 		if f.Start.After(reached) {
@@ -133,6 +134,7 @@ func (ev Evaluation) Print(w io.Writer) {
 	if ev.IncidentsDetected > 0 {
 		fmt.Fprintf(w, "  detection delay     mean %.0fs, max %.0fs (event time from onset to alert)\n", ev.MeanDelaySeconds, ev.MaxDelaySeconds)
 	}
+	ev.Predictions.Print(w)
 	fmt.Fprintf(w, "  drift               %10d injected, %d detected; %d retrain events\n", ev.DriftInjected, ev.DriftDetected, ev.RetrainEvents)
 }
 

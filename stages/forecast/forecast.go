@@ -1,0 +1,271 @@
+// Package forecast is the forecast stage: it follows one feature of each
+// sensor window by window with a damped-trend model (Holt), and issues,
+// as each window closes, where the feature will be at the horizon, with
+// an 80% interval, and when it will cross the sensor's limit. The alert
+// stage turns forecasts that cross into PREDICTED alerts.
+//
+// A forecast depends only on the sensor's last History windows, so a
+// restart that replays them (pipeline.Retainer) forecasts exactly as an
+// uninterrupted run would.
+package forecast
+
+import (
+	"context"
+	"fmt"
+	"math"
+	"slices"
+	"strconv"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/smaint/smaint/pipeline"
+	"github.com/smaint/smaint/schemas"
+)
+
+// ModelName is what Forecast records name the model.
+const ModelName = "holt-damped"
+
+// Stage is the forecast stage: FeatureVectors in, Forecasts out. Run it
+// with a pipeline.Runner on sensor.features; its methods are called from
+// the runner's goroutine. A sensor gets no forecast until WarmUp window
+// lengths of it have been seen, nor for a window whose feature is not a
+// number.
+type Stage struct {
+	cfg       Config
+	forecasts *pipeline.Output[*schemas.Forecast]
+	sensors   map[string]*sensorState
+	parts     map[pipeline.TopicPartition]*partState
+	met       metrics
+	// Scratch space for one forecast.
+	path, spread, sorted, strided, errs []float64
+}
+
+type partState struct {
+	next, replayTo int64
+	sensors        map[string]bool
+}
+
+type sensorState struct {
+	tp        pipeline.TopicPartition
+	limit     *Limit
+	feature   string
+	values    []float64 // the last History·overlap windows' feature, oldest first
+	offsets   []int64   // their offsets
+	lastStart time.Time
+	overlap   int
+	step      time.Duration // the time a step of the model spans
+}
+
+// MaxSteps bounds the steps a forecast looks ahead: a horizon that needs
+// more (windows far shorter than it) is cut to MaxSteps steps.
+const MaxSteps = 1000
+
+type metrics struct {
+	forecasts, crossing prometheus.Counter
+	skipped             prometheus.Counter
+}
+
+// New returns a Stage for cfg (after defaults), or cfg's validation error.
+func New(cfg Config) (*Stage, error) {
+	cfg = cfg.WithDefaults()
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	m := metrics{
+		forecasts: prometheus.NewCounter(prometheus.CounterOpts{Name: "smaint_forecasts_total", Help: "Forecasts issued."}),
+		crossing:  prometheus.NewCounter(prometheus.CounterOpts{Name: "smaint_forecast_crossings_total", Help: "Forecasts that foresee the sensor's limit crossed within the horizon (or already crossed)."}),
+		skipped:   prometheus.NewCounter(prometheus.CounterOpts{Name: "smaint_forecast_skipped_windows_total", Help: "Windows left out of the forecasts: their feature was not a number, or they were older than the sensor's last."}),
+	}
+	if cfg.Registerer != nil {
+		cfg.Registerer.MustRegister(m.forecasts, m.crossing, m.skipped)
+	}
+	return &Stage{
+		cfg: cfg, forecasts: pipeline.NewOutput[*schemas.Forecast](cfg.ForecastsTopic),
+		sensors: map[string]*sensorState{}, parts: map[pipeline.TopicPartition]*partState{}, met: m,
+	}, nil
+}
+
+// Outputs implements pipeline.Outputter.
+func (s *Stage) Outputs() []pipeline.Port { return []pipeline.Port{s.forecasts} }
+
+// Process follows each window's feature and emits a forecast for it.
+func (s *Stage) Process(_ context.Context, in []pipeline.Msg[schemas.FeatureVector], out *pipeline.Emitter) error {
+	pipeline.Each(in, out, func(_ int, m *pipeline.Msg[schemas.FeatureVector]) error {
+		fv := &m.Value
+		if fv.SensorID == "" {
+			return pipeline.Invalidf("feature vector without sensor_id")
+		}
+		tp := pipeline.TopicPartition{Topic: m.Topic, Partition: m.Partition}
+		p := s.parts[tp]
+		if p == nil {
+			p = &partState{sensors: map[string]bool{}}
+			s.parts[tp] = p
+		}
+		p.next = max(p.next, m.Offset+1)
+		if f := s.observe(fv, tp, m.Offset); f != nil && m.Offset >= p.replayTo {
+			s.met.forecasts.Inc()
+			if f.Predicts() {
+				s.met.crossing.Inc()
+			}
+			s.forecasts.EmitAtFor(out, m.Partition, f.SensorID, f, m.ReadingID)
+		}
+		p.sensors[fv.SensorID] = true
+		return nil
+	})
+	return nil
+}
+
+// observe adds fv to its sensor's history and returns the forecast it
+// leads to, or nil.
+func (s *Stage) observe(fv *schemas.FeatureVector, tp pipeline.TopicPartition, off int64) *schemas.Forecast {
+	sn := s.sensors[fv.SensorID]
+	if sn == nil {
+		sn = &sensorState{tp: tp, limit: s.cfg.limitFor(fv.SensorID, fv.SensorType), feature: s.cfg.DefaultFeature}
+		if sn.limit != nil && sn.limit.Feature != "" {
+			sn.feature = sn.limit.Feature
+		}
+		s.sensors[fv.SensorID] = sn
+	}
+	sn.tp = tp
+	v, _ := fv.Value(sn.feature)
+	if math.IsNaN(v) || math.IsInf(v, 0) || (!sn.lastStart.IsZero() && !fv.WindowStart.After(sn.lastStart)) {
+		s.met.skipped.Inc()
+		return nil
+	}
+	sn.overlap = max(sn.overlap, schemas.Overlap(fv.WindowStart, fv.WindowEnd, sn.lastStart))
+	// A step of the model is a window length, or the time from the
+	// window before when that is longer (count windows, gaps).
+	sn.step = fv.WindowEnd.Sub(fv.WindowStart)
+	if gap := fv.WindowStart.Sub(sn.lastStart); sn.overlap == 1 && !sn.lastStart.IsZero() && gap > sn.step {
+		sn.step = gap
+	}
+	sn.lastStart = fv.WindowStart
+	sn.values = append(sn.values, v)
+	sn.offsets = append(sn.offsets, off)
+	if keep := s.cfg.History * sn.overlap; len(sn.values) > keep {
+		sn.values = slices.Delete(sn.values, 0, len(sn.values)-keep)
+		sn.offsets = slices.Delete(sn.offsets, 0, len(sn.offsets)-keep)
+	}
+	if len(sn.values) < s.cfg.WarmUp*sn.overlap {
+		return nil
+	}
+	return s.forecast(sn, fv, v)
+}
+
+// forecast fits the model to sn's history and looks Horizon ahead.
+func (s *Stage) forecast(sn *sensorState, fv *schemas.FeatureVector, observed float64) *schemas.Forecast {
+	// The model steps a window length at a time: over hopping windows it
+	// is fitted on every overlap-th window back from this one, windows
+	// that do not share readings, so that its smoothing and its errors
+	// mean the same whatever the hop.
+	hop := sn.step
+	if hop <= 0 {
+		return nil
+	}
+	steps := min(int((s.cfg.Horizon+hop-1)/hop), MaxSteps)
+	s.strided = s.strided[:0]
+	for i := (len(sn.values) - 1) % sn.overlap; i < len(sn.values); i += sn.overlap {
+		s.strided = append(s.strided, sn.values[i])
+	}
+	st, model := pick(s.strided, s.cfg.Slow, s.cfg.Fast, s.cfg.Select, s.cfg.Bias, &s.errs)
+	s.path = slices.Grow(s.path[:0], steps)[:steps]
+	s.spread = slices.Grow(s.spread[:0], steps)[:steps]
+	model.path(st, s.path, s.spread)
+	last := steps - 1
+	f := &schemas.Forecast{
+		SensorID: fv.SensorID, AssetID: fv.AssetID, SensorType: fv.SensorType, Feature: sn.feature,
+		IssuedAt: fv.WindowEnd, HorizonS: (time.Duration(steps) * hop).Seconds(), Observed: observed,
+		Level: st.level, TrendPerHour: st.trend * float64(time.Hour) / float64(hop),
+		Value: s.path[last], Lower: s.path[last] - z80*st.sigma*s.spread[last], Upper: s.path[last] + z80*st.sigma*s.spread[last],
+		CrossesInS: -1, CrossesEarliestS: -1, CrossesLatestS: -1, Model: ModelName,
+	}
+	if sn.limit != nil {
+		s.cross(f, sn, st, hop)
+	}
+	return f
+}
+
+// cross sets f's limit and when the forecast, and its interval's ends,
+// cross it. Below-limits are handled as above-limits of the negated
+// series.
+func (s *Stage) cross(f *schemas.Forecast, sn *sensorState, st state, hop time.Duration) {
+	l := sn.limit
+	usual := 0.0
+	if l.relative() {
+		s.sorted = append(s.sorted[:0], sn.values...)
+		slices.Sort(s.sorted)
+		n := len(s.sorted)
+		usual = (s.sorted[(n-1)/2] + s.sorted[n/2]) / 2
+	}
+	f.LimitDirection, f.Limit = l.direction(), l.at(usual)
+	sign := 1.0
+	if f.LimitDirection == "below" {
+		sign = -1
+	}
+	limit, level := sign*f.Limit, sign*st.level
+	band := func(k float64) []float64 { // the path (k=0) or an interval end (k=±1), sign-adjusted
+		out := make([]float64, len(s.path))
+		for i := range out {
+			out[i] = sign*s.path[i] + k*z80*st.sigma*s.spread[i]
+		}
+		return out
+	}
+	secs := func(steps float64) float64 {
+		if steps < 0 {
+			return -1
+		}
+		return steps * hop.Seconds()
+	}
+	if sign*f.Observed >= limit { // the window itself is beyond
+		f.CrossesInS, f.CrossesEarliestS, f.CrossesLatestS = 0, 0, 0
+		return
+	}
+	f.CrossesInS = secs(crossing(level, band(0), limit))
+	f.CrossesEarliestS = secs(crossing(level+z80*st.sigma, band(1), limit))
+	f.CrossesLatestS = secs(crossing(level-z80*st.sigma, band(-1), limit))
+}
+
+// Retained implements pipeline.Retainer: the oldest offset any sensor's
+// history holds, per input partition.
+func (s *Stage) Retained() map[pipeline.TopicPartition]int64 {
+	out := map[pipeline.TopicPartition]int64{}
+	for _, sn := range s.sensors {
+		if len(sn.offsets) == 0 {
+			continue
+		}
+		if cur, ok := out[sn.tp]; !ok || sn.offsets[0] < cur {
+			out[sn.tp] = sn.offsets[0]
+		}
+	}
+	return out
+}
+
+// Checkpoint implements pipeline.Checkpointer: the next offset to forecast.
+func (s *Stage) Checkpoint(tp pipeline.TopicPartition) string {
+	if p := s.parts[tp]; p != nil {
+		return "f1 " + strconv.FormatInt(p.next, 10)
+	}
+	return ""
+}
+
+// Resume implements pipeline.Checkpointer: windows below the checkpointed
+// offset rebuild histories without being forecast again.
+func (s *Stage) Resume(tp pipeline.TopicPartition, checkpoint string) {
+	var next int64
+	if _, err := fmt.Sscanf(checkpoint, "f1 %d", &next); err == nil {
+		s.parts[tp] = &partState{next: next, replayTo: next, sensors: map[string]bool{}}
+	}
+}
+
+// Revoked implements pipeline.Revoker: the partitions' sensors go.
+func (s *Stage) Revoked(_ context.Context, tps []pipeline.TopicPartition) {
+	for _, tp := range tps {
+		if p := s.parts[tp]; p != nil {
+			for id := range p.sensors {
+				delete(s.sensors, id)
+			}
+		}
+		delete(s.parts, tp)
+	}
+}

@@ -1,0 +1,118 @@
+package forecast
+
+import (
+	"math"
+	"math/rand/v2"
+	"testing"
+)
+
+func TestHoltFollowsLevelsAndLines(t *testing.T) {
+	line := make([]float64, 60)
+	for i := range line {
+		line[i] = 10 + 0.5*float64(i)
+	}
+	flat := make([]float64, 60)
+	for i := range flat {
+		flat[i] = 3
+	}
+	tests := []struct {
+		name   string
+		model  Holt
+		ys     []float64
+		steps  int
+		want   float64 // the forecast steps ahead
+		within float64
+	}{
+		{"a constant stays", Holt{0.5, 0.05, 0.9}, flat, 10, 3, 1e-12},
+		{"an undamped line continues", Holt{0.5, 0.2, 1}, line, 10, 10 + 0.5*69, 1e-3},
+		// Damped, on a line of slope s, the model settles where the
+		// one-step error e is constant: the trend b = s/(Phi + Alpha(1-Phi)/Beta),
+		// e = (1-Phi)b/Beta, the level (1-Alpha)e under the last value, and
+		// 10 steps ahead adds (Phi+...+Phi^10)·b.
+		{"a damped line bends", Holt{0.5, 0.2, 0.9}, line, 10, dampedLine(0.5, 0.2, 0.9, 0.5, 10+0.5*59, 10), 1e-3},
+	}
+	for _, tc := range tests {
+		st, _ := tc.model.fit(tc.ys, 0, new([]float64))
+		f, sd := make([]float64, tc.steps), make([]float64, tc.steps)
+		tc.model.path(st, f, sd)
+		if got := f[tc.steps-1]; math.Abs(got-tc.want) > tc.within {
+			t.Errorf("%s: forecast %v, want %v", tc.name, got, tc.want)
+		}
+		if sd[0] != 1 || sd[tc.steps-1] <= sd[0] {
+			t.Errorf("%s: spreads %v: one step is sigma, and they widen", tc.name, sd)
+		}
+	}
+}
+
+// The interval's spread follows ETS(A,Ad,N)'s variance: with Beta 0 the
+// model is simple exponential smoothing, whose h-step variance is
+// σ²(1 + (h-1)·Alpha²).
+func TestHoltSpreadIsTheModelsVariance(t *testing.T) {
+	m := Holt{Alpha: 0.4, Beta: 0, Phi: 1}
+	f, sd := make([]float64, 8), make([]float64, 8)
+	m.path(state{level: 1}, f, sd)
+	for h := 1; h <= 8; h++ {
+		if want := math.Sqrt(1 + float64(h-1)*0.16); math.Abs(sd[h-1]-want) > 1e-12 {
+			t.Errorf("h=%d: spread %v, want %v", h, sd[h-1], want)
+		}
+	}
+}
+
+func TestCrossing(t *testing.T) {
+	tests := []struct {
+		now   float64
+		path  []float64
+		limit float64
+		want  float64
+	}{
+		{5, []float64{6, 7}, 4, 0},        // already beyond
+		{1, []float64{2, 3, 4}, 2.5, 1.5}, // half way between steps 1 and 2
+		{1, []float64{2, 3}, 9, -1},       // not within the path
+		{1, []float64{3}, 2, 0.5},
+	}
+	for _, tc := range tests {
+		if got := crossing(tc.now, tc.path, tc.limit); math.Abs(got-tc.want) > 1e-12 {
+			t.Errorf("crossing(%v, %v, %v) = %v, want %v", tc.now, tc.path, tc.limit, got, tc.want)
+		}
+	}
+}
+
+func dampedLine(alpha, beta, phi, slope, last float64, h int) float64 {
+	b := slope / (phi + alpha*(1-phi)/beta)
+	e := (1 - phi) * b / beta
+	return last - (1-alpha)*e + phi*(1-math.Pow(phi, float64(h)))/(1-phi)*b
+}
+
+// The slow model projects a trend only where the history shows one, and
+// pick hands a sensor to the fast model once the slow one keeps missing.
+func TestLevelAndPick(t *testing.T) {
+	rng := rand.New(rand.NewPCG(3, 4))
+	noisy, drifting, ramp := make([]float64, 60), make([]float64, 60), make([]float64, 60)
+	for i := range noisy {
+		e := rng.NormFloat64()
+		noisy[i] = 10 + e
+		drifting[i] = 10 + 0.2*float64(i) + e
+		ramp[i] = 10 + 0.1*e + 0.5*float64(max(0, i-54))
+	}
+	slow, fast := Level{Alpha: 0.3, T: 4}, Holt{Alpha: 0.5, Beta: 0.3, Phi: 0.95}
+	tests := []struct {
+		name     string
+		ys       []float64
+		trend    bool // the slow model projects a trend
+		wantFast bool
+	}{
+		{"noise", noisy, false, false},
+		{"a steady drift", drifting, true, false},
+		{"a ramp in the last windows", ramp, false, true},
+	}
+	for _, tc := range tests {
+		st, _ := slow.fit(tc.ys, 5, new([]float64))
+		if (st.trend != 0) != tc.trend {
+			t.Errorf("%s: slow trend %v (se %v)", tc.name, st.trend, st.trendSE)
+		}
+		_, m := pick(tc.ys, slow, fast, 5, 3, new([]float64))
+		if _, isFast := m.(Holt); isFast != tc.wantFast {
+			t.Errorf("%s: picked %T", tc.name, m)
+		}
+	}
+}

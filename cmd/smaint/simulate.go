@@ -17,10 +17,10 @@ import (
 func simulateCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := newFlagSet("simulate", "Usage: smaint simulate --brokers HOST:PORT [flags]\n\nProduces simulated plant readings to sensor.readings, keyed by sensor_id, with\nthe faults of --scenarios injected; --truth records what was injected where.\nPrints a JSON summary when done.\n\nWith --csv FILE it writes the valid readings to a CSV file instead (no Kafka;\nduplicates and malformed records are left out), ready for smaint backtest.\n", stderr)
 	var (
-		kf     kafkaFlags
-		sf     simFlags
-		lf     logFlags
-		count  int64
+		kf        kafkaFlags
+		sf        simFlags
+		lf        logFlags
+		count     int64
 		csvOut    string
 		limitsOut string
 	)

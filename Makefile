@@ -8,7 +8,7 @@ BENCHTIME ?= 2s
 FUZZTIME  ?= 30s
 PKGS      := ./...
 
-.PHONY: all build build-prod demo test test-short services bench bench-sink bench-http bench-e2e bench-detect fuzz fmt vet check clean
+.PHONY: all build build-prod demo test test-short services bench bench-sink bench-http bench-e2e bench-detect bench-predict fuzz fmt vet check clean
 
 all: build
 
@@ -65,6 +65,11 @@ bench-e2e: services build
 # simulator, every default), written to bench/results/detection.md.
 bench-detect: build
 	bench/detection.sh bench/results
+
+# Remaining useful life (C-MAPSS), the failure classifier (AI4I) and the
+# forecasts (SKAB, the simulator): bench/results/prediction.md.
+bench-predict: build
+	bench/prediction.sh bench/results
 
 fuzz:
 	$(GO) test -run '^$$' -fuzz FuzzDecode -fuzztime $(FUZZTIME) ./schemas

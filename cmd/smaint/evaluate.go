@@ -8,7 +8,10 @@ import (
 	"github.com/smaint/smaint/bench/backtest"
 )
 
-func evaluateCmd(_ context.Context, args []string, stdout, stderr io.Writer) error {
+func evaluateCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	if t := supervisedTask(args, false); t == "rul" || t == "failure" {
+		return evaluateSupervised(ctx, args, stdout, stderr)
+	}
 	fs := newFlagSet("evaluate", "Usage: smaint evaluate --labels FILE[,FILE...] [flags]\n\nScores backtest's scored files against the labels of their inputs: pointwise\nprecision, recall and F1 with the false and missed alarm rates, the events\ncaught with their delay, and the windowed benchmark score (NAB's method, in its\nstandard, reward_low_fp and reward_low_fn profiles; the onset of each flagged\nspan is a detection), over all the files together.\n", stderr)
 	var (
 		labels, scored listFlag

@@ -1,0 +1,108 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"math"
+	"math/rand/v2"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/smaint/smaint/stages/predict"
+)
+
+func writeFile(t *testing.T, dir, name, body string) string {
+	t.Helper()
+	p := filepath.Join(dir, name)
+	if err := os.WriteFile(p, []byte(body), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+// Remaining useful life through the commands: train on run-to-failure
+// history, store, evaluate on units cut short, against their truth.
+func TestTrainAndEvaluateRUL(t *testing.T) {
+	dir := t.TempDir()
+	rng := rand.New(rand.NewPCG(5, 5))
+	var train, test, truth strings.Builder
+	train.WriteString("unit,cycle,wear,noise\n")
+	test.WriteString("unit,cycle,wear,noise\n")
+	truth.WriteString("unit,rul\n")
+	for u := range 50 {
+		life := 100 + rng.IntN(100)
+		end := life
+		b := &train
+		if u >= 40 {
+			end, b = life-5-rng.IntN(60), &test
+			fmt.Fprintf(&truth, "u%d,%d\n", u, life-end)
+		}
+		for c := 1; c <= end; c++ {
+			fmt.Fprintf(b, "u%d,%d,%.4f,%.4f\n", u, c, 1+2*math.Exp(float64(c-life)/30)+0.02*rng.NormFloat64(), rng.NormFloat64())
+		}
+	}
+	models := "file://" + filepath.Join(dir, "models")
+	code, out, errOut := runCLI(t, context.Background(), "train", "--task", "rul", "--csv", writeFile(t, dir, "train.csv", train.String()),
+		"--models", models, "--version", "v1", "--trees", "100")
+	if code != 0 || !strings.Contains(out, "gbdt-rul version v1: remaining useful life from 40 runs, 2 channels used of 2") {
+		t.Fatalf("train: exit %d\n%s%s", code, out, errOut)
+	}
+	code, out, errOut = runCLI(t, context.Background(), "evaluate", "--task", "rul", "--csv", writeFile(t, dir, "test.csv", test.String()),
+		"--truth", writeFile(t, dir, "truth.csv", truth.String()), "--models", models, "--json")
+	if code != 0 {
+		t.Fatalf("evaluate: exit %d\n%s%s", code, out, errOut)
+	}
+	lines := strings.Split(strings.TrimSpace(out), "\n")
+	var s predict.RULScore
+	if err := json.Unmarshal([]byte(lines[len(lines)-1]), &s); err != nil || s.Units != 10 || s.RMSE > 15 {
+		t.Fatalf("%+v %v\n%s", s, err, out)
+	}
+	// Bad input says what is wrong.
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"train", "--task", "lifetime", "--csv", "x", "--models", models}, `--task "lifetime"`},
+		{[]string{"train", "--task", "rul", "--csv", writeFile(t, dir, "back.csv", "unit,cycle,v\na,2,1\na,1,1\n"), "--models", models}, "unit a goes back in time"},
+		{[]string{"train", "--task", "rul", "--csv", writeFile(t, dir, "nounit.csv", "engine,cycle,v\na,1,1\n"), "--models", models}, "set --unit-col"},
+		{[]string{"evaluate", "--task", "rul", "--csv", filepath.Join(dir, "test.csv"), "--models", models}, "--truth is required"},
+		{[]string{"evaluate", "--task", "failure", "--csv", filepath.Join(dir, "test.csv"), "--models", models, "--name", "gbdt-rul"}, "is not a failure classifier"},
+	} {
+		if code, _, errOut := runCLI(t, context.Background(), tc.args...); code == 0 || !strings.Contains(errOut, tc.want) {
+			t.Errorf("%v: exit %d, %q; want %q", tc.args, code, errOut, tc.want)
+		}
+	}
+}
+
+func TestTrainAFailureClassifier(t *testing.T) {
+	dir := t.TempDir()
+	rng := rand.New(rand.NewPCG(6, 6))
+	var b strings.Builder
+	b.WriteString("UDI;Type;load;speed;Machine failure\n")
+	for i := range 3000 {
+		load, speed := 1+9*rng.Float64(), 1+9*rng.Float64()
+		failed := 0
+		if load*speed > 60 {
+			failed = 1
+		}
+		fmt.Fprintf(&b, "%d;%s;%.3f;%.3f;%d\n", i, []string{"L", "M", "H"}[rng.IntN(3)], load, speed, failed)
+	}
+	path := writeFile(t, dir, "rows.csv", b.String())
+	models := "file://" + filepath.Join(dir, "models")
+	code, out, errOut := runCLI(t, context.Background(), "train", "--labels", "Machine failure", "--csv", path, "--models", models, "--trees", "100")
+	if code != 0 || !strings.Contains(out, "1 labels from 3 inputs, trained on 2100 rows") || !strings.Contains(out, "held out 900 rows (30%, seed 1)") {
+		t.Fatalf("exit %d\n%s%s", code, out, errOut)
+	}
+	code, out, errOut = runCLI(t, context.Background(), "evaluate", "--task", "failure", "--csv", path, "--models", models, "--json")
+	lines := strings.Split(strings.TrimSpace(out), "\n")
+	var scores []predict.ClassScore
+	if code != 0 || json.Unmarshal([]byte(lines[len(lines)-1]), &scores) != nil || len(scores) != 1 || scores[0].F1 < 0.9 {
+		t.Fatalf("exit %d, %+v\n%s%s", code, scores, out, errOut)
+	}
+	if code, _, errOut := runCLI(t, context.Background(), "train", "--labels", "broken", "--csv", path, "--models", models); code == 0 || !strings.Contains(errOut, `no column "broken"`) {
+		t.Errorf("a label that is no column: exit %d, %q", code, errOut)
+	}
+}

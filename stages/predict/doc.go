@@ -1,0 +1,11 @@
+// Package predict holds smaint's supervised models: gradient-boosted
+// regression trees (Boost), and on them a remaining-useful-life model
+// trained on run-to-failure history (TrainRUL) and a failure classifier
+// trained on labelled rows (TrainClassifier), with their scores (RMSE and
+// the PHM08 score; precision, recall and F1 per label).
+//
+// "smaint train" and "smaint evaluate" train, store and score them; the
+// stream does not score windows with them yet. Training is deterministic
+// for a seed; trained models are read-only, safe for concurrent use, and
+// marshal to JSON as they are.
+package predict

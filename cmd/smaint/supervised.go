@@ -193,11 +193,13 @@ func evaluateSupervised(ctx context.Context, args []string, stdout, stderr io.Wr
 		truth    string
 		jsonOut  bool
 		truthCol string
+		outPath  string
 	)
 	f.register(fs)
 	fs.StringVar(&truth, "truth", "", "rul: CSV of each unit's true remaining life at its last row: --unit-col and --truth-col")
 	fs.StringVar(&truthCol, "truth-col", "rul", "rul: column of --truth holding the remaining life")
 	fs.BoolVar(&jsonOut, "json", false, "also print the result as one JSON object on the last line")
+	fs.StringVar(&outPath, "out", "", "also write each prediction to this CSV file, with the three features that drove it most")
 	if err := fs.parse(args); err != nil {
 		return err
 	}
@@ -239,12 +241,17 @@ func evaluateSupervised(ctx context.Context, args []string, stdout, stderr io.Wr
 			return fmt.Errorf("--truth: %w", err)
 		}
 		var pred, real []float64
+		rows := [][]string{{"unit", "predicted", "true", "drivers"}}
 		for _, r := range runs {
 			v, ok := want[r.Unit]
 			if !ok {
 				return fmt.Errorf("--truth has no remaining life for unit %s", r.Unit)
 			}
 			pred, real = append(pred, m.Predict(r)), append(real, v)
+			rows = append(rows, []string{r.Unit, fmt.Sprintf("%.2f", pred[len(pred)-1]), fmt.Sprint(v), predict.FormatDrivers(m.Drivers(r, 3))})
+		}
+		if err := writeRows(outPath, rows); err != nil {
+			return err
 		}
 		s := predict.ScoreRUL(pred, real)
 		fmt.Fprintf(stdout, "%s %s on %d units: RMSE %.2f, MAE %.2f, PHM08 score %.1f\n", man.Name, man.Version, s.Units, s.RMSE, s.MAE, s.PHM08)
@@ -258,6 +265,27 @@ func evaluateSupervised(ctx context.Context, args []string, stdout, stderr io.Wr
 		if err != nil {
 			return err
 		}
+		if outPath != "" {
+			rows := [][]string{append(append([]string{"row"}, c.Labels...), "drivers of "+c.Labels[0])}
+			for i, r := range t.Rows {
+				p, err := c.Predict(t.Header, r)
+				if err != nil {
+					return fmt.Errorf("row %d: %w", i+1, err)
+				}
+				ds, err := c.Drivers(t.Header, r, 0, 3)
+				if err != nil {
+					return err
+				}
+				line := []string{fmt.Sprint(i + 1)}
+				for _, v := range p {
+					line = append(line, fmt.Sprintf("%.4f", v))
+				}
+				rows = append(rows, append(line, predict.FormatDrivers(ds)))
+			}
+			if err := writeRows(outPath, rows); err != nil {
+				return err
+			}
+		}
 		fmt.Fprintf(stdout, "%s %s on %d rows:\n", man.Name, man.Version, len(t.Rows))
 		printClassScores(stdout, scores)
 		result = scores
@@ -266,6 +294,23 @@ func evaluateSupervised(ctx context.Context, args []string, stdout, stderr io.Wr
 		return json.NewEncoder(stdout).Encode(result)
 	}
 	return nil
+}
+
+// writeRows writes rows as CSV to path; nothing when path is empty.
+func writeRows(path string, rows [][]string) error {
+	if path == "" {
+		return nil
+	}
+	f, err := os.Create(path)
+	if err != nil {
+		return fmt.Errorf("--out: %w", err)
+	}
+	w := csv.NewWriter(f)
+	if err := w.WriteAll(rows); err != nil {
+		f.Close()
+		return fmt.Errorf("--out: %w", err)
+	}
+	return f.Close()
 }
 
 func printClassScores(w io.Writer, scores []predict.ClassScore) {

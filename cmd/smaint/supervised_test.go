@@ -51,7 +51,7 @@ func TestTrainAndEvaluateRUL(t *testing.T) {
 		t.Fatalf("train: exit %d\n%s%s", code, out, errOut)
 	}
 	code, out, errOut = runCLI(t, context.Background(), "evaluate", "--task", "rul", "--csv", writeFile(t, dir, "test.csv", test.String()),
-		"--truth", writeFile(t, dir, "truth.csv", truth.String()), "--models", models, "--json")
+		"--truth", writeFile(t, dir, "truth.csv", truth.String()), "--models", models, "--json", "--out", filepath.Join(dir, "pred.csv"))
 	if code != 0 {
 		t.Fatalf("evaluate: exit %d\n%s%s", code, out, errOut)
 	}
@@ -59,6 +59,11 @@ func TestTrainAndEvaluateRUL(t *testing.T) {
 	var s predict.RULScore
 	if err := json.Unmarshal([]byte(lines[len(lines)-1]), &s); err != nil || s.Units != 10 || s.RMSE > 15 {
 		t.Fatalf("%+v %v\n%s", s, err, out)
+	}
+	// Each prediction, with what drove it: the wearing channel.
+	pred, err := readTable(filepath.Join(dir, "pred.csv"))
+	if err != nil || len(pred.Rows) != 10 || !strings.HasPrefix(pred.Rows[0][3], "wear:") {
+		t.Fatalf("predictions file: %v %+v", err, pred)
 	}
 	// Bad input says what is wrong.
 	for _, tc := range []struct {

@@ -97,7 +97,9 @@ type Tree struct {
 }
 
 // Node splits on Feature at Threshold (values <= go Left) or, when a
-// leaf (Left == 0), holds Value.
+// leaf (Left == 0), holds Value. A split node's Value is what it would
+// hold as a leaf: Contributions follows how the value changes down a
+// row's path.
 type Node struct {
 	Feature   int     `json:"f,omitempty"`
 	Threshold float64 `json:"t,omitempty"`
@@ -123,6 +125,29 @@ func (b *Booster) Raw(x []float64) float64 {
 		s += nodes[n].Value
 	}
 	return s
+}
+
+// Contributions splits Raw(x) among the features (Saabas' method): along
+// x's path through each tree, the change in node value at every split is
+// credited to the split's feature. Raw(x) is bias plus the sum of the
+// contributions, in Raw's units (log-odds for Logistic).
+func (b *Booster) Contributions(x []float64) (bias float64, contrib []float64) {
+	contrib = make([]float64, len(b.Gain))
+	bias = b.Base
+	for i := range b.Trees {
+		nodes := b.Trees[i].Nodes
+		bias += nodes[0].Value
+		n := 0
+		for nodes[n].Left != 0 {
+			next := nodes[n].Right
+			if x[nodes[n].Feature] <= nodes[n].Threshold {
+				next = nodes[n].Left
+			}
+			contrib[nodes[n].Feature] += nodes[next].Value - nodes[n].Value
+			n = next
+		}
+	}
+	return bias, contrib
 }
 
 // Predict is Raw for Squared, and the probability of the positive class
@@ -335,7 +360,7 @@ func (gr *grower) split(t *grown, n int, rows []int, depth int) {
 		}
 	}
 	l, r := len(t.Nodes), len(t.Nodes)+1
-	t.Nodes[n] = Node{Feature: bestF, Threshold: gr.edges[bestF][bestBin], Left: l, Right: r}
+	t.Nodes[n] = Node{Feature: bestF, Threshold: gr.edges[bestF][bestBin], Left: l, Right: r, Value: t.Nodes[n].Value}
 	t.Nodes = append(t.Nodes, Node{}, Node{})
 	t.bin = append(t.bin, 0, 0)
 	t.bin[n] = bestBin

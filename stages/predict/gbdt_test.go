@@ -36,6 +36,19 @@ func TestBoostLearnsACurveAndARule(t *testing.T) {
 	if r2 := 1 - se/vs; r2 < 0.98 {
 		t.Errorf("regression: R² %.3f on held-out rows", r2)
 	}
+	for _, x := range X[1500:1510] {
+		bias, c := reg.Contributions(x)
+		sum := bias
+		for _, v := range c {
+			sum += v
+		}
+		if math.Abs(sum-reg.Raw(x)) > 1e-9 {
+			t.Fatalf("contributions add up to %v, Raw is %v", sum, reg.Raw(x))
+		}
+		if math.Abs(c[2]) > 0.1*math.Abs(c[0])+0.1 {
+			t.Errorf("the noise feature drove %v: %v", x, c)
+		}
+	}
 	if reg.Gain[2] > 0.01*reg.Gain[0] {
 		t.Errorf("the noise feature drove it: gains %v", reg.Gain)
 	}

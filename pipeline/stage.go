@@ -2,6 +2,8 @@ package pipeline
 
 import (
 	"context"
+	"strconv"
+	"strings"
 	"time"
 )
 
@@ -91,6 +93,22 @@ type Revoker interface {
 type Checkpointer interface {
 	Checkpoint(tp TopicPartition) string
 	Resume(tp TopicPartition, checkpoint string)
+}
+
+// NextOffset is the checkpoint of a stage whose position is the next
+// offset to apply: its tag (its own, so that no stage resumes from
+// another's) and the offset. ParseNextOffset reads one back; ok is false
+// for another tag's, or for none.
+func NextOffset(tag string, next int64) string { return tag + " " + strconv.FormatInt(next, 10) }
+
+// ParseNextOffset reads a checkpoint NextOffset wrote with tag.
+func ParseNextOffset(tag, checkpoint string) (next int64, ok bool) {
+	rest, ok := strings.CutPrefix(checkpoint, tag+" ")
+	if !ok {
+		return 0, false
+	}
+	next, err := strconv.ParseInt(rest, 10, 64)
+	return next, err == nil
 }
 
 // TopicPartition names one partition of one topic.

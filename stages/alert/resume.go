@@ -2,8 +2,6 @@ package alert
 
 import (
 	"context"
-	"fmt"
-	"strconv"
 
 	"github.com/prometheus/client_golang/prometheus"
 
@@ -50,7 +48,7 @@ func (s *Stage) Retained() map[pipeline.TopicPartition]int64 {
 // Checkpoint implements pipeline.Checkpointer: the next offset to apply.
 func (s *Stage) Checkpoint(tp pipeline.TopicPartition) string {
 	if n, ok := s.next[tp]; ok {
-		return "a1 " + strconv.FormatInt(n, 10)
+		return pipeline.NextOffset("a1", n)
 	}
 	return ""
 }
@@ -58,8 +56,7 @@ func (s *Stage) Checkpoint(tp pipeline.TopicPartition) string {
 // Resume implements pipeline.Checkpointer: events below the checkpointed
 // offset rebuild state without being sent again.
 func (s *Stage) Resume(tp pipeline.TopicPartition, checkpoint string) {
-	var next int64
-	if _, err := fmt.Sscanf(checkpoint, "a1 %d", &next); err == nil {
+	if next, ok := pipeline.ParseNextOffset("a1", checkpoint); ok {
 		s.next[tp], s.replayTo[tp] = next, next
 	}
 }

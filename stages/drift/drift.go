@@ -389,7 +389,7 @@ func (s *Stage) Retained() map[pipeline.TopicPartition]int64 {
 // Checkpoint implements pipeline.Checkpointer: the next offset to process.
 func (s *Stage) Checkpoint(tp pipeline.TopicPartition) string {
 	if p := s.parts[tp]; p != nil {
-		return "d1 " + strconv.FormatInt(p.next, 10)
+		return pipeline.NextOffset("d1", p.next)
 	}
 	return ""
 }
@@ -397,8 +397,7 @@ func (s *Stage) Checkpoint(tp pipeline.TopicPartition) string {
 // Resume implements pipeline.Checkpointer.
 func (s *Stage) Resume(tp pipeline.TopicPartition, checkpoint string) {
 	delete(s.parts, tp)
-	var next int64
-	if _, err := fmt.Sscanf(checkpoint, "d1 %d", &next); err == nil {
+	if next, ok := pipeline.ParseNextOffset("d1", checkpoint); ok {
 		s.parts[tp] = &partState{sensors: map[string]*sensorState{}, next: next, replayTo: next}
 	}
 }

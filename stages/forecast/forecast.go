@@ -11,10 +11,8 @@ package forecast
 
 import (
 	"context"
-	"fmt"
 	"math"
 	"slices"
-	"strconv"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -244,7 +242,7 @@ func (s *Stage) Retained() map[pipeline.TopicPartition]int64 {
 // Checkpoint implements pipeline.Checkpointer: the next offset to forecast.
 func (s *Stage) Checkpoint(tp pipeline.TopicPartition) string {
 	if p := s.parts[tp]; p != nil {
-		return "f1 " + strconv.FormatInt(p.next, 10)
+		return pipeline.NextOffset("f1", p.next)
 	}
 	return ""
 }
@@ -252,8 +250,7 @@ func (s *Stage) Checkpoint(tp pipeline.TopicPartition) string {
 // Resume implements pipeline.Checkpointer: windows below the checkpointed
 // offset rebuild histories without being forecast again.
 func (s *Stage) Resume(tp pipeline.TopicPartition, checkpoint string) {
-	var next int64
-	if _, err := fmt.Sscanf(checkpoint, "f1 %d", &next); err == nil {
+	if next, ok := pipeline.ParseNextOffset("f1", checkpoint); ok {
 		s.parts[tp] = &partState{next: next, replayTo: next, sensors: map[string]bool{}}
 	}
 }

@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"log/slog"
 	"math"
-	"strconv"
 	"sync"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -263,7 +262,7 @@ func (s *Stage) Retained() map[pipeline.TopicPartition]int64 {
 // Checkpoint implements pipeline.Checkpointer: the next offset to score.
 func (s *Stage) Checkpoint(tp pipeline.TopicPartition) string {
 	if p := s.parts[tp]; p != nil {
-		return "s1 " + strconv.FormatInt(p.next, 10)
+		return pipeline.NextOffset("s1", p.next)
 	}
 	return ""
 }
@@ -271,8 +270,7 @@ func (s *Stage) Checkpoint(tp pipeline.TopicPartition) string {
 // Resume implements pipeline.Checkpointer.
 func (s *Stage) Resume(tp pipeline.TopicPartition, checkpoint string) {
 	delete(s.parts, tp)
-	var next int64
-	if _, err := fmt.Sscanf(checkpoint, "s1 %d", &next); err == nil {
+	if next, ok := pipeline.ParseNextOffset("s1", checkpoint); ok {
 		p := s.part(tp)
 		p.next, p.replayTo = next, next
 	}

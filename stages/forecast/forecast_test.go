@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/smaint/smaint/pipeline"
+	"github.com/smaint/smaint/pipeline/pipelinetest"
 	"github.com/smaint/smaint/schemas"
 	"github.com/smaint/smaint/stages/forecast"
 )
@@ -46,19 +47,7 @@ func newLocal(t *testing.T, cfg forecast.Config) (*forecast.Stage, *pipeline.Loc
 
 func process(t *testing.T, l *pipeline.Local[schemas.FeatureVector], fvs []schemas.FeatureVector, firstOffset int64) []schemas.Forecast {
 	t.Helper()
-	in := make([]pipeline.Msg[schemas.FeatureVector], len(fvs))
-	for i := range fvs {
-		in[i] = pipeline.Msg[schemas.FeatureVector]{Value: fvs[i], Topic: "features", Offset: firstOffset + int64(i)}
-	}
-	res, err := l.Process(context.Background(), in)
-	if err != nil {
-		t.Fatal(err)
-	}
-	out, err := pipeline.Decode[schemas.Forecast](context.Background(), res, "sensor.forecasts")
-	if err != nil {
-		t.Fatal(err)
-	}
-	return out
+	return pipelinetest.Process[schemas.FeatureVector, schemas.Forecast](t, l, "features", firstOffset, fvs, "sensor.forecasts")
 }
 
 func ptr(v float64) *float64 { return &v }

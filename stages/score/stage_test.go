@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/smaint/smaint/pipeline"
+	"github.com/smaint/smaint/pipeline/pipelinetest"
 	"github.com/smaint/smaint/schemas"
 	"github.com/smaint/smaint/stages/score"
 )
@@ -56,19 +57,7 @@ func newLocal(t *testing.T, cfg score.Config) (*score.Stage, *pipeline.Local[sch
 
 func process(t *testing.T, l *pipeline.Local[schemas.FeatureVector], fvs []schemas.FeatureVector, firstOffset int64) []schemas.AnomalyScore {
 	t.Helper()
-	in := make([]pipeline.Msg[schemas.FeatureVector], len(fvs))
-	for i := range fvs {
-		in[i] = pipeline.Msg[schemas.FeatureVector]{Value: fvs[i], Topic: "features", Offset: firstOffset + int64(i)}
-	}
-	res, err := l.Process(context.Background(), in)
-	if err != nil {
-		t.Fatal(err)
-	}
-	out, err := pipeline.Decode[schemas.AnomalyScore](context.Background(), res, "sensor.scores")
-	if err != nil {
-		t.Fatal(err)
-	}
-	return out
+	return pipelinetest.Process[schemas.FeatureVector, schemas.AnomalyScore](t, l, "features", firstOffset, fvs, "sensor.scores")
 }
 
 func TestStageScoresWindowsAfterWarmUp(t *testing.T) {

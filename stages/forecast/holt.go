@@ -34,26 +34,14 @@ func (m Holt) Validate() error {
 // fit implements model, from a level at ys[0] and no trend.
 func (m Holt) fit(ys []float64, k int, scratch *[]float64) (st state, bias float64) {
 	st = state{level: ys[0]}
-	var sum float64
-	recent := 0
-	errs := (*scratch)[:0]
+	t := newTally(scratch)
 	for i := 1; i < len(ys); i++ {
 		e := ys[i] - (st.level + m.Phi*st.trend)
 		st.level += m.Phi*st.trend + m.Alpha*e
 		st.trend = m.Phi*st.trend + m.Beta*e
-		switch {
-		case i >= len(ys)-k:
-			sum += e
-			recent++
-		case i >= 2:
-			errs = append(errs, e)
-		}
+		t.add(i, len(ys), k, e)
 	}
-	st.sigma = robustSigma(errs)
-	*scratch = errs
-	if recent > 0 {
-		bias = sum / float64(recent)
-	}
+	bias = t.done(&st, scratch)
 	return st, bias
 }
 

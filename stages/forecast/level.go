@@ -52,26 +52,14 @@ func (m Level) fit(ys []float64, k int, scratch *[]float64) (st state, bias floa
 		}
 	}
 	level := ys[0]
-	var sum float64
-	recent := 0
-	errs := (*scratch)[:0]
+	t := newTally(scratch)
 	for i := 1; i < len(ys); i++ {
 		e := ys[i] - (level + st.trend)
 		level += st.trend + m.Alpha*e
-		switch {
-		case i >= len(ys)-k:
-			sum += e
-			recent++
-		case i >= 2:
-			errs = append(errs, e)
-		}
+		t.add(i, len(ys), k, e)
 	}
 	st.level = level
-	st.sigma = robustSigma(errs)
-	*scratch = errs
-	if recent > 0 {
-		bias = sum / float64(recent)
-	}
+	bias = t.done(&st, scratch)
 	return st, bias
 }
 

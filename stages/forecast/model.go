@@ -26,6 +26,38 @@ type model interface {
 	path(st state, f, spread []float64)
 }
 
+// tally collects a fit's one-step errors: those from the third value to
+// before the last k for its sigma, the mean of the last k for its bias.
+type tally struct {
+	errs   []float64
+	sum    float64
+	recent int
+}
+
+func newTally(scratch *[]float64) tally { return tally{errs: (*scratch)[:0]} }
+
+// add notes error e of value i of n.
+func (t *tally) add(i, n, k int, e float64) {
+	switch {
+	case i >= n-k:
+		t.sum += e
+		t.recent++
+	case i >= 2:
+		t.errs = append(t.errs, e)
+	}
+}
+
+// done sets st's sigma, gives scratch its space back, and returns the
+// bias.
+func (t *tally) done(st *state, scratch *[]float64) float64 {
+	st.sigma = robustSigma(t.errs)
+	*scratch = t.errs
+	if t.recent == 0 {
+		return 0
+	}
+	return t.sum / float64(t.recent)
+}
+
 // robustSigma is 1.4826 times the median of the sizes in errs (which it
 // reorders), the standard deviation for normal errors; 0 for fewer than
 // two.

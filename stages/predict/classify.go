@@ -153,11 +153,7 @@ func (c *Classifier) row(r []string, idx []int) ([]float64, error) {
 // Predict returns the probability of each label for a row of t's shape
 // (the columns named Inputs, wherever they are in header).
 func (c *Classifier) Predict(header, r []string) ([]float64, error) {
-	idx, err := columns(Table{Header: header}, c.Inputs)
-	if err != nil {
-		return nil, err
-	}
-	x, err := c.row(r, idx)
+	x, err := c.features(header, r)
 	if err != nil {
 		return nil, err
 	}
@@ -166,6 +162,16 @@ func (c *Classifier) Predict(header, r []string) ([]float64, error) {
 		out[i] = m.Predict(x)
 	}
 	return out, nil
+}
+
+// features are the model's features of row r, its columns named by
+// header.
+func (c *Classifier) features(header, r []string) ([]float64, error) {
+	idx, err := columns(Table{Header: header}, c.Inputs)
+	if err != nil {
+		return nil, err
+	}
+	return c.row(r, idx)
 }
 
 // ClassScore is one label's precision, recall and F1 at the threshold.

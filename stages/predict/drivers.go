@@ -46,11 +46,7 @@ func (m *RUL) Drivers(r Run, n int) []Driver {
 // Drivers are, for label k, the n features that moved the row's
 // log-odds most.
 func (c *Classifier) Drivers(header, r []string, k, n int) ([]Driver, error) {
-	idx, err := columns(Table{Header: header}, c.Inputs)
-	if err != nil {
-		return nil, err
-	}
-	x, err := c.row(r, idx)
+	x, err := c.features(header, r)
 	if err != nil {
 		return nil, err
 	}

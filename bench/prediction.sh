@@ -84,7 +84,8 @@ md = []
 for r in rows:
     if r["set"] == "cmapss":
         s = r["result"]
-        md += ["| C-MAPSS FD001, 100 test engines | RMSE | %.2f |" % s["rmse"], "| | MAE | %.2f |" % s["mae"], "| | PHM08 score | %.1f |" % s["phm08"]]
+        md += ["| C-MAPSS FD001, 100 test engines | RMSE | %.2f |" % s["rmse"], "| | MAE | %.2f |" % s["mae"], "| | PHM08 score | %.1f |" % s["phm08"],
+               "| | true lives inside the 80%% intervals | %.0f%% |" % (100 * s.get("coverage", 0))]
     if r["set"] == "ai4i":
         for s in r["result"]:
             md.append("| AI4I 2020, 30%% held out (seed 1): %s | precision / recall / F1 | %.3f / %.3f / **%.3f** (%d failures) |" % (s["label"], s["precision"], s["recall"], s["f1"], s["positives"]))

@@ -240,21 +240,27 @@ func evaluateSupervised(ctx context.Context, args []string, stdout, stderr io.Wr
 		if err != nil {
 			return fmt.Errorf("--truth: %w", err)
 		}
-		var pred, real []float64
-		rows := [][]string{{"unit", "predicted", "true", "drivers"}}
+		var pred, real, lower, upper []float64
+		rows := [][]string{{"unit", "predicted", "lower", "upper", "true", "drivers"}}
 		for _, r := range runs {
 			v, ok := want[r.Unit]
 			if !ok {
 				return fmt.Errorf("--truth has no remaining life for unit %s", r.Unit)
 			}
-			pred, real = append(pred, m.Predict(r)), append(real, v)
-			rows = append(rows, []string{r.Unit, fmt.Sprintf("%.2f", pred[len(pred)-1]), fmt.Sprint(v), predict.FormatDrivers(m.Drivers(r, 3))})
+			lo, hi := m.Interval(r)
+			pred, real, lower, upper = append(pred, m.Predict(r)), append(real, v), append(lower, lo), append(upper, hi)
+			rows = append(rows, []string{r.Unit, fmt.Sprintf("%.2f", pred[len(pred)-1]), fmt.Sprintf("%.2f", lo), fmt.Sprintf("%.2f", hi),
+				fmt.Sprint(v), predict.FormatDrivers(m.Drivers(r, 3))})
 		}
 		if err := writeRows(outPath, rows); err != nil {
 			return err
 		}
 		s := predict.ScoreRUL(pred, real)
-		fmt.Fprintf(stdout, "%s %s on %d units: RMSE %.2f, MAE %.2f, PHM08 score %.1f\n", man.Name, man.Version, s.Units, s.RMSE, s.MAE, s.PHM08)
+		if m.Lower != nil {
+			s.Cover(lower, upper, real)
+		}
+		fmt.Fprintf(stdout, "%s %s on %d units: RMSE %.2f, MAE %.2f, PHM08 score %.1f, 80%% intervals held %.0f%%\n",
+			man.Name, man.Version, s.Units, s.RMSE, s.MAE, s.PHM08, 100*s.Coverage)
 		result = s
 	case "failure":
 		var c predict.Classifier

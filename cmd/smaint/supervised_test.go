@@ -62,8 +62,17 @@ func TestTrainAndEvaluateRUL(t *testing.T) {
 	}
 	// Each prediction, with what drove it: the wearing channel.
 	pred, err := readTable(filepath.Join(dir, "pred.csv"))
-	if err != nil || len(pred.Rows) != 10 || !strings.HasPrefix(pred.Rows[0][3], "wear:") {
+	if err != nil || len(pred.Rows) != 10 || !strings.HasPrefix(pred.Rows[0][5], "wear:") {
 		t.Fatalf("predictions file: %v %+v", err, pred)
+	}
+	for _, r := range pred.Rows {
+		var p, lo, hi float64
+		fmt.Sscan(r[1], &p)
+		fmt.Sscan(r[2], &lo)
+		fmt.Sscan(r[3], &hi)
+		if !(lo <= p && p <= hi && hi < 125) {
+			t.Errorf("unit %s: %v outside its interval %v..%v, or the interval stuck at the cap", r[0], p, lo, hi)
+		}
 	}
 	// Bad input says what is wrong.
 	for _, tc := range []struct {

@@ -16,6 +16,14 @@ const (
 	Squared Loss = "squared"
 	// Logistic is the log loss of a probability: a binary class.
 	Logistic Loss = "logistic"
+	// Quantile is the pinball loss of BoostConfig.Quantile: each tree is
+	// grown on the residuals, as for Squared, and each leaf then set to
+	// that quantile of its rows' residuals (LightGBM's leaf renewal), so
+	// the model is a conditional quantile, the end of an interval. (Grown
+	// on the pinball loss's own gradient, which takes two values, a tree
+	// finds no split when every residual has one sign: remaining life
+	// capped at its 90% quantile is such a case.)
+	Quantile Loss = "quantile"
 )
 
 // BoostConfig configures gradient boosting of regression trees.
@@ -28,6 +36,7 @@ type BoostConfig struct {
 	Lambda    float64 // L2 penalty on leaf values (default 1)
 	Subsample float64 // share of rows each tree is grown on (default 0.8)
 	Bins      int     // quantile bins per feature (default 1024, at most 4096): thresholds fall on their edges
+	Quantile  float64 // for Loss Quantile: which, in (0, 1)
 	Seed      uint64
 }
 
@@ -66,8 +75,10 @@ var ErrConfig = errors.New("predict: invalid configuration")
 // Validate reports the first unusable setting.
 func (c BoostConfig) Validate() error {
 	switch {
-	case c.Loss != Squared && c.Loss != Logistic:
-		return fmt.Errorf("%w: loss %q (want squared or logistic)", ErrConfig, c.Loss)
+	case c.Loss != Squared && c.Loss != Logistic && c.Loss != Quantile:
+		return fmt.Errorf("%w: loss %q (want squared, logistic or quantile)", ErrConfig, c.Loss)
+	case c.Loss == Quantile && !(c.Quantile > 0 && c.Quantile < 1):
+		return fmt.Errorf("%w: quantile %v outside (0, 1)", ErrConfig, c.Quantile)
 	case c.Trees < 1 || c.Depth < 1 || c.Depth > 12 || c.MinLeaf < 1:
 		return fmt.Errorf("%w: %d trees of depth %d (1 to 12), leaves of at least %d rows", ErrConfig, c.Trees, c.Depth, c.MinLeaf)
 	case !(c.Rate > 0 && c.Rate <= 1) || !(c.Subsample > 0 && c.Subsample <= 1) || c.Lambda < 0:
@@ -185,6 +196,9 @@ func Boost(X [][]float64, y []float64, cfg BoostConfig) (*Booster, error) {
 	}
 	mean /= float64(len(y))
 	b.Base = mean
+	if cfg.Loss == Quantile {
+		b.Base = quantileOf(slices.Clone(y), cfg.Quantile)
+	}
 	if cfg.Loss == Logistic {
 		p := min(max(mean, 1e-6), 1-1e-6)
 		b.Base = math.Log(p / (1 - p))
@@ -200,10 +214,11 @@ func Boost(X [][]float64, y []float64, cfg BoostConfig) (*Booster, error) {
 		hg: make([]float64, cfg.Bins+1), hh: make([]float64, cfg.Bins+1), hc: make([]int, cfg.Bins+1)}
 	for range cfg.Trees {
 		for i := range y {
-			if cfg.Loss == Logistic {
+			switch cfg.Loss {
+			case Logistic:
 				p := sigmoid(raw[i])
 				g[i], h[i] = p-y[i], max(p*(1-p), 1e-6)
-			} else {
+			default:
 				g[i], h[i] = raw[i]-y[i], 1
 			}
 		}
@@ -214,6 +229,9 @@ func Boost(X [][]float64, y []float64, cfg BoostConfig) (*Booster, error) {
 			}
 		}
 		t := gr.grow(rows)
+		if cfg.Loss == Quantile {
+			t.renew(codes, rows, y, raw, cfg)
+		}
 		for i := range y {
 			raw[i] += t.leaf(codes, i)
 		}
@@ -282,7 +300,10 @@ type grown struct {
 }
 
 // leaf is the tree's value for training row i.
-func (t grown) leaf(codes [][]uint16, i int) float64 {
+func (t grown) leaf(codes [][]uint16, i int) float64 { return t.Nodes[t.leafOf(codes, i)].Value }
+
+// leafOf is the node training row i ends in.
+func (t grown) leafOf(codes [][]uint16, i int) int {
 	n := 0
 	for t.Nodes[n].Left != 0 {
 		if int(codes[t.Nodes[n].Feature][i]) <= t.bin[n] {
@@ -291,7 +312,32 @@ func (t grown) leaf(codes [][]uint16, i int) float64 {
 			n = t.Nodes[n].Right
 		}
 	}
-	return t.Nodes[n].Value
+	return n
+}
+
+// renew sets each leaf to the quantile of its rows' residuals, shrunk by
+// the rate.
+func (t grown) renew(codes [][]uint16, rows []int, y, raw []float64, cfg BoostConfig) {
+	res := map[int][]float64{}
+	for _, i := range rows {
+		n := t.leafOf(codes, i)
+		res[n] = append(res[n], y[i]-raw[i])
+	}
+	for n, r := range res {
+		t.Nodes[n].Value = cfg.Rate * quantileOf(r, cfg.Quantile)
+	}
+}
+
+// quantileOf is the q quantile of xs (which it sorts), by linear
+// interpolation between order statistics.
+func quantileOf(xs []float64, q float64) float64 {
+	slices.Sort(xs)
+	pos := q * float64(len(xs)-1)
+	lo := int(pos)
+	if lo+1 >= len(xs) {
+		return xs[len(xs)-1]
+	}
+	return xs[lo] + (pos-float64(lo))*(xs[lo+1]-xs[lo])
 }
 
 func (gr *grower) grow(rows []int) grown {

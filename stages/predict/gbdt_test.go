@@ -65,6 +65,21 @@ func TestBoostLearnsACurveAndARule(t *testing.T) {
 	if acc := float64(right) / 500; acc < 0.95 {
 		t.Errorf("classification: accuracy %.3f on an XOR rule", acc)
 	}
+	// A quantile model: about 90% of held-out targets fall under its 0.9
+	// quantile, which the noise puts 0.13 above the curve.
+	q90, err := Boost(X[:1500], yr[:1500], BoostConfig{Loss: Quantile, Quantile: 0.9, Seed: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	under := 0
+	for i := 1500; i < n; i++ {
+		if yr[i] <= q90.Predict(X[i]) {
+			under++
+		}
+	}
+	if share := float64(under) / 500; share < 0.8 || share > 0.97 {
+		t.Errorf("%.2f of held-out targets under the 0.9 quantile", share)
+	}
 	// Deterministic for a seed, and what is stored predicts the same.
 	again, _ := Boost(X[:1500], yr[:1500], BoostConfig{Seed: 1})
 	if !reflect.DeepEqual(again, reg) {
@@ -92,6 +107,7 @@ func TestBoostRefusesBadInput(t *testing.T) {
 		cfg BoostConfig
 	}{
 		{X, y, BoostConfig{Loss: "hinge"}},
+		{X, y, BoostConfig{Loss: Quantile, Quantile: 1}},
 		{X, y, BoostConfig{Depth: 20}},
 		{X, y, BoostConfig{Rate: 2}},
 		{X, y, BoostConfig{Bins: 5000}},

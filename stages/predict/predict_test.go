@@ -54,6 +54,14 @@ func TestRULLearnsHowFarOffFailureIs(t *testing.T) {
 	if got.RMSE > 12 || got.RMSE > base.RMSE/3 {
 		t.Errorf("RMSE %.1f (knowing nothing: %.1f)", got.RMSE, base.RMSE)
 	}
+	lower, upper := make([]float64, len(test)), make([]float64, len(test))
+	for i, r := range test {
+		lower[i], upper[i] = m.Interval(r)
+	}
+	got.Cover(lower, upper, truth)
+	if got.Coverage < 0.6 {
+		t.Errorf("80%% intervals held %.2f of the true lives", got.Coverage)
+	}
 	if got.Units != 30 || !(got.PHM08 > 0) || got.MAE > got.RMSE {
 		t.Errorf("%+v", got)
 	}

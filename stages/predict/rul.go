@@ -43,6 +43,12 @@ type RUL struct {
 	Cap      float64  `json:"cap"`
 	Features []string `json:"features"`
 	Model    *Booster `json:"model"`
+	// Lower and Upper are the 10% and 90% quantiles of the remaining
+	// life, each widened by Widen: an 80% interval around Model's
+	// prediction (see TrainRUL).
+	Lower *Booster `json:"lower,omitempty"`
+	Upper *Booster `json:"upper,omitempty"`
+	Widen float64  `json:"widen,omitempty"`
 }
 
 // TrainRUL trains on runs that each end at their unit's failure: every
@@ -69,8 +75,19 @@ func TrainRUL(runs []Run, channels []string, cfg RULConfig) (*RUL, error) {
 		return nil, fmt.Errorf("%w: no channel varies in the training runs", ErrConfig)
 	}
 	m.Features = m.featureNames()
-	var X [][]float64
-	var y []float64
+	X, y := m.examples(runs, cfg.Cap)
+	var err error
+	if m.Model, err = Boost(X, y, cfg.Boost); err != nil {
+		return nil, err
+	}
+	if err := m.trainInterval(runs, cfg); err != nil {
+		return nil, err
+	}
+	return m, nil
+}
+
+// examples are every row of runs as features and capped remaining life.
+func (m *RUL) examples(runs []Run, cap float64) (X [][]float64, y []float64) {
 	for _, r := range runs {
 		if len(r.Times) == 0 {
 			continue
@@ -78,15 +95,68 @@ func TrainRUL(runs []Run, channels []string, cfg RULConfig) (*RUL, error) {
 		end := r.Times[len(r.Times)-1]
 		for i := range r.Times {
 			X = append(X, m.features(r, i))
-			y = append(y, min(cfg.Cap, end-r.Times[i]))
+			y = append(y, min(cap, end-r.Times[i]))
 		}
 	}
-	b, err := Boost(X, y, cfg.Boost)
-	if err != nil {
-		return nil, err
+	return X, y
+}
+
+// trainInterval fits the interval by conformalized quantile regression
+// (Romano, Patterson and Candès, 2019): the 10% and 90% quantile models
+// are trained on four fifths of the runs, and widened by how far the
+// other fifth's remaining lives fall outside them (the 80% quantile of
+// max(lower-y, y-upper) over its rows whose life is under the cap: the
+// capped start of a run, where the quantiles agree on the cap, would
+// make the interval look surer than it is where it matters). Quantile models alone fit their
+// training runs too closely: on C-MAPSS their intervals held 46% of the
+// test engines' lives.
+func (m *RUL) trainInterval(runs []Run, cfg RULConfig) error {
+	var fit, calib []Run
+	for i, r := range runs {
+		if i%5 == 4 {
+			calib = append(calib, r)
+		} else {
+			fit = append(fit, r)
+		}
 	}
-	m.Model = b
-	return m, nil
+	if len(calib) == 0 {
+		return nil // too few runs to calibrate an interval
+	}
+	X, y := m.examples(fit, cfg.Cap)
+	for _, q := range []struct {
+		at  float64
+		dst **Booster
+	}{{0.1, &m.Lower}, {0.9, &m.Upper}} {
+		qc := cfg.Boost
+		qc.Loss, qc.Quantile = Quantile, q.at
+		var err error
+		if *q.dst, err = Boost(X, y, qc); err != nil {
+			return err
+		}
+	}
+	cx, cy := m.examples(calib, cfg.Cap)
+	var scores []float64
+	for i, x := range cx {
+		if cy[i] < cfg.Cap { // where remaining life shows, not the capped start of a run
+			scores = append(scores, max(m.Lower.Predict(x)-cy[i], cy[i]-m.Upper.Predict(x)))
+		}
+	}
+	if len(scores) == 0 {
+		return nil
+	}
+	m.Widen = quantileOf(scores, min(1, 0.8*(1+1/float64(len(scores)))))
+	return nil
+}
+
+// Interval is the 80% interval of the unit's remaining life at the last
+// row of r; 0, 0 for a model trained without one.
+func (m *RUL) Interval(r Run) (lower, upper float64) {
+	if m.Lower == nil || m.Upper == nil {
+		return 0, 0
+	}
+	x := m.features(r, len(r.Times)-1)
+	lower, upper = m.Lower.Predict(x)-m.Widen, m.Upper.Predict(x)+m.Widen
+	return max(0, min(lower, upper)), max(0, lower, upper)
 }
 
 // Predict returns the unit's remaining life at the last row of r.
@@ -155,6 +225,22 @@ type RULScore struct {
 	// e^(-d/13)-1 for early predictions (d < 0) and e^(d/10)-1 for late
 	// ones, d = predicted - true: lower is better, and late costs more.
 	PHM08 float64 `json:"phm08"`
+	// Coverage is the share of true lives inside the predicted 80%
+	// intervals; 0 when there are none.
+	Coverage float64 `json:"coverage,omitempty"`
+}
+
+// Cover sets s.Coverage from each unit's interval.
+func (s *RULScore) Cover(lower, upper, truth []float64) {
+	in := 0
+	for i, t := range truth {
+		if t >= lower[i] && t <= upper[i] {
+			in++
+		}
+	}
+	if len(truth) > 0 {
+		s.Coverage = float64(in) / float64(len(truth))
+	}
 }
 
 // ScoreRUL compares predictions with true remaining lives.

@@ -262,6 +262,8 @@ func TestSensorAndAlerts(t *testing.T) {
 	f.state.window = &schemas.FeatureVector{SensorID: "s-1", AssetID: "asset-1", SensorType: "temperature", WindowStart: epoch, WindowEnd: end, Count: 60, Mean: 21}
 	f.state.score = &schemas.AnomalyScore{SensorID: "s-1", WindowStart: epoch, WindowEnd: end, Score: 0.9, Threshold: 0.7, IsAnomaly: true, Detector: "robust",
 		Contributions: map[string]float64{"mean": 1}}
+	f.state.forecast = &schemas.Forecast{SensorID: "s-1", Feature: "mean", IssuedAt: end, HorizonS: 1800, Observed: 21, Level: 21, Value: 24,
+		Lower: 23, Upper: 25, LimitDirection: "above", Limit: 23.5, CrossesInS: 1200, CrossesEarliestS: 900, CrossesLatestS: -1, Model: "m"}
 	f.state.alerts = []schemas.Alert{
 		{AlertID: "a1", SensorID: "s-1", AssetID: "asset-1", Kind: schemas.KindAnomaly, Severity: schemas.SeverityCritical, State: schemas.StateOpen, OpenedAt: end, LastSeen: end, Summary: "hot", RecommendedAction: "look"},
 		{AlertID: "a0", SensorID: "s-1", AssetID: "asset-1", Kind: schemas.KindDrift, State: schemas.StateResolved, OpenedAt: epoch, LastSeen: epoch},
@@ -281,7 +283,8 @@ func TestSensorAndAlerts(t *testing.T) {
 			Score     float64 `json:"score"`
 			IsAnomaly bool    `json:"is_anomaly"`
 		} `json:"last_score"`
-		Open []struct {
+		Forecast map[string]any `json:"last_forecast"`
+		Open     []struct {
 			ID       string `json:"alert_id"`
 			State    string `json:"state"`
 			Severity string `json:"severity"`
@@ -289,6 +292,11 @@ func TestSensorAndAlerts(t *testing.T) {
 	}
 	if err := json.Unmarshal(w.Body.Bytes(), &s); err != nil {
 		t.Fatal(err)
+	}
+	if fc := s.Forecast; fc["limit"] != 23.5 || fc["crosses_in_s"] != 1200.0 || fc["crosses_earliest_s"] != 900.0 || fc["value"] != 24.0 {
+		t.Errorf("last forecast %v", fc)
+	} else if _, ok := fc["crosses_latest_s"]; ok {
+		t.Errorf("a crossing beyond the horizon is shown: %v", fc)
 	}
 	if s.SensorID != "s-1" || s.SensorType != "temperature" || s.Window.Count != 60 || s.Score.Score != 0.9 || !s.Score.IsAnomaly ||
 		len(s.Open) != 1 || s.Open[0].ID != "a1" || s.Open[0].State != "OPEN" || s.Open[0].Severity != "CRITICAL" {

@@ -39,6 +39,9 @@ type State interface {
 	// LastWindow returns the sensor's latest window and score, each nil
 	// when there is none.
 	LastWindow(ctx context.Context, sensorID string) (*schemas.FeatureVector, *schemas.AnomalyScore, error)
+	// LastForecast returns the sensor's latest forecast, nil when there
+	// is none.
+	LastForecast(ctx context.Context, sensorID string) (*schemas.Forecast, error)
 	// Alerts returns alerts in state ("open", "resolved" or "all"),
 	// newest first, of sensorID and assetID when they are not empty.
 	Alerts(ctx context.Context, state, sensorID, assetID string, limit int) ([]schemas.Alert, error)

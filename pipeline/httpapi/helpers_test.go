@@ -185,11 +185,12 @@ func reading(s string, i int) map[string]any {
 
 // fakeState answers from fields, or fails with err.
 type fakeState struct {
-	window *schemas.FeatureVector
-	score  *schemas.AnomalyScore
-	alerts []schemas.Alert
-	err    error
-	asked  []string // the Alerts calls: state/sensor/asset/limit
+	window   *schemas.FeatureVector
+	score    *schemas.AnomalyScore
+	forecast *schemas.Forecast
+	alerts   []schemas.Alert
+	err      error
+	asked    []string // the Alerts calls: state/sensor/asset/limit
 }
 
 func (s *fakeState) LastWindow(_ context.Context, id string) (*schemas.FeatureVector, *schemas.AnomalyScore, error) {
@@ -200,6 +201,16 @@ func (s *fakeState) LastWindow(_ context.Context, id string) (*schemas.FeatureVe
 		return nil, nil, nil
 	}
 	return s.window, s.score, nil
+}
+
+func (s *fakeState) LastForecast(_ context.Context, id string) (*schemas.Forecast, error) {
+	if s.err != nil {
+		return nil, s.err
+	}
+	if s.forecast != nil && s.forecast.SensorID != id {
+		return nil, nil
+	}
+	return s.forecast, nil
 }
 
 func (s *fakeState) Alerts(_ context.Context, state, sensor, asset string, limit int) ([]schemas.Alert, error) {

@@ -70,21 +70,63 @@ func viewAlerts(as []schemas.Alert) []alertView {
 	return out
 }
 
+// forecastView is a forecast as the API shows it: crossing times that
+// fall beyond the horizon, and a limit the sensor does not have, are
+// left out.
+type forecastView struct {
+	Feature          string    `json:"feature"`
+	IssuedAt         time.Time `json:"issued_at"`
+	HorizonS         float64   `json:"horizon_s"`
+	Observed         float64   `json:"observed"`
+	Level            float64   `json:"level"`
+	TrendPerHour     float64   `json:"trend_per_hour"`
+	Value            float64   `json:"value"`
+	Lower            float64   `json:"lower"`
+	Upper            float64   `json:"upper"`
+	LimitDirection   string    `json:"limit_direction,omitempty"`
+	Limit            *float64  `json:"limit,omitempty"`
+	CrossesInS       *float64  `json:"crosses_in_s,omitempty"`
+	CrossesEarliestS *float64  `json:"crosses_earliest_s,omitempty"`
+	CrossesLatestS   *float64  `json:"crosses_latest_s,omitempty"`
+	Model            string    `json:"model"`
+}
+
+func viewForecast(f *schemas.Forecast) *forecastView {
+	if f == nil {
+		return nil
+	}
+	within := func(s float64) *float64 {
+		if s < 0 {
+			return nil
+		}
+		return &s
+	}
+	v := &forecastView{Feature: f.Feature, IssuedAt: f.IssuedAt, HorizonS: f.HorizonS, Observed: f.Observed, Level: f.Level,
+		TrendPerHour: f.TrendPerHour, Value: f.Value, Lower: f.Lower, Upper: f.Upper, LimitDirection: f.LimitDirection,
+		CrossesInS: within(f.CrossesInS), CrossesEarliestS: within(f.CrossesEarliestS), CrossesLatestS: within(f.CrossesLatestS), Model: f.Model}
+	if f.LimitDirection != "" {
+		v.Limit = &f.Limit
+	}
+	return v
+}
+
 // sensorView is the body of GET /v1/sensors/{id}.
 type sensorView struct {
-	SensorID   string      `json:"sensor_id"`
-	AssetID    string      `json:"asset_id"`
-	SensorType string      `json:"sensor_type"`
-	Window     *windowView `json:"last_window"`
-	Score      *scoreView  `json:"last_score"`
-	OpenAlerts []alertView `json:"open_alerts"`
+	SensorID   string        `json:"sensor_id"`
+	AssetID    string        `json:"asset_id"`
+	SensorType string        `json:"sensor_type"`
+	Window     *windowView   `json:"last_window"`
+	Score      *scoreView    `json:"last_score"`
+	Forecast   *forecastView `json:"last_forecast"`
+	OpenAlerts []alertView   `json:"open_alerts"`
 }
 
 // maxAlerts bounds the alerts one answer lists (and ?limit).
 const maxAlerts = 1000
 
 // getSensor answers what a sensor is doing: its last window, its last
-// score and its open alerts; 404 when the database knows none of them.
+// score, its last forecast and its open alerts; 404 when the database
+// knows none of them.
 func (a *API) getSensor(w http.ResponseWriter, r *request) {
 	if a.cfg.State == nil {
 		a.fail(w, r, http.StatusServiceUnavailable, "no_database", "this server has no database to answer from")
@@ -93,6 +135,10 @@ func (a *API) getSensor(w http.ResponseWriter, r *request) {
 	id := r.PathValue("id")
 	f, sc, err := a.cfg.State.LastWindow(r.Context(), id)
 	var open []schemas.Alert
+	var fc *schemas.Forecast
+	if err == nil {
+		fc, err = a.cfg.State.LastForecast(r.Context(), id)
+	}
 	if err == nil {
 		open, err = a.cfg.State.Alerts(r.Context(), "open", id, "", maxAlerts)
 	}
@@ -100,16 +146,18 @@ func (a *API) getSensor(w http.ResponseWriter, r *request) {
 		a.stateFailed(w, r, err)
 		return
 	}
-	if f == nil && sc == nil && len(open) == 0 {
-		a.fail(w, r, http.StatusNotFound, "unknown_sensor", "no window, score or open alert is stored for sensor "+strconv.Quote(id))
+	if f == nil && sc == nil && fc == nil && len(open) == 0 {
+		a.fail(w, r, http.StatusNotFound, "unknown_sensor", "no window, score, forecast or open alert is stored for sensor "+strconv.Quote(id))
 		return
 	}
-	v := sensorView{SensorID: id, OpenAlerts: viewAlerts(open)}
+	v := sensorView{SensorID: id, OpenAlerts: viewAlerts(open), Forecast: viewForecast(fc)}
 	switch {
 	case f != nil:
 		v.AssetID, v.SensorType = f.AssetID, f.SensorType
 	case sc != nil:
 		v.AssetID, v.SensorType = sc.AssetID, sc.SensorType
+	case fc != nil:
+		v.AssetID, v.SensorType = fc.AssetID, fc.SensorType
 	default:
 		v.AssetID, v.SensorType = open[0].AssetID, open[0].SensorType
 	}

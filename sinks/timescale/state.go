@@ -51,6 +51,35 @@ func (s State) LastWindow(ctx context.Context, sensorID string) (*schemas.Featur
 	return f, sc, nil
 }
 
+// LastForecast returns the sensor's latest stored forecast, or nil.
+func (s State) LastForecast(ctx context.Context, sensorID string) (*schemas.Forecast, error) {
+	f := new(schemas.Forecast)
+	var dir *string
+	var limit, in, earliest, latest *float64
+	err := s.Pool.QueryRow(ctx, `SELECT sensor_id, asset_id, sensor_type, feature, issued_at, horizon_s, observed, level, trend_per_hour,
+	       value, lower, upper, limit_direction, limit_value, crosses_in_s, crosses_earliest_s, crosses_latest_s, model
+	FROM sensor_forecasts WHERE sensor_id = $1 ORDER BY issued_at DESC LIMIT 1`, sensorID).Scan(
+		&f.SensorID, &f.AssetID, &f.SensorType, &f.Feature, &f.IssuedAt, &f.HorizonS, &f.Observed, &f.Level, &f.TrendPerHour,
+		&f.Value, &f.Lower, &f.Upper, &dir, &limit, &in, &earliest, &latest, &f.Model)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("last forecast of %q: %w", sensorID, err)
+	}
+	if dir != nil && limit != nil {
+		f.LimitDirection, f.Limit = *dir, *limit
+	}
+	seconds := func(v *float64) float64 { // NULL: not within the horizon
+		if v == nil {
+			return -1
+		}
+		return *v
+	}
+	f.CrossesInS, f.CrossesEarliestS, f.CrossesLatestS = seconds(in), seconds(earliest), seconds(latest)
+	return f, nil
+}
+
 // Alerts returns each alert's latest event, newest first, at most limit
 // of them: state "open" keeps the alerts not resolved, "resolved" the
 // resolved ones, "" or "all" every one; sensorID and assetID, when not

@@ -70,6 +70,17 @@ func TestState(t *testing.T) {
 	if err != nil || f != nil || sc != nil {
 		t.Fatalf("no windows stored: %v %v %v", f, sc, err)
 	}
+	if fc, err := st.LastForecast(ctx, "s1"); err != nil || fc != nil {
+		t.Fatalf("no forecasts stored: %v %v", fc, err)
+	}
+	exec(`INSERT INTO sensor_forecasts (sensor_id, asset_id, sensor_type, feature, issued_at, horizon_s, observed, level, trend_per_hour,
+		value, lower, upper, limit_direction, limit_value, crosses_in_s, crosses_earliest_s, crosses_latest_s, model)
+		VALUES ('s1', 'asset-1', 'pressure', 'mean', $1, 1800, 1, 1, 0, 1, 0.5, 1.5, NULL, NULL, NULL, NULL, NULL, 'm'),
+		       ('s1', 'asset-1', 'pressure', 'mean', $2, 1800, 2, 2, 3, 3.5, 3, 4, 'above', 3.2, 1500, 1000, NULL, 'm')`, t0, t0.Add(time.Minute))
+	fc, err := st.LastForecast(ctx, "s1")
+	if err != nil || fc == nil || fc.Observed != 2 || fc.LimitDirection != "above" || fc.Limit != 3.2 || fc.CrossesInS != 1500 || fc.CrossesLatestS != -1 {
+		t.Fatalf("last forecast %+v, %v", fc, err)
+	}
 	for i := range 3 {
 		start := t0.Add(time.Duration(i) * time.Minute)
 		exec(`INSERT INTO sensor_features (sensor_id, asset_id, sensor_type, window_start, window_end, count, mean, std, min, max, rms,

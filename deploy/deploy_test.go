@@ -21,6 +21,8 @@ import (
 	"time"
 
 	"gopkg.in/yaml.v3"
+
+	"github.com/smaint/smaint/stages/forecast"
 )
 
 // yamlFiles returns every YAML file under deploy/.
@@ -1029,4 +1031,12 @@ func versionAtLeast(tag, want string) bool {
 	ta, tb := num(tag)
 	wa, wb := num(want)
 	return ta > wa || ta == wa && tb >= wb
+}
+
+// The example limits file is one smaint reads.
+func TestLimitsExampleLoads(t *testing.T) {
+	ls, err := forecast.LoadLimits("limits.example.json")
+	if err != nil || len(ls) != 4 {
+		t.Fatalf("%d limits, %v", len(ls), err)
+	}
 }

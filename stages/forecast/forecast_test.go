@@ -118,6 +118,24 @@ func TestForecastWithoutALimit(t *testing.T) {
 	}
 }
 
+// A window whose feature is not a number, or that is older than the
+// sensor's last, is left out: no forecast, and the history unspoilt.
+func TestForecastSkipsWhatItCannotUse(t *testing.T) {
+	fvs := series("t6", 30, func(int) float64 { return 4 })
+	fvs[20].Mean = math.NaN()
+	fvs = append(fvs, fvs[25]) // sent again
+	_, l := newLocal(t, forecast.Config{})
+	fs := process(t, l, fvs, 0)
+	if len(fs) != 30-9-1 {
+		t.Fatalf("%d forecasts, want one a window after the warm-up, but for the NaN and the repeat", len(fs))
+	}
+	for _, f := range fs {
+		if math.IsNaN(f.Value) || math.IsNaN(f.Upper) || math.Abs(f.Value-4) > 0.2 {
+			t.Fatalf("%+v", f)
+		}
+	}
+}
+
 // A restart forecasts as if there had been none: the stage retains the
 // windows its histories hold and skips those it had forecast.
 func TestForecastResumesExactly(t *testing.T) {

@@ -77,9 +77,11 @@ func backtestCmd(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	var (
 		h                history
 		out, truth       string
+		forecastsOut     string
 		noDrift, jsonOut bool
 	)
 	fs.StringVar(&out, "out", "", "output CSV (default: the input name with .scored.csv)")
+	fs.StringVar(&forecastsOut, "forecasts", "", "also write every forecast to this CSV file, for smaint evaluate --task forecast")
 	fs.StringVar(&truth, "truth", "", "ground truth (JSON lines, as smaint simulate --truth writes) to score the alerts against")
 	fs.BoolVar(&noDrift, "no-drift", false, "skip the drift stage")
 	fs.BoolVar(&jsonOut, "json", false, "also print the summary as one JSON object on the last line")
@@ -106,6 +108,11 @@ func backtestCmd(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	}
 	if err := backtest.WriteScored(out, rows, res, backtest.ResultDelay(h.used.Features)); err != nil {
 		return fmt.Errorf("--out: %w", err)
+	}
+	if forecastsOut != "" {
+		if err := backtest.WriteForecasts(forecastsOut, res.Forecasts); err != nil {
+			return fmt.Errorf("--forecasts: %w", err)
+		}
 	}
 	sum := res.Summarize(rows, out)
 	sum.WindowSpec = h.used.Features.Windows()

@@ -429,3 +429,41 @@ func TestEvaluateABacktest(t *testing.T) {
 		t.Errorf("mismatched files: exit %d, %s", code, stderr)
 	}
 }
+
+// backtest --forecasts writes every forecast, and evaluate --task
+// forecast scores that file as the backtest's summary scored them.
+func TestBacktestForecastsAndTheirEvaluation(t *testing.T) {
+	dir := t.TempDir()
+	limits := filepath.Join(dir, "limits.json")
+	path := simulateToCSV(t, dir, "--assets", "2", "--span", "90m", "--scenarios", "none", "--limits", limits)
+	fc := filepath.Join(dir, "forecasts.csv")
+	code, stdout, stderr := runCLI(t, context.Background(), "backtest", "--csv", path, "--windows", "60s", "--limits", limits,
+		"--forecasts", fc, "--out", filepath.Join(dir, "scored.csv"), "--json")
+	if code != 0 {
+		t.Fatalf("backtest: exit %d: %s", code, stderr)
+	}
+	lines := strings.Split(strings.TrimSpace(stdout), "\n")
+	var sum backtest.Summary
+	if err := json.Unmarshal([]byte(lines[len(lines)-1]), &sum); err != nil || sum.Forecasts == nil {
+		t.Fatalf("summary %q: %v", lines[len(lines)-1], err)
+	}
+	if sum.Forecasts.Sensors != 8 || !(sum.Forecasts.RelMAE > 0 && sum.Forecasts.RelMAE < 1) || sum.AlertsOpened["PREDICTED"] != 0 {
+		t.Errorf("a fault-free plant: %+v, alerts %v", sum.Forecasts, sum.AlertsOpened)
+	}
+	code, stdout, stderr = runCLI(t, context.Background(), "evaluate", "--task", "forecast", "--forecasts", fc, "--json")
+	lines = strings.Split(strings.TrimSpace(stdout), "\n")
+	var acc struct {
+		Forecasts int     `json:"forecasts"`
+		RelMAE    float64 `json:"rel_mae"`
+		Coverage  float64 `json:"coverage"`
+	}
+	if code != 0 || json.Unmarshal([]byte(lines[len(lines)-1]), &acc) != nil {
+		t.Fatalf("evaluate: exit %d %s %s", code, stdout, stderr)
+	}
+	if acc.Forecasts != sum.Forecasts.Forecasts || acc.RelMAE != sum.Forecasts.RelMAE || acc.Coverage != sum.Forecasts.Coverage {
+		t.Errorf("evaluate %+v, the backtest's summary %+v", acc, sum.Forecasts)
+	}
+	if code, _, stderr := runCLI(t, context.Background(), "evaluate", "--task", "forecast", "--forecasts", path); code == 0 || !strings.Contains(stderr, "not a forecasts file") {
+		t.Errorf("a readings file as forecasts: exit %d, %q", code, stderr)
+	}
+}

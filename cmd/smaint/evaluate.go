@@ -3,14 +3,21 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
+	"strconv"
 
 	"github.com/smaint/smaint/bench/backtest"
+	"github.com/smaint/smaint/schemas"
+	"github.com/smaint/smaint/stages/forecast"
 )
 
 func evaluateCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	if t := supervisedTask(args, false); t == "rul" || t == "failure" {
+	switch supervisedTask(args, false) {
+	case "rul", "failure":
 		return evaluateSupervised(ctx, args, stdout, stderr)
+	case "forecast":
+		return evaluateForecasts(args, stdout, stderr)
 	}
 	fs := newFlagSet("evaluate", "Usage: smaint evaluate --labels FILE[,FILE...] [flags]\n\nScores backtest's scored files against the labels of their inputs: pointwise\nprecision, recall and F1 with the false and missed alarm rates, the events\ncaught with their delay, and the windowed benchmark score (NAB's method, in its\nstandard, reward_low_fp and reward_low_fn profiles; the onset of each flagged\nspan is a detection), over all the files together.\n", stderr)
 	var (
@@ -37,6 +44,42 @@ func evaluateCmd(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	d.Print(stdout)
 	if jsonOut {
 		return json.NewEncoder(stdout).Encode(d)
+	}
+	return nil
+}
+
+// evaluateForecasts scores the forecasts files backtest --forecasts wrote.
+func evaluateForecasts(args []string, stdout, stderr io.Writer) error {
+	fs := newFlagSet("evaluate", "Usage: smaint evaluate --task forecast --forecasts FILE[,FILE...] [--json]\n\nScores forecasts, as backtest --forecasts writes them, against what each sensor's\nfeature was at their horizon, and against the naive forecast (the last value):\nthe geometric mean over sensors of MAE over naive MAE, the share of sensors\nforecast better than naive, and the share of outcomes inside the 80% intervals.\n", stderr)
+	var (
+		task    string
+		files   listFlag
+		jsonOut bool
+	)
+	fs.StringVar(&task, "task", "forecast", "forecast")
+	fs.Var(&files, "forecasts", "forecasts files, comma-separated; each is scored on its own sensors, the result over all")
+	fs.BoolVar(&jsonOut, "json", false, "also print the result as one JSON object on the last line")
+	if err := fs.parse(args); err != nil {
+		return err
+	}
+	if len(files) == 0 {
+		return fmt.Errorf("%w: --forecasts is required", errUsage)
+	}
+	var all []schemas.Forecast
+	for i, f := range files {
+		fc, err := backtest.ReadForecasts(f)
+		if err != nil {
+			return err
+		}
+		for j := range fc { // files may reuse sensor ids (SKAB's columns)
+			fc[j].SensorID = strconv.Itoa(i) + "/" + fc[j].SensorID
+		}
+		all = append(all, fc...)
+	}
+	acc := forecast.Evaluate(all)
+	fmt.Fprintf(stdout, "%d forecasts in %d files: %s\n", len(all), len(files), acc)
+	if jsonOut {
+		return json.NewEncoder(stdout).Encode(acc)
 	}
 	return nil
 }

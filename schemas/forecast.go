@@ -31,10 +31,9 @@ type Forecast struct {
 	Model            string
 }
 
-// Predicts reports whether f foresees its limit crossed within its
-// horizon, with 90% confidence (the far end of its 80% interval crosses
-// too), or crossed already.
-func (f *Forecast) Predicts() bool { return f.LimitDirection != "" && f.CrossesLatestS >= 0 }
+// Predicts reports whether f's point forecast crosses its limit within
+// the horizon, or the limit is crossed already.
+func (f *Forecast) Predicts() bool { return f.LimitDirection != "" && f.CrossesInS >= 0 }
 
 // AvroSchema returns ForecastSchema.
 func (*Forecast) AvroSchema() *Schema { return ForecastSchema }

@@ -73,7 +73,7 @@ func (h *history) open(ctx context.Context, stderr io.Writer) ([]backtest.Row, *
 }
 
 func backtestCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := newFlagSet("backtest", "Usage: smaint backtest --csv FILE [flags]\n\nRuns the analytics stages (features, score, drift, alert) over historical\nreadings in event time, without Kafka, with the same code and settings as the\nstream. Writes each input row with its window's anomaly score and whether an\nalert was open, and prints a summary. Tune thresholds with it.\n", stderr)
+	fs := newFlagSet("backtest", "Usage: smaint backtest --csv FILE [flags]\n\nRuns the analytics stages (features, score, drift, forecast, alert) over\nhistorical readings in event time, without Kafka, with the same code and\nsettings as the stream. Writes each input row with its window's anomaly score and whether an\nalert was open, and prints a summary. Tune thresholds with it.\n", stderr)
 	var (
 		h                history
 		out, truth       string

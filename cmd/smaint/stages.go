@@ -129,7 +129,7 @@ func forecastFlags(fs *flagSet, set *settings) {
 		}
 		return nil
 	}}, "forecast-fast", "forecast: the model used while the first keeps missing to one side: ALPHA,BETA,PHI")
-	fs.Float64Var(&c.Bias, "forecast-trend-signal", c.Bias, "forecast: the trend is projected once the level alone keeps missing to one side: when the tracking signal of its last one-step errors reaches this (0 to 1)")
+	fs.Float64Var(&c.Bias, "forecast-trend-signal", c.Bias, "forecast: the fast model takes over when the mean of the slow one's last 5 one-step errors is this many noise standard deviations from zero")
 }
 
 func alertFlags(fs *flagSet, set *settings) {

@@ -38,7 +38,7 @@ func TestPredictedAlertLifecycle(t *testing.T) {
 	for m := range 5 {
 		evs = append(evs, fc(m, -1))
 	}
-	evs = append(evs, fc(5, 1600), fc(6, 1450), fc(7, 1400)) // a crossing within the horizon, then two in a row that are sure: opens
+	evs = append(evs, fc(5, 1600), fc(6, 1450), fc(7, 1400)) // a crossing within the horizon twice in a row: opens
 	for m := 8; m < 12; m++ {
 		evs = append(evs, fc(m, float64(1300-100*(m-8))))
 	}
@@ -47,21 +47,21 @@ func TestPredictedAlertLifecycle(t *testing.T) {
 		evs = append(evs, fc(m, -1)) // five quiet forecasts resolve it
 	}
 	out := e.feed(t, evs...)
-	if got, want := states(out), "PREDICTED/OPEN/WARNING PREDICTED/UPDATED/CRITICAL PREDICTED/RESOLVED/CRITICAL"; got != want {
+	if got, want := states(out), "PREDICTED/OPEN/WARNING PREDICTED/UPDATED/WARNING PREDICTED/UPDATED/CRITICAL PREDICTED/RESOLVED/CRITICAL"; got != want {
 		t.Fatalf("alerts %s\nwant   %s", got, want)
 	}
 	open := out[0]
-	if !open.OpenedAt.Equal(t0.Add(8*time.Minute)) || !open.Onset.Equal(t0.Add(7*time.Minute)) {
+	if !open.OpenedAt.Equal(t0.Add(7*time.Minute)) || !open.Onset.Equal(t0.Add(6*time.Minute)) {
 		t.Errorf("opened %v with onset %v: want the second crossing forecast, and the first", open.OpenedAt, open.Onset)
 	}
-	if !strings.Contains(open.Summary, "above its limit of 75 in about 23m20s (80% interval 22m20s to 28m20s)") || !strings.HasPrefix(open.RecommendedAction, "Before 2026-11-25T10:31:20Z: Check cooling") {
+	if !strings.Contains(open.Summary, "above its limit of 75 in about 24m10s (80% interval 23m10s to 29m10s)") || !strings.HasPrefix(open.RecommendedAction, "Before 2026-11-25T10:31:10Z: Check cooling") {
 		t.Errorf("summary %q\naction %q", open.Summary, open.RecommendedAction)
 	}
-	if open.Evidence["crosses_in_s"] != 1400 || open.Evidence["limit"] != 75 {
+	if open.Evidence["crosses_in_s"] != 1450 || open.Evidence["limit"] != 75 {
 		t.Errorf("evidence %v", open.Evidence)
 	}
-	if !strings.Contains(out[1].Summary, "is above its limit of 75") || !strings.HasPrefix(out[1].RecommendedAction, "Act now") {
-		t.Errorf("critical: %q %q", out[1].Summary, out[1].RecommendedAction)
+	if !strings.Contains(out[2].Summary, "is above its limit of 75") || !strings.HasPrefix(out[2].RecommendedAction, "Act now") {
+		t.Errorf("critical: %q %q", out[2].Summary, out[2].RecommendedAction)
 	}
 	if len(e.notified) != 3 { // open, the rise to critical, resolved
 		t.Errorf("%d notifications, want 3", len(e.notified))

@@ -2,7 +2,9 @@ package forecast
 
 import (
 	"fmt"
+	"maps"
 	"math"
+	"slices"
 
 	"github.com/smaint/smaint/schemas"
 )
@@ -79,7 +81,10 @@ func Evaluate(fs []schemas.Forecast) Accuracy {
 		n   int
 	}
 	byType := map[string]*typeLogs{}
-	for _, sm := range by {
+	// In sensor order, so that the sums, and the result to the last bit,
+	// do not depend on a map's order.
+	for _, id := range slices.Sorted(maps.Keys(by)) {
+		sm := by[id]
 		if sm.naive == 0 {
 			continue
 		}

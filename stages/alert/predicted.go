@@ -134,11 +134,8 @@ func describePredicted(a *openAlert, what, action string) (string, string) {
 // roughly writes a span of seconds to two significant units.
 func roughly(secs float64) string {
 	d := time.Duration(secs * float64(time.Second))
-	switch {
-	case d >= time.Hour:
+	if d >= time.Hour {
 		return d.Round(time.Minute).String()
-	case d >= time.Minute:
-		return d.Round(time.Second).String()
 	}
 	return d.Round(time.Second).String()
 }

@@ -1,8 +1,10 @@
 // Package forecast is the forecast stage: it follows one feature of each
-// sensor window by window with a damped-trend model (Holt), and issues,
-// as each window closes, where the feature will be at the horizon, with
-// an 80% interval, and when it will cross the sensor's limit. The alert
-// stage turns forecasts that cross into PREDICTED alerts.
+// sensor window by window, by a smoothed level with the trend its history
+// shows (Level) or, while that lags a change, a damped trend (Holt), and
+// issues, as each window closes, where the feature will be at the
+// horizon, with an 80% interval, and when it will cross the sensor's
+// limit. The alert stage turns forecasts that cross into PREDICTED
+// alerts.
 //
 // A forecast depends only on the sensor's last History windows, so a
 // restart that replays them (pipeline.Retainer) forecasts exactly as an
@@ -20,9 +22,6 @@ import (
 	"github.com/smaint/smaint/pipeline"
 	"github.com/smaint/smaint/schemas"
 )
-
-// ModelName is what Forecast records name the model.
-const ModelName = "holt-damped"
 
 // Stage is the forecast stage: FeatureVectors in, Forecasts out. Run it
 // with a pipeline.Runner on sensor.features; its methods are called from
@@ -176,7 +175,7 @@ func (s *Stage) forecast(sn *sensorState, fv *schemas.FeatureVector, observed fl
 		IssuedAt: fv.WindowEnd, HorizonS: (time.Duration(steps) * hop).Seconds(), Observed: observed,
 		Level: st.level, TrendPerHour: st.trend * float64(time.Hour) / float64(hop),
 		Value: s.path[last], Lower: s.path[last] - z80*st.sigma*s.spread[last], Upper: s.path[last] + z80*st.sigma*s.spread[last],
-		CrossesInS: -1, CrossesEarliestS: -1, CrossesLatestS: -1, Model: ModelName,
+		CrossesInS: -1, CrossesEarliestS: -1, CrossesLatestS: -1, Model: model.name(),
 	}
 	if sn.limit != nil {
 		s.cross(f, sn, st, hop)
@@ -201,14 +200,7 @@ func (s *Stage) cross(f *schemas.Forecast, sn *sensorState, st state, hop time.D
 	if f.LimitDirection == "below" {
 		sign = -1
 	}
-	limit, level := sign*f.Limit, sign*st.level
-	band := func(k float64) []float64 { // the path (k=0) or an interval end (k=±1), sign-adjusted
-		out := make([]float64, len(s.path))
-		for i := range out {
-			out[i] = sign*s.path[i] + k*z80*st.sigma*s.spread[i]
-		}
-		return out
-	}
+	limit := sign * f.Limit
 	secs := func(steps float64) float64 {
 		if steps < 0 {
 			return -1
@@ -219,9 +211,16 @@ func (s *Stage) cross(f *schemas.Forecast, sn *sensorState, st state, hop time.D
 		f.CrossesInS, f.CrossesEarliestS, f.CrossesLatestS = 0, 0, 0
 		return
 	}
-	f.CrossesInS = secs(crossing(level, band(0), limit))
-	f.CrossesEarliestS = secs(crossing(level+z80*st.sigma, band(1), limit))
-	f.CrossesLatestS = secs(crossing(level-z80*st.sigma, band(-1), limit))
+	// The path (k 0) and its interval's near (k 1) and far (k -1) ends.
+	at := func(k float64, h int) float64 {
+		if h < 0 {
+			return sign*st.level + k*z80*st.sigma
+		}
+		return sign*s.path[h] + k*z80*st.sigma*s.spread[h]
+	}
+	f.CrossesInS = secs(crossing(len(s.path), func(h int) float64 { return at(0, h) }, limit))
+	f.CrossesEarliestS = secs(crossing(len(s.path), func(h int) float64 { return at(1, h) }, limit))
+	f.CrossesLatestS = secs(crossing(len(s.path), func(h int) float64 { return at(-1, h) }, limit))
 }
 
 // Retained implements pipeline.Retainer: the oldest offset any sensor's

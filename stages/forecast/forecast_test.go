@@ -91,6 +91,9 @@ func TestForecastForeseesTheCrossingOfALimit(t *testing.T) {
 					t.Fatalf("window %d, beyond the limit: crosses in %vs, want 0", w, f.CrossesInS)
 				case first < 0 && f.Predicts():
 					first = w
+					if f.Model != "holt-damped" {
+						t.Errorf("window %d, on the ramp: forecast by %s, want the fast model", w, f.Model)
+					}
 					if !(f.CrossesEarliestS <= f.CrossesInS && (f.CrossesLatestS < 0 || f.CrossesInS <= f.CrossesLatestS)) {
 						t.Errorf("crossing in %vs outside its interval %v..%v", f.CrossesInS, f.CrossesEarliestS, f.CrossesLatestS)
 					}
@@ -110,7 +113,7 @@ func TestForecastWithoutALimit(t *testing.T) {
 		t.Fatalf("%d forecasts after a warm-up of 6, want 15", len(fs))
 	}
 	f := fs[len(fs)-1]
-	if f.Predicts() || f.LimitDirection != "" || f.CrossesInS != -1 || f.HorizonS != 600 || f.Feature != "mean" || f.Model != forecast.ModelName {
+	if f.Predicts() || f.LimitDirection != "" || f.CrossesInS != -1 || f.HorizonS != 600 || f.Feature != "mean" || f.Model != "smoothed-level" {
 		t.Fatalf("%+v", f)
 	}
 	if !(f.Lower < f.Value && f.Value < f.Upper) || math.Abs(f.Value-4) > 0.2 || !f.IssuedAt.Equal(t0.Add(20*time.Minute)) {

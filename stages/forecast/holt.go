@@ -61,19 +61,21 @@ func (m Holt) path(st state, f, spread []float64) {
 }
 
 // crossing is the first time, in steps (fractional, by linear
-// interpolation between steps), at which the series at, starting from at0
-// now and then at[0], at[1], ... one step apart, reaches limit from below:
-// 0 when at0 already has, -1 when none does.
-func crossing(at0 float64, at []float64, limit float64) float64 {
-	if at0 >= limit {
+// interpolation between steps), at which the series at(-1) now, then
+// at(0), ..., at(n-1) one step apart, reaches limit from below: 0 when
+// at(-1) already has, -1 when none does.
+func crossing(n int, at func(h int) float64, limit float64) float64 {
+	prev := at(-1)
+	if prev >= limit {
 		return 0
 	}
-	prev := at0
-	for i, v := range at {
-		if v >= limit {
+	for i := range n {
+		if v := at(i); v >= limit {
 			return float64(i) + (limit-prev)/(v-prev)
 		}
-		prev = v
+		prev = at(i)
 	}
 	return -1
 }
+
+func (Holt) name() string { return "holt-damped" }

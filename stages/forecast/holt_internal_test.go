@@ -71,7 +71,13 @@ func TestCrossing(t *testing.T) {
 		{1, []float64{3}, 2, 0.5},
 	}
 	for _, tc := range tests {
-		if got := crossing(tc.now, tc.path, tc.limit); math.Abs(got-tc.want) > 1e-12 {
+		at := func(h int) float64 {
+			if h < 0 {
+				return tc.now
+			}
+			return tc.path[h]
+		}
+		if got := crossing(len(tc.path), at, tc.limit); math.Abs(got-tc.want) > 1e-12 {
 			t.Errorf("crossing(%v, %v, %v) = %v, want %v", tc.now, tc.path, tc.limit, got, tc.want)
 		}
 	}

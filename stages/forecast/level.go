@@ -20,6 +20,8 @@ type Level struct {
 	Alpha, T float64
 }
 
+func (Level) name() string { return "smoothed-level" }
+
 // Validate reports parameters outside the model's usable range.
 func (m Level) Validate() error {
 	if !(m.Alpha > 0 && m.Alpha <= 1) || !(m.T > 0) {

@@ -21,9 +21,11 @@ type state struct {
 // change it took a few windows to catch up with does not widen every
 // later interval. scratch is space fit may reuse. path fills the
 // forecasts 1, 2, ... steps ahead and their spreads in units of sigma.
+// name is what Forecast records call it.
 type model interface {
 	fit(ys []float64, k int, scratch *[]float64) (st state, bias float64)
 	path(st state, f, spread []float64)
+	name() string
 }
 
 // tally collects a fit's one-step errors: those from the third value to

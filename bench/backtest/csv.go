@@ -101,7 +101,7 @@ func ReadCSV(path string, f Format) ([]Row, error) {
 }
 
 // eachLine reads the CSV file at path, with comma as separator (0: the one
-// its header uses most, see commaOf): header gets the header row, then
+// its header uses most, see CommaOf): header gets the header row, then
 // line every record with its line number. An error of line's names the
 // line.
 func eachLine(path string, comma rune, header func([]string) error, line func(rec []string, n int) error) error {
@@ -113,7 +113,7 @@ func eachLine(path string, comma rune, header func([]string) error, line func(re
 	br := bufio.NewReader(file)
 	if comma == 0 {
 		first, _ := br.Peek(4096)
-		comma = commaOf(string(first))
+		comma = CommaOf(string(first))
 	}
 	cr := csv.NewReader(br)
 	cr.Comma, cr.ReuseRecord = comma, true
@@ -219,9 +219,9 @@ func (f *Format) appendLine(rows []Row, c columns, times *timeReader, rec []stri
 	return rows, nil
 }
 
-// commaOf is the separator a header line uses: ';' or a tab if it has
+// CommaOf is the separator a header line uses: ';' or a tab if it has
 // more of one than of commas, else ','.
-func commaOf(head string) rune {
+func CommaOf(head string) rune {
 	head, _, _ = strings.Cut(head, "\n")
 	best, n := ',', strings.Count(head, ",")
 	for _, r := range []rune{';', '\t'} {

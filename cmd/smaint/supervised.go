@@ -12,6 +12,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/smaint/smaint/bench/backtest"
 	"github.com/smaint/smaint/stages/predict"
 	"github.com/smaint/smaint/stages/score"
 )
@@ -53,7 +54,7 @@ type supervisedFlags struct {
 
 func (f *supervisedFlags) register(fs *flagSet) {
 	fs.StringVar(&f.task, "task", "", "rul (remaining useful life from run-to-failure history) or failure (a classifier of labelled rows; implied by --labels)")
-	fs.StringVar(&f.in, "csv", "", "CSV file with a header line (, or ; separated)")
+	fs.StringVar(&f.in, "csv", "", "CSV file with a header line (comma, semicolon or tab separated)")
 	fs.StringVar(&f.models, "models", "", "model store: "+modelsFlagHelp)
 	fs.StringVar(&f.name, "name", "", "model name in the store (default gbdt-rul or gbdt-failure)")
 	fs.StringVar(&f.unitCol, "unit-col", "unit", "rul: column naming the unit (asset, engine) a row belongs to")
@@ -353,18 +354,15 @@ func liveArtifact(ctx context.Context, store score.ModelStore, name string) (sco
 	return man, b, nil
 }
 
-// readTable reads a CSV file with a header line, separated by commas or
-// semicolons (whichever the header has more of).
+// readTable reads a CSV file with a header line, separated by commas,
+// semicolons or tabs (as backtest reads them).
 func readTable(path string) (predict.Table, error) {
 	b, err := os.ReadFile(path)
 	if err != nil {
 		return predict.Table{}, err
 	}
-	head, _, _ := strings.Cut(string(b), "\n")
 	r := csv.NewReader(strings.NewReader(string(b)))
-	if strings.Count(head, ";") > strings.Count(head, ",") {
-		r.Comma = ';'
-	}
+	r.Comma = backtest.CommaOf(string(b))
 	r.TrimLeadingSpace = true
 	recs, err := r.ReadAll()
 	if err != nil {
@@ -385,7 +383,7 @@ func runsOf(t predict.Table, unitCol, timeCol string, channels []string) ([]pred
 	}
 	if len(channels) == 0 {
 		for c, name := range t.Header {
-			if c != ui && c != ti && numericColumn(t, c) {
+			if c != ui && c != ti && t.Numeric(c) {
 				channels = append(channels, name)
 			}
 		}
@@ -422,15 +420,6 @@ func runsOf(t predict.Table, unitCol, timeCol string, channels []string) ([]pred
 		run.Times, run.Values = append(run.Times, tm), append(run.Values, v)
 	}
 	return runs, channels, nil
-}
-
-func numericColumn(t predict.Table, c int) bool {
-	for _, r := range t.Rows {
-		if _, err := strconv.ParseFloat(r[c], 64); err != nil {
-			return false
-		}
-	}
-	return true
 }
 
 // defaultInputs are the columns of header that are not labels nor ids.

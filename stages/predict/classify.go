@@ -18,6 +18,16 @@ type Table struct {
 // Column is the index of name in t's header, or -1.
 func (t Table) Column(name string) int { return slices.Index(t.Header, name) }
 
+// Numeric reports whether every row's cell in column c is a number.
+func (t Table) Numeric(c int) bool {
+	for _, r := range t.Rows {
+		if _, err := strconv.ParseFloat(strings.TrimSpace(r[c]), 64); err != nil {
+			return false
+		}
+	}
+	return true
+}
+
 // Classifier gives, for a row of inputs, the probability of each label
 // (the failure class, and each failure mode). Inputs that held anything
 // but numbers in training are categories, coded by their sorted levels
@@ -50,18 +60,15 @@ func TrainClassifier(t Table, inputs, labels []string, cfg BoostConfig) (*Classi
 		return nil, err
 	}
 	for k, col := range idx {
-		var levels []string
-		numeric := true
-		for _, r := range t.Rows {
-			if _, err := strconv.ParseFloat(strings.TrimSpace(r[col]), 64); err != nil {
-				numeric = false
-			}
-			levels = append(levels, strings.TrimSpace(r[col]))
+		if t.Numeric(col) {
+			continue
 		}
-		if !numeric {
-			slices.Sort(levels)
-			c.Categories[inputs[k]] = slices.Compact(levels)
+		levels := make([]string, len(t.Rows))
+		for i, r := range t.Rows {
+			levels[i] = strings.TrimSpace(r[col])
 		}
+		slices.Sort(levels)
+		c.Categories[inputs[k]] = slices.Compact(levels)
 	}
 	c.Features = c.featureNames()
 	X := make([][]float64, len(t.Rows))

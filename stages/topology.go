@@ -38,7 +38,7 @@ func Topology(t pipeline.Topics) []Spec {
 		{Name: "drift", Inputs: topics(t.Clean), Outputs: topics(t.Drift, t.Retrain), Shares: true, build: newDrift},
 		{Name: "forecast", Inputs: topics(t.Features), Outputs: topics(t.Forecasts), build: newForecast},
 		{Name: "alert", Inputs: topics(t.Scores, t.Drift, t.Forecasts), Outputs: topics(t.Alerts), build: newAlert},
-		{Name: "retrain", Inputs: topics(t.Features, t.Retrain), Outputs: topics(t.ModelUpdates), Named: true, build: newRetrain},
+		{Name: "retrain", Inputs: topics(t.Features, t.Retrain, t.Alerts), Outputs: topics(t.ModelUpdates), Named: true, build: newRetrain},
 		{Name: "sink-readings", Group: "sink", Inputs: topics(t.Clean), Storage: true, build: store},
 		{Name: "sink-features", Group: "sink", Inputs: topics(t.Features), Storage: true, build: store},
 		{Name: "sink-scores", Group: "sink", Inputs: topics(t.Scores), Storage: true, build: store},
@@ -208,7 +208,7 @@ func newRetrain(_ context.Context, c *Config, s Spec) (pipeline.Node, error) {
 	if err != nil {
 		return pipeline.Node{}, err
 	}
-	return pipeline.NewNode(s.Name, s.Inputs, pipeline.Stage[retrain.Event](st), retrain.Decode(s.Inputs[0], s.Inputs[1])), nil
+	return pipeline.NewNode(s.Name, s.Inputs, pipeline.Stage[retrain.Event](st), retrain.Decode(s.Inputs[0], s.Inputs[1], s.Inputs[2])), nil
 }
 
 func newDrift(_ context.Context, c *Config, s Spec) (pipeline.Node, error) {

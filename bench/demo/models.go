@@ -29,6 +29,10 @@ type ModelDecision struct {
 	// and Before the version's it was judged against (-1: none).
 	FalseAlerts float64 `json:"false_alerts"`
 	Before      float64 `json:"false_alerts_before"`
+	// LeftOut are the windows of sensors in an incident it did not
+	// train on, and Sensors how many sensors those were.
+	LeftOut int `json:"incident_windows"`
+	Sensors int `json:"incident_sensors"`
 }
 
 // models collects the decisions; observe's goroutine adds, the summary
@@ -40,7 +44,7 @@ type models struct {
 
 func (m *models) add(u *schemas.ModelUpdated, at time.Time) {
 	d := ModelDecision{Model: u.ModelName, Version: u.Version, Action: u.Action, Reason: u.Reason, At: at, Trained: u.TrainUntil,
-		FalseAlerts: u.Metrics["far_candidate"], Before: -1}
+		FalseAlerts: u.Metrics["far_candidate"], Before: -1, LeftOut: int(u.Metrics["incident_windows"]), Sensors: int(u.Metrics["incident_sensors"])}
 	if v, ok := u.Metrics["far_current"]; ok {
 		d.Before = v
 	}
@@ -82,6 +86,9 @@ func (l ModelLoop) print(w io.Writer, started time.Time, plantStart time.Time) {
 			}
 			cause, _, _ := strings.Cut(d.Reason, ":")
 			fmt.Fprintf(w, "                      why: %s; it flags %.1f%% of the windows held out, %s\n", cause, 100*d.FalseAlerts, before)
+			if d.LeftOut > 0 {
+				fmt.Fprintf(w, "                      not trained on: %d windows of %d sensors in an incident\n", d.LeftOut, d.Sensors)
+			}
 		default:
 			fmt.Fprintf(w, "  model loop          %s: %s: %s\n", d.Model, d.Action, clip(d.Reason, 160))
 		}

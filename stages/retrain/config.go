@@ -1,8 +1,10 @@
 // Package retrain is the retrain worker: it closes the model loop. It
-// reads retrain requests (model.retrain, which the drift stage writes)
-// and feature windows (sensor.features); for each request it waits for
-// enough windows of the model's sensor type after the request (the new
-// normal), trains a candidate Isolation Forest on them, compares it with
+// reads retrain requests (model.retrain, which the drift stage writes),
+// feature windows (sensor.features) and alerts (maintenance.alerts); for each
+// request it waits for enough windows of the model's sensor type after
+// the request (the new normal), leaves out those of sensors in an
+// incident (a degradation drifts too, and is no normal to learn), trains
+// a candidate Isolation Forest on the rest, compares it with
 // the version in the model store on windows held out, and publishes it to
 // the store only if it is not worse. Every decision (published, shadow,
 // rejected, skipped, with the reason and the metrics) is a ModelUpdated
@@ -37,6 +39,19 @@ type Config struct {
 	// 0.02). The held-out windows come after the drift and are taken as
 	// normal: a version that flags many of them is out of date.
 	Tolerance float64
+	// MaxFalseAlerts is the most of the held-out windows a candidate may
+	// flag (default 0.05, five times the forest's usual contamination).
+	// It bounds a candidate when there is no version to compare with: one
+	// that flags more has not learnt what normal looks like, and would
+	// raise false alerts.
+	MaxFalseAlerts float64
+	// MinNormal is the least share of a request's windows that must come
+	// from sensors in no incident (default 0.5). Windows of a sensor with
+	// an ANOMALY, THRESHOLD or PREDICTED alert (read from maintenance.alerts)
+	// that touches the request's span are left out of training and
+	// judging; when fewer than this share are left, the request is
+	// rejected: the change it saw is a fault, not a new normal.
+	MinNormal float64
 	// Cooldown is the least event time between two trainings of one model
 	// (default 1h); a request sooner is skipped.
 	Cooldown time.Duration
@@ -63,6 +78,12 @@ func (c Config) WithDefaults() Config {
 	}
 	if c.Tolerance == 0 {
 		c.Tolerance = 0.02
+	}
+	if c.MaxFalseAlerts == 0 {
+		c.MaxFalseAlerts = 0.05
+	}
+	if c.MinNormal == 0 {
+		c.MinNormal = 0.5
 	}
 	if c.Cooldown == 0 {
 		c.Cooldown = time.Hour
@@ -91,6 +112,10 @@ func (c Config) Validate() error {
 		return fmt.Errorf("%w: retrain: %d windows after a request; at least 20", pipeline.ErrConfig, c.After)
 	case !(c.Holdout > 0 && c.Holdout <= 0.5):
 		return fmt.Errorf("%w: retrain: holdout %v outside (0, 0.5]", pipeline.ErrConfig, c.Holdout)
+	case !(c.MaxFalseAlerts > 0 && c.MaxFalseAlerts <= 1):
+		return fmt.Errorf("%w: retrain: max false-alert share %v outside (0, 1]", pipeline.ErrConfig, c.MaxFalseAlerts)
+	case !(c.MinNormal > 0 && c.MinNormal <= 1):
+		return fmt.Errorf("%w: retrain: min normal share %v outside (0, 1]", pipeline.ErrConfig, c.MinNormal)
 	case c.Tolerance < 0 || c.Cooldown < 0 || c.MaxConcurrent < 1:
 		return fmt.Errorf("%w: retrain: tolerance %v, cooldown %v, concurrency %d", pipeline.ErrConfig, c.Tolerance, c.Cooldown, c.MaxConcurrent)
 	}

@@ -10,27 +10,45 @@ import (
 	"github.com/smaint/smaint/stages/score"
 )
 
-// decide trains r's candidate on its windows, less every k-th held out,
-// judges it and the store's current version on those, and publishes the
+// decide trains r's candidate on its windows, less those of sensors in
+// an incident and every k-th of the rest held out, judges it and the
+// store's current version on the held-out ones, and publishes the
 // candidate unless it flags more of them than the current one (plus
-// Config.Tolerance). It returns the decision; an error only when the
-// store could not be read or written.
+// Config.Tolerance) or than Config.MaxFalseAlerts. A request whose
+// windows come mostly from sensors in an incident (less than
+// Config.MinNormal of them from the others) is rejected: they are a
+// fault, not a new normal. It returns the decision;
+// an error only when the store could not be read or written.
 func (s *Stage) decide(ctx context.Context, r *request) (*schemas.ModelUpdated, error) {
+	from, to := r.windows[0].WindowStart, r.windows[0].WindowEnd
+	for i := range r.windows {
+		from, to = minTime(from, r.windows[i].WindowStart), maxTime(to, r.windows[i].WindowEnd)
+	}
+	faulty := s.inIncident(minTime(from, r.ev.RequestedAt), to)
 	every := max(2, int(math.Round(1/s.cfg.Holdout)))
 	var train [][]float64
 	var hold []*schemas.FeatureVector
-	from, to := r.windows[0].WindowStart, r.windows[0].WindowEnd
+	var normal int
 	for i := range r.windows {
 		fv := &r.windows[i]
-		from, to = minTime(from, fv.WindowStart), maxTime(to, fv.WindowEnd)
-		if i%every == every-1 {
+		if faulty[fv.SensorID] {
+			continue
+		}
+		if normal++; normal%every == 0 {
 			hold = append(hold, fv)
 			continue
 		}
 		train = append(train, score.FeatureValues(nil, fv))
 	}
 	u := &schemas.ModelUpdated{ModelName: r.ev.ModelName, TrainFrom: from, TrainUntil: to, TrainedAt: s.cfg.Clock.Now().UTC(),
-		Metrics: map[string]float64{"windows": float64(len(train)), "holdout": float64(len(hold))}}
+		Metrics: map[string]float64{"windows": float64(len(train)), "holdout": float64(len(hold)),
+			"incident_windows": float64(len(r.windows) - normal), "incident_sensors": float64(len(faulty))}}
+	if float64(normal) < s.cfg.MinNormal*float64(len(r.windows)) {
+		u.Action = schemas.ModelRejected
+		u.Reason = fmt.Sprintf("%s: %d of the %d windows after the request come from sensors in an incident (%d sensors: ANOMALY, THRESHOLD or PREDICTED alerts); a fault is not a new normal",
+			r.ev.Reason, len(r.windows)-normal, len(r.windows), len(faulty))
+		return u, nil
+	}
 	cand, err := score.TrainIForest(r.ev.ModelName, r.typ, score.FeatureNames(r.bands), train, s.cfg.Forest)
 	if err != nil {
 		u.Action, u.Reason = schemas.ModelRejected, "training failed: "+err.Error()
@@ -57,6 +75,12 @@ func (s *Stage) decide(ctx context.Context, r *request) (*schemas.ModelUpdated, 
 			return u, nil
 		}
 	}
+	if candFAR > s.cfg.MaxFalseAlerts {
+		u.Action = schemas.ModelRejected
+		u.Reason = fmt.Sprintf("%s: the candidate flags %.1f%% of %d windows held out after the request, more than the %.1f%% allowed: it has not learnt what normal looks like",
+			r.ev.Reason, 100*candFAR, len(hold), 100*s.cfg.MaxFalseAlerts)
+		return u, nil
+	}
 	u.Version = r.ev.RequestedAt.UTC().Format("20060102T150405Z") // as smaint train names versions
 	pub, err := score.Publish(ctx, s.cfg.Store, []*score.IForest{cand}, u.Version, score.Manifest{
 		CreatedAt: u.TrainedAt, TrainedFrom: from.UTC(), TrainedTo: to.UTC(),
@@ -74,6 +98,9 @@ func (s *Stage) decide(ctx context.Context, r *request) (*schemas.ModelUpdated, 
 		return nil, err
 	}
 	u.Reason = fmt.Sprintf("%s: the candidate flags %.1f%% of %d windows held out after the request", r.ev.Reason, 100*candFAR, len(hold))
+	if n := len(r.windows) - normal; n > 0 {
+		u.Reason += fmt.Sprintf(" (%d windows of %d sensors in an incident left out)", n, len(faulty))
+	}
 	if cur != nil {
 		u.Reason += fmt.Sprintf(", the current version %s %.1f%%", cur.Version, 100*u.Metrics["far_current"])
 	} else {

@@ -11,14 +11,17 @@ import (
 	"github.com/smaint/smaint/schemas"
 )
 
-// Event is one input of the stage: a feature window or a retrain request.
+// Event is one input of the stage: a feature window, a retrain request
+// or an alert.
 type Event struct {
 	Features *schemas.FeatureVector
 	Request  *schemas.RetrainEvent
+	Alert    *schemas.Alert
 }
 
-// Decode returns the runner's decoder for Events from the two topics.
-func Decode(featuresTopic, retrainTopic string) pipeline.DecodeFunc[Event] {
+// Decode returns the runner's decoder for Events from the three topics.
+// alertsTopic may be empty: the stage then knows of no incident.
+func Decode(featuresTopic, retrainTopic, alertsTopic string) pipeline.DecodeFunc[Event] {
 	return func(ctx context.Context, d *schemas.Decoder, topic string, b []byte, ev *Event) error {
 		switch topic {
 		case featuresTopic:
@@ -27,6 +30,11 @@ func Decode(featuresTopic, retrainTopic string) pipeline.DecodeFunc[Event] {
 		case retrainTopic:
 			*ev = Event{Request: new(schemas.RetrainEvent)}
 			return d.Decode(ctx, b, ev.Request)
+		case alertsTopic:
+			if alertsTopic != "" {
+				*ev = Event{Alert: new(schemas.Alert)}
+				return d.Decode(ctx, b, ev.Alert)
+			}
 		}
 		return fmt.Errorf("%w: retrain stage does not read topic %s", pipeline.ErrInvalid, topic)
 	}
@@ -69,7 +77,10 @@ type Stage struct {
 	// then windows after it may have gone by on the features topic.
 	recent  map[string][]seenWindow
 	trained map[string]time.Time // model -> RequestedAt of its last training (the cooldown)
-	parts   map[pipeline.TopicPartition]*partState
+	// incidents are the alerts, by AlertID, that mark their sensor's
+	// windows as no example of normal (see incidentKind).
+	incidents map[string]*incident
+	parts     map[pipeline.TopicPartition]*partState
 }
 
 // New returns a Stage for cfg (after defaults), or cfg's validation error.
@@ -79,7 +90,8 @@ func New(cfg Config) (*Stage, error) {
 		return nil, err
 	}
 	return &Stage{cfg: cfg, updates: pipeline.NewOutput[*schemas.ModelUpdated](cfg.UpdatesTopic), met: newMetrics(cfg.Registerer),
-		recent: map[string][]seenWindow{}, trained: map[string]time.Time{}, parts: map[pipeline.TopicPartition]*partState{}}, nil
+		recent: map[string][]seenWindow{}, trained: map[string]time.Time{}, parts: map[pipeline.TopicPartition]*partState{},
+		incidents: map[string]*incident{}}, nil
 }
 
 // Outputs implements pipeline.Outputter.
@@ -101,9 +113,12 @@ func (s *Stage) Process(ctx context.Context, in []pipeline.Msg[Event], out *pipe
 			s.request(*m.Value.Request, tp, m.Offset, out)
 		case m.Value.Features != nil:
 			s.window(m.Value.Features, tp, m.Offset)
+		case m.Value.Alert != nil:
+			s.alert(m.Value.Alert, tp, m.Offset)
 		}
 	}
 	s.decideReady(ctx, out)
+	s.forgetIncidents()
 	return nil
 }
 

@@ -63,8 +63,11 @@ func (h *harness) feed(evs ...retrain.Event) []schemas.ModelUpdated {
 	in := make([]pipeline.Msg[retrain.Event], len(evs))
 	for i, ev := range evs {
 		topic := "sensor.features"
-		if ev.Request != nil {
+		switch {
+		case ev.Request != nil:
 			topic = "model.retrain"
+		case ev.Alert != nil:
+			topic = "maintenance.alerts"
 		}
 		in[i] = pipeline.Msg[retrain.Event]{Value: ev, Topic: topic, Offset: h.off[topic]}
 		h.off[topic]++
@@ -155,12 +158,16 @@ func TestRetrainConfig(t *testing.T) {
 // TestRetrainResumesAWaitingRequest: after a restart, the inputs from
 // the retained offsets replay; a request that was waiting waits again
 // with the windows it had, and is decided once when the rest come; a
-// request decided before the restart is not decided again.
+// request decided before the restart is not decided again; an alert
+// that still matters is read again, and one long over is not.
 func TestRetrainResumesAWaitingRequest(t *testing.T) {
 	ctx := context.Background()
 	cfg := retrain.Config{Store: &score.FileStore{Dir: t.TempDir()}, After: 60, Forest: score.IForestConfig{Trees: 20}}
 	reqTP := pipeline.TopicPartition{Topic: "model.retrain"}
 	featTP := pipeline.TopicPartition{Topic: "sensor.features"}
+	alertTP := pipeline.TopicPartition{Topic: "maintenance.alerts"}
+	alerts := append(alarm(schemas.KindAnomaly, "pressure-3", t0.Add(-5*time.Hour), t0.Add(-4*time.Hour)),
+		alarm(schemas.KindAnomaly, "pressure-1", t0.Add(5*time.Minute), time.Time{})...)
 	msgs := func(evs []retrain.Event, tp pipeline.TopicPartition, from int64) []pipeline.Msg[retrain.Event] {
 		out := make([]pipeline.Msg[retrain.Event], len(evs))
 		for i, ev := range evs {
@@ -195,13 +202,14 @@ func TestRetrainResumesAWaitingRequest(t *testing.T) {
 	requests := []retrain.Event{{Request: &schemas.RetrainEvent{ModelName: "not-a-forest", RequestedAt: t0}}, ask("iforest-pressure", t0)}
 	all := windows("pressure", t0, 100, 5, 9)
 	s1, l1 := start()
-	if got := decided(l1, append(msgs(requests, reqTP, 0), msgs(all[:30], featTP, 0)...)); len(got) != 1 || got[0].Action != schemas.ModelSkipped {
+	before := append(append(msgs(requests, reqTP, 0), msgs(all[:30], featTP, 0)...), msgs(alerts, alertTP, 0)...)
+	if got := decided(l1, before); len(got) != 1 || got[0].Action != schemas.ModelSkipped {
 		t.Fatalf("before the restart: %+v", got)
 	}
-	cps := map[pipeline.TopicPartition]string{reqTP: s1.Checkpoint(reqTP), featTP: s1.Checkpoint(featTP)}
+	cps := map[pipeline.TopicPartition]string{reqTP: s1.Checkpoint(reqTP), featTP: s1.Checkpoint(featTP), alertTP: s1.Checkpoint(alertTP)}
 	retained := s1.Retained()
-	if retained[reqTP] != 1 || retained[featTP] != 0 {
-		t.Fatalf("retained %v: want the waiting request (offset 1) and its windows (from 0)", retained)
+	if retained[reqTP] != 1 || retained[featTP] != 0 || retained[alertTP] != 2 {
+		t.Fatalf("retained %v: want the waiting request (offset 1), its windows (from 0) and the open alert (2), not the one long over", retained)
 	}
 
 	s2, l2 := start()
@@ -210,11 +218,12 @@ func TestRetrainResumesAWaitingRequest(t *testing.T) {
 	}
 	// The runner replays from the committed offsets: the skipped request
 	// (0) was committed past, but replay it anyway to show it stays decided.
-	if got := decided(l2, append(msgs(requests, reqTP, 0), msgs(all[:30], featTP, 0)...)); len(got) != 0 {
+	if got := decided(l2, append(append(msgs(requests, reqTP, 0), msgs(all[:30], featTP, 0)...), msgs(alerts[2:], alertTP, 2)...)); len(got) != 0 {
 		t.Fatalf("the replay decided again: %+v", got)
 	}
 	got := decided(l2, msgs(all[30:], featTP, 30))
-	if len(got) != 1 || got[0].Action != schemas.ModelPublished || got[0].ModelName != "iforest-pressure" || got[0].Metrics["windows"]+got[0].Metrics["holdout"] != 60 {
+	if len(got) != 1 || got[0].Action != schemas.ModelPublished || got[0].ModelName != "iforest-pressure" ||
+		got[0].Metrics["windows"]+got[0].Metrics["holdout"] != 45 || got[0].Metrics["incident_windows"] != 15 {
 		t.Fatalf("after the restart: %+v", got)
 	}
 }
@@ -250,5 +259,91 @@ func TestRetrainWaitsForTheStore(t *testing.T) {
 	got := h.feed(ws[55:]...)
 	if len(got) != 1 || got[0].Action != schemas.ModelPublished || got[0].Metrics["windows"]+got[0].Metrics["holdout"] != 40 {
 		t.Fatalf("after the store came back: %+v", got)
+	}
+}
+
+// alarm returns an alert record of kind on sensor, opened at opened (its
+// onset) and, when resolved is not zero, resolved then.
+func alarm(kind schemas.AlertKind, sensor string, opened, resolved time.Time) []retrain.Event {
+	a := schemas.Alert{AlertID: sensor + "@" + opened.Format(time.RFC3339), SensorID: sensor, Kind: kind, State: schemas.StateOpen,
+		OpenedAt: opened.Add(3 * time.Minute), LastSeen: opened.Add(3 * time.Minute), Onset: opened}
+	out := []retrain.Event{{Alert: &a}}
+	if !resolved.IsZero() {
+		r := a
+		r.State, r.LastSeen = schemas.StateResolved, resolved
+		out = append(out, retrain.Event{Alert: &r})
+	}
+	return out
+}
+
+// TestRetrainLeavesIncidentsOut: the windows of a sensor with an
+// ANOMALY, THRESHOLD or PREDICTED alert that touches the request's span
+// are neither trained nor judged on; a DRIFT alert, or an incident that
+// ended before the request, leaves its sensor in; a request whose windows
+// come mostly from sensors in an incident is rejected and stores nothing.
+func TestRetrainLeavesIncidentsOut(t *testing.T) {
+	ctx := context.Background()
+	for _, tc := range []struct {
+		name    string
+		alerts  []retrain.Event
+		action  string
+		dropped int // windows left out, of 120 over 4 sensors
+	}{
+		{"no alert", nil, schemas.ModelPublished, 0},
+		{"an open anomaly", alarm(schemas.KindAnomaly, "pressure-1", t0.Add(10*time.Minute), time.Time{}), schemas.ModelPublished, 30},
+		{"a resolved threshold and a predicted", append(alarm(schemas.KindThreshold, "pressure-2", t0.Add(-time.Hour), t0.Add(time.Minute)),
+			alarm(schemas.KindPredicted, "pressure-3", t0.Add(20*time.Minute), t0.Add(25*time.Minute))...), schemas.ModelPublished, 60},
+		{"drift only", alarm(schemas.KindDrift, "pressure-1", t0, time.Time{}), schemas.ModelPublished, 0},
+		{"ended before the request", alarm(schemas.KindAnomaly, "pressure-1", t0.Add(-3*time.Hour), t0.Add(-2*time.Hour)), schemas.ModelPublished, 0},
+		{"mostly faults", append(alarm(schemas.KindAnomaly, "pressure-0", t0, time.Time{}), append(alarm(schemas.KindAnomaly, "pressure-1", t0, time.Time{}),
+			alarm(schemas.KindAnomaly, "pressure-2", t0.Add(20*time.Minute), time.Time{})...)...), schemas.ModelRejected, 90},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			store := &score.FileStore{Dir: t.TempDir()}
+			h := newHarness(t, retrain.Config{Store: store, After: 120, Forest: score.IForestConfig{Trees: 20}})
+			ws := windows("pressure", t0, 120, 5, 11)
+			evs := append(append([]retrain.Event{ask("iforest-pressure", t0)}, ws[:60]...), tc.alerts...)
+			if got := h.feed(evs...); len(got) != 0 {
+				t.Fatalf("decided early: %+v", got)
+			}
+			got := h.feed(ws[60:]...)
+			if len(got) != 1 || got[0].Action != tc.action || int(got[0].Metrics["incident_windows"]) != tc.dropped {
+				t.Fatalf("decisions %+v", got)
+			}
+			u := got[0]
+			t.Logf("%s: %s", u.Action, u.Reason)
+			vs, _ := store.Versions(ctx, "iforest-pressure")
+			if tc.action == schemas.ModelRejected {
+				if len(vs) != 0 || !strings.Contains(u.Reason, "incident") {
+					t.Fatalf("rejected, yet %d versions stored; reason %q", len(vs), u.Reason)
+				}
+				return
+			}
+			if n := u.Metrics["windows"] + u.Metrics["holdout"]; int(n) != 120-tc.dropped || len(vs) != 1 {
+				t.Fatalf("trained and judged on %v windows, want %d; %d versions", n, 120-tc.dropped, len(vs))
+			}
+		})
+	}
+}
+
+// TestRetrainRejectsACandidateThatFlagsTooMuch: with no version to
+// compare with, a candidate that flags more held-out windows than
+// Config.MaxFalseAlerts is rejected and nothing is stored.
+func TestRetrainRejectsACandidateThatFlagsTooMuch(t *testing.T) {
+	for _, tc := range []struct {
+		contamination float64
+		action        string
+	}{{0.01, schemas.ModelPublished}, {0.3, schemas.ModelRejected}} {
+		store := &score.FileStore{Dir: t.TempDir()}
+		h := newHarness(t, retrain.Config{Store: store, After: 100, Forest: score.IForestConfig{Trees: 30, Contamination: tc.contamination}})
+		got := h.feed(append([]retrain.Event{ask("iforest-pressure", t0)}, windows("pressure", t0, 100, 5, 4)...)...)
+		if len(got) != 1 || got[0].Action != tc.action {
+			t.Fatalf("contamination %v: %+v", tc.contamination, got)
+		}
+		vs, _ := store.Versions(context.Background(), "iforest-pressure")
+		if stored := tc.action == schemas.ModelPublished; stored != (len(vs) == 1) {
+			t.Fatalf("contamination %v: %s, %d versions stored", tc.contamination, got[0].Action, len(vs))
+		}
+		t.Logf("contamination %v: %s: %s", tc.contamination, got[0].Action, got[0].Reason)
 	}
 }

@@ -98,6 +98,9 @@ func (s *Stage) Retained() map[pipeline.TopicPartition]int64 {
 			keep(w.at, w.offset)
 		}
 	}
+	for _, in := range s.incidents {
+		keep(in.at, in.offset)
+	}
 	return out
 }
 
@@ -125,12 +128,19 @@ func (s *Stage) Revoked(_ context.Context, tps []pipeline.TopicPartition) {
 	for typ, ring := range s.recent {
 		s.recent[typ] = slices.DeleteFunc(ring, func(w seenWindow) bool { return gone[w.at] })
 	}
+	for id, in := range s.incidents {
+		if gone[in.at] {
+			delete(s.incidents, id)
+		}
+	}
+	s.met.incidents.Set(float64(len(s.incidents)))
 }
 
 type metrics struct {
 	decisions   *prometheus.CounterVec
 	pending     prometheus.Gauge
 	storeErrors prometheus.Counter
+	incidents   prometheus.Gauge
 }
 
 func newMetrics(reg prometheus.Registerer) *metrics {
@@ -144,12 +154,15 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 		storeErrors: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "smaint_retrain_store_errors_total", Help: "Decisions put off because the model store could not be read or written; tried again with the next batch.",
 		}),
+		incidents: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "smaint_retrain_incidents", Help: "Alerts the retrain stage keeps to leave their sensors' windows out of training.",
+		}),
 	}
 	for _, a := range []string{schemas.ModelPublished, schemas.ModelShadow, schemas.ModelRejected, schemas.ModelSkipped} {
 		m.decisions.WithLabelValues(a) // 0 from the start, for rates and dashboards
 	}
 	if reg != nil {
-		reg.MustRegister(m.decisions, m.pending, m.storeErrors)
+		reg.MustRegister(m.decisions, m.pending, m.storeErrors, m.incidents)
 	}
 	return m
 }

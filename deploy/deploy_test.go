@@ -349,6 +349,14 @@ func TestCompose(t *testing.T) {
 		}
 	}
 	for _, st := range c.stages {
+		// Failure prediction needs a classifier trained first: it runs in
+		// its own profile, "predict", and nowhere else.
+		if needsClassifier(st) {
+			if by := predictBy(smaint); len(runBy[st]) != 0 || !slices.Equal(by[st], []string{"smaint-predict"}) {
+				t.Errorf("%s: stage %s is run by %v without a profile and %v in profile predict; want only smaint-predict, in profile predict", path, st, runBy[st], by[st])
+			}
+			continue
+		}
 		if len(runBy[st]) != 1 {
 			t.Errorf("%s: stage %s is run by %d services %v; want exactly one", path, st, len(runBy[st]), runBy[st])
 		}
@@ -630,9 +638,10 @@ func TestK8sManifests(t *testing.T) {
 		}
 	}
 	for _, st := range c.stages {
-		// The retrain worker needs a model store the manifests do not
-		// bring: it runs where one is configured, in one Deployment at most.
-		if st == "retrain" && len(runBy[st]) <= 1 {
+		// The retrain worker and failure prediction need a model store the
+		// manifests do not bring (and prediction a classifier trained
+		// first): they run where one is configured, in one Deployment at most.
+		if (st == "retrain" || needsClassifier(st)) && len(runBy[st]) <= 1 {
 			continue
 		}
 		if len(runBy[st]) != 1 {
@@ -1039,4 +1048,22 @@ func TestLimitsExampleLoads(t *testing.T) {
 	if err != nil || len(ls) != 4 {
 		t.Fatalf("%d limits, %v", len(ls), err)
 	}
+}
+
+// needsClassifier: the stage runs only with a failure classifier in the
+// model store (smaint train --labels).
+func needsClassifier(stage string) bool { return stage == "byasset" || stage == "predict" }
+
+// predictBy maps each stage to the services of profile "predict" that
+// run it.
+func predictBy(smaint map[string]*composeSmaint) map[string][]string {
+	by := map[string][]string{}
+	for _, name := range slices.Sorted(maps.Keys(smaint)) {
+		if s := smaint[name]; s.sub == "run" && slices.Contains(list(s.svc["profiles"]), any("predict")) {
+			for _, st := range s.stages {
+				by[st] = append(by[st], name)
+			}
+		}
+	}
+	return by
 }

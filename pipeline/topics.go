@@ -17,49 +17,57 @@ import (
 // Topics names every topic of the pipeline. The zero value is not useful;
 // start from DefaultTopics.
 type Topics struct {
-	Readings     string // raw readings from producers
-	Clean        string // deduplicated, validated readings
-	Features     string
-	Scores       string
-	Drift        string
-	Forecasts    string
-	Alerts       string
-	Retrain      string
-	ModelUpdates string
-	Late         string // readings that arrived after their window closed
-	DLQ          string // undecodable or invalid input, with error headers
+	Readings  string // raw readings from producers
+	Clean     string // deduplicated, validated readings
+	Features  string
+	Scores    string
+	Drift     string
+	Forecasts string
+	Alerts    string
+	// AssetFeatures are the feature windows again, keyed by asset, so
+	// that an asset's sensors meet in one partition; Predictions are the
+	// supervised models' verdicts per asset.
+	AssetFeatures string
+	Predictions   string
+	Retrain       string
+	ModelUpdates  string
+	Late          string // readings that arrived after their window closed
+	DLQ           string // undecodable or invalid input, with error headers
 }
 
 // DefaultTopics returns the topic names of DESIGN.md.
 func DefaultTopics() Topics {
 	return Topics{
-		Readings:     "sensor.readings",
-		Clean:        "sensor.readings.clean",
-		Features:     "sensor.features",
-		Scores:       "sensor.scores",
-		Drift:        "sensor.drift",
-		Forecasts:    "sensor.forecasts",
-		Alerts:       "maintenance.alerts",
-		Retrain:      "model.retrain",
-		ModelUpdates: "model.updates",
-		Late:         "sensor.readings.late",
-		DLQ:          "sensor.dlq",
+		Readings:      "sensor.readings",
+		Clean:         "sensor.readings.clean",
+		Features:      "sensor.features",
+		Scores:        "sensor.scores",
+		Drift:         "sensor.drift",
+		Forecasts:     "sensor.forecasts",
+		Alerts:        "maintenance.alerts",
+		AssetFeatures: "asset.features",
+		Predictions:   "asset.predictions",
+		Retrain:       "model.retrain",
+		ModelUpdates:  "model.updates",
+		Late:          "sensor.readings.late",
+		DLQ:           "sensor.dlq",
 	}
 }
 
 // All lists the topic names.
 func (t Topics) All() []string {
 	return []string{t.Readings, t.Clean, t.Features, t.Scores, t.Drift, t.Forecasts, t.Alerts,
-		t.Retrain, t.ModelUpdates, t.Late, t.DLQ}
+		t.Retrain, t.ModelUpdates, t.Late, t.DLQ, t.AssetFeatures, t.Predictions}
 }
 
 // TopicNames are the names by which --topic NAME=TOPIC overrides a topic,
 // in All's order.
-var TopicNames = []string{"readings", "clean", "features", "scores", "drift", "forecasts", "alerts", "retrain", "model-updates", "late", "dlq"}
+var TopicNames = []string{"readings", "clean", "features", "scores", "drift", "forecasts", "alerts", "retrain", "model-updates", "late", "dlq",
+	"asset-features", "predictions"}
 
 func (t *Topics) fields() []*string {
 	return []*string{&t.Readings, &t.Clean, &t.Features, &t.Scores, &t.Drift, &t.Forecasts, &t.Alerts,
-		&t.Retrain, &t.ModelUpdates, &t.Late, &t.DLQ}
+		&t.Retrain, &t.ModelUpdates, &t.Late, &t.DLQ, &t.AssetFeatures, &t.Predictions}
 }
 
 // WithPrefix returns t with prefix before every topic name, so that
@@ -121,6 +129,7 @@ func (t Topics) Records() []TopicRecord {
 		{t.Readings, schemas.SensorReadingSchema}, {t.Clean, schemas.SensorReadingSchema}, {t.Features, schemas.FeatureVectorSchema},
 		{t.Scores, schemas.AnomalyScoreSchema}, {t.Drift, schemas.DriftReportSchema}, {t.Forecasts, schemas.ForecastSchema}, {t.Alerts, schemas.AlertSchema},
 		{t.Retrain, schemas.RetrainEventSchema}, {t.ModelUpdates, schemas.ModelUpdatedSchema}, {t.Late, schemas.SensorReadingSchema},
+		{t.AssetFeatures, schemas.FeatureVectorSchema}, {t.Predictions, schemas.PredictionSchema},
 	}
 }
 

@@ -63,6 +63,14 @@ func sampleRecords() []struct {
 				"model": "holt-damped"},
 		},
 		{
+			&Prediction{AssetID: "pump-7", WindowStart: t0, WindowEnd: t1, Model: "gbdt-failure", ModelVersion: "v2",
+				Probabilities: map[string]float64{"Machine failure": 0.9}, Threshold: 0.5,
+				Inputs: map[string]float64{"temperature": 310.2}, Drivers: map[string]float64{"temperature": 1.5}},
+			map[string]any{"asset_id": "pump-7", "window_start": t0, "window_end": t1, "model": "gbdt-failure", "model_version": "v2",
+				"probabilities": map[string]any{"Machine failure": 0.9}, "threshold": 0.5,
+				"inputs": map[string]any{"temperature": 310.2}, "drivers": map[string]any{"temperature": 1.5}},
+		},
+		{
 			&Alert{AlertID: "a-1", AssetID: "pump-7", SensorID: "s-1", SensorType: "vibration", Kind: KindSensorSilent,
 				Severity: SeverityCritical, State: StateUpdated, OpenedAt: t0, LastSeen: t1, Occurrences: 4,
 				Summary: "silent", RecommendedAction: "check the gateway", Evidence: map[string]float64{"score": 0.9}, Onset: t0.Add(-time.Minute)},

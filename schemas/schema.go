@@ -94,6 +94,7 @@ var (
 	AnomalyScoreSchema  = mustEmbedded("anomaly_score.avsc")
 	DriftReportSchema   = mustEmbedded("drift_report.avsc")
 	ForecastSchema      = mustEmbedded("forecast.avsc")
+	PredictionSchema    = mustEmbedded("prediction.avsc")
 	AlertSchema         = mustEmbedded("alert.avsc")
 	RetrainEventSchema  = mustEmbedded("retrain_event.avsc")
 	ModelUpdatedSchema  = mustEmbedded("model_updated.avsc")
@@ -103,7 +104,7 @@ var (
 func All() []*Schema {
 	return []*Schema{
 		SensorReadingSchema, FeatureVectorSchema, AnomalyScoreSchema,
-		DriftReportSchema, ForecastSchema, AlertSchema, RetrainEventSchema, ModelUpdatedSchema,
+		DriftReportSchema, ForecastSchema, AlertSchema, RetrainEventSchema, ModelUpdatedSchema, PredictionSchema,
 	}
 }
 

@@ -13,6 +13,7 @@ import (
 	"github.com/smaint/smaint/stages/drift"
 	"github.com/smaint/smaint/stages/features"
 	"github.com/smaint/smaint/stages/forecast"
+	"github.com/smaint/smaint/stages/predict"
 	"github.com/smaint/smaint/stages/retrain"
 	"github.com/smaint/smaint/stages/score"
 )
@@ -28,6 +29,9 @@ type Config struct {
 	Forecast forecast.Config
 	Alert    alert.Config
 	Retrain  retrain.Config
+	// Predict configures the predict stage; its Classifier and Version
+	// come from the model store (Models) when the stage is built.
+	Predict predict.Config
 	// Models is the model store (--models): the retrain stage publishes
 	// to it, and the score stage loads the versions model.updates names
 	// from it. Nil without one.
@@ -52,6 +56,7 @@ func DefaultConfig() Config {
 	return Config{
 		Dedupe: dedupe.Config{}.WithDefaults(), Features: features.Config{}.WithDefaults(), Score: score.Config{}.WithDefaults(),
 		Drift: drift.Config{}.WithDefaults(), Forecast: forecast.Config{}.WithDefaults(), Alert: alert.Config{}.WithDefaults(), Retrain: retrain.Config{}.WithDefaults(),
+		Predict: predict.Config{}.WithDefaults(),
 	}
 }
 

@@ -12,6 +12,7 @@ package stages
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"slices"
@@ -21,10 +22,12 @@ import (
 	"github.com/smaint/smaint/pipeline"
 	"github.com/smaint/smaint/schemas"
 	"github.com/smaint/smaint/stages/alert"
+	"github.com/smaint/smaint/stages/byasset"
 	"github.com/smaint/smaint/stages/dedupe"
 	"github.com/smaint/smaint/stages/drift"
 	"github.com/smaint/smaint/stages/features"
 	"github.com/smaint/smaint/stages/forecast"
+	"github.com/smaint/smaint/stages/predict"
 	"github.com/smaint/smaint/stages/retrain"
 	"github.com/smaint/smaint/stages/score"
 )
@@ -39,6 +42,8 @@ func Topology(t pipeline.Topics) []Spec {
 		{Name: "forecast", Inputs: topics(t.Features), Outputs: topics(t.Forecasts), build: newForecast},
 		{Name: "alert", Inputs: topics(t.Scores, t.Drift, t.Forecasts), Outputs: topics(t.Alerts), build: newAlert},
 		{Name: "retrain", Inputs: topics(t.Features, t.Retrain, t.Alerts), Outputs: topics(t.ModelUpdates), Named: true, build: newRetrain},
+		{Name: "byasset", Inputs: topics(t.Features), Outputs: topics(t.AssetFeatures), Named: true, build: newByAsset},
+		{Name: "predict", Inputs: topics(t.AssetFeatures), Outputs: topics(t.Predictions), Named: true, build: newPredict},
 		{Name: "sink-readings", Group: "sink", Inputs: topics(t.Clean), Storage: true, build: store},
 		{Name: "sink-features", Group: "sink", Inputs: topics(t.Features), Storage: true, build: store},
 		{Name: "sink-scores", Group: "sink", Inputs: topics(t.Scores), Storage: true, build: store},
@@ -46,6 +51,7 @@ func Topology(t pipeline.Topics) []Spec {
 		{Name: "sink-forecasts", Group: "sink", Inputs: topics(t.Forecasts), Storage: true, build: store},
 		{Name: "sink-alerts", Group: "sink", Inputs: topics(t.Alerts), Storage: true, build: store},
 		{Name: "sink-retrain", Group: "sink", Inputs: topics(t.Retrain), Storage: true, build: store},
+		{Name: "sink-predictions", Group: "sink", Inputs: topics(t.Predictions), Storage: true, build: store},
 	}
 }
 
@@ -209,6 +215,69 @@ func newRetrain(_ context.Context, c *Config, s Spec) (pipeline.Node, error) {
 		return pipeline.Node{}, err
 	}
 	return pipeline.NewNode(s.Name, s.Inputs, pipeline.Stage[retrain.Event](st), retrain.Decode(s.Inputs[0], s.Inputs[1], s.Inputs[2])), nil
+}
+
+func newByAsset(_ context.Context, c *Config, s Spec) (pipeline.Node, error) {
+	st, err := byasset.New(byasset.Config{AssetFeaturesTopic: s.Outputs[0], Registerer: c.Registerer, Logger: c.logger(s)})
+	return node[schemas.FeatureVector](s, st, err)
+}
+
+// newPredict builds the predict stage and keeps its classifier the live
+// version of Config.Predict's Model (gbdt-failure by default) in the model
+// store: loaded now if there is one, and looked for again every Reload
+// while ctx lasts. Until one is there the stage scores nothing, and says
+// so once.
+func newPredict(ctx context.Context, c *Config, s Spec) (pipeline.Node, error) {
+	cfg := c.Predict
+	if c.Models == nil {
+		return pipeline.Node{}, fmt.Errorf("%w: predict: no model store (--models) to load the classifier from", pipeline.ErrConfig)
+	}
+	cfg.Classifier, cfg.PredictionsTopic, cfg.Registerer, cfg.Logger = nil, s.Outputs[0], c.Registerer, c.logger(s)
+	st, err := predict.New(cfg)
+	if err != nil {
+		return pipeline.Node{}, err
+	}
+	cfg = cfg.WithDefaults()
+	var loaded string
+	warned := false
+	load := func() {
+		man, b, err := score.LiveArtifact(ctx, c.Models, cfg.Model)
+		switch {
+		case errors.Is(err, score.ErrNoModel):
+			if !warned {
+				cfg.Logger.Warn("no classifier in the model store yet: nothing is scored until one is trained (smaint train --labels)", "model", cfg.Model)
+				warned = true
+			}
+			return
+		case err != nil:
+			cfg.Logger.Warn("the classifier could not be loaded; the one in use stays", "model", cfg.Model, "err", err)
+			return
+		case man.Version == loaded:
+			return
+		}
+		clf := new(predict.Classifier)
+		if err := json.Unmarshal(b, clf); err == nil {
+			err = st.SetClassifier(clf, man.Version)
+		}
+		if err != nil {
+			cfg.Logger.Warn("the live classifier is refused; the one in use stays", "model", cfg.Model, "version", man.Version, "err", err)
+		}
+		loaded = man.Version // refused or taken, it is not fetched again
+	}
+	load()
+	go func() {
+		t := time.NewTicker(cfg.Reload)
+		defer t.Stop()
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-t.C:
+				load()
+			}
+		}
+	}()
+	return node[schemas.FeatureVector](s, st, nil)
 }
 
 func newDrift(_ context.Context, c *Config, s Spec) (pipeline.Node, error) {

@@ -24,12 +24,14 @@ func TestSchemasRegister(t *testing.T) {
 		want []string
 	}{
 		{nil, []string{"sensor.readings-value", "sensor.readings.clean-value", "sensor.features-value", "sensor.scores-value", "sensor.drift-value",
-			"sensor.forecasts-value", "maintenance.alerts-value", "model.retrain-value", "model.updates-value", "sensor.readings.late-value"}},
+			"sensor.forecasts-value", "maintenance.alerts-value", "model.retrain-value", "model.updates-value", "sensor.readings.late-value",
+			"asset.features-value", "asset.predictions-value"}},
 		{[]string{"--topic-prefix", "plant1.", "--topic", "alerts=plant1-alerts"}, []string{"plant1.sensor.readings-value", "plant1.sensor.readings.clean-value",
 			"plant1.sensor.features-value", "plant1.sensor.scores-value", "plant1.sensor.drift-value", "plant1.sensor.forecasts-value", "plant1-alerts-value",
-			"plant1.model.retrain-value", "plant1.model.updates-value", "plant1.sensor.readings.late-value"}},
+			"plant1.model.retrain-value", "plant1.model.updates-value", "plant1.sensor.readings.late-value",
+			"plant1.asset.features-value", "plant1.asset.predictions-value"}},
 		{[]string{"--subject-strategy", "record"}, []string{"io.smaint.v1.SensorReading", "io.smaint.v1.FeatureVector", "io.smaint.v1.AnomalyScore",
-			"io.smaint.v1.DriftReport", "io.smaint.v1.Forecast", "io.smaint.v1.Alert", "io.smaint.v1.RetrainEvent", "io.smaint.v1.ModelUpdated"}},
+			"io.smaint.v1.DriftReport", "io.smaint.v1.Forecast", "io.smaint.v1.Alert", "io.smaint.v1.RetrainEvent", "io.smaint.v1.ModelUpdated", "io.smaint.v1.Prediction"}},
 	}
 	for _, tc := range tests {
 		t.Run(strings.Join(tc.args, " "), func(t *testing.T) {

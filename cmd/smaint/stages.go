@@ -34,7 +34,7 @@ type settings struct {
 // settingFlags register, per stage with settings, its flags.
 var settingFlags = map[string]func(*flagSet, *settings){
 	"dedupe": dedupeFlags, "features": featureFlags, "score": scoreFlags, "drift": driftFlags, "alert": alertFlags,
-	"retrain": retrainFlags, "forecast": forecastFlags,
+	"retrain": retrainFlags, "forecast": forecastFlags, "predict": predictFlags,
 }
 
 // newSettings registers the settings of specs.
@@ -45,8 +45,8 @@ func newSettings(fs *flagSet, specs []stages.Spec) *settings {
 			f(fs, set)
 		}
 	}
-	if slices.ContainsFunc(specs, func(s stages.Spec) bool { return s.Name == "score" || s.Name == "retrain" }) {
-		fs.StringVar(&set.models, "models", "", modelsFlagHelp+". Each sensor type with an Isolation Forest there (iforest-<type>) is scored by its latest good version, then by the versions model.updates makes live; others by --detector. The retrain stage publishes to it")
+	if slices.ContainsFunc(specs, func(s stages.Spec) bool { return s.Name == "score" || s.Name == "retrain" || s.Name == "predict" }) {
+		fs.StringVar(&set.models, "models", "", modelsFlagHelp+". Each sensor type with an Isolation Forest there (iforest-<type>) is scored by its latest good version, then by the versions model.updates makes live; others by --detector. The retrain stage publishes to it; the predict stage loads its classifier from it")
 	}
 	return set
 }
@@ -111,6 +111,14 @@ func retrainFlags(fs *flagSet, set *settings) {
 	fs.IntVar(&c.MaxConcurrent, "train-concurrency", c.MaxConcurrent, "retrain: trainings run at once")
 	fs.BoolVar(&c.Shadow, "train-shadow", c.Shadow, "retrain: publish candidates as shadow versions, scored beside the live one until smaint models promote makes one live")
 	fs.IntVar(&c.Forest.Trees, "train-trees", c.Forest.Trees, "retrain: trees per forest")
+}
+
+func predictFlags(fs *flagSet, set *settings) {
+	c := &set.Predict
+	fs.StringVar(&c.Model, "predict-model", c.Model, "predict: the classifier's name in the model store (smaint train --labels stores gbdt-failure); its live version scores")
+	fs.StringVar(&c.Feature, "predict-feature", c.Feature, "predict: the feature a classifier input named by a sensor type or id alone takes from its window (<type>.<feature> names one)")
+	fs.IntVar(&c.Pending, "predict-pending", c.Pending, "predict: window starts of an asset that may wait at once for the rest of its sensors")
+	fs.DurationVar(&c.Reload, "predict-reload", c.Reload, "predict: how often the model store is asked for a new live classifier")
 }
 
 func forecastFlags(fs *flagSet, set *settings) {

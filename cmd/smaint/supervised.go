@@ -211,7 +211,7 @@ func evaluateSupervised(ctx context.Context, args []string, stdout, stderr io.Wr
 	if err != nil {
 		return fmt.Errorf("%w: --models: %v", errUsage, err)
 	}
-	man, b, err := liveArtifact(ctx, store, f.name)
+	man, b, err := score.LiveArtifact(ctx, store, f.name)
 	if err != nil {
 		return err
 	}
@@ -325,33 +325,6 @@ func printClassScores(w io.Writer, scores []predict.ClassScore) {
 	for _, s := range scores {
 		fmt.Fprintf(w, "  %-20s %9d %9d %9.3f %7.3f %6.3f\n", s.Label, s.Positives, s.Predicted, s.Precision, s.Recall, s.F1)
 	}
-}
-
-// liveArtifact reads the live version of model name from store (its
-// newest, when none is live) and checks it against its manifest.
-func liveArtifact(ctx context.Context, store score.ModelStore, name string) (score.Manifest, []byte, error) {
-	vs, err := store.Versions(ctx, name)
-	if err == nil && len(vs) == 0 {
-		err = score.ErrNoModel
-	}
-	if err != nil {
-		return score.Manifest{}, nil, fmt.Errorf("model %s: %w", name, err)
-	}
-	v := vs[len(vs)-1]
-	if live, err := store.Live(ctx, name); err == nil && live != "" {
-		if i := slices.IndexFunc(vs, func(s score.StoredVersion) bool { return s.Version == live }); i >= 0 {
-			v = vs[i]
-		}
-	}
-	raw, err := store.Get(ctx, v.URI)
-	if err != nil {
-		return score.Manifest{}, nil, err
-	}
-	man, b, err := score.DecodeArtifact(raw)
-	if err != nil {
-		return man, nil, fmt.Errorf("%s: %w", v.URI, err)
-	}
-	return man, b, nil
 }
 
 // readTable reads a CSV file with a header line, separated by commas,

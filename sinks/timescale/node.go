@@ -8,7 +8,7 @@ import (
 
 // Node returns the stage, named name, that stores the records of topic in
 // their table: the clean readings, features, scores, drift reports,
-// alerts and retrain requests of the topics t.
+// alerts, retrain requests and predictions of the topics t.
 func Node(name, topic string, t pipeline.Topics, cfg Config) (pipeline.Node, error) {
 	switch topic {
 	case t.Clean:
@@ -25,6 +25,8 @@ func Node(name, topic string, t pipeline.Topics, cfg Config) (pipeline.Node, err
 		return node(name, topic, Alerts, cfg)
 	case t.Retrain:
 		return node(name, topic, Retrain, cfg)
+	case t.Predictions:
+		return node(name, topic, Predictions, cfg)
 	}
 	return pipeline.Node{}, fmt.Errorf("%w: no table stores topic %s", pipeline.ErrConfig, topic)
 }

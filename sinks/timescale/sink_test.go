@@ -192,6 +192,15 @@ func TestEveryTableStoresAndReplays(t *testing.T) {
 	twice("retrain_events", func() (pipeline.Result, error) {
 		return rl.Process(ctx, msgs([]schemas.RetrainEvent{{EventID: "r-1", ModelName: "iforest-vibration", Scope: "sensor_type:vibration", RequestedAt: end}}))
 	})
+	pl, _ := localSink(t, Predictions, cfg)
+	twice("asset_predictions", func() (pipeline.Result, error) {
+		return pl.Process(ctx, msgs([]schemas.Prediction{{AssetID: "a", WindowStart: t0, WindowEnd: end, Model: "gbdt-failure", ModelVersion: "v1",
+			Probabilities: map[string]float64{"HDF": 0.75}, Threshold: 0.5, Inputs: map[string]float64{"temperature": 310}, Drivers: map[string]float64{"temperature": 2}}}))
+	})
+	var hdf float64
+	if err := pool.QueryRow(ctx, `SELECT (probabilities->>'HDF')::float8 FROM asset_predictions`).Scan(&hdf); err != nil || hdf != 0.75 {
+		t.Fatalf("prediction read back: HDF %v, %v", hdf, err)
+	}
 	// What was stored reads back.
 	var bands []float64
 	var dev float64

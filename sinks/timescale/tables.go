@@ -109,6 +109,18 @@ var Forecasts = Table[schemas.Forecast]{
 	},
 }
 
+// Predictions is the table of the predict stage's records.
+var Predictions = Table[schemas.Prediction]{
+	Name:    "asset_predictions",
+	Columns: []string{"asset_id", "model", "window_start", "window_end", "model_version", "probabilities", "threshold", "inputs", "drivers"},
+	Key:     []string{"asset_id", "model", "window_start"},
+	Time:    "window_start",
+	Row: func(p *schemas.Prediction, dst []any) ([]any, error) {
+		return append(dst, p.AssetID, p.Model, p.WindowStart, p.WindowEnd, p.ModelVersion, jsonMap(p.Probabilities), p.Threshold,
+			jsonMap(p.Inputs), jsonMap(p.Drivers)), nil
+	},
+}
+
 // nullSeconds is a crossing time, NULL for "not within the horizon".
 func nullSeconds(s float64) any {
 	if s < 0 {

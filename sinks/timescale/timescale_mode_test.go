@@ -44,7 +44,7 @@ func TestMigrateTimescaleModeWithTheExtensionOffTheSearchPath(t *testing.T) {
 		}
 		hypertables = append(hypertables, h)
 	}
-	if !slices.Contains(hypertables, "sensor_readings") || !slices.Contains(hypertables, "sensor_forecasts") {
+	if !slices.Contains(hypertables, "sensor_readings") || !slices.Contains(hypertables, "sensor_forecasts") || !slices.Contains(hypertables, "asset_predictions") {
 		t.Fatalf("hypertables in %s: %v", schema, hypertables)
 	}
 	before := snapshot(t, pool, schema)

@@ -130,31 +130,79 @@ func (c *Classifier) featureNames() []string {
 
 // row is the features of one row, its inputs at idx.
 func (c *Classifier) row(r []string, idx []int) ([]float64, error) {
-	out := make([]float64, 0, len(c.Features))
-	var num []float64
+	out := make([]float64, len(idx), len(c.Features))
 	for k, col := range idx {
 		cell := strings.TrimSpace(r[col])
-		if levels, cat := c.Categories[c.Inputs[k]]; cat {
-			code := -1.0
-			if i, ok := slices.BinarySearch(levels, cell); ok {
-				code = float64(i)
-			}
-			out = append(out, code)
+		if _, cat := c.Categories[c.Inputs[k]]; cat {
+			out[k] = c.code(c.Inputs[k], cell)
 			continue
 		}
 		v, err := strconv.ParseFloat(cell, 64)
 		if err != nil {
 			return nil, fmt.Errorf("%w: %s is %q, not a number", ErrConfig, c.Inputs[k], cell)
 		}
-		out = append(out, v)
-		num = append(num, v)
+		out[k] = v
+	}
+	return c.expand(out), nil
+}
+
+// code is the code of category level of input in: its index among the
+// sorted levels, -1 when training never saw it.
+func (c *Classifier) code(in, level string) float64 {
+	if i, ok := slices.BinarySearch(c.Categories[in], level); ok {
+		return float64(i)
+	}
+	return -1
+}
+
+// expand appends to x, one value per input, the products and
+// differences of every pair of numeric inputs.
+func (c *Classifier) expand(x []float64) []float64 {
+	var num []float64
+	for k, in := range c.Inputs {
+		if _, cat := c.Categories[in]; !cat {
+			num = append(num, x[k])
+		}
 	}
 	for i := range num {
 		for j := i + 1; j < len(num); j++ {
-			out = append(out, num[i]*num[j], num[i]-num[j])
+			x = append(x, num[i]*num[j], num[i]-num[j])
 		}
 	}
-	return out, nil
+	return x
+}
+
+// Vector is the model's features for inputs given by name: the numeric
+// ones from num, the categories from cat (a missing or unseen level codes
+// as -1, as in Predict). missing lists the numeric inputs num lacks; x is
+// nil then.
+func (c *Classifier) Vector(num map[string]float64, cat map[string]string) (x []float64, missing []string) {
+	x = make([]float64, len(c.Inputs), len(c.Features))
+	for k, in := range c.Inputs {
+		if _, isCat := c.Categories[in]; isCat {
+			x[k] = c.code(in, cat[in])
+			continue
+		}
+		v, ok := num[in]
+		if !ok {
+			missing = append(missing, in)
+		}
+		x[k] = v
+	}
+	if len(missing) > 0 {
+		return nil, missing
+	}
+	return c.expand(x), nil
+}
+
+// Probabilities returns each label's probability for features x (from
+// Vector), in Labels' order.
+func (c *Classifier) Probabilities(x []float64) []float64 {
+	out := make([]float64, len(c.Models))
+	for i, m := range c.Models {
+		out[i] = m.Predict(x)
+	}
+	return out
 }
 
 // Predict returns the probability of each label for a row of t's shape
@@ -164,11 +212,7 @@ func (c *Classifier) Predict(header, r []string) ([]float64, error) {
 	if err != nil {
 		return nil, err
 	}
-	out := make([]float64, len(c.Models))
-	for i, m := range c.Models {
-		out[i] = m.Predict(x)
-	}
-	return out, nil
+	return c.Probabilities(x), nil
 }
 
 // features are the model's features of row r, its columns named by

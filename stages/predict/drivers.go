@@ -50,6 +50,11 @@ func (c *Classifier) Drivers(header, r []string, k, n int) ([]Driver, error) {
 	if err != nil {
 		return nil, err
 	}
+	return c.DriversOf(x, k, n), nil
+}
+
+// DriversOf are Drivers for features x (from Vector).
+func (c *Classifier) DriversOf(x []float64, k, n int) []Driver {
 	_, contrib := c.Models[k].Contributions(x)
-	return topDrivers(c.Features, contrib, n), nil
+	return topDrivers(c.Features, contrib, n)
 }

@@ -40,10 +40,11 @@ type Config struct {
 	// normal: a version that flags many of them is out of date.
 	Tolerance float64
 	// MaxFalseAlerts is the most of the held-out windows a candidate may
-	// flag (default 0.05, five times the forest's usual contamination).
-	// It bounds a candidate when there is no version to compare with: one
-	// that flags more has not learnt what normal looks like, and would
-	// raise false alerts.
+	// flag (default 0.05, five times the forest's usual contamination):
+	// one that flags significantly more (a binomial tail under 1%) is
+	// rejected. It bounds a candidate when there is no version to compare
+	// with: one that flags more has not learnt what normal looks like, and
+	// would raise false alerts.
 	MaxFalseAlerts float64
 	// MinNormal is the least share of a request's windows that must come
 	// from sensors in no incident (default 0.5). Windows of a sensor with

@@ -6,6 +6,8 @@ import (
 	"math"
 	"time"
 
+	"gonum.org/v1/gonum/stat/distuv"
+
 	"github.com/smaint/smaint/schemas"
 	"github.com/smaint/smaint/stages/score"
 )
@@ -54,7 +56,7 @@ func (s *Stage) decide(ctx context.Context, r *request) (*schemas.ModelUpdated, 
 		u.Action, u.Reason = schemas.ModelRejected, "training failed: "+err.Error()
 		return u, nil
 	}
-	candFAR, spread := falseAlerts(cand, hold)
+	candFAR, spread, scored := falseAlerts(cand, hold)
 	u.Metrics["far_candidate"], u.Metrics["score_std"] = candFAR, spread
 
 	refused := func(model, version string, err error) {
@@ -66,7 +68,7 @@ func (s *Stage) decide(ctx context.Context, r *request) (*schemas.ModelUpdated, 
 	}
 	cur := current[r.typ]
 	if cur != nil {
-		curFAR, _ := falseAlerts(cur, hold)
+		curFAR, _, _ := falseAlerts(cur, hold)
 		u.Metrics["far_current"] = curFAR
 		if candFAR > curFAR+s.cfg.Tolerance {
 			u.Action = schemas.ModelRejected
@@ -75,9 +77,9 @@ func (s *Stage) decide(ctx context.Context, r *request) (*schemas.ModelUpdated, 
 			return u, nil
 		}
 	}
-	if candFAR > s.cfg.MaxFalseAlerts {
+	if tooMany(candFAR, scored, s.cfg.MaxFalseAlerts) {
 		u.Action = schemas.ModelRejected
-		u.Reason = fmt.Sprintf("%s: the candidate flags %.1f%% of %d windows held out after the request, more than the %.1f%% allowed: it has not learnt what normal looks like",
+		u.Reason = fmt.Sprintf("%s: the candidate flags %.1f%% of %d windows held out after the request, significantly more than the %.1f%% allowed: it has not learnt what normal looks like",
 			r.ev.Reason, 100*candFAR, len(hold), 100*s.cfg.MaxFalseAlerts)
 		return u, nil
 	}
@@ -109,11 +111,24 @@ func (s *Stage) decide(ctx context.Context, r *request) (*schemas.ModelUpdated, 
 	return u, nil
 }
 
+// tooMany reports whether flagging share far of n windows is more than a
+// false-alert rate of most could explain: the chance of that many or more
+// at rate most is under 1%. One flagged window of ten is 10%, but no
+// evidence against a 5% rate; eight of fifty is.
+func tooMany(far float64, n int, most float64) bool {
+	k := math.Round(far * float64(n))
+	if n == 0 || k <= most*float64(n) {
+		return false
+	}
+	return distuv.Binomial{N: float64(n), P: most}.Survival(k-1) < 0.01
+}
+
 // falseAlerts returns the share of windows m flags (score at or over its
-// threshold), and the standard deviation of its scores.
-func falseAlerts(m *score.IForest, windows []*schemas.FeatureVector) (far, spread float64) {
+// threshold), the standard deviation of its scores, and how many windows
+// it scored.
+func falseAlerts(m *score.IForest, windows []*schemas.FeatureVector) (far, spread float64, n int) {
 	d := m.Detector()
-	var n, flagged int
+	var flagged int
 	var sum, sq float64
 	for _, fv := range windows {
 		v := d.Score(fv)
@@ -128,10 +143,10 @@ func falseAlerts(m *score.IForest, windows []*schemas.FeatureVector) (far, sprea
 		}
 	}
 	if n == 0 {
-		return 0, 0
+		return 0, 0, 0
 	}
 	mean := sum / float64(n)
-	return float64(flagged) / float64(n), math.Sqrt(max(0, sq/float64(n)-mean*mean))
+	return float64(flagged) / float64(n), math.Sqrt(max(0, sq/float64(n)-mean*mean)), n
 }
 
 func minTime(a, b time.Time) time.Time {

@@ -315,3 +315,32 @@ func FormatThresholds(m map[string]float64) string {
 	}
 	return strings.Join(parts, ",")
 }
+
+// LiveArtifact reads the live version of model name from store (its
+// newest, when none is live), checks it against its manifest, and
+// returns the manifest and the model's bytes. ErrNoModel: the store has
+// no version of it.
+func LiveArtifact(ctx context.Context, store ModelStore, name string) (Manifest, []byte, error) {
+	vs, err := store.Versions(ctx, name)
+	if err == nil && len(vs) == 0 {
+		err = ErrNoModel
+	}
+	if err != nil {
+		return Manifest{}, nil, fmt.Errorf("model %s: %w", name, err)
+	}
+	v := vs[len(vs)-1]
+	if live, err := store.Live(ctx, name); err == nil && live != "" {
+		if i := slices.IndexFunc(vs, func(s StoredVersion) bool { return s.Version == live }); i >= 0 {
+			v = vs[i]
+		}
+	}
+	raw, err := store.Get(ctx, v.URI)
+	if err != nil {
+		return Manifest{}, nil, err
+	}
+	man, b, err := DecodeArtifact(raw)
+	if err != nil {
+		return man, nil, fmt.Errorf("%s: %w", v.URI, err)
+	}
+	return man, b, nil
+}

@@ -99,12 +99,12 @@ func (c Config) Validate() error {
 // hooks are called from the runner's goroutine. A restart replays the
 // windows still waiting (Retained) and emits nothing twice (Checkpoint).
 type Stage struct {
-	cfg   Config // its Classifier and Version: the ones scoring
-	out   *pipeline.Output[*schemas.Prediction]
-	need  []string // the classifier's numeric inputs
+	cfg    Config // its Classifier and Version: the ones scoring
+	out    *pipeline.Output[*schemas.Prediction]
+	need   []string // the classifier's numeric inputs
 	assets map[string]*assetState
-	parts map[pipeline.TopicPartition]*partState
-	met   stageMetrics
+	parts  map[pipeline.TopicPartition]*partState
+	met    stageMetrics
 
 	mu       sync.Mutex
 	incoming *Config // a classifier SetClassifier gave, for the next batch

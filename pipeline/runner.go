@@ -31,6 +31,7 @@ type Runner[T any] struct {
 
 	ticker       Ticker
 	retainer     Retainer
+	restorer     Restorer
 	revoker      Revoker
 	checkpointer Checkpointer
 	outputs      []Port
@@ -135,6 +136,7 @@ func NewRunner[T any](name string, stage Stage[T], opts ...Option) (*Runner[T], 
 	r.retainer, _ = stage.(Retainer)
 	r.revoker, _ = stage.(Revoker)
 	r.checkpointer, _ = stage.(Checkpointer)
+	r.restorer, _ = stage.(Restorer)
 	if o, ok := stage.(Outputter); ok {
 		r.outputs = o.Outputs()
 	}
@@ -356,6 +358,14 @@ func (r *Runner[T]) start(ctx context.Context) error {
 }
 
 func (r *Runner[T]) startOnce(ctx context.Context) error {
+	if r.cfg.createTopics && r.restorer != nil { // before the outputs: it is one, and must be compacted
+		tctx, cancel := context.WithTimeout(ctx, 15*time.Second)
+		err := EnsureCompacted(tctx, r.cl, r.cfg.partitions, r.cfg.replication, r.restorer.StateTopic())
+		cancel()
+		if err != nil {
+			return err
+		}
+	}
 	if r.cfg.createTopics {
 		topics := append(append([]string(nil), r.cfg.topics...), r.cfg.dlq)
 		for _, p := range r.outputs {
@@ -766,6 +776,9 @@ func (r *Runner[T]) putBatch(b *batch) {
 // checkpoints committed with the offsets consumption resumes from.
 func (r *Runner[T]) onAssigned(ctx context.Context, cl *kgo.Client, assigned map[string][]int32) {
 	r.log.Info("partitions assigned", "partitions", assigned)
+	if r.restorer != nil {
+		r.restore(ctx, assigned)
+	}
 	if r.checkpointer != nil {
 		cps, err := committedCheckpoints(ctx, cl, r.cfg.group, assigned)
 		if err != nil {
@@ -911,4 +924,35 @@ func (k kgoLogger) Log(level kgo.LogLevel, msg string, keyvals ...any) {
 		lvl = slog.LevelInfo
 	}
 	k.l.Log(context.Background(), lvl, "kafka: "+msg, keyvals...)
+}
+
+// restore hands the stage its state entries for the assigned partitions:
+// the same partitions of its state topic, read from their start. An entry
+// that does not decode is skipped with an error logged; a topic that
+// cannot be read is retried until ctx ends, since processing without the
+// state would give wrong results.
+func (r *Runner[T]) restore(ctx context.Context, assigned map[string][]int32) {
+	topic, dec := r.restorer.StateTopic(), r.cfg.serde.NewDecoder()
+	for t, ps := range assigned {
+		for backoff := r.cfg.retryMin; ; backoff = min(2*backoff, r.cfg.retryMax) {
+			n := 0
+			err := readPartitions(ctx, topic, ps, true, func(rec *kgo.Record) {
+				var st schemas.StageState
+				if err := dec.Decode(ctx, rec.Value, &st); err != nil {
+					r.log.Error("state entry skipped: it does not decode", "topic", topic, "partition", rec.Partition, "offset", rec.Offset, "err", err)
+					return
+				}
+				r.restorer.Restore(TopicPartition{t, rec.Partition}, st.Key, st.Value)
+				n++
+			}, r.cfg.kafka...)
+			if err == nil {
+				r.log.Info("state restored", "topic", topic, "partitions", ps, "entries", n)
+				break
+			}
+			r.log.Warn("reading the state topic failed; trying again", "topic", topic, "err", err, "in", backoff)
+			if !sleep(ctx, backoff) {
+				return
+			}
+		}
+	}
 }

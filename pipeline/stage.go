@@ -73,6 +73,23 @@ type Retainer interface {
 	Retained() map[TopicPartition]int64
 }
 
+// Restorer is implemented by stages that keep state a replay of their
+// retained input cannot rebuild (what an asset was like when new). The
+// stage writes each entry of that state as a schemas.StageState record to
+// StateTopic (one of its Outputs), with EmitAt on the partition of the
+// input it derives from, in the batch's transaction when there is one.
+// The runner creates StateTopic compacted, so the last record of each key
+// is kept. When a partition of the stage's input is assigned, before
+// Resume and before any of its records, the runner reads the same
+// partition of StateTopic from its start to its end (committed records
+// only) and hands each entry to Restore, in order; a later record of a
+// key replaces an earlier one. A stage with a Restorer reads one input
+// topic.
+type Restorer interface {
+	StateTopic() string
+	Restore(tp TopicPartition, key string, value []byte)
+}
+
 // Revoker is implemented by stages with per-partition state. Revoked is
 // called after the runner has committed what it could for partitions
 // this member no longer owns; the stage must drop their state, since the

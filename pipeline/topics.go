@@ -159,6 +159,22 @@ func EnsureTopics(ctx context.Context, cl *kgo.Client, partitions int32, rf int1
 	return nil
 }
 
+// EnsureCompacted creates topic, unless it exists, compacted: the last
+// record of each key is kept however old (a state topic).
+func EnsureCompacted(ctx context.Context, cl *kgo.Client, partitions int32, rf int16, topic string) error {
+	compact := "compact"
+	resp, err := kadm.NewClient(cl).CreateTopics(ctx, partitions, rf, map[string]*string{"cleanup.policy": &compact}, topic)
+	if err != nil {
+		return fmt.Errorf("create topic %s: %w", topic, err)
+	}
+	for _, r := range resp {
+		if r.Err != nil && !errors.Is(r.Err, kerr.TopicAlreadyExists) {
+			return fmt.Errorf("create topic %s: %w", r.Topic, r.Err)
+		}
+	}
+	return nil
+}
+
 func dedupeStrings(in []string) []string {
 	seen := make(map[string]bool, len(in))
 	out := in[:0:0]
@@ -199,6 +215,11 @@ func reachedEnds(ctx context.Context, cl *kgo.Client, topics []string, at func(T
 // that does not exist reads as empty. It is for tools and tests that
 // check what a topic holds, not for processing.
 func ReadTopic(ctx context.Context, topic string, committed bool, fn func(*kgo.Record), opts ...kgo.Opt) error {
+	return readPartitions(ctx, topic, nil, committed, fn, opts...)
+}
+
+// readPartitions is ReadTopic of the partitions only (nil: all).
+func readPartitions(ctx context.Context, topic string, only []int32, committed bool, fn func(*kgo.Record), opts ...kgo.Opt) error {
 	adm, err := kgo.NewClient(opts...)
 	if err != nil {
 		return err
@@ -221,7 +242,7 @@ func ReadTopic(ctx context.Context, topic string, committed bool, fn func(*kgo.R
 	want := map[int32]int64{}
 	parts := map[int32]kgo.Offset{}
 	ends.Each(func(e kadm.ListedOffset) {
-		if e.Offset > 0 {
+		if e.Offset > 0 && (only == nil || slices.Contains(only, e.Partition)) {
 			want[e.Partition] = e.Offset
 			parts[e.Partition] = kgo.NewOffset().AtStart()
 		}

@@ -71,6 +71,10 @@ func sampleRecords() []struct {
 				"inputs": map[string]any{"temperature": 310.2}, "drivers": map[string]any{"temperature": 1.5}},
 		},
 		{
+			&StageState{Key: "pump-7", Value: []byte(`{"start":1}`)},
+			map[string]any{"key": "pump-7", "value": []byte(`{"start":1}`)},
+		},
+		{
 			&Alert{AlertID: "a-1", AssetID: "pump-7", SensorID: "s-1", SensorType: "vibration", Kind: KindSensorSilent,
 				Severity: SeverityCritical, State: StateUpdated, OpenedAt: t0, LastSeen: t1, Occurrences: 4,
 				Summary: "silent", RecommendedAction: "check the gateway", Evidence: map[string]float64{"score": 0.9}, Onset: t0.Add(-time.Minute)},

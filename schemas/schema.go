@@ -95,6 +95,7 @@ var (
 	DriftReportSchema   = mustEmbedded("drift_report.avsc")
 	ForecastSchema      = mustEmbedded("forecast.avsc")
 	PredictionSchema    = mustEmbedded("prediction.avsc")
+	StageStateSchema    = mustEmbedded("stage_state.avsc")
 	AlertSchema         = mustEmbedded("alert.avsc")
 	RetrainEventSchema  = mustEmbedded("retrain_event.avsc")
 	ModelUpdatedSchema  = mustEmbedded("model_updated.avsc")
@@ -104,7 +105,7 @@ var (
 func All() []*Schema {
 	return []*Schema{
 		SensorReadingSchema, FeatureVectorSchema, AnomalyScoreSchema,
-		DriftReportSchema, ForecastSchema, AlertSchema, RetrainEventSchema, ModelUpdatedSchema, PredictionSchema,
+		DriftReportSchema, ForecastSchema, AlertSchema, RetrainEventSchema, ModelUpdatedSchema, PredictionSchema, StageStateSchema,
 	}
 }
 

@@ -20,11 +20,11 @@ const stateTopic = "relay.state"
 // retained input rebuilds once committed past: it writes it to its state
 // topic, and relays every reading with the first one's value.
 type firstSeen struct {
-	out *pipeline.Output[*schemas.SensorReading]
-	st         *pipeline.Output[*schemas.StageState]
-	mu         sync.Mutex
-	first      map[string]float64
-	restored   int
+	out      *pipeline.Output[*schemas.SensorReading]
+	st       *pipeline.Output[*schemas.StageState]
+	mu       sync.Mutex
+	first    map[string]float64
+	restored int
 }
 
 func newFirstSeen() *firstSeen {

@@ -136,7 +136,9 @@ func NewRunner[T any](name string, stage Stage[T], opts ...Option) (*Runner[T], 
 	r.retainer, _ = stage.(Retainer)
 	r.revoker, _ = stage.(Revoker)
 	r.checkpointer, _ = stage.(Checkpointer)
-	r.restorer, _ = stage.(Restorer)
+	if rs, ok := stage.(Restorer); ok && rs.StateTopic() != "" {
+		r.restorer = rs
+	}
 	if o, ok := stage.(Outputter); ok {
 		r.outputs = o.Outputs()
 	}

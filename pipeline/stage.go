@@ -84,7 +84,7 @@ type Retainer interface {
 // partition of StateTopic from its start to its end (committed records
 // only) and hands each entry to Restore, in order; a later record of a
 // key replaces an earlier one. A stage with a Restorer reads one input
-// topic.
+// topic. A stage whose StateTopic is "" keeps no such state.
 type Restorer interface {
 	StateTopic() string
 	Restore(tp TopicPartition, key string, value []byte)

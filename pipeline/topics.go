@@ -29,6 +29,7 @@ type Topics struct {
 	// supervised models' verdicts per asset.
 	AssetFeatures string
 	Predictions   string
+	RULState      string // the remaining-life stage's state: each asset's run start (compacted)
 	Retrain       string
 	ModelUpdates  string
 	Late          string // readings that arrived after their window closed
@@ -47,6 +48,7 @@ func DefaultTopics() Topics {
 		Alerts:        "maintenance.alerts",
 		AssetFeatures: "asset.features",
 		Predictions:   "asset.predictions",
+		RULState:      "asset.rul.state",
 		Retrain:       "model.retrain",
 		ModelUpdates:  "model.updates",
 		Late:          "sensor.readings.late",
@@ -57,17 +59,17 @@ func DefaultTopics() Topics {
 // All lists the topic names.
 func (t Topics) All() []string {
 	return []string{t.Readings, t.Clean, t.Features, t.Scores, t.Drift, t.Forecasts, t.Alerts,
-		t.Retrain, t.ModelUpdates, t.Late, t.DLQ, t.AssetFeatures, t.Predictions}
+		t.Retrain, t.ModelUpdates, t.Late, t.DLQ, t.AssetFeatures, t.Predictions, t.RULState}
 }
 
 // TopicNames are the names by which --topic NAME=TOPIC overrides a topic,
 // in All's order.
 var TopicNames = []string{"readings", "clean", "features", "scores", "drift", "forecasts", "alerts", "retrain", "model-updates", "late", "dlq",
-	"asset-features", "predictions"}
+	"asset-features", "predictions", "rul-state"}
 
 func (t *Topics) fields() []*string {
 	return []*string{&t.Readings, &t.Clean, &t.Features, &t.Scores, &t.Drift, &t.Forecasts, &t.Alerts,
-		&t.Retrain, &t.ModelUpdates, &t.Late, &t.DLQ, &t.AssetFeatures, &t.Predictions}
+		&t.Retrain, &t.ModelUpdates, &t.Late, &t.DLQ, &t.AssetFeatures, &t.Predictions, &t.RULState}
 }
 
 // WithPrefix returns t with prefix before every topic name, so that
@@ -129,7 +131,7 @@ func (t Topics) Records() []TopicRecord {
 		{t.Readings, schemas.SensorReadingSchema}, {t.Clean, schemas.SensorReadingSchema}, {t.Features, schemas.FeatureVectorSchema},
 		{t.Scores, schemas.AnomalyScoreSchema}, {t.Drift, schemas.DriftReportSchema}, {t.Forecasts, schemas.ForecastSchema}, {t.Alerts, schemas.AlertSchema},
 		{t.Retrain, schemas.RetrainEventSchema}, {t.ModelUpdates, schemas.ModelUpdatedSchema}, {t.Late, schemas.SensorReadingSchema},
-		{t.AssetFeatures, schemas.FeatureVectorSchema}, {t.Predictions, schemas.PredictionSchema},
+		{t.AssetFeatures, schemas.FeatureVectorSchema}, {t.Predictions, schemas.PredictionSchema}, {t.RULState, schemas.StageStateSchema},
 	}
 }
 

@@ -3,8 +3,9 @@ package schemas
 import "time"
 
 // Prediction is a supervised model's verdict on one asset at one window
-// (prediction.avsc): the probability of each failure label, from the
-// windows of the asset's sensors that start at WindowStart. (AssetID,
+// (prediction.avsc): the probability of each failure label, or the
+// remaining useful life, from the windows of the asset's sensors that
+// start at WindowStart. (AssetID,
 // Model, WindowStart) identifies it. Kafka key: AssetID.
 type Prediction struct {
 	AssetID       string
@@ -15,7 +16,11 @@ type Prediction struct {
 	Probabilities map[string]float64 // label -> probability
 	Threshold     float64            // a label is predicted at this probability or over
 	Inputs        map[string]float64 // the model's inputs as scored
-	Drivers       map[string]float64 // feature -> contribution to the top label's log-odds
+	Drivers       map[string]float64 // feature -> contribution to the top label's log-odds, or to the remaining life
+	// RemainingLife is a remaining-life model's prediction, in its time
+	// unit (window lengths in the stream), with its 80% interval; -1 for
+	// a classifier's.
+	RemainingLife, RemainingLower, RemainingUpper float64
 }
 
 // Predicted returns the labels at or over the threshold, in name order.
@@ -42,7 +47,10 @@ func (v *Prediction) AppendAvro(dst []byte) []byte {
 	dst = appendDoubleMap(dst, v.Probabilities)
 	dst = appendDouble(dst, v.Threshold)
 	dst = appendDoubleMap(dst, v.Inputs)
-	return appendDoubleMap(dst, v.Drivers)
+	dst = appendDoubleMap(dst, v.Drivers)
+	dst = appendDouble(dst, v.RemainingLife)
+	dst = appendDouble(dst, v.RemainingLower)
+	return appendDouble(dst, v.RemainingUpper)
 }
 
 func (v *Prediction) decodeAvro(r *reader) {
@@ -55,4 +63,7 @@ func (v *Prediction) decodeAvro(r *reader) {
 	v.Threshold = r.double()
 	v.Inputs = r.doubleMap()
 	v.Drivers = r.doubleMap()
+	v.RemainingLife = r.double()
+	v.RemainingLower = r.double()
+	v.RemainingUpper = r.double()
 }

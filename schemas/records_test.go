@@ -65,10 +65,12 @@ func sampleRecords() []struct {
 		{
 			&Prediction{AssetID: "pump-7", WindowStart: t0, WindowEnd: t1, Model: "gbdt-failure", ModelVersion: "v2",
 				Probabilities: map[string]float64{"Machine failure": 0.9}, Threshold: 0.5,
-				Inputs: map[string]float64{"temperature": 310.2}, Drivers: map[string]float64{"temperature": 1.5}},
+				Inputs: map[string]float64{"temperature": 310.2}, Drivers: map[string]float64{"temperature": 1.5},
+				RemainingLife: -1, RemainingLower: -1, RemainingUpper: -1},
 			map[string]any{"asset_id": "pump-7", "window_start": t0, "window_end": t1, "model": "gbdt-failure", "model_version": "v2",
 				"probabilities": map[string]any{"Machine failure": 0.9}, "threshold": 0.5,
-				"inputs": map[string]any{"temperature": 310.2}, "drivers": map[string]any{"temperature": 1.5}},
+				"inputs": map[string]any{"temperature": 310.2}, "drivers": map[string]any{"temperature": 1.5},
+				"remaining_life": -1.0, "remaining_lower": -1.0, "remaining_upper": -1.0},
 		},
 		{
 			&StageState{Key: "pump-7", Value: []byte(`{"start":1}`)},

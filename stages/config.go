@@ -29,9 +29,11 @@ type Config struct {
 	Forecast forecast.Config
 	Alert    alert.Config
 	Retrain  retrain.Config
-	// Predict configures the predict stage; its Classifier and Version
-	// come from the model store (Models) when the stage is built.
+	// Predict and RUL configure the predict stage (failure task) and the
+	// rul stage; their models and versions come from the model store
+	// (Models).
 	Predict predict.Config
+	RUL     predict.Config
 	// Models is the model store (--models): the retrain stage publishes
 	// to it, and the score stage loads the versions model.updates names
 	// from it. Nil without one.
@@ -56,7 +58,7 @@ func DefaultConfig() Config {
 	return Config{
 		Dedupe: dedupe.Config{}.WithDefaults(), Features: features.Config{}.WithDefaults(), Score: score.Config{}.WithDefaults(),
 		Drift: drift.Config{}.WithDefaults(), Forecast: forecast.Config{}.WithDefaults(), Alert: alert.Config{}.WithDefaults(), Retrain: retrain.Config{}.WithDefaults(),
-		Predict: predict.Config{}.WithDefaults(),
+		Predict: predict.Config{}.WithDefaults(), RUL: predict.Config{Task: predict.TaskRUL}.WithDefaults(),
 	}
 }
 

@@ -44,6 +44,7 @@ func Topology(t pipeline.Topics) []Spec {
 		{Name: "retrain", Inputs: topics(t.Features, t.Retrain, t.Alerts), Outputs: topics(t.ModelUpdates), Named: true, build: newRetrain},
 		{Name: "byasset", Inputs: topics(t.Features), Outputs: topics(t.AssetFeatures), Named: true, build: newByAsset},
 		{Name: "predict", Inputs: topics(t.AssetFeatures), Outputs: topics(t.Predictions), Named: true, build: newPredict},
+		{Name: "rul", Inputs: topics(t.AssetFeatures), Outputs: topics(t.Predictions, t.RULState), Named: true, build: newPredict},
 		{Name: "sink-readings", Group: "sink", Inputs: topics(t.Clean), Storage: true, build: store},
 		{Name: "sink-features", Group: "sink", Inputs: topics(t.Features), Storage: true, build: store},
 		{Name: "sink-scores", Group: "sink", Inputs: topics(t.Scores), Storage: true, build: store},
@@ -222,17 +223,21 @@ func newByAsset(_ context.Context, c *Config, s Spec) (pipeline.Node, error) {
 	return node[schemas.FeatureVector](s, st, err)
 }
 
-// newPredict builds the predict stage and keeps its classifier the live
-// version of Config.Predict's Model (gbdt-failure by default) in the model
-// store: loaded now if there is one, and looked for again every Reload
-// while ctx lasts. Until one is there the stage scores nothing, and says
-// so once.
+// newPredict builds the predict stage (failure task) or the rul stage
+// (remaining life), and keeps its model the live version of its Model
+// (gbdt-failure, gbdt-rul) in the model store: loaded now if there is
+// one, and looked for again every Reload while ctx lasts. Until one is
+// there the stage scores nothing, and says so once.
 func newPredict(ctx context.Context, c *Config, s Spec) (pipeline.Node, error) {
 	cfg := c.Predict
-	if c.Models == nil {
-		return pipeline.Node{}, fmt.Errorf("%w: predict: no model store (--models) to load the classifier from", pipeline.ErrConfig)
+	if s.Name == "rul" {
+		cfg = c.RUL
+		cfg.Task, cfg.StateTopic = predict.TaskRUL, s.Outputs[1]
 	}
-	cfg.Classifier, cfg.PredictionsTopic, cfg.Registerer, cfg.Logger = nil, s.Outputs[0], c.Registerer, c.logger(s)
+	if c.Models == nil {
+		return pipeline.Node{}, fmt.Errorf("%w: %s: no model store (--models) to load the model from", pipeline.ErrConfig, s.Name)
+	}
+	cfg.Classifier, cfg.RUL, cfg.PredictionsTopic, cfg.Registerer, cfg.Logger = nil, nil, s.Outputs[0], c.Registerer, c.logger(s)
 	st, err := predict.New(cfg)
 	if err != nil {
 		return pipeline.Node{}, err
@@ -245,22 +250,29 @@ func newPredict(ctx context.Context, c *Config, s Spec) (pipeline.Node, error) {
 		switch {
 		case errors.Is(err, score.ErrNoModel):
 			if !warned {
-				cfg.Logger.Warn("no classifier in the model store yet: nothing is scored until one is trained (smaint train --labels)", "model", cfg.Model)
+				cfg.Logger.Warn("no model in the model store yet: nothing is scored until one is trained (smaint train)", "model", cfg.Model)
 				warned = true
 			}
 			return
 		case err != nil:
-			cfg.Logger.Warn("the classifier could not be loaded; the one in use stays", "model", cfg.Model, "err", err)
+			cfg.Logger.Warn("the model could not be loaded; the one in use stays", "model", cfg.Model, "err", err)
 			return
 		case man.Version == loaded:
 			return
 		}
-		clf := new(predict.Classifier)
-		if err := json.Unmarshal(b, clf); err == nil {
-			err = st.SetClassifier(clf, man.Version)
+		if cfg.Task == predict.TaskRUL {
+			m := new(predict.RUL)
+			if err = json.Unmarshal(b, m); err == nil {
+				err = st.SetRUL(m, man.Version)
+			}
+		} else {
+			clf := new(predict.Classifier)
+			if err = json.Unmarshal(b, clf); err == nil {
+				err = st.SetClassifier(clf, man.Version)
+			}
 		}
 		if err != nil {
-			cfg.Logger.Warn("the live classifier is refused; the one in use stays", "model", cfg.Model, "version", man.Version, "err", err)
+			cfg.Logger.Warn("the live model is refused; the one in use stays", "model", cfg.Model, "version", man.Version, "err", err)
 		}
 		loaded = man.Version // refused or taken, it is not fetched again
 	}

@@ -30,10 +30,11 @@ func TestSelect(t *testing.T) {
 	}{
 		{[]string{"all"}, false, []string{"dedupe", "features", "score", "drift", "forecast", "alert"}},
 		{[]string{"all"}, true, []string{"dedupe", "features", "score", "drift", "forecast", "alert",
-			"sink-readings", "sink-features", "sink-scores", "sink-drift", "sink-forecasts", "sink-alerts", "sink-retrain"}},
+			"sink-readings", "sink-features", "sink-scores", "sink-drift", "sink-forecasts", "sink-alerts", "sink-retrain", "sink-predictions"}},
 		{[]string{"alert", "dedupe"}, false, []string{"dedupe", "alert"}}, // pipeline order
-		{[]string{"sink"}, false, []string{"sink-readings", "sink-features", "sink-scores", "sink-drift", "sink-forecasts", "sink-alerts", "sink-retrain"}},
+		{[]string{"sink"}, false, []string{"sink-readings", "sink-features", "sink-scores", "sink-drift", "sink-forecasts", "sink-alerts", "sink-retrain", "sink-predictions"}},
 		{[]string{"score", "retrain"}, false, []string{"score", "retrain"}}, // only when named
+		{[]string{"byasset", "predict", "rul"}, false, []string{"byasset", "predict", "rul"}},
 	} {
 		got, err := stages.Select(topics, tc.names, tc.storage)
 		if err != nil || !slices.Equal(names(got), tc.want) {
@@ -45,7 +46,7 @@ func TestSelect(t *testing.T) {
 			t.Errorf("Select(%v): %v", bad, err)
 		}
 	}
-	if got, want := stages.Names(), []string{"dedupe", "features", "score", "drift", "forecast", "alert", "retrain", "sink"}; !slices.Equal(got, want) {
+	if got, want := stages.Names(), []string{"dedupe", "features", "score", "drift", "forecast", "alert", "retrain", "byasset", "predict", "rul", "sink"}; !slices.Equal(got, want) {
 		t.Errorf("Names() = %v, want %v", got, want)
 	}
 }

@@ -4,11 +4,14 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"math"
 	"math/rand/v2"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/smaint/smaint/pipeline"
 	"github.com/smaint/smaint/pipeline/pipelinetest"
@@ -106,5 +109,129 @@ func TestPredictInTheStream(t *testing.T) {
 	var stored int
 	if err := pool.QueryRow(ctx, `SELECT count(*) FROM asset_predictions`).Scan(&stored); err != nil || stored != len(preds) {
 		t.Errorf("asset_predictions holds %d rows, want %d (%v)", stored, len(preds), err)
+	}
+}
+
+// TestRULInTheStreamAcrossARestart: a remaining-life model trained with
+// smaint train --task rul scores the assets' windows in the stream, one
+// window per cycle; stopped halfway and started again, the stage gets
+// each run's start back from its state topic, and every prediction is
+// the model's own on the run up to that window, as smaint evaluate
+// makes it.
+func TestRULInTheStreamAcrossARestart(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs the pipeline")
+	}
+	ctx := context.Background()
+	dir := t.TempDir()
+	rng := rand.New(rand.NewPCG(9, 9))
+	// A unit's wear climbs ever faster to its failure; noise says nothing.
+	unit := func(life, rows int) [][2]float64 {
+		out := make([][2]float64, rows)
+		for c := range out {
+			out[c] = [2]float64{5 + 3*math.Exp(float64(c+1-life)/40) + 0.05*rng.NormFloat64(), rng.NormFloat64()}
+		}
+		return out
+	}
+	var b strings.Builder
+	b.WriteString("unit,cycle,wear,noise\n")
+	for u := range 30 {
+		life := 120 + rng.IntN(120)
+		for c, v := range unit(life, life) {
+			fmt.Fprintf(&b, "%d,%d,%g,%g\n", u, c+1, v[0], v[1])
+		}
+	}
+	models := "file://" + filepath.Join(dir, "models")
+	if code, out, errOut := runCLI(t, ctx, "train", "--task", "rul", "--csv", writeFile(t, dir, "runs.csv", b.String()), "--models", models, "--trees", "60"); code != 0 {
+		t.Fatalf("train: exit %d\n%s%s", code, out, errOut)
+	}
+	store, err := openModelStore(ctx, models)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, raw, err := score.LiveArtifact(ctx, store, "gbdt-rul")
+	m := new(predict.RUL)
+	if err != nil || json.Unmarshal(raw, m) != nil {
+		t.Fatalf("the stored model: %v", err)
+	}
+
+	c := pipelinetest.Cluster(t)
+	broker := c.ListenAddrs()[0]
+	admin := pipelinetest.Client(t, c.ListenAddrs())
+	topics := pipeline.DefaultTopics()
+	pipelinetest.CreateTopic(t, admin, 3, topics.Features)
+	enc, err := schemas.NewSerde().NewEncoder(ctx, schemas.FeatureVectorSchema, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t0 := time.Date(2026, 11, 1, 0, 0, 0, 0, time.UTC)
+	units := map[string][][2]float64{"e1": unit(150, 110), "e2": unit(200, 90), "e3": unit(130, 120)}
+	produce := func(from, to int) {
+		var recs []*kgo.Record
+		for _, id := range []string{"e1", "e2", "e3"} {
+			for c := from; c < min(to, len(units[id])); c++ {
+				at := t0.Add(time.Duration(c) * time.Minute)
+				for k, ch := range []string{"wear", "noise"} {
+					fv := &schemas.FeatureVector{SensorID: id + "-" + ch, AssetID: id, SensorType: ch, WindowStart: at, WindowEnd: at.Add(time.Minute),
+						Count: 1, Mean: units[id][c][k]}
+					v, err := enc.Append(nil, fv)
+					if err != nil {
+						t.Fatal(err)
+					}
+					recs = append(recs, &kgo.Record{Topic: topics.Features, Key: []byte(fv.SensorID), Value: v})
+				}
+			}
+		}
+		pipelinetest.Produce(t, admin, recs...)
+	}
+	// The rul stage commits no further than the runs' retained rows, so
+	// wait for its predictions instead of its commit.
+	run := func(want int) {
+		t.Helper()
+		rctx, stop := context.WithCancel(ctx)
+		done := make(chan string, 1)
+		go func() {
+			code, _, stderr := runCLI(t, rctx, "run", "--brokers", broker, "--stages", "byasset,rul", "--models", models,
+				"--http", "127.0.0.1:0", "--log-level", "warn")
+			done <- fmt.Sprintf("exit %d: %s", code, stderr)
+		}()
+		pipelinetest.WaitCommitted(t, admin, "smaint-byasset", topics.Features)
+		pipelinetest.Eventually(t, "the predictions", func() bool {
+			return len(pipelinetest.ReadCommitted(t, c.ListenAddrs(), topics.Predictions)) >= want
+		})
+		stop()
+		if res := <-done; !strings.HasPrefix(res, "exit 0") {
+			t.Fatalf("run: %s", res)
+		}
+	}
+	produce(0, 60)
+	run(3 * 59)
+	if n := len(pipelinetest.ReadCommitted(t, c.ListenAddrs(), topics.RULState)); n != 3 {
+		t.Fatalf("%d state entries after the first run, want one per engine", n)
+	}
+	produce(60, 200)
+	run(110 + 90 + 120 - 3)
+
+	seen := map[string]int{}
+	for _, p := range decodeAll[schemas.Prediction](t, c.ListenAddrs(), topics.Predictions) {
+		rows := units[p.AssetID]
+		i := int(p.WindowStart.Sub(t0) / time.Minute)
+		r := predict.Run{Unit: p.AssetID}
+		for c := 0; c <= i; c++ {
+			r.Times = append(r.Times, float64(c+1))
+			r.Values = append(r.Values, []float64{rows[c][0], rows[c][1]})
+		}
+		lo, hi := m.Interval(r)
+		if want := m.Predict(r); p.RemainingLife != want || p.RemainingLower != lo || p.RemainingUpper != hi {
+			t.Errorf("%s at cycle %d: %v [%v, %v]; offline %v [%v, %v]", p.AssetID, i+1, p.RemainingLife, p.RemainingLower, p.RemainingUpper, want, lo, hi)
+		}
+		seen[p.AssetID]++
+	}
+	for id, rows := range units {
+		// The last window of each engine's sensors may still wait for its
+		// sibling when the run stops: at most one short.
+		if n := seen[id]; n < len(rows)-1 || n > len(rows) {
+			t.Errorf("%s: %d predictions for %d cycles", id, n, len(rows))
+		}
 	}
 }

@@ -34,7 +34,7 @@ type settings struct {
 // settingFlags register, per stage with settings, its flags.
 var settingFlags = map[string]func(*flagSet, *settings){
 	"dedupe": dedupeFlags, "features": featureFlags, "score": scoreFlags, "drift": driftFlags, "alert": alertFlags,
-	"retrain": retrainFlags, "forecast": forecastFlags, "predict": predictFlags,
+	"retrain": retrainFlags, "forecast": forecastFlags, "predict": predictFlags, "rul": rulFlags,
 }
 
 // newSettings registers the settings of specs.
@@ -45,7 +45,9 @@ func newSettings(fs *flagSet, specs []stages.Spec) *settings {
 			f(fs, set)
 		}
 	}
-	if slices.ContainsFunc(specs, func(s stages.Spec) bool { return s.Name == "score" || s.Name == "retrain" || s.Name == "predict" }) {
+	if slices.ContainsFunc(specs, func(s stages.Spec) bool {
+		return s.Name == "score" || s.Name == "retrain" || s.Name == "predict" || s.Name == "rul"
+	}) {
 		fs.StringVar(&set.models, "models", "", modelsFlagHelp+". Each sensor type with an Isolation Forest there (iforest-<type>) is scored by its latest good version, then by the versions model.updates makes live; others by --detector. The retrain stage publishes to it; the predict stage loads its classifier from it")
 	}
 	return set
@@ -119,6 +121,13 @@ func predictFlags(fs *flagSet, set *settings) {
 	fs.StringVar(&c.Feature, "predict-feature", c.Feature, "predict: the feature a classifier input named by a sensor type or id alone takes from its window (<type>.<feature> names one)")
 	fs.IntVar(&c.Pending, "predict-pending", c.Pending, "predict: window starts of an asset that may wait at once for the rest of its sensors")
 	fs.DurationVar(&c.Reload, "predict-reload", c.Reload, "predict: how often the model store is asked for a new live classifier")
+}
+
+func rulFlags(fs *flagSet, set *settings) {
+	c := &set.RUL
+	fs.StringVar(&c.Model, "rul-model", c.Model, "rul: the remaining-life model's name in the model store (smaint train --task rul stores gbdt-rul); its live version scores")
+	fs.StringVar(&c.Feature, "rul-feature", c.Feature, "rul: the feature a channel named by a sensor type or id alone takes from its window")
+	fs.DurationVar(&c.Reload, "rul-reload", c.Reload, "rul: how often the model store is asked for a new live model")
 }
 
 func forecastFlags(fs *flagSet, set *settings) {

@@ -109,19 +109,22 @@ var Forecasts = Table[schemas.Forecast]{
 	},
 }
 
-// Predictions is the table of the predict stage's records.
+// Predictions is the table of the predict stage's records; a classifier's
+// remaining life (-1) stores NULL.
 var Predictions = Table[schemas.Prediction]{
-	Name:    "asset_predictions",
-	Columns: []string{"asset_id", "model", "window_start", "window_end", "model_version", "probabilities", "threshold", "inputs", "drivers"},
-	Key:     []string{"asset_id", "model", "window_start"},
-	Time:    "window_start",
+	Name: "asset_predictions",
+	Columns: []string{"asset_id", "model", "window_start", "window_end", "model_version", "probabilities", "threshold", "inputs", "drivers",
+		"remaining_life", "remaining_lower", "remaining_upper"},
+	Key:  []string{"asset_id", "model", "window_start"},
+	Time: "window_start",
 	Row: func(p *schemas.Prediction, dst []any) ([]any, error) {
 		return append(dst, p.AssetID, p.Model, p.WindowStart, p.WindowEnd, p.ModelVersion, jsonMap(p.Probabilities), p.Threshold,
-			jsonMap(p.Inputs), jsonMap(p.Drivers)), nil
+			jsonMap(p.Inputs), jsonMap(p.Drivers), nullSeconds(p.RemainingLife), nullSeconds(p.RemainingLower), nullSeconds(p.RemainingUpper)), nil
 	},
 }
 
-// nullSeconds is a crossing time, NULL for "not within the horizon".
+// nullSeconds is a crossing time, NULL for "not within the horizon" (or
+// a remaining life, NULL for "not a remaining-life model").
 func nullSeconds(s float64) any {
 	if s < 0 {
 		return nil

@@ -151,18 +151,25 @@ func (m *RUL) trainInterval(runs []Run, cfg RULConfig) error {
 // Interval is the 80% interval of the unit's remaining life at the last
 // row of r; 0, 0 for a model trained without one.
 func (m *RUL) Interval(r Run) (lower, upper float64) {
+	return m.intervalOf(m.features(r, len(r.Times)-1))
+}
+
+// intervalOf is Interval for features x.
+func (m *RUL) intervalOf(x []float64) (lower, upper float64) {
 	if m.Lower == nil || m.Upper == nil {
 		return 0, 0
 	}
-	x := m.features(r, len(r.Times)-1)
 	lower, upper = m.Lower.Predict(x)-m.Widen, m.Upper.Predict(x)+m.Widen
 	return max(0, min(lower, upper)), max(0, lower, upper)
 }
 
 // Predict returns the unit's remaining life at the last row of r.
 func (m *RUL) Predict(r Run) float64 {
-	return max(0, m.Model.Predict(m.features(r, len(r.Times)-1)))
+	return m.predictOf(m.features(r, len(r.Times)-1))
 }
+
+// predictOf is Predict for features x.
+func (m *RUL) predictOf(x []float64) float64 { return max(0, m.Model.Predict(x)) }
 
 func (m *RUL) featureNames() []string {
 	names := []string{"time"}
@@ -178,15 +185,29 @@ func (m *RUL) featureNames() []string {
 // Window, and how far the last Window's mean has moved from the run's
 // first Window (each unit against its own start: units differ new).
 func (m *RUL) features(r Run, i int) []float64 {
-	out := make([]float64, 0, 1+4*len(m.Used))
-	out = append(out, r.Times[i])
-	from := max(0, i-m.Window+1)
-	first := min(m.Window, i+1)
+	return m.featuresAt(r.Times[max(0, i-m.Window+1):i+1], r.Values[max(0, i-m.Window+1):i+1], m.startOf(r.Values[:min(m.Window, i+1)]))
+}
+
+// startOf is, per channel, the mean of a run's first rows (its first
+// Window, or all it has while it has fewer).
+func (m *RUL) startOf(first [][]float64) []float64 {
+	start := make([]float64, len(m.Channels))
 	for _, c := range m.Used {
-		mean5 := meanOf(r.Values[max(0, i-4):i+1], c)
-		mean := meanOf(r.Values[from:i+1], c)
-		start := meanOf(r.Values[:first], c)
-		out = append(out, mean5, mean, slopeOf(r.Times[from:i+1], r.Values[from:i+1], c), mean-start)
+		start[c] = meanOf(first, c)
+	}
+	return start
+}
+
+// featuresAt are the features at the last of rows, the run's last Window
+// rows (or fewer) at times ts, with start its startOf.
+func (m *RUL) featuresAt(ts []float64, rows [][]float64, start []float64) []float64 {
+	n := len(rows)
+	out := make([]float64, 0, 1+4*len(m.Used))
+	out = append(out, ts[n-1])
+	for _, c := range m.Used {
+		mean5 := meanOf(rows[max(0, n-5):], c)
+		mean := meanOf(rows, c)
+		out = append(out, mean5, mean, slopeOf(ts, rows, c), mean-start[c])
 	}
 	return out
 }

@@ -17,13 +17,17 @@ import (
 )
 
 // Config configures the predict stage, which scores assets in the stream
-// with a failure classifier.
+// with a failure classifier or a remaining-life model.
 type Config struct {
-	// Classifier is the model, stored as Model, version Version; both are
-	// named in every record. Nil: the stage waits for one (SetClassifier),
-	// and scores nothing until then.
+	// Task is failure (default: a Classifier) or rul (remaining useful
+	// life: a RUL model).
+	Task string
+	// Classifier or RUL is the model, stored as Model, version Version;
+	// both are named in every record. Nil: the stage waits for one
+	// (SetClassifier, SetRUL), and scores nothing until then.
 	Classifier *Classifier
-	Model      string // default gbdt-failure
+	RUL        *RUL
+	Model      string // default gbdt-failure, or gbdt-rul
 	Version    string
 	// Feature is the feature an input named by a sensor type (or sensor
 	// id) alone takes from that sensor's window (default mean); an input
@@ -42,14 +46,23 @@ type Config struct {
 	Reload time.Duration
 
 	PredictionsTopic string // default asset.predictions
-	Registerer       prometheus.Registerer
-	Logger           *slog.Logger
+	// StateTopic is where the rul task keeps each asset's run start (its
+	// first Window rows' means): default asset.rul.state, compacted.
+	StateTopic string
+	Registerer prometheus.Registerer
+	Logger     *slog.Logger
 }
 
 // WithDefaults returns c with every unset field at its default.
 func (c Config) WithDefaults() Config {
+	if c.Task == "" {
+		c.Task = TaskFailure
+	}
 	if c.Model == "" {
-		c.Model = "gbdt-failure"
+		c.Model = "gbdt-" + c.Task
+	}
+	if c.StateTopic == "" {
+		c.StateTopic = pipeline.DefaultTopics().RULState
 	}
 	if c.Feature == "" {
 		c.Feature = "mean"
@@ -74,10 +87,27 @@ func (c Config) WithDefaults() Config {
 
 // Validate reports the first unusable setting, wrapping pipeline.ErrConfig.
 func (c Config) Validate() error {
-	if c.Classifier != nil {
-		if err := c.Classifier.usable(); err != nil {
-			return err
+	switch c.Task {
+	case TaskFailure:
+		if c.RUL != nil {
+			return fmt.Errorf("%w: predict: a remaining-life model for the failure task", pipeline.ErrConfig)
 		}
+		if c.Classifier != nil {
+			if err := c.Classifier.usable(); err != nil {
+				return err
+			}
+		}
+	case TaskRUL:
+		if c.Classifier != nil {
+			return fmt.Errorf("%w: predict: a classifier for the rul task", pipeline.ErrConfig)
+		}
+		if c.RUL != nil {
+			if err := c.RUL.usable(); err != nil {
+				return err
+			}
+		}
+	default:
+		return fmt.Errorf("%w: predict: task %q (want %s or %s)", pipeline.ErrConfig, c.Task, TaskFailure, TaskRUL)
 	}
 	switch {
 	case c.Pending < 1 || c.Drivers < 0 || c.Reload < 0:
@@ -89,25 +119,37 @@ func (c Config) Validate() error {
 	return nil
 }
 
-// Stage scores each asset's window with the classifier once every input
-// it needs has arrived: it reads asset.features (the windows keyed by
-// asset, so an asset's sensors share a partition) and emits one
-// Prediction per asset and window start whose inputs are complete. An
-// input is named by a sensor type or sensor id, alone or as
-// "<name>.<feature>"; a category input (a column of words in training)
-// has no value in the stream and codes as unseen. Process and the runner
-// hooks are called from the runner's goroutine. A restart replays the
-// windows still waiting (Retained) and emits nothing twice (Checkpoint).
+// Tasks of the predict stage.
+const (
+	TaskFailure = "failure"
+	TaskRUL     = "rul"
+)
+
+// Stage scores each asset's window once every input its model needs has
+// arrived: it reads asset.features (the windows keyed by asset, so an
+// asset's sensors share a partition) and emits one Prediction per asset
+// and window start whose inputs are complete. An input is named by a
+// sensor type or sensor id, alone or as "<name>.<feature>"; a category
+// input (a column of words in training) has no value in the stream and
+// codes as unseen. The rul task follows each asset's run from its first
+// complete window: the time is the window lengths since then, and the
+// means of its first Window rows, once known, go to the state topic
+// (the stage is a pipeline.Restorer), since no replay of retained input
+// brings them back. Process and the runner hooks are called from the
+// runner's goroutine. A restart replays the windows still needed
+// (Retained) and emits nothing twice (Checkpoint).
 type Stage struct {
-	cfg    Config // its Classifier and Version: the ones scoring
+	cfg    Config // its model and Version: the ones scoring
 	out    *pipeline.Output[*schemas.Prediction]
-	need   []string // the classifier's numeric inputs
+	state  *pipeline.Output[*schemas.StageState]
+	need   []string // the model's numeric inputs
 	assets map[string]*assetState
+	runs   map[string]*runState // rul: by asset
 	parts  map[pipeline.TopicPartition]*partState
 	met    stageMetrics
 
 	mu       sync.Mutex
-	incoming *Config // a classifier SetClassifier gave, for the next batch
+	incoming *Config // a model SetClassifier or SetRUL gave, for the next batch
 }
 
 // assetState is an asset's rows waiting for inputs, oldest first, and
@@ -141,43 +183,80 @@ func New(cfg Config) (*Stage, error) {
 		return nil, err
 	}
 	m := stageMetrics{
-		predictions: prometheus.NewCounter(prometheus.CounterOpts{Name: "smaint_predictions_total", Help: "Predictions issued: an asset's window scored by the failure classifier."}),
-		predicted:   prometheus.NewCounter(prometheus.CounterOpts{Name: "smaint_predictions_failure_total", Help: "Predictions with some label at or over the threshold."}),
-		incomplete:  prometheus.NewCounter(prometheus.CounterOpts{Name: "smaint_predictions_incomplete_total", Help: "An asset's window starts dropped before every input the classifier needs arrived."}),
-		unscored:    prometheus.NewCounter(prometheus.CounterOpts{Name: "smaint_predictions_waiting_windows_total", Help: "Windows passed by while no classifier was loaded."}),
+		predictions: prometheus.NewCounter(prometheus.CounterOpts{Name: "smaint_predictions_total", Help: "Predictions issued: an asset's window scored by the model."}),
+		predicted:   prometheus.NewCounter(prometheus.CounterOpts{Name: "smaint_predictions_failure_total", Help: "Predictions with some label at or over the threshold (failure task)."}),
+		incomplete:  prometheus.NewCounter(prometheus.CounterOpts{Name: "smaint_predictions_incomplete_total", Help: "An asset's window starts dropped before every input the model needs arrived."}),
+		unscored:    prometheus.NewCounter(prometheus.CounterOpts{Name: "smaint_predictions_waiting_windows_total", Help: "Windows passed by while no model was loaded."}),
 	}
 	if cfg.Registerer != nil {
-		cfg.Registerer.MustRegister(m.predictions, m.predicted, m.incomplete, m.unscored)
+		labels := prometheus.Labels{"task": cfg.Task}
+		reg := prometheus.WrapRegistererWith(labels, cfg.Registerer)
+		reg.MustRegister(m.predictions, m.predicted, m.incomplete, m.unscored)
 	}
 	s := &Stage{cfg: cfg, out: pipeline.NewOutput[*schemas.Prediction](cfg.PredictionsTopic),
-		assets: map[string]*assetState{}, parts: map[pipeline.TopicPartition]*partState{}, met: m}
-	if cfg.Classifier != nil {
-		s.need = cfg.Classifier.numeric()
+		assets: map[string]*assetState{}, runs: map[string]*runState{}, parts: map[pipeline.TopicPartition]*partState{}, met: m}
+	if cfg.Task == TaskRUL {
+		s.state = pipeline.NewOutput[*schemas.StageState](cfg.StateTopic)
 	}
+	s.need = cfg.inputs()
 	return s, nil
 }
 
-// SetClassifier makes c, version version, score from the next batch on;
-// the rows waiting for inputs are dropped, since c may need others. It
-// may be called from any goroutine; it returns c's error when c is not a
-// usable classifier, and the one scoring stays.
+// inputs are the numeric inputs of c's model (nil without one).
+func (c *Config) inputs() []string {
+	switch {
+	case c.Classifier != nil:
+		return c.Classifier.numeric()
+	case c.RUL != nil:
+		return c.RUL.used()
+	}
+	return nil
+}
+
+// SetClassifier makes c, version version, score from the next batch on
+// (failure task); the rows waiting for inputs are dropped, since c may
+// need others. It may be called from any goroutine; it returns c's error
+// when c is not a usable classifier, and the one scoring stays.
 func (s *Stage) SetClassifier(c *Classifier, version string) error {
 	if err := c.usable(); err != nil {
 		return err
 	}
+	if s.cfg.Task != TaskFailure {
+		return fmt.Errorf("%w: predict: a classifier for the %s task", pipeline.ErrConfig, s.cfg.Task)
+	}
+	return s.set(func(next *Config) { next.Classifier, next.Version = c, version })
+}
+
+// SetRUL is SetClassifier for a remaining-life model (rul task). The
+// assets' runs carry over when m reads the same channels over the same
+// Window as the model before; otherwise each starts again.
+func (s *Stage) SetRUL(m *RUL, version string) error {
+	if err := m.usable(); err != nil {
+		return err
+	}
+	if s.cfg.Task != TaskRUL {
+		return fmt.Errorf("%w: predict: a remaining-life model for the %s task", pipeline.ErrConfig, s.cfg.Task)
+	}
+	return s.set(func(next *Config) { next.RUL, next.Version = m, version })
+}
+
+func (s *Stage) set(f func(*Config)) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	next := s.cfg
-	next.Classifier, next.Version = c, version
+	if s.incoming != nil {
+		next = *s.incoming
+	}
+	f(&next)
 	s.incoming = &next
 	return nil
 }
 
-// Version returns the version of the classifier scoring ("" for none).
-// It is called from the runner's goroutine, as Process is.
+// Version returns the version of the model scoring ("" for none). It is
+// called from the runner's goroutine, as Process is.
 func (s *Stage) Version() string { return s.cfg.Version }
 
-// swap takes up a classifier SetClassifier gave.
+// swap takes up a model SetClassifier or SetRUL gave.
 func (s *Stage) swap() {
 	s.mu.Lock()
 	next := s.incoming
@@ -189,8 +268,19 @@ func (s *Stage) swap() {
 	for _, a := range s.assets {
 		s.met.incomplete.Add(float64(len(a.rows)))
 	}
-	s.cfg, s.need, s.assets = *next, next.Classifier.numeric(), map[string]*assetState{}
-	s.cfg.Logger.Info("classifier loaded", "model", s.cfg.Model, "version", s.cfg.Version, "inputs", next.Classifier.Inputs, "labels", next.Classifier.Labels)
+	if old, m := s.cfg.RUL, next.RUL; m != nil && old == nil {
+		// The first model: the runs restored from the state topic carry
+		// over if they fit it.
+		maps.DeleteFunc(s.runs, func(asset string, run *runState) bool { return run.start != nil && len(run.start) != len(m.Channels) })
+	} else if m != nil && (old.Window != m.Window || !slices.Equal(old.Channels, m.Channels) || !slices.Equal(old.Used, m.Used)) {
+		if len(s.runs) > 0 {
+			s.cfg.Logger.Warn("the new remaining-life model reads other channels or another window: every asset's run starts again", "assets", len(s.runs))
+		}
+		s.runs = map[string]*runState{}
+	}
+	s.cfg, s.assets = *next, map[string]*assetState{}
+	s.need = s.cfg.inputs()
+	s.cfg.Logger.Info("model loaded", "task", s.cfg.Task, "model", s.cfg.Model, "version", s.cfg.Version, "inputs", s.need)
 }
 
 // usable reports why c cannot score, wrapping pipeline.ErrConfig.
@@ -205,7 +295,21 @@ func (c *Classifier) usable() error {
 }
 
 // Outputs implements pipeline.Outputter.
-func (s *Stage) Outputs() []pipeline.Port { return []pipeline.Port{s.out} }
+func (s *Stage) Outputs() []pipeline.Port {
+	if s.state != nil {
+		return []pipeline.Port{s.out, s.state}
+	}
+	return []pipeline.Port{s.out}
+}
+
+// StateTopic implements pipeline.Restorer: the rul task's state topic;
+// the failure task keeps no state ("").
+func (s *Stage) StateTopic() string {
+	if s.state == nil {
+		return ""
+	}
+	return s.cfg.StateTopic
+}
 
 // Process adds each window to its asset's row and scores the rows it
 // completes.
@@ -217,18 +321,24 @@ func (s *Stage) Process(_ context.Context, in []pipeline.Msg[schemas.FeatureVect
 			return pipeline.Invalidf("feature vector of sensor %q without asset_id", fv.SensorID)
 		}
 		tp := pipeline.TopicPartition{Topic: m.Topic, Partition: m.Partition}
-		p := s.parts[tp]
-		if p == nil {
-			p = &partState{assets: map[string]bool{}}
-			s.parts[tp] = p
-		}
+		p := s.part(tp)
 		p.next = max(p.next, m.Offset+1)
 		p.assets[fv.AssetID] = true
-		if s.cfg.Classifier == nil {
+		if len(s.need) == 0 {
 			s.met.unscored.Inc()
 			return nil
 		}
-		if pr := s.add(fv, tp, m.Offset); pr != nil && m.Offset >= p.replayTo {
+		r := s.add(fv, tp, m.Offset)
+		if r == nil {
+			return nil
+		}
+		var pr *schemas.Prediction
+		if s.cfg.Classifier != nil {
+			pr = s.classify(fv.AssetID, r)
+		} else {
+			pr = s.remaining(fv.AssetID, r, m.Partition, out)
+		}
+		if m.Offset >= p.replayTo {
 			s.met.predictions.Inc()
 			if len(pr.Predicted()) > 0 {
 				s.met.predicted.Inc()
@@ -240,12 +350,21 @@ func (s *Stage) Process(_ context.Context, in []pipeline.Msg[schemas.FeatureVect
 	return nil
 }
 
+func (s *Stage) part(tp pipeline.TopicPartition) *partState {
+	p := s.parts[tp]
+	if p == nil {
+		p = &partState{assets: map[string]bool{}}
+		s.parts[tp] = p
+	}
+	return p
+}
+
 // add puts fv's inputs into its asset's row for its window start, and
-// returns the prediction when that completes the row. A row is dropped
-// once it can no longer complete: an input it lacks has come for a later
-// window start (its sensor skipped this one); and the oldest go when more
-// than Config.Pending wait (an input no sensor of the asset gives).
-func (s *Stage) add(fv *schemas.FeatureVector, tp pipeline.TopicPartition, off int64) *schemas.Prediction {
+// returns the row when that completes it. A row is dropped once it can
+// no longer complete: an input it lacks has come for a later window
+// start (its sensor skipped this one); and the oldest go when more than
+// Config.Pending wait (an input no sensor of the asset gives).
+func (s *Stage) add(fv *schemas.FeatureVector, tp pipeline.TopicPartition, off int64) *row {
 	a := s.assets[fv.AssetID]
 	if a == nil {
 		a = &assetState{latest: map[string]time.Time{}}
@@ -272,9 +391,9 @@ func (s *Stage) add(fv *schemas.FeatureVector, tp pipeline.TopicPartition, off i
 	r := a.rows[i]
 	r.end = maxTime(r.end, fv.WindowEnd)
 	maps.Copy(r.num, vals)
-	var pr *schemas.Prediction
-	if x, missing := s.cfg.Classifier.Vector(r.num, nil); len(missing) == 0 {
-		pr = s.predict(fv.AssetID, r, x)
+	var done *row
+	if len(r.num) == len(s.need) {
+		done = r
 		a.rows = slices.Delete(a.rows, i, i+1)
 	}
 	before := len(a.rows)
@@ -283,7 +402,7 @@ func (s *Stage) add(fv *schemas.FeatureVector, tp pipeline.TopicPartition, off i
 		a.rows = a.rows[over:]
 	}
 	s.met.incomplete.Add(float64(before - len(a.rows)))
-	return pr
+	return done
 }
 
 // dead reports whether r lacks an input that has come for a later window
@@ -311,12 +430,13 @@ func (s *Stage) input(fv *schemas.FeatureVector, in string) (float64, bool) {
 	return 0, false
 }
 
-// predict scores a complete row.
-func (s *Stage) predict(asset string, r *row, x []float64) *schemas.Prediction {
+// classify scores a complete row with the classifier.
+func (s *Stage) classify(asset string, r *row) *schemas.Prediction {
 	c := s.cfg.Classifier
+	x, _ := c.Vector(r.num, nil)
 	probs := c.Probabilities(x)
-	pr := &schemas.Prediction{AssetID: asset, WindowStart: r.start, WindowEnd: r.end, Model: s.cfg.Model, ModelVersion: s.cfg.Version,
-		Probabilities: make(map[string]float64, len(probs)), Threshold: c.Threshold, Inputs: r.num, Drivers: map[string]float64{}}
+	pr := s.record(asset, r)
+	pr.Probabilities, pr.Threshold = make(map[string]float64, len(probs)), c.Threshold
 	top := 0
 	for k, p := range probs {
 		pr.Probabilities[c.Labels[k]] = p
@@ -330,15 +450,30 @@ func (s *Stage) predict(asset string, r *row, x []float64) *schemas.Prediction {
 	return pr
 }
 
+// record is the Prediction of r, without its verdict.
+func (s *Stage) record(asset string, r *row) *schemas.Prediction {
+	return &schemas.Prediction{AssetID: asset, WindowStart: r.start, WindowEnd: r.end, Model: s.cfg.Model, ModelVersion: s.cfg.Version,
+		Probabilities: map[string]float64{}, Inputs: r.num, Drivers: map[string]float64{}, RemainingLife: -1, RemainingLower: -1, RemainingUpper: -1}
+}
+
 // Retained implements pipeline.Retainer: the first window of every row
-// still waiting.
+// still waiting, and of every row an asset's remaining life still looks
+// back over.
 func (s *Stage) Retained() map[pipeline.TopicPartition]int64 {
 	out := map[pipeline.TopicPartition]int64{}
+	keep := func(tp pipeline.TopicPartition, off int64) {
+		if cur, ok := out[tp]; !ok || off < cur {
+			out[tp] = off
+		}
+	}
 	for _, a := range s.assets {
 		for _, r := range a.rows {
-			if cur, ok := out[r.tp]; !ok || r.offset < cur {
-				out[r.tp] = r.offset
-			}
+			keep(r.tp, r.offset)
+		}
+	}
+	for _, run := range s.runs {
+		for _, r := range run.recent {
+			keep(r.tp, r.offset)
 		}
 	}
 	return out
@@ -356,7 +491,8 @@ func (s *Stage) Checkpoint(tp pipeline.TopicPartition) string {
 // offset fill rows again without being scored again.
 func (s *Stage) Resume(tp pipeline.TopicPartition, checkpoint string) {
 	if next, ok := pipeline.ParseNextOffset("p1", checkpoint); ok {
-		s.parts[tp] = &partState{next: next, replayTo: next, assets: map[string]bool{}}
+		p := s.part(tp)
+		p.next, p.replayTo = next, next
 	}
 }
 
@@ -366,6 +502,7 @@ func (s *Stage) Revoked(_ context.Context, tps []pipeline.TopicPartition) {
 		if p := s.parts[tp]; p != nil {
 			for id := range p.assets {
 				delete(s.assets, id)
+				delete(s.runs, id)
 			}
 		}
 		delete(s.parts, tp)

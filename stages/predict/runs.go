@@ -1,0 +1,122 @@
+package predict
+
+import (
+	"encoding/json"
+	"fmt"
+	"time"
+
+	"github.com/smaint/smaint/pipeline"
+	"github.com/smaint/smaint/schemas"
+)
+
+// runState is an asset's run as the rul task follows it: when it began,
+// its last Window rows, and, once it has had Window rows, the means of
+// its first Window (start), which the state topic keeps.
+type runState struct {
+	began  time.Time
+	start  []float64 // by channel; nil until the run has had Window rows
+	recent []runRow  // the last Window rows, oldest first
+}
+
+// runRow is one complete row of a run.
+type runRow struct {
+	t      float64   // window lengths since the run began, from 1
+	values []float64 // by channel
+	tp     pipeline.TopicPartition
+	offset int64 // of its first window
+}
+
+// runEntry is a run's state-topic entry.
+type runEntry struct {
+	Began int64     `json:"began_us"`
+	Start []float64 `json:"start"`
+}
+
+// used are the names of the channels m reads.
+func (m *RUL) used() []string {
+	out := make([]string, len(m.Used))
+	for i, c := range m.Used {
+		out[i] = m.Channels[c]
+	}
+	return out
+}
+
+// usable reports why m cannot score, wrapping pipeline.ErrConfig.
+func (m *RUL) usable() error {
+	switch {
+	case m == nil || m.Model == nil:
+		return fmt.Errorf("%w: predict: no remaining-life model (smaint train --task rul stores one as gbdt-rul)", pipeline.ErrConfig)
+	case len(m.Used) == 0 || m.Window < 2:
+		return fmt.Errorf("%w: predict: a remaining-life model of %d channels over %d rows", pipeline.ErrConfig, len(m.Used), m.Window)
+	}
+	for _, c := range m.Used {
+		if c < 0 || c >= len(m.Channels) {
+			return fmt.Errorf("%w: predict: the remaining-life model uses channel %d of %d", pipeline.ErrConfig, c, len(m.Channels))
+		}
+	}
+	return nil
+}
+
+// remaining scores a complete row with the remaining-life model: the
+// row joins its asset's run (which begins with it, if the asset has
+// none), and the model reads the run's last Window rows against its
+// first. The row's time is the window lengths since the run began, so a
+// model trained on one row per cycle reads one window as one cycle. When
+// the run reaches Window rows, its start goes to the state topic.
+func (s *Stage) remaining(asset string, r *row, partition int32, out *pipeline.Emitter) *schemas.Prediction {
+	m := s.cfg.RUL
+	run := s.runs[asset]
+	if run == nil {
+		run = &runState{began: r.start}
+		s.runs[asset] = run
+	}
+	step := r.end.Sub(r.start)
+	t := 1.0
+	if step > 0 {
+		t += float64((r.start.Sub(run.began) + step/2) / step)
+	}
+	values := make([]float64, len(m.Channels))
+	for _, c := range m.Used {
+		values[c] = r.num[m.Channels[c]]
+	}
+	run.recent = append(run.recent, runRow{t: t, values: values, tp: r.tp, offset: r.offset})
+	if len(run.recent) > m.Window {
+		run.recent = run.recent[len(run.recent)-m.Window:]
+	}
+	ts, rows := make([]float64, len(run.recent)), make([][]float64, len(run.recent))
+	for i, rr := range run.recent {
+		ts[i], rows[i] = rr.t, rr.values
+	}
+	start := run.start
+	if start == nil {
+		start = m.startOf(rows) // every row of the run so far
+		if len(rows) == m.Window {
+			run.start = start
+			b, _ := json.Marshal(runEntry{Began: run.began.UnixMicro(), Start: start}) // cannot fail
+			s.state.EmitAt(out, partition, asset, &schemas.StageState{Key: asset, Value: b})
+		}
+	}
+	x := m.featuresAt(ts, rows, start)
+	pr := s.record(asset, r)
+	pr.RemainingLife = m.predictOf(x)
+	pr.RemainingLower, pr.RemainingUpper = m.intervalOf(x)
+	_, contrib := m.Model.Contributions(x)
+	for _, d := range topDrivers(m.Features, contrib, s.cfg.Drivers) {
+		pr.Drivers[d.Feature] = d.Effect
+	}
+	return pr
+}
+
+// Restore implements pipeline.Restorer: an asset's run start, from the
+// state topic. The rows since come back as the retained input replays.
+func (s *Stage) Restore(tp pipeline.TopicPartition, key string, value []byte) {
+	var e runEntry
+	if err := json.Unmarshal(value, &e); err != nil || (s.cfg.RUL != nil && len(e.Start) != len(s.cfg.RUL.Channels)) {
+		s.cfg.Logger.Warn("a run's state entry is not usable; the run starts again", "asset", key, "err", err)
+		return
+	}
+	s.runs[key] = &runState{began: time.UnixMicro(e.Began).UTC(), start: e.Start}
+	s.part(tp).assets[key] = true
+}
+
+var _ pipeline.Restorer = (*Stage)(nil)

@@ -1,0 +1,160 @@
+package predict
+
+import (
+	"context"
+	"encoding/json"
+	"math"
+	"testing"
+	"time"
+
+	"github.com/smaint/smaint/pipeline"
+	"github.com/smaint/smaint/pipeline/pipelinetest"
+	"github.com/smaint/smaint/schemas"
+)
+
+// streamOf is units' runs as windows of one minute per row, one sensor
+// per channel (its type the channel's name, the row's value its mean),
+// interleaved row by row.
+func streamOf(units []Run, channels []string) []schemas.FeatureVector {
+	t0 := time.Date(2026, 12, 1, 0, 0, 0, 0, time.UTC)
+	var out []schemas.FeatureVector
+	for i := 0; ; i++ {
+		more := false
+		for _, r := range units {
+			if i >= len(r.Times) {
+				continue
+			}
+			more = true
+			at := t0.Add(time.Duration(r.Times[i]-1) * time.Minute)
+			for c, ch := range channels {
+				out = append(out, schemas.FeatureVector{SensorID: r.Unit + "-" + ch, AssetID: r.Unit, SensorType: ch,
+					WindowStart: at, WindowEnd: at.Add(time.Minute), Count: 1, Mean: r.Values[i][c]})
+			}
+		}
+		if !more {
+			return out
+		}
+	}
+}
+
+// offline is m's prediction and interval at every row of every unit, by
+// unit, as smaint evaluate makes them.
+func offline(m *RUL, units []Run) map[string][][3]float64 {
+	out := map[string][][3]float64{}
+	for _, r := range units {
+		for i := range r.Times {
+			part := Run{Unit: r.Unit, Times: r.Times[:i+1], Values: r.Values[:i+1]}
+			lo, hi := m.Interval(part)
+			out[r.Unit] = append(out[r.Unit], [3]float64{m.Predict(part), lo, hi})
+		}
+	}
+	return out
+}
+
+func rulStage(t *testing.T, m *RUL) (*Stage, *pipeline.Local[schemas.FeatureVector]) {
+	t.Helper()
+	s, err := New(Config{Task: TaskRUL, RUL: m, Version: "v1"}) // m nil: the stage waits for SetRUL
+	if err != nil {
+		t.Fatal(err)
+	}
+	l, err := pipeline.NewLocal(context.Background(), "rul", pipeline.Stage[schemas.FeatureVector](s), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s, l
+}
+
+// TestRULInTheStreamEqualsOffline: streamed one window per row, each
+// asset's remaining life and interval at each row are what the model
+// says offline of the run up to that row, to the last bit; and so they
+// stay across a restart, with each run's start restored from the state
+// topic and the rows since replayed from the retained offset.
+func TestRULInTheStreamEqualsOffline(t *testing.T) {
+	channels := []string{"wear", "noise", "constant"}
+	train, _ := runs(30, 1, false)
+	m, err := TrainRUL(train, channels, RULConfig{Boost: BoostConfig{Seed: 1, Trees: 60}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	units, _ := runs(4, 5, false) // whole runs: 120 rows or more, so each has its start saved by the cut
+	want := offline(m, units)
+	in := streamOf(units, channels)
+	const topic = "asset.features"
+
+	check := func(got []schemas.Prediction, seen map[string]int) {
+		t.Helper()
+		for _, p := range got {
+			i := seen[p.AssetID]
+			seen[p.AssetID]++
+			w := want[p.AssetID][i]
+			if p.RemainingLife != w[0] || p.RemainingLower != w[1] || p.RemainingUpper != w[2] || len(p.Drivers) != 3 {
+				t.Fatalf("%s row %d: %v [%v, %v], offline %v", p.AssetID, i, p.RemainingLife, p.RemainingLower, p.RemainingUpper, w)
+			}
+		}
+	}
+	_, whole := rulStage(t, m)
+	seen := map[string]int{}
+	check(pipelinetest.Process[schemas.FeatureVector, schemas.Prediction](t, whole, topic, 0, in, "asset.predictions"), seen)
+	for _, r := range units {
+		if seen[r.Unit] != len(r.Times) {
+			t.Fatalf("%s: %d predictions for %d rows", r.Unit, seen[r.Unit], len(r.Times))
+		}
+	}
+
+	// The restart: well past every unit's first Window rows.
+	cut := len(in) * 3 / 4
+	s1, l1 := rulStage(t, m)
+	res, err := l1.Process(context.Background(), msgs(in[:cut], topic, 0))
+	if err != nil {
+		t.Fatal(err)
+	}
+	seen = map[string]int{}
+	before, err := pipeline.Decode[schemas.Prediction](context.Background(), res, "asset.predictions")
+	if err != nil {
+		t.Fatal(err)
+	}
+	check(before, seen)
+	entries, err := pipeline.Decode[schemas.StageState](context.Background(), res, "asset.rul.state")
+	long := 0 // units whose run had its first Window rows before the cut
+	for _, n := range seen {
+		if n >= m.Window {
+			long++
+		}
+	}
+	if err != nil || len(entries) != long || long < 2 {
+		t.Fatalf("%d state entries, want one per unit with %d rows (%d) (%v)", len(entries), m.Window, long, err)
+	}
+	var e runEntry
+	if json.Unmarshal(entries[0].Value, &e) != nil || len(e.Start) != len(channels) || math.IsNaN(e.Start[0]) {
+		t.Fatalf("state entry %s", entries[0].Value)
+	}
+	tp := pipeline.TopicPartition{Topic: topic}
+	cp, from := s1.Checkpoint(tp), s1.Retained()[tp]
+	if from <= 0 || from >= int64(cut) {
+		t.Fatalf("retained from %d of %d: want the runs' last Window rows, not their start", from, cut)
+	}
+	// The stage restarts before its model is loaded, as the stream's does.
+	s2, l2 := rulStage(t, nil)
+	for _, e := range entries {
+		s2.Restore(tp, e.Key, e.Value)
+	}
+	s2.Resume(tp, cp)
+	if err := s2.SetRUL(m, "v1"); err != nil {
+		t.Fatal(err)
+	}
+	after := pipelinetest.Process[schemas.FeatureVector, schemas.Prediction](t, l2, topic, from, in[from:], "asset.predictions")
+	check(after, seen)
+	for _, r := range units {
+		if seen[r.Unit] != len(r.Times) {
+			t.Fatalf("across the restart, %s: %d predictions for %d rows", r.Unit, seen[r.Unit], len(r.Times))
+		}
+	}
+}
+
+func msgs(fvs []schemas.FeatureVector, topic string, first int64) []pipeline.Msg[schemas.FeatureVector] {
+	out := make([]pipeline.Msg[schemas.FeatureVector], len(fvs))
+	for i := range fvs {
+		out[i] = pipeline.Msg[schemas.FeatureVector]{Value: fvs[i], Topic: topic, Offset: first + int64(i)}
+	}
+	return out
+}

@@ -1052,7 +1052,9 @@ func TestLimitsExampleLoads(t *testing.T) {
 
 // needsClassifier: the stage runs only with a supervised model in the
 // model store (smaint train --labels, --task rul).
-func needsClassifier(stage string) bool { return stage == "byasset" || stage == "predict" || stage == "rul" }
+func needsClassifier(stage string) bool {
+	return stage == "byasset" || stage == "predict" || stage == "rul"
+}
 
 // predictBy maps each stage to the services of profile "predict" that
 // run it.

@@ -195,11 +195,13 @@ func TestEveryTableStoresAndReplays(t *testing.T) {
 	pl, _ := localSink(t, Predictions, cfg)
 	twice("asset_predictions", func() (pipeline.Result, error) {
 		return pl.Process(ctx, msgs([]schemas.Prediction{{AssetID: "a", WindowStart: t0, WindowEnd: end, Model: "gbdt-failure", ModelVersion: "v1",
-			Probabilities: map[string]float64{"HDF": 0.75}, Threshold: 0.5, Inputs: map[string]float64{"temperature": 310}, Drivers: map[string]float64{"temperature": 2}}}))
+			Probabilities: map[string]float64{"HDF": 0.75}, Threshold: 0.5, Inputs: map[string]float64{"temperature": 310}, Drivers: map[string]float64{"temperature": 2},
+			RemainingLife: -1, RemainingLower: -1, RemainingUpper: -1}}))
 	})
 	var hdf float64
-	if err := pool.QueryRow(ctx, `SELECT (probabilities->>'HDF')::float8 FROM asset_predictions`).Scan(&hdf); err != nil || hdf != 0.75 {
-		t.Fatalf("prediction read back: HDF %v, %v", hdf, err)
+	var life *float64
+	if err := pool.QueryRow(ctx, `SELECT (probabilities->>'HDF')::float8, remaining_life FROM asset_predictions`).Scan(&hdf, &life); err != nil || hdf != 0.75 || life != nil {
+		t.Fatalf("prediction read back: HDF %v, remaining life %v (want NULL from a classifier), %v", hdf, life, err)
 	}
 	// What was stored reads back.
 	var bands []float64

@@ -851,11 +851,11 @@ func (r *Runner[T]) dropPartitions(ctx context.Context, m map[string][]int32) {
 
 // commitEvery commits what is marked every CommitInterval until ctx ends.
 func (r *Runner[T]) commitEvery(ctx context.Context) {
-	every(ctx, r.cfg.commitEvery, func() { r.commitMarked(ctx) })
+	Every(ctx, r.cfg.commitEvery, func() { r.commitMarked(ctx) })
 }
 
-// every calls fn every d until ctx ends.
-func every(ctx context.Context, d time.Duration, fn func()) {
+// Every calls fn every d until ctx ends; it blocks until then.
+func Every(ctx context.Context, d time.Duration, fn func()) {
 	t := time.NewTicker(d)
 	defer t.Stop()
 	for {

@@ -14,7 +14,7 @@ import (
 // and does nothing about it: without this, nothing would show it.
 func (r *Runner[T]) watchStalls(ctx context.Context) {
 	period := min(max(r.cfg.stallAfter/4, 50*time.Millisecond), 5*time.Second)
-	every(ctx, period, func() { r.checkStall(time.Now()) })
+	Every(ctx, period, func() { r.checkStall(time.Now()) })
 }
 
 // checkStall updates the stall state as of now.

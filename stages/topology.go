@@ -277,18 +277,7 @@ func newPredict(ctx context.Context, c *Config, s Spec) (pipeline.Node, error) {
 		loaded = man.Version // refused or taken, it is not fetched again
 	}
 	load()
-	go func() {
-		t := time.NewTicker(cfg.Reload)
-		defer t.Stop()
-		for {
-			select {
-			case <-ctx.Done():
-				return
-			case <-t.C:
-				load()
-			}
-		}
-	}()
+	go pipeline.Every(ctx, cfg.Reload, load)
 	return node[schemas.FeatureVector](s, st, nil)
 }
 

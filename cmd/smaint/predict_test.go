@@ -43,18 +43,8 @@ func TestPredictInTheStream(t *testing.T) {
 		fmt.Fprintf(&b, "%.3f,%.3f,%d\n", temp, 2*rng.Float64(), hot)
 	}
 	models := "file://" + filepath.Join(dir, "models")
-	if code, out, errOut := runCLI(t, ctx, "train", "--labels", "overheat", "--csv", writeFile(t, dir, "rows.csv", b.String()), "--models", models); code != 0 {
-		t.Fatalf("train: exit %d\n%s%s", code, out, errOut)
-	}
-	store, err := openModelStore(ctx, models)
-	if err != nil {
-		t.Fatal(err)
-	}
-	man, raw, err := score.LiveArtifact(ctx, store, "gbdt-failure")
 	clf := new(predict.Classifier)
-	if err != nil || json.Unmarshal(raw, clf) != nil {
-		t.Fatalf("the stored classifier: %v", err)
-	}
+	version := trained(t, models, "gbdt-failure", clf, "train", "--labels", "overheat", "--csv", writeFile(t, dir, "rows.csv", b.String()))
 
 	pool, dbURL := testDatabase(t)
 	if code, _, stderr := runCLI(t, ctx, "migrate", "--database-url", dbURL); code != 0 {
@@ -98,7 +88,7 @@ func TestPredictInTheStream(t *testing.T) {
 			t.Fatalf("%s at %s: inputs %v, windows temperature mean %v, vibration std %v", p.AssetID, p.WindowStart, p.Inputs, temp.Mean, vib.Std)
 		}
 		x, missing := clf.Vector(p.Inputs, nil)
-		if want := clf.Probabilities(x)[0]; len(missing) > 0 || p.Probabilities["overheat"] != want || p.ModelVersion != man.Version {
+		if want := clf.Probabilities(x)[0]; len(missing) > 0 || p.Probabilities["overheat"] != want || p.ModelVersion != version {
 			t.Fatalf("%s at %s: %+v; the classifier says %v", p.AssetID, p.WindowStart, p, want)
 		}
 		if len(p.Predicted()) > 0 {
@@ -142,18 +132,8 @@ func TestRULInTheStreamAcrossARestart(t *testing.T) {
 		}
 	}
 	models := "file://" + filepath.Join(dir, "models")
-	if code, out, errOut := runCLI(t, ctx, "train", "--task", "rul", "--csv", writeFile(t, dir, "runs.csv", b.String()), "--models", models, "--trees", "60"); code != 0 {
-		t.Fatalf("train: exit %d\n%s%s", code, out, errOut)
-	}
-	store, err := openModelStore(ctx, models)
-	if err != nil {
-		t.Fatal(err)
-	}
-	_, raw, err := score.LiveArtifact(ctx, store, "gbdt-rul")
 	m := new(predict.RUL)
-	if err != nil || json.Unmarshal(raw, m) != nil {
-		t.Fatalf("the stored model: %v", err)
-	}
+	trained(t, models, "gbdt-rul", m, "train", "--task", "rul", "--csv", writeFile(t, dir, "runs.csv", b.String()), "--trees", "60")
 
 	c := pipelinetest.Cluster(t)
 	broker := c.ListenAddrs()[0]
@@ -234,4 +214,24 @@ func TestRULInTheStreamAcrossARestart(t *testing.T) {
 			t.Errorf("%s: %d predictions for %d cycles", id, n, len(rows))
 		}
 	}
+}
+
+// trained runs smaint with args and --models models, then reads the live
+// version of model name from the store into model, and returns the
+// version.
+func trained(t *testing.T, models, name string, model any, args ...string) string {
+	t.Helper()
+	ctx := context.Background()
+	if code, out, errOut := runCLI(t, ctx, append(args, "--models", models)...); code != 0 {
+		t.Fatalf("%v: exit %d\n%s%s", args, code, out, errOut)
+	}
+	store, err := openModelStore(ctx, models)
+	if err != nil {
+		t.Fatal(err)
+	}
+	man, raw, err := score.LiveArtifact(ctx, store, name)
+	if err != nil || json.Unmarshal(raw, model) != nil {
+		t.Fatalf("the stored %s: %v", name, err)
+	}
+	return man.Version
 }

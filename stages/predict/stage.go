@@ -329,16 +329,19 @@ func (s *Stage) Process(_ context.Context, in []pipeline.Msg[schemas.FeatureVect
 			return nil
 		}
 		r := s.add(fv, tp, m.Offset)
-		if r == nil {
-			return nil
-		}
+		replay := m.Offset < p.replayTo
 		var pr *schemas.Prediction
-		if s.cfg.Classifier != nil {
+		switch {
+		case r == nil:
+			return nil
+		case s.cfg.RUL != nil:
+			pr = s.remaining(fv.AssetID, r, m.Partition, out) // in replay too: it rebuilds the run
+		case replay:
+			return nil // scored before the restart
+		default:
 			pr = s.classify(fv.AssetID, r)
-		} else {
-			pr = s.remaining(fv.AssetID, r, m.Partition, out)
 		}
-		if m.Offset >= p.replayTo {
+		if !replay {
 			s.met.predictions.Inc()
 			if len(pr.Predicted()) > 0 {
 				s.met.predicted.Inc()

@@ -30,6 +30,7 @@ type Topics struct {
 	AssetFeatures string
 	Predictions   string
 	RULState      string // the remaining-life stage's state: each asset's run start (compacted)
+	ForecastState string // the forecast stage's state: each sensor's daily cycle (compacted)
 	Retrain       string
 	ModelUpdates  string
 	Late          string // readings that arrived after their window closed
@@ -49,6 +50,7 @@ func DefaultTopics() Topics {
 		AssetFeatures: "asset.features",
 		Predictions:   "asset.predictions",
 		RULState:      "asset.rul.state",
+		ForecastState: "sensor.forecast.state",
 		Retrain:       "model.retrain",
 		ModelUpdates:  "model.updates",
 		Late:          "sensor.readings.late",
@@ -59,17 +61,17 @@ func DefaultTopics() Topics {
 // All lists the topic names.
 func (t Topics) All() []string {
 	return []string{t.Readings, t.Clean, t.Features, t.Scores, t.Drift, t.Forecasts, t.Alerts,
-		t.Retrain, t.ModelUpdates, t.Late, t.DLQ, t.AssetFeatures, t.Predictions, t.RULState}
+		t.Retrain, t.ModelUpdates, t.Late, t.DLQ, t.AssetFeatures, t.Predictions, t.RULState, t.ForecastState}
 }
 
 // TopicNames are the names by which --topic NAME=TOPIC overrides a topic,
 // in All's order.
 var TopicNames = []string{"readings", "clean", "features", "scores", "drift", "forecasts", "alerts", "retrain", "model-updates", "late", "dlq",
-	"asset-features", "predictions", "rul-state"}
+	"asset-features", "predictions", "rul-state", "forecast-state"}
 
 func (t *Topics) fields() []*string {
 	return []*string{&t.Readings, &t.Clean, &t.Features, &t.Scores, &t.Drift, &t.Forecasts, &t.Alerts,
-		&t.Retrain, &t.ModelUpdates, &t.Late, &t.DLQ, &t.AssetFeatures, &t.Predictions, &t.RULState}
+		&t.Retrain, &t.ModelUpdates, &t.Late, &t.DLQ, &t.AssetFeatures, &t.Predictions, &t.RULState, &t.ForecastState}
 }
 
 // WithPrefix returns t with prefix before every topic name, so that
@@ -132,6 +134,7 @@ func (t Topics) Records() []TopicRecord {
 		{t.Scores, schemas.AnomalyScoreSchema}, {t.Drift, schemas.DriftReportSchema}, {t.Forecasts, schemas.ForecastSchema}, {t.Alerts, schemas.AlertSchema},
 		{t.Retrain, schemas.RetrainEventSchema}, {t.ModelUpdates, schemas.ModelUpdatedSchema}, {t.Late, schemas.SensorReadingSchema},
 		{t.AssetFeatures, schemas.FeatureVectorSchema}, {t.Predictions, schemas.PredictionSchema}, {t.RULState, schemas.StageStateSchema},
+		{t.ForecastState, schemas.StageStateSchema},
 	}
 }
 

@@ -39,7 +39,7 @@ func Topology(t pipeline.Topics) []Spec {
 		{Name: "features", Inputs: topics(t.Clean), Outputs: topics(t.Features, t.Late), Shares: true, build: newFeatures},
 		{Name: "score", Inputs: topics(t.Features), Outputs: topics(t.Scores), build: newScore},
 		{Name: "drift", Inputs: topics(t.Clean), Outputs: topics(t.Drift, t.Retrain), Shares: true, build: newDrift},
-		{Name: "forecast", Inputs: topics(t.Features), Outputs: topics(t.Forecasts), build: newForecast},
+		{Name: "forecast", Inputs: topics(t.Features), Outputs: topics(t.Forecasts, t.ForecastState), build: newForecast},
 		{Name: "alert", Inputs: topics(t.Scores, t.Drift, t.Forecasts), Outputs: topics(t.Alerts), build: newAlert},
 		{Name: "retrain", Inputs: topics(t.Features, t.Retrain, t.Alerts), Outputs: topics(t.ModelUpdates), Named: true, build: newRetrain},
 		{Name: "byasset", Inputs: topics(t.Features), Outputs: topics(t.AssetFeatures), Named: true, build: newByAsset},
@@ -290,7 +290,7 @@ func newDrift(_ context.Context, c *Config, s Spec) (pipeline.Node, error) {
 
 func newForecast(_ context.Context, c *Config, s Spec) (pipeline.Node, error) {
 	cfg := c.Forecast
-	cfg.ForecastsTopic, cfg.Registerer, cfg.Logger = s.Outputs[0], c.Registerer, c.logger(s)
+	cfg.ForecastsTopic, cfg.StateTopic, cfg.Registerer, cfg.Logger = s.Outputs[0], s.Outputs[1], c.Registerer, c.logger(s)
 	st, err := forecast.New(cfg)
 	return node[schemas.FeatureVector](s, st, err)
 }

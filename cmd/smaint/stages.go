@@ -149,6 +149,8 @@ func forecastFlags(fs *flagSet, set *settings) {
 		return nil
 	}}, "forecast-fast", "forecast: the model used while the first keeps missing to one side: ALPHA,BETA,PHI")
 	fs.Float64Var(&c.Bias, "forecast-trend-signal", c.Bias, "forecast: the fast model takes over when the mean of the slow one's last 5 one-step errors is this many noise standard deviations from zero")
+	fs.DurationVar(&c.Season, "forecast-season", c.Season, "forecast: period of the cycle learnt for each sensor and forecast along (0: none); it is used once two whole periods are in and it stands out of the noise")
+	fs.IntVar(&c.Slots, "forecast-slots", c.Slots, "forecast: parts of the period the cycle is learnt in")
 }
 
 func alertFlags(fs *flagSet, set *settings) {
@@ -167,6 +169,9 @@ func (set *settings) config(ctx context.Context, d *deps) (stages.Config, error)
 	c := set.Config
 	c.Registerer, c.Logger = d.reg, d.log
 	c.Features.Lateness = latenessOf(c.Features.Lateness)
+	if c.Forecast.Season == 0 { // --forecast-season 0: no cycle
+		c.Forecast.Season = -1
+	}
 	if set.deviation != 0 {
 		c.Score.Robust.Z0, c.Score.Adaptive.Z0 = set.deviation, set.deviation
 	}

@@ -42,7 +42,15 @@ type Config struct {
 	Limits         []Limit
 	DefaultFeature string
 
+	// Season is the period of the cycle the stage learns for each sensor
+	// (default 24h; negative: none), in Slots parts (default 96: a
+	// quarter of an hour each); Season must be a whole number of
+	// microseconds per slot. See cycle.
+	Season time.Duration
+	Slots  int
+
 	ForecastsTopic string // default sensor.forecasts
+	StateTopic     string // the sensors' cycles, compacted (default sensor.forecast.state)
 
 	Registerer prometheus.Registerer
 	Logger     *slog.Logger
@@ -74,6 +82,15 @@ func (c Config) WithDefaults() Config {
 	if c.Horizon == 0 {
 		c.Horizon = 30 * time.Minute
 	}
+	if c.Season == 0 {
+		c.Season = 24 * time.Hour
+	}
+	if c.Slots == 0 {
+		c.Slots = 96
+	}
+	if c.StateTopic == "" {
+		c.StateTopic = pipeline.DefaultTopics().ForecastState
+	}
 	if c.DefaultFeature == "" {
 		c.DefaultFeature = "mean"
 	}
@@ -101,6 +118,8 @@ func (c Config) Validate() error {
 		return fmt.Errorf("%w: forecast: select %d must be 1 to under the warm-up %d", pipeline.ErrConfig, c.Select, c.WarmUp)
 	case !(c.Bias > 0):
 		return fmt.Errorf("%w: forecast: bias %v must be positive", pipeline.ErrConfig, c.Bias)
+	case c.Season > 0 && (c.Slots < 2 || c.Slots > 10000 || c.Season%time.Duration(c.Slots) != 0 || (c.Season/time.Duration(c.Slots))%time.Microsecond != 0):
+		return fmt.Errorf("%w: forecast: a season of %v in %d slots (2 to 10000 slots of whole microseconds)", pipeline.ErrConfig, c.Season, c.Slots)
 	case c.Horizon <= 0:
 		return fmt.Errorf("%w: forecast: horizon %v must be positive", pipeline.ErrConfig, c.Horizon)
 	case !knownFeature(c.DefaultFeature):

@@ -6,9 +6,17 @@
 // limit. The alert stage turns forecasts that cross into PREDICTED
 // alerts.
 //
-// A forecast depends only on the sensor's last History windows, so a
-// restart that replays them (pipeline.Retainer) forecasts exactly as an
-// uninterrupted run would.
+// Where a sensor has a daily (Config.Season) cycle, the stage learns it
+// slot by slot (see cycle) and forecasts the series without it, adding
+// it back along the path: the level and trend models see a slow drift,
+// and the cycle's turns are foreseen rather than extrapolated from the
+// last hour's slope.
+//
+// A forecast depends only on the sensor's last History windows and its
+// cycle, which the stage keeps in a compacted state topic
+// (pipeline.Restorer) in the same transaction as its forecasts; so a
+// restart that replays the windows (pipeline.Retainer) forecasts exactly
+// as an uninterrupted run would.
 package forecast
 
 import (
@@ -31,16 +39,20 @@ import (
 type Stage struct {
 	cfg       Config
 	forecasts *pipeline.Output[*schemas.Forecast]
+	state     *pipeline.Output[*schemas.StageState]
+	season    seasonal
 	sensors   map[string]*sensorState
 	parts     map[pipeline.TopicPartition]*partState
 	met       metrics
 	// Scratch space for one forecast.
 	path, spread, sorted, strided, errs []float64
+	stridedAt                           []int64
 }
 
 type partState struct {
 	next, replayTo int64
 	sensors        map[string]bool
+	restored       map[string]*cycle // cycles from the state topic, until their sensor's first window
 }
 
 type sensorState struct {
@@ -49,6 +61,8 @@ type sensorState struct {
 	feature   string
 	values    []float64 // the last History·overlap windows' feature, oldest first
 	offsets   []int64   // their offsets
+	starts    []int64   // their starts, in Unix microseconds
+	cycle     *cycle    // nil without a Season
 	lastStart time.Time
 	overlap   int
 	step      time.Duration // the time a step of the model spans
@@ -79,12 +93,19 @@ func New(cfg Config) (*Stage, error) {
 	}
 	return &Stage{
 		cfg: cfg, forecasts: pipeline.NewOutput[*schemas.Forecast](cfg.ForecastsTopic),
+		state:   pipeline.NewOutput[*schemas.StageState](cfg.StateTopic),
+		season:  cfg.seasonal(),
 		sensors: map[string]*sensorState{}, parts: map[pipeline.TopicPartition]*partState{}, met: m,
 	}, nil
 }
 
 // Outputs implements pipeline.Outputter.
-func (s *Stage) Outputs() []pipeline.Port { return []pipeline.Port{s.forecasts} }
+func (s *Stage) Outputs() []pipeline.Port {
+	if !s.season.on() {
+		return []pipeline.Port{s.forecasts}
+	}
+	return []pipeline.Port{s.forecasts, s.state}
+}
 
 // Process follows each window's feature and emits a forecast for it.
 func (s *Stage) Process(_ context.Context, in []pipeline.Msg[schemas.FeatureVector], out *pipeline.Emitter) error {
@@ -94,13 +115,9 @@ func (s *Stage) Process(_ context.Context, in []pipeline.Msg[schemas.FeatureVect
 			return pipeline.Invalidf("feature vector without sensor_id")
 		}
 		tp := pipeline.TopicPartition{Topic: m.Topic, Partition: m.Partition}
-		p := s.parts[tp]
-		if p == nil {
-			p = &partState{sensors: map[string]bool{}}
-			s.parts[tp] = p
-		}
+		p := s.part(tp)
 		p.next = max(p.next, m.Offset+1)
-		if f := s.observe(fv, tp, m.Offset); f != nil && m.Offset >= p.replayTo {
+		if f := s.observe(fv, tp, m.Offset, out, m.Partition); f != nil && m.Offset >= p.replayTo {
 			s.met.forecasts.Inc()
 			if f.Predicts() {
 				s.met.crossing.Inc()
@@ -113,14 +130,28 @@ func (s *Stage) Process(_ context.Context, in []pipeline.Msg[schemas.FeatureVect
 	return nil
 }
 
+func (s *Stage) part(tp pipeline.TopicPartition) *partState {
+	p := s.parts[tp]
+	if p == nil {
+		p = &partState{sensors: map[string]bool{}, restored: map[string]*cycle{}}
+		s.parts[tp] = p
+	}
+	return p
+}
+
 // observe adds fv to its sensor's history and returns the forecast it
-// leads to, or nil.
-func (s *Stage) observe(fv *schemas.FeatureVector, tp pipeline.TopicPartition, off int64) *schemas.Forecast {
+// leads to, or nil. A change to the sensor's cycle goes to the state
+// topic, on partition.
+func (s *Stage) observe(fv *schemas.FeatureVector, tp pipeline.TopicPartition, off int64, out *pipeline.Emitter, partition int32) *schemas.Forecast {
 	sn := s.sensors[fv.SensorID]
 	if sn == nil {
 		sn = &sensorState{tp: tp, limit: s.cfg.limitFor(fv.SensorID, fv.SensorType), feature: s.cfg.DefaultFeature}
 		if sn.limit != nil && sn.limit.Feature != "" {
 			sn.feature = sn.limit.Feature
+		}
+		if p := s.parts[tp]; p != nil {
+			sn.cycle = p.restored[fv.SensorID]
+			delete(p.restored, fv.SensorID)
 		}
 		s.sensors[fv.SensorID] = sn
 	}
@@ -138,11 +169,24 @@ func (s *Stage) observe(fv *schemas.FeatureVector, tp pipeline.TopicPartition, o
 		sn.step = gap
 	}
 	sn.lastStart = fv.WindowStart
+	if s.season.on() {
+		changed := sn.cycle == nil
+		if changed {
+			sn.cycle = s.season.newCycle(fv.WindowStart)
+		} else {
+			changed = s.season.advance(sn.cycle, fv.WindowStart, sn.starts, sn.values)
+		}
+		if changed {
+			s.state.EmitAt(out, partition, fv.SensorID, &schemas.StageState{Key: fv.SensorID, Value: sn.cycle.entry()})
+		}
+	}
 	sn.values = append(sn.values, v)
 	sn.offsets = append(sn.offsets, off)
+	sn.starts = append(sn.starts, fv.WindowStart.UnixMicro())
 	if keep := s.cfg.History * sn.overlap; len(sn.values) > keep {
 		sn.values = slices.Delete(sn.values, 0, len(sn.values)-keep)
 		sn.offsets = slices.Delete(sn.offsets, 0, len(sn.offsets)-keep)
+		sn.starts = slices.Delete(sn.starts, 0, len(sn.starts)-keep)
 	}
 	if len(sn.values) < s.cfg.WarmUp*sn.overlap {
 		return nil
@@ -161,21 +205,38 @@ func (s *Stage) forecast(sn *sensorState, fv *schemas.FeatureVector, observed fl
 		return nil
 	}
 	steps := min(int((s.cfg.Horizon+hop-1)/hop), MaxSteps)
+	// With a cycle, the models see the series without it, and the path
+	// gets it back at each step's middle.
+	cyc := s.season.usable(sn.cycle)
+	half := fv.WindowEnd.Sub(fv.WindowStart) / 2
 	s.strided = s.strided[:0]
 	for i := (len(sn.values) - 1) % sn.overlap; i < len(sn.values); i += sn.overlap {
-		s.strided = append(s.strided, sn.values[i])
+		v := sn.values[i]
+		if cyc {
+			v -= s.season.at(sn.cycle, time.UnixMicro(sn.starts[i]).Add(half))
+		}
+		s.strided = append(s.strided, v)
 	}
 	st, model := pick(s.strided, s.cfg.Slow, s.cfg.Fast, s.cfg.Select, s.cfg.Bias, &s.errs)
 	s.path = slices.Grow(s.path[:0], steps)[:steps]
 	s.spread = slices.Grow(s.spread[:0], steps)[:steps]
 	model.path(st, s.path, s.spread)
+	name := model.name()
+	if cyc {
+		mid := fv.WindowStart.Add(half)
+		for h := range s.path {
+			s.path[h] += s.season.at(sn.cycle, mid.Add(time.Duration(h+1)*hop))
+		}
+		st.level += s.season.at(sn.cycle, mid)
+		name += "+cycle"
+	}
 	last := steps - 1
 	f := &schemas.Forecast{
 		SensorID: fv.SensorID, AssetID: fv.AssetID, SensorType: fv.SensorType, Feature: sn.feature,
 		IssuedAt: fv.WindowEnd, HorizonS: (time.Duration(steps) * hop).Seconds(), Observed: observed,
 		Level: st.level, TrendPerHour: st.trend * float64(time.Hour) / float64(hop),
 		Value: s.path[last], Lower: s.path[last] - z80*st.sigma*s.spread[last], Upper: s.path[last] + z80*st.sigma*s.spread[last],
-		CrossesInS: -1, CrossesEarliestS: -1, CrossesLatestS: -1, Model: model.name(),
+		CrossesInS: -1, CrossesEarliestS: -1, CrossesLatestS: -1, Model: name,
 	}
 	if sn.limit != nil {
 		s.cross(f, sn, st, hop)
@@ -250,9 +311,35 @@ func (s *Stage) Checkpoint(tp pipeline.TopicPartition) string {
 // offset rebuild histories without being forecast again.
 func (s *Stage) Resume(tp pipeline.TopicPartition, checkpoint string) {
 	if next, ok := pipeline.ParseNextOffset("f1", checkpoint); ok {
-		s.parts[tp] = &partState{next: next, replayTo: next, sensors: map[string]bool{}}
+		p := s.part(tp)
+		p.next, p.replayTo = next, next
 	}
 }
+
+// StateTopic implements pipeline.Restorer: the topic of the sensors'
+// cycles; "" (no state) without a Season.
+func (s *Stage) StateTopic() string {
+	if !s.season.on() {
+		return ""
+	}
+	return s.cfg.StateTopic
+}
+
+// Restore implements pipeline.Restorer: a sensor's cycle as its last
+// fold left it. One that does not fit the configured cycle is dropped,
+// and the sensor learns its cycle again.
+func (s *Stage) Restore(tp pipeline.TopicPartition, key string, value []byte) {
+	c := &cycle{}
+	if err := c.UnmarshalJSON(value); err != nil || len(c.Offsets) != s.season.slots {
+		s.cfg.Logger.Warn("a sensor's cycle in the state topic does not fit the configured season; it is learnt again", "sensor", key, "err", err)
+		return
+	}
+	p := s.part(tp)
+	p.restored[key] = c
+	p.sensors[key] = true
+}
+
+var _ pipeline.Restorer = (*Stage)(nil)
 
 // Revoked implements pipeline.Revoker: the partitions' sensors go.
 func (s *Stage) Revoked(_ context.Context, tps []pipeline.TopicPartition) {

@@ -1,11 +1,13 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
 	"math"
 	"math/rand/v2"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -96,6 +98,7 @@ func TestPredictInTheStream(t *testing.T) {
 		}
 	}
 	t.Logf("%d predictions, %d of them overheating (the plant runs at about 65 C)", len(preds), hot)
+	pythonReadsPredictions(t, ctx, broker, preds)
 	var stored int
 	if err := pool.QueryRow(ctx, `SELECT count(*) FROM asset_predictions`).Scan(&stored); err != nil || stored != len(preds) {
 		t.Errorf("asset_predictions holds %d rows, want %d (%v)", stored, len(preds), err)
@@ -234,4 +237,55 @@ func trained(t *testing.T, models, name string, model any, args ...string) strin
 		t.Fatalf("the stored %s: %v", name, err)
 	}
 	return man.Version
+}
+
+// pythonReadsPredictions reads asset.predictions with Python's
+// confluent-kafka and avro, through the example consumer and the schema
+// smaint schemas print gives, as a service in another language would:
+// every record, keyed by its asset, with the probabilities Go decoded.
+func pythonReadsPredictions(t *testing.T, ctx context.Context, broker string, preds []schemas.Prediction) {
+	t.Helper()
+	py := pipelinetest.Python(t, "confluent_kafka", "avro")
+	code, schema, stderr := runCLI(t, ctx, "schemas", "print", "Prediction")
+	if code != 0 {
+		t.Fatalf("schemas print: %s", stderr)
+	}
+	file := writeFile(t, t.TempDir(), "prediction.avsc", schema)
+	cmd := exec.Command(py, "../../deploy/clients/python/consume.py", "--brokers", broker, "--topic", pipeline.DefaultTopics().Predictions,
+		"--schema", file, "--until-end")
+	var errs bytes.Buffer
+	cmd.Stderr = &errs
+	out, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("consume.py: %v\n%s", err, errs.String())
+	}
+	want := map[string]float64{} // asset/window start: the overheat probability
+	for _, p := range preds {
+		want[p.AssetID+"/"+p.WindowStart.UTC().Format(time.RFC3339)] = p.Probabilities["overheat"]
+	}
+	lines := strings.Split(strings.TrimSpace(string(out)), "\n")
+	if len(lines) != len(preds) {
+		t.Fatalf("Python read %d predictions, Go %d", len(lines), len(preds))
+	}
+	for _, l := range lines {
+		var r struct {
+			Key   string `json:"key"`
+			Value struct {
+				AssetID       string             `json:"asset_id"`
+				WindowStart   string             `json:"window_start"`
+				Probabilities map[string]float64 `json:"probabilities"`
+			} `json:"value"`
+		}
+		if err := json.Unmarshal([]byte(l), &r); err != nil {
+			t.Fatalf("consume.py printed %q: %v", l, err)
+		}
+		start, err := time.Parse(time.RFC3339Nano, r.Value.WindowStart)
+		if err != nil {
+			t.Fatalf("window_start %q: %v", r.Value.WindowStart, err)
+		}
+		p, ok := want[r.Value.AssetID+"/"+start.UTC().Format(time.RFC3339)]
+		if !ok || r.Key != r.Value.AssetID || r.Value.Probabilities["overheat"] != p {
+			t.Fatalf("Python read %s; Go decoded probability %v (found %v)", l, p, ok)
+		}
+	}
 }

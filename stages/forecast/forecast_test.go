@@ -194,6 +194,8 @@ func TestForecastRejectsAndValidates(t *testing.T) {
 		{History: 5, WarmUp: 10},
 		{Horizon: -time.Second},
 		{DefaultFeature: "colour"},
+		{Season: 24 * time.Hour, Slots: 7}, // slots of 3h25m42.857142857s
+		{Season: time.Hour, Slots: 1},
 		{Limits: []forecast.Limit{{SensorType: "x", Above: ptr(1), Below: ptr(0)}}},
 		{Limits: []forecast.Limit{{Above: ptr(1)}}},
 		{Limits: []forecast.Limit{{SensorType: "x", Rise: ptr(-1)}}},

@@ -142,9 +142,23 @@ func TestForecastResumesItsCycleExactly(t *testing.T) {
 	if got := restart(false); reflect.DeepEqual(got, want[len(before):]) {
 		t.Fatal("without its state the restart forecast the same: the test does not test the state")
 	}
-	// An entry that does not fit the configured cycle is dropped, not
-	// used.
-	s, _ := newLocal(t, forecast.Config{Slots: 48})
-	s.Restore(tp, "t7", state["t7"])
-	s.Restore(tp, "t8", []byte("{not json"))
+	// An entry that does not fit the configured cycle, or is not one, is
+	// dropped: the sensor learns its cycle again from its next window.
+	for name, cfg := range map[string]forecast.Config{"other slots": {Slots: 48}, "not json": {}} {
+		s, l := newLocal(t, cfg)
+		entry := state["t7"]
+		if name == "not json" {
+			entry = []byte("{not json")
+		}
+		s.Restore(tp, "t7", entry)
+		s.Resume(tp, first.Checkpoint(tp))
+		res, err := l.Process(context.Background(), msgs(fvs[from:from+1], from))
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, err := pipeline.Decode[schemas.StageState](context.Background(), res, "sensor.forecast.state")
+		if err != nil || len(got) != 1 || !strings.Contains(string(got[0].Value), `"cycles":0`) {
+			t.Errorf("%s: after the entry was dropped, state %q (%v), want a cycle learnt anew", name, got, err)
+		}
+	}
 }

@@ -12,6 +12,7 @@ import (
 
 	"github.com/smaint/smaint/pipeline"
 	"github.com/smaint/smaint/schemas"
+	"github.com/smaint/smaint/stages/cycle"
 )
 
 // Config configures the forecast stage.
@@ -45,7 +46,7 @@ type Config struct {
 	// Season is the period of the cycle the stage learns for each sensor
 	// (default 24h; negative: none), in Slots parts (default 96: a
 	// quarter of an hour each); Season must be a whole number of
-	// microseconds per slot. See cycle.
+	// microseconds per slot. See package cycle.
 	Season time.Duration
 	Slots  int
 
@@ -118,8 +119,8 @@ func (c Config) Validate() error {
 		return fmt.Errorf("%w: forecast: select %d must be 1 to under the warm-up %d", pipeline.ErrConfig, c.Select, c.WarmUp)
 	case !(c.Bias > 0):
 		return fmt.Errorf("%w: forecast: bias %v must be positive", pipeline.ErrConfig, c.Bias)
-	case c.Season > 0 && (c.Slots < 2 || c.Slots > 10000 || c.Season%time.Duration(c.Slots) != 0 || (c.Season/time.Duration(c.Slots))%time.Microsecond != 0):
-		return fmt.Errorf("%w: forecast: a season of %v in %d slots (2 to 10000 slots of whole microseconds)", pipeline.ErrConfig, c.Season, c.Slots)
+	case cycle.Validate(c.Season, c.Slots) != nil:
+		return fmt.Errorf("%w: forecast: season: %v", pipeline.ErrConfig, cycle.Validate(c.Season, c.Slots))
 	case c.Horizon <= 0:
 		return fmt.Errorf("%w: forecast: horizon %v must be positive", pipeline.ErrConfig, c.Horizon)
 	case !knownFeature(c.DefaultFeature):

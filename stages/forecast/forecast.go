@@ -7,7 +7,7 @@
 // alerts.
 //
 // Where a sensor has a daily (Config.Season) cycle, the stage learns it
-// slot by slot (see cycle) and forecasts the series without it, adding
+// slot by slot (package cycle) and forecasts the series without it, adding
 // it back along the path: the level and trend models see a slow drift,
 // and the cycle's turns are foreseen rather than extrapolated from the
 // last hour's slope.
@@ -29,6 +29,7 @@ import (
 
 	"github.com/smaint/smaint/pipeline"
 	"github.com/smaint/smaint/schemas"
+	"github.com/smaint/smaint/stages/cycle"
 )
 
 // Stage is the forecast stage: FeatureVectors in, Forecasts out. Run it
@@ -40,7 +41,7 @@ type Stage struct {
 	cfg       Config
 	forecasts *pipeline.Output[*schemas.Forecast]
 	state     *pipeline.Output[*schemas.StageState]
-	season    seasonal
+	season    cycle.Learner
 	sensors   map[string]*sensorState
 	parts     map[pipeline.TopicPartition]*partState
 	met       metrics
@@ -52,17 +53,17 @@ type Stage struct {
 type partState struct {
 	next, replayTo int64
 	sensors        map[string]bool
-	restored       map[string]*cycle // cycles from the state topic, until their sensor's first window
+	restored       map[string]*cycle.Cycle // cycles from the state topic, until their sensor's first window
 }
 
 type sensorState struct {
 	tp        pipeline.TopicPartition
 	limit     *Limit
 	feature   string
-	values    []float64 // the last History·overlap windows' feature, oldest first
-	offsets   []int64   // their offsets
-	starts    []int64   // their starts, in Unix microseconds
-	cycle     *cycle    // nil without a Season
+	values    []float64    // the last History·overlap windows' feature, oldest first
+	offsets   []int64      // their offsets
+	starts    []int64      // their starts, in Unix microseconds
+	cycle     *cycle.Cycle // nil without a Season
 	lastStart time.Time
 	overlap   int
 	step      time.Duration // the time a step of the model spans
@@ -94,14 +95,14 @@ func New(cfg Config) (*Stage, error) {
 	return &Stage{
 		cfg: cfg, forecasts: pipeline.NewOutput[*schemas.Forecast](cfg.ForecastsTopic),
 		state:   pipeline.NewOutput[*schemas.StageState](cfg.StateTopic),
-		season:  cfg.seasonal(),
+		season:  cycle.New(cfg.Season, cfg.Slots),
 		sensors: map[string]*sensorState{}, parts: map[pipeline.TopicPartition]*partState{}, met: m,
 	}, nil
 }
 
 // Outputs implements pipeline.Outputter.
 func (s *Stage) Outputs() []pipeline.Port {
-	if !s.season.on() {
+	if !s.season.On() {
 		return []pipeline.Port{s.forecasts}
 	}
 	return []pipeline.Port{s.forecasts, s.state}
@@ -133,7 +134,7 @@ func (s *Stage) Process(_ context.Context, in []pipeline.Msg[schemas.FeatureVect
 func (s *Stage) part(tp pipeline.TopicPartition) *partState {
 	p := s.parts[tp]
 	if p == nil {
-		p = &partState{sensors: map[string]bool{}, restored: map[string]*cycle{}}
+		p = &partState{sensors: map[string]bool{}, restored: map[string]*cycle.Cycle{}}
 		s.parts[tp] = p
 	}
 	return p
@@ -169,15 +170,15 @@ func (s *Stage) observe(fv *schemas.FeatureVector, tp pipeline.TopicPartition, o
 		sn.step = gap
 	}
 	sn.lastStart = fv.WindowStart
-	if s.season.on() {
+	if s.season.On() {
 		changed := sn.cycle == nil
 		if changed {
-			sn.cycle = s.season.newCycle(fv.WindowStart)
+			sn.cycle = s.season.Start(fv.WindowStart)
 		} else {
-			changed = s.season.advance(sn.cycle, fv.WindowStart, sn.starts, sn.values)
+			changed = s.season.Advance(sn.cycle, fv.WindowStart, sn.starts, sn.values)
 		}
 		if changed {
-			s.state.EmitAt(out, partition, fv.SensorID, &schemas.StageState{Key: fv.SensorID, Value: sn.cycle.entry()})
+			s.state.EmitAt(out, partition, fv.SensorID, &schemas.StageState{Key: fv.SensorID, Value: sn.cycle.Entry()})
 		}
 	}
 	sn.values = append(sn.values, v)
@@ -207,13 +208,13 @@ func (s *Stage) forecast(sn *sensorState, fv *schemas.FeatureVector, observed fl
 	steps := min(int((s.cfg.Horizon+hop-1)/hop), MaxSteps)
 	// With a cycle, the models see the series without it, and the path
 	// gets it back at each step's middle.
-	cyc := s.season.usable(sn.cycle)
+	cyc := s.season.Usable(sn.cycle)
 	half := fv.WindowEnd.Sub(fv.WindowStart) / 2
 	s.strided = s.strided[:0]
 	for i := (len(sn.values) - 1) % sn.overlap; i < len(sn.values); i += sn.overlap {
 		v := sn.values[i]
 		if cyc {
-			v -= s.season.at(sn.cycle, time.UnixMicro(sn.starts[i]).Add(half))
+			v -= s.season.At(sn.cycle, time.UnixMicro(sn.starts[i]).Add(half))
 		}
 		s.strided = append(s.strided, v)
 	}
@@ -225,9 +226,9 @@ func (s *Stage) forecast(sn *sensorState, fv *schemas.FeatureVector, observed fl
 	if cyc {
 		mid := fv.WindowStart.Add(half)
 		for h := range s.path {
-			s.path[h] += s.season.at(sn.cycle, mid.Add(time.Duration(h+1)*hop))
+			s.path[h] += s.season.At(sn.cycle, mid.Add(time.Duration(h+1)*hop))
 		}
-		st.level += s.season.at(sn.cycle, mid)
+		st.level += s.season.At(sn.cycle, mid)
 		name += "+cycle"
 	}
 	last := steps - 1
@@ -319,7 +320,7 @@ func (s *Stage) Resume(tp pipeline.TopicPartition, checkpoint string) {
 // StateTopic implements pipeline.Restorer: the topic of the sensors'
 // cycles; "" (no state) without a Season.
 func (s *Stage) StateTopic() string {
-	if !s.season.on() {
+	if !s.season.On() {
 		return ""
 	}
 	return s.cfg.StateTopic
@@ -329,8 +330,8 @@ func (s *Stage) StateTopic() string {
 // fold left it. One that does not fit the configured cycle is dropped,
 // and the sensor learns its cycle again.
 func (s *Stage) Restore(tp pipeline.TopicPartition, key string, value []byte) {
-	c := &cycle{}
-	if err := c.UnmarshalJSON(value); err != nil || len(c.Offsets) != s.season.slots {
+	c := &cycle.Cycle{}
+	if err := c.UnmarshalJSON(value); err != nil || !s.season.Fits(c) {
 		s.cfg.Logger.Warn("a sensor's cycle in the state topic does not fit the configured season; it is learnt again", "sensor", key, "err", err)
 		return
 	}

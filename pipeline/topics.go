@@ -31,6 +31,7 @@ type Topics struct {
 	Predictions   string
 	RULState      string // the remaining-life stage's state: each asset's run start (compacted)
 	ForecastState string // the forecast stage's state: each sensor's daily cycle (compacted)
+	ScoreState    string // the score stage's state: each sensor's daily cycle, as the robust detector learnt it (compacted)
 	Retrain       string
 	ModelUpdates  string
 	Late          string // readings that arrived after their window closed
@@ -51,6 +52,7 @@ func DefaultTopics() Topics {
 		Predictions:   "asset.predictions",
 		RULState:      "asset.rul.state",
 		ForecastState: "sensor.forecast.state",
+		ScoreState:    "sensor.score.state",
 		Retrain:       "model.retrain",
 		ModelUpdates:  "model.updates",
 		Late:          "sensor.readings.late",
@@ -61,17 +63,17 @@ func DefaultTopics() Topics {
 // All lists the topic names.
 func (t Topics) All() []string {
 	return []string{t.Readings, t.Clean, t.Features, t.Scores, t.Drift, t.Forecasts, t.Alerts,
-		t.Retrain, t.ModelUpdates, t.Late, t.DLQ, t.AssetFeatures, t.Predictions, t.RULState, t.ForecastState}
+		t.Retrain, t.ModelUpdates, t.Late, t.DLQ, t.AssetFeatures, t.Predictions, t.RULState, t.ForecastState, t.ScoreState}
 }
 
 // TopicNames are the names by which --topic NAME=TOPIC overrides a topic,
 // in All's order.
 var TopicNames = []string{"readings", "clean", "features", "scores", "drift", "forecasts", "alerts", "retrain", "model-updates", "late", "dlq",
-	"asset-features", "predictions", "rul-state", "forecast-state"}
+	"asset-features", "predictions", "rul-state", "forecast-state", "score-state"}
 
 func (t *Topics) fields() []*string {
 	return []*string{&t.Readings, &t.Clean, &t.Features, &t.Scores, &t.Drift, &t.Forecasts, &t.Alerts,
-		&t.Retrain, &t.ModelUpdates, &t.Late, &t.DLQ, &t.AssetFeatures, &t.Predictions, &t.RULState, &t.ForecastState}
+		&t.Retrain, &t.ModelUpdates, &t.Late, &t.DLQ, &t.AssetFeatures, &t.Predictions, &t.RULState, &t.ForecastState, &t.ScoreState}
 }
 
 // WithPrefix returns t with prefix before every topic name, so that
@@ -134,7 +136,7 @@ func (t Topics) Records() []TopicRecord {
 		{t.Scores, schemas.AnomalyScoreSchema}, {t.Drift, schemas.DriftReportSchema}, {t.Forecasts, schemas.ForecastSchema}, {t.Alerts, schemas.AlertSchema},
 		{t.Retrain, schemas.RetrainEventSchema}, {t.ModelUpdates, schemas.ModelUpdatedSchema}, {t.Late, schemas.SensorReadingSchema},
 		{t.AssetFeatures, schemas.FeatureVectorSchema}, {t.Predictions, schemas.PredictionSchema}, {t.RULState, schemas.StageStateSchema},
-		{t.ForecastState, schemas.StageStateSchema},
+		{t.ForecastState, schemas.StageStateSchema}, {t.ScoreState, schemas.StageStateSchema},
 	}
 }
 

@@ -19,7 +19,7 @@ func ExampleSelect() {
 	}
 	// Output:
 	// features [sensor.readings.clean] -> [sensor.features sensor.readings.late]
-	// score [sensor.features] -> [sensor.scores]
+	// score [sensor.features] -> [sensor.scores sensor.score.state]
 }
 
 // The analytics in process, as a backtest runs them: readings in, every

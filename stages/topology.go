@@ -37,7 +37,7 @@ func Topology(t pipeline.Topics) []Spec {
 	return []Spec{
 		{Name: "dedupe", Inputs: topics(t.Readings), Outputs: topics(t.Clean), build: newDedupe},
 		{Name: "features", Inputs: topics(t.Clean), Outputs: topics(t.Features, t.Late), Shares: true, build: newFeatures},
-		{Name: "score", Inputs: topics(t.Features), Outputs: topics(t.Scores), build: newScore},
+		{Name: "score", Inputs: topics(t.Features), Outputs: topics(t.Scores, t.ScoreState), build: newScore},
 		{Name: "drift", Inputs: topics(t.Clean), Outputs: topics(t.Drift, t.Retrain), Shares: true, build: newDrift},
 		{Name: "forecast", Inputs: topics(t.Features), Outputs: topics(t.Forecasts, t.ForecastState), build: newForecast},
 		{Name: "alert", Inputs: topics(t.Scores, t.Drift, t.Forecasts), Outputs: topics(t.Alerts), build: newAlert},
@@ -183,7 +183,7 @@ func newFeatures(_ context.Context, c *Config, s Spec) (pipeline.Node, error) {
 
 func newScore(_ context.Context, c *Config, s Spec) (pipeline.Node, error) {
 	cfg := c.Score
-	cfg.ScoresTopic, cfg.Registerer, cfg.Logger = s.Outputs[0], c.Registerer, c.logger(s)
+	cfg.ScoresTopic, cfg.StateTopic, cfg.Registerer, cfg.Logger = s.Outputs[0], s.Outputs[1], c.Registerer, c.logger(s)
 	st, err := score.New(cfg)
 	if err == nil && c.Models != nil && c.FollowModels != nil {
 		log := c.logger(s)

@@ -90,6 +90,7 @@ func scoreFlags(fs *flagSet, set *settings) {
 	fs.Float64Var(&set.deviation, "deviation", 0, fmt.Sprintf("deviation that scores 0.5: robust, in the sensor's robust spreads between windows (default %g); adaptive, in its typical within-window spreads (default %g)", c.Robust.Z0, c.Adaptive.Z0))
 	fs.Float64Var(&c.Robust.Noise, "noise-floor", c.Robust.Noise, "robust: a window mean must also move by this many typical within-window standard deviations to score 0.5")
 	fs.IntVar(&c.Robust.History, "baseline-windows", c.Robust.History, "robust: each sensor's baseline is its last this many normal windows")
+	fs.DurationVar(&c.Robust.Season, "baseline-season", c.Robust.Season, "robust: period of the cycle learnt for each sensor (0: none); once learnt (two whole periods) and standing out of the noise, a window is judged against the same phase of it")
 }
 
 func driftFlags(fs *flagSet, set *settings) {
@@ -171,6 +172,9 @@ func (set *settings) config(ctx context.Context, d *deps) (stages.Config, error)
 	c.Features.Lateness = latenessOf(c.Features.Lateness)
 	if c.Forecast.Season == 0 { // --forecast-season 0: no cycle
 		c.Forecast.Season = -1
+	}
+	if c.Score.Robust.Season == 0 { // --baseline-season 0: no cycle
+		c.Score.Robust.Season = -1
 	}
 	if set.deviation != 0 {
 		c.Score.Robust.Z0, c.Score.Adaptive.Z0 = set.deviation, set.deviation

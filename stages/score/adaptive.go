@@ -226,6 +226,12 @@ func (a *Adaptive) evict() {
 // forget drops a sensor's baseline.
 func (a *Adaptive) forget(sensor string) { delete(a.sensors, sensor) }
 
+// changedCycle implements sensorDetector: Adaptive learns no cycle.
+func (a *Adaptive) changedCycle() []byte { return nil }
+
+// restoreCycle implements sensorDetector: Adaptive keeps no cycle.
+func (a *Adaptive) restoreCycle(string, []byte) bool { return false }
+
 // Sensors returns how many sensors the detector holds state for.
 func (a *Adaptive) Sensors() int { return len(a.sensors) }
 

@@ -17,6 +17,11 @@ type sensorDetector interface {
 	Sensors() int
 	history() int
 	forget(sensor string)
+	// changedCycle is the state entry of the sensor the last Score
+	// changed the cycle of, nil if it changed none; restoreCycle takes
+	// one back, reporting whether it fit.
+	changedCycle() []byte
+	restoreCycle(sensor string, value []byte) bool
 }
 
 // evictOldest drops the least recently seen tenth of m's sensors once it

@@ -4,8 +4,10 @@ import (
 	"fmt"
 	"math"
 	"slices"
+	"time"
 
 	"github.com/smaint/smaint/schemas"
+	"github.com/smaint/smaint/stages/cycle"
 )
 
 // RobustConfig tunes the robust detector. Zero fields take defaults.
@@ -33,6 +35,13 @@ type RobustConfig struct {
 	Steepness  float64
 	MaxFrozen  int // anomalous windows kept out of the baseline before it adapts anyway (default 20)
 	MaxSensors int // sensors with state; beyond it the least recently seen are dropped (default 200,000)
+	// Season is the period of the cycle learnt for each sensor (default
+	// 24h; negative: none), in Slots parts (default 96). Once a sensor's
+	// cycle is worth using (cycle.Learner.Usable), a window's mean is
+	// judged against the same phase of the cycle: mean and baseline both
+	// less the cycle's offset at their windows' middles.
+	Season time.Duration
+	Slots  int
 }
 
 // WithDefaults returns c with every unset field at its default.
@@ -51,6 +60,10 @@ func (c RobustConfig) WithDefaults() RobustConfig {
 	def(&c.WarmUp, 10)
 	def(&c.MaxFrozen, 20)
 	def(&c.MaxSensors, 200_000)
+	def(&c.Slots, 96)
+	if c.Season == 0 {
+		c.Season = 24 * time.Hour
+	}
 	deff(&c.Z0, 8)
 	deff(&c.Noise, 2.5)
 	deff(&c.SpreadChange, 0.5)
@@ -67,6 +80,8 @@ func (c RobustConfig) Validate() error {
 		return fmt.Errorf("robust detector: negative warm-up, frozen or sensors")
 	case !(c.Z0 > 0) || !(c.Noise > 0) || !(c.SpreadChange > 0) || !(c.Steepness > 0):
 		return fmt.Errorf("robust detector: deviation, noise, spread change and steepness must be positive")
+	case cycle.Validate(c.Season, c.Slots) != nil:
+		return fmt.Errorf("robust detector: season: %v", cycle.Validate(c.Season, c.Slots))
 	}
 	return nil
 }
@@ -97,6 +112,14 @@ func (c RobustConfig) Validate() error {
 // and the detector scores each reading against the sensor's recent ones
 // (a point detector).
 //
+// Where a sensor has a daily cycle (RobustConfig.Season), the detector
+// learns it from the sensor's normal windows (package cycle) and, once it
+// is worth using, compares a window's mean with the same phase of the
+// cycle: the mean and the baseline's means less the cycle's offsets. A
+// cycle whose swing over the baseline's span dwarfs the noise then no
+// longer widens the robust spread (which would hide a change of the size
+// of the noise) nor makes its own turns look like changes.
+//
 // Windows scored at or above the threshold are kept out of the baseline,
 // so a lasting incident keeps scoring high, for at most MaxFrozen windows
 // in a row. The next one makes the change the new normal: the windows
@@ -106,8 +129,10 @@ type Robust struct {
 	threshold func(sensorType string) float64
 	sensors   map[string]*robustSensor
 	clock     int64
-	col       []float64
+	col, des  []float64
 	overlap   int // the most any sensor's windows overlap
+	cyc       cycle.Learner
+	changed   *cycle.Cycle // the cycle the last Score changed, if it did
 }
 
 // robustSensor is one sensor's baseline: rings of its normal windows'
@@ -116,7 +141,9 @@ type Robust struct {
 type robustSensor struct {
 	mean, std []float64
 	count     []int64
+	start     []int64 // the windows' starts, in Unix microseconds
 	next      int
+	cycle     *cycle.Cycle
 	seen      int
 	frozen    []window
 	lastSeen  int64
@@ -127,6 +154,7 @@ type robustSensor struct {
 type window struct {
 	mean, std float64
 	count     int64
+	start     int64
 }
 
 // sparseReadings is features.SparseReadings: the fewest readings a
@@ -137,7 +165,8 @@ const sparseReadings = 4
 // threshold of a sensor type (it decides which windows stay out of the
 // baseline). cfg must be valid after defaults.
 func NewRobust(cfg RobustConfig, threshold func(sensorType string) float64) *Robust {
-	return &Robust{cfg: cfg.WithDefaults(), threshold: threshold, sensors: map[string]*robustSensor{}}
+	cfg = cfg.WithDefaults()
+	return &Robust{cfg: cfg, threshold: threshold, sensors: map[string]*robustSensor{}, cyc: cycle.New(cfg.Season, cfg.Slots)}
 }
 
 // Name implements Detector.
@@ -146,7 +175,11 @@ func (r *Robust) Name() string { return "robust" }
 // Version implements Detector: the parameters that shape scores.
 func (r *Robust) Version() string {
 	c := r.cfg
-	return fmt.Sprintf("robust-h%d-w%d-z%g-n%g-s%g", c.History, c.WarmUp, c.Z0, c.Noise, c.SpreadChange)
+	v := fmt.Sprintf("robust-h%d-w%d-z%g-n%g-s%g", c.History, c.WarmUp, c.Z0, c.Noise, c.SpreadChange)
+	if r.cyc.On() {
+		v += fmt.Sprintf("-c%gh%d", c.Season.Hours(), c.Slots)
+	}
+	return v
 }
 
 // Score implements Detector.
@@ -160,6 +193,15 @@ func (r *Robust) Score(fv *schemas.FeatureVector) Verdict {
 	}
 	b.lastSeen = r.clock
 	r.overlap = max(r.overlap, b.observe(fv))
+	r.changed = nil
+	if r.cyc.On() {
+		if b.cycle == nil {
+			b.cycle = r.cyc.Start(fv.WindowStart)
+			r.changed = b.cycle
+		} else if r.cyc.Advance(b.cycle, fv.WindowStart, b.start, b.mean) {
+			r.changed = b.cycle
+		}
+	}
 	history := r.cfg.History * b.overlap
 	if b.seen < r.cfg.WarmUp*b.overlap || len(b.mean) < 3 {
 		b.push(fv, history)
@@ -204,9 +246,9 @@ func (r *Robust) Score(fv *schemas.FeatureVector) Verdict {
 		b.frozen = b.frozen[:0]
 		b.push(fv, history)
 	case len(b.frozen) < r.cfg.MaxFrozen*b.overlap:
-		b.frozen = append(b.frozen, window{fv.Mean, fv.Std, fv.Count})
+		b.frozen = append(b.frozen, windowOf(fv))
 	default: // anomalous for MaxFrozen windows in a row: the new normal
-		b.restart(append(b.frozen, window{fv.Mean, fv.Std, fv.Count}), history)
+		b.restart(append(b.frozen, windowOf(fv)), history)
 		b.frozen = b.frozen[:0]
 	}
 	return Verdict{Score: s, Shares: shares, Deviations: devs, OK: true}
@@ -218,8 +260,17 @@ func (r *Robust) Score(fv *schemas.FeatureVector) Verdict {
 // within-window standard deviation, NaN when the window or the baseline
 // has too few readings to say.
 func (r *Robust) level(b *robustSensor, fv *schemas.FeatureVector, noise float64) (z, signed float64) {
-	med, scale := r.robustStats(b.mean, nil)
-	d := fv.Mean - med
+	means, mean := b.mean, fv.Mean
+	if r.cyc.Usable(b.cycle) { // against the same phase of the cycle
+		half := fv.WindowEnd.Sub(fv.WindowStart) / 2
+		r.des = r.des[:0]
+		for i, m := range b.mean {
+			r.des = append(r.des, m-r.cyc.At(b.cycle, time.UnixMicro(b.start[i]).Add(half)))
+		}
+		means, mean = r.des, mean-r.cyc.At(b.cycle, fv.WindowStart.Add(half))
+	}
+	med, scale := r.robustStats(means, nil)
+	d := mean - med
 	signed = d / scale
 	z = math.Abs(signed)
 	if noise > 0 {
@@ -274,8 +325,12 @@ func (r *Robust) robustStats(xs []float64, counts []int64) (med, scale float64) 
 	return med, math.Max(scale, 1e-9*math.Abs(med)+math.SmallestNonzeroFloat64)
 }
 
+func windowOf(fv *schemas.FeatureVector) window {
+	return window{fv.Mean, fv.Std, fv.Count, fv.WindowStart.UnixMicro()}
+}
+
 func (b *robustSensor) push(fv *schemas.FeatureVector, history int) {
-	b.add(window{fv.Mean, fv.Std, fv.Count}, history)
+	b.add(windowOf(fv), history)
 }
 
 func (b *robustSensor) add(w window, history int) {
@@ -283,16 +338,17 @@ func (b *robustSensor) add(w window, history int) {
 		b.mean = append(b.mean, w.mean)
 		b.std = append(b.std, w.std)
 		b.count = append(b.count, w.count)
+		b.start = append(b.start, w.start)
 		return
 	}
-	b.mean[b.next], b.std[b.next], b.count[b.next] = w.mean, w.std, w.count
+	b.mean[b.next], b.std[b.next], b.count[b.next], b.start[b.next] = w.mean, w.std, w.count, w.start
 	b.next = (b.next + 1) % history
 }
 
 // restart makes ws, the windows since a lasting change began, the whole
 // baseline.
 func (b *robustSensor) restart(ws []window, history int) {
-	b.mean, b.std, b.count, b.next = b.mean[:0], b.std[:0], b.count[:0], 0
+	b.mean, b.std, b.count, b.start, b.next = b.mean[:0], b.std[:0], b.count[:0], b.start[:0], 0
 	for _, w := range ws {
 		b.add(w, history)
 	}
@@ -305,6 +361,33 @@ func (r *Robust) evict() {
 
 // forget drops a sensor's baseline.
 func (r *Robust) forget(sensor string) { delete(r.sensors, sensor) }
+
+// changedCycle implements sensorDetector: the sensor's cycle, as JSON,
+// if the last Score changed it.
+func (r *Robust) changedCycle() []byte {
+	if r.changed == nil {
+		return nil
+	}
+	return r.changed.Entry()
+}
+
+// restoreCycle implements sensorDetector: a sensor's cycle from a state
+// topic, before any of its windows. It reports false, and keeps nothing,
+// when value is not a cycle of the configured slots.
+func (r *Robust) restoreCycle(sensor string, value []byte) bool {
+	c := &cycle.Cycle{}
+	if !r.cyc.On() || c.UnmarshalJSON(value) != nil || !r.cyc.Fits(c) {
+		return false
+	}
+	b := r.sensors[sensor]
+	if b == nil {
+		r.evict()
+		b = &robustSensor{}
+		r.sensors[sensor] = b
+	}
+	b.cycle = c
+	return true
+}
 
 func (r *Robust) history() int { return (r.cfg.History + r.cfg.MaxFrozen) * max(r.overlap, 1) }
 

@@ -32,6 +32,9 @@ type Config struct {
 	Models map[string]*IForest
 
 	ScoresTopic string // default sensor.scores
+	// StateTopic keeps the robust detector's cycles (compacted; default
+	// sensor.score.state): see Stage.
+	StateTopic string
 
 	Registerer prometheus.Registerer
 	Logger     *slog.Logger
@@ -49,6 +52,9 @@ func (c Config) WithDefaults() Config {
 	c.Adaptive = c.Adaptive.WithDefaults()
 	if c.ScoresTopic == "" {
 		c.ScoresTopic = pipeline.DefaultTopics().Scores
+	}
+	if c.StateTopic == "" {
+		c.StateTopic = pipeline.DefaultTopics().ScoreState
 	}
 	if c.Logger == nil {
 		c.Logger = slog.New(slog.DiscardHandler)
@@ -87,9 +93,16 @@ func (c Config) Validate() error {
 // the stage retains (pipeline.Retainer) enough input to rebuild every
 // baseline, and checkpoints (pipeline.Checkpointer) where it had got to:
 // replayed windows rebuild the baselines without being scored again.
+//
+// The robust detector's daily cycles take days to learn, longer than any
+// retained input: each change to a sensor's cycle goes to StateTopic in
+// the batch's transaction, and the stage gets the cycles back from there
+// (pipeline.Restorer) before it replays, so a restart scores as an
+// uninterrupted run would.
 type Stage struct {
 	cfg      Config
 	scores   *pipeline.Output[*schemas.AnomalyScore]
+	state    *pipeline.Output[*schemas.StageState]
 	baseline sensorDetector // for types without a model
 	met      metrics
 
@@ -106,6 +119,7 @@ type partState struct {
 	offsets  map[string][]int64 // sensor -> ring of offsets, oldest first
 	next     int64
 	replayTo int64
+	restored map[string]bool // sensors whose cycle came from the state topic
 }
 
 // New returns a Stage for cfg (after defaults), or cfg's validation error.
@@ -117,6 +131,7 @@ func New(cfg Config) (*Stage, error) {
 	s := &Stage{
 		cfg:     cfg,
 		scores:  pipeline.NewOutput[*schemas.AnomalyScore](cfg.ScoresTopic),
+		state:   pipeline.NewOutput[*schemas.StageState](cfg.StateTopic),
 		met:     newMetrics(cfg.Registerer),
 		models:  map[string]*IForest{},
 		shadows: map[string]*IForest{},
@@ -171,7 +186,35 @@ func (s *Stage) thresholdOf(sensorType string, m *IForest) float64 {
 }
 
 // Outputs implements pipeline.Outputter.
-func (s *Stage) Outputs() []pipeline.Port { return []pipeline.Port{s.scores} }
+func (s *Stage) Outputs() []pipeline.Port {
+	if s.StateTopic() == "" {
+		return []pipeline.Port{s.scores}
+	}
+	return []pipeline.Port{s.scores, s.state}
+}
+
+// StateTopic implements pipeline.Restorer: where the robust detector
+// keeps its cycles; "" when it learns none (another detector, or no
+// Season).
+func (s *Stage) StateTopic() string {
+	if s.cfg.Detector != "robust" || s.cfg.Robust.Season <= 0 {
+		return ""
+	}
+	return s.cfg.StateTopic
+}
+
+// Restore implements pipeline.Restorer: a sensor's cycle. One that does
+// not fit the configured season is dropped, and the sensor learns its
+// cycle again.
+func (s *Stage) Restore(tp pipeline.TopicPartition, key string, value []byte) {
+	if !s.baseline.restoreCycle(key, value) {
+		s.cfg.Logger.Warn("a sensor's cycle in the state topic does not fit the configured season; it is learnt again", "sensor", key)
+		return
+	}
+	s.part(tp).restored[key] = true
+}
+
+var _ pipeline.Restorer = (*Stage)(nil)
 
 // Process scores each FeatureVector; replayed ones only feed baselines.
 // Vectors that warm a sensor's baseline up are emitted with score 0 and
@@ -194,6 +237,11 @@ func (s *Stage) Process(_ context.Context, in []pipeline.Msg[schemas.FeatureVect
 			d = mdl.Detector()
 		}
 		v := d.Score(fv)
+		if d == Detector(s.baseline) {
+			if e := s.baseline.changedCycle(); e != nil {
+				s.state.EmitAt(out, m.Partition, fv.SensorID, &schemas.StageState{Key: fv.SensorID, Value: e})
+			}
+		}
 		if m.Offset < p.replayTo {
 			s.met.replayed.Inc()
 			return nil
@@ -229,7 +277,7 @@ func (s *Stage) Process(_ context.Context, in []pipeline.Msg[schemas.FeatureVect
 func (s *Stage) part(tp pipeline.TopicPartition) *partState {
 	p := s.parts[tp]
 	if p == nil {
-		p = &partState{offsets: map[string][]int64{}}
+		p = &partState{offsets: map[string][]int64{}, restored: map[string]bool{}}
 		s.parts[tp] = p
 	}
 	return p
@@ -267,7 +315,7 @@ func (s *Stage) Checkpoint(tp pipeline.TopicPartition) string {
 	return ""
 }
 
-// Resume implements pipeline.Checkpointer.
+// Resume implements pipeline.Checkpointer. It comes before Restore.
 func (s *Stage) Resume(tp pipeline.TopicPartition, checkpoint string) {
 	delete(s.parts, tp)
 	if next, ok := pipeline.ParseNextOffset("s1", checkpoint); ok {
@@ -282,6 +330,9 @@ func (s *Stage) Revoked(_ context.Context, tps []pipeline.TopicPartition) {
 	for _, tp := range tps {
 		if p := s.parts[tp]; p != nil {
 			for sensor := range p.offsets {
+				s.baseline.forget(sensor)
+			}
+			for sensor := range p.restored {
 				s.baseline.forget(sensor)
 			}
 		}

@@ -3,9 +3,11 @@ package score_test
 import (
 	"context"
 	"errors"
+	"math"
 	"math/rand/v2"
 	"reflect"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -193,4 +195,82 @@ func TestThresholdsRoundTrip(t *testing.T) {
 			t.Errorf("%q: %v", bad, err)
 		}
 	}
+}
+
+// A restart two and a half days into a sensor's daily cycle scores as an
+// uninterrupted run: the robust detector's cycle comes back from the
+// state topic, its baseline from the retained windows. Without the state
+// entries the restarted stage would judge windows without the cycle, and
+// score differently.
+func TestStageResumesItsCycleExactly(t *testing.T) {
+	rng := rand.New(rand.NewPCG(5, 6))
+	var fvs []schemas.FeatureVector
+	for i := range 3 * 288 { // 5-minute windows of one reading
+		v := 20 + 5*math.Sin(2*math.Pi*float64(i)/288) + 0.1*rng.NormFloat64()
+		if i >= 2*288+200 && i < 2*288+212 {
+			v += 1.5
+		}
+		start := t0.Add(time.Duration(i) * 5 * time.Minute)
+		fvs = append(fvs, schemas.FeatureVector{SensorID: "t1", AssetID: "a", SensorType: "temperature",
+			WindowStart: start, WindowEnd: start.Add(5 * time.Minute), Count: 1, Mean: v, RMS: v})
+	}
+	cfg := score.Config{}
+	_, whole := newLocal(t, cfg)
+	want := process(t, whole, fvs, 0)
+
+	cut := 2*288 + 150
+	first, l1 := newLocal(t, cfg)
+	res, err := l1.Process(context.Background(), msgsOf(fvs[:cut], 0))
+	if err != nil {
+		t.Fatal(err)
+	}
+	entries, err := pipeline.Decode[schemas.StageState](context.Background(), res, "sensor.score.state")
+	if err != nil || len(entries) < 2*96 {
+		t.Fatalf("%d state entries (%v), want one a slot", len(entries), err)
+	}
+	tp := pipeline.TopicPartition{Topic: "features"}
+	from := first.Retained()[tp]
+	restart := func(restore bool) []schemas.AnomalyScore {
+		s, l := newLocal(t, cfg)
+		s.Resume(tp, first.Checkpoint(tp))
+		if restore {
+			for _, e := range entries {
+				s.Restore(tp, e.Key, e.Value)
+			}
+		}
+		return process(t, l, fvs[from:], from)
+	}
+	got := restart(true)
+	if !reflect.DeepEqual(got, want[cut:]) {
+		t.Fatalf("after the restart: %d scores, want %d", len(got), len(want)-cut)
+	}
+	if !slices.ContainsFunc(got, func(sc schemas.AnomalyScore) bool { return sc.IsAnomaly }) {
+		t.Fatal("the shift after the restart was not scored anomalous")
+	}
+	if reflect.DeepEqual(restart(false), want[cut:]) {
+		t.Fatal("without its state the restart scored the same: the test does not test the state")
+	}
+	// An entry of another season's slots, or not an entry at all, is
+	// dropped: the sensor learns its cycle again from its next window.
+	for name, entry := range map[string][]byte{"other slots": entries[len(entries)-1].Value, "not json": []byte("{not json")} {
+		s, l := newLocal(t, score.Config{Robust: score.RobustConfig{Slots: 48}})
+		s.Resume(tp, first.Checkpoint(tp))
+		s.Restore(tp, "t1", entry)
+		res, err := l.Process(context.Background(), msgsOf(fvs[from:from+1], from))
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, err := pipeline.Decode[schemas.StageState](context.Background(), res, "sensor.score.state")
+		if err != nil || len(got) != 1 || !strings.Contains(string(got[0].Value), `"cycles":0`) {
+			t.Errorf("%s: after the entry was dropped, state %q (%v), want a cycle learnt anew", name, got, err)
+		}
+	}
+}
+
+func msgsOf(fvs []schemas.FeatureVector, first int64) []pipeline.Msg[schemas.FeatureVector] {
+	out := make([]pipeline.Msg[schemas.FeatureVector], len(fvs))
+	for i, fv := range fvs {
+		out[i] = pipeline.Msg[schemas.FeatureVector]{Topic: "features", Offset: first + int64(i), Key: []byte(fv.SensorID), Value: fv}
+	}
+	return out
 }

@@ -9,6 +9,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"math"
+	"strconv"
 	"time"
 )
 
@@ -246,26 +247,45 @@ func (l Learner) At(c *Cycle, t time.Time) float64 {
 }
 
 // Entry is c as JSON, for a state topic; UnmarshalJSON reads it back
-// exactly.
+// exactly. It is written by hand: a stage writes one at every fold of
+// every sensor's cycle.
 func (c *Cycle) Entry() []byte {
-	b, _ := json.Marshal(c) // cannot fail: NaN offsets are written as null
-	return b
+	b := make([]byte, 0, 128+24*len(c.Offsets))
+	b = append(b, `{"since_us":`...)
+	b = strconv.AppendInt(b, c.Since, 10)
+	b = append(b, `,"through_us":`...)
+	b = strconv.AppendInt(b, c.Through, 10)
+	b = append(b, `,"cycles":`...)
+	b = strconv.AppendInt(b, int64(c.Cycles), 10)
+	b = append(b, `,"folds":`...)
+	b = strconv.AppendInt(b, int64(c.Folds), 10)
+	b = append(b, `,"level":`...)
+	b = appendNumber(b, c.Level)
+	b = append(b, `,"trend":`...)
+	b = appendNumber(b, c.Trend)
+	b = append(b, `,"scatter":`...)
+	b = appendNumber(b, c.Scatter)
+	b = append(b, `,"offsets":[`...)
+	for i, v := range c.Offsets {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = appendNumber(b, v)
+	}
+	return append(b, "]}"...)
 }
 
-// MarshalJSON writes NaN (a slot not yet seen) as null.
-func (c *Cycle) MarshalJSON() ([]byte, error) {
-	type plain Cycle
-	offs := make([]*float64, len(c.Offsets))
-	for i := range c.Offsets {
-		if !math.IsNaN(c.Offsets[i]) {
-			offs[i] = &c.Offsets[i]
-		}
+// appendNumber appends v as JSON: null when it is not finite (a slot not
+// yet seen is NaN).
+func appendNumber(b []byte, v float64) []byte {
+	if math.IsNaN(v) || math.IsInf(v, 0) {
+		return append(b, "null"...)
 	}
-	return json.Marshal(struct {
-		*plain
-		Offsets []*float64 `json:"offsets"`
-	}{(*plain)(c), offs})
+	return strconv.AppendFloat(b, v, 'g', -1, 64)
 }
+
+// MarshalJSON implements json.Marshaler: Entry.
+func (c *Cycle) MarshalJSON() ([]byte, error) { return c.Entry(), nil }
 
 // UnmarshalJSON reads null offsets as NaN.
 func (c *Cycle) UnmarshalJSON(b []byte) error {

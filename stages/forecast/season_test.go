@@ -126,15 +126,7 @@ func TestForecastResumesItsCycleExactly(t *testing.T) {
 			}
 		}
 		s.Resume(tp, first.Checkpoint(tp))
-		res, err := l.Process(context.Background(), msgs(fvs[from:], from))
-		if err != nil {
-			t.Fatal(err)
-		}
-		got, err := pipeline.Decode[schemas.Forecast](context.Background(), res, "sensor.forecasts")
-		if err != nil {
-			t.Fatal(err)
-		}
-		return got
+		return process(t, l, fvs[from:], from)
 	}
 	if got := restart(true); !reflect.DeepEqual(got, want[len(before):]) {
 		t.Fatalf("after the restart: %d forecasts, want %d", len(got), len(want)-len(before))

@@ -129,6 +129,7 @@ func rulFlags(fs *flagSet, set *settings) {
 	fs.StringVar(&c.Model, "rul-model", c.Model, "rul: the remaining-life model's name in the model store (smaint train --task rul stores gbdt-rul); its live version scores")
 	fs.StringVar(&c.Feature, "rul-feature", c.Feature, "rul: the feature a channel named by a sensor type or id alone takes from its window")
 	fs.DurationVar(&c.Reload, "rul-reload", c.Reload, "rul: how often the model store is asked for a new live model")
+	fs.DurationVar(&c.RunGap, "rul-run-gap", c.RunGap, "rul: an asset that sends nothing for this long (a repair, a replacement) comes back on a new run (0: runs never end)")
 }
 
 func forecastFlags(fs *flagSet, set *settings) {

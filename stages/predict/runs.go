@@ -16,6 +16,7 @@ type runState struct {
 	began  time.Time
 	start  []float64 // by channel; nil until the run has had Window rows
 	recent []runRow  // the last Window rows, oldest first
+	last   time.Time // the end of its last row; zero after a restore
 }
 
 // runRow is one complete row of a run.
@@ -26,7 +27,8 @@ type runRow struct {
 	offset int64 // of its first window
 }
 
-// runEntry is a run's state-topic entry.
+// runEntry is a run's state-topic entry: when it began, and its start
+// once it has one (empty before: a run that began after a gap).
 type runEntry struct {
 	Began int64     `json:"began_us"`
 	Start []float64 `json:"start"`
@@ -63,13 +65,29 @@ func (m *RUL) usable() error {
 // first. The row's time is the window lengths since the run began, so a
 // model trained on one row per cycle reads one window as one cycle. When
 // the run reaches Window rows, its start goes to the state topic.
+//
+// A row RunGap or more after the run's last one ends the run and begins
+// a new one, whose beginning goes to the state topic at once, so that a
+// restart does not join the new run's rows to the old. A row from before
+// the run began (an earlier run's, replayed) is nil.
 func (s *Stage) remaining(asset string, r *row, partition int32, out *pipeline.Emitter) *schemas.Prediction {
 	m := s.cfg.RUL
 	run := s.runs[asset]
-	if run == nil {
+	switch {
+	case run != nil && r.start.Before(run.began):
+		return nil
+	case run != nil && s.cfg.RunGap > 0 && !run.last.IsZero() && r.start.Sub(run.last) >= s.cfg.RunGap:
+		s.cfg.Logger.Info("a run ended: nothing came from its asset for the run gap or longer, and a new run begins",
+			"asset", asset, "began", run.began, "last", run.last, "next", r.start)
+		run = &runState{began: r.start}
+		s.runs[asset] = run
+		b, _ := json.Marshal(runEntry{Began: run.began.UnixMicro()}) // cannot fail
+		s.state.EmitAt(out, partition, asset, &schemas.StageState{Key: asset, Value: b})
+	case run == nil:
 		run = &runState{began: r.start}
 		s.runs[asset] = run
 	}
+	run.last = r.end
 	step := r.end.Sub(r.start)
 	t := 1.0
 	if step > 0 {
@@ -111,11 +129,15 @@ func (s *Stage) remaining(asset string, r *row, partition int32, out *pipeline.E
 // state topic. The rows since come back as the retained input replays.
 func (s *Stage) Restore(tp pipeline.TopicPartition, key string, value []byte) {
 	var e runEntry
-	if err := json.Unmarshal(value, &e); err != nil || (s.cfg.RUL != nil && len(e.Start) != len(s.cfg.RUL.Channels)) {
+	if err := json.Unmarshal(value, &e); err != nil || (s.cfg.RUL != nil && len(e.Start) > 0 && len(e.Start) != len(s.cfg.RUL.Channels)) {
 		s.cfg.Logger.Warn("a run's state entry is not usable; the run starts again", "asset", key, "err", err)
 		return
 	}
-	s.runs[key] = &runState{began: time.UnixMicro(e.Began).UTC(), start: e.Start}
+	run := &runState{began: time.UnixMicro(e.Began).UTC()}
+	if len(e.Start) > 0 {
+		run.start = e.Start
+	}
+	s.runs[key] = run
 	s.part(tp).assets[key] = true
 }
 

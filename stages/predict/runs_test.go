@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"math"
+	"strings"
 	"testing"
 	"time"
 
@@ -157,4 +158,83 @@ func msgs(fvs []schemas.FeatureVector, topic string, first int64) []pipeline.Msg
 		out[i] = pipeline.Msg[schemas.FeatureVector]{Value: fvs[i], Topic: topic, Offset: first + int64(i)}
 	}
 	return out
+}
+
+// TestRULRunEndsAfterAGap: an asset off line for longer than RunGap (a
+// repair) comes back on a new run. Its predictions from then on are the
+// model's on the new run alone, as if it were another asset; across a
+// restart early in the new run (before it has a start to keep) too. With
+// no RunGap the old run goes on, and the predictions differ.
+func TestRULRunEndsAfterAGap(t *testing.T) {
+	channels := []string{"wear", "noise", "constant"}
+	train, _ := runs(30, 1, false)
+	m, err := TrainRUL(train, channels, RULConfig{Boost: BoostConfig{Seed: 1, Trees: 60}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	units, _ := runs(2, 7, false)
+	first, second := units[0], units[1]
+	// The second unit's rows come from the first's asset, two hours after
+	// its last.
+	again := Run{Unit: first.Unit, Values: second.Values}
+	for _, tm := range second.Times {
+		again.Times = append(again.Times, tm+first.Times[len(first.Times)-1]+120)
+	}
+	in := append(streamOf([]Run{first}, channels), streamOf([]Run{again}, channels)...)
+	want := append(offline(m, []Run{first})[first.Unit], offline(m, []Run{second})[second.Unit]...)
+	const topic = "asset.features"
+	stage := func(gap time.Duration) (*Stage, *pipeline.Local[schemas.FeatureVector]) {
+		s, err := New(Config{Task: TaskRUL, RUL: m, Version: "v1", RunGap: gap})
+		if err != nil {
+			t.Fatal(err)
+		}
+		l, err := pipeline.NewLocal(context.Background(), "rul", pipeline.Stage[schemas.FeatureVector](s), nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return s, l
+	}
+	same := func(got []schemas.Prediction, from int) bool {
+		for i, p := range got {
+			w := want[from+i]
+			if p.RemainingLife != w[0] || p.RemainingLower != w[1] || p.RemainingUpper != w[2] {
+				return false
+			}
+		}
+		return from+len(got) == len(want)
+	}
+	_, whole := stage(time.Hour)
+	if got := pipelinetest.Process[schemas.FeatureVector, schemas.Prediction](t, whole, topic, 0, in, "asset.predictions"); !same(got, 0) {
+		t.Fatalf("with a run gap of an hour: %d predictions, not the model's on each run", len(got))
+	}
+	_, endless := stage(0)
+	if got := pipelinetest.Process[schemas.FeatureVector, schemas.Prediction](t, endless, topic, 0, in, "asset.predictions"); same(got, 0) {
+		t.Fatal("with no run gap the second run's predictions are the model's on it alone: the test does not test the gap")
+	}
+
+	// A restart ten rows into the new run.
+	cut := (len(first.Times) + 10) * len(channels)
+	s1, l1 := stage(time.Hour)
+	res, err := l1.Process(context.Background(), msgs(in[:cut], topic, 0))
+	if err != nil {
+		t.Fatal(err)
+	}
+	before, err := pipeline.Decode[schemas.Prediction](context.Background(), res, "asset.predictions")
+	if err != nil || len(before) != len(first.Times)+10 {
+		t.Fatalf("%d predictions before the restart (%v)", len(before), err)
+	}
+	entries, err := pipeline.Decode[schemas.StageState](context.Background(), res, "asset.rul.state")
+	if err != nil || len(entries) != 2 || !strings.Contains(string(entries[1].Value), `"start":null`) {
+		t.Fatalf("state entries %q (%v), want the first run's start and the second run's beginning", entries, err)
+	}
+	tp := pipeline.TopicPartition{Topic: topic}
+	s2, l2 := stage(time.Hour)
+	s2.Resume(tp, s1.Checkpoint(tp))
+	for _, e := range entries {
+		s2.Restore(tp, e.Key, e.Value)
+	}
+	from := s1.Retained()[tp]
+	if got := pipelinetest.Process[schemas.FeatureVector, schemas.Prediction](t, l2, topic, from, in[from:], "asset.predictions"); !same(got, len(before)) {
+		t.Fatalf("after the restart: %d predictions, not the model's on the new run", len(got))
+	}
 }

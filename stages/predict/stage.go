@@ -44,6 +44,11 @@ type Config struct {
 	// Reload is how often the model store is asked for a new live version
 	// of Model (default 1m); the stage's builder does the asking.
 	Reload time.Duration
+	// RunGap ends an asset's run (the rul task) when its next complete
+	// window starts this long or more after its last one ended: a repair
+	// or a replacement took it off line, and that window begins a new
+	// run. 0: runs never end.
+	RunGap time.Duration
 
 	PredictionsTopic string // default asset.predictions
 	// StateTopic is where the rul task keeps each asset's run start (its
@@ -110,6 +115,8 @@ func (c Config) Validate() error {
 		return fmt.Errorf("%w: predict: task %q (want %s or %s)", pipeline.ErrConfig, c.Task, TaskFailure, TaskRUL)
 	}
 	switch {
+	case c.RunGap < 0:
+		return fmt.Errorf("%w: predict: run gap %v", pipeline.ErrConfig, c.RunGap)
 	case c.Pending < 1 || c.Drivers < 0 || c.Reload < 0:
 		return fmt.Errorf("%w: predict: pending %d, drivers %d, reload %v", pipeline.ErrConfig, c.Pending, c.Drivers, c.Reload)
 	}
@@ -335,7 +342,9 @@ func (s *Stage) Process(_ context.Context, in []pipeline.Msg[schemas.FeatureVect
 		case r == nil:
 			return nil
 		case s.cfg.RUL != nil:
-			pr = s.remaining(fv.AssetID, r, m.Partition, out) // in replay too: it rebuilds the run
+			if pr = s.remaining(fv.AssetID, r, m.Partition, out); pr == nil { // in replay too: it rebuilds the run
+				return nil
+			}
 		case replay:
 			return nil // scored before the restart
 		default:

@@ -6,9 +6,11 @@
 package cycle
 
 import (
+	"cmp"
 	"encoding/json"
 	"fmt"
 	"math"
+	"slices"
 	"strconv"
 	"time"
 )
@@ -39,6 +41,7 @@ import (
 type Cycle struct {
 	Since   int64     `json:"since_us"`   // when learning began: the start of the slot of the first window
 	Through int64     `json:"through_us"` // the start of the slot being filled: every slot before it is folded
+	Last    int64     `json:"last_us"`    // the end of the last slot folded in (slots may be skipped: gaps)
 	Cycles  int       `json:"cycles"`     // whole cycles folded in
 	Folds   int       `json:"folds"`      // slots folded since the first cycle was whole
 	Level   float64   `json:"level"`      // the series without the cycle, at the last slot folded
@@ -118,7 +121,10 @@ func (l Learner) Start(start time.Time) *Cycle {
 // Advance folds into c every slot before the one a window starting at
 // start falls in, from windows (their starts, in Unix microseconds, and
 // values, in any order) that include those slots'. It reports whether c
-// changed; windows of the slot being filled change nothing.
+// changed; windows of the slot being filled change nothing. A slot's
+// mean is summed in the order of its windows' starts, so that the same
+// windows in another order (a ring buffer rotated differently after a
+// restart) give the same bits.
 func (l Learner) Advance(c *Cycle, start time.Time, starts []int64, values []float64) bool {
 	at := l.slotStart(start)
 	if at <= c.Through {
@@ -128,19 +134,24 @@ func (l Learner) Advance(c *Cycle, start time.Time, starts []int64, values []flo
 	// Slots with no window in the history (a gap) are skipped; a gap
 	// longer than a cycle skips them all.
 	from := max(c.Through, at-l.period.Microseconds())
+	var in []int
 	for s := from; s < at; s += w {
-		var sum float64
-		n := 0
+		in = in[:0]
 		for i, st := range starts {
 			if st >= s && st < s+w {
-				sum += values[i]
-				n++
+				in = append(in, i)
 			}
 		}
-		if n > 0 {
-			l.fold(c, l.index(s), sum/float64(n), s+w)
-			c.Through = s + w
+		if len(in) == 0 {
+			continue
 		}
+		slices.SortFunc(in, func(a, b int) int { return cmp.Compare(starts[a], starts[b]) })
+		var sum float64
+		for _, i := range in {
+			sum += values[i]
+		}
+		l.fold(c, l.index(s), sum/float64(len(in)), s+w)
+		c.Last = s + w
 	}
 	c.Through = at
 	return true
@@ -179,7 +190,7 @@ func (l Learner) fold(c *Cycle, j int, m float64, end int64) {
 		return
 	}
 	a := 4 / float64(l.slots)
-	expect := c.Level + c.Trend*float64((end-c.Through)/l.slot.Microseconds()) // slots since the last fold ended
+	expect := c.Level + c.Trend*float64((end-c.Last)/l.slot.Microseconds()) // slots since the last fold
 	e := m - expect - c.Offsets[j]
 	c.Level = expect + a*(m-c.Offsets[j]-expect)
 	c.Trend += a * a / 4 * (m - c.Offsets[j] - expect)
@@ -255,6 +266,8 @@ func (c *Cycle) Entry() []byte {
 	b = strconv.AppendInt(b, c.Since, 10)
 	b = append(b, `,"through_us":`...)
 	b = strconv.AppendInt(b, c.Through, 10)
+	b = append(b, `,"last_us":`...)
+	b = strconv.AppendInt(b, c.Last, 10)
 	b = append(b, `,"cycles":`...)
 	b = strconv.AppendInt(b, int64(c.Cycles), 10)
 	b = append(b, `,"folds":`...)

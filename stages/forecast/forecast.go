@@ -47,7 +47,6 @@ type Stage struct {
 	met       metrics
 	// Scratch space for one forecast.
 	path, spread, sorted, strided, errs []float64
-	stridedAt                           []int64
 }
 
 type partState struct {
@@ -332,6 +331,7 @@ func (s *Stage) StateTopic() string {
 func (s *Stage) Restore(tp pipeline.TopicPartition, key string, value []byte) {
 	c := &cycle.Cycle{}
 	if err := c.UnmarshalJSON(value); err != nil || !s.season.Fits(c) {
+		delete(s.part(tp).restored, key) // an earlier entry of the key is no better
 		s.cfg.Logger.Warn("a sensor's cycle in the state topic does not fit the configured season; it is learnt again", "sensor", key, "err", err)
 		return
 	}

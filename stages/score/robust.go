@@ -132,7 +132,7 @@ type Robust struct {
 	col, des  []float64
 	overlap   int // the most any sensor's windows overlap
 	cyc       cycle.Learner
-	changed   *cycle.Cycle // the cycle the last Score changed, if it did
+	changed   []byte // the state entry of the sensor whose cycle the last Score changed
 }
 
 // robustSensor is one sensor's baseline: rings of its normal windows'
@@ -143,10 +143,10 @@ type robustSensor struct {
 	count     []int64
 	start     []int64 // the windows' starts, in Unix microseconds
 	next      int
-	cycle     *cycle.Cycle
-	seen      int
-	frozen    []window
-	lastSeen  int64
+	cycleState
+	seen     int
+	frozen   []window
+	lastSeen int64
 	hops
 }
 
@@ -193,19 +193,12 @@ func (r *Robust) Score(fv *schemas.FeatureVector) Verdict {
 	}
 	b.lastSeen = r.clock
 	r.overlap = max(r.overlap, b.observe(fv))
-	r.changed = nil
-	if r.cyc.On() {
-		if b.cycle == nil {
-			b.cycle = r.cyc.Start(fv.WindowStart)
-			r.changed = b.cycle
-		} else if r.cyc.Advance(b.cycle, fv.WindowStart, b.start, b.mean) {
-			r.changed = b.cycle
-		}
-	}
+	r.advanceCycle(b, fv)
 	history := r.cfg.History * b.overlap
 	if b.seen < r.cfg.WarmUp*b.overlap || len(b.mean) < 3 {
 		b.push(fv, history)
 		b.seen++
+		r.mark(b, fv, false)
 		return Verdict{}
 	}
 	b.seen++
@@ -241,8 +234,10 @@ func (r *Robust) Score(fv *schemas.FeatureVector) Verdict {
 		}
 	}
 
+	anomalous := r.verdict(b, fv, s >= r.threshold(fv.SensorType))
+	r.mark(b, fv, anomalous)
 	switch {
-	case s < r.threshold(fv.SensorType):
+	case !anomalous:
 		b.frozen = b.frozen[:0]
 		b.push(fv, history)
 	case len(b.frozen) < r.cfg.MaxFrozen*b.overlap:
@@ -361,33 +356,6 @@ func (r *Robust) evict() {
 
 // forget drops a sensor's baseline.
 func (r *Robust) forget(sensor string) { delete(r.sensors, sensor) }
-
-// changedCycle implements sensorDetector: the sensor's cycle, as JSON,
-// if the last Score changed it.
-func (r *Robust) changedCycle() []byte {
-	if r.changed == nil {
-		return nil
-	}
-	return r.changed.Entry()
-}
-
-// restoreCycle implements sensorDetector: a sensor's cycle from a state
-// topic, before any of its windows. It reports false, and keeps nothing,
-// when value is not a cycle of the configured slots.
-func (r *Robust) restoreCycle(sensor string, value []byte) bool {
-	c := &cycle.Cycle{}
-	if !r.cyc.On() || c.UnmarshalJSON(value) != nil || !r.cyc.Fits(c) {
-		return false
-	}
-	b := r.sensors[sensor]
-	if b == nil {
-		r.evict()
-		b = &robustSensor{}
-		r.sensors[sensor] = b
-	}
-	b.cycle = c
-	return true
-}
 
 func (r *Robust) history() int { return (r.cfg.History + r.cfg.MaxFrozen) * max(r.overlap, 1) }
 

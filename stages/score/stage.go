@@ -315,12 +315,20 @@ func (s *Stage) Checkpoint(tp pipeline.TopicPartition) string {
 	return ""
 }
 
-// Resume implements pipeline.Checkpointer. It comes before Restore.
+// Resume implements pipeline.Checkpointer. It comes after Restore, whose
+// sensors it keeps.
 func (s *Stage) Resume(tp pipeline.TopicPartition, checkpoint string) {
+	var restored map[string]bool
+	if p := s.parts[tp]; p != nil {
+		restored = p.restored
+	}
 	delete(s.parts, tp)
 	if next, ok := pipeline.ParseNextOffset("s1", checkpoint); ok {
 		p := s.part(tp)
 		p.next, p.replayTo = next, next
+	}
+	if len(restored) > 0 {
+		s.part(tp).restored = restored
 	}
 }
 

@@ -197,17 +197,19 @@ func TestThresholdsRoundTrip(t *testing.T) {
 	}
 }
 
-// A restart two and a half days into a sensor's daily cycle scores as an
-// uninterrupted run: the robust detector's cycle comes back from the
-// state topic, its baseline from the retained windows. Without the state
-// entries the restarted stage would judge windows without the cycle, and
-// score differently.
+// A restart anywhere around the day a sensor's daily cycle comes into use
+// scores as an uninterrupted run: the robust detector's cycle and recent
+// verdicts come back from the state topic, its baseline from the retained
+// windows. A shift just before the cycle is used was normal then (the
+// swing hid it) and anomalous to the restored cycle: replay must take the
+// verdict the window got, or the baseline comes out different. Without
+// the state entries the restart would score differently too.
 func TestStageResumesItsCycleExactly(t *testing.T) {
 	rng := rand.New(rand.NewPCG(5, 6))
 	var fvs []schemas.FeatureVector
 	for i := range 3 * 288 { // 5-minute windows of one reading
 		v := 20 + 5*math.Sin(2*math.Pi*float64(i)/288) + 0.1*rng.NormFloat64()
-		if i >= 2*288+200 && i < 2*288+212 {
+		if i >= 2*288-16 && i < 2*288-4 { // just before the cycle comes into use
 			v += 1.5
 		}
 		start := t0.Add(time.Duration(i) * 5 * time.Minute)
@@ -218,44 +220,60 @@ func TestStageResumesItsCycleExactly(t *testing.T) {
 	_, whole := newLocal(t, cfg)
 	want := process(t, whole, fvs, 0)
 
-	cut := 2*288 + 150
-	first, l1 := newLocal(t, cfg)
-	res, err := l1.Process(context.Background(), msgsOf(fvs[:cut], 0))
-	if err != nil {
-		t.Fatal(err)
+	// Restarts at many points around the day the cycle comes into use,
+	// each with the state entries written before it, in the runner's
+	// order: Restore, then Resume.
+	type run struct {
+		s    *score.Stage
+		from int64
+		cp   string
+		st   []schemas.StageState
 	}
-	entries, err := pipeline.Decode[schemas.StageState](context.Background(), res, "sensor.score.state")
-	if err != nil || len(entries) < 2*96 {
-		t.Fatalf("%d state entries (%v), want one a slot", len(entries), err)
+	upTo := func(cut int) run {
+		s, l := newLocal(t, cfg)
+		res, err := l.Process(context.Background(), msgsOf(fvs[:cut], 0))
+		if err != nil {
+			t.Fatal(err)
+		}
+		entries, err := pipeline.Decode[schemas.StageState](context.Background(), res, "sensor.score.state")
+		if err != nil {
+			t.Fatal(err)
+		}
+		tp := pipeline.TopicPartition{Topic: "features"}
+		return run{s, s.Retained()[tp], s.Checkpoint(tp), entries}
 	}
 	tp := pipeline.TopicPartition{Topic: "features"}
-	from := first.Retained()[tp]
-	restart := func(restore bool) []schemas.AnomalyScore {
+	restart := func(r run, restore bool) []schemas.AnomalyScore {
 		s, l := newLocal(t, cfg)
-		s.Resume(tp, first.Checkpoint(tp))
 		if restore {
-			for _, e := range entries {
+			for _, e := range r.st {
 				s.Restore(tp, e.Key, e.Value)
 			}
 		}
-		return process(t, l, fvs[from:], from)
+		s.Resume(tp, r.cp)
+		return process(t, l, fvs[r.from:], r.from)
 	}
-	got := restart(true)
-	if !reflect.DeepEqual(got, want[cut:]) {
-		t.Fatalf("after the restart: %d scores, want %d", len(got), len(want)-cut)
+	for cut := 2*288 - 20; cut < 2*288+130; cut += 3 {
+		r := upTo(cut)
+		if got := restart(r, true); !reflect.DeepEqual(got, want[cut:]) {
+
+			t.Errorf("restart after window %d: %d scores, not the uninterrupted run's", cut, len(got))
+		}
 	}
-	if !slices.ContainsFunc(got, func(sc schemas.AnomalyScore) bool { return sc.IsAnomaly }) {
-		t.Fatal("the shift after the restart was not scored anomalous")
+	r := upTo(2*288 + 150)
+	if len(r.st) < 2*96 {
+		t.Fatalf("%d state entries, want one a slot", len(r.st))
 	}
-	if reflect.DeepEqual(restart(false), want[cut:]) {
+	if reflect.DeepEqual(restart(r, false), want[2*288+150:]) {
 		t.Fatal("without its state the restart scored the same: the test does not test the state")
 	}
+	first, from, entries := r.s, r.from, r.st
 	// An entry of another season's slots, or not an entry at all, is
 	// dropped: the sensor learns its cycle again from its next window.
 	for name, entry := range map[string][]byte{"other slots": entries[len(entries)-1].Value, "not json": []byte("{not json")} {
 		s, l := newLocal(t, score.Config{Robust: score.RobustConfig{Slots: 48}})
-		s.Resume(tp, first.Checkpoint(tp))
 		s.Restore(tp, "t1", entry)
+		s.Resume(tp, first.Checkpoint(tp))
 		res, err := l.Process(context.Background(), msgsOf(fvs[from:from+1], from))
 		if err != nil {
 			t.Fatal(err)

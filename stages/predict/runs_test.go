@@ -54,7 +54,13 @@ func offline(m *RUL, units []Run) map[string][][3]float64 {
 
 func rulStage(t *testing.T, m *RUL) (*Stage, *pipeline.Local[schemas.FeatureVector]) {
 	t.Helper()
-	s, err := New(Config{Task: TaskRUL, RUL: m, Version: "v1"}) // m nil: the stage waits for SetRUL
+	return rulStageGap(t, m, 0)
+}
+
+// rulStageGap is rulStage with a RunGap.
+func rulStageGap(t *testing.T, m *RUL, gap time.Duration) (*Stage, *pipeline.Local[schemas.FeatureVector]) {
+	t.Helper()
+	s, err := New(Config{Task: TaskRUL, RUL: m, Version: "v1", RunGap: gap}) // m nil: the stage waits for SetRUL
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -184,15 +190,7 @@ func TestRULRunEndsAfterAGap(t *testing.T) {
 	want := append(offline(m, []Run{first})[first.Unit], offline(m, []Run{second})[second.Unit]...)
 	const topic = "asset.features"
 	stage := func(gap time.Duration) (*Stage, *pipeline.Local[schemas.FeatureVector]) {
-		s, err := New(Config{Task: TaskRUL, RUL: m, Version: "v1", RunGap: gap})
-		if err != nil {
-			t.Fatal(err)
-		}
-		l, err := pipeline.NewLocal(context.Background(), "rul", pipeline.Stage[schemas.FeatureVector](s), nil)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return s, l
+		return rulStageGap(t, m, gap)
 	}
 	same := func(got []schemas.Prediction, from int) bool {
 		for i, p := range got {

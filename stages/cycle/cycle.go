@@ -48,6 +48,8 @@ type Cycle struct {
 	Trend   float64   `json:"trend"`      // its change a slot
 	Scatter float64   `json:"scatter"`    // the variance of a slot mean about its expectation
 	Offsets []float64 `json:"offsets"`    // by slot; during the first cycle, the slot means (NaN: none yet)
+
+	usable int8 // Usable's answer since the last change: 0 not worked out, 1 no, 2 yes
 }
 
 // Learner learns cycles of one period in slots of equal length. The
@@ -154,6 +156,7 @@ func (l Learner) Advance(c *Cycle, start time.Time, starts []int64, values []flo
 		c.Last = s + w
 	}
 	c.Through = at
+	c.usable = 0
 	return true
 }
 
@@ -234,16 +237,23 @@ func fillGaps(xs []float64) {
 // and the offsets' variance over the slots at least four times what the
 // scatter of slot means would leave on a flat sensor (an offset is an
 // exponential average of Gain, whose variance is Gain/(2-Gain) of the
-// scatter).
+// scatter). The answer is kept until c changes: stages ask it of every
+// window.
 func (l Learner) Usable(c *Cycle) bool {
 	if c == nil || c.Cycles < 2 {
 		return false
 	}
-	var ss float64
-	for _, v := range c.Offsets {
-		ss += v * v
+	if c.usable == 0 {
+		var ss float64
+		for _, v := range c.Offsets {
+			ss += v * v
+		}
+		c.usable = 1
+		if ss/float64(l.slots) >= 4*c.Scatter*l.gain/(2-l.gain) {
+			c.usable = 2
+		}
 	}
-	return ss/float64(l.slots) >= 4*c.Scatter*l.gain/(2-l.gain)
+	return c.usable == 2
 }
 
 // At is the cycle's offset at time t, by straight lines between the
@@ -311,6 +321,7 @@ func (c *Cycle) UnmarshalJSON(b []byte) error {
 	if err := json.Unmarshal(b, &v); err != nil {
 		return err
 	}
+	c.usable = 0
 	c.Offsets = make([]float64, len(v.Offsets))
 	for i, p := range v.Offsets {
 		c.Offsets[i] = math.NaN()

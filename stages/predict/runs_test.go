@@ -189,9 +189,6 @@ func TestRULRunEndsAfterAGap(t *testing.T) {
 	in := append(streamOf([]Run{first}, channels), streamOf([]Run{again}, channels)...)
 	want := append(offline(m, []Run{first})[first.Unit], offline(m, []Run{second})[second.Unit]...)
 	const topic = "asset.features"
-	stage := func(gap time.Duration) (*Stage, *pipeline.Local[schemas.FeatureVector]) {
-		return rulStageGap(t, m, gap)
-	}
 	same := func(got []schemas.Prediction, from int) bool {
 		for i, p := range got {
 			w := want[from+i]
@@ -201,18 +198,18 @@ func TestRULRunEndsAfterAGap(t *testing.T) {
 		}
 		return from+len(got) == len(want)
 	}
-	_, whole := stage(time.Hour)
+	_, whole := rulStageGap(t, m, time.Hour)
 	if got := pipelinetest.Process[schemas.FeatureVector, schemas.Prediction](t, whole, topic, 0, in, "asset.predictions"); !same(got, 0) {
 		t.Fatalf("with a run gap of an hour: %d predictions, not the model's on each run", len(got))
 	}
-	_, endless := stage(0)
+	_, endless := rulStageGap(t, m, 0)
 	if got := pipelinetest.Process[schemas.FeatureVector, schemas.Prediction](t, endless, topic, 0, in, "asset.predictions"); same(got, 0) {
 		t.Fatal("with no run gap the second run's predictions are the model's on it alone: the test does not test the gap")
 	}
 
 	// A restart ten rows into the new run.
 	cut := (len(first.Times) + 10) * len(channels)
-	s1, l1 := stage(time.Hour)
+	s1, l1 := rulStageGap(t, m, time.Hour)
 	res, err := l1.Process(context.Background(), msgs(in[:cut], topic, 0))
 	if err != nil {
 		t.Fatal(err)
@@ -226,11 +223,11 @@ func TestRULRunEndsAfterAGap(t *testing.T) {
 		t.Fatalf("state entries %q (%v), want the first run's start and the second run's beginning", entries, err)
 	}
 	tp := pipeline.TopicPartition{Topic: topic}
-	s2, l2 := stage(time.Hour)
-	s2.Resume(tp, s1.Checkpoint(tp))
-	for _, e := range entries {
+	s2, l2 := rulStageGap(t, m, time.Hour)
+	for _, e := range entries { // in the runner's order: Restore, then Resume
 		s2.Restore(tp, e.Key, e.Value)
 	}
+	s2.Resume(tp, s1.Checkpoint(tp))
 	from := s1.Retained()[tp]
 	if got := pipelinetest.Process[schemas.FeatureVector, schemas.Prediction](t, l2, topic, from, in[from:], "asset.predictions"); !same(got, len(before)) {
 		t.Fatalf("after the restart: %d predictions, not the model's on the new run", len(got))

@@ -3,7 +3,9 @@ package pipeline_test
 import (
 	"context"
 	"sync"
+	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/twmb/franz-go/pkg/kgo"
 
@@ -24,7 +26,7 @@ type behindSeen struct {
 	behind bool
 }
 
-func (s *behindProbe) Process(_ context.Context, in []pipeline.Msg[schemas.SensorReading], out *pipeline.Emitter) error {
+func (s *behindProbe) Process(ctx context.Context, in []pipeline.Msg[schemas.SensorReading], out *pipeline.Emitter) error {
 	last := map[pipeline.TopicPartition]int64{}
 	for _, m := range in {
 		last[pipeline.TopicPartition{Topic: m.Topic, Partition: m.Partition}] = m.Offset
@@ -32,7 +34,7 @@ func (s *behindProbe) Process(_ context.Context, in []pipeline.Msg[schemas.Senso
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	for tp, off := range last {
-		s.seen = append(s.seen, behindSeen{last: off, behind: out.Behind(tp)})
+		s.seen = append(s.seen, behindSeen{last: off, behind: out.Behind(ctx, tp)})
 	}
 	return nil
 }
@@ -118,4 +120,65 @@ func TestRunnerDrained(t *testing.T) {
 	if out := pipelinetest.ReadAll(t, h.addrs, outTopic); len(out) != n {
 		t.Fatalf("drained with %d outputs of %d", len(out), n)
 	}
+}
+
+// tickProbe is a stage that, at every tick, records whether the runner
+// says partition 0 of the input is behind.
+type tickProbe struct {
+	relay  *relay
+	behind atomic.Int32 // 0: not asked yet, 1: no, 2: yes
+}
+
+func (s *tickProbe) Process(ctx context.Context, in []pipeline.Msg[schemas.SensorReading], out *pipeline.Emitter) error {
+	return s.relay.Process(ctx, in, out)
+}
+
+func (s *tickProbe) Outputs() []pipeline.Port { return s.relay.Outputs() }
+
+func (s *tickProbe) TickEvery() time.Duration { return 20 * time.Millisecond }
+
+func (s *tickProbe) Tick(ctx context.Context, _ time.Time, out *pipeline.Emitter) {
+	v := int32(1)
+	if out.Behind(ctx, pipeline.TopicPartition{Topic: inTopic, Partition: 0}) {
+		v = 2
+	}
+	s.behind.Store(v)
+}
+
+// TestRunnerSaysAPartitionWithAnOpenTransactionIsBehind: an upstream
+// producer that crashed mid-transaction leaves records the runner cannot
+// read yet. Until the transaction ends, the partition is behind (its
+// windows must not close as idle); once it commits and its records are
+// read, it is not.
+func TestRunnerSaysAPartitionWithAnOpenTransactionIsBehind(t *testing.T) {
+	h := newHarness(t, 1)
+	pipelinetest.Produce(t, h.admin, &kgo.Record{Topic: inTopic, Value: encode(t, reading(0))})
+	probe := &tickProbe{relay: newRelay()}
+	stop := start(t, h.runner(probe, pipeline.ExactlyOnce("probe-1")))
+	defer stop()
+	say := map[int32]string{0: "not asked", 1: "not behind", 2: "behind"}
+	wait := func(want int32) {
+		t.Helper()
+		pipelinetest.Eventually(t, "the partition to be "+say[want], func() bool { return probe.behind.Load() == want })
+	}
+	pipelinetest.WaitCommitted(t, h.admin, "smaint-relay", inTopic)
+	wait(1)
+
+	up := pipelinetest.Client(t, h.addrs, kgo.TransactionalID("upstream-1"))
+	ctx := pipelinetest.Context(t)
+	if err := up.BeginTransaction(); err != nil {
+		t.Fatal(err)
+	}
+	if err := up.ProduceSync(ctx, &kgo.Record{Topic: inTopic, Value: encode(t, reading(1))}).FirstErr(); err != nil {
+		t.Fatal(err)
+	}
+	wait(2)
+
+	if err := up.EndTransaction(ctx, kgo.TryCommit); err != nil {
+		t.Fatal(err)
+	}
+	pipelinetest.Eventually(t, "the committed record to be read", func() bool {
+		return len(pipelinetest.ReadCommitted(t, h.addrs, outTopic)) == 2
+	})
+	wait(1)
 }

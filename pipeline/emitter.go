@@ -1,6 +1,7 @@
 package pipeline
 
 import (
+	"context"
 	"fmt"
 	"strconv"
 	"time"
@@ -35,7 +36,7 @@ type Emitter struct {
 	stage    string
 	dlqTopic string
 	now      func() time.Time
-	behind   func(TopicPartition) bool // the runner's; nil: never behind
+	behind   func(context.Context, TopicPartition) bool // the runner's; nil: never behind
 	// maxRecord is the largest record the brokers take (MaxRecordBytes);
 	// an output over it becomes a dead letter. 0: no limit.
 	maxRecord int
@@ -62,12 +63,22 @@ func (e *Emitter) Reject(i int, err error) {
 
 // Behind reports whether input of tp is known to be waiting beyond what
 // the stage has been given: the runner's last fetch of tp ended short of
-// the partition's high watermark. A stage that acts when its input goes
+// the partition's high watermark, or (reading committed records only) a
+// transaction is open on tp, so records an upstream producer wrote are
+// held until it commits or aborts. A stage that acts when its input goes
 // quiet (closing the windows of an idle partition) checks it, so that a
 // partition counts as quiet only once it has been read to its end, never
-// because processing fell behind on a busy machine. Local and Offline are
-// never behind.
-func (e *Emitter) Behind(tp TopicPartition) bool { return e.behind != nil && e.behind(tp) }
+// because processing fell behind on a busy machine, nor because an
+// upstream instance crashed mid-transaction (the transaction ends when
+// that instance restarts, or at the broker's transaction timeout).
+//
+// The open-transaction check asks the broker, so Behind blocks for a round
+// trip; call it only once the cheaper reasons to act have been checked.
+// If the broker cannot answer, only the fetch counts. Local and Offline
+// are never behind.
+func (e *Emitter) Behind(ctx context.Context, tp TopicPartition) bool {
+	return e.behind != nil && e.behind(ctx, tp)
+}
 
 // Len returns the number of records emitted so far, dead letters included.
 func (e *Emitter) Len() int { return len(e.recs) }

@@ -759,12 +759,39 @@ func (r *Runner[T]) getBatch() *batch {
 }
 
 // behind reports whether tp's last fetch ended short of its high
-// watermark (Emitter.Behind).
-func (r *Runner[T]) behind(tp TopicPartition) bool {
+// watermark or, reading committed records only, whether a transaction is
+// open on tp (Emitter.Behind).
+func (r *Runner[T]) behind(ctx context.Context, tp TopicPartition) bool {
 	r.posMu.Lock()
-	defer r.posMu.Unlock()
-	return r.backlog[tp] > 0
+	backlog := r.backlog[tp]
+	r.posMu.Unlock()
+	return backlog > 0 || (r.tx != nil && r.openTxn(ctx, tp))
 }
+
+// openTxn asks the broker whether tp's last stable offset is short of its
+// high watermark: records past it wait on a transaction still open. An
+// error (the broker down, no answer in time) counts as no.
+func (r *Runner[T]) openTxn(ctx context.Context, tp TopicPartition) bool {
+	ctx, cancel := context.WithTimeout(ctx, openTxnTimeout)
+	defer cancel()
+	adm := kadm.NewClient(r.cl)
+	end, err := adm.ListEndOffsets(ctx, tp.Topic)
+	if err != nil {
+		r.log.Debug("asking for the high watermark failed", "topic", tp.Topic, "partition", tp.Partition, "err", err)
+		return false
+	}
+	stable, err := adm.ListCommittedOffsets(ctx, tp.Topic)
+	if err != nil {
+		r.log.Debug("asking for the last stable offset failed", "topic", tp.Topic, "partition", tp.Partition, "err", err)
+		return false
+	}
+	e, ok1 := end.Lookup(tp.Topic, tp.Partition)
+	s, ok2 := stable.Lookup(tp.Topic, tp.Partition)
+	return ok1 && ok2 && e.Err == nil && s.Err == nil && s.Offset < e.Offset
+}
+
+// openTxnTimeout bounds openTxn's questions to the broker.
+const openTxnTimeout = 5 * time.Second
 
 func (r *Runner[T]) putBatch(b *batch) {
 	b.em.reset(nil)

@@ -121,11 +121,18 @@ func TestFaultLostAcknowledgementsAndInjectedErrors(t *testing.T) {
 // partitions move to the other with their windows half built) and comes
 // back (they move again); then the other is killed and restarted under
 // its name, as a pod is.
+//
+// The partitions of a killed instance wait for its restart with nothing in
+// flight, unless it died mid-transaction; the other instance's windows
+// downstream of them must not close as idle meanwhile, or their readings
+// rightly go late. A restart (process start, group joins, state restored)
+// takes seconds on a busy machine, so the idle timeout here is 15s,
+// not the 5s of the single-instance faults.
 func TestFaultRebalanceMidWindowWithTwoInstances(t *testing.T) {
 	recs := plant.Input(t, size())
 	want := plant.Reference(t, recs)
 
-	p := plant.New(t, recs, []string{"--max-batch", "50"})
+	p := plant.New(t, recs, []string{"--max-batch", "50", "--idle-timeout", "15s"})
 	a, b := p.Run("pod-a"), p.Run("pod-b")
 	plant.WaitProgress(t, a)
 	a.Stop(t)

@@ -39,9 +39,11 @@ type Config struct {
 	// IdleTimeout closes every open window of a partition that has been
 	// read to its end and has received nothing for this long, in
 	// processing time (default 30s), so that the last window of a sensor
-	// that went quiet is still emitted. A partition whose last fetch ended
-	// short of its end (pipeline.Emitter.Behind) is never idle, however
-	// long the machine takes to get to the rest.
+	// that went quiet is still emitted. A partition with input on its way
+	// (pipeline.Emitter.Behind: its last fetch ended short of its end, or
+	// an upstream transaction holds records) is never idle, however long
+	// the machine takes to get to the rest; the idle time counts from when
+	// nothing is on its way any more.
 	IdleTimeout time.Duration
 
 	// SpectralTypes are the sensor types that get band energies (default

@@ -388,11 +388,17 @@ func (s *Stage) TickEvery() time.Duration { return max(time.Second, s.cfg.IdleTi
 // idle timeout, and marks those windows' time as closed. A partition is
 // idle when it has been read to its end (see pipeline.Emitter.Behind) and
 // nothing came for the idle timeout: a backlog, however slowly the
-// machine works through it, never closes windows early.
-func (s *Stage) Tick(_ context.Context, now time.Time, out *pipeline.Emitter) {
+// machine works through it, never closes windows early, and neither do
+// readings an upstream instance wrote in a transaction it has not ended
+// (it crashed mid-transaction and has not restarted yet).
+func (s *Stage) Tick(ctx context.Context, now time.Time, out *pipeline.Emitter) {
 	s.closing = s.closing[:0]
 	for tp, p := range s.parts {
-		if len(p.open) == 0 || now.Sub(p.lastInput) < s.cfg.IdleTimeout || out.Behind(tp) {
+		if len(p.open) == 0 || now.Sub(p.lastInput) < s.cfg.IdleTimeout {
+			continue
+		}
+		if out.Behind(ctx, tp) {
+			p.lastInput = now // input is on its way: the quiet starts when it has come
 			continue
 		}
 		last := p.closed

@@ -7,6 +7,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/twmb/franz-go/pkg/kfake"
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/smaint/smaint/pipeline"
@@ -21,13 +23,21 @@ import (
 type racingClock struct {
 	mu sync.Mutex
 	t  time.Time
+	n  int // calls
 }
 
 func (c *racingClock) Now() time.Time {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.t = c.t.Add(time.Hour)
+	c.n++
 	return c.t
+}
+
+func (c *racingClock) calls() int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.n
 }
 
 // TestBacklogIsNeverIdle runs the stage on Kafka over a backlog, in small
@@ -38,12 +48,8 @@ func TestBacklogIsNeverIdle(t *testing.T) {
 	if testing.Short() {
 		t.Skip("runs on an in-process broker")
 	}
-	ctx := context.Background()
 	rs := simulated(t, 10*time.Minute)
-	want := map[string]schemas.FeatureVector{}
-	for _, fv := range run(t, newEnv(t, nil), rs, 500) {
-		want[fv.SensorID+fv.WindowStart.String()] = fv
-	}
+	want := inProcess(t, rs)
 
 	c := pipelinetest.Cluster(t)
 	cl := pipelinetest.Client(t, c.ListenAddrs())
@@ -61,7 +67,7 @@ func TestBacklogIsNeverIdle(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	rctx, stop := context.WithCancel(ctx)
+	rctx, stop := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- r.Run(rctx) }()
 	pipelinetest.WaitCommitted(t, cl, "smaint-features", "clean")
@@ -70,8 +76,26 @@ func TestBacklogIsNeverIdle(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	got := pipelinetest.ReadAll(t, c.ListenAddrs(), "sensor.features")
-	if late := pipelinetest.ReadAll(t, c.ListenAddrs(), "sensor.readings.late"); len(late) != 0 {
+	sameWindows(t, c.ListenAddrs(), want)
+}
+
+// inProcess returns the windows of an uninterrupted run over rs, in process,
+// by sensor and window start.
+func inProcess(t *testing.T, rs []schemas.SensorReading) map[string]schemas.FeatureVector {
+	want := map[string]schemas.FeatureVector{}
+	for _, fv := range run(t, newEnv(t, nil), rs, 500) {
+		want[fv.SensorID+fv.WindowStart.String()] = fv
+	}
+	return want
+}
+
+// sameWindows requires the windows on the cluster at addrs to be want,
+// with no reading gone late.
+func sameWindows(t *testing.T, addrs []string, want map[string]schemas.FeatureVector) {
+	t.Helper()
+	ctx := context.Background()
+	got := pipelinetest.ReadAll(t, addrs, "sensor.features")
+	if late := pipelinetest.ReadAll(t, addrs, "sensor.readings.late"); len(late) != 0 {
 		t.Errorf("%d readings went late: windows closed while input was waiting", len(late))
 	}
 	if len(got) != len(want) {
@@ -86,5 +110,194 @@ func TestBacklogIsNeverIdle(t *testing.T) {
 		if w := want[fv.SensorID+fv.WindowStart.String()]; !reflect.DeepEqual(fv, w) {
 			t.Fatalf("%s %v on Kafka:\n%+v\nin process:\n%+v", fv.SensorID, fv.WindowStart, fv, w)
 		}
+	}
+}
+
+// steppingClock moves only when told to.
+type steppingClock struct {
+	mu sync.Mutex
+	t  time.Time
+	n  int // calls
+}
+
+func (c *steppingClock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.n++
+	return c.t
+}
+
+func (c *steppingClock) step(d time.Duration) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.t = c.t.Add(d)
+}
+
+func (c *steppingClock) calls() int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.n
+}
+
+// upstream is a features runner, exactly once, over a topic holding the
+// first third of rs committed and the rest in a transaction left open,
+// as by an upstream instance that crashed mid-transaction.
+type upstream struct {
+	c     *kfake.Cluster
+	cl    *kgo.Client
+	open  *kgo.Client // the crashed instance's producer
+	rest  []*kgo.Record
+	reg   *prometheus.Registry
+	stop  func() error
+	first time.Time // the newest event time of the first third
+}
+
+func newUpstream(t *testing.T, rs []schemas.SensorReading, clk pipeline.Clock, idle time.Duration) *upstream {
+	u := &upstream{c: pipelinetest.Cluster(t), reg: prometheus.NewRegistry()}
+	u.cl = pipelinetest.Client(t, u.c.ListenAddrs())
+	pipelinetest.CreateTopic(t, u.cl, 1, "clean")
+	recs := pipelinetest.Readings(t, "clean", rs)
+	// A third, not a half: the cut falls inside a window, whose readings
+	// after it would go late if the window closed at the cut.
+	cut := len(recs) / 3
+	pipelinetest.Produce(t, u.cl, recs[:cut]...)
+	for _, r := range rs[:cut] {
+		if r.TS.After(u.first) {
+			u.first = r.TS
+		}
+	}
+	u.rest = recs[cut:]
+	u.open = pipelinetest.Client(t, u.c.ListenAddrs(), kgo.TransactionalID("dedupe/crashed"))
+	u.produce(t, u.open, false)
+
+	st, err := features.New(features.Config{Clock: clk, IdleTimeout: idle, Registerer: u.reg})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, err := pipeline.NewRunner("features", pipeline.Stage[schemas.SensorReading](st),
+		pipeline.KafkaOpts(kgo.SeedBrokers(u.c.ListenAddrs()...)), pipeline.ConsumeTopics("clean"), pipeline.ExactlyOnce("pod-a"),
+		pipeline.WithClock(clk), pipeline.MaxBatch(200), pipeline.CreateTopics(1, 1), pipeline.CommitInterval(100*time.Millisecond))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- r.Run(ctx) }()
+	var once sync.Once
+	var err2 error
+	u.stop = func() error {
+		once.Do(func() { cancel(); err2 = <-done })
+		return err2
+	}
+	t.Cleanup(func() { _ = u.stop() })
+	return u
+}
+
+// produce writes the rest of the input in a transaction of cl, and ends
+// it with a commit if commit is set.
+func (u *upstream) produce(t *testing.T, cl *kgo.Client, commit bool) {
+	ctx := pipelinetest.Context(t)
+	if err := cl.BeginTransaction(); err != nil {
+		t.Fatal(err)
+	}
+	if err := cl.ProduceSync(ctx, u.rest...).FirstErr(); err != nil {
+		t.Fatal(err)
+	}
+	if commit {
+		if err := cl.EndTransaction(ctx, kgo.TryCommit); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+// waitRead waits until the stage has read every reading up to newest:
+// its watermark is newest less the lateness.
+func (u *upstream) waitRead(t *testing.T, newest time.Time) {
+	mark := float64(newest.Add(-10*time.Second).UnixMicro()) / 1e6
+	pipelinetest.Eventually(t, "the readings to be read", func() bool {
+		return pipelinetest.Metric(t, u.reg, "smaint_features_watermark_seconds") >= mark
+	})
+}
+
+// tick steps the clock past a tick and waits for a few turns of the
+// runner's loop, one of which ticks (a turn asks the time at most four
+// times).
+func (u *upstream) tick(t *testing.T, clk *steppingClock) {
+	clk.step(2 * time.Second)
+	n := clk.calls() + 8
+	pipelinetest.Eventually(t, "the runner to tick", func() bool { return clk.calls() > n })
+}
+
+func (u *upstream) idleCloses(t *testing.T) float64 {
+	return pipelinetest.Metric(t, u.reg, "smaint_features_idle_closes_total")
+}
+
+// finish steps the clock until the runner has closed its last windows
+// and committed its whole input, stops it, and requires the windows of
+// an uninterrupted run.
+func (u *upstream) finish(t *testing.T, clk *steppingClock, want map[string]schemas.FeatureVector) {
+	pipelinetest.Eventually(t, "the input to be committed", func() bool {
+		clk.step(time.Second)
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		lag, err := pipeline.GroupLag(ctx, u.cl, "smaint-features", "clean")
+		return err == nil && lag == 0
+	})
+	if err := u.stop(); err != nil {
+		t.Fatal(err)
+	}
+	sameWindows(t, u.c.ListenAddrs(), want)
+}
+
+// TestAnOpenUpstreamTransactionIsNeverIdle: readings wait in a transaction
+// an upstream instance left open when it crashed. However long it stays
+// open, the windows must not close as idle, and the idle time counts from
+// when it ends, not from the last reading before it. Then, whether it
+// commits, or the instance restarts (which aborts it) and writes the same
+// readings again within the idle timeout, the windows are exactly those
+// of an uninterrupted run.
+func TestAnOpenUpstreamTransactionIsNeverIdle(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs on an in-process broker")
+	}
+	rs := simulated(t, 10*time.Minute)
+	want := inProcess(t, rs)
+	var newest time.Time
+	for _, r := range rs {
+		if r.TS.After(newest) {
+			newest = r.TS
+		}
+	}
+	for _, restart := range []bool{false, true} {
+		t.Run(map[bool]string{false: "commits", true: "restarts"}[restart], func(t *testing.T) {
+			clk := &steppingClock{t: t0}
+			u := newUpstream(t, rs, clk, 4*time.Second) // ticks every second
+			u.waitRead(t, u.first)
+			clk.step(time.Hour)
+			u.tick(t, clk)
+			if n := u.idleCloses(t); n != 0 {
+				t.Fatalf("%v idle closes while the upstream transaction was open", n)
+			}
+			if !restart {
+				if err := u.open.EndTransaction(pipelinetest.Context(t), kgo.TryCommit); err != nil {
+					t.Fatal(err)
+				}
+			} else {
+				// A new producer under the crashed one's transactional id
+				// fences it, which aborts its transaction; a tick later it
+				// writes the same readings again.
+				again := pipelinetest.Client(t, u.c.ListenAddrs(), kgo.TransactionalID("dedupe/crashed"))
+				if _, _, err := again.ProducerID(pipelinetest.Context(t)); err != nil {
+					t.Fatal(err)
+				}
+				u.tick(t, clk)
+				if n := u.idleCloses(t); n != 0 {
+					t.Fatalf("%v idle closes within the idle timeout of the transaction's end", n)
+				}
+				u.produce(t, again, true)
+			}
+			u.waitRead(t, newest)
+			u.finish(t, clk, want)
+		})
 	}
 }

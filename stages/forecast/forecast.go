@@ -23,6 +23,7 @@ import (
 	"context"
 	"math"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -74,7 +75,7 @@ const MaxSteps = 1000
 
 type metrics struct {
 	forecasts, crossing prometheus.Counter
-	skipped             prometheus.Counter
+	skipped, cycle      prometheus.Counter
 }
 
 // New returns a Stage for cfg (after defaults), or cfg's validation error.
@@ -87,9 +88,10 @@ func New(cfg Config) (*Stage, error) {
 		forecasts: prometheus.NewCounter(prometheus.CounterOpts{Name: "smaint_forecasts_total", Help: "Forecasts issued."}),
 		crossing:  prometheus.NewCounter(prometheus.CounterOpts{Name: "smaint_forecast_crossings_total", Help: "Forecasts that foresee the sensor's limit crossed within the horizon (or already crossed)."}),
 		skipped:   prometheus.NewCounter(prometheus.CounterOpts{Name: "smaint_forecast_skipped_windows_total", Help: "Windows left out of the forecasts: their feature was not a number, or they were older than the sensor's last."}),
+		cycle:     prometheus.NewCounter(prometheus.CounterOpts{Name: "smaint_forecast_cycle_total", Help: "Forecasts made along their sensor's learnt daily cycle (--forecast-season; model name ending in +cycle)."}),
 	}
 	if cfg.Registerer != nil {
-		cfg.Registerer.MustRegister(m.forecasts, m.crossing, m.skipped)
+		cfg.Registerer.MustRegister(m.forecasts, m.crossing, m.skipped, m.cycle)
 	}
 	return &Stage{
 		cfg: cfg, forecasts: pipeline.NewOutput[*schemas.Forecast](cfg.ForecastsTopic),
@@ -107,6 +109,9 @@ func (s *Stage) Outputs() []pipeline.Port {
 	return []pipeline.Port{s.forecasts, s.state}
 }
 
+// cycleSuffix ends the model name of a forecast made along the cycle.
+const cycleSuffix = "+cycle"
+
 // Process follows each window's feature and emits a forecast for it.
 func (s *Stage) Process(_ context.Context, in []pipeline.Msg[schemas.FeatureVector], out *pipeline.Emitter) error {
 	pipeline.Each(in, out, func(_ int, m *pipeline.Msg[schemas.FeatureVector]) error {
@@ -119,6 +124,9 @@ func (s *Stage) Process(_ context.Context, in []pipeline.Msg[schemas.FeatureVect
 		p.next = max(p.next, m.Offset+1)
 		if f := s.observe(fv, tp, m.Offset, out, m.Partition); f != nil && m.Offset >= p.replayTo {
 			s.met.forecasts.Inc()
+			if strings.HasSuffix(f.Model, cycleSuffix) {
+				s.met.cycle.Inc()
+			}
 			if f.Predicts() {
 				s.met.crossing.Inc()
 			}
@@ -228,7 +236,7 @@ func (s *Stage) forecast(sn *sensorState, fv *schemas.FeatureVector, observed fl
 			s.path[h] += s.season.At(sn.cycle, mid.Add(time.Duration(h+1)*hop))
 		}
 		st.level += s.season.At(sn.cycle, mid)
-		name += "+cycle"
+		name += cycleSuffix
 	}
 	last := steps - 1
 	f := &schemas.Forecast{

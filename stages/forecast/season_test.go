@@ -8,7 +8,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/smaint/smaint/pipeline"
+	"github.com/smaint/smaint/pipeline/pipelinetest"
 	"github.com/smaint/smaint/schemas"
 	"github.com/smaint/smaint/stages/forecast"
 )
@@ -57,9 +60,10 @@ func msgs(fvs []schemas.FeatureVector, first int64) []pipeline.Msg[schemas.Featu
 // only follows the last hour; before two days are in, the two agree.
 func TestForecastLearnsADailyCycle(t *testing.T) {
 	fvs := series("t5", 3*day, daily)
-	cfg := forecast.Config{Horizon: 3 * time.Hour}
+	reg := prometheus.NewRegistry()
+	cfg := forecast.Config{Horizon: 3 * time.Hour, Registerer: reg}
 	with, _, _ := stateOf(t, cfg, fvs)
-	cfg.Season = -1
+	cfg.Season, cfg.Registerer = -1, nil
 	without, _, _ := stateOf(t, cfg, fvs)
 	if len(with) != len(without) {
 		t.Fatalf("%d forecasts with the cycle, %d without", len(with), len(without))
@@ -78,6 +82,9 @@ func TestForecastLearnsADailyCycle(t *testing.T) {
 	// to a slot for the second cycle's last fold.
 	if firstCycle < 2*day-9 || firstCycle > 2*day-9+15 {
 		t.Fatalf("the cycle was first used at forecast %d, want after two days (%d)", firstCycle, 2*day-9)
+	}
+	if n := pipelinetest.Metric(t, reg, "smaint_forecast_cycle_total"); n != float64(len(with)-firstCycle) {
+		t.Errorf("smaint_forecast_cycle_total %v, want the %d forecasts from the first along the cycle", n, len(with)-firstCycle)
 	}
 	a, b := forecast.Evaluate(with[firstCycle:]), forecast.Evaluate(without[firstCycle:])
 	t.Logf("third day, 3 h ahead: MAE %.3f of naive with the cycle (80%% intervals held %.2f), %.3f without (%.2f)", a.RelMAE, a.Coverage, b.RelMAE, b.Coverage)

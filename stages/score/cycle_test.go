@@ -3,6 +3,7 @@ package score
 import (
 	"math"
 	"math/rand/v2"
+	"slices"
 	"testing"
 	"time"
 )
@@ -37,8 +38,11 @@ func TestRobustComparesWithTheSamePhaseOfTheCycle(t *testing.T) {
 		}
 		r := NewRobust(cfg, half)
 		vs := hopping(r, "s", levels, 0, 1, 5*time.Minute, 5*time.Minute)
-		found, false_ := 0, 0
+		found, false_, cyc := 0, 0, 0
 		for i, v := range vs {
+			if v.Cycle {
+				cyc++
+			}
 			switch {
 			case i < 2*288+10: // before the cycle can be used
 			case i >= at && i < at+12:
@@ -52,6 +56,14 @@ func TestRobustComparesWithTheSamePhaseOfTheCycle(t *testing.T) {
 		t.Logf("season %vh: %d of 12 shifted windows anomalous, %d others", season, found, false_)
 		if season > 0 && (found < 6 || false_ > 0) {
 			t.Errorf("with the cycle: %d of 12 shifted windows anomalous (want 6 or more), %d others (want none)", found, false_)
+		}
+		// Used from two whole days in (give or take a slot, 3 windows), then always.
+		first := slices.IndexFunc(vs, func(v Verdict) bool { return v.Cycle })
+		if season > 0 && (first < 2*288-6 || first > 2*288+6 || cyc != len(vs)-first) {
+			t.Errorf("with the cycle: %d of %d windows said they were judged against it, from window %d (want every window from about %d)", cyc, len(vs), first, 2*288)
+		}
+		if season < 0 && cyc > 0 {
+			t.Errorf("without a season, %d windows said they were judged against a cycle", cyc)
 		}
 		if season < 0 && found > 0 {
 			t.Errorf("without the cycle the shift is hidden by its swing, yet %d windows scored anomalous: the test does not test the cycle", found)

@@ -29,6 +29,9 @@ type Verdict struct {
 	Shares     map[string]float64 // each feature's share of the score; they sum to 1 when any feature deviates
 	Deviations map[string]float64 // signed deviation from the baseline in spreads, where the detector has one
 	OK         bool
+	// Cycle is set when the window was judged against the same phase of
+	// its sensor's learnt cycle (the robust detector's RobustConfig.Season).
+	Cycle bool
 }
 
 // Feature names, in the order FeatureValues returns them. Band energies

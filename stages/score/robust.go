@@ -207,7 +207,7 @@ func (r *Robust) Score(fv *schemas.FeatureVector) Verdict {
 	if fv.Count >= sparseReadings {
 		stdMed, stdScale = r.robustStats(b.std, b.count)
 	}
-	zMean, dMean := r.level(b, fv, stdMed)
+	zMean, dMean, cyc := r.level(b, fv, stdMed)
 	zStd, dStd, spread := r.spread(fv, stdMed, stdScale)
 	z := max(zMean, zStd)
 	a := r.cfg.Steepness
@@ -246,17 +246,18 @@ func (r *Robust) Score(fv *schemas.FeatureVector) Verdict {
 		b.restart(append(b.frozen, windowOf(fv)), history)
 		b.frozen = b.frozen[:0]
 	}
-	return Verdict{Score: s, Shares: shares, Deviations: devs, OK: true}
+	return Verdict{Score: s, Shares: shares, Deviations: devs, OK: true, Cycle: cyc}
 }
 
 // level returns the mean's effective deviation (the smaller of its
 // between-window z and its noise-floor z, both scaled so that Z0 scores
 // 0.5) and its signed between-window z. noise is the typical
 // within-window standard deviation, NaN when the window or the baseline
-// has too few readings to say.
-func (r *Robust) level(b *robustSensor, fv *schemas.FeatureVector, noise float64) (z, signed float64) {
+// has too few readings to say. cyc is set when the comparison was with the
+// same phase of the sensor's cycle.
+func (r *Robust) level(b *robustSensor, fv *schemas.FeatureVector, noise float64) (z, signed float64, cyc bool) {
 	means, mean := b.mean, fv.Mean
-	if r.cyc.Usable(b.cycle) { // against the same phase of the cycle
+	if cyc = r.cyc.Usable(b.cycle); cyc { // against the same phase of the cycle
 		half := fv.WindowEnd.Sub(fv.WindowStart) / 2
 		r.des = r.des[:0]
 		for i, m := range b.mean {
@@ -271,7 +272,7 @@ func (r *Robust) level(b *robustSensor, fv *schemas.FeatureVector, noise float64
 	if noise > 0 {
 		z = math.Min(z, math.Abs(d)/(r.cfg.Noise*noise)*r.cfg.Z0)
 	}
-	return z, signed
+	return z, signed, cyc
 }
 
 // spread is level's counterpart for the standard deviation, whose

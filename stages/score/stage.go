@@ -266,6 +266,9 @@ func (s *Stage) Process(_ context.Context, in []pipeline.Msg[schemas.FeatureVect
 		if v.OK {
 			s.shadow(fv, as.IsAnomaly)
 		}
+		if v.Cycle {
+			s.met.cycle.Inc()
+		}
 		s.met.scored.WithLabelValues(d.Name()).Inc()
 		s.scores.EmitAtFor(out, m.Partition, fv.SensorID, as, m.ReadingID)
 		return nil
@@ -351,6 +354,7 @@ func (s *Stage) Revoked(_ context.Context, tps []pipeline.TopicPartition) {
 type metrics struct {
 	scored, anomalies, shadow *prometheus.CounterVec
 	warmUp, replayed, refused prometheus.Counter
+	cycle                     prometheus.Counter
 	sensors                   prometheus.Gauge
 	live                      *prometheus.GaugeVec
 }
@@ -378,12 +382,15 @@ func newMetrics(reg prometheus.Registerer) metrics {
 		live: prometheus.NewGaugeVec(prometheus.GaugeOpts{
 			Name: "smaint_score_model_info", Help: "1 for the model version each sensor type is scored by (types scored by --detector have none).",
 		}, []string{"sensor_type", "model", "version"}),
+		cycle: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "smaint_score_cycle_windows_total", Help: "Windows judged against the same phase of their sensor's learnt daily cycle (--baseline-season).",
+		}),
 		refused: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "smaint_score_models_refused_total", Help: "Model versions announced on model.updates and refused (checksum, format); the model in use stayed.",
 		}),
 	}
 	if reg != nil {
-		reg.MustRegister(m.scored, m.anomalies, m.warmUp, m.replayed, m.sensors, m.shadow, m.refused, m.live)
+		reg.MustRegister(m.scored, m.anomalies, m.warmUp, m.replayed, m.sensors, m.shadow, m.refused, m.live, m.cycle)
 	}
 	return m
 }

@@ -17,24 +17,35 @@ import (
 	"github.com/smaint/smaint/stages/features"
 )
 
-// racingClock moves an hour on every reading: to the stage, each batch
-// looks as if it had taken far longer than the idle timeout, as on a
-// machine too busy to keep up.
-type racingClock struct {
-	mu sync.Mutex
-	t  time.Time
-	n  int // calls
+// testClock is the stages' clock in these tests: it moves by perCall
+// every time it is asked, and by step when told.
+type testClock struct {
+	mu      sync.Mutex
+	t       time.Time
+	perCall time.Duration
+	n       int // calls
 }
 
-func (c *racingClock) Now() time.Time {
+// racing moves an hour on every call: to the stage, each batch looks as
+// if it had taken far longer than the idle timeout, as on a machine too
+// busy to keep up.
+func racing() *testClock { return &testClock{t: t0, perCall: time.Hour} }
+
+func (c *testClock) Now() time.Time {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	c.t = c.t.Add(time.Hour)
+	c.t = c.t.Add(c.perCall)
 	c.n++
 	return c.t
 }
 
-func (c *racingClock) calls() int {
+func (c *testClock) step(d time.Duration) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.t = c.t.Add(d)
+}
+
+func (c *testClock) calls() int {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	return c.n
@@ -56,7 +67,7 @@ func TestBacklogIsNeverIdle(t *testing.T) {
 	pipelinetest.CreateTopic(t, cl, 1, "clean")
 	pipelinetest.Produce(t, cl, pipelinetest.Readings(t, "clean", rs)...)
 
-	clk := &racingClock{t: t0}
+	clk := racing()
 	st, err := features.New(features.Config{Clock: clk, IdleTimeout: time.Second})
 	if err != nil {
 		t.Fatal(err)
@@ -111,32 +122,6 @@ func sameWindows(t *testing.T, addrs []string, want map[string]schemas.FeatureVe
 			t.Fatalf("%s %v on Kafka:\n%+v\nin process:\n%+v", fv.SensorID, fv.WindowStart, fv, w)
 		}
 	}
-}
-
-// steppingClock moves only when told to.
-type steppingClock struct {
-	mu sync.Mutex
-	t  time.Time
-	n  int // calls
-}
-
-func (c *steppingClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.n++
-	return c.t
-}
-
-func (c *steppingClock) step(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.t = c.t.Add(d)
-}
-
-func (c *steppingClock) calls() int {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.n
 }
 
 // upstream is a features runner, exactly once, over a topic holding the
@@ -222,7 +207,7 @@ func (u *upstream) waitRead(t *testing.T, newest time.Time) {
 // tick steps the clock past a tick and waits for a few turns of the
 // runner's loop, one of which ticks (a turn asks the time at most four
 // times).
-func (u *upstream) tick(t *testing.T, clk *steppingClock) {
+func (u *upstream) tick(t *testing.T, clk *testClock) {
 	clk.step(2 * time.Second)
 	n := clk.calls() + 8
 	pipelinetest.Eventually(t, "the runner to tick", func() bool { return clk.calls() > n })
@@ -235,7 +220,7 @@ func (u *upstream) idleCloses(t *testing.T) float64 {
 // finish steps the clock until the runner has closed its last windows
 // and committed its whole input, stops it, and requires the windows of
 // an uninterrupted run.
-func (u *upstream) finish(t *testing.T, clk *steppingClock, want map[string]schemas.FeatureVector) {
+func (u *upstream) finish(t *testing.T, clk *testClock, want map[string]schemas.FeatureVector) {
 	pipelinetest.Eventually(t, "the input to be committed", func() bool {
 		clk.step(time.Second)
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
@@ -270,7 +255,7 @@ func TestAnOpenUpstreamTransactionIsNeverIdle(t *testing.T) {
 	}
 	for _, restart := range []bool{false, true} {
 		t.Run(map[bool]string{false: "commits", true: "restarts"}[restart], func(t *testing.T) {
-			clk := &steppingClock{t: t0}
+			clk := &testClock{t: t0}
 			u := newUpstream(t, rs, clk, 4*time.Second) // ticks every second
 			u.waitRead(t, u.first)
 			clk.step(time.Hour)

@@ -164,7 +164,7 @@ func TestRunnerSaysAPartitionWithAnOpenTransactionIsBehind(t *testing.T) {
 	pipelinetest.WaitCommitted(t, h.admin, "smaint-relay", inTopic)
 	wait(1)
 
-	up := pipelinetest.Client(t, h.addrs, kgo.TransactionalID("upstream-1"))
+	up := pipelinetest.Client(t, h.addrs, kgo.TransactionalID("upstream-1"), kgo.TransactionTimeout(10*time.Minute))
 	ctx := pipelinetest.Context(t)
 	if err := up.BeginTransaction(); err != nil {
 		t.Fatal(err)

@@ -72,9 +72,11 @@ func (e *Emitter) Reject(i int, err error) {
 // upstream instance crashed mid-transaction (the transaction ends when
 // that instance restarts, or at the broker's transaction timeout).
 //
-// The open-transaction check asks the broker, so Behind blocks for a round
-// trip; call it only once the cheaper reasons to act have been checked.
-// If the broker cannot answer, only the fetch counts. Local and Offline
+// The open-transaction check asks the broker (once per topic in a call of
+// Process or Tick, for all its partitions), so Behind may block for a
+// round trip; call it only once the cheaper reasons to act have been
+// checked. If the broker cannot answer, only the fetch counts; if ctx has
+// ended, Behind says yes. Local and Offline
 // are never behind.
 func (e *Emitter) Behind(ctx context.Context, tp TopicPartition) bool {
 	return e.behind != nil && e.behind(ctx, tp)

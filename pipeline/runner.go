@@ -43,6 +43,10 @@ type Runner[T any] struct {
 	raw      []*kgo.Record
 	fetched  int // records of the last poll, transaction markers included
 	lastTick time.Time
+	// openTxns holds, per topic, what the broker said of open
+	// transactions during the current Process or Tick call (see
+	// openTxn); cleared before each call.
+	openTxns map[string]map[int32]bool
 
 	// position is the next offset to commit for every partition this
 	// member consumes, before retention. Guarded by posMu because the
@@ -533,6 +537,7 @@ func (r *Runner[T]) process(ctx context.Context, b *batch) bool {
 	mark := b.em.mark()
 	backoff := r.cfg.retryMin
 	for {
+		clear(r.openTxns)
 		err := r.callProcess(pctx, &b.em)
 		if err == nil && b.em.encErr != nil {
 			err = b.em.encErr
@@ -586,6 +591,7 @@ func (r *Runner[T]) maybeTick(ctx context.Context, b *batch) {
 			r.log.Error("stage panicked in Tick", "panic", p, "stack", string(debug.Stack()))
 		}
 	}()
+	clear(r.openTxns)
 	r.ticker.Tick(ctx, now, &b.em)
 }
 
@@ -768,26 +774,51 @@ func (r *Runner[T]) behind(ctx context.Context, tp TopicPartition) bool {
 	return backlog > 0 || (r.tx != nil && r.openTxn(ctx, tp))
 }
 
-// openTxn asks the broker whether tp's last stable offset is short of its
-// high watermark: records past it wait on a transaction still open. An
-// error (the broker down, no answer in time) counts as no.
+// openTxn reports whether tp's last stable offset is short of its high
+// watermark: records past it wait on a transaction still open. The
+// broker is asked once per topic per Process or Tick call, for all its
+// partitions; a partition it could not answer for counts as no. If ctx
+// has ended (shutdown), the answer is yes: nothing is closed on the way
+// out for want of an answer.
 func (r *Runner[T]) openTxn(ctx context.Context, tp TopicPartition) bool {
+	if ctx.Err() != nil {
+		return true
+	}
+	open, ok := r.openTxns[tp.Topic]
+	if !ok {
+		open = r.askOpenTxns(ctx, tp.Topic)
+		if r.openTxns == nil {
+			r.openTxns = map[string]map[int32]bool{}
+		}
+		r.openTxns[tp.Topic] = open
+	}
+	return open[tp.Partition]
+}
+
+// askOpenTxns returns the partitions of topic with a transaction open,
+// within openTxnTimeout.
+func (r *Runner[T]) askOpenTxns(ctx context.Context, topic string) map[int32]bool {
 	ctx, cancel := context.WithTimeout(ctx, openTxnTimeout)
 	defer cancel()
 	adm := kadm.NewClient(r.cl)
-	end, err := adm.ListEndOffsets(ctx, tp.Topic)
-	if err != nil {
-		r.log.Debug("asking for the high watermark failed", "topic", tp.Topic, "partition", tp.Partition, "err", err)
-		return false
+	end, err := adm.ListEndOffsets(ctx, topic)
+	if err != nil && len(end) == 0 {
+		r.log.Debug("asking for high watermarks failed", "topic", topic, "err", err)
+		return nil
 	}
-	stable, err := adm.ListCommittedOffsets(ctx, tp.Topic)
-	if err != nil {
-		r.log.Debug("asking for the last stable offset failed", "topic", tp.Topic, "partition", tp.Partition, "err", err)
-		return false
+	stable, err := adm.ListCommittedOffsets(ctx, topic)
+	if err != nil && len(stable) == 0 {
+		r.log.Debug("asking for last stable offsets failed", "topic", topic, "err", err)
+		return nil
 	}
-	e, ok1 := end.Lookup(tp.Topic, tp.Partition)
-	s, ok2 := stable.Lookup(tp.Topic, tp.Partition)
-	return ok1 && ok2 && e.Err == nil && s.Err == nil && s.Offset < e.Offset
+	open := map[int32]bool{}
+	for p, e := range end[topic] {
+		s, ok := stable.Lookup(topic, p)
+		if ok && e.Err == nil && s.Err == nil && s.Offset < e.Offset {
+			open[p] = true
+		}
+	}
+	return open
 }
 
 // openTxnTimeout bounds openTxn's questions to the broker.

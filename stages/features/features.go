@@ -88,8 +88,11 @@ type partition struct {
 	// from an f2 checkpoint, which cannot replay late counts).
 	lateFrom  int64
 	lastInput time.Time
-	sensors   map[string]*sensor
-	open      []*window // open windows
+	// waited is set while the partition's idle close waits on input on
+	// its way (Emitter.Behind); the idle time restarts when it ends.
+	waited  bool
+	sensors map[string]*sensor
+	open    []*window // open windows
 	// earliestEnd is at most the smallest end of the open windows
 	// (math.MaxInt64: none), so that a batch that closes nothing does not
 	// walk them. retained caches, while retainedOK, the oldest of the
@@ -249,7 +252,7 @@ func (s *Stage) Process(_ context.Context, in []pipeline.Msg[schemas.SensorReadi
 	s.closing = s.closing[:0]
 	now := s.cfg.Clock.Now() // after the batch: its own processing is not idle time
 	for p := range touched {
-		p.lastInput = now
+		p.lastInput, p.waited = now, false
 		front := s.frontier(p)
 		if front >= p.earliestEnd {
 			s.takeClosed(p, front)
@@ -398,7 +401,11 @@ func (s *Stage) Tick(ctx context.Context, now time.Time, out *pipeline.Emitter) 
 			continue
 		}
 		if out.Behind(ctx, tp) {
-			p.lastInput = now // input is on its way: the quiet starts when it has come
+			p.lastInput, p.waited = now, true // input is on its way
+			continue
+		}
+		if p.waited { // it no longer is: the quiet starts now
+			p.lastInput, p.waited = now, false
 			continue
 		}
 		last := p.closed

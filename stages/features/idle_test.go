@@ -152,7 +152,7 @@ func newUpstream(t *testing.T, rs []schemas.SensorReading, clk pipeline.Clock, i
 		}
 	}
 	u.rest = recs[cut:]
-	u.open = pipelinetest.Client(t, u.c.ListenAddrs(), kgo.TransactionalID("dedupe/crashed"))
+	u.open = pipelinetest.Client(t, u.c.ListenAddrs(), kgo.TransactionalID("dedupe/crashed"), kgo.TransactionTimeout(10*time.Minute))
 	u.produce(t, u.open, false)
 
 	st, err := features.New(features.Config{Clock: clk, IdleTimeout: idle, Registerer: u.reg})
@@ -271,7 +271,12 @@ func TestAnOpenUpstreamTransactionIsNeverIdle(t *testing.T) {
 				// A new producer under the crashed one's transactional id
 				// fences it, which aborts its transaction; a tick later it
 				// writes the same readings again.
-				again := pipelinetest.Client(t, u.c.ListenAddrs(), kgo.TransactionalID("dedupe/crashed"))
+				// The abort comes 3s after the last time the stage asked
+				// (less than the idle timeout, so no tick asked since); the
+				// next tick, 5s after it, is the first to find nothing on
+				// its way, and must start the idle time, not close.
+				clk.step(3 * time.Second)
+				again := pipelinetest.Client(t, u.c.ListenAddrs(), kgo.TransactionalID("dedupe/crashed"), kgo.TransactionTimeout(10*time.Minute))
 				if _, _, err := again.ProducerID(pipelinetest.Context(t)); err != nil {
 					t.Fatal(err)
 				}

@@ -17,6 +17,7 @@ import (
 	"github.com/smaint/smaint/stages/dedupe"
 	"github.com/smaint/smaint/stages/features"
 	"github.com/smaint/smaint/stages/forecast"
+	"github.com/smaint/smaint/stages/predict"
 	"github.com/smaint/smaint/stages/score"
 )
 
@@ -28,6 +29,7 @@ type settings struct {
 	models    string  // the score stage's model store
 	actions   string  // the alert stage's rules file
 	limits    string  // the forecast stage's limits file
+	attrs     string  // the predict stage's asset attributes file
 	deviation float64 // the score stage's detector's Z0; 0: its default
 }
 
@@ -122,6 +124,7 @@ func predictFlags(fs *flagSet, set *settings) {
 	fs.StringVar(&c.Feature, "predict-feature", c.Feature, "predict: the feature a classifier input named by a sensor type or id alone takes from its window (<type>.<feature> names one)")
 	fs.IntVar(&c.Pending, "predict-pending", c.Pending, "predict: window starts of an asset that may wait at once for the rest of its sensors")
 	fs.DurationVar(&c.Reload, "predict-reload", c.Reload, "predict: how often the model store is asked for a new live classifier")
+	fs.StringVar(&set.attrs, "predict-attributes", "", "predict: JSON file of each asset's category inputs, {\"<asset id>\": {\"<input>\": \"<level>\"}} (a product type no sensor reports); without it they code as unseen")
 }
 
 func rulFlags(fs *flagSet, set *settings) {
@@ -202,6 +205,13 @@ func (set *settings) config(ctx context.Context, d *deps) (stages.Config, error)
 			return c, fmt.Errorf("--limits: %w", err)
 		}
 		c.Forecast.Limits = limits
+	}
+	if set.attrs != "" {
+		attrs, err := predict.LoadAttributes(set.attrs)
+		if err != nil {
+			return c, fmt.Errorf("--predict-attributes: %w", err)
+		}
+		c.Predict.Attributes = attrs
 	}
 	if set.actions != "" {
 		rules, err := alert.LoadActions(set.actions)

@@ -49,6 +49,11 @@ type Config struct {
 	// or a replacement took it off line, and that window begins a new
 	// run. 0: runs never end.
 	RunGap time.Duration
+	// Attributes gives each asset's category inputs (asset id, then input
+	// name, then level): what a classifier learnt from a column of words,
+	// a product type or a machine model, that no sensor reports. An input
+	// an asset lacks here codes as unseen, as a level training never saw.
+	Attributes map[string]map[string]string
 
 	PredictionsTopic string // default asset.predictions
 	// StateTopic is where the rul task keeps each asset's run start (its
@@ -137,8 +142,8 @@ const (
 // asset's sensors share a partition) and emits one Prediction per asset
 // and window start whose inputs are complete. An input is named by a
 // sensor type or sensor id, alone or as "<name>.<feature>"; a category
-// input (a column of words in training) has no value in the stream and
-// codes as unseen. The rul task follows each asset's run from its first
+// input (a column of words in training) takes the asset's level from
+// Config.Attributes, and codes as unseen where it has none. The rul task follows each asset's run from its first
 // complete window: the time is the window lengths since then, and the
 // means of its first Window rows, once known, go to the state topic
 // (the stage is a pipeline.Restorer), since no replay of retained input
@@ -445,7 +450,7 @@ func (s *Stage) input(fv *schemas.FeatureVector, in string) (float64, bool) {
 // classify scores a complete row with the classifier.
 func (s *Stage) classify(asset string, r *row) *schemas.Prediction {
 	c := s.cfg.Classifier
-	x, _ := c.Vector(r.num, nil)
+	x, _ := c.Vector(r.num, s.cfg.Attributes[asset])
 	probs := c.Probabilities(x)
 	pr := s.record(asset, r)
 	pr.Probabilities, pr.Threshold = make(map[string]float64, len(probs)), c.Threshold

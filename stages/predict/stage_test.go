@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"os"
 	"testing"
 	"time"
 
@@ -190,5 +191,83 @@ func TestPredictWaitsForASensorBehind(t *testing.T) {
 	got := pipelinetest.Process[schemas.FeatureVector, schemas.Prediction](t, l, "asset.features", 0, in, "asset.predictions")
 	if len(got) != 30 {
 		t.Fatalf("%d predictions, want 30", len(got))
+	}
+}
+
+// TestPredictTakesCategoriesFromTheAssetsAttributes: a classifier that
+// learnt a failure only product type H has is given each asset's type
+// from Config.Attributes, and scores as it does offline on the same row;
+// an asset without one scores as an unseen type.
+func TestPredictTakesCategoriesFromTheAssetsAttributes(t *testing.T) {
+	rng := rand.New(rand.NewPCG(5, 5))
+	tab := predict.Table{Header: []string{"Type", "temperature", "failure"}}
+	for range 3000 {
+		typ, temp := []string{"L", "M", "H"}[rng.IntN(3)], 60+40*rng.Float64()
+		label := "0"
+		if typ == "H" && temp > 80 {
+			label = "1"
+		}
+		tab.Rows = append(tab.Rows, []string{typ, fmt.Sprint(temp), label})
+	}
+	c, err := predict.TrainClassifier(tab, []string{"Type", "temperature"}, []string{"failure"}, predict.BoostConfig{Seed: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := predict.New(predict.Config{Classifier: c, Version: "v1", Attributes: map[string]map[string]string{"a1": {"Type": "H"}, "a2": {"Type": "L"}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	l, err := pipeline.NewLocal(context.Background(), "predict", pipeline.Stage[schemas.FeatureVector](s), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	in := []schemas.FeatureVector{window("a1", "temperature", 0, 95, 1), window("a2", "temperature", 0, 95, 1), window("a3", "temperature", 0, 95, 1)}
+	got := pipelinetest.Process[schemas.FeatureVector, schemas.Prediction](t, l, "asset.features", 0, in, "asset.predictions")
+	if len(got) != 3 {
+		t.Fatalf("%d predictions", len(got))
+	}
+	typ := map[string]string{"a1": "H", "a2": "L", "a3": ""} // a3: no attributes
+	for _, pr := range got {
+		want, err := c.Predict([]string{"Type", "temperature"}, []string{typ[pr.AssetID], "95"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if pr.Probabilities["failure"] != want[0] {
+			t.Errorf("%s: %v in the stream, %v offline with type %q", pr.AssetID, pr.Probabilities["failure"], want[0], typ[pr.AssetID])
+		}
+	}
+	if p := got[0].Probabilities["failure"]; p < 0.5 {
+		t.Errorf("a hot type-H asset: failure %v", p)
+	}
+	if p := got[1].Probabilities["failure"]; p > 0.5 {
+		t.Errorf("a hot type-L asset: failure %v", p)
+	}
+}
+
+func TestLoadAttributes(t *testing.T) {
+	dir := t.TempDir()
+	for _, tc := range []struct {
+		name, body string
+		ok         bool
+	}{
+		{"good", `{"asset-001": {"Type": "L"}, "asset-002": {}}`, true},
+		{"number level", `{"asset-001": {"Type": 3}}`, false},
+		{"not an object", `["asset-001"]`, false},
+		{"not json", `Type=L`, false},
+	} {
+		path := dir + "/" + tc.name + ".json"
+		if err := os.WriteFile(path, []byte(tc.body), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		attrs, err := predict.LoadAttributes(path)
+		if tc.ok && (err != nil || attrs["asset-001"]["Type"] != "L") {
+			t.Errorf("%s: %v, %v", tc.name, attrs, err)
+		}
+		if !tc.ok && !errors.Is(err, predict.ErrConfig) {
+			t.Errorf("%s: error %v, want predict.ErrConfig", tc.name, err)
+		}
+	}
+	if _, err := predict.LoadAttributes(dir + "/none.json"); err == nil {
+		t.Error("a missing file loaded")
 	}
 }

@@ -402,6 +402,7 @@ func (s *Stage) Tick(ctx context.Context, now time.Time, out *pipeline.Emitter) 
 		}
 		if out.Behind(ctx, tp) {
 			p.lastInput, p.waited = now, true // input is on its way
+			s.met.idleWaits.Inc()
 			continue
 		}
 		if p.waited { // it no longer is: the quiet starts now

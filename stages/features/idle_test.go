@@ -263,6 +263,9 @@ func TestAnOpenUpstreamTransactionIsNeverIdle(t *testing.T) {
 			if n := u.idleCloses(t); n != 0 {
 				t.Fatalf("%v idle closes while the upstream transaction was open", n)
 			}
+			if n := pipelinetest.Metric(t, u.reg, "smaint_features_idle_waits_total"); n < 1 {
+				t.Errorf("smaint_features_idle_waits_total %v after an idle timeout waiting on the transaction", n)
+			}
 			if !restart {
 				if err := u.open.EndTransaction(pipelinetest.Context(t), kgo.TryCommit); err != nil {
 					t.Fatal(err)

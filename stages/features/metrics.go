@@ -3,9 +3,9 @@ package features
 import "github.com/prometheus/client_golang/prometheus"
 
 type metrics struct {
-	windows, late, idleCloses, nonFinite, windowErrors, sparse prometheus.Counter
-	open                                                       prometheus.Gauge
-	watermark                                                  *prometheus.GaugeVec
+	windows, late, idleCloses, idleWaits, nonFinite, windowErrors, sparse prometheus.Counter
+	open                                                                  prometheus.Gauge
+	watermark                                                             *prometheus.GaugeVec
 }
 
 func newMetrics(reg prometheus.Registerer) metrics {
@@ -18,6 +18,9 @@ func newMetrics(reg prometheus.Registerer) metrics {
 		}),
 		idleCloses: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "smaint_features_idle_closes_total", Help: "Times a partition's windows were closed because it went idle.",
+		}),
+		idleWaits: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "smaint_features_idle_waits_total", Help: "Times a quiet partition's windows were kept open past the idle timeout because input was on its way (a backlog, or readings held in an upstream transaction a crashed instance left open).",
 		}),
 		nonFinite: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "smaint_features_nonfinite_total", Help: "Features that came out non-finite (from extreme values) and were set to 0.",
@@ -36,7 +39,7 @@ func newMetrics(reg prometheus.Registerer) metrics {
 		}, []string{"partition"}),
 	}
 	if reg != nil {
-		reg.MustRegister(m.windows, m.late, m.idleCloses, m.nonFinite, m.windowErrors, m.sparse, m.open, m.watermark)
+		reg.MustRegister(m.windows, m.late, m.idleCloses, m.idleWaits, m.nonFinite, m.windowErrors, m.sparse, m.open, m.watermark)
 	}
 	return m
 }

@@ -46,6 +46,7 @@ func TestBadCommandLinesExitTwoWithAReason(t *testing.T) {
 		{[]string{"run", "--brokers", "k:9092", "--detector", "oracle"}, nil, `unknown detector "oracle"`},
 		{[]string{"run", "--brokers", "k:9092", "--drift-typical", "0.5"}, nil, "drift 0.5 times typical (at least 1)"},
 		{[]string{"run", "--brokers", "k:9092", "--limits", "/nonexistent/limits.json"}, nil, "--limits: "},
+		{[]string{"run", "--brokers", "k:9092", "--stages", "predict", "--models", "file:///nonexistent", "--predict-attributes", "/nonexistent/attrs.json"}, nil, "--predict-attributes: "},
 		{[]string{"run", "--brokers", "k:9092", "--forecast-slow", "x"}, nil, `invalid value "x" for flag -forecast-slow`},
 		{[]string{"run", "--brokers", "k:9092", "--forecast-fast", "0.5,0.9,0.9"}, nil, "beta 0.9 in [0,alpha]"},
 		{[]string{"run", "--brokers", "k:9092", "--forecast-horizon", "-1m"}, nil, "horizon -1m0s must be positive"},

@@ -263,11 +263,11 @@ func TestLoadAttributes(t *testing.T) {
 		if tc.ok && (err != nil || attrs["asset-001"]["Type"] != "L") {
 			t.Errorf("%s: %v, %v", tc.name, attrs, err)
 		}
-		if !tc.ok && !errors.Is(err, predict.ErrConfig) {
-			t.Errorf("%s: error %v, want predict.ErrConfig", tc.name, err)
+		if !tc.ok && !errors.Is(err, pipeline.ErrConfig) {
+			t.Errorf("%s: error %v, want pipeline.ErrConfig", tc.name, err)
 		}
 	}
-	if _, err := predict.LoadAttributes(dir + "/none.json"); err == nil {
-		t.Error("a missing file loaded")
+	if _, err := predict.LoadAttributes(dir + "/none.json"); !errors.Is(err, pipeline.ErrConfig) {
+		t.Errorf("a missing file: %v", err)
 	}
 }

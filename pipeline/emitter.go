@@ -76,8 +76,7 @@ func (e *Emitter) Reject(i int, err error) {
 // Process or Tick, for all its partitions), so Behind may block for a
 // round trip; call it only once the cheaper reasons to act have been
 // checked. If the broker cannot answer, only the fetch counts; if ctx has
-// ended, Behind says yes. Local and Offline
-// are never behind.
+// ended, Behind says yes. Local and Offline are never behind.
 func (e *Emitter) Behind(ctx context.Context, tp TopicPartition) bool {
 	return e.behind != nil && e.behind(ctx, tp)
 }

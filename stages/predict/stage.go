@@ -143,11 +143,11 @@ const (
 // and window start whose inputs are complete. An input is named by a
 // sensor type or sensor id, alone or as "<name>.<feature>"; a category
 // input (a column of words in training) takes the asset's level from
-// Config.Attributes, and codes as unseen where it has none. The rul task follows each asset's run from its first
-// complete window: the time is the window lengths since then, and the
-// means of its first Window rows, once known, go to the state topic
-// (the stage is a pipeline.Restorer), since no replay of retained input
-// brings them back. Process and the runner hooks are called from the
+// Config.Attributes, and codes as unseen where it has none. The rul task
+// follows each asset's run from its first complete window: the time is
+// the window lengths since then, and the means of its first Window rows,
+// once known, go to the state topic (the stage is a pipeline.Restorer),
+// since no replay of retained input brings them back. Process and the runner hooks are called from the
 // runner's goroutine. A restart replays the windows still needed
 // (Retained) and emits nothing twice (Checkpoint).
 type Stage struct {

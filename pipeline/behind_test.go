@@ -52,7 +52,7 @@ func TestRunnerSaysWhenAPartitionIsBehind(t *testing.T) {
 	}
 	pipelinetest.Produce(t, h.admin, recs...)
 	probe := &behindProbe{}
-	stop := start(t, h.runner(probe, pipeline.MaxBatch(30)))
+	stop := pipelinetest.Start(t, h.runner(probe, pipeline.MaxBatch(30)))
 	pipelinetest.WaitCommitted(t, h.admin, "smaint-relay", inTopic)
 	if err := stop(); err != nil {
 		t.Fatal(err)
@@ -107,7 +107,7 @@ func TestRunnerDrained(t *testing.T) {
 	pipelinetest.Produce(t, h.admin, recs...)
 	g := &gate{relay: newRelay(), open: make(chan struct{})}
 	r := h.runner(g)
-	start(t, r)
+	pipelinetest.Start(t, r)
 	ctx := pipelinetest.Context(t)
 	if drained, err := r.Drained(ctx); err != nil || drained {
 		t.Fatalf("drained %v (%v) with every record still to process", drained, err)
@@ -154,7 +154,7 @@ func TestRunnerSaysAPartitionWithAnOpenTransactionIsBehind(t *testing.T) {
 	h := newHarness(t, 1)
 	pipelinetest.Produce(t, h.admin, &kgo.Record{Topic: inTopic, Value: encode(t, reading(0))})
 	probe := &tickProbe{relay: newRelay()}
-	stop := start(t, h.runner(probe, pipeline.ExactlyOnce("probe-1")))
+	stop := pipelinetest.Start(t, h.runner(probe, pipeline.ExactlyOnce("probe-1")))
 	defer stop()
 	say := map[int32]string{0: "not asked", 1: "not behind", 2: "behind"}
 	wait := func(want int32) {

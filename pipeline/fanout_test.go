@@ -42,7 +42,7 @@ func TestFanoutKeepsPartsFailuresApart(t *testing.T) {
 	b := &relay{out: pipeline.NewOutput[*schemas.SensorReading]("out-b")}
 	b.failures.Store(2)    // its first two calls fail (after emitting)
 	b.batchPanics.Store(1) // and the third panics outside Each
-	stop := start(t, h.runner(fanout(t, pipeline.Part[schemas.SensorReading]{Name: "a", Stage: a},
+	stop := pipelinetest.Start(t, h.runner(fanout(t, pipeline.Part[schemas.SensorReading]{Name: "a", Stage: a},
 		pipeline.Part[schemas.SensorReading]{Name: "b", Stage: b})))
 	pipelinetest.WaitCommitted(t, h.admin, "smaint-relay", inTopic)
 	if err := stop(); err != nil {

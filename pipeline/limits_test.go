@@ -32,7 +32,7 @@ func bigReading(t *testing.T, i, n int) *kgo.Record {
 // stage goes on with the next records.
 func TestRunnerDeadLettersAnOutputTooLargeAndGoesOn(t *testing.T) {
 	h := newHarness(t, 1)
-	start(t, h.runner(newRelay(), pipeline.MaxRecordBytes(64<<10)))
+	pipelinetest.Start(t, h.runner(newRelay(), pipeline.MaxRecordBytes(64<<10)))
 	pipelinetest.Produce(t, h.admin, &kgo.Record{Topic: inTopic, Value: encode(t, reading(1))})
 	pipelinetest.Produce(t, h.admin, bigReading(t, 2, 200<<10))
 	pipelinetest.Produce(t, h.admin, &kgo.Record{Topic: inTopic, Value: encode(t, reading(3))})
@@ -63,7 +63,7 @@ func TestRunnerDeadLettersAnOutputTooLargeAndGoesOn(t *testing.T) {
 func TestRunnerDeadLettersWhatTheBrokersRefuse(t *testing.T) {
 	h := newHarness(t, 1)
 	pipelinetest.CreateTopic(t, h.admin, 1, outTopic)
-	stop := start(t, h.runner(newRelay()))
+	stop := pipelinetest.Start(t, h.runner(newRelay()))
 	pipelinetest.Produce(t, h.admin, &kgo.Record{Topic: inTopic, Value: encode(t, reading(1))})
 	pipelinetest.WaitCommitted(t, h.admin, "smaint-relay", inTopic)
 
@@ -111,7 +111,7 @@ func TestRunnerRefusesToStartWhenATopicTakesLess(t *testing.T) {
 		!strings.Contains(err.Error(), "--max-record-bytes") {
 		t.Fatalf("Run: %v", err)
 	}
-	stop := start(t, h.runner(newRelay(), pipeline.MaxRecordBytes(100000)))
+	stop := pipelinetest.Start(t, h.runner(newRelay(), pipeline.MaxRecordBytes(100000)))
 	pipelinetest.Produce(t, h.admin, &kgo.Record{Topic: inTopic, Value: encode(t, reading(1))})
 	pipelinetest.WaitCommitted(t, h.admin, "smaint-relay", inTopic)
 	if err := stop(); err != nil {
@@ -123,7 +123,7 @@ func TestRunnerRefusesToStartWhenATopicTakesLess(t *testing.T) {
 // large to decode must not make a dead letter too large to produce.
 func TestDeadLettersOfLargeInputsAreTruncated(t *testing.T) {
 	h := newHarness(t, 1)
-	start(t, h.runner(newRelay()))
+	pipelinetest.Start(t, h.runner(newRelay()))
 	garbage := make([]byte, 300<<10)
 	for i := range garbage {
 		garbage[i] = byte(rand.IntN(256))

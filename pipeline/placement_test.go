@@ -53,7 +53,7 @@ func TestEmitAtKeepsTheInputPartition(t *testing.T) {
 	s := &placing{pipeline.NewOutput[*schemas.SensorReading]("placed"), pipeline.NewOutput[*schemas.SensorReading]("narrow"),
 		pipeline.NewOutput[*schemas.SensorReading]("keyed")}
 	var logs pipelinetest.Logs
-	stop := start(t, h.runner(s, pipeline.WithLogger(slog.New(slog.NewJSONHandler(&logs, nil)))))
+	stop := pipelinetest.Start(t, h.runner(s, pipeline.WithLogger(slog.New(slog.NewJSONHandler(&logs, nil)))))
 	pipelinetest.Eventually(t, "outputs", func() bool {
 		return len(pipelinetest.ReadAll(t, h.addrs, "keyed")) == len(recs)
 	})

@@ -79,7 +79,7 @@ func TestRunnerRestoresStateAReplayCannot(t *testing.T) {
 	}
 	produce(0, 100)
 	first := newFirstSeen()
-	stop := start(t, h.runner(first, pipeline.ExactlyOnce("relay-tx")))
+	stop := pipelinetest.Start(t, h.runner(first, pipeline.ExactlyOnce("relay-tx")))
 	pipelinetest.WaitCommitted(t, h.admin, "smaint-relay", inTopic)
 	if err := stop(); err != nil {
 		t.Fatal(err)
@@ -89,7 +89,7 @@ func TestRunnerRestoresStateAReplayCannot(t *testing.T) {
 	}
 	produce(100, 200)
 	second := newFirstSeen()
-	stop = start(t, h.runner(second, pipeline.ExactlyOnce("relay-tx")))
+	stop = pipelinetest.Start(t, h.runner(second, pipeline.ExactlyOnce("relay-tx")))
 	pipelinetest.WaitCommitted(t, h.admin, "smaint-relay", inTopic)
 	if err := stop(); err != nil {
 		t.Fatal(err)

@@ -125,28 +125,6 @@ func (h *harness) runner(stage pipeline.Stage[schemas.SensorReading], opts ...pi
 	return r
 }
 
-// start runs r until the test ends or stop is called; stop returns Run's error.
-func start(t *testing.T, r interface{ Run(context.Context) error }) (stop func() error) {
-	ctx, cancel := context.WithCancel(context.Background())
-	errc := make(chan error, 1)
-	go func() { errc <- r.Run(ctx) }()
-	var once sync.Once
-	var err error
-	stop = func() error {
-		once.Do(func() {
-			cancel()
-			select {
-			case err = <-errc:
-			case <-time.After(time.Until(pipelinetest.Deadline(t))):
-				err = errors.New("Run did not return after cancel")
-			}
-		})
-		return err
-	}
-	t.Cleanup(func() { _ = stop() })
-	return stop
-}
-
 func TestRunnerRoutesOutputsAndDeadLetters(t *testing.T) {
 	h := newHarness(t, 3)
 	const good = 500
@@ -166,7 +144,7 @@ func TestRunnerRoutesOutputsAndDeadLetters(t *testing.T) {
 	)
 	pipelinetest.Produce(t, h.admin, recs...)
 
-	stop := start(t, h.runner(newRelay()))
+	stop := pipelinetest.Start(t, h.runner(newRelay()))
 	pipelinetest.WaitCommitted(t, h.admin, "smaint-relay", inTopic)
 	if err := stop(); err != nil {
 		t.Fatal(err)
@@ -240,7 +218,7 @@ func TestRunnerRetriesFailedBatchWithoutDuplicates(t *testing.T) {
 	}
 	s := newRelay()
 	s.failures.Store(3)
-	stop := start(t, h.runner(s))
+	stop := pipelinetest.Start(t, h.runner(s))
 	pipelinetest.WaitCommitted(t, h.admin, "smaint-relay", inTopic)
 	if err := stop(); err != nil {
 		t.Fatal(err)
@@ -257,7 +235,7 @@ func TestRunnerBatchPanicDeadLettersBatchAndGoesOn(t *testing.T) {
 	h := newHarness(t, 1)
 	s := newRelay()
 	s.batchPanics.Store(1)
-	stop := start(t, h.runner(s))
+	stop := pipelinetest.Start(t, h.runner(s))
 	pipelinetest.Produce(t, h.admin, &kgo.Record{Topic: inTopic, Value: encode(t, reading(1))})
 	pipelinetest.WaitCommitted(t, h.admin, "smaint-relay", inTopic)
 	pipelinetest.Produce(t, h.admin, &kgo.Record{Topic: inTopic, Value: encode(t, reading(2))})
@@ -316,7 +294,7 @@ func TestRunnerNeverCommitsPastRetained(t *testing.T) {
 		pipelinetest.Produce(t, h.admin, &kgo.Record{Topic: inTopic, Value: encode(t, reading(i))})
 	}
 	s := &holder{relay: newRelay(), oldest: map[pipeline.TopicPartition]int64{}}
-	stop := start(t, h.runner(s))
+	stop := pipelinetest.Start(t, h.runner(s))
 	// Everything is processed, but offset 0 is retained: nothing may be committed past it.
 	pipelinetest.Eventually(t, "the 10 outputs", func() bool { return len(pipelinetest.ReadAll(t, h.addrs, outTopic)) == 10 })
 	time.Sleep(300 * time.Millisecond) // several commit intervals, each committing what is marked
@@ -359,7 +337,7 @@ func (s *ticker) Tick(_ context.Context, _ time.Time, out *pipeline.Emitter) {
 func TestRunnerTicksWithoutInput(t *testing.T) {
 	h := newHarness(t, 1)
 	s := &ticker{relay: newRelay()}
-	stop := start(t, h.runner(s))
+	stop := pipelinetest.Start(t, h.runner(s))
 	pipelinetest.Eventually(t, "5 ticks", func() bool { return s.ticks.Load() >= 5 })
 	if err := stop(); err != nil {
 		t.Fatal(err)
@@ -395,7 +373,7 @@ func TestRunnerStopsOnPermanentProduceError(t *testing.T) {
 			pipelinetest.Produce(t, h.admin, &kgo.Record{Topic: inTopic, Value: encode(t, reading(1))})
 			r := h.runner(newRelay())
 			if !tc.stops {
-				start(t, r)
+				pipelinetest.Start(t, r)
 				pipelinetest.WaitCommitted(t, h.admin, "smaint-relay", inTopic)
 				dlq := pipelinetest.ReadAll(t, h.addrs, dlqTopic)
 				if len(dlq) != 1 || pipelinetest.Header(dlq[0], pipeline.HeaderErrorKind) != pipeline.KindRefused ||
@@ -487,7 +465,7 @@ func TestRunnerShutdownCommitsWhatItProcessed(t *testing.T) {
 		t.Fatalf("%d outputs produced but %d inputs committed", out, committed)
 	}
 	// A successor finishes the rest without repeating anything.
-	stop := start(t, h.runner(newRelay()))
+	stop := pipelinetest.Start(t, h.runner(newRelay()))
 	pipelinetest.WaitCommitted(t, h.admin, "smaint-relay", inTopic)
 	if err := stop(); err != nil {
 		t.Fatal(err)
@@ -501,8 +479,8 @@ func TestRunnerShutdownCommitsWhatItProcessed(t *testing.T) {
 // the survivor neither loses nor repeats input.
 func TestRunnerRebalanceHandsOverCleanly(t *testing.T) {
 	h := newHarness(t, 6)
-	stopA := start(t, h.runner(newRelay()))
-	stopB := start(t, h.runner(newRelay()))
+	stopA := pipelinetest.Start(t, h.runner(newRelay()))
+	stopB := pipelinetest.Start(t, h.runner(newRelay()))
 	var recs []*kgo.Record
 	for i := range 6000 {
 		recs = append(recs, &kgo.Record{Topic: inTopic, Key: []byte(strconv.Itoa(i % 50)), Value: encode(t, reading(i))})
@@ -584,7 +562,7 @@ func TestRunnerCommitsCheckpointsWithOffsets(t *testing.T) {
 	}
 	produce(0, 300)
 	first := newCounter()
-	stop := start(t, h.runner(first))
+	stop := pipelinetest.Start(t, h.runner(first))
 	pipelinetest.WaitCommitted(t, h.admin, "smaint-relay", inTopic)
 	if err := stop(); err != nil {
 		t.Fatal(err)
@@ -596,7 +574,7 @@ func TestRunnerCommitsCheckpointsWithOffsets(t *testing.T) {
 	}
 	produce(300, 450)
 	second := newCounter()
-	stop = start(t, h.runner(second))
+	stop = pipelinetest.Start(t, h.runner(second))
 	pipelinetest.WaitCommitted(t, h.admin, "smaint-relay", inTopic)
 	if err := stop(); err != nil {
 		t.Fatal(err)

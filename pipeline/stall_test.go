@@ -37,7 +37,7 @@ func TestRunnerReportsAStall(t *testing.T) {
 	h := newHarness(t, 1)
 	health := pipeline.NewHealth()
 	st := &blocker{relay: newRelay(), release: make(chan struct{})}
-	start(t, h.runner(st, pipeline.StallAfter(200*time.Millisecond), pipeline.WithHealth(health)))
+	pipelinetest.Start(t, h.runner(st, pipeline.StallAfter(200*time.Millisecond), pipeline.WithHealth(health)))
 	pipelinetest.Produce(t, h.admin, &kgo.Record{Topic: inTopic, Value: encode(t, reading(1))})
 
 	stage := func() pipeline.ComponentStatus {
@@ -112,7 +112,7 @@ func TestShutdownLetsTheBatchUnderWayFinish(t *testing.T) {
 // a rolling update's new pods do not wait out the session timeout.
 func TestRunnerJoinsAsAStaticMember(t *testing.T) {
 	h := newHarness(t, 1)
-	stop := start(t, h.runner(newRelay(), pipeline.StaticMember("pod-7"), pipeline.SessionTimeout(20*time.Second)))
+	stop := pipelinetest.Start(t, h.runner(newRelay(), pipeline.StaticMember("pod-7"), pipeline.SessionTimeout(20*time.Second)))
 	pipelinetest.Produce(t, h.admin, &kgo.Record{Topic: inTopic, Value: encode(t, reading(1))})
 	pipelinetest.WaitCommitted(t, h.admin, "smaint-relay", inTopic)
 	groups, err := kadm.NewClient(h.admin).DescribeGroups(pipelinetest.Context(t), "smaint-relay")

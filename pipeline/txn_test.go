@@ -106,7 +106,7 @@ func produceReadings(t *testing.T, h *harness, from, to int) {
 func TestExactlyOnceCommitsOutputsWithOffsetsAndCheckpoints(t *testing.T) {
 	h := newHarness(t, 3)
 	produceReadings(t, h, 0, 600)
-	stop := start(t, h.runner(newNumberer(), pipeline.ExactlyOnce("test-1")))
+	stop := pipelinetest.Start(t, h.runner(newNumberer(), pipeline.ExactlyOnce("test-1")))
 	pipelinetest.WaitCommitted(t, h.admin, "smaint-relay", inTopic)
 	if err := stop(); err != nil {
 		t.Fatal(err)
@@ -118,7 +118,7 @@ func TestExactlyOnceCommitsOutputsWithOffsetsAndCheckpoints(t *testing.T) {
 
 	// A second run resumes from the committed offsets and checkpoints.
 	produceReadings(t, h, 600, 900)
-	stop = start(t, h.runner(newNumberer(), pipeline.ExactlyOnce("test-1")))
+	stop = pipelinetest.Start(t, h.runner(newNumberer(), pipeline.ExactlyOnce("test-1")))
 	pipelinetest.WaitCommitted(t, h.admin, "smaint-relay", inTopic)
 	if err := stop(); err != nil {
 		t.Fatal(err)
@@ -145,7 +145,7 @@ func TestExactlyOnceAbortsAndRewindsWhenACommitFails(t *testing.T) {
 		resp.ErrorCode = kerr.TransactionAbortable.Code
 		return resp, nil, true
 	})
-	stop := start(t, h.runner(newNumberer(), pipeline.ExactlyOnce("test-1")))
+	stop := pipelinetest.Start(t, h.runner(newNumberer(), pipeline.ExactlyOnce("test-1")))
 	pipelinetest.WaitCommitted(t, h.admin, "smaint-relay", inTopic)
 	produceReadings(t, h, 300, 500)
 	pipelinetest.WaitCommitted(t, h.admin, "smaint-relay", inTopic)

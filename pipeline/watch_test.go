@@ -35,7 +35,7 @@ func TestWatcherReadsEveryRecordFromTheStart(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	stop := start(t, w)
+	stop := pipelinetest.Start(t, w)
 	ctx := context.Background()
 	for {
 		caught, err := w.CaughtUp(ctx)

@@ -45,14 +45,11 @@ func startSink(t *testing.T, c *kfake.Cluster, pool *pgxpool.Pool, group string,
 	if err != nil {
 		t.Fatal(err)
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- r.Run(ctx) }()
+	run := pipelinetest.Start(t, r)
 	var once sync.Once
 	stop = func() {
 		once.Do(func() {
-			cancel()
-			if err := <-done; err != nil {
+			if err := run(); err != nil {
 				t.Errorf("runner: %v", err)
 			}
 		})

@@ -10,6 +10,7 @@ import (
 	"os/exec"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -134,24 +135,14 @@ func cleanIDs(t testing.TB, addrs []string) map[string]int {
 }
 
 func runUntil(t *testing.T, r *pipeline.Runner[schemas.SensorReading]) (stop func()) {
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- r.Run(ctx) }()
-	stopped := false
+	run := pipelinetest.Start(t, r)
+	var once sync.Once
 	stop = func() {
-		if stopped {
-			return
-		}
-		stopped = true
-		cancel()
-		select {
-		case err := <-done:
-			if err != nil {
+		once.Do(func() {
+			if err := run(); err != nil {
 				t.Errorf("Run: %v", err)
 			}
-		case <-time.After(time.Until(pipelinetest.Deadline(t))):
-			t.Error("Run did not return after cancel")
-		}
+		})
 	}
 	t.Cleanup(stop)
 	return stop

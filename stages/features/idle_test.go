@@ -78,12 +78,9 @@ func TestBacklogIsNeverIdle(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	rctx, stop := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- r.Run(rctx) }()
+	stop := pipelinetest.Start(t, r)
 	pipelinetest.WaitCommitted(t, cl, "smaint-features", "clean")
-	stop()
-	if err := <-done; err != nil {
+	if err := stop(); err != nil {
 		t.Fatal(err)
 	}
 
@@ -165,16 +162,7 @@ func newUpstream(t *testing.T, rs []schemas.SensorReading, clk pipeline.Clock, i
 	if err != nil {
 		t.Fatal(err)
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- r.Run(ctx) }()
-	var once sync.Once
-	var err2 error
-	u.stop = func() error {
-		once.Do(func() { cancel(); err2 = <-done })
-		return err2
-	}
-	t.Cleanup(func() { _ = u.stop() })
+	u.stop = pipelinetest.Start(t, r)
 	return u
 }
 

@@ -91,6 +91,7 @@ func scoreFlags(fs *flagSet, set *settings) {
 	fs.StringVar(&c.Detector, "detector", c.Detector, "detector for the sensor types without a model: robust (windows against how the sensor's windows vary) or adaptive (the earlier one, kept to compare)")
 	fs.Float64Var(&set.deviation, "deviation", 0, fmt.Sprintf("deviation that scores 0.5: robust, in the sensor's robust spreads between windows (default %g); adaptive, in its typical within-window spreads (default %g)", c.Robust.Z0, c.Adaptive.Z0))
 	fs.Float64Var(&c.Robust.Noise, "noise-floor", c.Robust.Noise, "robust: a window mean must also move by this many typical within-window standard deviations to score 0.5")
+	fs.Float64Var(&c.Robust.StepNoise, "noise-floor-step", c.Robust.StepNoise, "robust: the noise floor instead for a change that came at once (most of it within one window length), and for the incident's windows after it")
 	fs.IntVar(&c.Robust.History, "baseline-windows", c.Robust.History, "robust: each sensor's baseline is its last this many normal windows")
 	fs.DurationVar(&c.Robust.Season, "baseline-season", c.Robust.Season, "robust: period of the cycle learnt for each sensor (0: none); once learnt (two whole periods) and standing out of the noise, a window is judged against the same phase of it")
 }

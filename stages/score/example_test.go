@@ -61,5 +61,5 @@ func ExampleRobust() {
 	fmt.Printf("off it:       score %.2f, %+.0f robust spreads from the recent median\n", v.Score, v.Deviations["mean"])
 	// Output:
 	// on the cycle: score 0.00
-	// off it:       score 0.86, -13 robust spreads from the recent median
+	// off it:       score 0.83, -13 robust spreads from the recent median
 }

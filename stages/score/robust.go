@@ -19,7 +19,7 @@ type RobustConfig struct {
 	History int // windows per sensor in the baseline (default 60)
 	WarmUp  int // windows seen before a sensor is scored (default 10)
 	// Z0 is the deviation, in robust standard deviations of the feature
-	// between windows, that scores 0.5 (default 8).
+	// between windows, that scores 0.5 (default 8.5).
 	Z0 float64
 	// Noise: a window's mean must also move by this many of the sensor's
 	// typical within-window standard deviations to score 0.5 (default 2.5),
@@ -27,6 +27,14 @@ type RobustConfig struct {
 	// drift, a daily cycle) is not an anomaly however steady the means
 	// between windows are.
 	Noise float64
+	// StepNoise replaces Noise for a change that came at once (default
+	// 1.5): one where the window's mean moved by at least half its
+	// deviation from the baseline since the window that ended as it began.
+	// A level that crept away over many windows is drift's to report; a
+	// step of the same size, which no calibration drift or cycle makes,
+	// is an anomaly. The lower floor holds for the windows of the incident
+	// that follow, as long as each is anomalous.
+	StepNoise float64
 	// SpreadChange: a window's standard deviation must also change by this
 	// share of its typical value to score 0.5 (default 0.5).
 	SpreadChange float64
@@ -64,8 +72,9 @@ func (c RobustConfig) WithDefaults() RobustConfig {
 	if c.Season == 0 {
 		c.Season = 24 * time.Hour
 	}
-	deff(&c.Z0, 8)
+	deff(&c.Z0, 8.5)
 	deff(&c.Noise, 2.5)
+	deff(&c.StepNoise, 1.5)
 	deff(&c.SpreadChange, 0.5)
 	deff(&c.Steepness, 4)
 	return c
@@ -78,7 +87,7 @@ func (c RobustConfig) Validate() error {
 		return fmt.Errorf("robust detector: history %d (want 3-100000)", c.History)
 	case c.WarmUp < 0 || c.MaxFrozen < 0 || c.MaxSensors < 1:
 		return fmt.Errorf("robust detector: negative warm-up, frozen or sensors")
-	case !(c.Z0 > 0) || !(c.Noise > 0) || !(c.SpreadChange > 0) || !(c.Steepness > 0):
+	case !(c.Z0 > 0) || !(c.Noise > 0) || !(c.StepNoise > 0) || !(c.SpreadChange > 0) || !(c.Steepness > 0):
 		return fmt.Errorf("robust detector: deviation, noise, spread change and steepness must be positive")
 	case cycle.Validate(c.Season, c.Slots) != nil:
 		return fmt.Errorf("robust detector: season: %v", cycle.Validate(c.Season, c.Slots))
@@ -147,6 +156,8 @@ type robustSensor struct {
 	seen     int
 	frozen   []window
 	lastSeen int64
+	recent   []window // the last windows whatever their verdict, oldest first
+	stepped  bool     // the anomalous windows since the last normal one began with a step
 	hops
 }
 
@@ -175,7 +186,7 @@ func (r *Robust) Name() string { return "robust" }
 // Version implements Detector: the parameters that shape scores.
 func (r *Robust) Version() string {
 	c := r.cfg
-	v := fmt.Sprintf("robust-h%d-w%d-z%g-n%g-s%g", c.History, c.WarmUp, c.Z0, c.Noise, c.SpreadChange)
+	v := fmt.Sprintf("robust-h%d-w%d-z%g-n%g-t%g-s%g", c.History, c.WarmUp, c.Z0, c.Noise, c.StepNoise, c.SpreadChange)
 	if r.cyc.On() {
 		v += fmt.Sprintf("-c%gh%d", c.Season.Hours(), c.Slots)
 	}
@@ -195,6 +206,8 @@ func (r *Robust) Score(fv *schemas.FeatureVector) Verdict {
 	r.overlap = max(r.overlap, b.observe(fv))
 	r.advanceCycle(b, fv)
 	history := r.cfg.History * b.overlap
+	prev, hasPrev := b.before(fv)
+	b.remember(fv)
 	if b.seen < r.cfg.WarmUp*b.overlap || len(b.mean) < 3 {
 		b.push(fv, history)
 		b.seen++
@@ -207,7 +220,7 @@ func (r *Robust) Score(fv *schemas.FeatureVector) Verdict {
 	if fv.Count >= sparseReadings {
 		stdMed, stdScale = r.robustStats(b.std, b.count)
 	}
-	zMean, dMean, cyc := r.level(b, fv, stdMed)
+	zMean, dMean, cyc, stepped := r.level(b, fv, stdMed, prev, hasPrev)
 	zStd, dStd, spread := r.spread(fv, stdMed, stdScale)
 	z := max(zMean, zStd)
 	a := r.cfg.Steepness
@@ -236,6 +249,7 @@ func (r *Robust) Score(fv *schemas.FeatureVector) Verdict {
 
 	anomalous := r.verdict(b, fv, s >= r.threshold(fv.SensorType))
 	r.mark(b, fv, anomalous)
+	b.stepped = anomalous && stepped
 	switch {
 	case !anomalous:
 		b.frozen = b.frozen[:0]
@@ -245,6 +259,7 @@ func (r *Robust) Score(fv *schemas.FeatureVector) Verdict {
 	default: // anomalous for MaxFrozen windows in a row: the new normal
 		b.restart(append(b.frozen, windowOf(fv)), history)
 		b.frozen = b.frozen[:0]
+		b.stepped = false
 	}
 	return Verdict{Score: s, Shares: shares, Deviations: devs, OK: true, Cycle: cyc}
 }
@@ -254,9 +269,10 @@ func (r *Robust) Score(fv *schemas.FeatureVector) Verdict {
 // 0.5) and its signed between-window z. noise is the typical
 // within-window standard deviation, NaN when the window or the baseline
 // has too few readings to say. cyc is set when the comparison was with the
-// same phase of the sensor's cycle.
-func (r *Robust) level(b *robustSensor, fv *schemas.FeatureVector, noise float64) (z, signed float64, cyc bool) {
-	means, mean := b.mean, fv.Mean
+// same phase of the sensor's cycle. prev, if ok, is the window that ended
+// as fv began; stepped is set when the floor was StepNoise's.
+func (r *Robust) level(b *robustSensor, fv *schemas.FeatureVector, noise float64, prev window, ok bool) (z, signed float64, cyc, stepped bool) {
+	means, mean, prevMean := b.mean, fv.Mean, prev.mean
 	if cyc = r.cyc.Usable(b.cycle); cyc { // against the same phase of the cycle
 		half := fv.WindowEnd.Sub(fv.WindowStart) / 2
 		r.des = r.des[:0]
@@ -264,15 +280,21 @@ func (r *Robust) level(b *robustSensor, fv *schemas.FeatureVector, noise float64
 			r.des = append(r.des, m-r.cyc.At(b.cycle, time.UnixMicro(b.start[i]).Add(half)))
 		}
 		means, mean = r.des, mean-r.cyc.At(b.cycle, fv.WindowStart.Add(half))
+		prevMean -= r.cyc.At(b.cycle, time.UnixMicro(prev.start).Add(half))
 	}
 	med, scale := r.robustStats(means, nil)
 	d := mean - med
 	signed = d / scale
 	z = math.Abs(signed)
 	if noise > 0 {
-		z = math.Min(z, math.Abs(d)/(r.cfg.Noise*noise)*r.cfg.Z0)
+		floor := r.cfg.Noise
+		// A step: most of the deviation arose within one window length.
+		if stepped = b.stepped || ok && (mean-prevMean)/d >= 0.5; stepped {
+			floor = r.cfg.StepNoise
+		}
+		z = math.Min(z, math.Abs(d)/(floor*noise)*r.cfg.Z0)
 	}
-	return z, signed, cyc
+	return z, signed, cyc, stepped
 }
 
 // spread is level's counterpart for the standard deviation, whose
@@ -282,7 +304,7 @@ func (r *Robust) spread(fv *schemas.FeatureVector, med, scale float64) (z, signe
 	if math.IsNaN(med) {
 		return 0, 0, false
 	}
-	d := fv.Std - med
+	d := spreadOf(fv) - med
 	signed = d / scale
 	z = math.Abs(signed)
 	if med > 0 {
@@ -322,7 +344,29 @@ func (r *Robust) robustStats(xs []float64, counts []int64) (med, scale float64) 
 }
 
 func windowOf(fv *schemas.FeatureVector) window {
-	return window{fv.Mean, fv.Std, fv.Count, fv.WindowStart.UnixMicro()}
+	return window{fv.Mean, spreadOf(fv), fv.Count, fv.WindowStart.UnixMicro()}
+}
+
+// spreadOf is the standard deviation of fv's readings but the one
+// farthest from their mean (its minimum or maximum), so that a one-reading
+// glitch does not make a window's spread anomalous; a change in spread
+// that many readings show still does. Windows of sparseReadings or fewer
+// readings, and vectors whose minimum and maximum do not fit their mean
+// and standard deviation, keep their standard deviation.
+func spreadOf(fv *schemas.FeatureVector) float64 {
+	if fv.Count <= sparseReadings || !(fv.Min <= fv.Mean && fv.Mean <= fv.Max) {
+		return fv.Std
+	}
+	n := float64(fv.Count)
+	x := max(fv.Max-fv.Mean, fv.Mean-fv.Min)
+	// Removing x from n readings takes (x-mean)²·n/(n-1) from the sum of
+	// squared deviations.
+	all := fv.Std * fv.Std * (n - 1)
+	ss := all - x*x*n/(n-1)
+	if ss < -1e-9*all {
+		return fv.Std
+	}
+	return math.Sqrt(max(ss, 0) / (n - 2))
 }
 
 func (b *robustSensor) push(fv *schemas.FeatureVector, history int) {
@@ -339,6 +383,28 @@ func (b *robustSensor) add(w window, history int) {
 	}
 	b.mean[b.next], b.std[b.next], b.count[b.next], b.start[b.next] = w.mean, w.std, w.count, w.start
 	b.next = (b.next + 1) % history
+}
+
+// remember keeps fv's window among the sensor's recent ones, as many as
+// cover two window lengths.
+func (b *robustSensor) remember(fv *schemas.FeatureVector) {
+	if keep := 2*max(b.overlap, 1) + 2; len(b.recent) >= keep {
+		b.recent = append(b.recent[:0], b.recent[len(b.recent)-keep+1:]...)
+	}
+	b.recent = append(b.recent, windowOf(fv))
+}
+
+// before returns the latest recent window that ended by the time fv's
+// began (its length taken to be fv's), and false if none is recent.
+func (b *robustSensor) before(fv *schemas.FeatureVector) (window, bool) {
+	length := fv.WindowEnd.Sub(fv.WindowStart).Microseconds()
+	start := fv.WindowStart.UnixMicro()
+	for i := len(b.recent) - 1; i >= 0; i-- {
+		if w := b.recent[i]; w.start+length <= start {
+			return w, w.start+2*length > start
+		}
+	}
+	return window{}, false
 }
 
 // restart makes ws, the windows since a lasting change began, the whole

@@ -1,6 +1,7 @@
 package score
 
 import (
+	"fmt"
 	"math"
 	"math/rand/v2"
 	"slices"
@@ -148,43 +149,91 @@ func TestRobustScoresAreTheSameInEveryUnit(t *testing.T) {
 	}
 }
 
-func TestRobustFindsShiftsAndWearButNotSmallDrift(t *testing.T) {
-	rng := rand.New(rand.NewPCG(3, 4))
-	const noise = 0.3 // within-window standard deviation
+// windowsOf cuts readings, one a second from t0, into windows of length
+// size that start every hop, as the features stage does.
+func windowsOf(sensor string, xs []float64, size, hop time.Duration) []*schemas.FeatureVector {
+	t0 := time.Unix(1.7e9, 0)
+	var out []*schemas.FeatureVector
+	per, step := int(size/time.Second), int(hop/time.Second)
+	for i := 0; i+per <= len(xs); i += step {
+		w := xs[i : i+per]
+		var sum, ss float64
+		for _, x := range w {
+			sum += x
+		}
+		mean := sum / float64(per)
+		for _, x := range w {
+			ss += (x - mean) * (x - mean)
+		}
+		start := t0.Add(time.Duration(i) * time.Second)
+		out = append(out, &schemas.FeatureVector{SensorID: sensor, SensorType: "generic", WindowStart: start, WindowEnd: start.Add(size),
+			Count: int64(per), Mean: mean, Std: math.Sqrt(ss / float64(per-1)), Min: slices.Min(w), Max: slices.Max(w)})
+	}
+	return out
+}
+
+// What moves a window's level or spread far enough, and how, decides an
+// anomaly: a step (most of the move within one window length) needs
+// StepNoise typical noise spreads, a creep as far as a calibration drift
+// goes needs Noise, a change of spread many readings show counts and a
+// one-reading glitch does not. The same holds with hopping windows.
+func TestRobustFindsStepsAndWearButNotCreepOrGlitches(t *testing.T) {
+	const noise, at = 0.3, 2400 // within-window spread; the change starts 40 minutes in
 	tests := []struct {
 		name    string
-		shift   float64 // level change from window 40 on, in noise units
-		spread  float64 // factor on the within-window std from window 40 on
+		change  func(sec int, x float64) float64 // a reading at second sec ≥ at, of normal value x (mean 10)
 		anomaly bool
 		feature string
 	}{
-		{"step of 5 noise", 5, 1, true, "mean"},
-		{"step of 1.5 noise (a calibration drift)", 1.5, 1, false, ""},
-		{"std doubles (wear)", 0, 2, true, "std"},
-		{"std up 20%", 0, 1.2, false, ""},
-		{"std to nothing (stuck)", 0, 0, true, "std"},
+		{"step of 5 noise", func(_ int, x float64) float64 { return x + 5*noise }, true, "mean"},
+		{"step of 2 noise", func(_ int, x float64) float64 { return x + 2*noise }, true, "mean"},
+		{"step of 1 noise", func(_ int, x float64) float64 { return x + noise }, false, ""},
+		{"creep of 2 noise over 10 minutes (a calibration drift)", nil, false, ""},
+		{"std doubles (wear)", func(_ int, x float64) float64 { return 10 + 2*(x-10) }, true, "std"},
+		{"std up 20%", func(_ int, x float64) float64 { return 10 + 1.2*(x-10) }, false, ""},
+		{"std to nothing (stuck)", func(int, float64) float64 { return 10 }, true, "std"},
+		{"one glitch of 15 noise", func(sec int, x float64) float64 {
+			if sec == at+30 {
+				return x - 15*noise
+			}
+			return x
+		}, false, ""},
+		{"a glitch of 15 noise every 15 s", func(sec int, x float64) float64 {
+			if sec%15 == 0 {
+				return x - 15*noise
+			}
+			return x
+		}, true, "std"},
 	}
-	for _, tc := range tests {
-		t.Run(tc.name, func(t *testing.T) {
-			r := NewRobust(RobustConfig{}, half)
-			t0 := time.Unix(1.7e9, 0)
-			var v Verdict
-			for i := range 45 {
-				mean, std := 10+noise/math.Sqrt(60)*rng.NormFloat64(), noise*(1+0.03*rng.NormFloat64())
-				if i >= 40 {
-					mean += tc.shift * noise
-					std *= tc.spread
+	for _, hop := range []time.Duration{time.Minute, 20 * time.Second} {
+		for _, tc := range tests {
+			t.Run(fmt.Sprintf("%s, a window every %v", tc.name, hop), func(t *testing.T) {
+				rng := rand.New(rand.NewPCG(3, 4))
+				xs := make([]float64, at+5*60)
+				for sec := range xs {
+					xs[sec] = 10 + noise*rng.NormFloat64()
+					switch {
+					case tc.change == nil && sec >= at-10*60: // the creep, then its level
+						xs[sec] += 2 * noise * math.Min(1, float64(sec-(at-10*60))/(10*60))
+					case tc.change != nil && sec >= at:
+						xs[sec] = tc.change(sec, xs[sec])
+					}
 				}
-				v = r.Score(&schemas.FeatureVector{SensorID: "s", WindowStart: t0.Add(time.Duration(i) * time.Minute),
-					WindowEnd: t0.Add(time.Duration(i+1) * time.Minute), Count: 60, Mean: mean, Std: std})
-			}
-			if got := v.Score >= 0.5; got != tc.anomaly {
-				t.Fatalf("score %.3f (deviations %v), anomalous %v, want %v", v.Score, v.Deviations, got, tc.anomaly)
-			}
-			if tc.anomaly && v.Shares[tc.feature] < 0.5 {
-				t.Fatalf("shares %v, want %s to lead", v.Shares, tc.feature)
-			}
-		})
+				r := NewRobust(RobustConfig{}, half)
+				for _, fv := range windowsOf("s", xs, time.Minute, hop) {
+					v := r.Score(fv)
+					after := !fv.WindowStart.Before(time.Unix(1.7e9+at, 0))
+					switch got := v.Score >= 0.5; {
+					case tc.anomaly && after && !got:
+						t.Fatalf("window at %v, after the change: score %.3f (deviations %v), want anomalous", fv.WindowStart.Sub(time.Unix(1.7e9, 0)), v.Score, v.Deviations)
+					case tc.anomaly && after && v.Shares[tc.feature] < 0.5:
+						t.Fatalf("window at %v: shares %v, want %s to lead", fv.WindowStart.Sub(time.Unix(1.7e9, 0)), v.Shares, tc.feature)
+					case !tc.anomaly && got:
+						t.Fatalf("window at %v: score %.3f (deviations %v), want normal", fv.WindowStart.Sub(time.Unix(1.7e9, 0)), v.Score, v.Deviations)
+					}
+				}
+			})
+		}
 	}
 }
 
@@ -278,6 +327,7 @@ func TestRobustConfigValidate(t *testing.T) {
 		{"history too short", RobustConfig{History: 2}, false},
 		{"negative deviation", RobustConfig{Z0: -1}, false},
 		{"negative noise", RobustConfig{Noise: -1}, false},
+		{"negative step noise", RobustConfig{StepNoise: -1}, false},
 		{"negative warm-up", RobustConfig{WarmUp: -1}, false},
 	}
 	for _, tc := range tests {

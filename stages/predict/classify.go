@@ -2,6 +2,7 @@ package predict
 
 import (
 	"fmt"
+	"math"
 	"math/rand/v2"
 	"slices"
 	"strconv"
@@ -31,7 +32,7 @@ func (t Table) Numeric(c int) bool {
 // Classifier gives, for a row of inputs, the probability of each label
 // (the failure class, and each failure mode). Inputs that held anything
 // but numbers in training are categories, coded by their sorted levels
-// (unknown levels code as -1); numeric inputs also enter as every pair's
+// (unknown levels code as NaN, which the trees stop at: see Booster.Raw); numeric inputs also enter as every pair's
 // product and difference, which a tree's axis-aligned splits cannot form
 // (power is torque times speed; heat dissipation a difference of two
 // temperatures). It is read-only once trained, safe for concurrent use,
@@ -147,12 +148,12 @@ func (c *Classifier) row(r []string, idx []int) ([]float64, error) {
 }
 
 // code is the code of category level of input in: its index among the
-// sorted levels, -1 when training never saw it.
+// sorted levels, NaN when training never saw it.
 func (c *Classifier) code(in, level string) float64 {
 	if i, ok := slices.BinarySearch(c.Categories[in], level); ok {
 		return float64(i)
 	}
-	return -1
+	return math.NaN()
 }
 
 // expand appends to x, one value per input, the products and
@@ -174,7 +175,7 @@ func (c *Classifier) expand(x []float64) []float64 {
 
 // Vector is the model's features for inputs given by name: the numeric
 // ones from num, the categories from cat (a missing or unseen level codes
-// as -1, as in Predict). missing lists the numeric inputs num lacks; x is
+// as NaN, as in Predict). missing lists the numeric inputs num lacks; x is
 // nil then.
 func (c *Classifier) Vector(num map[string]float64, cat map[string]string) (x []float64, missing []string) {
 	x = make([]float64, len(c.Inputs), len(c.Features))

@@ -120,14 +120,21 @@ type Node struct {
 }
 
 // Raw is the model's raw output for row x: the regression value, or the
-// log-odds for Logistic.
+// log-odds for Logistic. A NaN in x (an unknown value, such as a category
+// level training never saw) ends the row's path through a tree at the
+// first split on it, which then gives its own value: the step fitted to
+// every training row that reached it, on either side.
 func (b *Booster) Raw(x []float64) float64 {
 	s := b.Base
 	for i := range b.Trees {
 		nodes := b.Trees[i].Nodes
 		n := 0
 		for nodes[n].Left != 0 {
-			if x[nodes[n].Feature] <= nodes[n].Threshold {
+			v := x[nodes[n].Feature]
+			if v != v { // NaN: the branch is unknown, so the node's own value
+				break
+			}
+			if v <= nodes[n].Threshold {
 				n = nodes[n].Left
 			} else {
 				n = nodes[n].Right
@@ -141,7 +148,8 @@ func (b *Booster) Raw(x []float64) float64 {
 // Contributions splits Raw(x) among the features (Saabas' method): along
 // x's path through each tree, the change in node value at every split is
 // credited to the split's feature. Raw(x) is bias plus the sum of the
-// contributions, in Raw's units (log-odds for Logistic).
+// contributions, in Raw's units (log-odds for Logistic). A path stops at
+// a NaN as in Raw.
 func (b *Booster) Contributions(x []float64) (bias float64, contrib []float64) {
 	contrib = make([]float64, len(b.Gain))
 	bias = b.Base
@@ -150,8 +158,12 @@ func (b *Booster) Contributions(x []float64) (bias float64, contrib []float64) {
 		bias += nodes[0].Value
 		n := 0
 		for nodes[n].Left != 0 {
+			v := x[nodes[n].Feature]
+			if v != v {
+				break
+			}
 			next := nodes[n].Right
-			if x[nodes[n].Feature] <= nodes[n].Threshold {
+			if v <= nodes[n].Threshold {
 				next = nodes[n].Left
 			}
 			contrib[nodes[n].Feature] += nodes[next].Value - nodes[n].Value
@@ -186,6 +198,11 @@ func Boost(X [][]float64, y []float64, cfg BoostConfig) (*Booster, error) {
 	for i, x := range X {
 		if len(x) != nf {
 			return nil, fmt.Errorf("%w: row %d has %d features, row 0 has %d", ErrConfig, i, len(x), nf)
+		}
+		for f, v := range x {
+			if math.IsNaN(v) || math.IsInf(v, 0) {
+				return nil, fmt.Errorf("%w: row %d, feature %d is %v: training needs every value", ErrConfig, i, f, v)
+			}
 		}
 	}
 	edges, codes := binAll(X, cfg.Bins)

@@ -114,6 +114,8 @@ func TestBoostRefusesBadInput(t *testing.T) {
 		{X[:5], y[:5], BoostConfig{}},
 		{X, y[:10], BoostConfig{}},
 		{append([][]float64{{1, 2}}, X[1:]...), y, BoostConfig{}},
+		{append([][]float64{{math.NaN()}}, X[1:]...), y, BoostConfig{}},
+		{append([][]float64{{math.Inf(1)}}, X[1:]...), y, BoostConfig{}},
 	} {
 		if _, err := Boost(tc.X, tc.y, tc.cfg); !errors.Is(err, ErrConfig) {
 			t.Errorf("%+v, %d rows: %v", tc.cfg, len(tc.X), err)

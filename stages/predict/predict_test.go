@@ -129,3 +129,45 @@ func TestClassifierLearnsInteractionsAndCategories(t *testing.T) {
 		t.Errorf("a label that is not a number: %v", err)
 	}
 }
+
+// A category level training never saw is not taken for any level it did:
+// the trees give, at their splits on it, what every training row there
+// averaged. Here the first sorted level fails nine times in ten and the
+// other once, so an unseen level lies between them.
+func TestClassifierAveragesAnUnseenCategory(t *testing.T) {
+	rng := rand.New(rand.NewPCG(5, 5))
+	tab := Table{Header: []string{"kind", "a", "failed"}}
+	for range 2000 {
+		kind, a := []string{"H", "L"}[rng.IntN(2)], rng.Float64()
+		failed := "0"
+		if (kind == "H") == (rng.Float64() < 0.9) {
+			failed = "1"
+		}
+		tab.Rows = append(tab.Rows, []string{kind, fmt.Sprint(a), failed})
+	}
+	c, err := TrainClassifier(tab, []string{"kind", "a"}, []string{"failed"}, BoostConfig{Seed: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := map[string]float64{}
+	for _, kind := range []string{"H", "L", "unseen"} {
+		got, err := c.Predict(tab.Header, []string{kind, "0.5", ""})
+		if err != nil {
+			t.Fatal(err)
+		}
+		p[kind] = got[0]
+	}
+	if !(p["L"]+0.2 < p["unseen"] && p["unseen"] < p["H"]-0.2) {
+		t.Fatalf("probabilities %v: want the unseen level well between L and H", p)
+	}
+	// The drivers still add up to the model's output.
+	x, _ := c.Vector(map[string]float64{"a": 0.5}, map[string]string{"kind": "unseen"})
+	bias, contrib := c.Models[0].Contributions(x)
+	sum := bias
+	for _, v := range contrib {
+		sum += v
+	}
+	if raw := c.Models[0].Raw(x); math.Abs(sum-raw) > 1e-9 {
+		t.Fatalf("contributions add up to %g, Raw is %g", sum, raw)
+	}
+}

@@ -377,7 +377,7 @@ func TestTrainBadCommandLines(t *testing.T) {
 		{[]string{"--csv", csvPath, "--models", "s4://bucket"}, 2, `scheme "s4" not supported`},
 		{[]string{"--csv", csvPath, "--models", "file:///tmp/x", "--contamination", "0.7"}, 2, "contamination 0.7"},
 		{[]string{"--csv", csvPath, "--models", "file://" + dir, "--type", "pressure"}, 1, "no feature window of 3 or more readings"},
-		{[]string{"--csv", oneWindow, "--models", "file://" + dir, "--type", "pressure"}, 1, "1 rows, need at least 16"},
+		{[]string{"--csv", oneWindow, "--models", "file://" + dir, "--type", "pressure"}, 1, "no sensor of type pressure has 5 windows to centre on"},
 	}
 	for _, tc := range tests {
 		t.Run(strings.Join(tc.args, " "), func(t *testing.T) {

@@ -112,6 +112,8 @@ func retrainFlags(fs *flagSet, set *settings) {
 	fs.Float64Var(&c.Holdout, "train-holdout", c.Holdout, "retrain: share of those windows held out to judge the candidate and the current version")
 	fs.Float64Var(&c.Tolerance, "train-tolerance", c.Tolerance, "retrain: how much higher than the current version's the candidate's false-alert rate on the held-out windows may be")
 	fs.Float64Var(&c.MaxFalseAlerts, "train-max-false", c.MaxFalseAlerts, "retrain: the most of the held-out windows a candidate may flag; one that flags more is rejected")
+	fs.Float64Var(&c.Shift, "train-shift", c.Shift, "retrain: a level change, in a window's own standard deviations, that the candidate must see ...")
+	fs.Float64Var(&c.MinSensitivity, "train-min-sensitivity", c.MinSensitivity, "retrain: ... in at least this share of the held-out windows moved by it; a candidate that sees fewer is rejected")
 	fs.Float64Var(&c.MinNormal, "train-min-normal", c.MinNormal, "retrain: the least share of a request's windows from sensors in no incident (ANOMALY, THRESHOLD or PREDICTED alert); fewer, and the request is rejected")
 	fs.DurationVar(&c.Cooldown, "train-cooldown", c.Cooldown, "retrain: least event time between two trainings of a model; requests sooner are skipped")
 	fs.IntVar(&c.MaxConcurrent, "train-concurrency", c.MaxConcurrent, "retrain: trainings run at once")

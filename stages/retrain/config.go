@@ -46,6 +46,14 @@ type Config struct {
 	// with: one that flags more has not learnt what normal looks like, and
 	// would raise false alerts.
 	MaxFalseAlerts float64
+	// Shift and MinSensitivity: a candidate must flag at least
+	// MinSensitivity (default 0.5) of the held-out windows once each is
+	// moved by Shift (default 6) of its own standard deviations. A forest
+	// whose threshold is set by glitches in the shape features can score a
+	// degradation of the level below it; it would take over from a
+	// detector that sees one, and is rejected.
+	Shift          float64
+	MinSensitivity float64
 	// MinNormal is the least share of a request's windows that must come
 	// from sensors in no incident (default 0.5). Windows of a sensor with
 	// an ANOMALY, THRESHOLD or PREDICTED alert (read from maintenance.alerts)
@@ -83,6 +91,12 @@ func (c Config) WithDefaults() Config {
 	if c.MaxFalseAlerts == 0 {
 		c.MaxFalseAlerts = 0.05
 	}
+	if c.Shift == 0 {
+		c.Shift = 6
+	}
+	if c.MinSensitivity == 0 {
+		c.MinSensitivity = 0.5
+	}
 	if c.MinNormal == 0 {
 		c.MinNormal = 0.5
 	}
@@ -115,6 +129,8 @@ func (c Config) Validate() error {
 		return fmt.Errorf("%w: retrain: holdout %v outside (0, 0.5]", pipeline.ErrConfig, c.Holdout)
 	case !(c.MaxFalseAlerts > 0 && c.MaxFalseAlerts <= 1):
 		return fmt.Errorf("%w: retrain: max false-alert share %v outside (0, 1]", pipeline.ErrConfig, c.MaxFalseAlerts)
+	case !(c.Shift > 0) || !(c.MinSensitivity > 0 && c.MinSensitivity <= 1):
+		return fmt.Errorf("%w: retrain: shift %v (want over 0), min sensitivity %v outside (0, 1]", pipeline.ErrConfig, c.Shift, c.MinSensitivity)
 	case !(c.MinNormal > 0 && c.MinNormal <= 1):
 		return fmt.Errorf("%w: retrain: min normal share %v outside (0, 1]", pipeline.ErrConfig, c.MinNormal)
 	case c.Tolerance < 0 || c.Cooldown < 0 || c.MaxConcurrent < 1:

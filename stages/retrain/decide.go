@@ -13,10 +13,11 @@ import (
 )
 
 // decide trains r's candidate on its windows, less those of sensors in
-// an incident and every k-th of the rest held out, judges it and the
+// an incident and every k-th of each other sensor's held out, judges it and the
 // store's current version on the held-out ones, and publishes the
 // candidate unless it flags more of them than the current one (plus
-// Config.Tolerance) or than Config.MaxFalseAlerts. A request whose
+// Config.Tolerance) or than Config.MaxFalseAlerts, or fewer than
+// Config.MinSensitivity of them moved by Config.Shift. A request whose
 // windows come mostly from sensors in an incident (less than
 // Config.MinNormal of them from the others) is rejected: they are a
 // fault, not a new normal. It returns the decision;
@@ -28,19 +29,20 @@ func (s *Stage) decide(ctx context.Context, r *request) (*schemas.ModelUpdated, 
 	}
 	faulty := s.inIncident(minTime(from, r.ev.RequestedAt), to)
 	every := max(2, int(math.Round(1/s.cfg.Holdout)))
-	var train [][]float64
-	var hold []*schemas.FeatureVector
+	var train, hold []*schemas.FeatureVector
 	var normal int
+	nth := map[string]int{} // each sensor's windows so far: every sensor is both trained on and judged
 	for i := range r.windows {
 		fv := &r.windows[i]
 		if faulty[fv.SensorID] {
 			continue
 		}
-		if normal++; normal%every == 0 {
+		normal++
+		if nth[fv.SensorID]++; nth[fv.SensorID]%every == 0 {
 			hold = append(hold, fv)
 			continue
 		}
-		train = append(train, score.FeatureValues(nil, fv))
+		train = append(train, fv)
 	}
 	u := &schemas.ModelUpdated{ModelName: r.ev.ModelName, TrainFrom: from, TrainUntil: to, TrainedAt: s.cfg.Clock.Now().UTC(),
 		Metrics: map[string]float64{"windows": float64(len(train)), "holdout": float64(len(hold)),
@@ -51,7 +53,7 @@ func (s *Stage) decide(ctx context.Context, r *request) (*schemas.ModelUpdated, 
 			r.ev.Reason, len(r.windows)-normal, len(r.windows), len(faulty))
 		return u, nil
 	}
-	cand, err := score.TrainIForest(r.ev.ModelName, r.typ, score.FeatureNames(r.bands), train, s.cfg.Forest)
+	cand, err := score.TrainSensorForest(r.ev.ModelName, r.typ, score.FeatureNames(r.bands), train, s.cfg.Forest)
 	if err != nil {
 		u.Action, u.Reason = schemas.ModelRejected, "training failed: "+err.Error()
 		return u, nil
@@ -76,6 +78,14 @@ func (s *Stage) decide(ctx context.Context, r *request) (*schemas.ModelUpdated, 
 				r.ev.Reason, 100*candFAR, len(hold), cur.Version, 100*curFAR, 100*s.cfg.Tolerance)
 			return u, nil
 		}
+	}
+	sens, moved := sensitivity(cand, hold, s.cfg.Shift)
+	u.Metrics["sensitivity_candidate"] = sens
+	if moved > 0 && sens < s.cfg.MinSensitivity {
+		u.Action = schemas.ModelRejected
+		u.Reason = fmt.Sprintf("%s: the candidate flags %.0f%% of %d windows held out after the request once they are moved by %g of their standard deviations, under the %.0f%% needed: it would miss a level change that size",
+			r.ev.Reason, 100*sens, moved, s.cfg.Shift, 100*s.cfg.MinSensitivity)
+		return u, nil
 	}
 	if tooMany(candFAR, scored, s.cfg.MaxFalseAlerts) {
 		u.Action = schemas.ModelRejected

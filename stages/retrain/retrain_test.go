@@ -105,7 +105,9 @@ func TestRetrainPublishesJudgesAndCoolsDown(t *testing.T) {
 		t.Fatalf("decided before the windows after the request came: %+v", got)
 	}
 	got := h.feed(windows("pressure", t0, 120, 5, 2)...)
-	if len(got) != 1 || got[0].Action != schemas.ModelPublished || got[0].URI == "" || got[0].Metrics["windows"] != 75 || got[0].Metrics["holdout"] != 25 {
+	// The 100 windows after the request, 25 of each of 4 sensors: every
+	// fourth of each sensor's (6) is held out.
+	if len(got) != 1 || got[0].Action != schemas.ModelPublished || got[0].URI == "" || got[0].Metrics["windows"] != 76 || got[0].Metrics["holdout"] != 24 {
 		t.Fatalf("decisions %+v", got)
 	}
 	t.Logf("published: %s", got[0].Reason)
@@ -345,5 +347,32 @@ func TestRetrainRejectsACandidateThatFlagsTooMuch(t *testing.T) {
 			t.Fatalf("contamination %v: %s, %d versions stored", tc.contamination, got[0].Action, len(vs))
 		}
 		t.Logf("contamination %v: %s: %s", tc.contamination, got[0].Action, got[0].Reason)
+	}
+}
+
+// TestRetrainRejectsACandidateBlindToALevelChange: a candidate must flag
+// Config.MinSensitivity of the held-out windows moved by Config.Shift of
+// their standard deviations. With the defaults (6) it does; asked to
+// see a move of a tenth of a spread, which is noise, it does not, and is
+// rejected without being stored.
+func TestRetrainRejectsACandidateBlindToALevelChange(t *testing.T) {
+	for _, tc := range []struct {
+		shift  float64
+		action string
+	}{{0, schemas.ModelPublished}, {0.1, schemas.ModelRejected}} {
+		store := &score.FileStore{Dir: t.TempDir()}
+		h := newHarness(t, retrain.Config{Store: store, After: 100, Shift: tc.shift, Forest: score.IForestConfig{Trees: 30}})
+		got := h.feed(append([]retrain.Event{ask("iforest-pressure", t0)}, windows("pressure", t0, 100, 5, 4)...)...)
+		if len(got) != 1 || got[0].Action != tc.action {
+			t.Fatalf("shift %v: %+v", tc.shift, got)
+		}
+		sens := got[0].Metrics["sensitivity_candidate"]
+		if (tc.action == schemas.ModelPublished) != (sens >= 0.5) {
+			t.Fatalf("shift %v: %s with sensitivity %v", tc.shift, got[0].Action, sens)
+		}
+		if vs, _ := store.Versions(context.Background(), "iforest-pressure"); (len(vs) == 1) != (tc.action == schemas.ModelPublished) {
+			t.Fatalf("shift %v: %s, %d versions stored", tc.shift, got[0].Action, len(vs))
+		}
+		t.Logf("shift %v: %s, sensitivity %.2f: %s", tc.shift, got[0].Action, sens, got[0].Reason)
 	}
 }

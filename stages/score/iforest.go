@@ -64,6 +64,9 @@ type IForest struct {
 	Threshold  float64  `json:"threshold"` // score at the training data's 1-contamination quantile
 	Trained    int      `json:"trained_on"`
 	Trees      []itree  `json:"trees"`
+	// Centres holds, per sensor, the feature values its windows are taken
+	// relative to (TrainSensorForest); nil for a forest of raw features.
+	Centres map[string][]float64 `json:"centres,omitempty"`
 }
 
 type itree struct {
@@ -71,13 +74,18 @@ type itree struct {
 }
 
 // inode is a split (Feature ≥ 0: x[Feature] < Split goes Left) or a leaf
-// (Feature = -1) that isolated Size training points.
+// (Feature = -1) that isolated Size training points. A split also keeps
+// the range [Lo, Hi] of its training points' values of Feature: a point
+// outside it is isolated at that node (see pathLength). Forests stored
+// before the range was kept have Lo = Hi = 0, and no such point.
 type inode struct {
 	Feature int     `json:"f"`
 	Split   float64 `json:"s,omitempty"`
 	Left    int     `json:"l,omitempty"`
 	Right   int     `json:"r,omitempty"`
 	Size    int     `json:"n,omitempty"`
+	Lo      float64 `json:"lo,omitempty"`
+	Hi      float64 `json:"hi,omitempty"`
 }
 
 // ErrTraining means the data cannot train a model.
@@ -98,22 +106,50 @@ func TrainIForest(model, sensorType string, names []string, rows [][]float64, cf
 		}
 	}
 	rng := rand.New(rand.NewPCG(cfg.Seed, 0x1f))
-	psi := min(cfg.SampleSize, len(rows))
+	// Each tree sees at most half the rows, so that every row can be
+	// scored by the trees that did not see it (out of bag).
+	psi := min(cfg.SampleSize, len(rows)/2)
 	f := &IForest{Model: model, SensorType: sensorType, Features: names, SampleSize: psi, Trained: len(rows)}
 	maxDepth := int(math.Ceil(math.Log2(float64(psi))))
-	for range cfg.Trees {
+	seen := make([][]bool, cfg.Trees)
+	for ti := range cfg.Trees {
 		idx := rng.Perm(len(rows))[:psi]
+		seen[ti] = make([]bool, len(rows))
+		for _, r := range idx {
+			seen[ti][r] = true
+		}
 		var t itree
 		t.grow(rows, idx, 0, maxDepth, rng)
 		f.Trees = append(f.Trees, t)
 	}
+	f.Threshold = f.outOfBagThreshold(rows, seen, cfg.Contamination)
+	return f, nil
+}
+
+// outOfBagThreshold is the 1-contamination quantile of the training rows'
+// scores, each row scored by the trees that did not see it (by every
+// tree, if all did): a point new to a tree can fall outside the ranges it
+// split on, which its own training points never do, so scores of the rows
+// a tree was grown on would set the threshold too low for new windows.
+func (f *IForest) outOfBagThreshold(rows [][]float64, seen [][]bool, contamination float64) float64 {
 	scores := make([]float64, len(rows))
 	for i, r := range rows {
-		scores[i] = f.raw(r)
+		var sum float64
+		n := 0
+		for ti := range f.Trees {
+			if !seen[ti][i] {
+				sum += f.Trees[ti].pathLength(r, nil)
+				n++
+			}
+		}
+		if n == 0 {
+			scores[i] = f.raw(r)
+			continue
+		}
+		scores[i] = math.Pow(2, -sum/float64(n)/avgPath(f.SampleSize))
 	}
 	slices.Sort(scores)
-	f.Threshold = stat.Quantile(1-cfg.Contamination, stat.Empirical, scores, nil)
-	return f, nil
+	return stat.Quantile(1-contamination, stat.Empirical, scores, nil)
 }
 
 // grow adds the subtree over rows[idx] and returns its node index.
@@ -149,7 +185,7 @@ func (t *itree) grow(rows [][]float64, idx []int, depth, maxDepth int, rng *rand
 		}
 		l := t.grow(rows, left, depth+1, maxDepth, rng)
 		r := t.grow(rows, right, depth+1, maxDepth, rng)
-		t.Nodes[me] = inode{Feature: f, Split: split, Left: l, Right: r}
+		t.Nodes[me] = inode{Feature: f, Split: split, Left: l, Right: r, Lo: lo, Hi: hi}
 		return me
 	}
 	return me
@@ -168,19 +204,33 @@ func avgPath(n int) float64 {
 	return 2*h - 2*float64(n-1)/float64(n)
 }
 
-// pathLength walks x down t and adds, at each split, weight/(depth+1) to
-// attr[feature] when attr is not nil.
+// pathLength walks x down t and returns its expected path length, adding
+// at each split weight/(depth+1) to attr[feature] when attr is not nil.
+// A point outside the range [Lo, Hi] of the training values a split was
+// drawn from would, had it been among them, have been set apart there by
+// a split drawn between it and them: with probability d/(Hi-Lo+d), d its
+// distance from the range. Its path ends at that depth with that
+// probability and goes on with the rest. Without that, a point beyond
+// every training value follows the most extreme ones down, and scores no
+// higher than they do however far out it lies.
 func (t *itree) pathLength(x []float64, attr []float64) float64 {
 	i, depth := 0, 0
+	reach, length := 1.0, 0.0 // the chance the path is not yet ended, and the length so far
 	for {
 		n := t.Nodes[i]
 		if n.Feature < 0 {
-			return float64(depth) + avgPath(n.Size)
+			return length + reach*(float64(depth)+avgPath(n.Size))
 		}
 		if attr != nil {
-			attr[n.Feature] += 1 / float64(depth+1)
+			attr[n.Feature] += reach / float64(depth+1)
 		}
-		if x[n.Feature] < n.Split {
+		v := x[n.Feature]
+		if d := max(n.Lo-v, v-n.Hi); n.Hi > n.Lo && d > 0 {
+			p := d / (n.Hi - n.Lo + d)
+			length += reach * p * float64(depth+1)
+			reach *= 1 - p
+		}
+		if v < n.Split {
 			i = n.Left
 		} else {
 			i = n.Right
@@ -211,10 +261,11 @@ func (d iforestDetector) Version() string { return d.f.versionString() }
 
 // Score implements Detector. Shares weight each feature by the splits on
 // it along the paths, the shallower the more (a split near the root
-// isolates more). Vectors with another feature count are not scored.
+// isolates more). Vectors with another feature count, and sensors the
+// forest does not know, are not scored.
 func (d iforestDetector) Score(fv *schemas.FeatureVector) Verdict {
-	x := FeatureValues(nil, fv)
-	if len(x) != len(d.f.Features) {
+	x, ok := d.f.features(fv)
+	if !ok {
 		return Verdict{}
 	}
 	attr := make([]float64, len(x))
@@ -247,6 +298,11 @@ func UnmarshalIForest(b []byte) (*IForest, error) {
 	}
 	if len(f.Trees) == 0 || len(f.Features) == 0 || f.SampleSize < 1 {
 		return nil, fmt.Errorf("score: model artifact %s: no trees or features", f.Model)
+	}
+	for sensor, c := range f.Centres {
+		if len(c) != len(f.Features) {
+			return nil, fmt.Errorf("score: model artifact %s: the centre of %s has %d values for %d features", f.Model, sensor, len(c), len(f.Features))
+		}
 	}
 	for ti, t := range f.Trees {
 		for ni, n := range t.Nodes {

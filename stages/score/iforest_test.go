@@ -52,6 +52,20 @@ func TestIForestIsolatesOutliers(t *testing.T) {
 			t.Errorf("outlier %v scored %v, not above the median normal point (%v)", x, s, median)
 		}
 	}
+	// A point beyond the training values scores higher the farther out it
+	// lies, and far out it is above the threshold, though only one
+	// feature of three is off: splits on that feature would set it apart.
+	prev := median
+	for _, a := range []float64{15, 20, 40} {
+		s := f.raw([]float64{a, 0, 0.5})
+		if s <= prev {
+			t.Errorf("a point at a=%v scored %v, not above the nearer one's %v", a, s, prev)
+		}
+		prev = s
+	}
+	if s := f.raw([]float64{20, 0, 0.5}); s < f.Threshold {
+		t.Errorf("a point ten spreads out on a scored %v, under the threshold %v", s, f.Threshold)
+	}
 	// In one dimension an outlier isolates at once.
 	one := make([][]float64, 1000)
 	for i, r := range cluster(1000, 5) {
@@ -139,6 +153,7 @@ func TestIForestArtifactRoundTripAndStore(t *testing.T) {
 		{"truncated", art[:len(art)-10], ErrCorrupt},
 		{"no manifest (an older smaint's)", b, ErrCorrupt},
 		{"malformed tree", must(EncodeArtifact(Manifest{Name: "x"}, []byte(`{"model":"x","trees":[{"nodes":[{"f":0,"l":0,"r":5}]}],"features":["a"],"sample_size":4}`))), ErrCorrupt},
+		{"a centre of the wrong length", must(EncodeArtifact(Manifest{Name: "x"}, []byte(`{"model":"x","trees":[{"nodes":[{"f":-1,"n":4}]}],"features":["a"],"sample_size":4,"centres":{"s":[1,2]}}`))), ErrCorrupt},
 	} {
 		if err := os.WriteFile(path, tc.data, 0o644); err != nil {
 			t.Fatal(err)
@@ -176,4 +191,24 @@ func must[T any](v T, err error) T {
 func tamper(art []byte) []byte {
 	at := strings.LastIndex(string(art), `"threshold":`) + len(`"threshold":`)
 	return []byte(string(art[:at]) + "1" + string(art[at:]))
+}
+
+// Trained on few rows, a forest still flags about its contamination of
+// new windows from the same distribution: its threshold comes from each
+// training row scored by the trees that did not see it.
+func TestIForestThresholdHoldsForNewPoints(t *testing.T) {
+	f, err := TrainIForest("iforest-test", "t", []string{"a", "b", "c"}, cluster(100, 11), IForestConfig{Contamination: 0.02})
+	if err != nil {
+		t.Fatal(err)
+	}
+	flagged := 0
+	for _, x := range cluster(2000, 12) {
+		if f.raw(x) >= f.Threshold {
+			flagged++
+		}
+	}
+	t.Logf("%d of 2000 new points flagged", flagged)
+	if flagged > 65 { // 2%: about 40; scored by the trees that saw them, 77
+		t.Errorf("%d of 2000 new points above the threshold, want about 40", flagged)
+	}
 }

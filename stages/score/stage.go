@@ -230,8 +230,12 @@ func (s *Stage) Process(_ context.Context, in []pipeline.Msg[schemas.FeatureVect
 		p.track(fv.SensorID, m.Offset, s.baseline.history())
 
 		// One read of the type's model per window: a swap between two
-		// reads would pair one model's score with another's threshold.
+		// reads would pair one model's score with another's threshold. A
+		// sensor the model was not trained on stays with the baseline.
 		mdl := s.model(fv.SensorType)
+		if mdl != nil && !mdl.Knows(fv.SensorID) {
+			mdl = nil
+		}
 		var d Detector = s.baseline
 		if mdl != nil {
 			d = mdl.Detector()

@@ -10,19 +10,20 @@ import (
 )
 
 // TrainPerType trains an Isolation Forest per sensor type on the feature
-// windows fvs, named "iforest-<type>", in order of type. A type trains on
-// its windows of 3 or more readings (degenerate ones teach nothing) that
-// have its usual feature count (band energies come only with full
+// windows fvs, named "iforest-<type>", in order of type, each sensor's
+// windows relative to its own centre (TrainSensorForest). A type trains
+// on its windows of 3 or more readings (degenerate ones teach nothing)
+// that have its usual feature count (band energies come only with full
 // windows). Train on history that is mostly normal.
 func TrainPerType(fvs []schemas.FeatureVector, cfg IForestConfig) ([]*IForest, error) {
-	byType := map[string][][]float64{}
+	byType := map[string][]*schemas.FeatureVector{}
 	bands := map[string]int{}
 	for i := range fvs {
 		fv := &fvs[i]
 		if fv.Count < 3 {
 			continue
 		}
-		byType[fv.SensorType] = append(byType[fv.SensorType], FeatureValues(nil, fv))
+		byType[fv.SensorType] = append(byType[fv.SensorType], fv)
 		bands[fv.SensorType] = max(bands[fv.SensorType], len(fv.BandEnergies))
 	}
 	if len(byType) == 0 {
@@ -30,9 +31,7 @@ func TrainPerType(fvs []schemas.FeatureVector, cfg IForestConfig) ([]*IForest, e
 	}
 	var out []*IForest
 	for _, typ := range slices.Sorted(maps.Keys(byType)) {
-		names := FeatureNames(bands[typ])
-		rows := slices.DeleteFunc(byType[typ], func(x []float64) bool { return len(x) != len(names) })
-		m, err := TrainIForest("iforest-"+typ, typ, names, rows, cfg)
+		m, err := TrainSensorForest("iforest-"+typ, typ, FeatureNames(bands[typ]), byType[typ], cfg)
 		if err != nil {
 			return nil, fmt.Errorf("iforest-%s: %w", typ, err)
 		}

@@ -1,0 +1,94 @@
+package score
+
+import (
+	"fmt"
+	"maps"
+	"slices"
+
+	"github.com/smaint/smaint/schemas"
+)
+
+// MinCentreWindows is the fewest windows of a sensor that give it a
+// centre in TrainSensorForest; a sensor with fewer is left out of
+// training, and scored by the fallback detector.
+const MinCentreWindows = 5
+
+// TrainSensorForest grows an Isolation Forest for one sensor type on
+// windows fvs, with each sensor's features taken relative to its own
+// centre: the median of each feature over that sensor's windows. Pooled
+// raw features would judge a sensor against every sensor of its type, so
+// a level change that stays inside the range the type's sensors span
+// (one pump's temperature rising to where another's always runs) would
+// look normal. The forest keeps the centres, and scores only the sensors
+// it has one for (IForest.Knows). Windows whose feature count is not
+// names' are left out, and so are sensors with fewer than
+// MinCentreWindows windows.
+func TrainSensorForest(model, sensorType string, names []string, fvs []*schemas.FeatureVector, cfg IForestConfig) (*IForest, error) {
+	bySensor := map[string][][]float64{}
+	for _, fv := range fvs {
+		if x := FeatureValues(nil, fv); len(x) == len(names) {
+			bySensor[fv.SensorID] = append(bySensor[fv.SensorID], x)
+		}
+	}
+	centres := map[string][]float64{}
+	var rows [][]float64
+	col := []float64{}
+	for _, sensor := range slices.Sorted(maps.Keys(bySensor)) {
+		xs := bySensor[sensor]
+		if len(xs) < MinCentreWindows {
+			continue
+		}
+		c := make([]float64, len(names))
+		for f := range names {
+			col = col[:0]
+			for _, x := range xs {
+				col = append(col, x[f])
+			}
+			slices.Sort(col)
+			c[f] = middle(col)
+		}
+		centres[sensor] = c
+		for _, x := range xs {
+			for f := range x {
+				x[f] -= c[f]
+			}
+			rows = append(rows, x)
+		}
+	}
+	if len(centres) == 0 {
+		return nil, fmt.Errorf("%w: no sensor of type %s has %d windows to centre on", ErrTraining, sensorType, MinCentreWindows)
+	}
+	f, err := TrainIForest(model, sensorType, names, rows, cfg)
+	if err != nil {
+		return nil, err
+	}
+	f.Centres = centres
+	return f, nil
+}
+
+// Knows reports whether f scores sensor: every sensor for a forest
+// trained on raw features (no centres), else those it has a centre for.
+func (f *IForest) Knows(sensor string) bool {
+	return f.Centres == nil || f.Centres[sensor] != nil
+}
+
+// features is fv's feature values as f's trees take them: less the
+// sensor's centre where f has centres. ok is false when f does not know
+// the sensor or the feature count is not f's.
+func (f *IForest) features(fv *schemas.FeatureVector) (x []float64, ok bool) {
+	x = FeatureValues(nil, fv)
+	if len(x) != len(f.Features) {
+		return nil, false
+	}
+	if f.Centres == nil {
+		return x, true
+	}
+	c := f.Centres[fv.SensorID]
+	if len(c) != len(x) {
+		return nil, false
+	}
+	for i := range x {
+		x[i] -= c[i]
+	}
+	return x, true
+}

@@ -123,7 +123,8 @@ type Node struct {
 // log-odds for Logistic. A NaN in x (an unknown value, such as a category
 // level training never saw) ends the row's path through a tree at the
 // first split on it, which then gives its own value: the step fitted to
-// every training row that reached it, on either side.
+// every training row that reached it, on either side (for Quantile, their
+// residuals' quantile).
 func (b *Booster) Raw(x []float64) float64 {
 	s := b.Base
 	for i := range b.Trees {
@@ -335,11 +336,23 @@ func (t grown) leafOf(codes [][]uint16, i int) int {
 // renew sets each leaf to the quantile of its rows' residuals, shrunk by
 // the rate.
 func (t grown) renew(codes [][]uint16, rows []int, y, raw []float64, cfg BoostConfig) {
-	res := map[int][]float64{}
+	res := map[int][]float64{} // by node, the residuals of the rows through it
 	for _, i := range rows {
-		n := t.leafOf(codes, i)
-		res[n] = append(res[n], y[i]-raw[i])
+		r, n := y[i]-raw[i], 0
+		for {
+			res[n] = append(res[n], r)
+			if t.Nodes[n].Left == 0 {
+				break
+			}
+			if int(codes[t.Nodes[n].Feature][i]) <= t.bin[n] {
+				n = t.Nodes[n].Left
+			} else {
+				n = t.Nodes[n].Right
+			}
+		}
 	}
+	// Split nodes too: a row whose path stops at one (a NaN input, see
+	// Booster.Raw) takes the quantile of every row that reached it.
 	for n, r := range res {
 		t.Nodes[n].Value = cfg.Rate * quantileOf(r, cfg.Quantile)
 	}

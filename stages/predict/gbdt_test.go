@@ -122,3 +122,31 @@ func TestBoostRefusesBadInput(t *testing.T) {
 		}
 	}
 }
+
+// An unknown input (NaN) gets, from each tree, what the rows at its first
+// split on it got: for a quantile model too, whose leaves are residual
+// quantiles, the answer stays within what known inputs get.
+func TestBoostAnswersAnUnknownInputWithinRange(t *testing.T) {
+	rng := rand.New(rand.NewPCG(8, 8))
+	var X [][]float64
+	var y []float64
+	for range 2000 {
+		x := rng.Float64() * 10
+		X = append(X, []float64{x})
+		y = append(y, 3*x+rng.NormFloat64())
+	}
+	for _, cfg := range []BoostConfig{{Loss: Quantile, Quantile: 0.1, Seed: 1}, {Loss: Quantile, Quantile: 0.9, Seed: 1}, {Seed: 1}} {
+		b, err := Boost(X, y, cfg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		lo, hi := math.Inf(1), math.Inf(-1)
+		for x := 0.0; x <= 10; x += 0.1 {
+			p := b.Predict([]float64{x})
+			lo, hi = min(lo, p), max(hi, p)
+		}
+		if p := b.Predict([]float64{math.NaN()}); !(p >= lo && p <= hi) {
+			t.Errorf("%s %v: NaN gives %v, known inputs %v to %v", cfg.Loss, cfg.Quantile, p, lo, hi)
+		}
+	}
+}

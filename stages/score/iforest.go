@@ -63,7 +63,7 @@ type IForest struct {
 	SampleSize int      `json:"sample_size"`
 	Threshold  float64  `json:"threshold"` // score at the training data's 1-contamination quantile
 	Trained    int      `json:"trained_on"`
-	Trees      []itree  `json:"trees"`
+	Trees      []itree  `json:"forest"` // "trees" before centres and ranges: an older smaint refuses these
 	// Centres holds, per sensor, the feature values its windows are taken
 	// relative to (TrainSensorForest); nil for a forest of raw features.
 	Centres map[string][]float64 `json:"centres,omitempty"`
@@ -226,7 +226,7 @@ func (t *itree) pathLength(x []float64, attr []float64) float64 {
 		}
 		v := x[n.Feature]
 		if d := max(n.Lo-v, v-n.Hi); n.Hi > n.Lo && d > 0 {
-			p := d / (n.Hi - n.Lo + d)
+			p := 1 / (1 + (n.Hi-n.Lo)/d) // d/(Hi-Lo+d), 1 for an infinite d
 			length += reach * p * float64(depth+1)
 			reach *= 1 - p
 		}
@@ -290,11 +290,22 @@ func (d iforestDetector) Score(fv *schemas.FeatureVector) Verdict {
 // Marshal returns the artifact bytes of f.
 func (f *IForest) Marshal() ([]byte, error) { return json.Marshal(f) }
 
-// UnmarshalIForest reads and checks an artifact.
+// UnmarshalIForest reads and checks an artifact, of this format or the
+// one before (trees under "trees", with no centres or ranges, scored as
+// they were). The trees moved to "forest" when centres and ranges came,
+// so that an older smaint, which would score raw features with a forest
+// grown on centred ones, finds none and refuses the artifact.
 func UnmarshalIForest(b []byte) (*IForest, error) {
-	var f IForest
-	if err := json.Unmarshal(b, &f); err != nil {
+	var read struct {
+		IForest
+		Legacy []itree `json:"trees"`
+	}
+	if err := json.Unmarshal(b, &read); err != nil {
 		return nil, fmt.Errorf("score: model artifact: %w", err)
+	}
+	f := read.IForest
+	if len(f.Trees) == 0 {
+		f.Trees = read.Legacy
 	}
 	if len(f.Trees) == 0 || len(f.Features) == 0 || f.SampleSize < 1 {
 		return nil, fmt.Errorf("score: model artifact %s: no trees or features", f.Model)

@@ -110,8 +110,12 @@ func (c RobustConfig) Validate() error {
 //
 // Two floors keep small absolute changes from counting because a sensor
 // is unusually steady between windows: the mean must also move by Noise
-// typical within-window standard deviations, and the standard deviation
-// must change by SpreadChange of its typical value. The score is
+// typical within-window standard deviations (StepNoise for a step: a
+// move that came within one window length, and the incident's anomalous
+// windows after it), and the standard deviation must change by
+// SpreadChange of its typical value. The standard deviation is judged
+// without the window's one reading farthest from its mean (spreadOf), so
+// that a one-reading glitch does not count. The score is
 // z^a / (z^a + Z0^a), with a the Steepness: 0.5 at Z0, rising smoothly
 // towards 1.
 //
@@ -286,10 +290,12 @@ func (r *Robust) level(b *robustSensor, fv *schemas.FeatureVector, noise float64
 	d := mean - med
 	signed = d / scale
 	z = math.Abs(signed)
+	// A step: most of the deviation arose within one window length. A
+	// window too sparse for the noise floor keeps the incident's word.
+	stepped = b.stepped || ok && d != 0 && (mean-prevMean)*math.Copysign(1, d) >= 0.5*math.Abs(d)
 	if noise > 0 {
 		floor := r.cfg.Noise
-		// A step: most of the deviation arose within one window length.
-		if stepped = b.stepped || ok && (mean-prevMean)/d >= 0.5; stepped {
+		if stepped {
 			floor = r.cfg.StepNoise
 		}
 		z = math.Min(z, math.Abs(d)/(floor*noise)*r.cfg.Z0)

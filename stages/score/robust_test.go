@@ -338,3 +338,29 @@ func TestRobustConfigValidate(t *testing.T) {
 		})
 	}
 }
+
+// A window too sparse for the noise floor (here 3 readings) in the middle
+// of a step incident does not end it: the windows after it still meet the
+// step's floor, though the sparse one already had the new level.
+func TestRobustStepOutlastsASparseWindow(t *testing.T) {
+	const noise, at = 0.3, 2400
+	rng := rand.New(rand.NewPCG(3, 4))
+	xs := make([]float64, at+5*60)
+	for sec := range xs {
+		xs[sec] = 10 + noise*rng.NormFloat64()
+		if sec >= at {
+			xs[sec] += 2 * noise
+		}
+	}
+	fvs := windowsOf("s", xs, time.Minute, time.Minute)
+	sparse := windowsOf("s", xs[43*60:43*60+3], 3*time.Second, 3*time.Second)[0]
+	sparse.WindowStart, sparse.WindowEnd = fvs[43].WindowStart, fvs[43].WindowEnd
+	fvs[43] = sparse
+	r := NewRobust(RobustConfig{}, half)
+	for i, fv := range fvs {
+		v := r.Score(fv)
+		if i >= 40 && v.Score < 0.5 {
+			t.Fatalf("window %d (%d readings), %d into the step: score %.3f (deviations %v)", i, fv.Count, i-40, v.Score, v.Deviations)
+		}
+	}
+}

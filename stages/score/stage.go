@@ -232,19 +232,22 @@ func (s *Stage) Process(_ context.Context, in []pipeline.Msg[schemas.FeatureVect
 		// One read of the type's model per window: a swap between two
 		// reads would pair one model's score with another's threshold. A
 		// sensor the model was not trained on stays with the baseline.
+		// The baseline follows every window, those a model scores too, so
+		// that a sensor a new version leaves out (one in an incident while
+		// it trained) or a rollback finds it warm, and a restart builds it
+		// from the same windows whichever version is live then.
 		mdl := s.model(fv.SensorType)
 		if mdl != nil && !mdl.Knows(fv.SensorID) {
 			mdl = nil
 		}
 		var d Detector = s.baseline
+		v := s.baseline.Score(fv)
+		if e := s.baseline.changedCycle(); e != nil {
+			s.state.EmitAt(out, m.Partition, fv.SensorID, &schemas.StageState{Key: fv.SensorID, Value: e})
+		}
 		if mdl != nil {
 			d = mdl.Detector()
-		}
-		v := d.Score(fv)
-		if d == Detector(s.baseline) {
-			if e := s.baseline.changedCycle(); e != nil {
-				s.state.EmitAt(out, m.Partition, fv.SensorID, &schemas.StageState{Key: fv.SensorID, Value: e})
-			}
+			v = d.Score(fv)
 		}
 		if m.Offset < p.replayTo {
 			s.met.replayed.Inc()

@@ -292,3 +292,46 @@ func msgsOf(fvs []schemas.FeatureVector, first int64) []pipeline.Msg[schemas.Fea
 	}
 	return out
 }
+
+// A version trained without a sensor (its windows left out, as retrain
+// leaves out a sensor in an incident) leaves it to the robust detector,
+// which has followed it all along: swapped in mid-incident, the incident
+// keeps scoring anomalous instead of warming a new baseline up on it.
+func TestStageKeepsTheBaselineWarmForSensorsAModelLeavesOut(t *testing.T) {
+	st, l := newLocal(t, score.Config{})
+	var train []*schemas.FeatureVector
+	for _, fv := range windows("p2", "pressure", 40, 0) {
+		train = append(train, &fv)
+	}
+	m, err := score.TrainSensorForest("iforest-pressure", "pressure", score.FeatureNames(0), train, score.IForestConfig{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	m.Version = "v1"
+	// The version before scores every sensor (raw features, no centres).
+	var rows [][]float64
+	for _, fv := range train {
+		rows = append(rows, score.FeatureValues(nil, fv))
+	}
+	v0, err := score.TrainIForest("iforest-pressure", "pressure", score.FeatureNames(0), rows, score.IForestConfig{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	v0.Version = "v0"
+	st.SetModel(v0)
+	p1 := windows("p1", "pressure", 40, 20) // an incident from window 20
+	before := process(t, l, p1[:25], 0)
+	if before[24].ModelVersion != "iforest-pressure@v0" {
+		t.Fatalf("window 24, before the swap: %+v", before[24])
+	}
+	st.SetModel(m)
+	after := process(t, l, p1[25:], 25)
+	for i, sc := range after {
+		if sc.Detector != "robust" || !sc.IsAnomaly && i < 15 {
+			t.Fatalf("window %d after the swap, in the incident: %s %s, score %.3f, anomalous %v", 25+i, sc.Detector, sc.ModelVersion, sc.Score, sc.IsAnomaly)
+		}
+	}
+	if got := process(t, l, windows("p2", "pressure", 1, 0), 0); got[0].ModelVersion != "iforest-pressure@v1" {
+		t.Fatalf("a sensor the version knows scored by %s", got[0].ModelVersion)
+	}
+}

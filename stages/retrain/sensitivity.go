@@ -39,7 +39,7 @@ func sensitivity(m *score.IForest, windows []*schemas.FeatureVector, shift float
 	return float64(flagged) / float64(n), n
 }
 
-// shifted is fv as if every reading had been by higher: the level
+// shifted is fv as if every reading had been higher by by: the level
 // features move, the RMS and crest factor follow, the spread and shape
 // stay.
 func shifted(fv *schemas.FeatureVector, by float64) schemas.FeatureVector {

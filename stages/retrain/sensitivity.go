@@ -40,11 +40,10 @@ func sensitivity(m *score.IForest, windows []*schemas.FeatureVector, shift float
 }
 
 // shifted is fv as if every reading had been higher by by: the level
-// features move, the RMS and crest factor follow, the spread and shape
-// stay.
+// features move, the RMS and crest factor follow, the spread, shape and
+// band energies (of the varying part) stay.
 func shifted(fv *schemas.FeatureVector, by float64) schemas.FeatureVector {
 	out := *fv
-	out.BandEnergies = fv.BandEnergies // not changed by a level: energies are of the varying part
 	out.Mean, out.Min, out.Max = fv.Mean+by, fv.Min+by, fv.Max+by
 	// RMS² is the mean square: the spread's part stays, the level's moves.
 	out.RMS = math.Sqrt(max(0, fv.RMS*fv.RMS-fv.Mean*fv.Mean+out.Mean*out.Mean))

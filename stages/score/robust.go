@@ -274,7 +274,8 @@ func (r *Robust) Score(fv *schemas.FeatureVector) Verdict {
 // within-window standard deviation, NaN when the window or the baseline
 // has too few readings to say. cyc is set when the comparison was with the
 // same phase of the sensor's cycle. prev, if ok, is the window that ended
-// as fv began; stepped is set when the floor was StepNoise's.
+// as fv began; stepped is set when the change is a step, or the
+// incident's step goes on (the floor, where there is one, is StepNoise's).
 func (r *Robust) level(b *robustSensor, fv *schemas.FeatureVector, noise float64, prev window, ok bool) (z, signed float64, cyc, stepped bool) {
 	means, mean, prevMean := b.mean, fv.Mean, prev.mean
 	if cyc = r.cyc.Usable(b.cycle); cyc { // against the same phase of the cycle

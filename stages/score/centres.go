@@ -24,13 +24,14 @@ const MinCentreWindows = 5
 // names' are left out, and so are sensors with fewer than
 // MinCentreWindows windows.
 func TrainSensorForest(model, sensorType string, names []string, fvs []*schemas.FeatureVector, cfg IForestConfig) (*IForest, error) {
-	bySensor := map[string][][]float64{}
+	bySensor, counts := map[string][][]float64{}, map[string][]float64{}
 	for _, fv := range fvs {
 		if x := FeatureValues(nil, fv); len(x) == len(names) {
 			bySensor[fv.SensorID] = append(bySensor[fv.SensorID], x)
+			counts[fv.SensorID] = append(counts[fv.SensorID], float64(fv.Count))
 		}
 	}
-	centres := map[string][]float64{}
+	centres, readings := map[string][]float64{}, map[string]int64{}
 	var rows [][]float64
 	col := []float64{}
 	for _, sensor := range slices.Sorted(maps.Keys(bySensor)) {
@@ -48,6 +49,7 @@ func TrainSensorForest(model, sensorType string, names []string, fvs []*schemas.
 			c[f] = middle(col)
 		}
 		centres[sensor] = c
+		readings[sensor] = int64(medianOf(counts[sensor]))
 		for _, x := range xs {
 			for f := range x {
 				x[f] -= c[f]
@@ -62,7 +64,7 @@ func TrainSensorForest(model, sensorType string, names []string, fvs []*schemas.
 	if err != nil {
 		return nil, err
 	}
-	f.Centres = centres
+	f.Centres, f.Readings = centres, readings
 	return f, nil
 }
 
@@ -70,6 +72,21 @@ func TrainSensorForest(model, sensorType string, names []string, fvs []*schemas.
 // trained on raw features (no centres), else those it has a centre for.
 func (f *IForest) Knows(sensor string) bool {
 	return f.Centres == nil || f.Centres[sensor] != nil
+}
+
+// Judges reports whether f scores fv: it knows the sensor, and the window
+// has at least half the readings of the sensor's usual training window.
+// A window cut short (its sensor went quiet, or the stream ended and the
+// window was closed early) has a smaller range and spread than any the
+// forest learnt, which would isolate it as an outlier: the score stage
+// leaves such windows to its baseline detector, which allows for sparse
+// windows.
+func (f *IForest) Judges(fv *schemas.FeatureVector) bool {
+	if !f.Knows(fv.SensorID) {
+		return false
+	}
+	usual := f.Readings[fv.SensorID]
+	return usual == 0 || 2*fv.Count >= usual
 }
 
 // features is fv's feature values as f's trees take them: less the

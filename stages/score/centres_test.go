@@ -78,3 +78,56 @@ func TestSensorForestJudgesEachSensorAgainstItsOwnLevel(t *testing.T) {
 		t.Errorf("pooled raw features flagged it too (%.3f, threshold %.3f): the test shows nothing", s, pooled.Threshold)
 	}
 }
+
+// A window cut short (6 readings where the forest learnt from 60: its
+// sensor went quiet, or the stream ended) has a smaller range than any
+// the forest saw, and the forest would flag it; the forest judges only
+// windows of at least half the sensor's usual readings. A forest stored
+// before the readings were kept judges every window of the sensors it
+// knows.
+func TestSensorForestJudgesOnlyWindowsLikeItsOwn(t *testing.T) {
+	forests, err := TrainPerType(temperatures(60, 1), IForestConfig{Seed: 2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	f := forests[0]
+	if got := f.Readings["pump-04-temperature"]; got != 60 {
+		t.Fatalf("usual readings %d, want 60", got)
+	}
+	rng := rand.New(rand.NewPCG(7, 7))
+	short := temperatureWindow(rng, "pump-04-temperature", time.Unix(1.7e9, 0).Add(2*time.Hour), 62)
+	short.Count, short.Min, short.Max, short.PeakToPeak = 6, short.Mean-1.3*short.Std, short.Mean+1.3*short.Std, 2.6*short.Std
+	if v := f.Detector().Score(&short); !v.OK || v.Score < f.Threshold {
+		t.Fatalf("the forest scored the short window %.3f (threshold %.3f): the test shows nothing", v.Score, f.Threshold)
+	}
+	for _, tc := range []struct {
+		sensor string
+		count  int64
+		want   bool
+	}{
+		{"pump-04-temperature", 6, false},
+		{"pump-04-temperature", 29, false},
+		{"pump-04-temperature", 30, true},
+		{"pump-04-temperature", 60, true},
+		{"pump-04-temperature", 600, true},
+		{"pump-99-temperature", 60, false},
+	} {
+		fv := short
+		fv.SensorID, fv.Count = tc.sensor, tc.count
+		if got := f.Judges(&fv); got != tc.want {
+			t.Errorf("%s, %d readings: judged %v, want %v", tc.sensor, tc.count, got, tc.want)
+		}
+	}
+	b, err := f.Marshal()
+	if err != nil {
+		t.Fatal(err)
+	}
+	g, err := UnmarshalIForest(b)
+	if err != nil || g.Readings["pump-04-temperature"] != 60 {
+		t.Fatalf("the artifact kept readings %v (%v)", g.Readings, err)
+	}
+	g.Readings = nil // as stored before
+	if !g.Judges(&short) {
+		t.Error("a forest without readings left a window of a sensor it knows unjudged")
+	}
+}

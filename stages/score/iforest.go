@@ -67,6 +67,11 @@ type IForest struct {
 	// Centres holds, per sensor, the feature values its windows are taken
 	// relative to (TrainSensorForest); nil for a forest of raw features.
 	Centres map[string][]float64 `json:"centres,omitempty"`
+	// Readings holds, per sensor, the median reading count of the windows
+	// it was trained on (TrainSensorForest; absent in forests stored
+	// before it was kept): the forest judges a window of fewer than half
+	// as many readings as none it has seen (see Judges).
+	Readings map[string]int64 `json:"readings,omitempty"`
 }
 
 type itree struct {

@@ -231,13 +231,14 @@ func (s *Stage) Process(_ context.Context, in []pipeline.Msg[schemas.FeatureVect
 
 		// One read of the type's model per window: a swap between two
 		// reads would pair one model's score with another's threshold. A
-		// sensor the model was not trained on stays with the baseline.
+		// sensor the model was not trained on, and a window cut short,
+		// stay with the baseline (IForest.Judges).
 		// The baseline follows every window, those a model scores too, so
 		// that a sensor a new version leaves out (one in an incident while
 		// it trained) or a rollback finds it warm, and a restart builds it
 		// from the same windows whichever version is live then.
 		mdl := s.model(fv.SensorType)
-		if mdl != nil && !mdl.Knows(fv.SensorID) {
+		if mdl != nil && !mdl.Judges(fv) {
 			mdl = nil
 		}
 		var d Detector = s.baseline

@@ -335,3 +335,35 @@ func TestStageKeepsTheBaselineWarmForSensorsAModelLeavesOut(t *testing.T) {
 		t.Fatalf("a sensor the version knows scored by %s", got[0].ModelVersion)
 	}
 }
+
+// The last window of a sensor that went quiet, closed with a few of its
+// readings, goes to the baseline detector while a forest scores the
+// sensor's full windows: in the demo, such windows at the end of the
+// run opened false ANOMALY alerts on pressure sensors a forest scored.
+func TestStageLeavesAWindowCutShortToTheBaseline(t *testing.T) {
+	st, l := newLocal(t, score.Config{})
+	ws := windows("p1", "pressure", 42, 0)
+	var train []*schemas.FeatureVector
+	for i := range ws[:40] {
+		train = append(train, &ws[i])
+	}
+	m, err := score.TrainSensorForest("iforest-pressure", "pressure", score.FeatureNames(0), train, score.IForestConfig{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	m.Version = "v1"
+	process(t, l, ws[:40], 0) // the baseline warms up
+	st.SetModel(m)
+	short := ws[41]
+	short.Count, short.Min, short.Max, short.PeakToPeak = 5, short.Mean-1.2*short.Std, short.Mean+1.2*short.Std, 2.4*short.Std
+	got := process(t, l, []schemas.FeatureVector{ws[40], short}, 40)
+	if got[0].ModelVersion != "iforest-pressure@v1" {
+		t.Errorf("a full window scored by %s", got[0].ModelVersion)
+	}
+	if got[1].Detector != "robust" || got[1].IsAnomaly {
+		t.Errorf("the window cut short: %s %s, score %.3f, anomalous %v", got[1].Detector, got[1].ModelVersion, got[1].Score, got[1].IsAnomaly)
+	}
+	if v := m.Detector().Score(&short); v.Score < m.Threshold {
+		t.Errorf("the forest scores the short window %.3f, under its threshold %.3f: the test shows nothing", v.Score, m.Threshold)
+	}
+}

@@ -32,10 +32,13 @@ type Topics struct {
 	RULState      string // the remaining-life stage's state: each asset's run start (compacted)
 	ForecastState string // the forecast stage's state: each sensor's daily cycle (compacted)
 	ScoreState    string // the score stage's state: each sensor's daily cycle, as the robust detector learnt it (compacted)
-	Retrain       string
-	ModelUpdates  string
-	Late          string // readings that arrived after their window closed
-	DLQ           string // undecodable or invalid input, with error headers
+	// Maintenance is the work done on assets, as their operators record
+	// it (any producer, any partitioner): the rul stage reads all of it.
+	Maintenance  string
+	Retrain      string
+	ModelUpdates string
+	Late         string // readings that arrived after their window closed
+	DLQ          string // undecodable or invalid input, with error headers
 }
 
 // DefaultTopics returns the topic names of DESIGN.md.
@@ -53,6 +56,7 @@ func DefaultTopics() Topics {
 		RULState:      "asset.rul.state",
 		ForecastState: "sensor.forecast.state",
 		ScoreState:    "sensor.score.state",
+		Maintenance:   "asset.maintenance",
 		Retrain:       "model.retrain",
 		ModelUpdates:  "model.updates",
 		Late:          "sensor.readings.late",
@@ -63,17 +67,17 @@ func DefaultTopics() Topics {
 // All lists the topic names.
 func (t Topics) All() []string {
 	return []string{t.Readings, t.Clean, t.Features, t.Scores, t.Drift, t.Forecasts, t.Alerts,
-		t.Retrain, t.ModelUpdates, t.Late, t.DLQ, t.AssetFeatures, t.Predictions, t.RULState, t.ForecastState, t.ScoreState}
+		t.Retrain, t.ModelUpdates, t.Late, t.DLQ, t.AssetFeatures, t.Predictions, t.RULState, t.ForecastState, t.ScoreState, t.Maintenance}
 }
 
 // TopicNames are the names by which --topic NAME=TOPIC overrides a topic,
 // in All's order.
 var TopicNames = []string{"readings", "clean", "features", "scores", "drift", "forecasts", "alerts", "retrain", "model-updates", "late", "dlq",
-	"asset-features", "predictions", "rul-state", "forecast-state", "score-state"}
+	"asset-features", "predictions", "rul-state", "forecast-state", "score-state", "maintenance"}
 
 func (t *Topics) fields() []*string {
 	return []*string{&t.Readings, &t.Clean, &t.Features, &t.Scores, &t.Drift, &t.Forecasts, &t.Alerts,
-		&t.Retrain, &t.ModelUpdates, &t.Late, &t.DLQ, &t.AssetFeatures, &t.Predictions, &t.RULState, &t.ForecastState, &t.ScoreState}
+		&t.Retrain, &t.ModelUpdates, &t.Late, &t.DLQ, &t.AssetFeatures, &t.Predictions, &t.RULState, &t.ForecastState, &t.ScoreState, &t.Maintenance}
 }
 
 // WithPrefix returns t with prefix before every topic name, so that
@@ -136,7 +140,7 @@ func (t Topics) Records() []TopicRecord {
 		{t.Scores, schemas.AnomalyScoreSchema}, {t.Drift, schemas.DriftReportSchema}, {t.Forecasts, schemas.ForecastSchema}, {t.Alerts, schemas.AlertSchema},
 		{t.Retrain, schemas.RetrainEventSchema}, {t.ModelUpdates, schemas.ModelUpdatedSchema}, {t.Late, schemas.SensorReadingSchema},
 		{t.AssetFeatures, schemas.FeatureVectorSchema}, {t.Predictions, schemas.PredictionSchema}, {t.RULState, schemas.StageStateSchema},
-		{t.ForecastState, schemas.StageStateSchema}, {t.ScoreState, schemas.StageStateSchema},
+		{t.ForecastState, schemas.StageStateSchema}, {t.ScoreState, schemas.StageStateSchema}, {t.Maintenance, schemas.MaintenanceSchema},
 	}
 }
 

@@ -97,6 +97,10 @@ func sampleRecords() []struct {
 			map[string]any{"model_name": "iforest-vibration", "version": "v4", "uri": "file:///m/v4.json", "sha256": "ab12",
 				"trained_at": t1, "train_from": t0, "train_until": t1, "metrics": map[string]any{"auc": 0.97}, "action": "published", "reason": "drift on s-1"},
 		},
+		{
+			&Maintenance{AssetID: "pump-7", PerformedAt: t0, Action: "replacement", Renews: true, Note: "bearing replaced"},
+			map[string]any{"asset_id": "pump-7", "performed_at": t0, "action": "replacement", "renews": true, "note": "bearing replaced"},
+		},
 	}
 }
 

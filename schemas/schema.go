@@ -99,6 +99,7 @@ var (
 	AlertSchema         = mustEmbedded("alert.avsc")
 	RetrainEventSchema  = mustEmbedded("retrain_event.avsc")
 	ModelUpdatedSchema  = mustEmbedded("model_updated.avsc")
+	MaintenanceSchema   = mustEmbedded("maintenance.avsc")
 )
 
 // All lists every embedded schema.
@@ -106,6 +107,7 @@ func All() []*Schema {
 	return []*Schema{
 		SensorReadingSchema, FeatureVectorSchema, AnomalyScoreSchema,
 		DriftReportSchema, ForecastSchema, AlertSchema, RetrainEventSchema, ModelUpdatedSchema, PredictionSchema, StageStateSchema,
+		MaintenanceSchema,
 	}
 }
 

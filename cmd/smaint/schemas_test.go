@@ -25,13 +25,13 @@ func TestSchemasRegister(t *testing.T) {
 	}{
 		{nil, []string{"sensor.readings-value", "sensor.readings.clean-value", "sensor.features-value", "sensor.scores-value", "sensor.drift-value",
 			"sensor.forecasts-value", "maintenance.alerts-value", "model.retrain-value", "model.updates-value", "sensor.readings.late-value",
-			"asset.features-value", "asset.predictions-value", "asset.rul.state-value", "sensor.forecast.state-value", "sensor.score.state-value"}},
+			"asset.features-value", "asset.predictions-value", "asset.rul.state-value", "sensor.forecast.state-value", "sensor.score.state-value", "asset.maintenance-value"}},
 		{[]string{"--topic-prefix", "plant1.", "--topic", "alerts=plant1-alerts"}, []string{"plant1.sensor.readings-value", "plant1.sensor.readings.clean-value",
 			"plant1.sensor.features-value", "plant1.sensor.scores-value", "plant1.sensor.drift-value", "plant1.sensor.forecasts-value", "plant1-alerts-value",
 			"plant1.model.retrain-value", "plant1.model.updates-value", "plant1.sensor.readings.late-value",
-			"plant1.asset.features-value", "plant1.asset.predictions-value", "plant1.asset.rul.state-value", "plant1.sensor.forecast.state-value", "plant1.sensor.score.state-value"}},
+			"plant1.asset.features-value", "plant1.asset.predictions-value", "plant1.asset.rul.state-value", "plant1.sensor.forecast.state-value", "plant1.sensor.score.state-value", "plant1.asset.maintenance-value"}},
 		{[]string{"--subject-strategy", "record"}, []string{"io.smaint.v1.SensorReading", "io.smaint.v1.FeatureVector", "io.smaint.v1.AnomalyScore",
-			"io.smaint.v1.DriftReport", "io.smaint.v1.Forecast", "io.smaint.v1.Alert", "io.smaint.v1.RetrainEvent", "io.smaint.v1.ModelUpdated", "io.smaint.v1.Prediction", "io.smaint.v1.StageState"}},
+			"io.smaint.v1.DriftReport", "io.smaint.v1.Forecast", "io.smaint.v1.Alert", "io.smaint.v1.RetrainEvent", "io.smaint.v1.ModelUpdated", "io.smaint.v1.Prediction", "io.smaint.v1.StageState", "io.smaint.v1.Maintenance"}},
 	}
 	for _, tc := range tests {
 		t.Run(strings.Join(tc.args, " "), func(t *testing.T) {

@@ -66,23 +66,27 @@ func (m *RUL) usable() error {
 // model trained on one row per cycle reads one window as one cycle. When
 // the run reaches Window rows, its start goes to the state topic.
 //
-// A row RunGap or more after the run's last one ends the run and begins
-// a new one, whose beginning goes to the state topic at once, so that a
-// restart does not join the new run's rows to the old. A row from before
-// the run began (an earlier run's, replayed) is nil.
-func (s *Stage) remaining(asset string, r *row, partition int32, out *pipeline.Emitter) *schemas.Prediction {
+// A row at or after renewing maintenance done since the run began
+// (Maintained; not in replay) ends the run, and a new one begins at the
+// maintenance; a row RunGap or more after the run's last one ends the run
+// and begins a new one with the row. A new run's beginning goes to the
+// state topic at once, so that a restart does not join its rows to the
+// old run. A row from before the run began (an earlier run's, replayed)
+// is nil.
+func (s *Stage) remaining(asset string, r *row, replay bool, partition int32, out *pipeline.Emitter) *schemas.Prediction {
 	m := s.cfg.RUL
 	run := s.runs[asset]
+	renewed := s.renewed[asset]
 	switch {
 	case run != nil && r.start.Before(run.began):
 		return nil
+	case run != nil && !replay && renewed.After(run.began) && !r.start.Before(renewed):
+		s.cfg.Logger.Info("a run ended: maintenance renewed its asset, and a new run begins", "asset", asset, "began", run.began, "maintenance", renewed, "next", r.start)
+		run = s.begin(asset, renewed, partition, out)
 	case run != nil && s.cfg.RunGap > 0 && !run.last.IsZero() && r.start.Sub(run.last) >= s.cfg.RunGap:
 		s.cfg.Logger.Info("a run ended: nothing came from its asset for the run gap or longer, and a new run begins",
 			"asset", asset, "began", run.began, "last", run.last, "next", r.start)
-		run = &runState{began: r.start}
-		s.runs[asset] = run
-		b, _ := json.Marshal(runEntry{Began: run.began.UnixMicro()}) // cannot fail
-		s.state.EmitAt(out, partition, asset, &schemas.StageState{Key: asset, Value: b})
+		run = s.begin(asset, r.start, partition, out)
 	case run == nil:
 		run = &runState{began: r.start}
 		s.runs[asset] = run
@@ -123,6 +127,16 @@ func (s *Stage) remaining(asset string, r *row, partition int32, out *pipeline.E
 		pr.Drivers[d.Feature] = d.Effect
 	}
 	return pr
+}
+
+// begin starts asset's new run at began, and writes its beginning to the
+// state topic.
+func (s *Stage) begin(asset string, began time.Time, partition int32, out *pipeline.Emitter) *runState {
+	run := &runState{began: began}
+	s.runs[asset] = run
+	b, _ := json.Marshal(runEntry{Began: began.UnixMicro()}) // cannot fail
+	s.state.EmitAt(out, partition, asset, &schemas.StageState{Key: asset, Value: b})
+	return run
 }
 
 // Restore implements pipeline.Restorer: an asset's run start, from the

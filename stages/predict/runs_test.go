@@ -3,6 +3,7 @@ package predict
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"math"
 	"strings"
 	"testing"
@@ -231,5 +232,149 @@ func TestRULRunEndsAfterAGap(t *testing.T) {
 	from := s1.Retained()[tp]
 	if got := pipelinetest.Process[schemas.FeatureVector, schemas.Prediction](t, l2, topic, from, in[from:], "asset.predictions"); !same(got, len(before)) {
 		t.Fatalf("after the restart: %d predictions, not the model's on the new run", len(got))
+	}
+}
+
+// TestRULRunEndsAtMaintenance: an asset renewed without going off line
+// (a repair recorded on asset.maintenance) comes back on a new run,
+// dated from the maintenance: its predictions from then on are the
+// model's on the new run alone. Work that does not renew it (an
+// inspection) changes nothing, and so does no record. A restart ten rows
+// into the new run, the maintenance read again, predicts the same. A
+// stage that learns of the maintenance only once it has scored rows past
+// it begins the new run at its next row, still dated from the
+// maintenance: the model's on the new run from that row.
+func TestRULRunEndsAtMaintenance(t *testing.T) {
+	channels := []string{"wear", "noise", "constant"}
+	train, _ := runs(30, 1, false)
+	m, err := TrainRUL(train, channels, RULConfig{Boost: BoostConfig{Seed: 1, Trees: 60}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	units, _ := runs(2, 7, false)
+	first, second := units[0], units[1]
+	// The second unit's rows come from the first's asset, right after its
+	// last: the asset was renewed between two windows.
+	last := first.Times[len(first.Times)-1]
+	again := Run{Unit: first.Unit, Values: second.Values}
+	for _, tm := range second.Times {
+		again.Times = append(again.Times, tm+last)
+	}
+	in := append(streamOf([]Run{first}, channels), streamOf([]Run{again}, channels)...)
+	renewedAt := time.Date(2026, 12, 1, 0, 0, 0, 0, time.UTC).Add(time.Duration(last) * time.Minute) // the second run's first window
+	repair := &schemas.Maintenance{AssetID: first.Unit, PerformedAt: renewedAt, Action: "repair", Renews: true}
+	want := append(offline(m, []Run{first})[first.Unit], offline(m, []Run{second})[second.Unit]...)
+	const topic = "asset.features"
+	same := func(got []schemas.Prediction, from int) bool {
+		for i, p := range got {
+			w := want[from+i]
+			if p.RemainingLife != w[0] || p.RemainingLower != w[1] || p.RemainingUpper != w[2] {
+				return false
+			}
+		}
+		return from+len(got) == len(want)
+	}
+	for _, tc := range []struct {
+		name  string
+		maint []*schemas.Maintenance
+		renew bool
+	}{
+		{"a repair", []*schemas.Maintenance{repair}, true},
+		{"an inspection", []*schemas.Maintenance{{AssetID: first.Unit, PerformedAt: renewedAt, Action: "inspection"}}, false},
+		{"a repair of another asset", []*schemas.Maintenance{{AssetID: second.Unit + "x", PerformedAt: renewedAt, Action: "repair", Renews: true}}, false},
+		{"no record", nil, false},
+	} {
+		s, l := rulStage(t, m)
+		for _, mt := range tc.maint {
+			s.Maintained(mt)
+		}
+		if got := pipelinetest.Process[schemas.FeatureVector, schemas.Prediction](t, l, topic, 0, in, "asset.predictions"); same(got, 0) != tc.renew {
+			t.Errorf("%s: %d predictions, the model's on each run alone: %v", tc.name, len(got), !tc.renew)
+		}
+	}
+
+	// A restart ten rows into the new run.
+	cut := (len(first.Times) + 10) * len(channels)
+	s1, l1 := rulStage(t, m)
+	s1.Maintained(repair)
+	res, err := l1.Process(context.Background(), msgs(in[:cut], topic, 0))
+	if err != nil {
+		t.Fatal(err)
+	}
+	before, err := pipeline.Decode[schemas.Prediction](context.Background(), res, "asset.predictions")
+	if err != nil || len(before) != len(first.Times)+10 {
+		t.Fatalf("%d predictions before the restart (%v)", len(before), err)
+	}
+	entries, err := pipeline.Decode[schemas.StageState](context.Background(), res, "asset.rul.state")
+	if err != nil || len(entries) != 2 || !strings.Contains(string(entries[1].Value), fmt.Sprintf(`"began_us":%d`, renewedAt.UnixMicro())) {
+		t.Fatalf("state entries %q (%v), want the first run's start and the second run's beginning", entries, err)
+	}
+	tp := pipeline.TopicPartition{Topic: topic}
+	s2, l2 := rulStage(t, m)
+	s2.Maintained(repair) // the topic read again from its start
+	for _, e := range entries {
+		s2.Restore(tp, e.Key, e.Value)
+	}
+	s2.Resume(tp, s1.Checkpoint(tp))
+	from := s1.Retained()[tp]
+	if got := pipelinetest.Process[schemas.FeatureVector, schemas.Prediction](t, l2, topic, from, in[from:], "asset.predictions"); !same(got, len(before)) {
+		t.Fatalf("after the restart: %d predictions, not the model's on the new run", len(got))
+	}
+
+	// Learnt late: five rows into the new run.
+	late := (len(first.Times) + 5) * len(channels)
+	s3, l3 := rulStage(t, m)
+	early := pipelinetest.Process[schemas.FeatureVector, schemas.Prediction](t, l3, topic, 0, in[:late], "asset.predictions")
+	if len(early) != len(first.Times)+5 {
+		t.Fatalf("learnt late: %d predictions before", len(early))
+	}
+	s3.Maintained(repair)
+	fromRow(t, m, second, 5, pipelinetest.Process[schemas.FeatureVector, schemas.Prediction](t, l3, topic, int64(late), in[late:], "asset.predictions"))
+
+	// Learnt while the stage was down: the stage before the restart had
+	// not read the maintenance, the one after reads it at its start. The
+	// replayed rows rebuild the run as it was; the new run begins at the
+	// first row scored after the restart, as it would have without one.
+	s4, l4 := rulStage(t, m)
+	res, err = l4.Process(context.Background(), msgs(in[:cut], topic, 0))
+	if err != nil {
+		t.Fatal(err)
+	}
+	entries, err = pipeline.Decode[schemas.StageState](context.Background(), res, "asset.rul.state")
+	if err != nil || len(entries) != 1 {
+		t.Fatalf("state entries %q (%v), want the first run's start", entries, err)
+	}
+	s5, l5 := rulStage(t, m)
+	s5.Maintained(repair)
+	s5.Restore(tp, entries[0].Key, entries[0].Value)
+	s5.Resume(tp, s4.Checkpoint(tp))
+	from = s4.Retained()[tp]
+	res, err = l5.Process(context.Background(), msgs(in[from:], topic, from))
+	if err != nil {
+		t.Fatal(err)
+	}
+	after, err := pipeline.Decode[schemas.Prediction](context.Background(), res, "asset.predictions")
+	if err != nil {
+		t.Fatal(err)
+	}
+	fromRow(t, m, second, 10, after)
+	if entries, err := pipeline.Decode[schemas.StageState](context.Background(), res, "asset.rul.state"); err != nil || len(entries) != 2 {
+		t.Fatalf("state entries after the restart %q (%v), want the new run's beginning and its start", entries, err)
+	}
+}
+
+// fromRow checks that got are m's predictions on r from its row k on (a
+// run that begins at row k, dated as r is).
+func fromRow(t *testing.T, m *RUL, r Run, k int, got []schemas.Prediction) {
+	t.Helper()
+	rest := Run{Unit: r.Unit, Times: r.Times[k:], Values: r.Values[k:]}
+	want := offline(m, []Run{rest})[r.Unit]
+	if len(got) != len(want) {
+		t.Fatalf("from row %d: %d predictions for %d rows", k, len(got), len(want))
+	}
+	for i, p := range got {
+		if w := want[i]; p.RemainingLife != w[0] || p.RemainingLower != w[1] || p.RemainingUpper != w[2] {
+			t.Fatalf("row %d of the new run: %v [%v, %v], want the model's on the run from row %d, %v", k+i, p.RemainingLife, p.RemainingLower, p.RemainingUpper, k, w)
+		}
 	}
 }

@@ -160,8 +160,11 @@ type Stage struct {
 	parts  map[pipeline.TopicPartition]*partState
 	met    stageMetrics
 
+	renewed map[string]time.Time // rul: by asset, when its latest renewing maintenance was done
+
 	mu       sync.Mutex
-	incoming *Config // a model SetClassifier or SetRUL gave, for the next batch
+	incoming *Config              // a model SetClassifier or SetRUL gave, for the next batch
+	maint    map[string]time.Time // maintenance Maintained gave, for the next batch
 }
 
 // assetState is an asset's rows waiting for inputs, oldest first, and
@@ -206,7 +209,8 @@ func New(cfg Config) (*Stage, error) {
 		reg.MustRegister(m.predictions, m.predicted, m.incomplete, m.unscored)
 	}
 	s := &Stage{cfg: cfg, out: pipeline.NewOutput[*schemas.Prediction](cfg.PredictionsTopic),
-		assets: map[string]*assetState{}, runs: map[string]*runState{}, parts: map[pipeline.TopicPartition]*partState{}, met: m}
+		assets: map[string]*assetState{}, runs: map[string]*runState{}, parts: map[pipeline.TopicPartition]*partState{}, met: m,
+		renewed: map[string]time.Time{}, maint: map[string]time.Time{}}
 	if cfg.Task == TaskRUL {
 		s.state = pipeline.NewOutput[*schemas.StageState](cfg.StateTopic)
 	}
@@ -268,11 +272,36 @@ func (s *Stage) set(f func(*Config)) error {
 // called from the runner's goroutine, as Process is.
 func (s *Stage) Version() string { return s.cfg.Version }
 
-// swap takes up a model SetClassifier or SetRUL gave.
+// Maintained notes work done on an asset (the rul task; the failure task
+// ignores it). Work that renewed the asset (Renews) ends its run: the
+// first row the stage scores from then on that starts at or after
+// PerformedAt begins a new run, dated PerformedAt. Rows replayed after a
+// restart never end a run: the state topic holds the runs the stage
+// began before it, so a restart follows them as they were. It may be
+// called from any goroutine, and takes effect from the next batch.
+func (s *Stage) Maintained(m *schemas.Maintenance) {
+	if !m.Renews || m.AssetID == "" || m.PerformedAt.IsZero() {
+		return
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if m.PerformedAt.After(s.maint[m.AssetID]) {
+		s.maint[m.AssetID] = m.PerformedAt
+	}
+}
+
+// swap takes up a model SetClassifier or SetRUL gave, and the
+// maintenance Maintained did.
 func (s *Stage) swap() {
 	s.mu.Lock()
 	next := s.incoming
 	s.incoming = nil
+	for asset, at := range s.maint {
+		if at.After(s.renewed[asset]) {
+			s.renewed[asset] = at
+		}
+	}
+	clear(s.maint)
 	s.mu.Unlock()
 	if next == nil {
 		return
@@ -347,7 +376,7 @@ func (s *Stage) Process(_ context.Context, in []pipeline.Msg[schemas.FeatureVect
 		case r == nil:
 			return nil
 		case s.cfg.RUL != nil:
-			if pr = s.remaining(fv.AssetID, r, m.Partition, out); pr == nil { // in replay too: it rebuilds the run
+			if pr = s.remaining(fv.AssetID, r, replay, m.Partition, out); pr == nil { // in replay too: it rebuilds the run
 				return nil
 			}
 		case replay:

@@ -42,6 +42,11 @@ type Config struct {
 	// handler of model.updates records; the caller feeds it every record
 	// of that topic, from its start, from a goroutine of its own.
 	FollowModels func(apply func(context.Context, *schemas.ModelUpdated))
+	// FollowMaintenance, when set, is given the rul stage's handler of
+	// asset.maintenance records; the caller feeds it every record of that
+	// topic, from its start: those there at the start before the stage
+	// reads any input, the rest as they come, from a goroutine of its own.
+	FollowMaintenance func(apply func(*schemas.Maintenance))
 	// Store returns the node named name that stores the records of topic in
 	// the database: the sink. Nil when there is no database; the storage
 	// stages then fail to build.

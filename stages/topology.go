@@ -278,6 +278,9 @@ func newPredict(ctx context.Context, c *Config, s Spec) (pipeline.Node, error) {
 	}
 	load()
 	go pipeline.Every(ctx, cfg.Reload, load)
+	if cfg.Task == predict.TaskRUL && c.FollowMaintenance != nil {
+		c.FollowMaintenance(st.Maintained)
+	}
 	return node[schemas.FeatureVector](s, st, nil)
 }
 

@@ -31,6 +31,7 @@ func commands() []command {
 		{"evaluate", "score backtest's output against labels: precision, recall, F1, false and missed alarms", evaluateCmd},
 		{"train", "train Isolation Forest models per sensor type from a CSV of historical readings", trainCmd},
 		{"models", "list, promote and roll back model versions in the model store", modelsCmd},
+		{"maintenance", "record work done on an asset: a repair or replacement ends its remaining-life run", maintenanceCmd},
 		{"retrain", "run the retrain worker: model.retrain requests train, judge and publish models (run --stages retrain)", retrainCmd},
 		{"migrate", "create or update the database tables (TimescaleDB or plain PostgreSQL)", migrateCmd},
 		{"export", "write stored rows to a CSV file, all or incrementally", exportCmd},
@@ -84,7 +85,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 func usage(w io.Writer) {
 	fmt.Fprintln(w, "smaint: predictive-maintenance stream processor\n\nUsage: smaint <command> [flags]\n\nCommands:")
 	for _, c := range commands() {
-		fmt.Fprintf(w, "  %-10s %s\n", c.name, c.summary)
+		fmt.Fprintf(w, "  %-12s %s\n", c.name, c.summary)
 	}
 	fmt.Fprintln(w, "\nRun smaint <command> -h for a command's flags. Every flag can also be set by an\nenvironment variable: --foo-bar by SMAINT_FOO_BAR; --brokers also by KAFKA_BROKERS,\n--redis by REDIS_URL, --database-url by DATABASE_URL.")
 }

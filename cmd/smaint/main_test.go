@@ -31,6 +31,8 @@ func TestBadCommandLinesExitTwoWithAReason(t *testing.T) {
 	}{
 		{[]string{"frobnicate"}, nil, `unknown command "frobnicate"`},
 		{[]string{"run"}, nil, "no brokers"},
+		{[]string{"maintenance", "--brokers", "k:9092", "--action", "repair"}, nil, "--asset and --action are required"},
+		{[]string{"maintenance", "--brokers", "k:9092", "--asset", "e1", "--action", "repair", "--at", "yesterday"}, nil, `--at "yesterday": want RFC 3339`},
 		{[]string{"run", "--brokers", "a b"}, nil, `broker "a b" is not host:port`},
 		{[]string{"run", "--brokers", "k:9092", "--stages", "dedupe,teleport"}, nil, `unknown stage "teleport"`},
 		{[]string{"run", "--brokers", "k:9092", "--sasl-mechanism", "GSSAPI", "--sasl-user", "u"}, nil, "unknown SASL mechanism"},

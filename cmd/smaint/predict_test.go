@@ -110,7 +110,9 @@ func TestPredictInTheStream(t *testing.T) {
 // window per cycle; stopped halfway and started again, the stage gets
 // each run's start back from its state topic, and every prediction is
 // the model's own on the run up to that window, as smaint evaluate
-// makes it.
+// makes it. A repair recorded with smaint maintenance while the stage
+// was down, and a replacement recorded while it runs, end their assets'
+// runs there; an inspection ends none.
 func TestRULInTheStreamAcrossARestart(t *testing.T) {
 	if testing.Short() {
 		t.Skip("runs the pipeline")
@@ -169,15 +171,19 @@ func TestRULInTheStreamAcrossARestart(t *testing.T) {
 	}
 	// The rul stage commits no further than the runs' retained rows, so
 	// wait for its predictions instead of its commit.
-	run := func(want int) {
+	// run starts the stages, calls during while they run, and stops
+	// them once want predictions are out.
+	run := func(want int, during func(addr string)) {
 		t.Helper()
 		rctx, stop := context.WithCancel(ctx)
 		done := make(chan string, 1)
+		addr := pipelinetest.FreeAddr(t)
 		go func() {
 			code, _, stderr := runCLI(t, rctx, "run", "--brokers", broker, "--stages", "byasset,rul", "--models", models,
-				"--http", "127.0.0.1:0", "--log-level", "warn")
+				"--http", addr, "--log-level", "warn")
 			done <- fmt.Sprintf("exit %d: %s", code, stderr)
 		}()
+		during(addr)
 		pipelinetest.WaitCommitted(t, admin, "smaint-byasset", topics.Features)
 		pipelinetest.Eventually(t, "the predictions", func() bool {
 			return len(pipelinetest.ReadCommitted(t, c.ListenAddrs(), topics.Predictions)) >= want
@@ -188,20 +194,50 @@ func TestRULInTheStreamAcrossARestart(t *testing.T) {
 		}
 	}
 	produce(0, 60)
-	run(3 * 59)
+	run(3*59, func(string) {})
 	if n := len(pipelinetest.ReadCommitted(t, c.ListenAddrs(), topics.RULState)); n != 3 {
 		t.Fatalf("%d state entries after the first run, want one per engine", n)
 	}
-	produce(60, 200)
-	run(110 + 90 + 120 - 3)
+	// Between the runs, e2 is repaired at cycle 71 without going off line,
+	// and an inspection of e3 is recorded: from cycle 71 on, e2 is on a
+	// new run (the stage reads the repair at its start); e3 is not. While
+	// the second run goes, before the rest of the windows come, e1's part
+	// is replaced at cycle 91: from then on, e1 is on a new run too.
+	record := func(args ...string) {
+		t.Helper()
+		if code, out, errOut := runCLI(t, ctx, append([]string{"maintenance", "--brokers", broker}, args...)...); code != 0 || !strings.Contains(out, "recorded on asset.maintenance") {
+			t.Fatalf("maintenance %v: exit %d\n%s%s", args, code, out, errOut)
+		}
+	}
+	record("--asset", "e2", "--action", "repair", "--at", t0.Add(70*time.Minute).Format(time.RFC3339))
+	record("--asset", "e3", "--action", "inspection", "--at", t0.Add(70*time.Minute).Format(time.RFC3339), "--keeps-life")
+	// A record no Maintenance decodes from is skipped, and the rest taken.
+	pipelinetest.Produce(t, admin, &kgo.Record{Topic: topics.Maintenance, Key: []byte("e1"), Value: []byte("repaired e1 yesterday")})
+	taken := func(addr string, renews bool, n int) func() bool {
+		line := fmt.Sprintf(`smaint_predictions_maintenance_total{renews="%t",task="rul"} %d`, renews, n)
+		return func() bool { return strings.Contains(httpGet(t, "http://"+addr+"/metrics"), line) }
+	}
+	run(110+90+120-3, func(addr string) {
+		pipelinetest.Eventually(t, "the stage to read the repair and the inspection", func() bool { return taken(addr, true, 1)() && taken(addr, false, 1)() })
+		record("--asset", "e1", "--action", "replacement", "--at", t0.Add(90*time.Minute).Format(time.RFC3339), "--note", "bearing")
+		pipelinetest.Eventually(t, "the stage to take the replacement", taken(addr, true, 2))
+		produce(60, 200)
+	})
 
 	seen := map[string]int{}
 	for _, p := range decodeAll[schemas.Prediction](t, c.ListenAddrs(), topics.Predictions) {
 		rows := units[p.AssetID]
 		i := int(p.WindowStart.Sub(t0) / time.Minute)
 		r := predict.Run{Unit: p.AssetID}
-		for c := 0; c <= i; c++ {
-			r.Times = append(r.Times, float64(c+1))
+		first := 0
+		switch {
+		case p.AssetID == "e2" && i >= 70:
+			first = 70 // the repair's new run
+		case p.AssetID == "e1" && i >= 90:
+			first = 90 // the replacement's
+		}
+		for c := first; c <= i; c++ {
+			r.Times = append(r.Times, float64(c-first+1))
 			r.Values = append(r.Values, []float64{rows[c][0], rows[c][1]})
 		}
 		lo, hi := m.Interval(r)

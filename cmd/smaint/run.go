@@ -87,6 +87,10 @@ func (f *stageFlags) services(ctx context.Context, d *deps, opts []pipeline.Opti
 		w.close()
 		return nil, nil, err
 	}
+	if err := followMaintenance(ctx, &cfg, d, specs, w, opts, pipeline.KafkaOf(opts...)); err != nil {
+		w.close()
+		return nil, nil, err
+	}
 	nodes, err := stages.Build(ctx, &cfg, specs)
 	var runners []pipeline.Service
 	if err == nil {

@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"maps"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -189,6 +190,7 @@ type partState struct {
 
 type stageMetrics struct {
 	predictions, predicted, incomplete, unscored prometheus.Counter
+	maintenance                                  *prometheus.CounterVec
 }
 
 // New returns a Stage for cfg (after defaults), or cfg's validation error.
@@ -202,11 +204,13 @@ func New(cfg Config) (*Stage, error) {
 		predicted:   prometheus.NewCounter(prometheus.CounterOpts{Name: "smaint_predictions_failure_total", Help: "Predictions with some label at or over the threshold (failure task)."}),
 		incomplete:  prometheus.NewCounter(prometheus.CounterOpts{Name: "smaint_predictions_incomplete_total", Help: "An asset's window starts dropped before every input the model needs arrived."}),
 		unscored:    prometheus.NewCounter(prometheus.CounterOpts{Name: "smaint_predictions_waiting_windows_total", Help: "Windows passed by while no model was loaded."}),
+		maintenance: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "smaint_predictions_maintenance_total",
+			Help: "Maintenance records taken (rul task), by whether the work renewed the asset and so ended its run."}, []string{"renews"}),
 	}
 	if cfg.Registerer != nil {
 		labels := prometheus.Labels{"task": cfg.Task}
 		reg := prometheus.WrapRegistererWith(labels, cfg.Registerer)
-		reg.MustRegister(m.predictions, m.predicted, m.incomplete, m.unscored)
+		reg.MustRegister(m.predictions, m.predicted, m.incomplete, m.unscored, m.maintenance)
 	}
 	s := &Stage{cfg: cfg, out: pipeline.NewOutput[*schemas.Prediction](cfg.PredictionsTopic),
 		assets: map[string]*assetState{}, runs: map[string]*runState{}, parts: map[pipeline.TopicPartition]*partState{}, met: m,
@@ -280,6 +284,7 @@ func (s *Stage) Version() string { return s.cfg.Version }
 // began before it, so a restart follows them as they were. It may be
 // called from any goroutine, and takes effect from the next batch.
 func (s *Stage) Maintained(m *schemas.Maintenance) {
+	s.met.maintenance.WithLabelValues(strconv.FormatBool(m.Renews)).Inc()
 	if !m.Renews || m.AssetID == "" || m.PerformedAt.IsZero() {
 		return
 	}

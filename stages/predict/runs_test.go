@@ -167,38 +167,58 @@ func msgs(fvs []schemas.FeatureVector, topic string, first int64) []pipeline.Msg
 	return out
 }
 
+// renewal is the fixture of the tests of a run's end: a model, and two
+// units' runs on one asset, the second's rows gap minutes after the
+// first's last (streamed as in). want is the model's prediction on each
+// run alone at each row.
+type renewal struct {
+	m             *RUL
+	channels      []string
+	first, second Run
+	in            []schemas.FeatureVector
+	want          [][3]float64
+}
+
+func newRenewal(t *testing.T, gap float64) *renewal {
+	t.Helper()
+	f := &renewal{channels: []string{"wear", "noise", "constant"}}
+	train, _ := runs(30, 1, false)
+	var err error
+	if f.m, err = TrainRUL(train, f.channels, RULConfig{Boost: BoostConfig{Seed: 1, Trees: 60}}); err != nil {
+		t.Fatal(err)
+	}
+	units, _ := runs(2, 7, false)
+	f.first, f.second = units[0], units[1]
+	again := Run{Unit: f.first.Unit, Values: f.second.Values}
+	for _, tm := range f.second.Times {
+		again.Times = append(again.Times, tm+f.first.Times[len(f.first.Times)-1]+gap)
+	}
+	f.in = append(streamOf([]Run{f.first}, f.channels), streamOf([]Run{again}, f.channels)...)
+	f.want = append(offline(f.m, []Run{f.first})[f.first.Unit], offline(f.m, []Run{f.second})[f.second.Unit]...)
+	return f
+}
+
+// same reports whether got are the model's predictions on each run alone
+// from row from of the two, to the end.
+func (f *renewal) same(got []schemas.Prediction, from int) bool {
+	for i, p := range got {
+		w := f.want[from+i]
+		if p.RemainingLife != w[0] || p.RemainingLower != w[1] || p.RemainingUpper != w[2] {
+			return false
+		}
+	}
+	return from+len(got) == len(f.want)
+}
+
 // TestRULRunEndsAfterAGap: an asset off line for longer than RunGap (a
 // repair) comes back on a new run. Its predictions from then on are the
 // model's on the new run alone, as if it were another asset; across a
 // restart early in the new run (before it has a start to keep) too. With
 // no RunGap the old run goes on, and the predictions differ.
 func TestRULRunEndsAfterAGap(t *testing.T) {
-	channels := []string{"wear", "noise", "constant"}
-	train, _ := runs(30, 1, false)
-	m, err := TrainRUL(train, channels, RULConfig{Boost: BoostConfig{Seed: 1, Trees: 60}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	units, _ := runs(2, 7, false)
-	first, second := units[0], units[1]
-	// The second unit's rows come from the first's asset, two hours after
-	// its last.
-	again := Run{Unit: first.Unit, Values: second.Values}
-	for _, tm := range second.Times {
-		again.Times = append(again.Times, tm+first.Times[len(first.Times)-1]+120)
-	}
-	in := append(streamOf([]Run{first}, channels), streamOf([]Run{again}, channels)...)
-	want := append(offline(m, []Run{first})[first.Unit], offline(m, []Run{second})[second.Unit]...)
+	f := newRenewal(t, 120) // two hours off line
+	m, first, in, same, channels := f.m, f.first, f.in, f.same, f.channels
 	const topic = "asset.features"
-	same := func(got []schemas.Prediction, from int) bool {
-		for i, p := range got {
-			w := want[from+i]
-			if p.RemainingLife != w[0] || p.RemainingLower != w[1] || p.RemainingUpper != w[2] {
-				return false
-			}
-		}
-		return from+len(got) == len(want)
-	}
 	_, whole := rulStageGap(t, m, time.Hour)
 	if got := pipelinetest.Process[schemas.FeatureVector, schemas.Prediction](t, whole, topic, 0, in, "asset.predictions"); !same(got, 0) {
 		t.Fatalf("with a run gap of an hour: %d predictions, not the model's on each run", len(got))
@@ -245,35 +265,12 @@ func TestRULRunEndsAfterAGap(t *testing.T) {
 // it begins the new run at its next row, still dated from the
 // maintenance: the model's on the new run from that row.
 func TestRULRunEndsAtMaintenance(t *testing.T) {
-	channels := []string{"wear", "noise", "constant"}
-	train, _ := runs(30, 1, false)
-	m, err := TrainRUL(train, channels, RULConfig{Boost: BoostConfig{Seed: 1, Trees: 60}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	units, _ := runs(2, 7, false)
-	first, second := units[0], units[1]
-	// The second unit's rows come from the first's asset, right after its
-	// last: the asset was renewed between two windows.
+	f := newRenewal(t, 0) // renewed between two windows
+	m, first, second, in, same, channels := f.m, f.first, f.second, f.in, f.same, f.channels
 	last := first.Times[len(first.Times)-1]
-	again := Run{Unit: first.Unit, Values: second.Values}
-	for _, tm := range second.Times {
-		again.Times = append(again.Times, tm+last)
-	}
-	in := append(streamOf([]Run{first}, channels), streamOf([]Run{again}, channels)...)
 	renewedAt := time.Date(2026, 12, 1, 0, 0, 0, 0, time.UTC).Add(time.Duration(last) * time.Minute) // the second run's first window
 	repair := &schemas.Maintenance{AssetID: first.Unit, PerformedAt: renewedAt, Action: "repair", Renews: true}
-	want := append(offline(m, []Run{first})[first.Unit], offline(m, []Run{second})[second.Unit]...)
 	const topic = "asset.features"
-	same := func(got []schemas.Prediction, from int) bool {
-		for i, p := range got {
-			w := want[from+i]
-			if p.RemainingLife != w[0] || p.RemainingLower != w[1] || p.RemainingUpper != w[2] {
-				return false
-			}
-		}
-		return from+len(got) == len(want)
-	}
 	for _, tc := range []struct {
 		name  string
 		maint []*schemas.Maintenance

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"math"
+	"slices"
 	"time"
 
 	"gonum.org/v1/gonum/stat/distuv"
@@ -58,6 +59,9 @@ func (s *Stage) decide(ctx context.Context, r *request) (*schemas.ModelUpdated, 
 		u.Action, u.Reason = schemas.ModelRejected, "training failed: "+err.Error()
 		return u, nil
 	}
+	// Both versions are judged on the windows the candidate would judge
+	// live: not those of sensors it left out, nor windows cut short.
+	hold = slices.DeleteFunc(hold, func(fv *schemas.FeatureVector) bool { return !cand.Judges(fv) })
 	candFAR, spread, scored := falseAlerts(cand, hold)
 	u.Metrics["far_candidate"], u.Metrics["score_std"] = candFAR, spread
 

@@ -21,8 +21,9 @@ const MinCentreWindows = 5
 // (one pump's temperature rising to where another's always runs) would
 // look normal. The forest keeps the centres, and scores only the sensors
 // it has one for (IForest.Knows). Windows whose feature count is not
-// names' are left out, and so are sensors with fewer than
-// MinCentreWindows windows.
+// names' are left out, and so are windows of fewer than half their
+// sensor's median readings, and sensors with fewer than MinCentreWindows
+// windows.
 func TrainSensorForest(model, sensorType string, names []string, fvs []*schemas.FeatureVector, cfg IForestConfig) (*IForest, error) {
 	bySensor, counts := map[string][][]float64{}, map[string][]float64{}
 	for _, fv := range fvs {
@@ -35,7 +36,15 @@ func TrainSensorForest(model, sensorType string, names []string, fvs []*schemas.
 	var rows [][]float64
 	col := []float64{}
 	for _, sensor := range slices.Sorted(maps.Keys(bySensor)) {
-		xs := bySensor[sensor]
+		// Windows cut short are left out, as the forest will not judge
+		// them (Judges).
+		usual := int64(medianOf(counts[sensor]))
+		xs := bySensor[sensor][:0]
+		for i, x := range bySensor[sensor] {
+			if 2*int64(counts[sensor][i]) >= usual {
+				xs = append(xs, x)
+			}
+		}
 		if len(xs) < MinCentreWindows {
 			continue
 		}
@@ -48,8 +57,7 @@ func TrainSensorForest(model, sensorType string, names []string, fvs []*schemas.
 			slices.Sort(col)
 			c[f] = middle(col)
 		}
-		centres[sensor] = c
-		readings[sensor] = int64(medianOf(counts[sensor]))
+		centres[sensor], readings[sensor] = c, usual
 		for _, x := range xs {
 			for f := range x {
 				x[f] -= c[f]

@@ -94,11 +94,27 @@ func TestSensorForestJudgesOnlyWindowsLikeItsOwn(t *testing.T) {
 	if got := f.Readings["pump-04-temperature"]; got != 60 {
 		t.Fatalf("usual readings %d, want 60", got)
 	}
+	// Windows cut short are not trained on either.
+	withShort := temperatures(60, 1)
+	for i := range 10 {
+		w := withShort[i]
+		w.Count = 6
+		withShort = append(withShort, w)
+	}
+	again, err := TrainPerType(withShort, IForestConfig{Seed: 2})
+	if err != nil || again[0].Trained != f.Trained {
+		t.Fatalf("trained on %d windows with 10 short ones added, %d without (%v)", again[0].Trained, f.Trained, err)
+	}
 	rng := rand.New(rand.NewPCG(7, 7))
 	short := temperatureWindow(rng, "pump-04-temperature", time.Unix(1.7e9, 0).Add(2*time.Hour), 62)
 	short.Count, short.Min, short.Max, short.PeakToPeak = 6, short.Mean-1.3*short.Std, short.Mean+1.3*short.Std, 2.6*short.Std
-	if v := f.Detector().Score(&short); !v.OK || v.Score < f.Threshold {
-		t.Fatalf("the forest scored the short window %.3f (threshold %.3f): the test shows nothing", v.Score, f.Threshold)
+	if v := f.Detector().Score(&short); v.OK {
+		t.Errorf("the forest scored a window it does not judge: %+v", v)
+	}
+	blind := *f
+	blind.Readings = nil // as a forest stored before the readings were kept
+	if v := blind.Detector().Score(&short); !v.OK || v.Score < f.Threshold {
+		t.Fatalf("a forest that judges it scored the short window %.3f (threshold %.3f): the test shows nothing", v.Score, f.Threshold)
 	}
 	for _, tc := range []struct {
 		sensor string

@@ -266,9 +266,13 @@ func (d iforestDetector) Version() string { return d.f.versionString() }
 
 // Score implements Detector. Shares weight each feature by the splits on
 // it along the paths, the shallower the more (a split near the root
-// isolates more). Vectors with another feature count, and sensors the
-// forest does not know, are not scored.
+// isolates more). Vectors with another feature count, and those the
+// forest does not judge (Judges: a sensor it does not know, a window cut
+// short), are not scored.
 func (d iforestDetector) Score(fv *schemas.FeatureVector) Verdict {
+	if !d.f.Judges(fv) {
+		return Verdict{}
+	}
 	x, ok := d.f.features(fv)
 	if !ok {
 		return Verdict{}

@@ -363,7 +363,9 @@ func TestStageLeavesAWindowCutShortToTheBaseline(t *testing.T) {
 	if got[1].Detector != "robust" || got[1].IsAnomaly {
 		t.Errorf("the window cut short: %s %s, score %.3f, anomalous %v", got[1].Detector, got[1].ModelVersion, got[1].Score, got[1].IsAnomaly)
 	}
-	if v := m.Detector().Score(&short); v.Score < m.Threshold {
+	blind := *m
+	blind.Readings = nil // a forest that judges every window
+	if v := blind.Detector().Score(&short); v.Score < m.Threshold {
 		t.Errorf("the forest scores the short window %.3f, under its threshold %.3f: the test shows nothing", v.Score, m.Threshold)
 	}
 }

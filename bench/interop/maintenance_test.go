@@ -24,7 +24,7 @@ func TestPythonRecordsMaintenance(t *testing.T) {
 	pipelinetest.CreateTopic(t, pipelinetest.Client(t, c.ListenAddrs()), 3, topics.Maintenance)
 	schema := schemaFile(t, "Maintenance")
 	for _, args := range [][]string{
-		{"--asset", "pump-7", "--action", "replacement", "--at", "2026-12-01T08:30:00Z", "--note", "bearing"},
+		{"--asset", "pump-7", "--action", "replacement", "--renews", "--at", "2026-12-01T08:30:00Z", "--note", "bearing"},
 		{"--asset", "pump-8", "--action", "inspection", "--at", "2026-12-01T09:00:00.25+01:00", "--keeps-life"},
 	} {
 		cmd := exec.Command(py, append([]string{clients + "record_maintenance.py", "--brokers", addr, "--schema", schema}, args...)...)

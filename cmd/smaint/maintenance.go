@@ -86,29 +86,33 @@ func bindMaintenance(ctx context.Context, topic string, opts []pipeline.Option) 
 
 // maintenanceCmd records work done on an asset on asset.maintenance.
 func maintenanceCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := newFlagSet("maintenance", "Usage: smaint maintenance --asset ID --action ACTION [--at TIME] [--keeps-life] --brokers HOST:PORT [flags]\n\n"+
+	fs := newFlagSet("maintenance", "Usage: smaint maintenance --asset ID --action ACTION (--renews | --keeps-life) [--at TIME] --brokers HOST:PORT [flags]\n\n"+
 		"Records work done on an asset on the maintenance topic (asset.maintenance). Work that renews\n"+
-		"the asset (a repair, a replacement: the default) ends its remaining-life run, and the rul\n"+
-		"stage starts a new one at --at; --keeps-life records work that does not (an inspection).\n", stderr)
+		"the asset (--renews: a repair, a replacement) ends its remaining-life run, and the rul stage\n"+
+		"starts a new one at --at; --keeps-life records work that does not (an inspection).\n", stderr)
 	var (
 		kf                  kafkaFlags
 		lf                  logFlags
 		asset, action, note string
 		at                  string
-		keeps               bool
+		renews, keeps       bool
 	)
 	kf.register(fs)
 	lf.register(fs, "warn")
 	fs.StringVar(&asset, "asset", "", "the asset's asset_id, as its sensors' readings give it")
 	fs.StringVar(&action, "action", "", "what was done, e.g. repair, replacement, overhaul, inspection")
 	fs.StringVar(&at, "at", "", "when it was done, RFC 3339 in the readings' clock (default: now)")
-	fs.BoolVar(&keeps, "keeps-life", false, "the work did not renew the asset: its remaining-life run goes on")
+	fs.BoolVar(&renews, "renews", false, "the work renewed the asset (a repair, a replacement): its remaining-life run ends at --at")
+	fs.BoolVar(&keeps, "keeps-life", false, "the work did not renew the asset (an inspection): its remaining-life run goes on")
 	fs.StringVar(&note, "note", "", "free text kept with the record")
 	if err := fs.parse(args); err != nil {
 		return err
 	}
-	if strings.TrimSpace(asset) == "" || strings.TrimSpace(action) == "" {
+	switch {
+	case strings.TrimSpace(asset) == "" || strings.TrimSpace(action) == "":
 		return fmt.Errorf("%w: --asset and --action are required", errUsage)
+	case renews == keeps:
+		return fmt.Errorf("%w: give --renews (a repair, a replacement: the remaining-life run ends) or --keeps-life (an inspection), one of them", errUsage)
 	}
 	when := time.Now().UTC()
 	if at != "" {
@@ -138,7 +142,7 @@ func maintenanceCmd(ctx context.Context, args []string, stdout, stderr io.Writer
 	if err := p.Bind(ctx, out); err != nil {
 		return err
 	}
-	m := &schemas.Maintenance{AssetID: asset, PerformedAt: when, Action: action, Renews: !keeps, Note: note}
+	m := &schemas.Maintenance{AssetID: asset, PerformedAt: when, Action: action, Renews: renews, Note: note}
 	if err := pipeline.Send(ctx, p, out, asset, m); err != nil {
 		return err
 	}

@@ -209,7 +209,7 @@ func TestRULInTheStreamAcrossARestart(t *testing.T) {
 			t.Fatalf("maintenance %v: exit %d\n%s%s", args, code, out, errOut)
 		}
 	}
-	record("--asset", "e2", "--action", "repair", "--at", t0.Add(70*time.Minute).Format(time.RFC3339))
+	record("--asset", "e2", "--action", "repair", "--renews", "--at", t0.Add(70*time.Minute).Format(time.RFC3339))
 	record("--asset", "e3", "--action", "inspection", "--at", t0.Add(70*time.Minute).Format(time.RFC3339), "--keeps-life")
 	// A record no Maintenance decodes from is skipped, and the rest taken.
 	pipelinetest.Produce(t, admin, &kgo.Record{Topic: topics.Maintenance, Key: []byte("e1"), Value: []byte("repaired e1 yesterday")})
@@ -219,7 +219,7 @@ func TestRULInTheStreamAcrossARestart(t *testing.T) {
 	}
 	run(110+90+120-3, func(addr string) {
 		pipelinetest.Eventually(t, "the stage to read the repair and the inspection", func() bool { return taken(addr, true, 1)() && taken(addr, false, 1)() })
-		record("--asset", "e1", "--action", "replacement", "--at", t0.Add(90*time.Minute).Format(time.RFC3339), "--note", "bearing")
+		record("--asset", "e1", "--action", "replacement", "--renews", "--at", t0.Add(90*time.Minute).Format(time.RFC3339), "--note", "bearing")
 		pipelinetest.Eventually(t, "the stage to take the replacement", taken(addr, true, 2))
 		produce(60, 200)
 	})

@@ -3,6 +3,7 @@ package predict
 import (
 	"encoding/json"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/smaint/smaint/pipeline"
@@ -13,7 +14,8 @@ import (
 // its last Window rows, and, once it has had Window rows, the means of
 // its first Window (start), which the state topic keeps.
 type runState struct {
-	began  time.Time
+	began  time.Time // the run's time origin
+	from   time.Time // its first row's start: rows before it are an earlier run's
 	start  []float64 // by channel; nil until the run has had Window rows
 	recent []runRow  // the last Window rows, oldest first
 	last   time.Time // the end of its last row; zero after a restore
@@ -27,10 +29,12 @@ type runRow struct {
 	offset int64 // of its first window
 }
 
-// runEntry is a run's state-topic entry: when it began, and its start
-// once it has one (empty before: a run that began after a gap).
+// runEntry is a run's state-topic entry: when it began (its time
+// origin), the start of its first row, and its start once it has one
+// (empty before: a run that began after a gap or at maintenance).
 type runEntry struct {
 	Began int64     `json:"began_us"`
+	From  int64     `json:"from_us,omitempty"` // absent in entries written before it was kept: Began
 	Start []float64 `json:"start"`
 }
 
@@ -66,29 +70,31 @@ func (m *RUL) usable() error {
 // model trained on one row per cycle reads one window as one cycle. When
 // the run reaches Window rows, its start goes to the state topic.
 //
-// A row at or after renewing maintenance done since the run began
-// (Maintained; not in replay) ends the run, and a new one begins at the
-// maintenance; a row RunGap or more after the run's last one ends the run
-// and begins a new one with the row. A new run's beginning goes to the
-// state topic at once, so that a restart does not join its rows to the
-// old run. A row from before the run began (an earlier run's, replayed)
-// is nil.
+// A row RunGap or more after the run's last one ends the run and begins
+// a new one with the row, whatever maintenance was done meanwhile (the
+// time off line is not life used). Otherwise a row at or after renewing
+// maintenance done since the run began (Maintained; not in replay) ends
+// the run, and a new one begins with the row, dated from the latest such
+// maintenance. A new run's beginning goes to the state topic at once, so
+// that a restart does not join its rows to the old run. A row from before
+// the run's first (an earlier run's, replayed) is nil.
 func (s *Stage) remaining(asset string, r *row, replay bool, partition int32, out *pipeline.Emitter) *schemas.Prediction {
 	m := s.cfg.RUL
 	run := s.runs[asset]
-	renewed := s.renewed[asset]
 	switch {
-	case run != nil && r.start.Before(run.began):
+	case run != nil && r.start.Before(run.from):
 		return nil
-	case run != nil && !replay && renewed.After(run.began) && !r.start.Before(renewed):
-		s.cfg.Logger.Info("a run ended: maintenance renewed its asset, and a new run begins", "asset", asset, "began", run.began, "maintenance", renewed, "next", r.start)
-		run = s.begin(asset, renewed, partition, out)
 	case run != nil && s.cfg.RunGap > 0 && !run.last.IsZero() && r.start.Sub(run.last) >= s.cfg.RunGap:
 		s.cfg.Logger.Info("a run ended: nothing came from its asset for the run gap or longer, and a new run begins",
 			"asset", asset, "began", run.began, "last", run.last, "next", r.start)
-		run = s.begin(asset, r.start, partition, out)
+		run = s.begin(asset, r.start, r.start, partition, out)
+	case run != nil && !replay:
+		if at, ok := s.renewal(asset, run.began, r.start); ok {
+			s.cfg.Logger.Info("a run ended: maintenance renewed its asset, and a new run begins", "asset", asset, "began", run.began, "maintenance", at, "next", r.start)
+			run = s.begin(asset, at, r.start, partition, out)
+		}
 	case run == nil:
-		run = &runState{began: r.start}
+		run = &runState{began: r.start, from: r.start}
 		s.runs[asset] = run
 	}
 	run.last = r.end
@@ -114,7 +120,7 @@ func (s *Stage) remaining(asset string, r *row, replay bool, partition int32, ou
 		start = m.startOf(rows) // every row of the run so far
 		if len(rows) == m.Window {
 			run.start = start
-			b, _ := json.Marshal(runEntry{Began: run.began.UnixMicro(), Start: start}) // cannot fail
+			b, _ := json.Marshal(runEntry{Began: run.began.UnixMicro(), From: run.from.UnixMicro(), Start: start}) // cannot fail
 			s.state.EmitAt(out, partition, asset, &schemas.StageState{Key: asset, Value: b})
 		}
 	}
@@ -129,14 +135,41 @@ func (s *Stage) remaining(asset string, r *row, replay bool, partition int32, ou
 	return pr
 }
 
-// begin starts asset's new run at began, and writes its beginning to the
-// state topic.
-func (s *Stage) begin(asset string, began time.Time, partition int32, out *pipeline.Emitter) *runState {
-	run := &runState{began: began}
+// begin starts asset's new run, dated from began, with the row that
+// starts at from, and writes its beginning to the state topic.
+func (s *Stage) begin(asset string, began, from time.Time, partition int32, out *pipeline.Emitter) *runState {
+	run := &runState{began: began, from: from}
 	s.runs[asset] = run
-	b, _ := json.Marshal(runEntry{Began: began.UnixMicro()}) // cannot fail
+	b, _ := json.Marshal(runEntry{Began: began.UnixMicro(), From: from.UnixMicro()}) // cannot fail
 	s.state.EmitAt(out, partition, asset, &schemas.StageState{Key: asset, Value: b})
 	return run
+}
+
+// renewal returns the latest renewing maintenance of asset after began
+// and at or before start, if there is one; the maintenance at or before
+// began, done with, is forgotten.
+func (s *Stage) renewal(asset string, began, start time.Time) (time.Time, bool) {
+	ts := s.renewed[asset]
+	done := 0
+	for done < len(ts) && !ts[done].After(began) {
+		done++
+	}
+	if done > 0 {
+		ts = slices.Delete(ts, 0, done)
+		if len(ts) == 0 {
+			delete(s.renewed, asset)
+		} else {
+			s.renewed[asset] = ts
+		}
+	}
+	i, _ := slices.BinarySearchFunc(ts, start, func(t, target time.Time) int { return t.Compare(target) })
+	for i < len(ts) && ts[i].Equal(start) {
+		i++
+	}
+	if i == 0 {
+		return time.Time{}, false
+	}
+	return ts[i-1], true
 }
 
 // Restore implements pipeline.Restorer: an asset's run start, from the
@@ -148,6 +181,10 @@ func (s *Stage) Restore(tp pipeline.TopicPartition, key string, value []byte) {
 		return
 	}
 	run := &runState{began: time.UnixMicro(e.Began).UTC()}
+	run.from = run.began
+	if e.From != 0 {
+		run.from = time.UnixMicro(e.From).UTC()
+	}
 	if len(e.Start) > 0 {
 		run.start = e.Start
 	}

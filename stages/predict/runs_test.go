@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"math"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -213,8 +214,9 @@ func (f *renewal) same(got []schemas.Prediction, from int) bool {
 // TestRULRunEndsAfterAGap: an asset off line for longer than RunGap (a
 // repair) comes back on a new run. Its predictions from then on are the
 // model's on the new run alone, as if it were another asset; across a
-// restart early in the new run (before it has a start to keep) too. With
-// no RunGap the old run goes on, and the predictions differ.
+// restart early in the new run (before it has a start to keep) too, and
+// with a repair recorded while it was off line. With no RunGap the old
+// run goes on, and the predictions differ.
 func TestRULRunEndsAfterAGap(t *testing.T) {
 	f := newRenewal(t, 120) // two hours off line
 	m, first, in, same, channels := f.m, f.first, f.in, f.same, f.channels
@@ -222,6 +224,15 @@ func TestRULRunEndsAfterAGap(t *testing.T) {
 	_, whole := rulStageGap(t, m, time.Hour)
 	if got := pipelinetest.Process[schemas.FeatureVector, schemas.Prediction](t, whole, topic, 0, in, "asset.predictions"); !same(got, 0) {
 		t.Fatalf("with a run gap of an hour: %d predictions, not the model's on each run", len(got))
+	}
+	// A repair done while it was off line changes nothing: the new run
+	// begins with its first window back, whenever the repair's record
+	// comes.
+	repaired, withRepair := rulStageGap(t, m, time.Hour)
+	offAt := time.Date(2026, 12, 1, 0, 0, 0, 0, time.UTC).Add(time.Duration(first.Times[len(first.Times)-1]+60) * time.Minute)
+	repaired.Maintained(&schemas.Maintenance{AssetID: first.Unit, PerformedAt: offAt, Action: "repair", Renews: true})
+	if got := pipelinetest.Process[schemas.FeatureVector, schemas.Prediction](t, withRepair, topic, 0, in, "asset.predictions"); !same(got, 0) {
+		t.Fatalf("with a repair while off line: %d predictions, not the model's on each run", len(got))
 	}
 	_, endless := rulStageGap(t, m, 0)
 	if got := pipelinetest.Process[schemas.FeatureVector, schemas.Prediction](t, endless, topic, 0, in, "asset.predictions"); same(got, 0) {
@@ -373,5 +384,111 @@ func fromRow(t *testing.T, m *RUL, r Run, k int, got []schemas.Prediction) {
 		if w := want[i]; p.RemainingLife != w[0] || p.RemainingLower != w[1] || p.RemainingUpper != w[2] {
 			t.Fatalf("row %d of the new run: %v [%v, %v], want the model's on the run from row %d, %v", k+i, p.RemainingLife, p.RemainingLower, p.RemainingUpper, k, w)
 		}
+	}
+}
+
+// TestRULMaintenanceLearntLateSurvivesARestart: a repair the stage learns
+// of only after scoring rows past it, then a restart, with another asset
+// on the partition holding the replay back to before the repair: the
+// replayed rows the old run scored stay out of the new run, and every
+// prediction after the restart is the uninterrupted stage's. Two repairs
+// learnt at once, both before the next row, date the new run from the
+// later one.
+func TestRULMaintenanceLearntLateSurvivesARestart(t *testing.T) {
+	f := newRenewal(t, 0)
+	others, _ := runs(1, 11, false)
+	other := Run{Unit: "other", Times: others[0].Times, Values: others[0].Values}
+	// One row of the other asset after each row of the renewed one.
+	var in []schemas.FeatureVector
+	rows, extra := f.in, streamOf([]Run{other}, f.channels)
+	per := len(f.channels)
+	for i := 0; i < len(rows) || i < len(extra); i += per {
+		in = append(in, rows[min(i, len(rows)):min(i+per, len(rows))]...)
+		in = append(in, extra[min(i, len(extra)):min(i+per, len(extra))]...)
+	}
+	last := f.first.Times[len(f.first.Times)-1]
+	t0 := time.Date(2026, 12, 1, 0, 0, 0, 0, time.UTC)
+	at := func(minutes float64) time.Time { return t0.Add(time.Duration(minutes * float64(time.Minute))) }
+	repairs := []*schemas.Maintenance{
+		{AssetID: f.first.Unit, PerformedAt: at(last - 2), Action: "repair", Renews: true},
+		{AssetID: f.first.Unit, PerformedAt: at(last), Action: "replacement", Renews: true},
+	}
+	// Where the stream has the renewed asset's new run 10 rows in (the
+	// repairs learnt there), and 20 (the restart).
+	cutAt := func(rowsIn int) int {
+		for i, fv := range in {
+			if fv.AssetID == f.first.Unit && !fv.WindowStart.Before(at(last+float64(rowsIn))) {
+				return i
+			}
+		}
+		t.Fatal("no such row")
+		return 0
+	}
+	late, restart := cutAt(10), cutAt(20)
+	const topic = "asset.features"
+	process := func(l *pipeline.Local[schemas.FeatureVector], from, to int) pipeline.Result {
+		t.Helper()
+		res, err := l.Process(context.Background(), msgs(in[from:to], topic, int64(from)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return res
+	}
+	predictions := func(res pipeline.Result) []schemas.Prediction {
+		t.Helper()
+		got, err := pipeline.Decode[schemas.Prediction](context.Background(), res, "asset.predictions")
+		if err != nil {
+			t.Fatal(err)
+		}
+		return got
+	}
+	// Uninterrupted.
+	s, l := rulStage(t, f.m)
+	process(l, 0, late)
+	for _, r := range repairs {
+		s.Maintained(r)
+	}
+	mid := predictions(process(l, late, restart))
+	want := predictions(process(l, restart, len(in)))
+	// The renewed asset's new run is dated from the later repair, and
+	// begins at the first row scored after the stage learnt of them.
+	var renewed []schemas.Prediction
+	for _, p := range append(mid, want...) {
+		if p.AssetID == f.first.Unit {
+			renewed = append(renewed, p)
+		}
+	}
+	fromRow(t, f.m, Run{Unit: f.first.Unit, Times: f.second.Times, Values: f.second.Values}, 10, renewed)
+
+	// Stopped at the restart, started again.
+	s1, l1 := rulStage(t, f.m)
+	var entries []schemas.StageState
+	for i, cut := range [][2]int{{0, late}, {late, restart}} {
+		if i == 1 {
+			for _, r := range repairs {
+				s1.Maintained(r)
+			}
+		}
+		es, err := pipeline.Decode[schemas.StageState](context.Background(), process(l1, cut[0], cut[1]), "asset.rul.state")
+		if err != nil {
+			t.Fatal(err)
+		}
+		entries = append(entries, es...)
+	}
+	tp := pipeline.TopicPartition{Topic: topic}
+	s2, l2 := rulStage(t, f.m)
+	for _, r := range repairs {
+		s2.Maintained(r)
+	}
+	for _, e := range entries { // in the runner's order: Restore, then Resume
+		s2.Restore(tp, e.Key, e.Value)
+	}
+	s2.Resume(tp, s1.Checkpoint(tp))
+	from := int(s1.Retained()[tp])
+	if from >= cutAt(0) {
+		t.Fatalf("the replay starts at %d, after the repair's row %d: the test does not test the replay", from, cutAt(0))
+	}
+	if got := predictions(process(l2, from, len(in))); !reflect.DeepEqual(got, want) {
+		t.Fatalf("after the restart, %d predictions differ from the uninterrupted stage's %d", len(got), len(want))
 	}
 }

@@ -161,11 +161,11 @@ type Stage struct {
 	parts  map[pipeline.TopicPartition]*partState
 	met    stageMetrics
 
-	renewed map[string]time.Time // rul: by asset, when its latest renewing maintenance was done
+	renewed map[string][]time.Time // rul: by asset, when renewing maintenance was done, sorted, after its run began
 
 	mu       sync.Mutex
-	incoming *Config              // a model SetClassifier or SetRUL gave, for the next batch
-	maint    map[string]time.Time // maintenance Maintained gave, for the next batch
+	incoming *Config                // a model SetClassifier or SetRUL gave, for the next batch
+	maint    map[string][]time.Time // maintenance Maintained gave, for the next batch
 }
 
 // assetState is an asset's rows waiting for inputs, oldest first, and
@@ -214,7 +214,7 @@ func New(cfg Config) (*Stage, error) {
 	}
 	s := &Stage{cfg: cfg, out: pipeline.NewOutput[*schemas.Prediction](cfg.PredictionsTopic),
 		assets: map[string]*assetState{}, runs: map[string]*runState{}, parts: map[pipeline.TopicPartition]*partState{}, met: m,
-		renewed: map[string]time.Time{}, maint: map[string]time.Time{}}
+		renewed: map[string][]time.Time{}, maint: map[string][]time.Time{}}
 	if cfg.Task == TaskRUL {
 		s.state = pipeline.NewOutput[*schemas.StageState](cfg.StateTopic)
 	}
@@ -279,7 +279,8 @@ func (s *Stage) Version() string { return s.cfg.Version }
 // Maintained notes work done on an asset (the rul task; the failure task
 // ignores it). Work that renewed the asset (Renews) ends its run: the
 // first row the stage scores from then on that starts at or after
-// PerformedAt begins a new run, dated PerformedAt. Rows replayed after a
+// PerformedAt begins a new run, dated from PerformedAt (from the latest,
+// when several renewals fall before the row). Rows replayed after a
 // restart never end a run: the state topic holds the runs the stage
 // began before it, so a restart follows them as they were. It may be
 // called from any goroutine, and takes effect from the next batch.
@@ -290,9 +291,7 @@ func (s *Stage) Maintained(m *schemas.Maintenance) {
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if m.PerformedAt.After(s.maint[m.AssetID]) {
-		s.maint[m.AssetID] = m.PerformedAt
-	}
+	s.maint[m.AssetID] = append(s.maint[m.AssetID], m.PerformedAt)
 }
 
 // swap takes up a model SetClassifier or SetRUL gave, and the
@@ -301,10 +300,10 @@ func (s *Stage) swap() {
 	s.mu.Lock()
 	next := s.incoming
 	s.incoming = nil
-	for asset, at := range s.maint {
-		if at.After(s.renewed[asset]) {
-			s.renewed[asset] = at
-		}
+	for asset, ts := range s.maint {
+		all := append(s.renewed[asset], ts...)
+		slices.SortFunc(all, time.Time.Compare)
+		s.renewed[asset] = slices.CompactFunc(all, time.Time.Equal)
 	}
 	clear(s.maint)
 	s.mu.Unlock()

@@ -53,6 +53,7 @@ func Topology(t pipeline.Topics) []Spec {
 		{Name: "sink-alerts", Group: "sink", Inputs: topics(t.Alerts), Storage: true, build: store},
 		{Name: "sink-retrain", Group: "sink", Inputs: topics(t.Retrain), Storage: true, build: store},
 		{Name: "sink-predictions", Group: "sink", Inputs: topics(t.Predictions), Storage: true, build: store},
+		{Name: "sink-maintenance", Group: "sink", Inputs: topics(t.Maintenance), Storage: true, build: store},
 	}
 }
 

@@ -30,9 +30,9 @@ func TestSelect(t *testing.T) {
 	}{
 		{[]string{"all"}, false, []string{"dedupe", "features", "score", "drift", "forecast", "alert"}},
 		{[]string{"all"}, true, []string{"dedupe", "features", "score", "drift", "forecast", "alert",
-			"sink-readings", "sink-features", "sink-scores", "sink-drift", "sink-forecasts", "sink-alerts", "sink-retrain", "sink-predictions"}},
+			"sink-readings", "sink-features", "sink-scores", "sink-drift", "sink-forecasts", "sink-alerts", "sink-retrain", "sink-predictions", "sink-maintenance"}},
 		{[]string{"alert", "dedupe"}, false, []string{"dedupe", "alert"}}, // pipeline order
-		{[]string{"sink"}, false, []string{"sink-readings", "sink-features", "sink-scores", "sink-drift", "sink-forecasts", "sink-alerts", "sink-retrain", "sink-predictions"}},
+		{[]string{"sink"}, false, []string{"sink-readings", "sink-features", "sink-scores", "sink-drift", "sink-forecasts", "sink-alerts", "sink-retrain", "sink-predictions", "sink-maintenance"}},
 		{[]string{"score", "retrain"}, false, []string{"score", "retrain"}}, // only when named
 		{[]string{"byasset", "predict", "rul"}, false, []string{"byasset", "predict", "rul"}},
 	} {
@@ -51,12 +51,13 @@ func TestSelect(t *testing.T) {
 	}
 }
 
-// TestTopologyIsConnected: every topic a stage reads is the readings
-// topic or another stage's output, and what reaches the clean topic flows
-// through the analytics to the alerts.
+// TestTopologyIsConnected: every topic a stage reads is one producers
+// write (the readings, the maintenance records) or another stage's
+// output, and what reaches the clean topic flows through the analytics to
+// the alerts.
 func TestTopologyIsConnected(t *testing.T) {
 	topics := pipeline.DefaultTopics()
-	written := map[string]bool{topics.Readings: true}
+	written := map[string]bool{topics.Readings: true, topics.Maintenance: true}
 	for _, s := range stages.Topology(topics) {
 		for _, o := range s.Outputs {
 			written[o] = true

@@ -145,6 +145,10 @@ func TestRULInTheStreamAcrossARestart(t *testing.T) {
 	admin := pipelinetest.Client(t, c.ListenAddrs())
 	topics := pipeline.DefaultTopics()
 	pipelinetest.CreateTopic(t, admin, 3, topics.Features)
+	pool, dbURL := testDatabase(t) // the sink stores the maintenance records
+	if code, _, stderr := runCLI(t, ctx, "migrate", "--database-url", dbURL); code != 0 {
+		t.Fatalf("migrate: %s", stderr)
+	}
 	enc, err := schemas.NewSerde().NewEncoder(ctx, schemas.FeatureVectorSchema, "")
 	if err != nil {
 		t.Fatal(err)
@@ -179,8 +183,8 @@ func TestRULInTheStreamAcrossARestart(t *testing.T) {
 		done := make(chan string, 1)
 		addr := pipelinetest.FreeAddr(t)
 		go func() {
-			code, _, stderr := runCLI(t, rctx, "run", "--brokers", broker, "--stages", "byasset,rul", "--models", models,
-				"--http", addr, "--log-level", "warn")
+			code, _, stderr := runCLI(t, rctx, "run", "--brokers", broker, "--stages", "byasset,rul,sink", "--models", models,
+				"--database-url", dbURL, "--http", addr, "--log-level", "warn")
 			done <- fmt.Sprintf("exit %d: %s", code, stderr)
 		}()
 		during(addr)
@@ -222,7 +226,27 @@ func TestRULInTheStreamAcrossARestart(t *testing.T) {
 		record("--asset", "e1", "--action", "replacement", "--renews", "--at", t0.Add(90*time.Minute).Format(time.RFC3339), "--note", "bearing")
 		pipelinetest.Eventually(t, "the stage to take the replacement", taken(addr, true, 2))
 		produce(60, 200)
+		pipelinetest.WaitCommitted(t, admin, "smaint-sink-maintenance", topics.Maintenance)
 	})
+	// The sink stored the three records, and dead-lettered the one that
+	// is not a record.
+	var stored, renewing int
+	if err := pool.QueryRow(ctx, `SELECT count(*), count(*) FILTER (WHERE renews) FROM asset_maintenance`).Scan(&stored, &renewing); err != nil || stored != 3 || renewing != 2 {
+		t.Errorf("asset_maintenance holds %d records, %d renewing (%v); want 3, 2", stored, renewing, err)
+	}
+	// (Nor did the sink refuse remaining lives: it once did, for their
+	// lack of probabilities.)
+	letters := map[string][]string{}
+	for _, r := range pipelinetest.ReadCommitted(t, c.ListenAddrs(), topics.DLQ) {
+		for _, h := range r.Headers {
+			if h.Key == pipeline.HeaderSourceTopic {
+				letters[string(h.Value)] = append(letters[string(h.Value)], string(r.Value))
+			}
+		}
+	}
+	if l := letters[topics.Maintenance]; len(l) != 1 || l[0] != "repaired e1 yesterday" || len(letters[topics.Predictions]) != 0 {
+		t.Errorf("dead letters from %s: %q, want the one unreadable record; from %s: %d, want none", topics.Maintenance, l, topics.Predictions, len(letters[topics.Predictions]))
+	}
 
 	seen := map[string]int{}
 	for _, p := range decodeAll[schemas.Prediction](t, c.ListenAddrs(), topics.Predictions) {

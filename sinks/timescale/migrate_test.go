@@ -52,7 +52,7 @@ func TestMigrateTwiceChangesNothing(t *testing.T) {
 		t.Fatalf("first migrate: %+v", res)
 	}
 	before := snapshot(t, pool, schema)
-	for _, table := range []string{"sensor_readings", "sensor_features", "anomaly_scores", "drift_reports", "sensor_forecasts", "asset_predictions", "alert_events", "retrain_events", "sensor_readings_hourly", "alerts_current"} {
+	for _, table := range []string{"sensor_readings", "sensor_features", "anomaly_scores", "drift_reports", "sensor_forecasts", "asset_predictions", "asset_maintenance", "alert_events", "retrain_events", "sensor_readings_hourly", "alerts_current"} {
 		if count(t, pool, `SELECT count(*) FROM information_schema.tables WHERE table_schema = $1 AND table_name = $2`, schema, table) != 1 {
 			t.Errorf("no %s after migrate", table)
 		}

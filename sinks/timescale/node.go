@@ -8,7 +8,8 @@ import (
 
 // Node returns the stage, named name, that stores the records of topic in
 // their table: the clean readings, features, scores, drift reports,
-// alerts, retrain requests and predictions of the topics t.
+// alerts, retrain requests, predictions and maintenance records of the
+// topics t.
 func Node(name, topic string, t pipeline.Topics, cfg Config) (pipeline.Node, error) {
 	switch topic {
 	case t.Clean:
@@ -27,6 +28,8 @@ func Node(name, topic string, t pipeline.Topics, cfg Config) (pipeline.Node, err
 		return node(name, topic, Retrain, cfg)
 	case t.Predictions:
 		return node(name, topic, Predictions, cfg)
+	case t.Maintenance:
+		return node(name, topic, Maintenance, cfg)
 	}
 	return pipeline.Node{}, fmt.Errorf("%w: no table stores topic %s", pipeline.ErrConfig, topic)
 }

@@ -203,6 +203,24 @@ func TestEveryTableStoresAndReplays(t *testing.T) {
 	if err := pool.QueryRow(ctx, `SELECT (probabilities->>'HDF')::float8, remaining_life FROM asset_predictions`).Scan(&hdf, &life); err != nil || hdf != 0.75 || life != nil {
 		t.Fatalf("prediction read back: HDF %v, remaining life %v (want NULL from a classifier), %v", hdf, life, err)
 	}
+	// A remaining life has no probabilities: stored as {}, not refused.
+	res, err := pl.Process(ctx, msgs([]schemas.Prediction{{AssetID: "a", WindowStart: t0, WindowEnd: end, Model: "gbdt-rul", ModelVersion: "v1",
+		Inputs: map[string]float64{"wear": 5.1}, Drivers: map[string]float64{"wear": -3}, RemainingLife: 42, RemainingLower: 30, RemainingUpper: 60}}))
+	if err != nil || len(res.Rejected) > 0 {
+		t.Fatalf("a remaining life: %v %+v", err, res.Rejected)
+	}
+	var probs string
+	if err := pool.QueryRow(ctx, `SELECT probabilities::text, remaining_life FROM asset_predictions WHERE model = 'gbdt-rul'`).Scan(&probs, &life); err != nil || probs != "{}" || life == nil || *life != 42 {
+		t.Fatalf("remaining life read back: probabilities %s, life %v, %v", probs, life, err)
+	}
+	ml, _ := localSink(t, Maintenance, cfg)
+	twice("asset_maintenance", func() (pipeline.Result, error) {
+		return ml.Process(ctx, msgs([]schemas.Maintenance{{AssetID: "a", PerformedAt: t0, Action: "replacement", Renews: true, Note: "bearing"}}))
+	})
+	var renews bool
+	if err := pool.QueryRow(ctx, `SELECT renews FROM asset_maintenance WHERE action = 'replacement'`).Scan(&renews); err != nil || !renews {
+		t.Fatalf("maintenance read back: renews %v, %v", renews, err)
+	}
 	// What was stored reads back.
 	var bands []float64
 	var dev float64

@@ -110,7 +110,8 @@ var Forecasts = Table[schemas.Forecast]{
 }
 
 // Predictions is the table of the predict stage's records; a classifier's
-// remaining life (-1) stores NULL.
+// remaining life (-1) stores NULL, and a remaining life's probabilities
+// {}.
 var Predictions = Table[schemas.Prediction]{
 	Name: "asset_predictions",
 	Columns: []string{"asset_id", "model", "window_start", "window_end", "model_version", "probabilities", "threshold", "inputs", "drivers",
@@ -118,8 +119,19 @@ var Predictions = Table[schemas.Prediction]{
 	Key:  []string{"asset_id", "model", "window_start"},
 	Time: "window_start",
 	Row: func(p *schemas.Prediction, dst []any) ([]any, error) {
-		return append(dst, p.AssetID, p.Model, p.WindowStart, p.WindowEnd, p.ModelVersion, jsonMap(p.Probabilities), p.Threshold,
-			jsonMap(p.Inputs), jsonMap(p.Drivers), nullSeconds(p.RemainingLife), nullSeconds(p.RemainingLower), nullSeconds(p.RemainingUpper)), nil
+		return append(dst, p.AssetID, p.Model, p.WindowStart, p.WindowEnd, p.ModelVersion, jsonObject(p.Probabilities), p.Threshold,
+			jsonObject(p.Inputs), jsonObject(p.Drivers), nullSeconds(p.RemainingLife), nullSeconds(p.RemainingLower), nullSeconds(p.RemainingUpper)), nil
+	},
+}
+
+// Maintenance is the table of work recorded on assets.
+var Maintenance = Table[schemas.Maintenance]{
+	Name:    "asset_maintenance",
+	Columns: []string{"asset_id", "performed_at", "action", "renews", "note"},
+	Key:     []string{"asset_id", "performed_at", "action"},
+	Time:    "performed_at",
+	Row: func(m *schemas.Maintenance, dst []any) ([]any, error) {
+		return append(dst, m.AssetID, m.PerformedAt, m.Action, m.Renews, m.Note), nil
 	},
 }
 
@@ -160,6 +172,15 @@ var Retrain = Table[schemas.RetrainEvent]{
 
 // jsonMap is nil (SQL NULL) for an empty map, so that empty and absent
 // read back alike.
+// jsonObject is m for a JSON column that is never NULL: {} when empty (a
+// remaining life has no probabilities).
+func jsonObject[V any](m map[string]V) map[string]V {
+	if m == nil {
+		return map[string]V{}
+	}
+	return m
+}
+
 func jsonMap[V any](m map[string]V) any {
 	if len(m) == 0 {
 		return nil

@@ -192,6 +192,7 @@ func TestRULInTheStreamAcrossARestart(t *testing.T) {
 		pipelinetest.Eventually(t, "the predictions", func() bool {
 			return len(pipelinetest.ReadCommitted(t, c.ListenAddrs(), topics.Predictions)) >= want
 		})
+		pipelinetest.WaitCommitted(t, admin, "smaint-sink-predictions", topics.Predictions)
 		stop()
 		if res := <-done; !strings.HasPrefix(res, "exit 0") {
 			t.Fatalf("run: %s", res)
@@ -234,8 +235,8 @@ func TestRULInTheStreamAcrossARestart(t *testing.T) {
 	if err := pool.QueryRow(ctx, `SELECT count(*), count(*) FILTER (WHERE renews) FROM asset_maintenance`).Scan(&stored, &renewing); err != nil || stored != 3 || renewing != 2 {
 		t.Errorf("asset_maintenance holds %d records, %d renewing (%v); want 3, 2", stored, renewing, err)
 	}
-	// (Nor did the sink refuse remaining lives: it once did, for their
-	// lack of probabilities.)
+	// Nor did the sink refuse remaining lives (it once did, for their
+	// lack of probabilities): it stored every one.
 	letters := map[string][]string{}
 	for _, r := range pipelinetest.ReadCommitted(t, c.ListenAddrs(), topics.DLQ) {
 		for _, h := range r.Headers {
@@ -248,8 +249,12 @@ func TestRULInTheStreamAcrossARestart(t *testing.T) {
 		t.Errorf("dead letters from %s: %q, want the one unreadable record; from %s: %d, want none", topics.Maintenance, l, topics.Predictions, len(letters[topics.Predictions]))
 	}
 
+	preds := decodeAll[schemas.Prediction](t, c.ListenAddrs(), topics.Predictions)
+	if err := pool.QueryRow(ctx, `SELECT count(*) FROM asset_predictions WHERE remaining_life IS NOT NULL`).Scan(&stored); err != nil || stored != len(preds) {
+		t.Errorf("asset_predictions holds %d remaining lives, the topic %d (%v)", stored, len(preds), err)
+	}
 	seen := map[string]int{}
-	for _, p := range decodeAll[schemas.Prediction](t, c.ListenAddrs(), topics.Predictions) {
+	for _, p := range preds {
 		rows := units[p.AssetID]
 		i := int(p.WindowStart.Sub(t0) / time.Minute)
 		r := predict.Run{Unit: p.AssetID}

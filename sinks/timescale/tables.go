@@ -124,7 +124,10 @@ var Predictions = Table[schemas.Prediction]{
 	},
 }
 
-// Maintenance is the table of work recorded on assets.
+// Maintenance is the table of work recorded on assets. A record is known
+// by its asset, time and action: one sent again with those is a replay,
+// and stored once (correct a record by recording the work at its right
+// time or under another action).
 var Maintenance = Table[schemas.Maintenance]{
 	Name:    "asset_maintenance",
 	Columns: []string{"asset_id", "performed_at", "action", "renews", "note"},
@@ -170,8 +173,6 @@ var Retrain = Table[schemas.RetrainEvent]{
 	},
 }
 
-// jsonMap is nil (SQL NULL) for an empty map, so that empty and absent
-// read back alike.
 // jsonObject is m for a JSON column that is never NULL: {} when empty (a
 // remaining life has no probabilities).
 func jsonObject[V any](m map[string]V) map[string]V {
@@ -181,6 +182,8 @@ func jsonObject[V any](m map[string]V) map[string]V {
 	return m
 }
 
+// jsonMap is nil (SQL NULL) for an empty map, so that empty and absent
+// read back alike.
 func jsonMap[V any](m map[string]V) any {
 	if len(m) == 0 {
 		return nil

@@ -73,9 +73,9 @@ func (m *RUL) usable() error {
 // A row RunGap or more after the run's last one ends the run and begins
 // a new one with the row, whatever maintenance was done meanwhile (the
 // time off line is not life used). Otherwise a row at or after renewing
-// maintenance done since the run began (Maintained; not in replay) ends
-// the run, and a new one begins with the row, dated from the latest such
-// maintenance. A new run's beginning goes to the state topic at once, so
+// maintenance done since the run's first row (Maintained; not in replay)
+// ends the run, and a new one begins with the row, dated from the latest
+// such maintenance. A new run's beginning goes to the state topic at once, so
 // that a restart does not join its rows to the old run. A row from before
 // the run's first (an earlier run's, replayed) is nil.
 func (s *Stage) remaining(asset string, r *row, replay bool, partition int32, out *pipeline.Emitter) *schemas.Prediction {
@@ -89,7 +89,7 @@ func (s *Stage) remaining(asset string, r *row, replay bool, partition int32, ou
 			"asset", asset, "began", run.began, "last", run.last, "next", r.start)
 		run = s.begin(asset, r.start, r.start, partition, out)
 	case run != nil && !replay:
-		if at, ok := s.renewal(asset, run.began, r.start); ok {
+		if at, ok := s.renewal(asset, run.from, r.start); ok {
 			s.cfg.Logger.Info("a run ended: maintenance renewed its asset, and a new run begins", "asset", asset, "began", run.began, "maintenance", at, "next", r.start)
 			run = s.begin(asset, at, r.start, partition, out)
 		}
@@ -145,13 +145,15 @@ func (s *Stage) begin(asset string, began, from time.Time, partition int32, out 
 	return run
 }
 
-// renewal returns the latest renewing maintenance of asset after began
-// and at or before start, if there is one; the maintenance at or before
-// began, done with, is forgotten.
-func (s *Stage) renewal(asset string, began, start time.Time) (time.Time, bool) {
+// renewal returns the latest renewing maintenance of asset after after
+// (the start of its run's first row) and at or before start, if there is
+// one. Those at or before after are forgotten: done with, or learnt too
+// late to matter, since the run began after them (a run begun at one
+// renewal is not begun again at another that came before its first row).
+func (s *Stage) renewal(asset string, after, start time.Time) (time.Time, bool) {
 	ts := s.renewed[asset]
 	done := 0
-	for done < len(ts) && !ts[done].After(began) {
+	for done < len(ts) && !ts[done].After(after) {
 		done++
 	}
 	if done > 0 {

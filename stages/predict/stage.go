@@ -161,7 +161,10 @@ type Stage struct {
 	parts  map[pipeline.TopicPartition]*partState
 	met    stageMetrics
 
-	renewed map[string][]time.Time // rul: by asset, when renewing maintenance was done, sorted, after its run began
+	// renewed is, by asset, when renewing maintenance was done, sorted:
+	// every record of the topic, for assets of other instances too; an
+	// asset's are forgotten once its run has passed them (renewal).
+	renewed map[string][]time.Time
 
 	mu       sync.Mutex
 	incoming *Config                // a model SetClassifier or SetRUL gave, for the next batch
@@ -280,10 +283,12 @@ func (s *Stage) Version() string { return s.cfg.Version }
 // ignores it). Work that renewed the asset (Renews) ends its run: the
 // first row the stage scores from then on that starts at or after
 // PerformedAt begins a new run, dated from PerformedAt (from the latest,
-// when several renewals fall before the row). Rows replayed after a
-// restart never end a run: the state topic holds the runs the stage
-// began before it, so a restart follows them as they were. It may be
-// called from any goroutine, and takes effect from the next batch.
+// when several renewals fall before the row). A row after the run gap
+// (Config.RunGap) begins a run dated from itself, whatever was done
+// meanwhile. Rows replayed after a restart never end a run: the state
+// topic holds the runs the stage began before it, so a restart follows
+// them as they were. It may be called from any goroutine, and takes
+// effect from the next batch.
 func (s *Stage) Maintained(m *schemas.Maintenance) {
 	s.met.maintenance.WithLabelValues(strconv.FormatBool(m.Renews)).Inc()
 	if !m.Renews || m.AssetID == "" || m.PerformedAt.IsZero() {

@@ -62,6 +62,12 @@ func (s *Stage) decide(ctx context.Context, r *request) (*schemas.ModelUpdated, 
 	// Both versions are judged on the windows the candidate would judge
 	// live: not those of sensors it left out, nor windows cut short.
 	hold = slices.DeleteFunc(hold, func(fv *schemas.FeatureVector) bool { return !cand.Judges(fv) })
+	u.Metrics["holdout_judged"] = float64(len(hold))
+	if len(hold) == 0 {
+		u.Action = schemas.ModelRejected
+		u.Reason = fmt.Sprintf("%s: the candidate judges none of the windows held out (their sensors left out of training, or the windows cut short): nothing to judge it by", r.ev.Reason)
+		return u, nil
+	}
 	candFAR, spread, scored := falseAlerts(cand, hold)
 	u.Metrics["far_candidate"], u.Metrics["score_std"] = candFAR, spread
 

@@ -376,3 +376,31 @@ func TestRetrainRejectsACandidateBlindToALevelChange(t *testing.T) {
 		t.Logf("shift %v: %s, sensitivity %.2f: %s", tc.shift, got[0].Action, sens, got[0].Reason)
 	}
 }
+
+// A candidate is judged on the held-out windows it would judge live:
+// when every held-out window is cut short (5 readings where the sensor's
+// usual window has 60), it judges none, and it is rejected, not
+// published unjudged. With them whole it is published, judged on all.
+func TestRetrainRejectsACandidateItCannotJudge(t *testing.T) {
+	for _, short := range []bool{false, true} {
+		store := &score.FileStore{Dir: t.TempDir()}
+		h := newHarness(t, retrain.Config{Store: store, After: 100, Forest: score.IForestConfig{Trees: 30}})
+		ws := windows("pressure", t0, 100, 5, 4)
+		if short {
+			for i, ev := range ws { // the ones held out: every fourth of each sensor's
+				if (i/4+1)%4 == 0 {
+					ev.Features.Count = 5
+				}
+			}
+		}
+		got := h.feed(append([]retrain.Event{ask("iforest-pressure", t0)}, ws...)...)
+		want, judged := schemas.ModelPublished, 24.0
+		if short {
+			want, judged = schemas.ModelRejected, 0
+		}
+		if len(got) != 1 || got[0].Action != want || got[0].Metrics["holdout"] != 24 || got[0].Metrics["holdout_judged"] != judged {
+			t.Fatalf("held-out windows cut short %v: %+v", short, got)
+		}
+		t.Logf("cut short %v: %s: %s", short, got[0].Action, got[0].Reason)
+	}
+}

@@ -393,7 +393,8 @@ func fromRow(t *testing.T, m *RUL, r Run, k int, got []schemas.Prediction) {
 // replayed rows the old run scored stay out of the new run, and every
 // prediction after the restart is the uninterrupted stage's. Two repairs
 // learnt at once, both before the next row, date the new run from the
-// later one.
+// later one; one learnt after the run it would begin has begun begins
+// nothing.
 func TestRULMaintenanceLearntLateSurvivesARestart(t *testing.T) {
 	f := newRenewal(t, 0)
 	others, _ := runs(1, 11, false)
@@ -491,4 +492,20 @@ func TestRULMaintenanceLearntLateSurvivesARestart(t *testing.T) {
 	if got := predictions(process(l2, from, len(in))); !reflect.DeepEqual(got, want) {
 		t.Fatalf("after the restart, %d predictions differ from the uninterrupted stage's %d", len(got), len(want))
 	}
+
+	// A renewal learnt after the run it would begin has begun (at an
+	// earlier renewal, learnt first) begins nothing: the run goes on.
+	s3, l3 := rulStage(t, f.m)
+	process(l3, 0, late)
+	s3.Maintained(repairs[1])
+	got := predictions(process(l3, late, restart))
+	s3.Maintained(&schemas.Maintenance{AssetID: f.first.Unit, PerformedAt: at(last + 5), Action: "repair", Renews: true})
+	got = append(got, predictions(process(l3, restart, len(in)))...)
+	renewed = renewed[:0]
+	for _, p := range got {
+		if p.AssetID == f.first.Unit {
+			renewed = append(renewed, p)
+		}
+	}
+	fromRow(t, f.m, Run{Unit: f.first.Unit, Times: f.second.Times, Values: f.second.Values}, 10, renewed)
 }

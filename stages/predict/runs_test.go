@@ -242,17 +242,12 @@ func TestRULRunEndsAfterAGap(t *testing.T) {
 	// A restart ten rows into the new run.
 	cut := (len(first.Times) + 10) * len(channels)
 	s1, l1 := rulStageGap(t, m, time.Hour)
-	res, err := l1.Process(context.Background(), msgs(in[:cut], topic, 0))
-	if err != nil {
-		t.Fatal(err)
+	before, entries := emitted(t, l1, in, 0, int64(cut), topic)
+	if len(before) != len(first.Times)+10 {
+		t.Fatalf("%d predictions before the restart", len(before))
 	}
-	before, err := pipeline.Decode[schemas.Prediction](context.Background(), res, "asset.predictions")
-	if err != nil || len(before) != len(first.Times)+10 {
-		t.Fatalf("%d predictions before the restart (%v)", len(before), err)
-	}
-	entries, err := pipeline.Decode[schemas.StageState](context.Background(), res, "asset.rul.state")
-	if err != nil || len(entries) != 2 || !strings.Contains(string(entries[1].Value), `"start":null`) {
-		t.Fatalf("state entries %q (%v), want the first run's start and the second run's beginning", entries, err)
+	if len(entries) != 2 || !strings.Contains(string(entries[1].Value), `"start":null`) {
+		t.Fatalf("state entries %q, want the first run's start and the second run's beginning", entries)
 	}
 	tp := pipeline.TopicPartition{Topic: topic}
 	s2, l2 := rulStageGap(t, m, time.Hour)
@@ -305,17 +300,12 @@ func TestRULRunEndsAtMaintenance(t *testing.T) {
 	cut := (len(first.Times) + 10) * len(channels)
 	s1, l1 := rulStage(t, m)
 	s1.Maintained(repair)
-	res, err := l1.Process(context.Background(), msgs(in[:cut], topic, 0))
-	if err != nil {
-		t.Fatal(err)
+	before, entries := emitted(t, l1, in, 0, int64(cut), topic)
+	if len(before) != len(first.Times)+10 {
+		t.Fatalf("%d predictions before the restart", len(before))
 	}
-	before, err := pipeline.Decode[schemas.Prediction](context.Background(), res, "asset.predictions")
-	if err != nil || len(before) != len(first.Times)+10 {
-		t.Fatalf("%d predictions before the restart (%v)", len(before), err)
-	}
-	entries, err := pipeline.Decode[schemas.StageState](context.Background(), res, "asset.rul.state")
-	if err != nil || len(entries) != 2 || !strings.Contains(string(entries[1].Value), fmt.Sprintf(`"began_us":%d`, renewedAt.UnixMicro())) {
-		t.Fatalf("state entries %q (%v), want the first run's start and the second run's beginning", entries, err)
+	if len(entries) != 2 || !strings.Contains(string(entries[1].Value), fmt.Sprintf(`"began_us":%d`, renewedAt.UnixMicro())) {
+		t.Fatalf("state entries %q, want the first run's start and the second run's beginning", entries)
 	}
 	tp := pipeline.TopicPartition{Topic: topic}
 	s2, l2 := rulStage(t, m)
@@ -344,30 +334,17 @@ func TestRULRunEndsAtMaintenance(t *testing.T) {
 	// replayed rows rebuild the run as it was; the new run begins at the
 	// first row scored after the restart, as it would have without one.
 	s4, l4 := rulStage(t, m)
-	res, err = l4.Process(context.Background(), msgs(in[:cut], topic, 0))
-	if err != nil {
-		t.Fatal(err)
-	}
-	entries, err = pipeline.Decode[schemas.StageState](context.Background(), res, "asset.rul.state")
-	if err != nil || len(entries) != 1 {
-		t.Fatalf("state entries %q (%v), want the first run's start", entries, err)
+	if _, entries = emitted(t, l4, in, 0, int64(cut), topic); len(entries) != 1 {
+		t.Fatalf("state entries %q, want the first run's start", entries)
 	}
 	s5, l5 := rulStage(t, m)
 	s5.Maintained(repair)
 	s5.Restore(tp, entries[0].Key, entries[0].Value)
 	s5.Resume(tp, s4.Checkpoint(tp))
-	from = s4.Retained()[tp]
-	res, err = l5.Process(context.Background(), msgs(in[from:], topic, from))
-	if err != nil {
-		t.Fatal(err)
-	}
-	after, err := pipeline.Decode[schemas.Prediction](context.Background(), res, "asset.predictions")
-	if err != nil {
-		t.Fatal(err)
-	}
+	after, entries := emitted(t, l5, in, s4.Retained()[tp], int64(len(in)), topic)
 	fromRow(t, m, second, 10, after)
-	if entries, err := pipeline.Decode[schemas.StageState](context.Background(), res, "asset.rul.state"); err != nil || len(entries) != 2 {
-		t.Fatalf("state entries after the restart %q (%v), want the new run's beginning and its start", entries, err)
+	if len(entries) != 2 {
+		t.Fatalf("state entries after the restart %q, want the new run's beginning and its start", entries)
 	}
 }
 
@@ -508,4 +485,23 @@ func TestRULMaintenanceLearntLateSurvivesARestart(t *testing.T) {
 		}
 	}
 	fromRow(t, f.m, Run{Unit: f.first.Unit, Times: f.second.Times, Values: f.second.Values}, 10, renewed)
+}
+
+// emitted processes in[from:to] (at their offsets) with l, and returns
+// the predictions and state entries it emitted.
+func emitted(t *testing.T, l *pipeline.Local[schemas.FeatureVector], in []schemas.FeatureVector, from, to int64, topic string) ([]schemas.Prediction, []schemas.StageState) {
+	t.Helper()
+	res, err := l.Process(context.Background(), msgs(in[from:to], topic, from))
+	if err != nil {
+		t.Fatal(err)
+	}
+	preds, err := pipeline.Decode[schemas.Prediction](context.Background(), res, "asset.predictions")
+	if err != nil {
+		t.Fatal(err)
+	}
+	entries, err := pipeline.Decode[schemas.StageState](context.Background(), res, "asset.rul.state")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return preds, entries
 }

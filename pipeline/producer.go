@@ -58,6 +58,15 @@ func (p *Producer) CreateTopics(ctx context.Context, topics ...string) error {
 	return EnsureTopics(ctx, p.cl, p.cfg.partitions, p.cfg.replication, topics...)
 }
 
+// KeepTopic creates topic, when the options create topics (CreateTopics)
+// and it does not exist yet, keeping its records however old (EnsureKept).
+func (p *Producer) KeepTopic(ctx context.Context, topic string) error {
+	if !p.cfg.createTopics {
+		return nil
+	}
+	return EnsureKept(ctx, p.cl, p.cfg.partitions, p.cfg.replication, topic)
+}
+
 // Bind creates the ports' topics (as CreateTopics configured) and binds
 // them to encoders, registering their schemas when the Serde has a
 // registry. Ports must be bound before Send.

@@ -174,7 +174,19 @@ func EnsureTopics(ctx context.Context, cl *kgo.Client, partitions int32, rf int1
 // record of each key is kept however old (a state topic).
 func EnsureCompacted(ctx context.Context, cl *kgo.Client, partitions int32, rf int16, topic string) error {
 	compact := "compact"
-	resp, err := kadm.NewClient(cl).CreateTopics(ctx, partitions, rf, map[string]*string{"cleanup.policy": &compact}, topic)
+	return ensureWith(ctx, cl, partitions, rf, map[string]*string{"cleanup.policy": &compact}, topic)
+}
+
+// EnsureKept creates topic, unless it exists, keeping every record however
+// old (retention.ms -1): a topic its readers read whole from its start,
+// where an old record may still matter (asset.maintenance).
+func EnsureKept(ctx context.Context, cl *kgo.Client, partitions int32, rf int16, topic string) error {
+	forever := "-1"
+	return ensureWith(ctx, cl, partitions, rf, map[string]*string{"retention.ms": &forever}, topic)
+}
+
+func ensureWith(ctx context.Context, cl *kgo.Client, partitions int32, rf int16, configs map[string]*string, topic string) error {
+	resp, err := kadm.NewClient(cl).CreateTopics(ctx, partitions, rf, configs, topic)
 	if err != nil {
 		return fmt.Errorf("create topic %s: %w", topic, err)
 	}

@@ -26,9 +26,11 @@ func followMaintenance(ctx context.Context, cfg *stages.Config, d *deps, specs [
 		return nil
 	}
 	topic := d.topics.Maintenance
-	if err := bindMaintenance(ctx, topic, opts); err != nil {
+	p, _, err := maintenanceProducer(ctx, topic, opts)
+	if err != nil {
 		return err
 	}
+	p.Close()
 	log := d.log.With("component", "maintenance")
 	dec := d.serde.NewDecoder()
 	decode := func(partition int32, offset int64, value []byte) (*schemas.Maintenance, bool) {
@@ -41,7 +43,7 @@ func followMaintenance(ctx context.Context, cfg *stages.Config, d *deps, specs [
 	}
 	start := map[int32]int64{} // partition -> first offset not read at the start
 	var history []*schemas.Maintenance
-	err := pipeline.ReadTopic(ctx, topic, true, func(r *kgo.Record) {
+	err = pipeline.ReadTopic(ctx, topic, true, func(r *kgo.Record) {
 		start[r.Partition] = max(start[r.Partition], r.Offset+1)
 		if m, ok := decode(r.Partition, r.Offset, r.Value); ok {
 			history = append(history, m)
@@ -73,15 +75,26 @@ func followMaintenance(ctx context.Context, cfg *stages.Config, d *deps, specs [
 	return nil
 }
 
-// bindMaintenance creates the maintenance topic, if the options say
-// topics are created, and registers its schema.
-func bindMaintenance(ctx context.Context, topic string, opts []pipeline.Option) error {
+// maintenanceProducer returns a producer with an output bound to the
+// maintenance topic. It creates the topic, if the options say topics are
+// created, keeping its records however old: the rul stage reads it whole,
+// and a renewal no window has reached yet lives only there. The caller
+// closes the producer.
+func maintenanceProducer(ctx context.Context, topic string, opts []pipeline.Option) (*pipeline.Producer, *pipeline.Output[*schemas.Maintenance], error) {
 	p, err := pipeline.NewProducer(opts...)
 	if err != nil {
-		return err
+		return nil, nil, err
 	}
-	defer p.Close()
-	return p.Bind(ctx, pipeline.NewOutput[*schemas.Maintenance](topic))
+	out := pipeline.NewOutput[*schemas.Maintenance](topic)
+	if err := p.KeepTopic(ctx, topic); err != nil {
+		p.Close()
+		return nil, nil, err
+	}
+	if err := p.Bind(ctx, out); err != nil {
+		p.Close()
+		return nil, nil, err
+	}
+	return p, out, nil
 }
 
 // maintenanceCmd records work done on an asset on asset.maintenance.
@@ -133,15 +146,11 @@ func maintenanceCmd(ctx context.Context, args []string, stdout, stderr io.Writer
 	if err != nil {
 		return err
 	}
-	p, err := pipeline.NewProducer(opts...)
+	p, out, err := maintenanceProducer(ctx, d.topics.Maintenance, opts)
 	if err != nil {
 		return err
 	}
 	defer p.Close()
-	out := pipeline.NewOutput[*schemas.Maintenance](d.topics.Maintenance)
-	if err := p.Bind(ctx, out); err != nil {
-		return err
-	}
 	m := &schemas.Maintenance{AssetID: asset, PerformedAt: when, Action: action, Renews: renews, Note: note}
 	if err := pipeline.Send(ctx, p, out, asset, m); err != nil {
 		return err

@@ -9,10 +9,12 @@ import (
 	"math/rand/v2"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/smaint/smaint/pipeline"
@@ -215,6 +217,14 @@ func TestRULInTheStreamAcrossARestart(t *testing.T) {
 		}
 	}
 	record("--asset", "e2", "--action", "repair", "--renews", "--at", t0.Add(70*time.Minute).Format(time.RFC3339))
+	// The command created the topic keeping its records however old.
+	if cfgs, err := kadm.NewClient(admin).DescribeTopicConfigs(ctx, topics.Maintenance); err != nil {
+		t.Fatal(err)
+	} else if rc, err := cfgs.On(topics.Maintenance, nil); err != nil || !slices.ContainsFunc(rc.Configs, func(c kadm.Config) bool {
+		return c.Key == "retention.ms" && c.Value != nil && *c.Value == "-1"
+	}) {
+		t.Fatalf("%s configs %+v (%v), want retention.ms -1", topics.Maintenance, rc.Configs, err)
+	}
 	record("--asset", "e3", "--action", "inspection", "--at", t0.Add(70*time.Minute).Format(time.RFC3339), "--keeps-life")
 	// A record no Maintenance decodes from is skipped, and the rest taken.
 	pipelinetest.Produce(t, admin, &kgo.Record{Topic: topics.Maintenance, Key: []byte("e1"), Value: []byte("repaired e1 yesterday")})

@@ -1,7 +1,7 @@
 // Package forecast is the forecast stage: it follows one feature of each
 // sensor window by window, by a smoothed level with the trend its history
-// shows (Level) or, while that lags a change, a damped trend (Holt), and
-// issues, as each window closes, where the feature will be at the
+// shows (Level) or, while that lags a change, a damped trend (Holt), or
+// the last value once the change has stopped (Settled), and issues, as each window closes, where the feature will be at the
 // horizon, with an 80% interval, and when it will cross the sensor's
 // limit. The alert stage turns forecasts that cross into PREDICTED
 // alerts.

@@ -90,7 +90,8 @@ func dampedLine(alpha, beta, phi, slope, last float64, h int) float64 {
 }
 
 // The slow model projects a trend only where the history shows one, and
-// pick hands a sensor to the fast model once the slow one keeps missing.
+// pick hands a sensor to the fast model once the slow one keeps missing,
+// unless the change it misses is a step that is over.
 func TestLevelAndPick(t *testing.T) {
 	rng := rand.New(rand.NewPCG(3, 4))
 	noisy, drifting, ramp := make([]float64, 60), make([]float64, 60), make([]float64, 60)
@@ -100,25 +101,51 @@ func TestLevelAndPick(t *testing.T) {
 		drifting[i] = 10 + 0.2*float64(i) + e
 		ramp[i] = 10 + 0.1*e + 0.5*float64(max(0, i-54))
 	}
+	// Steps of 3 taken at value 56 (four values before the end), over a
+	// wiggle of ±0.1 (steps of noise ±0.2): up, down, one that turns
+	// back in the last value, and one still being taken in the last two.
+	wiggle := func(f func(i int) float64) []float64 {
+		ys := make([]float64, 60)
+		for i := range ys {
+			ys[i] = f(i) + 0.1*float64(1-2*(i%2))
+		}
+		return ys
+	}
+	step := wiggle(func(i int) float64 { return 10 + 3*float64(min(1, max(0, i-55))) })
+	stepDown := wiggle(func(i int) float64 { return 10 - 3*float64(min(1, max(0, i-55))) })
+	turning := wiggle(func(i int) float64 { return 10 + 3*float64(min(1, max(0, i-55))) - float64(min(1, max(0, i-58))) })
+	stepping := wiggle(func(i int) float64 { return 10 + 2*float64(min(1, max(0, i-57))) + float64(min(1, max(0, i-58))) })
 	slow, fast := Level{Alpha: 0.3, T: 4}, Holt{Alpha: 0.5, Beta: 0.3, Phi: 0.95}
 	tests := []struct {
-		name     string
-		ys       []float64
-		trend    bool // the slow model projects a trend
-		wantFast bool
+		name  string
+		ys    []float64
+		trend bool   // the slow model projects a trend
+		want  string // the model picked
 	}{
-		{"noise", noisy, false, false},
-		{"a steady drift", drifting, true, false},
-		{"a ramp in the last windows", ramp, false, true},
+		{"noise", noisy, false, "smoothed-level"},
+		{"a steady drift", drifting, true, "smoothed-level"},
+		{"a ramp in the last windows", ramp, false, "holt-damped"},
+		{"a step that is over", step, false, "settled-level"},
+		{"a step still being taken", stepping, false, "holt-damped"},
+		{"a step down that is over", stepDown, false, "settled-level"},
+		{"a step turning back", turning, false, "settled-level"},
 	}
 	for _, tc := range tests {
 		st, _ := slow.fit(tc.ys, 5, new([]float64))
 		if (st.trend != 0) != tc.trend {
 			t.Errorf("%s: slow trend %v (se %v)", tc.name, st.trend, st.trendSE)
 		}
-		_, m := pick(tc.ys, slow, fast, 5, 3, new([]float64))
-		if _, isFast := m.(Holt); isFast != tc.wantFast {
-			t.Errorf("%s: picked %T", tc.name, m)
+		st, m := pick(tc.ys, slow, fast, 5, 3, new([]float64))
+		if m.name() != tc.want {
+			t.Errorf("%s: picked %s, want %s", tc.name, m.name(), tc.want)
+			continue
+		}
+		if last := tc.ys[len(tc.ys)-1]; tc.want == "settled-level" {
+			f, spread := make([]float64, 10), make([]float64, 10)
+			m.path(st, f, spread)
+			if f[0] != last || f[9] != last || st.sigma <= 0 || spread[9] < spread[0] {
+				t.Errorf("%s: path %v from %v (sigma %v, spreads %v), want the last value held", tc.name, f, last, st.sigma, spread)
+			}
 		}
 	}
 }

@@ -88,7 +88,13 @@ func robustSigma(errs []float64) float64 {
 // whatever the model and whatever changes the history went through (a
 // median does not see a few windows of a step or a ramp). Judged against
 // its own errors instead, the slow model would hand a ramp back once the
-// ramp had spoilt them. scratch is space pick may reuse.
+// ramp had spoilt them.
+//
+// A step makes the slow model lag as a ramp does, and for as long; but a
+// step is over once taken, and Holt would carry its trend on. So while
+// the last step does not go on the way the fast model's trend points
+// (settled), the forecast is Settled: the last value held. scratch is
+// space pick may reuse.
 func pick(ys []float64, slow Level, fast Holt, k int, bias float64, scratch *[]float64) (state, model) {
 	d := (*scratch)[:0]
 	for i := 1; i < len(ys)-k; i++ {
@@ -100,6 +106,10 @@ func pick(ys []float64, slow Level, fast Holt, k int, bias float64, scratch *[]f
 	if sigma == 0 || math.Abs(b) < bias*sigma {
 		return st, slow
 	}
-	st, _ = fast.fit(ys, k, scratch)
-	return st, fast
+	fst, _ := fast.fit(ys, k, scratch)
+	if settled(ys, fst.trend, sigma) {
+		st.level, st.trend, st.trendSE = ys[len(ys)-1], 0, 0
+		return st, Settled{slow}
+	}
+	return fst, fast
 }

@@ -118,6 +118,9 @@ func describePredicted(a *openAlert, what, action string) (string, string) {
 		trend = "falling"
 	}
 	now := fmt.Sprintf("now %.4g, %s %.3g per hour", ev["level"], trend, math.Abs(ev["trend_per_hour"]))
+	if ev["trend_per_hour"] == 0 { // a level with no trend, or a step that has settled
+		now = fmt.Sprintf("now %.4g, holding there", ev["level"])
+	}
 	in := ev["crosses_in_s"]
 	if in == 0 {
 		return fmt.Sprintf("The %s of %s is %s its limit of %.4g (%s).", feature, what, side, ev["limit"], now), "Act now: " + action

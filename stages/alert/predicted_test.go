@@ -68,6 +68,22 @@ func TestPredictedAlertLifecycle(t *testing.T) {
 	}
 }
 
+// A sensor that stepped beyond its limit and stayed there is forecast
+// with no trend: the alert says it holds there, not that it rises by 0.
+func TestPredictedAlertOfASettledSensor(t *testing.T) {
+	e := newEnv(t, nil)
+	ev := fc(0, 0)
+	ev.Forecast.TrendPerHour, ev.Forecast.Value, ev.Forecast.Model = 0, 76, "settled-level"
+	out := e.feed(t, ev)
+	if len(out) != 1 || !strings.HasSuffix(out[0].Summary, "is above its limit of 75 (now 76, holding there).") {
+		t.Fatalf("alerts %+v", out)
+	}
+	out = newEnv(t, nil).feed(t, fc(0, 0))
+	if len(out) != 1 || !strings.HasSuffix(out[0].Summary, "is above its limit of 75 (now 76, rising 12 per hour).") {
+		t.Fatalf("alerts %+v", out)
+	}
+}
+
 // One forecast of a crossing between others that foresee none is not
 // enough with PredictK 2; with the default of 1 it is.
 func TestPredictK(t *testing.T) {

@@ -118,8 +118,12 @@ func describePredicted(a *openAlert, what, action string) (string, string) {
 		trend = "falling"
 	}
 	now := fmt.Sprintf("now %.4g, %s %.3g per hour", ev["level"], trend, math.Abs(ev["trend_per_hour"]))
-	if ev["trend_per_hour"] == 0 { // a level with no trend, or a step that has settled
+	switch {
+	case ev["trend_per_hour"] != 0:
+	case ev["forecast"] == ev["level"]: // a level with no trend, or a step that has settled
 		now = fmt.Sprintf("now %.4g, holding there", ev["level"])
+	default: // no trend, but the path follows the sensor's cycle
+		now = fmt.Sprintf("now %.4g, following its cycle", ev["level"])
 	}
 	in := ev["crosses_in_s"]
 	if in == 0 {

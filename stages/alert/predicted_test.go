@@ -69,7 +69,8 @@ func TestPredictedAlertLifecycle(t *testing.T) {
 }
 
 // A sensor that stepped beyond its limit and stayed there is forecast
-// with no trend: the alert says it holds there, not that it rises by 0.
+// with no trend: the alert says it holds there, not that it rises by 0;
+// one whose path has no trend but follows its cycle says so.
 func TestPredictedAlertOfASettledSensor(t *testing.T) {
 	e := newEnv(t, nil)
 	ev := fc(0, 0)
@@ -80,6 +81,13 @@ func TestPredictedAlertOfASettledSensor(t *testing.T) {
 	}
 	out = newEnv(t, nil).feed(t, fc(0, 0))
 	if len(out) != 1 || !strings.HasSuffix(out[0].Summary, "is above its limit of 75 (now 76, rising 12 per hour).") {
+		t.Fatalf("alerts %+v", out)
+	}
+	// No trend, but a path along the sensor's cycle that crosses.
+	ev = fc(0, 600)
+	ev.Forecast.TrendPerHour, ev.Forecast.Model = 0, "smoothed-level+cycle"
+	out = newEnv(t, nil).feed(t, ev)
+	if len(out) != 1 || !strings.HasSuffix(out[0].Summary, "in about 10m0s (80% interval 9m0s to 15m0s); now 70, following its cycle.") {
 		t.Fatalf("alerts %+v", out)
 	}
 }

@@ -26,7 +26,9 @@ type Config struct {
 	// Select is how many of the latest one-step errors decide, at each
 	// forecast, between Slow and Fast (default 5): Fast is used while the
 	// mean of Slow's last Select errors is Bias (default 3) or more of
-	// its usual error's standard deviation from zero (see pick).
+	// its usual error's standard deviation from zero, unless the change
+	// Slow lags has stopped, when the last value is held (see pick and
+	// Settled).
 	Select int
 	Bias   float64
 	// History is how many window lengths of a sensor's past the model is

@@ -1,10 +1,10 @@
 // Package forecast is the forecast stage: it follows one feature of each
 // sensor window by window, by a smoothed level with the trend its history
 // shows (Level) or, while that lags a change, a damped trend (Holt), or
-// the last value once the change has stopped (Settled), and issues, as each window closes, where the feature will be at the
-// horizon, with an 80% interval, and when it will cross the sensor's
-// limit. The alert stage turns forecasts that cross into PREDICTED
-// alerts.
+// the last value once the change has stopped (Settled), and issues, as
+// each window closes, where the feature will be at the horizon, with an
+// 80% interval, and when it will cross the sensor's limit. The alert
+// stage turns forecasts that cross into PREDICTED alerts.
 //
 // Where a sensor has a daily (Config.Season) cycle, the stage learns it
 // slot by slot (package cycle) and forecasts the series without it, adding

@@ -102,8 +102,8 @@ func TestLevelAndPick(t *testing.T) {
 		ramp[i] = 10 + 0.1*e + 0.5*float64(max(0, i-54))
 	}
 	// Steps of 3 taken at value 56 (four values before the end), over a
-	// wiggle of ±0.1 (steps of noise ±0.2): up, down, one that turns
-	// back in the last value, and one still being taken in the last two.
+	// wiggle of ±0.1: its steps of ±0.2 make the noise of a step
+	// 1.4826·0.2 (noise·√2, 0.2965). Two values apart the wiggle cancels.
 	wiggle := func(f func(i int) float64) []float64 {
 		ys := make([]float64, 60)
 		for i := range ys {
@@ -111,10 +111,16 @@ func TestLevelAndPick(t *testing.T) {
 		}
 		return ys
 	}
-	step := wiggle(func(i int) float64 { return 10 + 3*float64(min(1, max(0, i-55))) })
-	stepDown := wiggle(func(i int) float64 { return 10 - 3*float64(min(1, max(0, i-55))) })
-	turning := wiggle(func(i int) float64 { return 10 + 3*float64(min(1, max(0, i-55))) - float64(min(1, max(0, i-58))) })
-	stepping := wiggle(func(i int) float64 { return 10 + 2*float64(min(1, max(0, i-57))) + float64(min(1, max(0, i-58))) })
+	after := func(i, at int) float64 { return float64(min(1, max(0, i-at+1))) } // 1 from value at on
+	step := wiggle(func(i int) float64 { return 10 + 3*after(i, 56) })
+	stepDown := wiggle(func(i int) float64 { return 10 - 3*after(i, 56) })
+	turning := wiggle(func(i int) float64 { return 10 + 3*after(i, 56) - after(i, 59) })
+	stepping := wiggle(func(i int) float64 { return 10 + 2*after(i, 58) + after(i, 59) })
+	// After the step, the last two values creep on by 0.25 (under a
+	// step's noise) or 0.35 (over it).
+	creep := func(by float64) []float64 {
+		return wiggle(func(i int) float64 { return 10 + 3*after(i, 56) + by/2*(after(i, 58)+after(i, 59)) })
+	}
 	slow, fast := Level{Alpha: 0.3, T: 4}, Holt{Alpha: 0.5, Beta: 0.3, Phi: 0.95}
 	tests := []struct {
 		name  string
@@ -126,9 +132,11 @@ func TestLevelAndPick(t *testing.T) {
 		{"a steady drift", drifting, true, "smoothed-level"},
 		{"a ramp in the last windows", ramp, false, "holt-damped"},
 		{"a step that is over", step, false, "settled-level"},
-		{"a step still being taken", stepping, false, "holt-damped"},
 		{"a step down that is over", stepDown, false, "settled-level"},
 		{"a step turning back", turning, false, "settled-level"},
+		{"a step still being taken", stepping, false, "holt-damped"},
+		{"a step creeping on under a step's noise", creep(0.25), false, "settled-level"},
+		{"a step creeping on over a step's noise", creep(0.35), false, "holt-damped"},
 	}
 	for _, tc := range tests {
 		st, _ := slow.fit(tc.ys, 5, new([]float64))
@@ -143,9 +151,41 @@ func TestLevelAndPick(t *testing.T) {
 		if last := tc.ys[len(tc.ys)-1]; tc.want == "settled-level" {
 			f, spread := make([]float64, 10), make([]float64, 10)
 			m.path(st, f, spread)
-			if f[0] != last || f[9] != last || st.sigma <= 0 || spread[9] < spread[0] {
-				t.Errorf("%s: path %v from %v (sigma %v, spreads %v), want the last value held", tc.name, f, last, st.sigma, spread)
+			if f[0] != last || f[9] != last || st.trend != 0 || spread[9] <= spread[0] {
+				t.Errorf("%s: path %v from %v (trend %v, spreads %v), want the last value held", tc.name, f, last, st.trend, spread)
+			}
+			if want := 1.4826 * 0.2; math.Abs(st.sigma-want) > 1e-9 {
+				t.Errorf("%s: sigma %v, want the noise of a step, %v", tc.name, st.sigma, want)
 			}
 		}
+	}
+}
+
+// A noisy ramp that the slow model lags is the fast model's in (nearly)
+// every window: one window's noise does not pass it for a step that is
+// over. A ramp of 3 noise standard deviations a step, over 200 series:
+// one step back by the noise happens about one window in seven, two steps
+// that do not go on about one in 1,600.
+func TestPickHoldsANoisyRampWithTheFastModel(t *testing.T) {
+	slow, fast := Level{Alpha: 0.3, T: 4}, Holt{Alpha: 0.5, Beta: 0.3, Phi: 0.95}
+	handed, held := 0, 0
+	for seed := range uint64(200) {
+		rng := rand.New(rand.NewPCG(seed, 7))
+		ys := make([]float64, 60)
+		for i := range ys {
+			ys[i] = 10 + rng.NormFloat64() + 3*float64(max(0, i-50))
+		}
+		for n := 53; n <= len(ys); n++ {
+			switch _, m := pick(ys[:n], slow, fast, 5, 3, new([]float64)); m.(type) {
+			case Holt:
+				handed++
+			case Settled:
+				handed++
+				held++
+			}
+		}
+	}
+	if handed < 1000 || held*100 > handed {
+		t.Errorf("of %d windows handed over by the slow model, %d were taken as settled, want under 1%%", handed, held)
 	}
 }

@@ -12,7 +12,7 @@ type state struct {
 	trendSE             float64 // the trend's standard error, where the model has one
 }
 
-// model is Level or Holt. fit runs it over a history ys, oldest first
+// model is Level, Holt or Settled. fit runs it over a history ys, oldest first
 // (at least one value), and returns its state after the last value, with
 // sigma the robust standard deviation (robustSigma) of its one-step errors
 // from the third (the start-up's own left out) to before the last k, and
@@ -78,10 +78,11 @@ func robustSigma(errs []float64) float64 {
 // pick fits slow to ys and returns it, unless slow has been missing to
 // one side: when the mean of its last k one-step errors is bias or more
 // noise standard deviations from zero, it lags a change faster than it
-// follows, and fast is fitted and returned instead. A steady or slowly
-// cycling sensor is forecast by the slow model, which averages its noise
-// away, and a ramp by the fast one from the windows where the slow one
-// falls behind it.
+// follows, and fast is fitted and returned instead, or Settled when the
+// change is over. A steady or slowly cycling sensor is forecast by the
+// slow model, which averages its noise away, a ramp by the fast one from
+// the windows where the slow one falls behind it, and a step that has
+// been taken by its last value.
 //
 // The noise is the robust standard deviation of the history's steps
 // before the last k, over √2: the scatter of one window around the next,
@@ -92,9 +93,9 @@ func robustSigma(errs []float64) float64 {
 //
 // A step makes the slow model lag as a ramp does, and for as long; but a
 // step is over once taken, and Holt would carry its trend on. So while
-// the last step does not go on the way the fast model's trend points
-// (settled), the forecast is Settled: the last value held. scratch is
-// space pick may reuse.
+// the last two steps do not go on the way the fast model's trend points
+// (settled), the forecast is Settled (with slow's Alpha): the last value
+// held. scratch is space pick may reuse.
 func pick(ys []float64, slow Level, fast Holt, k int, bias float64, scratch *[]float64) (state, model) {
 	d := (*scratch)[:0]
 	for i := 1; i < len(ys)-k; i++ {
@@ -106,10 +107,11 @@ func pick(ys []float64, slow Level, fast Holt, k int, bias float64, scratch *[]f
 	if sigma == 0 || math.Abs(b) < bias*sigma {
 		return st, slow
 	}
-	fst, _ := fast.fit(ys, k, scratch)
-	if settled(ys, fst.trend, sigma) {
-		st.level, st.trend, st.trendSE = ys[len(ys)-1], 0, 0
-		return st, Settled{slow}
+	st, _ = fast.fit(ys, k, scratch)
+	if settled(ys, st.trend, sigma) {
+		held := Settled{Alpha: slow.Alpha}
+		st, _ = held.fit(ys, k, scratch)
+		return st, held
 	}
-	return fst, fast
+	return st, fast
 }

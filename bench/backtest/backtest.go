@@ -244,6 +244,7 @@ type Summary struct {
 	DriftReports     int            `json:"drifted_reports"`
 	RetrainEvents    int64          `json:"retrain_events"`
 	Output           string         `json:"output"`
+	ForecastsFile    string         `json:"forecasts_file,omitempty"` // where the forecasts were written, if anywhere
 	// Forecasts scores the forecasts against what happened at their
 	// horizon, and against the naive forecast; nil without any.
 	Forecasts  *ForecastSummary     `json:"forecasts,omitempty"`
@@ -329,6 +330,9 @@ func (s Summary) Print(w io.Writer) {
 		fmt.Fprintf(w, "  forecasts        %d at a horizon of %v: %s\n", f.Issued, time.Duration(f.HorizonS*float64(time.Second)), f.Accuracy)
 	}
 	fmt.Fprintf(w, "  wrote            %s\n", s.Output)
+	if s.ForecastsFile != "" {
+		fmt.Fprintf(w, "                   %s (the forecasts)\n", s.ForecastsFile)
+	}
 	if s.Evaluation != nil {
 		fmt.Fprintf(w, "against the ground truth\n")
 		s.Evaluation.Print(w)

@@ -4,8 +4,10 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"github.com/smaint/smaint/stages/forecast"
 	"io"
 	"slices"
+	"strconv"
 	"strings"
 
 	"github.com/smaint/smaint/bench/backtest"
@@ -114,8 +116,20 @@ func backtestCmd(ctx context.Context, args []string, stdout, stderr io.Writer) e
 			return fmt.Errorf("--forecasts: %w", err)
 		}
 	}
+	sensors := map[string]string{}
+	for i := range rows {
+		sensors[rows[i].Reading.SensorID] = rows[i].Reading.SensorType
+	}
+	for _, l := range forecast.Unmatched(h.used.Forecast.Limits, sensors) {
+		name := "sensor_type " + strconv.Quote(l.SensorType)
+		if l.SensorID != "" {
+			name = "sensor_id " + strconv.Quote(l.SensorID)
+		}
+		fmt.Fprintf(stderr, "warning: --limits: the limit for %s matches no sensor of %s\n", name, h.in)
+	}
 	sum := res.Summarize(rows, out)
 	sum.WindowSpec = h.used.Features.Windows()
+	sum.ForecastsFile = forecastsOut
 	if truth != "" {
 		faults, err := simulate.ReadFaultsFile(truth)
 		if err != nil {

@@ -463,6 +463,24 @@ func TestBacktestForecastsAndTheirEvaluation(t *testing.T) {
 	if acc.Forecasts != sum.Forecasts.Forecasts || acc.RelMAE != sum.Forecasts.RelMAE || acc.Coverage != sum.Forecasts.Coverage {
 		t.Errorf("evaluate %+v, the backtest's summary %+v", acc, sum.Forecasts)
 	}
+	if sum.ForecastsFile != fc {
+		t.Errorf("the summary names %q as the forecasts file, want %q", sum.ForecastsFile, fc)
+	}
+	// A limit that names no sensor of the data is said to.
+	typo := writeFile(t, dir, "typo.json", `[{"sensor_type": "vibraton", "above": 3}, {"sensor_type": "vibration", "above": 3}, {"sensor_id": "asset-009-pressure", "below": 1}]`)
+	code, _, stderr = runCLI(t, context.Background(), "backtest", "--csv", path, "--windows", "60s", "--no-drift", "--limits", typo, "--out", filepath.Join(dir, "typo.scored.csv"))
+	if code != 0 || !strings.Contains(stderr, `the limit for sensor_type "vibraton" matches no sensor`) ||
+		!strings.Contains(stderr, `the limit for sensor_id "asset-009-pressure" matches no sensor`) || strings.Contains(stderr, `"vibration"`) {
+		t.Errorf("limits naming no sensor: exit %d, %q", code, stderr)
+	}
+	// --forecasts alone asks for the forecast task.
+	if code, out, stderr := runCLI(t, context.Background(), "evaluate", "--forecasts", fc); code != 0 || !strings.Contains(out, "1 file,") {
+		t.Errorf("evaluate --forecasts without --task: exit %d, %q %q", code, out, stderr)
+	}
+	// The line for people counts the forecasts read and those scored.
+	if want := fmt.Sprintf(" forecasts in 1 file, %d of them with an outcome at their horizon", acc.Forecasts); !strings.Contains(lines[0], want) {
+		t.Errorf("evaluate says %q, want %q", lines[0], want)
+	}
 	if code, _, stderr := runCLI(t, context.Background(), "evaluate", "--task", "forecast", "--forecasts", path); code == 0 || !strings.Contains(stderr, "not a forecasts file") {
 		t.Errorf("a readings file as forecasts: exit %d, %q", code, stderr)
 	}

@@ -19,7 +19,7 @@ func evaluateCmd(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	case "forecast":
 		return evaluateForecasts(args, stdout, stderr)
 	}
-	fs := newFlagSet("evaluate", "Usage: smaint evaluate --labels FILE[,FILE...] [flags]\n\nScores backtest's scored files against the labels of their inputs: pointwise\nprecision, recall and F1 with the false and missed alarm rates, the events\ncaught with their delay, and the windowed benchmark score (NAB's method, in its\nstandard, reward_low_fp and reward_low_fn profiles; the onset of each flagged\nspan is a detection), over all the files together.\n", stderr)
+	fs := newFlagSet("evaluate", "Usage: smaint evaluate --labels FILE[,FILE...] [flags]\n\nScores backtest's scored files against the labels of their inputs: pointwise\nprecision, recall and F1 with the false and missed alarm rates, the events\ncaught with their delay, and the windowed benchmark score (NAB's method, in its\nstandard, reward_low_fp and reward_low_fn profiles; the onset of each flagged\nspan is a detection), over all the files together.\n\nOther tasks: smaint evaluate --task rul -h (remaining life), --task failure -h\n(a failure classifier), --task forecast -h (backtest's --forecasts files).\n", stderr)
 	var (
 		labels, scored listFlag
 		by             string
@@ -77,7 +77,11 @@ func evaluateForecasts(args []string, stdout, stderr io.Writer) error {
 		all = append(all, fc...)
 	}
 	acc := forecast.Evaluate(all)
-	fmt.Fprintf(stdout, "%d forecasts in %d files: %s\n", len(all), len(files), acc)
+	plural := "s"
+	if len(files) == 1 {
+		plural = ""
+	}
+	fmt.Fprintf(stdout, "%d forecasts in %d file%s, %d of them with an outcome at their horizon in the files: %s\n", len(all), len(files), plural, acc.Forecasts, acc)
 	if jsonOut {
 		return json.NewEncoder(stdout).Encode(acc)
 	}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/csv"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -24,9 +25,11 @@ import (
 // artifacts.
 
 // supervisedTask returns the task args ask train or evaluate for: "rul",
-// "failure", or "" (the default task). For train, --labels asks for
-// "failure" (evaluate's --labels are the labelled files of detection).
+// "failure", "forecast", or "" (the default task). --task decides; else,
+// for train, --labels asks for "failure" (evaluate's --labels are the
+// labelled files of detection), and --forecasts for "forecast".
 func supervisedTask(args []string, labelsAsk bool) string {
+	implied := ""
 	for i, a := range args {
 		name, val, hasVal := strings.Cut(strings.TrimLeft(a, "-"), "=")
 		if !strings.HasPrefix(a, "-") {
@@ -38,10 +41,12 @@ func supervisedTask(args []string, labelsAsk bool) string {
 		case name == "task" && i+1 < len(args):
 			return args[i+1]
 		case name == "labels" && labelsAsk:
-			return "failure"
+			implied = "failure"
+		case name == "forecasts":
+			implied = "forecast"
 		}
 	}
-	return ""
+	return implied
 }
 
 // supervisedFlags are the flags both tasks' train and evaluate share.
@@ -212,6 +217,13 @@ func evaluateSupervised(ctx context.Context, args []string, stdout, stderr io.Wr
 		return fmt.Errorf("%w: --models: %v", errUsage, err)
 	}
 	man, b, err := score.LiveArtifact(ctx, store, f.name)
+	if errors.Is(err, score.ErrNoModel) {
+		train := "--task rul"
+		if f.task == "failure" {
+			train = "--labels COL[,COL...]"
+		}
+		return fmt.Errorf("%w in %s: train one first (smaint train %s --csv FILE --models %s), or name another with --name", err, f.models, train, f.models)
+	}
 	if err != nil {
 		return err
 	}
@@ -352,7 +364,7 @@ func readTable(path string) (predict.Table, error) {
 func runsOf(t predict.Table, unitCol, timeCol string, channels []string) ([]predict.Run, []string, error) {
 	ui, ti := t.Column(unitCol), t.Column(timeCol)
 	if ui < 0 || ti < 0 {
-		return nil, nil, fmt.Errorf("no column %q or %q (have %s): set --unit-col and --time-col", unitCol, timeCol, strings.Join(t.Header, ", "))
+		return nil, nil, fmt.Errorf("no column %q or %q (have %s): set --unit-col and --time-col%s", unitCol, timeCol, strings.Join(t.Header, ", "), headerHint(t.Header))
 	}
 	if len(channels) == 0 {
 		for c, name := range t.Header {
@@ -411,7 +423,7 @@ func defaultInputs(header []string, labels []string) []string {
 func truthByUnit(t predict.Table, unitCol, valueCol string) (map[string]float64, error) {
 	ui, vi := t.Column(unitCol), t.Column(valueCol)
 	if ui < 0 || vi < 0 {
-		return nil, fmt.Errorf("no column %q or %q", unitCol, valueCol)
+		return nil, fmt.Errorf("no column %q or %q (have %s)%s", unitCol, valueCol, strings.Join(t.Header, ", "), headerHint(t.Header))
 	}
 	out := map[string]float64{}
 	for n, r := range t.Rows {
@@ -422,4 +434,19 @@ func truthByUnit(t predict.Table, unitCol, valueCol string) (map[string]float64,
 		out[r[ui]] = v
 	}
 	return out, nil
+}
+
+// headerHint explains a header that is not one: a first line of one
+// column with spaces in it (a file not comma-separated), or of numbers
+// (a file without a header line). "" when the header looks like names.
+func headerHint(header []string) string {
+	if len(header) == 1 && strings.ContainsAny(header[0], " \t;") {
+		return "; the file has one column: smaint reads comma-separated files whose first line names the columns"
+	}
+	for _, h := range header {
+		if _, err := strconv.ParseFloat(strings.TrimSpace(h), 64); err == nil {
+			return "; the first line, read as the header, holds numbers: give the file a header line naming its columns"
+		}
+	}
+	return ""
 }

@@ -84,6 +84,11 @@ func TestTrainAndEvaluateRUL(t *testing.T) {
 		{[]string{"train", "--task", "rul", "--csv", writeFile(t, dir, "nounit.csv", "engine,cycle,v\na,1,1\n"), "--models", models}, "set --unit-col"},
 		{[]string{"evaluate", "--task", "rul", "--csv", filepath.Join(dir, "test.csv"), "--models", models}, "--truth is required"},
 		{[]string{"evaluate", "--task", "failure", "--csv", filepath.Join(dir, "test.csv"), "--models", models, "--name", "gbdt-rul"}, "is not a failure classifier"},
+		// C-MAPSS as it ships: space-separated, with no header line.
+		{[]string{"train", "--task", "rul", "--csv", writeFile(t, dir, "raw.txt", "1 1 -0.0007 518.67\n1 2 0.0019 518.67\n"), "--models", models}, "the file has one column: smaint reads comma-separated files"},
+		{[]string{"train", "--task", "rul", "--csv", writeFile(t, dir, "nohead.csv", "1,1,0.5\n1,2,0.6\n"), "--models", models}, "holds numbers: give the file a header line"},
+		{[]string{"evaluate", "--task", "rul", "--csv", filepath.Join(dir, "test.csv"), "--truth", writeFile(t, dir, "rawtruth.csv", "112\n98\n69\n"), "--models", models}, `no column "unit" or "rul" (have 112)`},
+		{[]string{"evaluate", "--task", "rul", "--csv", filepath.Join(dir, "test.csv"), "--truth", filepath.Join(dir, "truth.csv"), "--models", "file://" + filepath.Join(dir, "empty")}, "train one first (smaint train --task rul"},
 	} {
 		if code, _, errOut := runCLI(t, context.Background(), tc.args...); code == 0 || !strings.Contains(errOut, tc.want) {
 			t.Errorf("%v: exit %d, %q; want %q", tc.args, code, errOut, tc.want)

@@ -19,7 +19,7 @@ func trainCmd(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if supervisedTask(args, true) != "" {
 		return trainSupervised(ctx, args, stdout, stderr)
 	}
-	fs := newFlagSet("train", "Usage: smaint train --csv FILE --models file:///DIR [flags]\n\nComputes feature windows over historical readings, as the features stage would,\nand trains an Isolation Forest per sensor type on them. Each model is stored as\na new version of iforest-<type>; \"run\" and \"backtest\" with the same --models\nscore those types with it. Train on history that is mostly normal.\n", stderr)
+	fs := newFlagSet("train", "Usage: smaint train --csv FILE --models file:///DIR [flags]\n\nComputes feature windows over historical readings, as the features stage would,\nand trains an Isolation Forest per sensor type on them. Each model is stored as\na new version of iforest-<type>; \"run\" and \"backtest\" with the same --models\nscore those types with it. Train on history that is mostly normal.\n\nOther models: smaint train --task rul -h (remaining useful life), smaint train\n--labels COL -h (a failure classifier).\n", stderr)
 	var (
 		h               history
 		models, version string

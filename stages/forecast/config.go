@@ -219,6 +219,24 @@ func LoadLimits(path string) ([]Limit, error) {
 	return ls, nil
 }
 
+// Unmatched returns the limits that name none of sensors (sensor id to
+// sensor type) by their sensor_id or sensor_type: a misspelt name, or a
+// sensor the data does not have.
+func Unmatched(limits []Limit, sensors map[string]string) []Limit {
+	types := map[string]bool{}
+	for _, typ := range sensors {
+		types[typ] = true
+	}
+	var out []Limit
+	for _, l := range limits {
+		_, id := sensors[l.SensorID]
+		if (l.SensorID != "" && !id) || (l.SensorID == "" && !types[l.SensorType]) {
+			out = append(out, l)
+		}
+	}
+	return out
+}
+
 // limitFor returns the limit that applies to a sensor, or nil.
 func (c *Config) limitFor(id, typ string) *Limit {
 	var byType *Limit

@@ -245,6 +245,7 @@ type Summary struct {
 	RetrainEvents    int64          `json:"retrain_events"`
 	Output           string         `json:"output"`
 	ForecastsFile    string         `json:"forecasts_file,omitempty"` // where the forecasts were written, if anywhere
+	AlertsFile       string         `json:"alerts_file,omitempty"`    // where the alert records were written, if anywhere
 	// Forecasts scores the forecasts against what happened at their
 	// horizon, and against the naive forecast; nil without any.
 	Forecasts  *ForecastSummary     `json:"forecasts,omitempty"`
@@ -332,6 +333,9 @@ func (s Summary) Print(w io.Writer) {
 	fmt.Fprintf(w, "  wrote            %s\n", s.Output)
 	if s.ForecastsFile != "" {
 		fmt.Fprintf(w, "                   %s (the forecasts)\n", s.ForecastsFile)
+	}
+	if s.AlertsFile != "" {
+		fmt.Fprintf(w, "                   %s (the alert records)\n", s.AlertsFile)
 	}
 	if s.Evaluation != nil {
 		fmt.Fprintf(w, "against the ground truth\n")

@@ -80,10 +80,12 @@ func backtestCmd(ctx context.Context, args []string, stdout, stderr io.Writer) e
 		h                history
 		out, truth       string
 		forecastsOut     string
+		alertsOut        string
 		noDrift, jsonOut bool
 	)
 	fs.StringVar(&out, "out", "", "output CSV (default: the input name with .scored.csv)")
 	fs.StringVar(&forecastsOut, "forecasts", "", "also write every forecast to this CSV file, for smaint evaluate --task forecast")
+	fs.StringVar(&alertsOut, "alerts", "", "also write every alert record (opened, updated, resolved; with its summary and action) to this CSV file")
 	fs.StringVar(&truth, "truth", "", "ground truth (JSON lines, as smaint simulate --truth writes) to score the alerts against")
 	fs.BoolVar(&noDrift, "no-drift", false, "skip the drift stage")
 	fs.BoolVar(&jsonOut, "json", false, "also print the summary as one JSON object on the last line")
@@ -116,6 +118,11 @@ func backtestCmd(ctx context.Context, args []string, stdout, stderr io.Writer) e
 			return fmt.Errorf("--forecasts: %w", err)
 		}
 	}
+	if alertsOut != "" {
+		if err := backtest.WriteAlerts(alertsOut, res.Alerts); err != nil {
+			return fmt.Errorf("--alerts: %w", err)
+		}
+	}
 	sensors := map[string]string{}
 	for i := range rows {
 		sensors[rows[i].Reading.SensorID] = rows[i].Reading.SensorType
@@ -129,7 +136,7 @@ func backtestCmd(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	}
 	sum := res.Summarize(rows, out)
 	sum.WindowSpec = h.used.Features.Windows()
-	sum.ForecastsFile = forecastsOut
+	sum.ForecastsFile, sum.AlertsFile = forecastsOut, alertsOut
 	if truth != "" {
 		faults, err := simulate.ReadFaultsFile(truth)
 		if err != nil {

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"maps"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -483,5 +484,43 @@ func TestBacktestForecastsAndTheirEvaluation(t *testing.T) {
 	}
 	if code, _, stderr := runCLI(t, context.Background(), "evaluate", "--task", "forecast", "--forecasts", path); code == 0 || !strings.Contains(stderr, "not a forecasts file") {
 		t.Errorf("a readings file as forecasts: exit %d, %q", code, stderr)
+	}
+}
+
+// backtest --alerts writes every alert record, with the text operators
+// would read: as many opened of each kind as the summary counts.
+func TestBacktestWritesItsAlerts(t *testing.T) {
+	dir := t.TempDir()
+	limits, truth := filepath.Join(dir, "limits.json"), filepath.Join(dir, "truth.jsonl")
+	path := simulateToCSV(t, dir, "--assets", "2", "--span", "60m", "--scenarios", "degradation", "--incidents", "2", "--seed", "1",
+		"--limits", limits, "--truth", truth)
+	alerts := filepath.Join(dir, "alerts.csv")
+	code, stdout, stderr := runCLI(t, context.Background(), "backtest", "--csv", path, "--truth", truth, "--limits", limits, "--windows", "60s",
+		"--no-drift", "--alerts", alerts, "--out", filepath.Join(dir, "scored.csv"), "--json")
+	if code != 0 {
+		t.Fatalf("backtest: exit %d: %s", code, stderr)
+	}
+	lines := strings.Split(strings.TrimSpace(stdout), "\n")
+	var sum backtest.Summary
+	if err := json.Unmarshal([]byte(lines[len(lines)-1]), &sum); err != nil || sum.AlertsFile != alerts {
+		t.Fatalf("summary %q: %v", lines[len(lines)-1], err)
+	}
+	tab, err := readTable(alerts)
+	if err != nil || !slices.Equal(tab.Header, backtest.AlertsHeader) {
+		t.Fatalf("alerts file: %v, header %v", err, tab.Header)
+	}
+	col := func(name string) int { return slices.Index(backtest.AlertsHeader, name) }
+	opened := map[string]int{}
+	for _, r := range tab.Rows {
+		if r[col("state")] != "OPEN" {
+			continue
+		}
+		opened[r[col("kind")]]++
+		if r[col("kind")] == "PREDICTED" && (!strings.Contains(r[col("summary")], "will go above its limit of") || !strings.HasPrefix(r[col("recommended_action")], "Before ")) {
+			t.Errorf("a PREDICTED alert without its crossing or its due time: %q", r)
+		}
+	}
+	if opened["ANOMALY"] == 0 || opened["PREDICTED"] == 0 || !maps.Equal(opened, sum.AlertsOpened) {
+		t.Errorf("opened in the file %v, in the summary %v", opened, sum.AlertsOpened)
 	}
 }

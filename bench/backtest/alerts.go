@@ -1,8 +1,6 @@
 package backtest
 
 import (
-	"encoding/csv"
-	"os"
 	"strconv"
 	"time"
 
@@ -17,22 +15,12 @@ var AlertsHeader = []string{"last_seen", "alert_id", "asset_id", "sensor_id", "s
 // alert stage emitted them (opened, updated, resolved), to a CSV file at
 // path: what operators would have read, to tune thresholds and limits by.
 func WriteAlerts(path string, as []schemas.Alert) error {
-	f, err := os.Create(path)
-	if err != nil {
-		return err
-	}
-	w := csv.NewWriter(f)
-	w.Write(AlertsHeader)
-	for i := range as {
-		a := &as[i]
-		w.Write([]string{a.LastSeen.Format(time.RFC3339Nano), a.AlertID, a.AssetID, a.SensorID, a.SensorType, a.Kind.String(),
-			a.State.String(), a.Severity.String(), a.OpenedAt.Format(time.RFC3339Nano), strconv.FormatInt(a.Occurrences, 10),
-			a.Summary, a.RecommendedAction})
-	}
-	w.Flush()
-	if err := w.Error(); err != nil {
-		f.Close()
-		return err
-	}
-	return f.Close()
+	return writeCSV(path, AlertsHeader, func(write func([]string)) {
+		for i := range as {
+			a := &as[i]
+			write([]string{a.LastSeen.Format(time.RFC3339Nano), a.AlertID, a.AssetID, a.SensorID, a.SensorType, a.Kind.String(),
+				a.State.String(), a.Severity.String(), a.OpenedAt.Format(time.RFC3339Nano), strconv.FormatInt(a.Occurrences, 10),
+				a.Summary, a.RecommendedAction})
+		}
+	})
 }

@@ -8,11 +8,9 @@ package backtest
 
 import (
 	"context"
-	"encoding/csv"
 	"fmt"
 	"io"
 	"maps"
-	"os"
 	"slices"
 	"strconv"
 	"strings"
@@ -150,33 +148,23 @@ var ScoredHeader = []string{"timestamp", "sensor_id", "value", "window_start", "
 // delay is how long after its end a window's result is known
 // (ResultDelay).
 func WriteScored(path string, rows []Row, res *Result, delay time.Duration) error {
-	f, err := os.Create(path)
-	if err != nil {
-		return err
-	}
-	w := csv.NewWriter(f)
-	_ = w.Write(ScoredHeader)
 	open := alertsOpen(res.Alerts, delay)
 	rec := make([]string, len(ScoredHeader))
-	for _, rw := range rows {
-		r := rw.Reading
-		clear(rec)
-		rec[0], rec[1], rec[2], rec[7] = r.TS.Format(time.RFC3339Nano), r.SensorID, strconv.FormatFloat(r.Value, 'g', -1, 64), "0"
-		if s, ok := lastClosed(res.Scores[r.SensorID], r.TS.Add(-delay)); ok {
-			rec[3], rec[4] = s.WindowStart.Format(time.RFC3339Nano), s.WindowEnd.Format(time.RFC3339Nano)
-			rec[5], rec[6] = strconv.FormatFloat(s.Score, 'g', -1, 64), strconv.FormatBool(s.IsAnomaly)
+	return writeCSV(path, ScoredHeader, func(write func([]string)) {
+		for _, rw := range rows {
+			r := rw.Reading
+			clear(rec)
+			rec[0], rec[1], rec[2], rec[7] = r.TS.Format(time.RFC3339Nano), r.SensorID, strconv.FormatFloat(r.Value, 'g', -1, 64), "0"
+			if s, ok := lastClosed(res.Scores[r.SensorID], r.TS.Add(-delay)); ok {
+				rec[3], rec[4] = s.WindowStart.Format(time.RFC3339Nano), s.WindowEnd.Format(time.RFC3339Nano)
+				rec[5], rec[6] = strconv.FormatFloat(s.Score, 'g', -1, 64), strconv.FormatBool(s.IsAnomaly)
+			}
+			if open(r.SensorID, r.TS) {
+				rec[7] = "1"
+			}
+			write(rec)
 		}
-		if open(r.SensorID, r.TS) {
-			rec[7] = "1"
-		}
-		_ = w.Write(rec)
-	}
-	w.Flush()
-	if err := w.Error(); err != nil {
-		f.Close()
-		return err
-	}
-	return f.Close()
+	})
 }
 
 // lastClosed finds, among scores in window order, the last window that

@@ -288,3 +288,21 @@ func InEventOrder(rows []Row) []schemas.SensorReading {
 	slices.SortStableFunc(sorted, func(a, b schemas.SensorReading) int { return a.TS.Compare(b.TS) })
 	return sorted
 }
+
+// writeCSV writes a CSV file at path: header, then the records rows
+// gives to write, in order.
+func writeCSV(path string, header []string, rows func(write func([]string))) error {
+	f, err := os.Create(path)
+	if err != nil {
+		return err
+	}
+	w := csv.NewWriter(f)
+	_ = w.Write(header) // a write error stays in w, for w.Error
+	rows(func(rec []string) { _ = w.Write(rec) })
+	w.Flush()
+	if err := w.Error(); err != nil {
+		f.Close()
+		return err
+	}
+	return f.Close()
+}

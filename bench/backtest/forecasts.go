@@ -17,25 +17,15 @@ var ForecastsHeader = []string{"sensor_id", "asset_id", "sensor_type", "feature"
 
 // WriteForecasts writes forecasts to path as CSV, in full precision.
 func WriteForecasts(path string, fs []schemas.Forecast) error {
-	f, err := os.Create(path)
-	if err != nil {
-		return err
-	}
-	w := csv.NewWriter(f)
-	w.Write(ForecastsHeader)
 	num := func(v float64) string { return strconv.FormatFloat(v, 'g', -1, 64) }
-	for i := range fs {
-		x := &fs[i]
-		w.Write([]string{x.SensorID, x.AssetID, x.SensorType, x.Feature, x.IssuedAt.Format(time.RFC3339Nano), num(x.HorizonS), num(x.Observed),
-			num(x.Level), num(x.TrendPerHour), num(x.Value), num(x.Lower), num(x.Upper), x.LimitDirection, num(x.Limit),
-			num(x.CrossesInS), num(x.CrossesEarliestS), num(x.CrossesLatestS), x.Model})
-	}
-	w.Flush()
-	if err := w.Error(); err != nil {
-		f.Close()
-		return err
-	}
-	return f.Close()
+	return writeCSV(path, ForecastsHeader, func(write func([]string)) {
+		for i := range fs {
+			x := &fs[i]
+			write([]string{x.SensorID, x.AssetID, x.SensorType, x.Feature, x.IssuedAt.Format(time.RFC3339Nano), num(x.HorizonS), num(x.Observed),
+				num(x.Level), num(x.TrendPerHour), num(x.Value), num(x.Lower), num(x.Upper), x.LimitDirection, num(x.Limit),
+				num(x.CrossesInS), num(x.CrossesEarliestS), num(x.CrossesLatestS), x.Model})
+		}
+	})
 }
 
 // ReadForecasts reads a file WriteForecasts wrote.

@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"github.com/smaint/smaint/stages/forecast"
 	"io"
 	"slices"
 	"strconv"
@@ -123,16 +122,18 @@ func backtestCmd(ctx context.Context, args []string, stdout, stderr io.Writer) e
 			return fmt.Errorf("--alerts: %w", err)
 		}
 	}
-	sensors := map[string]string{}
-	for i := range rows {
-		sensors[rows[i].Reading.SensorID] = rows[i].Reading.SensorType
-	}
-	for _, l := range forecast.Unmatched(h.used.Forecast.Limits, sensors) {
-		name := "sensor_type " + strconv.Quote(l.SensorType)
-		if l.SensorID != "" {
-			name = "sensor_id " + strconv.Quote(l.SensorID)
+	if len(h.used.Forecast.Limits) > 0 {
+		sensors := map[string]string{}
+		for i := range rows {
+			sensors[rows[i].Reading.SensorID] = rows[i].Reading.SensorType
 		}
-		fmt.Fprintf(stderr, "warning: --limits: the limit for %s matches no sensor of %s\n", name, h.in)
+		for _, l := range h.used.Forecast.Unused(sensors) {
+			name := "sensor_type " + strconv.Quote(l.SensorType)
+			if l.SensorID != "" {
+				name = "sensor_id " + strconv.Quote(l.SensorID)
+			}
+			fmt.Fprintf(stderr, "warning: --limits: the limit for %s applies to no sensor of %s\n", name, h.in)
+		}
 	}
 	sum := res.Summarize(rows, out)
 	sum.WindowSpec = h.used.Features.Windows()

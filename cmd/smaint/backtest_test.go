@@ -470,8 +470,8 @@ func TestBacktestForecastsAndTheirEvaluation(t *testing.T) {
 	// A limit that names no sensor of the data is said to.
 	typo := writeFile(t, dir, "typo.json", `[{"sensor_type": "vibraton", "above": 3}, {"sensor_type": "vibration", "above": 3}, {"sensor_id": "asset-009-pressure", "below": 1}]`)
 	code, _, stderr = runCLI(t, context.Background(), "backtest", "--csv", path, "--windows", "60s", "--no-drift", "--limits", typo, "--out", filepath.Join(dir, "typo.scored.csv"))
-	if code != 0 || !strings.Contains(stderr, `the limit for sensor_type "vibraton" matches no sensor`) ||
-		!strings.Contains(stderr, `the limit for sensor_id "asset-009-pressure" matches no sensor`) || strings.Contains(stderr, `"vibration"`) {
+	if code != 0 || !strings.Contains(stderr, `the limit for sensor_type "vibraton" applies to no sensor`) ||
+		!strings.Contains(stderr, `the limit for sensor_id "asset-009-pressure" applies to no sensor`) || strings.Contains(stderr, `"vibration"`) {
 		t.Errorf("limits naming no sensor: exit %d, %q", code, stderr)
 	}
 	// --forecasts alone asks for the forecast task.

@@ -50,7 +50,7 @@ func evaluateCmd(ctx context.Context, args []string, stdout, stderr io.Writer) e
 
 // evaluateForecasts scores the forecasts files backtest --forecasts wrote.
 func evaluateForecasts(args []string, stdout, stderr io.Writer) error {
-	fs := newFlagSet("evaluate", "Usage: smaint evaluate --task forecast --forecasts FILE[,FILE...] [--json]\n\nScores forecasts, as backtest --forecasts writes them, against what each sensor's\nfeature was at their horizon, and against the naive forecast (the last value):\nthe geometric mean over sensors of MAE over naive MAE, the share of sensors\nforecast better than naive, and the share of outcomes inside the 80% intervals.\n", stderr)
+	fs := newFlagSet("evaluate", "Usage: smaint evaluate [--task forecast] --forecasts FILE[,FILE...] [--json]\n\nScores forecasts, as backtest --forecasts writes them, against what each sensor's\nfeature was at their horizon, and against the naive forecast (the last value):\nthe geometric mean over sensors of MAE over naive MAE, the share of sensors\nforecast better than naive, and the share of outcomes inside the 80% intervals.\n", stderr)
 	var (
 		task    string
 		files   listFlag

@@ -85,10 +85,12 @@ func TestTrainAndEvaluateRUL(t *testing.T) {
 		{[]string{"evaluate", "--task", "rul", "--csv", filepath.Join(dir, "test.csv"), "--models", models}, "--truth is required"},
 		{[]string{"evaluate", "--task", "failure", "--csv", filepath.Join(dir, "test.csv"), "--models", models, "--name", "gbdt-rul"}, "is not a failure classifier"},
 		// C-MAPSS as it ships: space-separated, with no header line.
-		{[]string{"train", "--task", "rul", "--csv", writeFile(t, dir, "raw.txt", "1 1 -0.0007 518.67\n1 2 0.0019 518.67\n"), "--models", models}, "the file has one column: smaint reads comma-separated files"},
+		{[]string{"train", "--task", "rul", "--csv", writeFile(t, dir, "raw.txt", "1 1 -0.0007 518.67\n1 2 0.0019 518.67\n"), "--models", models}, "the file has one column: smaint reads files separated by commas, semicolons or tabs"},
 		{[]string{"train", "--task", "rul", "--csv", writeFile(t, dir, "nohead.csv", "1,1,0.5\n1,2,0.6\n"), "--models", models}, "holds numbers: give the file a header line"},
 		{[]string{"evaluate", "--task", "rul", "--csv", filepath.Join(dir, "test.csv"), "--truth", writeFile(t, dir, "rawtruth.csv", "112\n98\n69\n"), "--models", models}, `no column "unit" or "rul" (have 112)`},
-		{[]string{"evaluate", "--task", "rul", "--csv", filepath.Join(dir, "test.csv"), "--truth", filepath.Join(dir, "truth.csv"), "--models", "file://" + filepath.Join(dir, "empty")}, "train one first (smaint train --task rul"},
+		{[]string{"evaluate", "--task", "rul", "--csv", filepath.Join(dir, "test.csv"), "--truth", filepath.Join(dir, "truth.csv"), "--models", "file://" + filepath.Join(dir, "empty")}, "train one first (smaint train --task rul --csv"},
+		{[]string{"evaluate", "--task", "failure", "--csv", filepath.Join(dir, "test.csv"), "--models", models, "--name", "pumps"}, "train one first (smaint train --labels COL[,COL...] --name pumps --csv"},
+		{[]string{"train", "--task", "rul", "--csv", writeFile(t, dir, "numname.csv", "engine,cycle,1,2\na,1,0.5,0.5\n"), "--models", models}, "(have engine, cycle, 1, 2): set --unit-col and --time-col\n"},
 	} {
 		if code, _, errOut := runCLI(t, context.Background(), tc.args...); code == 0 || !strings.Contains(errOut, tc.want) {
 			t.Errorf("%v: exit %d, %q; want %q", tc.args, code, errOut, tc.want)
@@ -123,5 +125,30 @@ func TestTrainAFailureClassifier(t *testing.T) {
 	}
 	if code, _, errOut := runCLI(t, context.Background(), "train", "--labels", "broken", "--csv", path, "--models", models); code == 0 || !strings.Contains(errOut, `no column "broken"`) {
 		t.Errorf("a label that is no column: exit %d, %q", code, errOut)
+	}
+}
+
+// --task decides wherever it stands; without it, train's --labels asks for
+// the classifier and evaluate's --forecasts for forecasts.
+func TestSupervisedTask(t *testing.T) {
+	for _, tc := range []struct {
+		args     []string
+		training bool
+		want     string
+	}{
+		{[]string{"--csv", "x"}, true, ""},
+		{[]string{"--task", "rul", "--csv", "x"}, true, "rul"},
+		{[]string{"--csv", "x", "--task=rul"}, false, "rul"},
+		{[]string{"--labels", "y", "--csv", "x"}, true, "failure"},
+		{[]string{"--labels", "y", "--csv", "x"}, false, ""}, // evaluate's labelled files
+		{[]string{"--labels", "y", "--task", "rul"}, true, "rul"},
+		{[]string{"--forecasts", "f"}, false, "forecast"},
+		{[]string{"--forecasts", "f", "--task", "rul"}, false, "rul"},
+		{[]string{"--forecasts", "f", "--labels", "y"}, true, "failure"},
+		{[]string{"--labels", "y", "--forecasts", "f"}, true, "failure"},
+	} {
+		if got := supervisedTask(tc.args, tc.training); got != tc.want {
+			t.Errorf("%q (training %v): %q, want %q", tc.args, tc.training, got, tc.want)
+		}
 	}
 }

@@ -219,19 +219,25 @@ func LoadLimits(path string) ([]Limit, error) {
 	return ls, nil
 }
 
-// Unmatched returns the limits that name none of sensors (sensor id to
-// sensor type) by their sensor_id or sensor_type: a misspelt name, or a
-// sensor the data does not have.
-func Unmatched(limits []Limit, sensors map[string]string) []Limit {
-	types := map[string]bool{}
-	for _, typ := range sensors {
-		types[typ] = true
+// Unused returns the limits that apply to none of sensors (sensor id to
+// sensor type), as the stage picks a sensor's limit: a misspelt name, a
+// sensor the data does not have, or a limit another takes the place of
+// for every sensor it names (a sensor's own, or an earlier one for the
+// same sensor or type).
+func (c *Config) Unused(sensors map[string]string) []Limit {
+	used := make([]bool, len(c.Limits))
+	for id, typ := range sensors {
+		l := c.limitFor(id, typ)
+		for i := range c.Limits {
+			if &c.Limits[i] == l {
+				used[i] = true
+			}
+		}
 	}
 	var out []Limit
-	for _, l := range limits {
-		_, id := sensors[l.SensorID]
-		if (l.SensorID != "" && !id) || (l.SensorID == "" && !types[l.SensorType]) {
-			out = append(out, l)
+	for i, u := range used {
+		if !u {
+			out = append(out, c.Limits[i])
 		}
 	}
 	return out

@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"slices"
 	"testing"
 	"time"
 
@@ -235,5 +236,29 @@ func TestForecastStepsFollowPointWindows(t *testing.T) {
 	fs := process(t, l, fvs, 0)
 	if len(fs) != 21 || fs[0].HorizonS != 1800 {
 		t.Fatalf("%d forecasts, the first %+v; want 21 with a horizon of 6 steps of 5 minutes", len(fs), fs[0])
+	}
+}
+
+// Unused names the limits the stage would give no sensor: a misspelt
+// type, a missing sensor, and limits others take the place of.
+func TestUnusedLimits(t *testing.T) {
+	v := func(x float64) *float64 { return &x }
+	c := forecast.Config{Limits: []forecast.Limit{
+		{SensorType: "vibration", Above: v(2.8)},
+		{SensorType: "vibraton", Above: v(2.8)},                // misspelt
+		{SensorID: "pump-9/temp", Above: v(95)},                // no such sensor
+		{SensorID: "pump-1/temp", Above: v(90)},                // its own
+		{SensorType: "temperature", Above: v(95)},              // every temperature sensor has its own
+		{SensorType: "vibration", Above: v(3)},                 // the first vibration limit comes before it
+		{SensorID: "pump-1/vib", SensorType: "x", Below: v(1)}, // an id limit matches by id alone
+	}}
+	sensors := map[string]string{"pump-1/temp": "temperature", "pump-1/vib": "vibration", "pump-2/vib": "vibration"}
+	var got []string
+	for _, l := range c.Unused(sensors) {
+		got = append(got, l.SensorID+"|"+l.SensorType)
+	}
+	want := []string{"|vibraton", "pump-9/temp|", "|temperature", "|vibration"}
+	if !slices.Equal(got, want) {
+		t.Errorf("unused %q, want %q", got, want)
 	}
 }

@@ -154,7 +154,7 @@ func trainSupervised(ctx context.Context, args []string, stdout, stderr io.Write
 		}
 		c, err := predict.TrainClassifier(train, inputs, f.labels, bc)
 		if err != nil {
-			return fmt.Errorf("%s: %w", f.in, err)
+			return fmt.Errorf("%s: %w%s", f.in, err, headerHint(t))
 		}
 		model, man.Detector, man.Features = c, "gbdt-failure", c.Features
 		man.Params["holdout"], man.Params["inputs"], man.Params["labels"] = holdout, inputs, []string(f.labels)
@@ -283,7 +283,7 @@ func evaluateSupervised(ctx context.Context, args []string, stdout, stderr io.Wr
 		}
 		scores, err := c.Evaluate(t)
 		if err != nil {
-			return err
+			return fmt.Errorf("%s: %w%s", f.in, err, headerHint(t))
 		}
 		if outPath != "" {
 			rows := [][]string{append(append([]string{"row"}, c.Labels...), "drivers of "+c.Labels[0])}

@@ -123,8 +123,18 @@ func TestTrainAFailureClassifier(t *testing.T) {
 	if code != 0 || json.Unmarshal([]byte(lines[len(lines)-1]), &scores) != nil || len(scores) != 1 || scores[0].F1 < 0.9 {
 		t.Fatalf("exit %d, %+v\n%s%s", code, scores, out, errOut)
 	}
-	if code, _, errOut := runCLI(t, context.Background(), "train", "--labels", "broken", "--csv", path, "--models", models); code == 0 || !strings.Contains(errOut, `no column "broken"`) {
+	if code, _, errOut := runCLI(t, context.Background(), "train", "--labels", "broken", "--csv", path, "--models", models); code == 0 || !strings.Contains(errOut, `no column "broken"`) || strings.Contains(errOut, "header line") {
 		t.Errorf("a label that is no column: exit %d, %q", code, errOut)
+	}
+	// The rows without their header line: the first row is read as one.
+	headless := writeFile(t, dir, "headless.csv", b.String()[strings.Index(b.String(), "\n")+1:])
+	for _, args := range [][]string{
+		{"train", "--labels", "Machine failure", "--csv", headless, "--models", models},
+		{"evaluate", "--task", "failure", "--csv", headless, "--models", models},
+	} {
+		if code, _, errOut := runCLI(t, context.Background(), args...); code == 0 || !strings.Contains(errOut, "holds numbers: give the file a header line") {
+			t.Errorf("%v on a file without a header: exit %d, %q", args[0], code, errOut)
+		}
 	}
 }
 

@@ -41,7 +41,7 @@ func readTable(path string) (predict.Table, error) {
 func runsOf(t predict.Table, unitCol, timeCol string, channels []string) ([]predict.Run, []string, error) {
 	ui, ti := t.Column(unitCol), t.Column(timeCol)
 	if ui < 0 || ti < 0 {
-		return nil, nil, fmt.Errorf("no column %q or %q (have %s): set --unit-col and --time-col%s", unitCol, timeCol, strings.Join(t.Header, ", "), headerHint(t.Header))
+		return nil, nil, fmt.Errorf("no column %q or %q (have %s): set --unit-col and --time-col%s", unitCol, timeCol, strings.Join(t.Header, ", "), headerHint(t))
 	}
 	if len(channels) == 0 {
 		for c, name := range t.Header {
@@ -100,7 +100,7 @@ func defaultInputs(header []string, labels []string) []string {
 func truthByUnit(t predict.Table, unitCol, valueCol string) (map[string]float64, error) {
 	ui, vi := t.Column(unitCol), t.Column(valueCol)
 	if ui < 0 || vi < 0 {
-		return nil, fmt.Errorf("no column %q or %q (have %s)%s", unitCol, valueCol, strings.Join(t.Header, ", "), headerHint(t.Header))
+		return nil, fmt.Errorf("no column %q or %q (have %s)%s", unitCol, valueCol, strings.Join(t.Header, ", "), headerHint(t))
 	}
 	out := map[string]float64{}
 	for n, r := range t.Rows {
@@ -114,17 +114,31 @@ func truthByUnit(t predict.Table, unitCol, valueCol string) (map[string]float64,
 }
 
 // headerHint explains a header that is not one: a first line that is one
-// column with spaces in it (a space-separated file), or all numbers (a
-// file without a header line). "" when the header looks like names.
-func headerHint(header []string) string {
-	if len(header) == 1 && len(strings.Fields(header[0])) > 1 {
+// column with spaces in it (a space-separated file), or that has numbers
+// where the first row has them (a file without a header line, its first
+// row read as the header). "" when the header looks like names.
+func headerHint(t predict.Table) string {
+	if len(t.Header) == 1 && len(strings.Fields(t.Header[0])) > 1 {
 		return "; the file has one column: smaint reads files separated by commas, semicolons or tabs, whose first line names the columns"
 	}
-	for _, h := range header {
-		v, err := strconv.ParseFloat(strings.TrimSpace(h), 64)
-		if err != nil || math.IsNaN(v) || math.IsInf(v, 0) {
+	number := func(cell string) bool {
+		v, err := strconv.ParseFloat(strings.TrimSpace(cell), 64)
+		return err == nil && !math.IsNaN(v) && !math.IsInf(v, 0)
+	}
+	if len(t.Rows) == 0 || len(t.Rows[0]) != len(t.Header) {
+		return ""
+	}
+	numbers := 0
+	for i, h := range t.Header {
+		if number(h) != number(t.Rows[0][i]) {
 			return ""
 		}
+		if number(h) {
+			numbers++
+		}
+	}
+	if numbers == 0 {
+		return ""
 	}
 	return "; the first line, read as the header, holds numbers: give the file a header line naming its columns"
 }

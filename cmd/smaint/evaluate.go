@@ -81,7 +81,7 @@ func evaluateForecasts(args []string, stdout, stderr io.Writer) error {
 	if len(files) == 1 {
 		plural = ""
 	}
-	fmt.Fprintf(stdout, "%d forecasts in %d file%s, %d of them with an outcome at their horizon in the files: %s\n", len(all), len(files), plural, acc.Forecasts, acc)
+	fmt.Fprintf(stdout, "%d forecasts in %d file%s, %d of them with an outcome at their horizon: %s\n", len(all), len(files), plural, acc.Forecasts, acc)
 	if jsonOut {
 		return json.NewEncoder(stdout).Encode(acc)
 	}

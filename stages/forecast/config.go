@@ -225,18 +225,13 @@ func LoadLimits(path string) ([]Limit, error) {
 // for every sensor it names (a sensor's own, or an earlier one for the
 // same sensor or type).
 func (c *Config) Unused(sensors map[string]string) []Limit {
-	used := make([]bool, len(c.Limits))
+	used := map[*Limit]bool{}
 	for id, typ := range sensors {
-		l := c.limitFor(id, typ)
-		for i := range c.Limits {
-			if &c.Limits[i] == l {
-				used[i] = true
-			}
-		}
+		used[c.limitFor(id, typ)] = true
 	}
 	var out []Limit
-	for i, u := range used {
-		if !u {
+	for i := range c.Limits {
+		if !used[&c.Limits[i]] {
 			out = append(out, c.Limits[i])
 		}
 	}

@@ -1,18 +1,88 @@
 package schemas
 
-import "time"
+import (
+	"slices"
+	"time"
+)
+
+// MaxOverlap is the most windows of one sensor that may cover an instant:
+// the features stage refuses a hop under a sixtieth of the window, and
+// Hops never reports more.
+const MaxOverlap = 60
+
+// hopMemory is how many of a sensor's latest start-to-start gaps Hops
+// judges its overlap by.
+const hopMemory = 5
 
 // Overlap is how many windows of one sensor cover an instant, judged from
 // a window [start, end) and the start of the sensor's window before it:
 // the window's length over the gap between the two starts, rounded, when
 // the gap is shorter than the length (hopping windows); otherwise 1
-// (tumbling or count windows, or input missing between the two). Hopping
-// windows start a hop apart, so a sensor's overlap is the most Overlap
-// returns over its windows. A zero prevStart (no window before) gives 1.
+// (tumbling or count windows, or input missing between the two). It is
+// at most MaxOverlap. A zero prevStart (no window before) gives 1.
 func Overlap(start, end, prevStart time.Time) int {
-	size, gap := end.Sub(start), start.Sub(prevStart)
-	if prevStart.IsZero() || gap <= 0 || gap >= size {
+	if prevStart.IsZero() {
 		return 1
 	}
-	return int((size + gap/2) / gap)
+	return overlapOf(end.Sub(start), start.Sub(prevStart))
 }
+
+func overlapOf(size, gap time.Duration) int {
+	if gap <= 0 || gap >= size {
+		return 1
+	}
+	return int(min((size+gap/2)/gap, MaxOverlap))
+}
+
+// Hops follows one sensor's windows and tells how many of them cover an
+// instant, its overlap: 1 for tumbling or count windows, about length
+// over hop for hopping ones. Stages that count windows (warm-up, history,
+// alert runs) multiply by it, so that their counts mean window lengths of
+// event time whatever the hop.
+//
+// It judges by the median of the sensor's latest hopMemory gaps between
+// window starts: a window missing now and then, or a stray one (the same
+// window a microsecond late), does not move it, and a changed hop does
+// after three windows. It depends on the sensor's last hopMemory+1
+// windows only, so a stage that replays a sensor's retained windows after
+// a restart gets the overlap it had. It is at most MaxOverlap, and 1 until
+// the sensor's second window.
+//
+// The zero value is ready to use. A Hops is not safe for concurrent use.
+type Hops struct {
+	last    time.Time
+	gaps    [hopMemory]time.Duration
+	n, next int
+	overlap int
+}
+
+// Observe takes a window [start, end) of the sensor into account and
+// returns its overlap, as Overlap then returns it. A window that does not
+// start after the one before is counted in no gap.
+func (h *Hops) Observe(start, end time.Time) int {
+	if !h.last.IsZero() && start.After(h.last) {
+		h.gaps[h.next] = start.Sub(h.last)
+		h.next = (h.next + 1) % hopMemory
+		h.n = min(h.n+1, hopMemory)
+	}
+	if h.last.IsZero() || start.After(h.last) {
+		h.last = start
+	}
+	h.overlap = 1
+	if h.n > 0 {
+		var buf [hopMemory]time.Duration
+		gaps := buf[:h.n]
+		copy(gaps, h.gaps[:h.n])
+		slices.Sort(gaps)
+		// The lower middle: with an even count the shorter gap, so that
+		// one missing window does not halve a hopping sensor's overlap.
+		h.overlap = overlapOf(end.Sub(start), gaps[(h.n-1)/2])
+	}
+	return h.overlap
+}
+
+// Overlap returns the overlap the last Observe returned, 1 before any.
+func (h *Hops) Overlap() int { return max(h.overlap, 1) }
+
+// Last returns the start of the latest window observed, zero before any.
+func (h *Hops) Last() time.Time { return h.last }

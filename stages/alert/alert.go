@@ -59,7 +59,7 @@ func Decode(scoresTopic, driftTopic, forecastsTopic string) pipeline.DecodeFunc[
 // Config configures the alert stage.
 //
 // K, M, Quiet and CriticalRuns count window lengths: where a sensor's
-// windows hop (each instant in o of them, schemas.Overlap), the stage
+// windows hop (each instant in o of them, schemas.Hops), the stage
 // counts o times as many of its windows, so an alert needs the same span
 // of event time to open, resolve or turn critical as with tumbling
 // windows.
@@ -192,8 +192,8 @@ type sensorState struct {
 	id, asset, typ string
 	partition      int32
 	recent         []window // the last M windows (M·overlap), oldest first
-	overlap        int      // windows covering an instant: 1 unless they hop (schemas.Overlap)
-	lastStart      time.Time
+	overlap        int      // windows covering an instant: 1 unless they hop (schemas.Hops)
+	hops           schemas.Hops
 	lastEnd        time.Time
 	anomaly        *openAlert
 	drift          *openAlert
@@ -337,13 +337,12 @@ func (s *Stage) sensor(id, asset, typ string, partition int32) *sensorState {
 // score applies one window's score.
 func (s *Stage) score(sc *schemas.AnomalyScore, partition int32, tp pipeline.TopicPartition, off int64, em emitter) {
 	sn := s.sensor(sc.SensorID, sc.AssetID, sc.SensorType, partition)
-	if !sc.WindowStart.After(sn.lastStart) && !sn.lastStart.IsZero() {
+	if last := sn.hops.Last(); !sc.WindowStart.After(last) && !last.IsZero() {
 		s.met.stale.Inc() // a window already applied, sent again upstream
 		return
 	}
-	sn.overlap = max(sn.overlap, schemas.Overlap(sc.WindowStart, sc.WindowEnd, sn.lastStart))
+	sn.overlap = sn.hops.Observe(sc.WindowStart, sc.WindowEnd)
 	o := sn.overlap
-	sn.lastStart = sc.WindowStart
 	sn.lastEnd = sc.WindowEnd
 	if p := s.parts[partition]; sc.WindowEnd.After(p.latest) {
 		p.latest = sc.WindowEnd

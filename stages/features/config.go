@@ -10,6 +10,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/smaint/smaint/pipeline"
+	"github.com/smaint/smaint/schemas"
 )
 
 // Config configures the features stage. The zero value, after defaults,
@@ -120,8 +121,8 @@ func (c Config) Validate() error {
 		return fmt.Errorf("%w: features: window size %v", pipeline.ErrConfig, c.Size)
 	case c.Hop <= 0 || c.Hop > c.Size || c.Hop%time.Microsecond != 0:
 		return fmt.Errorf("%w: features: hop %v must be in (0, size %v]", pipeline.ErrConfig, c.Hop, c.Size)
-	case c.Size/c.Hop > 60:
-		return fmt.Errorf("%w: features: %d overlapping windows per reading; at most 60", pipeline.ErrConfig, c.Size/c.Hop)
+	case c.Size/c.Hop > schemas.MaxOverlap:
+		return fmt.Errorf("%w: features: %d overlapping windows per reading; at most %d", pipeline.ErrConfig, c.Size/c.Hop, schemas.MaxOverlap)
 	case c.Count < 0 || c.Count > 1_000_000:
 		return fmt.Errorf("%w: features: count %d", pipeline.ErrConfig, c.Count)
 	case c.Lateness < 0:

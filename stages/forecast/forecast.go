@@ -64,8 +64,8 @@ type sensorState struct {
 	offsets   []int64      // their offsets
 	starts    []int64      // their starts, in Unix microseconds
 	cycle     *cycle.Cycle // nil without a Season
-	lastStart time.Time
-	overlap   int
+	hops      schemas.Hops
+	overlap   int // hops' latest
 	step      time.Duration // the time a step of the model spans
 }
 
@@ -165,18 +165,18 @@ func (s *Stage) observe(fv *schemas.FeatureVector, tp pipeline.TopicPartition, o
 	}
 	sn.tp = tp
 	v, _ := fv.Value(sn.feature)
-	if math.IsNaN(v) || math.IsInf(v, 0) || (!sn.lastStart.IsZero() && !fv.WindowStart.After(sn.lastStart)) {
+	last := sn.hops.Last()
+	if math.IsNaN(v) || math.IsInf(v, 0) || (!last.IsZero() && !fv.WindowStart.After(last)) {
 		s.met.skipped.Inc()
 		return nil
 	}
-	sn.overlap = max(sn.overlap, schemas.Overlap(fv.WindowStart, fv.WindowEnd, sn.lastStart))
+	sn.overlap = sn.hops.Observe(fv.WindowStart, fv.WindowEnd)
 	// A step of the model is a window length, or the time from the
 	// window before when that is longer (count windows, gaps).
 	sn.step = fv.WindowEnd.Sub(fv.WindowStart)
-	if gap := fv.WindowStart.Sub(sn.lastStart); sn.overlap == 1 && !sn.lastStart.IsZero() && gap > sn.step {
+	if gap := fv.WindowStart.Sub(last); sn.overlap == 1 && !last.IsZero() && gap > sn.step {
 		sn.step = gap
 	}
-	sn.lastStart = fv.WindowStart
 	if s.season.On() {
 		changed := sn.cycle == nil
 		if changed {

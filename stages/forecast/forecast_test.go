@@ -163,6 +163,48 @@ func TestForecastResumesExactly(t *testing.T) {
 	}
 }
 
+// A restart after the hop changed (hopping windows, then tumbling ones)
+// forecasts as if there had been none: the overlap comes from the last
+// windows, which the restart replays, not from the sensor's whole past.
+func TestForecastResumesExactlyAfterTheHopChanged(t *testing.T) {
+	cfg := forecast.Config{Season: -1, History: 20, WarmUp: 10, Select: 3}
+	fvs := series("h", 200, func(i int) float64 { return 65 + 0.01*float64(i*i%37) })
+	for i := range 5 { // 2-minute windows hopping by 1 minute first
+		fvs[i].WindowEnd = fvs[i].WindowStart.Add(2 * time.Minute)
+	}
+	_, whole := newLocal(t, cfg)
+	want := process(t, whole, fvs, 0)
+	first, l1 := newLocal(t, cfg)
+	before := process(t, l1, fvs[:150], 0)
+	tp := pipeline.TopicPartition{Topic: "features"}
+	from := first.Retained()[tp]
+	second, l2 := newLocal(t, cfg)
+	second.Resume(tp, first.Checkpoint(tp))
+	got := process(t, l2, fvs[from:], from)
+	if len(got) == 0 || !reflect.DeepEqual(got, want[len(before):]) {
+		t.Fatalf("after the restart: %d forecasts, want %d", len(got), len(want)-len(before))
+	}
+}
+
+// A stray window (the same one a microsecond late) neither stops a
+// sensor's forecasts nor keeps its history, and the offset retained for
+// it, from moving on.
+func TestForecastShrugsOffAStrayWindow(t *testing.T) {
+	fvs := series("s", 500, func(int) float64 { return 1 })
+	stray := fvs[99]
+	stray.WindowStart = stray.WindowStart.Add(time.Microsecond)
+	stray.WindowEnd = stray.WindowStart.Add(time.Minute)
+	all := slices.Concat(fvs[:100], []schemas.FeatureVector{stray}, fvs[100:])
+	s, l := newLocal(t, forecast.Config{Season: -1})
+	fs := process(t, l, all, 0)
+	if r := s.Retained()[pipeline.TopicPartition{Topic: "features"}]; r != int64(len(all)-60) {
+		t.Errorf("retained offset %d, want %d: the 60 windows of history", r, len(all)-60)
+	}
+	if want := len(all) - 9; len(fs) != want { // every window after the warm-up's
+		t.Errorf("%d forecasts, want %d", len(fs), want)
+	}
+}
+
 // On a noisy level, the forecast beats the last value, and its 80%
 // intervals hold about 80% of what happens.
 func TestEvaluateScoresAgainstTheNaiveForecast(t *testing.T) {

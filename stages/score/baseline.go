@@ -2,7 +2,6 @@ package score
 
 import (
 	"slices"
-	"time"
 
 	"github.com/smaint/smaint/schemas"
 )
@@ -58,18 +57,17 @@ func middle(xs []float64) float64 {
 	return (xs[n/2-1] + xs[n/2]) / 2
 }
 
-// hops follows how many of a sensor's windows cover one instant: 1 unless
-// they hop (schemas.Overlap). The detectors multiply their window counts
-// (warm-up, baseline, frozen span) by it, so that those count window
-// lengths of event time whatever the hop.
+// hops follows how many of a sensor's windows cover one instant
+// (schemas.Hops). The detectors multiply their window counts (warm-up,
+// baseline, frozen span) by it, so that those count window lengths of
+// event time whatever the hop.
 type hops struct {
-	overlap   int
-	lastStart time.Time
+	overlap int
+	starts  schemas.Hops
 }
 
-// observe takes fv's window into account and returns the overlap so far.
+// observe takes fv's window into account and returns the overlap now.
 func (h *hops) observe(fv *schemas.FeatureVector) int {
-	h.overlap = max(h.overlap, schemas.Overlap(fv.WindowStart, fv.WindowEnd, h.lastStart))
-	h.lastStart = fv.WindowStart
+	h.overlap = h.starts.Observe(fv.WindowStart, fv.WindowEnd)
 	return h.overlap
 }

@@ -57,16 +57,16 @@ type partState struct {
 }
 
 type sensorState struct {
-	tp        pipeline.TopicPartition
-	limit     *Limit
-	feature   string
-	values    []float64    // the last History·overlap windows' feature, oldest first
-	offsets   []int64      // their offsets
-	starts    []int64      // their starts, in Unix microseconds
-	cycle     *cycle.Cycle // nil without a Season
-	hops      schemas.Hops
-	overlap   int // hops' latest
-	step      time.Duration // the time a step of the model spans
+	tp      pipeline.TopicPartition
+	limit   *Limit
+	feature string
+	values  []float64    // the last History·overlap windows' feature, oldest first
+	offsets []int64      // their offsets
+	starts  []int64      // their starts, in Unix microseconds
+	cycle   *cycle.Cycle // nil without a Season
+	hops    schemas.Hops
+	overlap int           // hops' latest
+	step    time.Duration // the time a step of the model spans
 }
 
 // MaxSteps bounds the steps a forecast looks ahead: a horizon that needs

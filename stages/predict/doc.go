@@ -4,8 +4,9 @@
 // trained on labelled rows (TrainClassifier), with their scores (RMSE and
 // the PHM08 score; precision, recall and F1 per label).
 //
-// "smaint train" and "smaint evaluate" train, store and score them; the
-// stream does not score windows with them yet. Training is deterministic
+// "smaint train" and "smaint evaluate" train, store and score them
+// offline; Stage scores an asset's windows with them in the stream (the
+// predict stage). Training is deterministic
 // for a seed; trained models are read-only, safe for concurrent use, and
 // marshal to JSON as they are.
 package predict

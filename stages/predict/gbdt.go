@@ -119,6 +119,36 @@ type Node struct {
 	Value     float64 `json:"v,omitempty"`
 }
 
+// check reports why b cannot score rows of n features, a model read
+// from a store rather than trained here: a tree without nodes, a split
+// on a feature past n, a child that is not after its parent (a path that
+// leaves the tree or never ends), or a gain for other than n features.
+func (b *Booster) check(n int) error {
+	if b == nil {
+		return errors.New("no model")
+	}
+	if len(b.Gain) != n {
+		return fmt.Errorf("gains for %d features, not %d", len(b.Gain), n)
+	}
+	for i, t := range b.Trees {
+		if len(t.Nodes) == 0 {
+			return fmt.Errorf("tree %d has no nodes", i)
+		}
+		for j, nd := range t.Nodes {
+			if nd.Left == 0 {
+				continue
+			}
+			switch {
+			case nd.Feature < 0 || nd.Feature >= n:
+				return fmt.Errorf("tree %d node %d splits on feature %d of %d", i, j, nd.Feature, n)
+			case nd.Left <= j || nd.Right <= j || nd.Left >= len(t.Nodes) || nd.Right >= len(t.Nodes):
+				return fmt.Errorf("tree %d node %d has children %d and %d of %d nodes", i, j, nd.Left, nd.Right, len(t.Nodes))
+			}
+		}
+	}
+	return nil
+}
+
 // Raw is the model's raw output for row x: the regression value, or the
 // log-odds for Logistic. A NaN in x (an unknown value, such as a category
 // level training never saw) ends the row's path through a tree at the

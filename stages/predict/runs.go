@@ -60,6 +60,17 @@ func (m *RUL) usable() error {
 			return fmt.Errorf("%w: predict: the remaining-life model uses channel %d of %d", pipeline.ErrConfig, c, len(m.Channels))
 		}
 	}
+	if !slices.Equal(m.Features, m.featureNames()) {
+		return fmt.Errorf("%w: predict: the remaining-life model's features are not those of its channels %q", pipeline.ErrConfig, m.Channels)
+	}
+	for i, b := range []*Booster{m.Model, m.Lower, m.Upper} {
+		if b == nil && i > 0 {
+			continue // no interval
+		}
+		if err := b.check(len(m.Features)); err != nil {
+			return fmt.Errorf("%w: predict: the remaining-life %s: %w", pipeline.ErrConfig, [...]string{"model", "lower quantile", "upper quantile"}[i], err)
+		}
+	}
 	return nil
 }
 
@@ -120,8 +131,14 @@ func (s *Stage) remaining(asset string, r *row, replay bool, partition int32, ou
 		start = m.startOf(rows) // every row of the run so far
 		if len(rows) == m.Window {
 			run.start = start
-			b, _ := json.Marshal(runEntry{Began: run.began.UnixMicro(), From: run.from.UnixMicro(), Start: start}) // cannot fail
-			s.state.EmitAt(out, partition, asset, &schemas.StageState{Key: asset, Value: b})
+			// Inputs are finite (nonFinite), so start is, unless means
+			// of values near the float64 limit overflow.
+			b, err := json.Marshal(runEntry{Began: run.began.UnixMicro(), From: run.from.UnixMicro(), Start: start})
+			if err != nil {
+				s.cfg.Logger.Error("a run's start cannot be kept: a restart will begin the run again", "asset", asset, "err", err)
+			} else {
+				s.state.EmitAt(out, partition, asset, &schemas.StageState{Key: asset, Value: b})
+			}
 		}
 	}
 	x := m.featuresAt(ts, rows, start)

@@ -505,3 +505,48 @@ func emitted(t *testing.T, l *pipeline.Local[schemas.FeatureVector], in []schema
 	}
 	return preds, entries
 }
+
+// A window whose input is NaN goes to the dead-letter topic, and the run
+// goes on without it: no prediction carries a NaN, and the run's state
+// entry restores after a restart.
+func TestRULRefusesNonFiniteInputs(t *testing.T) {
+	channels := []string{"wear", "noise", "constant"}
+	train, _ := runs(30, 1, false)
+	m, err := TrainRUL(train, channels, RULConfig{Boost: BoostConfig{Seed: 1, Trees: 20}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	units, _ := runs(1, 5, false)
+	in := streamOf(units, channels)
+	in[3].Mean = math.NaN() // in the run's first Window rows
+	_, l := rulStage(t, m)
+	res, err := l.Process(context.Background(), msgs(in, "asset.features", 0))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(res.Rejected) != 1 || res.Rejected[0].Index != 3 || !strings.Contains(res.Rejected[0].Err.Error(), "not a finite number") {
+		t.Fatalf("rejected %+v, want window 3 alone, for its NaN", res.Rejected)
+	}
+	preds, err := pipeline.Decode[schemas.Prediction](context.Background(), res, "asset.predictions")
+	if err != nil {
+		t.Fatal(err)
+	}
+	entries, err := pipeline.Decode[schemas.StageState](context.Background(), res, "asset.rul.state")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(preds) == 0 || len(entries) == 0 {
+		t.Fatalf("%d predictions, %d state entries", len(preds), len(entries))
+	}
+	for _, p := range preds {
+		if math.IsNaN(p.RemainingLife) || math.IsNaN(p.RemainingLower) || math.IsNaN(p.RemainingUpper) {
+			t.Fatalf("a prediction with NaN: %+v", p)
+		}
+	}
+	e := entries[len(entries)-1]
+	s2, _ := rulStage(t, m)
+	s2.Restore(pipeline.TopicPartition{Topic: "asset.features"}, e.Key, e.Value)
+	if run := s2.runs[e.Key]; run == nil || run.start == nil {
+		t.Errorf("state entry %q does not restore the run with its start", e.Value)
+	}
+}

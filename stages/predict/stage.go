@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"log/slog"
 	"maps"
+	"math"
 	"slices"
 	"strconv"
 	"strings"
@@ -166,9 +167,17 @@ type Stage struct {
 	// asset's are forgotten once its run has passed them (renewal).
 	renewed map[string][]time.Time
 
+	task     string // cfg.Task, which never changes: read by SetClassifier and SetRUL from any goroutine
 	mu       sync.Mutex
-	incoming *Config                // a model SetClassifier or SetRUL gave, for the next batch
+	incoming *model                 // a model SetClassifier or SetRUL gave, for the next batch
 	maint    map[string][]time.Time // maintenance Maintained gave, for the next batch
+}
+
+// model is one SetClassifier or SetRUL gave: one of the two is set.
+type model struct {
+	classifier *Classifier
+	rul        *RUL
+	version    string
 }
 
 // assetState is an asset's rows waiting for inputs, oldest first, and
@@ -215,7 +224,7 @@ func New(cfg Config) (*Stage, error) {
 		reg := prometheus.WrapRegistererWith(labels, cfg.Registerer)
 		reg.MustRegister(m.predictions, m.predicted, m.incomplete, m.unscored, m.maintenance)
 	}
-	s := &Stage{cfg: cfg, out: pipeline.NewOutput[*schemas.Prediction](cfg.PredictionsTopic),
+	s := &Stage{cfg: cfg, task: cfg.Task, out: pipeline.NewOutput[*schemas.Prediction](cfg.PredictionsTopic),
 		assets: map[string]*assetState{}, runs: map[string]*runState{}, parts: map[pipeline.TopicPartition]*partState{}, met: m,
 		renewed: map[string][]time.Time{}, maint: map[string][]time.Time{}}
 	if cfg.Task == TaskRUL {
@@ -244,10 +253,11 @@ func (s *Stage) SetClassifier(c *Classifier, version string) error {
 	if err := c.usable(); err != nil {
 		return err
 	}
-	if s.cfg.Task != TaskFailure {
-		return fmt.Errorf("%w: predict: a classifier for the %s task", pipeline.ErrConfig, s.cfg.Task)
+	if s.task != TaskFailure {
+		return fmt.Errorf("%w: predict: a classifier for the %s task", pipeline.ErrConfig, s.task)
 	}
-	return s.set(func(next *Config) { next.Classifier, next.Version = c, version })
+	s.set(&model{classifier: c, version: version})
+	return nil
 }
 
 // SetRUL is SetClassifier for a remaining-life model (rul task). The
@@ -257,22 +267,19 @@ func (s *Stage) SetRUL(m *RUL, version string) error {
 	if err := m.usable(); err != nil {
 		return err
 	}
-	if s.cfg.Task != TaskRUL {
-		return fmt.Errorf("%w: predict: a remaining-life model for the %s task", pipeline.ErrConfig, s.cfg.Task)
+	if s.task != TaskRUL {
+		return fmt.Errorf("%w: predict: a remaining-life model for the %s task", pipeline.ErrConfig, s.task)
 	}
-	return s.set(func(next *Config) { next.RUL, next.Version = m, version })
+	s.set(&model{rul: m, version: version})
+	return nil
 }
 
-func (s *Stage) set(f func(*Config)) error {
+// set hands m to the runner's goroutine, for swap; a later one replaces
+// it.
+func (s *Stage) set(m *model) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	next := s.cfg
-	if s.incoming != nil {
-		next = *s.incoming
-	}
-	f(&next)
-	s.incoming = &next
-	return nil
+	s.incoming = m
 }
 
 // Version returns the version of the model scoring ("" for none). It is
@@ -303,7 +310,7 @@ func (s *Stage) Maintained(m *schemas.Maintenance) {
 // maintenance Maintained did.
 func (s *Stage) swap() {
 	s.mu.Lock()
-	next := s.incoming
+	in := s.incoming
 	s.incoming = nil
 	for asset, ts := range s.maint {
 		all := append(s.renewed[asset], ts...)
@@ -312,9 +319,11 @@ func (s *Stage) swap() {
 	}
 	clear(s.maint)
 	s.mu.Unlock()
-	if next == nil {
+	if in == nil {
 		return
 	}
+	next := s.cfg
+	next.Classifier, next.RUL, next.Version = in.classifier, in.rul, in.version
 	for _, a := range s.assets {
 		s.met.incomplete.Add(float64(len(a.rows)))
 	}
@@ -328,7 +337,7 @@ func (s *Stage) swap() {
 		}
 		s.runs = map[string]*runState{}
 	}
-	s.cfg, s.assets = *next, map[string]*assetState{}
+	s.cfg, s.assets = next, map[string]*assetState{}
 	s.need = s.cfg.inputs()
 	s.cfg.Logger.Info("model loaded", "task", s.cfg.Task, "model", s.cfg.Model, "version", s.cfg.Version, "inputs", s.need)
 }
@@ -340,6 +349,13 @@ func (c *Classifier) usable() error {
 		return fmt.Errorf("%w: predict: no classifier (smaint train --labels stores one as gbdt-failure)", pipeline.ErrConfig)
 	case len(c.Models) != len(c.Labels):
 		return fmt.Errorf("%w: predict: the classifier has %d models for %d labels", pipeline.ErrConfig, len(c.Models), len(c.Labels))
+	case !slices.Equal(c.Features, c.featureNames()):
+		return fmt.Errorf("%w: predict: the classifier's features are not those of its inputs %q", pipeline.ErrConfig, c.Inputs)
+	}
+	for i, b := range c.Models {
+		if err := b.check(len(c.Features)); err != nil {
+			return fmt.Errorf("%w: predict: the classifier's model of %s: %w", pipeline.ErrConfig, c.Labels[i], err)
+		}
 	}
 	return nil
 }
@@ -377,6 +393,9 @@ func (s *Stage) Process(_ context.Context, in []pipeline.Msg[schemas.FeatureVect
 		if len(s.need) == 0 {
 			s.met.unscored.Inc()
 			return nil
+		}
+		if in, v, bad := s.nonFinite(fv); bad {
+			return pipeline.Invalidf("feature vector of sensor %q: input %s is %v, not a finite number", fv.SensorID, in, v)
 		}
 		r := s.add(fv, tp, m.Offset)
 		replay := m.Offset < p.replayTo
@@ -469,6 +488,18 @@ func (s *Stage) dead(a *assetState, r *row) bool {
 		}
 	}
 	return false
+}
+
+// nonFinite returns an input of the model that fv gives as NaN or
+// infinite, and its value. Such a window is refused: one NaN would end up
+// in a prediction, and in a run's start (rul) poison every later one.
+func (s *Stage) nonFinite(fv *schemas.FeatureVector) (string, float64, bool) {
+	for _, in := range s.need {
+		if v, ok := s.input(fv, in); ok && (math.IsNaN(v) || math.IsInf(v, 0)) {
+			return in, v, true
+		}
+	}
+	return "", 0, false
 }
 
 // input is the value fv gives input in, if in names fv's sensor type or

@@ -2,6 +2,7 @@ package predict_test
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"math/rand/v2"
@@ -270,4 +271,79 @@ func TestLoadAttributes(t *testing.T) {
 	if _, err := predict.LoadAttributes(dir + "/none.json"); !errors.Is(err, pipeline.ErrConfig) {
 		t.Errorf("a missing file: %v", err)
 	}
+}
+
+// A classifier from a store that could not score a row (a split on a
+// feature it lacks, a child past its tree, gains for other features,
+// a label without a model) is refused when set, and the one scoring
+// stays; a trained one is taken.
+func TestSetClassifierRefusesBrokenModels(t *testing.T) {
+	good, err := json.Marshal(trained(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		name string
+		edit func(c *predict.Classifier)
+	}{
+		{"a label without a model", func(c *predict.Classifier) { c.Models[0] = nil }},
+		{"a split past the features", func(c *predict.Classifier) { split(c).Feature = len(c.Features) }},
+		{"a child past the nodes", func(c *predict.Classifier) { split(c).Left = len(c.Models[0].Trees[0].Nodes) }},
+		{"gains for fewer features", func(c *predict.Classifier) { c.Models[0].Gain = c.Models[0].Gain[:1] }},
+		{"features not of its inputs", func(c *predict.Classifier) { c.Features = c.Features[:1] }},
+		{"a tree without nodes", func(c *predict.Classifier) { c.Models[0].Trees[0].Nodes = nil }},
+	}
+	for _, tc := range tests {
+		c := new(predict.Classifier)
+		if err := json.Unmarshal(good, c); err != nil {
+			t.Fatal(err)
+		}
+		s, err := predict.New(predict.Config{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := s.SetClassifier(c, "v1"); err != nil {
+			t.Fatalf("%s: the trained classifier refused: %v", tc.name, err)
+		}
+		tc.edit(c)
+		if err := s.SetClassifier(c, "v2"); !errors.Is(err, pipeline.ErrConfig) {
+			t.Errorf("%s: SetClassifier = %v, want an ErrConfig", tc.name, err)
+		}
+	}
+}
+
+// split is the first split node of c's first model.
+func split(c *predict.Classifier) *predict.Node {
+	for i := range c.Models[0].Trees {
+		nodes := c.Models[0].Trees[i].Nodes
+		for j := range nodes {
+			if nodes[j].Left != 0 {
+				return &nodes[j]
+			}
+		}
+	}
+	panic("no split")
+}
+
+// Models are set from another goroutine while the stage scores (the
+// race detector checks this).
+func TestSetClassifierWhileScoring(t *testing.T) {
+	c := trained(t)
+	s, l := newStage(t, c)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for range 200 {
+			if err := s.SetClassifier(c, "v2"); err != nil {
+				t.Error(err)
+				return
+			}
+		}
+	}()
+	for i := range 200 {
+		if _, err := l.Process(context.Background(), []pipeline.Msg[schemas.FeatureVector]{{Topic: "asset.features", Offset: int64(i), Value: window("a1", "temperature", i, 90, 1)}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	<-done
 }

@@ -202,7 +202,8 @@ func (s *Stage) observe(fv *schemas.FeatureVector, tp pipeline.TopicPartition, o
 	return s.forecast(sn, fv, v)
 }
 
-// forecast fits the model to sn's history and looks Horizon ahead.
+// forecast fits the model to sn's history and looks Horizon ahead; nil
+// when the fit is not finite (values near the float64 limit).
 func (s *Stage) forecast(sn *sensorState, fv *schemas.FeatureVector, observed float64) *schemas.Forecast {
 	// The model steps a window length at a time: over hopping windows it
 	// is fitted on every overlap-th window back from this one, windows
@@ -246,10 +247,22 @@ func (s *Stage) forecast(sn *sensorState, fv *schemas.FeatureVector, observed fl
 		Value: s.path[last], Lower: s.path[last] - z80*st.sigma*s.spread[last], Upper: s.path[last] + z80*st.sigma*s.spread[last],
 		CrossesInS: -1, CrossesEarliestS: -1, CrossesLatestS: -1, Model: name,
 	}
+	if !finite(f.Level, f.TrendPerHour, f.Value, f.Lower, f.Upper) {
+		return nil // values near the float64 limit: no forecast can be told of them
+	}
 	if sn.limit != nil {
 		s.cross(f, sn, st, hop)
 	}
 	return f
+}
+
+func finite(vs ...float64) bool {
+	for _, v := range vs {
+		if math.IsNaN(v) || math.IsInf(v, 0) {
+			return false
+		}
+	}
+	return true
 }
 
 // cross sets f's limit and when the forecast, and its interval's ends,

@@ -205,6 +205,20 @@ func TestForecastShrugsOffAStrayWindow(t *testing.T) {
 	}
 }
 
+// Values near the float64 limit give no forecast rather than one with
+// infinite bounds (which no alert or JSON could carry).
+func TestForecastOfHugeValuesIsFiniteOrNone(t *testing.T) {
+	fvs := series("s", 40, func(i int) float64 { return math.Copysign(1e308, float64(i%2)-0.5) })
+	_, l := newLocal(t, forecast.Config{Season: -1, Limits: []forecast.Limit{{SensorID: "s", Above: ptr(10)}}})
+	for _, f := range process(t, l, fvs, 0) {
+		for _, v := range []float64{f.Value, f.Lower, f.Upper, f.Level, f.TrendPerHour, f.CrossesInS, f.CrossesEarliestS, f.CrossesLatestS} {
+			if math.IsNaN(v) || math.IsInf(v, 0) {
+				t.Fatalf("finite input, a forecast with %v: %+v", v, f)
+			}
+		}
+	}
+}
+
 // On a noisy level, the forecast beats the last value, and its 80%
 // intervals hold about 80% of what happens.
 func TestEvaluateScoresAgainstTheNaiveForecast(t *testing.T) {

@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"slices"
 	"strings"
 
@@ -17,6 +18,7 @@ import (
 	"github.com/smaint/smaint/schemas"
 	"github.com/smaint/smaint/sinks/s3store"
 	"github.com/smaint/smaint/stages"
+	"github.com/smaint/smaint/stages/predict"
 	"github.com/smaint/smaint/stages/score"
 )
 
@@ -160,7 +162,7 @@ func modelsCmd(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		}
 		for _, v := range vs {
 			r := row{URI: v.URI, Live: v.Version == live}
-			_, man, err := score.LoadVersion(ctx, st, name, v)
+			man, err := checkStored(ctx, st, name, v)
 			r.Manifest = man
 			r.Name, r.Version = name, v.Version // where it is stored
 			if err != nil {
@@ -179,11 +181,49 @@ func modelsCmd(ctx context.Context, args []string, stdout, stderr io.Writer) err
 			if r.Problem != "" {
 				status = "REFUSED: " + r.Problem
 			}
-			fmt.Fprintf(stdout, "%-22s %-18s created %s  trained %s..%s  windows %g  %s\n", r.Name, r.Version,
-				r.CreatedAt.Format("2006-01-02T15:04Z"), r.TrainedFrom.Format("2006-01-02T15:04Z"), r.TrainedTo.Format("2006-01-02T15:04Z"), r.Metrics["windows"], status)
+			fmt.Fprintf(stdout, "%-22s %-18s created %s  %s  %s\n", r.Name, r.Version, r.CreatedAt.Format("2006-01-02T15:04Z"), trainedOn(r.Manifest), status)
 		}
 	}
 	return nil
+}
+
+// trainedOn says what a version was trained on: the span of windows of
+// a model the stream trained, or the metrics of one trained from
+// a file (smaint train --task rul or --labels), which has no span.
+func trainedOn(m score.Manifest) string {
+	if !m.TrainedFrom.IsZero() || m.Metrics["windows"] > 0 {
+		return fmt.Sprintf("trained %s..%s  windows %g", m.TrainedFrom.Format("2006-01-02T15:04Z"), m.TrainedTo.Format("2006-01-02T15:04Z"), m.Metrics["windows"])
+	}
+	var out []string
+	for _, k := range slices.Sorted(maps.Keys(m.Metrics)) {
+		out = append(out, fmt.Sprintf("%s %.3g", k, m.Metrics[k]))
+	}
+	return "from a file (" + m.Detector + "): " + strings.Join(out, ", ")
+}
+
+// checkStored reads version v of model and checks it as the stage that
+// would load it does: a failure classifier or remaining-life model
+// (manifest detector gbdt-failure, gbdt-rul) as the predict stage, any
+// other as an Isolation Forest.
+func checkStored(ctx context.Context, st score.ModelStore, model string, v score.StoredVersion) (score.Manifest, error) {
+	man, b, err := score.VersionArtifact(ctx, st, model, v)
+	if err != nil {
+		return man, err
+	}
+	var m interface{ Check() error }
+	switch man.Detector {
+	case "gbdt-failure":
+		m = new(predict.Classifier)
+	case "gbdt-rul":
+		m = new(predict.RUL)
+	default:
+		_, man, err = score.LoadVersion(ctx, st, model, v)
+		return man, err
+	}
+	if err := json.Unmarshal(b, m); err != nil {
+		return man, fmt.Errorf("%s: %w: %v", v.URI, score.ErrCorrupt, err)
+	}
+	return man, m.Check()
 }
 
 // retrainCmd is run --stages retrain: the retrain worker on its own.
@@ -254,7 +294,7 @@ func modelsAnnounce(ctx context.Context, verb string, args []string, stdout, std
 	if i < 0 {
 		return fmt.Errorf("%s has no version %s in %s", model, want, uri)
 	}
-	_, man, err := score.LoadVersion(ctx, st, model, vs[i])
+	man, err := checkStored(ctx, st, model, vs[i])
 	if err != nil {
 		return fmt.Errorf("%s %s cannot be made live: %w", model, want, err)
 	}

@@ -50,6 +50,10 @@ func TestTrainAndEvaluateRUL(t *testing.T) {
 	if code != 0 || !strings.Contains(out, "gbdt-rul version v1: remaining useful life from 40 runs, 2 channels used of 2") {
 		t.Fatalf("train: exit %d\n%s%s", code, out, errOut)
 	}
+	// models list checks it as the stage that loads it would.
+	if code, out, errOut := runCLI(t, context.Background(), "models", "list", "--models", models); code != 0 || !strings.Contains(out, "from a file (gbdt-rul): runs 40  ok, live\n") {
+		t.Fatalf("models list: exit %d\n%s%s", code, out, errOut)
+	}
 	code, out, errOut = runCLI(t, context.Background(), "evaluate", "--task", "rul", "--csv", writeFile(t, dir, "test.csv", test.String()),
 		"--truth", writeFile(t, dir, "truth.csv", truth.String()), "--models", models, "--json", "--out", filepath.Join(dir, "pred.csv"))
 	if code != 0 {
@@ -116,6 +120,9 @@ func TestTrainAFailureClassifier(t *testing.T) {
 	code, out, errOut := runCLI(t, context.Background(), "train", "--labels", "Machine failure", "--csv", path, "--models", models, "--trees", "100")
 	if code != 0 || !strings.Contains(out, "1 labels from 3 inputs, trained on 2100 rows") || !strings.Contains(out, "held out 900 rows (30%, seed 1)") {
 		t.Fatalf("exit %d\n%s%s", code, out, errOut)
+	}
+	if code, out, errOut := runCLI(t, context.Background(), "models", "list", "--models", models); code != 0 || !strings.Contains(out, "from a file (gbdt-failure): f1:Machine failure ") || !strings.HasSuffix(out, "  ok, live\n") {
+		t.Fatalf("models list: exit %d\n%s%s", code, out, errOut)
 	}
 	code, out, errOut = runCLI(t, context.Background(), "evaluate", "--task", "failure", "--csv", path, "--models", models, "--json")
 	lines := strings.Split(strings.TrimSpace(out), "\n")

@@ -47,8 +47,9 @@ func (m *RUL) used() []string {
 	return out
 }
 
-// usable reports why m cannot score, wrapping pipeline.ErrConfig.
-func (m *RUL) usable() error {
+// Check reports why m cannot score, wrapping pipeline.ErrConfig: a
+// model read from a model store is checked before use.
+func (m *RUL) Check() error {
 	switch {
 	case m == nil || m.Model == nil:
 		return fmt.Errorf("%w: predict: no remaining-life model (smaint train --task rul stores one as gbdt-rul)", pipeline.ErrConfig)

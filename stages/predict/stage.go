@@ -105,7 +105,7 @@ func (c Config) Validate() error {
 			return fmt.Errorf("%w: predict: a remaining-life model for the failure task", pipeline.ErrConfig)
 		}
 		if c.Classifier != nil {
-			if err := c.Classifier.usable(); err != nil {
+			if err := c.Classifier.Check(); err != nil {
 				return err
 			}
 		}
@@ -114,7 +114,7 @@ func (c Config) Validate() error {
 			return fmt.Errorf("%w: predict: a classifier for the rul task", pipeline.ErrConfig)
 		}
 		if c.RUL != nil {
-			if err := c.RUL.usable(); err != nil {
+			if err := c.RUL.Check(); err != nil {
 				return err
 			}
 		}
@@ -250,7 +250,7 @@ func (c *Config) inputs() []string {
 // need others. It may be called from any goroutine; it returns c's error
 // when c is not a usable classifier, and the one scoring stays.
 func (s *Stage) SetClassifier(c *Classifier, version string) error {
-	if err := c.usable(); err != nil {
+	if err := c.Check(); err != nil {
 		return err
 	}
 	if s.task != TaskFailure {
@@ -264,7 +264,7 @@ func (s *Stage) SetClassifier(c *Classifier, version string) error {
 // assets' runs carry over when m reads the same channels over the same
 // Window as the model before; otherwise each starts again.
 func (s *Stage) SetRUL(m *RUL, version string) error {
-	if err := m.usable(); err != nil {
+	if err := m.Check(); err != nil {
 		return err
 	}
 	if s.task != TaskRUL {
@@ -342,8 +342,9 @@ func (s *Stage) swap() {
 	s.cfg.Logger.Info("model loaded", "task", s.cfg.Task, "model", s.cfg.Model, "version", s.cfg.Version, "inputs", s.need)
 }
 
-// usable reports why c cannot score, wrapping pipeline.ErrConfig.
-func (c *Classifier) usable() error {
+// Check reports why c cannot score, wrapping pipeline.ErrConfig: a
+// classifier read from a model store is checked before use.
+func (c *Classifier) Check() error {
 	switch {
 	case c == nil || len(c.Models) == 0:
 		return fmt.Errorf("%w: predict: no classifier (smaint train --labels stores one as gbdt-failure)", pipeline.ErrConfig)

@@ -216,18 +216,42 @@ func LoadIForest(ctx context.Context, st ModelStore, uri, sha string) (*IForest,
 }
 
 // LoadVersion is LoadIForest for version v of model, as listed by
-// ModelStore.Versions: the manifest must also name that model and
-// version (a copy of another version's file, or an edited manifest, is
-// refused with ErrCorrupt).
+// ModelStore.Versions, with VersionArtifact's checks.
 func LoadVersion(ctx context.Context, st ModelStore, model string, v StoredVersion) (*IForest, Manifest, error) {
-	f, m, err := LoadIForest(ctx, st, v.URI, "")
-	if err == nil && (m.Name != model || m.Version != v.Version) {
-		err = fmt.Errorf("%s: %w: it holds %s version %s, stored as %s version %s", v.URI, ErrCorrupt, m.Name, m.Version, model, v.Version)
-	}
+	m, b, err := VersionArtifact(ctx, st, model, v)
 	if err != nil {
 		return nil, m, err
 	}
+	f, err := UnmarshalIForest(b)
+	if err != nil {
+		return nil, m, fmt.Errorf("%s: %w: %v", v.URI, ErrCorrupt, err)
+	}
+	if f.Model != m.Name {
+		return nil, m, fmt.Errorf("%s: %w: the manifest names %s, the model is %s", v.URI, ErrCorrupt, m.Name, f.Model)
+	}
+	f.Version = m.Version
 	return f, m, nil
+}
+
+// VersionArtifact reads version v of model, as listed by
+// ModelStore.Versions, and returns its manifest and model bytes, of any
+// kind (Manifest.Detector says which). The model must match the
+// manifest's checksum, and the manifest name that model and version (a
+// copy of another version's file, or an edited manifest, is refused with
+// ErrCorrupt).
+func VersionArtifact(ctx context.Context, st ModelStore, model string, v StoredVersion) (Manifest, []byte, error) {
+	raw, err := st.Get(ctx, v.URI)
+	if err != nil {
+		return Manifest{}, nil, err
+	}
+	m, b, err := DecodeArtifact(raw)
+	switch {
+	case err != nil:
+		return m, nil, fmt.Errorf("%s: %w", v.URI, err)
+	case m.Name != model || m.Version != v.Version:
+		return m, nil, fmt.Errorf("%s: %w: it holds %s version %s, stored as %s version %s", v.URI, ErrCorrupt, m.Name, m.Version, model, v.Version)
+	}
+	return m, b, nil
 }
 
 // CommonTypes are the sensor types LoadModels looks for when given none.

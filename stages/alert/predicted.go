@@ -3,6 +3,7 @@ package alert
 import (
 	"fmt"
 	"math"
+	"strings"
 	"time"
 
 	"github.com/smaint/smaint/pipeline"
@@ -87,7 +88,7 @@ func forecastEvidence(f *schemas.Forecast) map[string]float64 {
 		below = 1
 	}
 	return map[string]float64{
-		"limit": f.Limit, "limit_below": below, "level": f.Level, "trend_per_hour": f.TrendPerHour,
+		"limit": f.Limit, "limit_below": below, "observed": f.Observed, "level": f.Level, "trend_per_hour": f.TrendPerHour,
 		"forecast": f.Value, "forecast_lower": f.Lower, "forecast_upper": f.Upper, "horizon_s": f.HorizonS,
 		"crosses_in_s": f.CrossesInS, "crosses_earliest_s": f.CrossesEarliestS, "crosses_latest_s": f.CrossesLatestS,
 	}
@@ -126,8 +127,9 @@ func describePredicted(a *openAlert, what, action string) (string, string) {
 		now = fmt.Sprintf("now %.4g, following its cycle", ev["level"])
 	}
 	in := ev["crosses_in_s"]
-	if in == 0 {
-		return fmt.Sprintf("The %s of %s is %s its limit of %.4g (%s).", feature, what, side, ev["limit"], now), "Act now: " + action
+	if in == 0 { // the window itself is beyond: what it saw first, the smoothed level may not be yet
+		return fmt.Sprintf("The %s of %s is %s its limit of %.4g: %.4g in the last window (smoothed %s).", feature, what, side, ev["limit"], ev["observed"], strings.TrimPrefix(now, "now ")),
+			"Act now: " + action
 	}
 	latest := "beyond the horizon"
 	if l := ev["crosses_latest_s"]; l >= 0 {

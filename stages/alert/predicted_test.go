@@ -13,12 +13,12 @@ import (
 // crossing its limit of 75 in `in` seconds (-1: not within the horizon,
 // 0: beyond it now).
 func fc(minute int, in float64) alert.Event {
-	level := 70.0
+	level, observed := 70.0, 70.0
 	if in == 0 {
-		level = 76
+		level, observed = 76, 76.5
 	}
 	return alert.Event{Forecast: &schemas.Forecast{SensorID: "t1", AssetID: "asset-1", SensorType: "temperature", Feature: "mean",
-		IssuedAt: t0.Add(time.Duration(minute+1) * time.Minute), HorizonS: 1800, Observed: level, Level: level, TrendPerHour: 12,
+		IssuedAt: t0.Add(time.Duration(minute+1) * time.Minute), HorizonS: 1800, Observed: observed, Level: level, TrendPerHour: 12,
 		Value: 76, Lower: 74, Upper: 78, LimitDirection: "above", Limit: 75, CrossesInS: in,
 		CrossesEarliestS: max(in-60, -1), CrossesLatestS: latest(in), Model: "holt-damped"}}
 }
@@ -69,18 +69,19 @@ func TestPredictedAlertLifecycle(t *testing.T) {
 }
 
 // A sensor that stepped beyond its limit and stayed there is forecast
-// with no trend: the alert says it holds there, not that it rises by 0;
+// with no trend: the alert says it holds there, not that it rises by 0
+// (and gives the window's value first: the smoothed level lags it);
 // one whose path has no trend but follows its cycle says so.
 func TestPredictedAlertOfASettledSensor(t *testing.T) {
 	e := newEnv(t, nil)
 	ev := fc(0, 0)
 	ev.Forecast.TrendPerHour, ev.Forecast.Value, ev.Forecast.Model = 0, 76, "settled-level"
 	out := e.feed(t, ev)
-	if len(out) != 1 || !strings.HasSuffix(out[0].Summary, "is above its limit of 75 (now 76, holding there).") {
+	if len(out) != 1 || !strings.HasSuffix(out[0].Summary, "is above its limit of 75: 76.5 in the last window (smoothed 76, holding there).") {
 		t.Fatalf("alerts %+v", out)
 	}
 	out = newEnv(t, nil).feed(t, fc(0, 0))
-	if len(out) != 1 || !strings.HasSuffix(out[0].Summary, "is above its limit of 75 (now 76, rising 12 per hour).") {
+	if len(out) != 1 || !strings.HasSuffix(out[0].Summary, "is above its limit of 75: 76.5 in the last window (smoothed 76, rising 12 per hour).") {
 		t.Fatalf("alerts %+v", out)
 	}
 	// No trend, but a path along the sensor's cycle that crosses.

@@ -148,6 +148,13 @@ func trainSupervised(ctx context.Context, args []string, stdout, stderr io.Write
 		if len(inputs) == 0 {
 			inputs = defaultInputs(t.Header, f.labels)
 		}
+		for _, in := range inputs {
+			if c := t.Column(in); c >= 0 {
+				if n := t.Stray(c); n > 0 {
+					return fmt.Errorf("%s: row %d: %s is %q, not a number as the column's other values are (fix the row, or leave it out)", f.in, n, in, t.Rows[n-1][c])
+				}
+			}
+		}
 		train, test := t, predict.Table{}
 		if holdout > 0 {
 			train, test = predict.Split(t, holdout, bc.Seed)

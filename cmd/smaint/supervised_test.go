@@ -94,6 +94,8 @@ func TestTrainAndEvaluateRUL(t *testing.T) {
 		{[]string{"evaluate", "--task", "rul", "--csv", filepath.Join(dir, "test.csv"), "--truth", writeFile(t, dir, "rawtruth.csv", "112\n98\n69\n"), "--models", models}, `no column "unit" or "rul" (have 112)`},
 		{[]string{"evaluate", "--task", "rul", "--csv", filepath.Join(dir, "test.csv"), "--truth", filepath.Join(dir, "truth.csv"), "--models", "file://" + filepath.Join(dir, "empty")}, "train one first (smaint train --task rul --csv"},
 		{[]string{"evaluate", "--task", "failure", "--csv", filepath.Join(dir, "test.csv"), "--models", models, "--name", "pumps"}, "train one first (smaint train --labels COL[,COL...] --name pumps --csv"},
+		// A number column with a typo is an error, not a column left out.
+		{[]string{"train", "--task", "rul", "--csv", writeFile(t, dir, "typo.csv", "unit,cycle,a,b\nu,1,1,2\nu,2,1,x2\nu,3,1,2\n"), "--models", models}, `row 2: b "x2" is not a number, as the column's other values are`},
 		{[]string{"train", "--task", "rul", "--csv", writeFile(t, dir, "numname.csv", "engine,cycle,1,2\na,1,0.5,0.5\n"), "--models", models}, "(have engine, cycle, 1, 2): set --unit-col and --time-col\n"},
 	} {
 		if code, _, errOut := runCLI(t, context.Background(), tc.args...); code == 0 || !strings.Contains(errOut, tc.want) {
@@ -129,6 +131,16 @@ func TestTrainAFailureClassifier(t *testing.T) {
 	var scores []predict.ClassScore
 	if code != 0 || json.Unmarshal([]byte(lines[len(lines)-1]), &scores) != nil || len(scores) != 1 || scores[0].F1 < 0.9 {
 		t.Fatalf("exit %d, %+v\n%s%s", code, scores, out, errOut)
+	}
+	// A typo in a number column is an error naming its row, not a column
+	// of categories.
+	rows := strings.Split(b.String(), "\n")
+	f := strings.Split(rows[8], ";")
+	f[2] = "abc"
+	rows[8] = strings.Join(f, ";")
+	typo := writeFile(t, dir, "typo.csv", strings.Join(rows, "\n"))
+	if code, _, errOut := runCLI(t, context.Background(), "train", "--labels", "Machine failure", "--csv", typo, "--models", models); code == 0 || !strings.Contains(errOut, `row 8: load is "abc", not a number as the column's other values are`) {
+		t.Errorf("a typo in a number column: exit %d, %q", code, errOut)
 	}
 	if code, _, errOut := runCLI(t, context.Background(), "train", "--labels", "broken", "--csv", path, "--models", models); code == 0 || !strings.Contains(errOut, `no column "broken"`) || strings.Contains(errOut, "header line") {
 		t.Errorf("a label that is no column: exit %d, %q", code, errOut)

@@ -45,7 +45,13 @@ func runsOf(t predict.Table, unitCol, timeCol string, channels []string) ([]pred
 	}
 	if len(channels) == 0 {
 		for c, name := range t.Header {
-			if c != ui && c != ti && t.Numeric(c) {
+			if c == ui || c == ti {
+				continue
+			}
+			if n := t.Stray(c); n > 0 {
+				return nil, nil, fmt.Errorf("row %d: %s %q is not a number, as the column's other values are (fix the row, or leave it out)", n, name, t.Rows[n-1][c])
+			}
+			if t.Numeric(c) {
 				channels = append(channels, name)
 			}
 		}

@@ -29,6 +29,25 @@ func (t Table) Numeric(c int) bool {
 	return true
 }
 
+// Stray returns the first row (counted from 1) whose cell in column c is
+// not a number, when more than half the column's cells are numbers: a
+// column of numbers with a typo or a gap, rather than one of words. It
+// returns 0 when there is none, or when the column is mostly words.
+func (t Table) Stray(c int) int {
+	first, numbers := 0, 0
+	for i, r := range t.Rows {
+		if _, err := strconv.ParseFloat(strings.TrimSpace(r[c]), 64); err == nil {
+			numbers++
+		} else if first == 0 {
+			first = i + 1
+		}
+	}
+	if 2*numbers <= len(t.Rows) {
+		return 0
+	}
+	return first
+}
+
 // Classifier gives, for a row of inputs, the probability of each label
 // (the failure class, and each failure mode). Inputs that held anything
 // but numbers in training are categories, coded by their sorted levels
@@ -63,6 +82,9 @@ func TrainClassifier(t Table, inputs, labels []string, cfg BoostConfig) (*Classi
 	for k, col := range idx {
 		if t.Numeric(col) {
 			continue
+		}
+		if n := t.Stray(col); n > 0 {
+			return nil, fmt.Errorf("%w: row %d: %s is %q, not a number as the column's other values are (fix the row, or leave it out)", ErrConfig, n, inputs[k], t.Rows[n-1][col])
 		}
 		levels := make([]string, len(t.Rows))
 		for i, r := range t.Rows {

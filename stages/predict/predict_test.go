@@ -6,6 +6,7 @@ import (
 	"math"
 	"math/rand/v2"
 	"strconv"
+	"strings"
 	"testing"
 )
 
@@ -169,5 +170,25 @@ func TestClassifierAveragesAnUnseenCategory(t *testing.T) {
 	}
 	if raw := c.Models[0].Raw(x); math.Abs(sum-raw) > 1e-9 {
 		t.Fatalf("contributions add up to %g, Raw is %g", sum, raw)
+	}
+}
+
+// A column of numbers with a word in it is an error naming the row; a
+// column of words is a category.
+func TestTableStray(t *testing.T) {
+	tab := Table{Header: []string{"num", "words", "half"}, Rows: [][]string{
+		{"1", "L", "1"}, {"2", "M", "x"}, {"oops", "H", "2"}, {"4", "L", "y"},
+	}}
+	for c, want := range []int{3, 0, 0} {
+		if got := tab.Stray(c); got != want {
+			t.Errorf("Stray(%s) = %d, want %d", tab.Header[c], got, want)
+		}
+	}
+	tab.Header = append(tab.Header, "failure")
+	for i := range tab.Rows {
+		tab.Rows[i] = append(tab.Rows[i], "0")
+	}
+	if _, err := TrainClassifier(tab, []string{"num", "words"}, []string{"failure"}, BoostConfig{}); !errors.Is(err, ErrConfig) || !strings.Contains(err.Error(), `row 3: num is "oops"`) {
+		t.Errorf("TrainClassifier = %v, want row 3's error", err)
 	}
 }

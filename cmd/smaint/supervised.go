@@ -147,6 +147,13 @@ func trainSupervised(ctx context.Context, args []string, stdout, stderr io.Write
 		inputs := f.inputs
 		if len(inputs) == 0 {
 			inputs = defaultInputs(t.Header, f.labels)
+			if leak := labelLike(t, inputs, f.labels); len(leak) > 0 {
+				verb := "hold"
+				if len(leak) == 1 {
+					verb = "holds"
+				}
+				fmt.Fprintf(stderr, "warning: %s %s 1 only where a label is non-zero: as an input it gives the answer away; name it in --labels too, or choose the inputs with --inputs\n", strings.Join(leak, ", "), verb)
+			}
 		}
 		for _, in := range inputs {
 			if c := t.Column(in); c >= 0 {

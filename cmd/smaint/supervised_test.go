@@ -181,3 +181,30 @@ func TestSupervisedTask(t *testing.T) {
 		}
 	}
 }
+
+// A 0/1 column that is 1 only where a label is set is a failure mode,
+// not an input: train warns of it when it picks the inputs itself.
+func TestTrainWarnsOfLabelsAmongTheInputs(t *testing.T) {
+	dir := t.TempDir()
+	rng := rand.New(rand.NewPCG(7, 7))
+	var b strings.Builder
+	b.WriteString("load,flag,mode,failure\n")
+	for range 400 {
+		load, flag := rng.Float64()*10, rng.IntN(2)
+		failure, mode := 0, 0
+		if load > 8 {
+			failure, mode = 1, rng.IntN(2)
+		}
+		fmt.Fprintf(&b, "%.3f,%d,%d,%d\n", load, flag, mode, failure)
+	}
+	path := writeFile(t, dir, "rows.csv", b.String())
+	models := "file://" + filepath.Join(dir, "models")
+	code, _, errOut := runCLI(t, context.Background(), "train", "--labels", "failure", "--csv", path, "--models", models, "--trees", "20")
+	if code != 0 || !strings.Contains(errOut, "warning: mode holds 1 only where a label is non-zero") || strings.Contains(errOut, "flag") {
+		t.Fatalf("exit %d, %q: want a warning of mode alone", code, errOut)
+	}
+	code, _, errOut = runCLI(t, context.Background(), "train", "--labels", "failure", "--inputs", "load,mode", "--csv", path, "--models", models, "--trees", "20")
+	if code != 0 || strings.Contains(errOut, "warning") {
+		t.Fatalf("inputs chosen: exit %d, %q; want no warning", code, errOut)
+	}
+}

@@ -103,6 +103,50 @@ func defaultInputs(header []string, labels []string) []string {
 	return out
 }
 
+// labelLike returns the inputs of t that look like labels of labels: a
+// column of 0 and 1 that is 1 only on rows where some label is non-zero
+// (a failure mode beside the failure class it makes up). Given as inputs,
+// such a column tells the model the answer.
+func labelLike(t predict.Table, inputs, labels []string) []string {
+	var out []string
+	for _, in := range inputs {
+		c, ones := t.Column(in), 0
+		if c < 0 {
+			continue
+		}
+		explained := map[int]int{} // by label column: the rows with a 1 where it is non-zero
+		binary := true
+		for _, r := range t.Rows {
+			v := strings.TrimSpace(r[c])
+			if v != "0" && v != "1" {
+				binary = false
+				break
+			}
+			if v == "0" {
+				continue
+			}
+			ones++
+			for _, l := range labels {
+				if lc := t.Column(l); lc >= 0 {
+					if x, err := strconv.ParseFloat(strings.TrimSpace(r[lc]), 64); err == nil && x != 0 {
+						explained[lc]++
+					}
+				}
+			}
+		}
+		if !binary || ones == 0 {
+			continue
+		}
+		for _, n := range explained {
+			if n == ones {
+				out = append(out, in)
+				break
+			}
+		}
+	}
+	return out
+}
+
 func truthByUnit(t predict.Table, unitCol, valueCol string) (map[string]float64, error) {
 	ui, vi := t.Column(unitCol), t.Column(valueCol)
 	if ui < 0 || vi < 0 {

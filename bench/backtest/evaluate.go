@@ -49,8 +49,17 @@ func ReadLabels(path string, l Labels) ([]Label, error) {
 	times := timeReader{format: l.TimeFormat}
 	err := eachLine(path, l.Comma, func(header []string) error {
 		ti, li = indexOf(header, l.TimeCol), indexOf(header, l.LabelCol)
-		if ti < 0 || li < 0 {
-			return fmt.Errorf("%w: %s has no column %q or %q (columns: %s)", ErrFormat, path, l.TimeCol, l.LabelCol, strings.Join(header, ", "))
+		var missing []string
+		for _, c := range [...]struct {
+			at   int
+			name string
+		}{{ti, l.TimeCol}, {li, l.LabelCol}} {
+			if c.at < 0 {
+				missing = append(missing, strconv.Quote(c.name))
+			}
+		}
+		if len(missing) > 0 {
+			return fmt.Errorf("%w: %s has no column %s (columns: %s)", ErrFormat, path, strings.Join(missing, " or "), strings.Join(header, ", "))
 		}
 		return nil
 	}, func(rec []string, line int) error {

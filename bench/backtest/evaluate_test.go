@@ -3,6 +3,7 @@ package backtest_test
 import (
 	"errors"
 	"math"
+	"strings"
 	"testing"
 
 	"github.com/smaint/smaint/bench/backtest"
@@ -51,7 +52,10 @@ func TestEvaluate(t *testing.T) {
 	if _, err := backtest.ReadFlagged(scored, "mood"); !errors.Is(err, pipeline.ErrConfig) {
 		t.Errorf("flag by mood: %v", err)
 	}
-	if _, err := backtest.ReadLabels(labels, backtest.Labels{}); !errors.Is(err, pipeline.ErrConfig) {
+	if _, err := backtest.ReadLabels(labels, backtest.Labels{}); !errors.Is(err, pipeline.ErrConfig) || !strings.Contains(err.Error(), `has no column "timestamp" (`) {
 		t.Errorf("no timestamp column: %v", err)
+	}
+	if _, err := backtest.ReadLabels(labels, backtest.Labels{TimeCol: "datetime", LabelCol: "Anomaly"}); err == nil || !strings.Contains(err.Error(), `has no column "Anomaly" (`) {
+		t.Errorf("no label column: %v, want it alone named", err)
 	}
 }

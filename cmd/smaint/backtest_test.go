@@ -287,12 +287,18 @@ func TestBacktestBadInput(t *testing.T) {
 		{"bad truth", []string{"--csv", write("h.csv", good), "--truth", write("t.jsonl", "{]\n")}, 1, "ground truth line 1"},
 		{"notifier", []string{"--csv", write("i.csv", good), "--webhook", "http://x"}, 2, "flag provided but not defined: -webhook"},
 		{"bad windows", []string{"--csv", write("j.csv", good), "--windows", "soon"}, 2, `invalid value "soon" for flag -windows`},
+		{"duration without unit", []string{"--csv", write("k.csv", good), "--forecast-horizon", "30"}, 2,
+			`invalid value "30" for flag -forecast-horizon: time: missing unit in duration "30": give a number and its unit, e.g. 30s, 5m or 2h (smaint backtest -h lists the flags)`},
+		{"word for a number", []string{"--csv", write("l.csv", good), "--threshold", "high"}, 2, `invalid value "high" for flag -threshold: not a number`},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			code, _, stderr := runCLI(t, context.Background(), append([]string{"backtest"}, tc.args...)...)
 			if code != tc.code || !strings.Contains(stderr, tc.want) {
 				t.Fatalf("exit %d, stderr %q; want %d and %q", code, stderr, tc.code, tc.want)
+			}
+			if strings.Contains(stderr, "Flags:") { // a mistake is told alone, not followed by every flag
+				t.Errorf("usage printed after %q", stderr)
 			}
 		})
 	}

@@ -13,13 +13,17 @@ import (
 )
 
 func evaluateCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	switch supervisedTask(args, false) {
+	switch task := supervisedTask(args, false); task {
 	case "rul", "failure":
 		return evaluateSupervised(ctx, args, stdout, stderr)
 	case "forecast":
 		return evaluateForecasts(args, stdout, stderr)
+	case "", "anomaly":
+		args = withoutTask(args)
+	default:
+		return fmt.Errorf("%w: --task %q (want anomaly, the default, forecast, rul or failure)", errUsage, task)
 	}
-	fs := newFlagSet("evaluate", "Usage: smaint evaluate --labels FILE[,FILE...] [flags]\n\nScores backtest's scored files against the labels of their inputs: pointwise\nprecision, recall and F1 with the false and missed alarm rates, the events\ncaught with their delay, and the windowed benchmark score (NAB's method, in its\nstandard, reward_low_fp and reward_low_fn profiles; the onset of each flagged\nspan is a detection), over all the files together.\n\nOther tasks: smaint evaluate --task rul -h (remaining life), --task failure -h\n(a failure classifier), --task forecast -h (backtest's --forecasts files).\n", stderr)
+	fs := newFlagSet("evaluate", "Usage: smaint evaluate --labels FILE[,FILE...] [flags]\n\nScores backtest's scored files against the labels of their inputs: pointwise\nprecision, recall and F1 with the false and missed alarm rates, the events\ncaught with their delay, and the windowed benchmark score (NAB's method, in its\nstandard, reward_low_fp and reward_low_fn profiles; the onset of each flagged\nspan is a detection), over all the files together.\n\nOther tasks (--task anomaly is this one): smaint evaluate --task rul -h (remaining life), --task failure -h\n(a failure classifier), --task forecast -h (backtest's --forecasts files).\n", stderr)
 	var (
 		labels, scored listFlag
 		by             string

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -27,7 +28,7 @@ func newFlagSet(name, header string, stderr io.Writer) *flagSet {
 	fs := flag.NewFlagSet("smaint "+name, flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	fs.Usage = func() {
-		fmt.Fprintf(stderr, "%s\nFlags:\n", header)
+		fmt.Fprintf(fs.Output(), "%s\nFlags:\n", header)
 		fs.PrintDefaults()
 	}
 	return &flagSet{FlagSet: fs, aliases: map[string][]string{}}
@@ -53,19 +54,35 @@ func envName(flagName string) string {
 
 // parse parses args, then fills every flag not on the command line from
 // its environment twin. Errors wrap errUsage and name their source.
+//
+// -h prints the usage; a mistake prints only what is wrong (the caller
+// reports the error), not the usage after it.
 func (f *flagSet) parse(args []string) error {
-	if err := f.Parse(args); err != nil {
+	out := f.Output()
+	f.SetOutput(io.Discard)
+	err := f.Parse(args)
+	f.SetOutput(out)
+	if err != nil {
 		if err == flag.ErrHelp {
+			f.Usage()
 			return err
 		}
-		return fmt.Errorf("%w: %v", errUsage, err)
+		var value, name string
+		if _, e := fmt.Sscanf(err.Error(), "invalid value %q for flag -%s", &value, &name); e == nil {
+			name = strings.TrimSuffix(name, ":")
+			prefix := fmt.Sprintf("invalid value %q for flag -%s: ", value, name)
+			if cause, ok := strings.CutPrefix(err.Error(), prefix); ok {
+				err = fmt.Errorf("%s%v", prefix, f.explain(name, value, errors.New(cause)))
+			}
+		}
+		return fmt.Errorf("%w: %v (smaint %s -h lists the flags)", errUsage, err, strings.TrimPrefix(f.Name(), "smaint "))
 	}
 	if f.NArg() > 0 {
 		return fmt.Errorf("%w: unexpected argument %q", errUsage, f.Arg(0))
 	}
 	set := map[string]bool{}
 	f.Visit(func(fl *flag.Flag) { set[fl.Name] = true })
-	var err error
+	err = nil
 	f.VisitAll(func(fl *flag.Flag) {
 		if set[fl.Name] || err != nil {
 			return
@@ -73,7 +90,7 @@ func (f *flagSet) parse(args []string) error {
 		for _, env := range append([]string{envName(fl.Name)}, f.aliases[fl.Name]...) {
 			if v, ok := os.LookupEnv(env); ok {
 				if e := f.Set(fl.Name, v); e != nil {
-					err = fmt.Errorf("%w: %s=%q: %v", errUsage, env, v, e)
+					err = fmt.Errorf("%w: %s=%q: %v", errUsage, env, v, f.explain(fl.Name, v, e))
 				}
 				set[fl.Name] = true
 				return
@@ -134,6 +151,30 @@ func positiveDuration(name string, d time.Duration) error {
 		return fmt.Errorf("%w: --%s must be positive, got %v", errUsage, name, d)
 	}
 	return nil
+}
+
+// explain turns the flag package's "parse error" of a number or duration
+// flag into what is wrong with value; other errors pass as they are.
+func (f *flagSet) explain(name, value string, err error) error {
+	fl := f.Lookup(name)
+	if fl == nil || err == nil {
+		return err
+	}
+	g, ok := fl.Value.(flag.Getter)
+	if !ok || !strings.HasSuffix(err.Error(), "parse error") {
+		return err
+	}
+	switch g.Get().(type) {
+	case time.Duration:
+		if _, perr := time.ParseDuration(value); perr != nil {
+			return fmt.Errorf("%v: give a number and its unit, e.g. 30s, 5m or 2h", perr)
+		}
+	case float64:
+		return errors.New("not a number")
+	case int, int64, uint, uint64:
+		return errors.New("not a whole number")
+	}
+	return err
 }
 
 // listFlag is a comma-separated list flag.

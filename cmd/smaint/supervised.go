@@ -47,6 +47,22 @@ func supervisedTask(args []string, training bool) string {
 	return implied
 }
 
+// withoutTask returns args without a --task flag and its value.
+func withoutTask(args []string) []string {
+	var out []string
+	for i := 0; i < len(args); i++ {
+		name, _, hasVal := strings.Cut(strings.TrimLeft(args[i], "-"), "=")
+		if strings.HasPrefix(args[i], "-") && name == "task" {
+			if !hasVal {
+				i++
+			}
+			continue
+		}
+		out = append(out, args[i])
+	}
+	return out
+}
+
 // supervisedFlags are the flags both tasks' train and evaluate share.
 type supervisedFlags struct {
 	task, in, models, name string
@@ -58,7 +74,7 @@ type supervisedFlags struct {
 func (f *supervisedFlags) register(fs *flagSet) {
 	fs.StringVar(&f.task, "task", "", "rul (remaining useful life from run-to-failure history) or failure (a classifier of labelled rows; implied by --labels)")
 	fs.StringVar(&f.in, "csv", "", "CSV file with a header line (comma, semicolon or tab separated)")
-	fs.StringVar(&f.models, "models", "", "model store: "+modelsFlagHelp)
+	fs.StringVar(&f.models, "models", "", modelsFlagHelp)
 	fs.StringVar(&f.name, "name", "", "model name in the store (default gbdt-rul or gbdt-failure)")
 	fs.StringVar(&f.unitCol, "unit-col", "unit", "rul: column naming the unit (asset, engine) a row belongs to")
 	fs.StringVar(&f.timeCol, "time-col", "cycle", "rul: column of the row's time (cycles, hours) within its run")

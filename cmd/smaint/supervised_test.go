@@ -8,6 +8,7 @@ import (
 	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -179,6 +180,17 @@ func TestSupervisedTask(t *testing.T) {
 		if got := supervisedTask(tc.args, tc.training); got != tc.want {
 			t.Errorf("%q (training %v): %q, want %q", tc.args, tc.training, got, tc.want)
 		}
+	}
+	if got := withoutTask([]string{"--task", "anomaly", "--labels", "a", "-task=anomaly", "--by", "window"}); !slices.Equal(got, []string{"--labels", "a", "--by", "window"}) {
+		t.Errorf("withoutTask: %q", got)
+	}
+	// evaluate names the tasks for one it does not know; --task anomaly is
+	// the default's name.
+	if code, _, errOut := runCLI(t, context.Background(), "evaluate", "--task", "failures"); code != 2 || !strings.Contains(errOut, `--task "failures" (want anomaly, the default, forecast, rul or failure)`) {
+		t.Errorf("evaluate --task failures: exit %d, %q", code, errOut)
+	}
+	if code, _, errOut := runCLI(t, context.Background(), "evaluate", "--task", "anomaly"); code != 2 || !strings.Contains(errOut, "0 labelled files") {
+		t.Errorf("evaluate --task anomaly: exit %d, %q", code, errOut)
 	}
 }
 

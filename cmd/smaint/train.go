@@ -3,9 +3,11 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/smaint/smaint/bench/backtest"
@@ -27,7 +29,7 @@ func trainCmd(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	forest := score.IForestConfig{}.WithDefaults()
 	t := pipeline.DefaultTopics()
 	h.register(fs, slices.DeleteFunc(stages.Downstream(t, t.Clean), func(s stages.Spec) bool { return s.Name != "features" }))
-	fs.StringVar(&models, "models", "", "model store to write to: "+modelsFlagHelp)
+	fs.StringVar(&models, "models", "", modelsFlagHelp+"; the new version is stored there")
 	fs.StringVar(&version, "version", "", "version of the new models (default: the UTC time, so later versions sort last)")
 	fs.IntVar(&forest.Trees, "trees", forest.Trees, "trees per forest")
 	fs.IntVar(&forest.SampleSize, "sample-size", forest.SampleSize, "windows each tree is grown on")
@@ -53,6 +55,9 @@ func trainCmd(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		version = time.Now().UTC().Format("20060102T150405Z")
 	}
 	rows, off, topics, err := h.open(ctx, stderr)
+	if err != nil && errors.Is(err, backtest.ErrFormat) && strings.Contains(err.Error(), "no time column") {
+		return fmt.Errorf("%w; smaint train without --task trains Isolation Forests on timed readings: for labelled rows give --labels COL, for run-to-failure history --task rul", err)
+	}
 	if err != nil {
 		return err
 	}

@@ -126,7 +126,7 @@ func (c Config) Validate() error {
 	case c.Horizon <= 0:
 		return fmt.Errorf("%w: forecast: horizon %v must be positive", pipeline.ErrConfig, c.Horizon)
 	case !knownFeature(c.DefaultFeature):
-		return fmt.Errorf("%w: forecast: unknown feature %q", pipeline.ErrConfig, c.DefaultFeature)
+		return fmt.Errorf("%w: forecast: unknown feature %q (%s)", pipeline.ErrConfig, c.DefaultFeature, featureNames)
 	}
 	for i, l := range c.Limits {
 		if err := l.validate(); err != nil {
@@ -167,7 +167,7 @@ func (l Limit) validate() error {
 	case l.Rise != nil && !(*l.Rise > 0), l.Fall != nil && !(*l.Fall > 0):
 		return errLimit
 	case l.Feature != "" && !knownFeature(l.Feature):
-		return fmt.Errorf("unknown feature %q", l.Feature)
+		return fmt.Errorf("unknown feature %q (%s)", l.Feature, featureNames)
 	}
 	return nil
 }
@@ -195,6 +195,9 @@ func (l Limit) at(usual float64) float64 {
 
 // relative reports whether the limit follows the sensor's usual level.
 func (l Limit) relative() bool { return l.Rise != nil || l.Fall != nil }
+
+// featureNames lists what knownFeature knows, for errors.
+const featureNames = "mean, std, min, max, rms, skewness, kurtosis, crest_factor, peak_to_peak, slope or band_N"
 
 func knownFeature(name string) bool {
 	_, ok := (&schemas.FeatureVector{BandEnergies: make([]float64, 64)}).Value(name)

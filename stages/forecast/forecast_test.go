@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"reflect"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -273,6 +274,8 @@ func TestForecastRejectsAndValidates(t *testing.T) {
 		}
 		if _, err := forecast.LoadLimits(path); !errors.Is(err, pipeline.ErrConfig) {
 			t.Errorf("%s: %v", name, err)
+		} else if name == "unknown field" && !strings.Contains(err.Error(), `unknown feature "colour" (mean, std,`) {
+			t.Errorf("an unknown feature does not list the known ones: %v", err)
 		}
 	}
 	if _, err := forecast.LoadLimits(filepath.Join(dir, "missing.json")); !errors.Is(err, pipeline.ErrConfig) {

@@ -7,10 +7,12 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"slices"
 	"time"
 
 	"github.com/smaint/smaint/bench/demo"
 	"github.com/smaint/smaint/pipeline"
+	"github.com/smaint/smaint/stages/forecast"
 	"github.com/smaint/smaint/stages/simulate"
 )
 
@@ -59,7 +61,10 @@ func simulateCmd(ctx context.Context, args []string, stdout, stderr io.Writer) e
 		}
 	}
 	if limitsOut != "" {
-		b, err := json.MarshalIndent(demo.PlantLimits(), "", "  ")
+		// The limits of the plant's sensor types only: the backtest warns
+		// of a limit that applies to no sensor.
+		limits := slices.DeleteFunc(demo.PlantLimits(), func(l forecast.Limit) bool { return !slices.Contains(sf.types, l.SensorType) })
+		b, err := json.MarshalIndent(limits, "", "  ")
 		if err == nil {
 			err = os.WriteFile(limitsOut, append(b, '\n'), 0o644)
 		}

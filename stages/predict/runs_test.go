@@ -550,3 +550,29 @@ func TestRULRefusesNonFiniteInputs(t *testing.T) {
 		t.Errorf("state entry %q does not restore the run with its start", e.Value)
 	}
 }
+
+// Renewals are kept for the rul task only, and the latest maxRenewals of
+// an asset at most (an asset of another instance never passes them).
+func TestRenewalsAreBounded(t *testing.T) {
+	for _, task := range []string{TaskRUL, TaskFailure} {
+		s, err := New(Config{Task: task, StateTopic: "asset.rul.state"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		at := time.Date(2026, 12, 1, 0, 0, 0, 0, time.UTC)
+		for i := range 3 * maxRenewals {
+			s.Maintained(&schemas.Maintenance{AssetID: "elsewhere", Renews: true, PerformedAt: at.Add(time.Duration(i) * time.Hour)})
+			if i%10 == 0 {
+				s.swap()
+			}
+		}
+		s.swap()
+		got := s.renewed["elsewhere"]
+		switch {
+		case task == TaskFailure && len(s.renewed) != 0:
+			t.Errorf("failure task keeps %d assets' renewals", len(s.renewed))
+		case task == TaskRUL && (len(got) != maxRenewals || !got[len(got)-1].Equal(at.Add(time.Duration(3*maxRenewals-1)*time.Hour))):
+			t.Errorf("rul task keeps %d renewals %v; want the latest %d", len(got), got, maxRenewals)
+		}
+	}
+}

@@ -162,7 +162,8 @@ type Stage struct {
 	parts  map[pipeline.TopicPartition]*partState
 	met    stageMetrics
 
-	// renewed is, by asset, when renewing maintenance was done, sorted:
+	// renewed is, by asset, when renewing maintenance was done, sorted,
+	// the latest maxRenewals at most:
 	// every record of the topic, for assets of other instances too; an
 	// asset's are forgotten once its run has passed them (renewal).
 	renewed map[string][]time.Time
@@ -172,6 +173,10 @@ type Stage struct {
 	incoming *model                 // a model SetClassifier or SetRUL gave, for the next batch
 	maint    map[string][]time.Time // maintenance Maintained gave, for the next batch
 }
+
+// maxRenewals bounds the renewals kept per asset, for the assets of
+// other instances too, whose runs never pass them.
+const maxRenewals = 64
 
 // model is one SetClassifier or SetRUL gave: one of the two is set.
 type model struct {
@@ -298,7 +303,7 @@ func (s *Stage) Version() string { return s.cfg.Version }
 // effect from the next batch.
 func (s *Stage) Maintained(m *schemas.Maintenance) {
 	s.met.maintenance.WithLabelValues(strconv.FormatBool(m.Renews)).Inc()
-	if !m.Renews || m.AssetID == "" || m.PerformedAt.IsZero() {
+	if s.task != TaskRUL || !m.Renews || m.AssetID == "" || m.PerformedAt.IsZero() {
 		return
 	}
 	s.mu.Lock()
@@ -315,7 +320,11 @@ func (s *Stage) swap() {
 	for asset, ts := range s.maint {
 		all := append(s.renewed[asset], ts...)
 		slices.SortFunc(all, time.Time.Compare)
-		s.renewed[asset] = slices.CompactFunc(all, time.Time.Equal)
+		all = slices.CompactFunc(all, time.Time.Equal)
+		if over := len(all) - maxRenewals; over > 0 {
+			all = slices.Delete(all, 0, over) // the oldest: a run that began before them all can only end at a later one
+		}
+		s.renewed[asset] = all
 	}
 	clear(s.maint)
 	s.mu.Unlock()

@@ -40,6 +40,7 @@ func TestBadCommandLinesExitTwoWithAReason(t *testing.T) {
 		{[]string{"run", "--brokers", "k:9092", "--sasl-mechanism", "GSSAPI", "--sasl-user", "u"}, nil, "unknown SASL mechanism"},
 		{[]string{"run", "--brokers", "k:9092", "--tls-cert", "c.pem"}, nil, "certificate and key must be given together"},
 		{[]string{"run", "--brokers", "k:9092", "--dedupe-store", "bloom"}, nil, `--dedupe-store "bloom"`},
+		{[]string{"run", "--brokers", "k:9092", "--stages", "byasset,rul"}, nil, "--stages rul needs --models"},
 		{[]string{"run", "--brokers", "k:9092", "--registry", "ftp://x"}, nil, "not an http(s) URL"},
 		{[]string{"run", "--brokers", "k:9092", "--redis", "mysql://x"}, nil, "redis URL"},
 		{[]string{"run", "--partitions", "0", "--brokers", "k:9092"}, nil, "--partitions 0"},

@@ -64,6 +64,11 @@ func (f *stageFlags) validate() error {
 	if f.maxBytes < 1024 || f.maxBytes > 1<<30 {
 		return fmt.Errorf("%w: --max-record-bytes %d: want 1024 to 1073741824", errUsage, f.maxBytes)
 	}
+	for _, n := range f.names {
+		if (n == "predict" || n == "rul") && f.set.models == "" {
+			return fmt.Errorf("%w: --stages %s needs --models, the model store its model is loaded from (smaint train stores one there)", errUsage, n)
+		}
+	}
 	return firstErr(f.cl.validate(), f.api.validate())
 }
 

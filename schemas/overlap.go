@@ -1,9 +1,6 @@
 package schemas
 
-import (
-	"slices"
-	"time"
-)
+import "time"
 
 // MaxOverlap is the most windows of one sensor that may cover an instant:
 // the features stage refuses a hop under a sixtieth of the window, and
@@ -40,13 +37,17 @@ func overlapOf(size, gap time.Duration) int {
 // alert runs) multiply by it, so that their counts mean window lengths of
 // event time whatever the hop.
 //
-// It judges by the median of the sensor's latest hopMemory gaps between
-// window starts: a window missing now and then, or a stray one (the same
-// window a microsecond late), does not move it, and a changed hop does
-// after three windows. It depends on the sensor's last hopMemory+1
-// windows only, so a stage that replays a sensor's retained windows after
-// a restart gets the overlap it had. It is at most MaxOverlap, and 1 until
-// the sensor's second window.
+// It judges by the shortest of the sensor's latest hopMemory gaps between
+// window starts that could be a hop: shorter than the window, and not
+// under a MaxOverlap-th of it (no features configuration hops so little:
+// such a gap is a stray window, the same one a microsecond late). A
+// window missing now and then, or a sensor read less often than its
+// windows hop, lengthens some gaps but not the shortest; a changed hop
+// shows once its first gap is remembered (a shorter hop) or the last
+// gap of the old one is forgotten (a longer one). It depends on the
+// sensor's last hopMemory+1 windows only, so a stage that replays a
+// sensor's retained windows after a restart gets the overlap it had. It
+// is 1 until the sensor's second window.
 //
 // The zero value is ready to use. A Hops is not safe for concurrent use.
 type Hops struct {
@@ -57,8 +58,8 @@ type Hops struct {
 }
 
 // Observe takes a window [start, end) of the sensor into account and
-// returns its overlap, as Overlap then returns it. A window that does not
-// start after the one before is counted in no gap.
+// returns its overlap. A window that does not start after the one before
+// is counted in no gap.
 func (h *Hops) Observe(start, end time.Time) int {
 	if !h.last.IsZero() && start.After(h.last) {
 		h.gaps[h.next] = start.Sub(h.last)
@@ -68,15 +69,16 @@ func (h *Hops) Observe(start, end time.Time) int {
 	if h.last.IsZero() || start.After(h.last) {
 		h.last = start
 	}
+	size := end.Sub(start)
+	hop := time.Duration(0)
+	for _, g := range h.gaps[:h.n] {
+		if g < size && g*MaxOverlap >= size && (hop == 0 || g < hop) {
+			hop = g
+		}
+	}
 	h.overlap = 1
-	if h.n > 0 {
-		var buf [hopMemory]time.Duration
-		gaps := buf[:h.n]
-		copy(gaps, h.gaps[:h.n])
-		slices.Sort(gaps)
-		// The lower middle: with an even count the shorter gap, so that
-		// one missing window does not halve a hopping sensor's overlap.
-		h.overlap = overlapOf(end.Sub(start), gaps[(h.n-1)/2])
+	if hop > 0 {
+		h.overlap = overlapOf(size, hop)
 	}
 	return h.overlap
 }

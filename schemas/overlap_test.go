@@ -49,9 +49,12 @@ func TestHops(t *testing.T) {
 		{"two in a row missing", 60 * s, []float64{0, 6, 12, 18, 36, 42}, 10},
 		{"a stray window a microsecond late", 60 * s, []float64{0, 60, 120, 120.000001, 180, 240}, 1},
 		{"the same window again", 60 * s, []float64{0, 60, 120, 120, 120, 180}, 1},
-		{"hop changed, three windows since", 60 * s, []float64{0, 6, 12, 18, 24, 30, 90, 150, 210}, 1},
-		{"hop changed, two windows since", 60 * s, []float64{0, 6, 12, 18, 24, 30, 90, 150}, 10},
-		{"more windows than MaxOverlap", 60 * s, []float64{0, 0.1, 0.2, 0.3}, MaxOverlap},
+		{"read less often than the hop", 60 * s, []float64{0, 30, 90, 120, 180, 210, 270, 300, 360}, 2},
+		{"hop lengthened, five windows since", 60 * s, []float64{0, 6, 12, 18, 24, 30, 90, 150, 210, 270, 330}, 1},
+		{"hop lengthened, four windows since", 60 * s, []float64{0, 6, 12, 18, 24, 30, 90, 150, 210, 270}, 10},
+		{"hop shortened", 60 * s, []float64{0, 60, 120, 180, 240, 300, 306}, 10},
+		{"a hop of a sixtieth", 60 * s, []float64{0, 1, 2, 3}, MaxOverlap},
+		{"gaps under a sixtieth: strays", 60 * s, []float64{0, 0.1, 0.2, 0.3}, 1},
 	}
 	for _, tc := range tests {
 		var h Hops

@@ -352,8 +352,8 @@ func (s *Stage) score(sc *schemas.AnomalyScore, partition int32, tp pipeline.Top
 		sn.silent = nil
 	}
 	sn.recent = append(sn.recent, window{anomalous: sc.IsAnomaly, start: sc.WindowStart, offset: off, topic: tp.Topic})
-	if len(sn.recent) > s.cfg.M*o {
-		sn.recent = sn.recent[1:]
+	if n := s.cfg.M * o; len(sn.recent) > n { // more than one when the overlap fell
+		sn.recent = sn.recent[len(sn.recent)-n:]
 	}
 	a := sn.anomaly
 	if a != nil {

@@ -546,3 +546,32 @@ func TestAlertsCarryTheReadingThatCausedThem(t *testing.T) {
 		}
 	}
 }
+
+// After the windows stop hopping (60 s hopping by 6 s, then tumbling),
+// an alert counts its K of M over the last M windows again: two
+// anomalous windows twenty minutes apart open none.
+func TestAlertAfterTheHopLengthens(t *testing.T) {
+	e := newEnv(t, nil)
+	window := func(start time.Time, anomalous bool) alert.Event {
+		score := 0.1
+		if anomalous {
+			score = 0.9
+		}
+		return alert.Event{Score: &schemas.AnomalyScore{SensorID: "p", AssetID: "asset-1", SensorType: "pressure",
+			WindowStart: start, WindowEnd: start.Add(time.Minute), Score: score, Threshold: 0.5, IsAnomaly: anomalous, Detector: "robust",
+			Contributions: map[string]float64{"mean": 1}, Deviations: map[string]float64{"mean": 4}}}
+	}
+	var evs []alert.Event
+	at := t0
+	for range 100 {
+		evs = append(evs, window(at, false))
+		at = at.Add(6 * time.Second)
+	}
+	for i := range 50 {
+		evs = append(evs, window(at, i == 20 || i == 40))
+		at = at.Add(time.Minute)
+	}
+	if out := e.feed(t, evs...); len(out) != 0 {
+		t.Fatalf("alerts %s: want none for two anomalous windows 20 minutes apart", states(out))
+	}
+}

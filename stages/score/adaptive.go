@@ -210,6 +210,9 @@ func (a *Adaptive) Score(fv *schemas.FeatureVector) Verdict {
 }
 
 func (b *baseline) push(vals []float64, history int) {
+	if len(b.rows) > history { // the overlap fell (a longer hop): keep the newest
+		b.rows, b.next = newest(b.rows, b.next, history), 0
+	}
 	if len(b.rows) < history {
 		b.rows = append(b.rows, slices.Clone(vals))
 		return

@@ -57,6 +57,14 @@ func middle(xs []float64) float64 {
 	return (xs[n/2-1] + xs[n/2]) / 2
 }
 
+// newest returns the newest n of ring xs, whose oldest is at next,
+// oldest first, in a new slice.
+func newest[T any](xs []T, next, n int) []T {
+	out := make([]T, 0, len(xs))
+	out = append(append(out, xs[next:]...), xs[:next]...)
+	return out[len(out)-n:]
+}
+
 // hops follows how many of a sensor's windows cover one instant
 // (schemas.Hops). The detectors multiply their window counts (warm-up,
 // baseline, frozen span) by it, so that those count window lengths of

@@ -381,6 +381,11 @@ func (b *robustSensor) push(fv *schemas.FeatureVector, history int) {
 }
 
 func (b *robustSensor) add(w window, history int) {
+	if len(b.mean) > history { // the overlap fell (a longer hop): keep the newest
+		b.mean, b.std = newest(b.mean, b.next, history), newest(b.std, b.next, history)
+		b.count, b.start = newest(b.count, b.next, history), newest(b.start, b.next, history)
+		b.next = 0
+	}
 	if len(b.mean) < history {
 		b.mean = append(b.mean, w.mean)
 		b.std = append(b.std, w.std)

@@ -364,3 +364,49 @@ func TestRobustStepOutlastsASparseWindow(t *testing.T) {
 		}
 	}
 }
+
+// When the windows stop hopping (60 s hopping by 6 s, then tumbling), a
+// sensor's baseline keeps its History newest windows, none from before
+// the change once that many have come since, and scores a window as a
+// restart that replays the retained windows would.
+func TestRobustBaselineAfterTheHopLengthens(t *testing.T) {
+	rng := rand.New(rand.NewPCG(9, 9))
+	at := time.Unix(1.7e9, 0)
+	var fvs []*schemas.FeatureVector
+	for i := range 3000 {
+		fvs = append(fvs, &schemas.FeatureVector{SensorID: "x", AssetID: "a", SensorType: "temperature", WindowStart: at, WindowEnd: at.Add(time.Minute),
+			Count: 60, Mean: 50 + rng.NormFloat64(), Std: 1})
+		if i < 1000 {
+			at = at.Add(6 * time.Second)
+		} else {
+			at = at.Add(time.Minute)
+		}
+	}
+	last := *fvs[len(fvs)-1]
+	last.WindowStart, last.WindowEnd, last.Mean = at, at.Add(time.Minute), 53.5
+	fvs = append(fvs, &last)
+	cfg := RobustConfig{}.WithDefaults()
+	threshold := func(string) float64 { return 0.99 }
+	running := NewRobust(cfg, threshold)
+	var want Verdict
+	for _, fv := range fvs {
+		want = running.Score(fv)
+	}
+	b := running.sensors["x"]
+	if len(b.mean) != cfg.History {
+		t.Errorf("baseline of %d windows, want %d", len(b.mean), cfg.History)
+	}
+	for _, st := range b.start {
+		if st < fvs[1000].WindowStart.UnixMicro() {
+			t.Fatalf("a baseline window from before the hop changed, 2000 windows ago")
+		}
+	}
+	replayed := NewRobust(cfg, threshold)
+	var got Verdict
+	for _, fv := range fvs[len(fvs)-1-running.history():] {
+		got = replayed.Score(fv)
+	}
+	if got.Score != want.Score {
+		t.Errorf("after a replay of the retained windows: score %v, running %v", got.Score, want.Score)
+	}
+}

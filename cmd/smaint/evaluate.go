@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"strconv"
+	"strings"
 
 	"github.com/smaint/smaint/bench/backtest"
 	"github.com/smaint/smaint/schemas"
@@ -13,6 +14,9 @@ import (
 )
 
 func evaluateCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	if n := len(args); n > 0 && strings.TrimLeft(args[n-1], "-") == "task" && strings.HasPrefix(args[n-1], "-") {
+		return fmt.Errorf("%w: --task needs a value: anomaly (the default), forecast, rul or failure", errUsage)
+	}
 	switch task := supervisedTask(args, false); task {
 	case "rul", "failure":
 		return evaluateSupervised(ctx, args, stdout, stderr)

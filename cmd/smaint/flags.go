@@ -171,8 +171,10 @@ func (f *flagSet) explain(name, value string, err error) error {
 		}
 	case float64:
 		return errors.New("not a number")
-	case int, int64, uint, uint64:
+	case int, int64:
 		return errors.New("not a whole number")
+	case uint, uint64:
+		return errors.New("not a whole number of 0 or more")
 	}
 	return err
 }

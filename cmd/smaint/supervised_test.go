@@ -189,6 +189,9 @@ func TestSupervisedTask(t *testing.T) {
 	if code, _, errOut := runCLI(t, context.Background(), "evaluate", "--task", "failures"); code != 2 || !strings.Contains(errOut, `--task "failures" (want anomaly, the default, forecast, rul or failure)`) {
 		t.Errorf("evaluate --task failures: exit %d, %q", code, errOut)
 	}
+	if code, _, errOut := runCLI(t, context.Background(), "evaluate", "--labels", "x", "--task"); code != 2 || !strings.Contains(errOut, "--task needs a value: anomaly (the default), forecast, rul or failure") {
+		t.Errorf("evaluate with a bare --task: exit %d, %q", code, errOut)
+	}
 	if code, _, errOut := runCLI(t, context.Background(), "evaluate", "--task", "anomaly"); code != 2 || !strings.Contains(errOut, "0 labelled files") {
 		t.Errorf("evaluate --task anomaly: exit %d, %q", code, errOut)
 	}

@@ -19,7 +19,7 @@ import (
 type Config struct {
 	// Slow is the model a sensor is forecast by (default Alpha 0.3, T 4),
 	// and Fast the one while Slow keeps missing to one side (see Select;
-	// default Alpha 0.5, Beta 0.3, Phi 0.95): chosen by evaluation, see
+	// default Alpha 0.6, Beta 0.6, Phi 0.9): chosen by evaluation, see
 	// the README.
 	Slow Level
 	Fast Holt
@@ -68,7 +68,7 @@ func (c Config) WithDefaults() Config {
 		c.Slow = Level{Alpha: 0.3, T: 4}
 	}
 	if c.Fast == (Holt{}) {
-		c.Fast = Holt{Alpha: 0.5, Beta: 0.3, Phi: 0.95}
+		c.Fast = Holt{Alpha: 0.6, Beta: 0.6, Phi: 0.9}
 	}
 	if c.History == 0 {
 		c.History = 60

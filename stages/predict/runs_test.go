@@ -495,6 +495,12 @@ func emitted(t *testing.T, l *pipeline.Local[schemas.FeatureVector], in []schema
 	if err != nil {
 		t.Fatal(err)
 	}
+	return outputs(t, res)
+}
+
+// outputs decodes the predictions and state entries of res.
+func outputs(t *testing.T, res pipeline.Result) ([]schemas.Prediction, []schemas.StageState) {
+	t.Helper()
 	preds, err := pipeline.Decode[schemas.Prediction](context.Background(), res, "asset.predictions")
 	if err != nil {
 		t.Fatal(err)
@@ -527,14 +533,7 @@ func TestRULRefusesNonFiniteInputs(t *testing.T) {
 	if len(res.Rejected) != 1 || res.Rejected[0].Index != 3 || !strings.Contains(res.Rejected[0].Err.Error(), "not a finite number") {
 		t.Fatalf("rejected %+v, want window 3 alone, for its NaN", res.Rejected)
 	}
-	preds, err := pipeline.Decode[schemas.Prediction](context.Background(), res, "asset.predictions")
-	if err != nil {
-		t.Fatal(err)
-	}
-	entries, err := pipeline.Decode[schemas.StageState](context.Background(), res, "asset.rul.state")
-	if err != nil {
-		t.Fatal(err)
-	}
+	preds, entries := outputs(t, res)
 	if len(preds) == 0 || len(entries) == 0 {
 		t.Fatalf("%d predictions, %d state entries", len(preds), len(entries))
 	}

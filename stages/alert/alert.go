@@ -191,9 +191,8 @@ type partState struct {
 type sensorState struct {
 	id, asset, typ string
 	partition      int32
-	recent         []window // the last M windows (M·overlap), oldest first
-	overlap        int      // windows covering an instant: 1 unless they hop (schemas.Hops)
-	hops           schemas.Hops
+	recent         []window     // the last M windows (M·overlap), oldest first
+	hops           schemas.Hops // its windows covering an instant: 1 unless they hop
 	lastEnd        time.Time
 	anomaly        *openAlert
 	drift          *openAlert
@@ -341,8 +340,7 @@ func (s *Stage) score(sc *schemas.AnomalyScore, partition int32, tp pipeline.Top
 		s.met.stale.Inc() // a window already applied, sent again upstream
 		return
 	}
-	sn.overlap = sn.hops.Observe(sc.WindowStart, sc.WindowEnd)
-	o := sn.overlap
+	o := sn.hops.Observe(sc.WindowStart, sc.WindowEnd)
 	sn.lastEnd = sc.WindowEnd
 	if p := s.parts[partition]; sc.WindowEnd.After(p.latest) {
 		p.latest = sc.WindowEnd

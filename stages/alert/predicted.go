@@ -36,7 +36,7 @@ func (s *Stage) forecast(f *schemas.Forecast, partition int32, tp pipeline.Topic
 		return
 	}
 	ps.last = f.IssuedAt
-	o := max(sn.overlap, 1)
+	o := sn.hops.Overlap()
 	a := sn.predicted
 	switch {
 	case !f.Predicts():

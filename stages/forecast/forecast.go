@@ -60,12 +60,11 @@ type sensorState struct {
 	tp      pipeline.TopicPartition
 	limit   *Limit
 	feature string
-	values  []float64    // the last History·overlap windows' feature, oldest first
-	offsets []int64      // their offsets
-	starts  []int64      // their starts, in Unix microseconds
-	cycle   *cycle.Cycle // nil without a Season
-	hops    schemas.Hops
-	overlap int           // hops' latest
+	values  []float64     // the last History·overlap windows' feature, oldest first
+	offsets []int64       // their offsets
+	starts  []int64       // their starts, in Unix microseconds
+	cycle   *cycle.Cycle  // nil without a Season
+	hops    schemas.Hops  // its overlap: how many of its windows cover an instant
 	step    time.Duration // the time a step of the model spans
 }
 
@@ -170,11 +169,11 @@ func (s *Stage) observe(fv *schemas.FeatureVector, tp pipeline.TopicPartition, o
 		s.met.skipped.Inc()
 		return nil
 	}
-	sn.overlap = sn.hops.Observe(fv.WindowStart, fv.WindowEnd)
+	overlap := sn.hops.Observe(fv.WindowStart, fv.WindowEnd)
 	// A step of the model is a window length, or the time from the
 	// window before when that is longer (count windows, gaps).
 	sn.step = fv.WindowEnd.Sub(fv.WindowStart)
-	if gap := fv.WindowStart.Sub(last); sn.overlap == 1 && !last.IsZero() && gap > sn.step {
+	if gap := fv.WindowStart.Sub(last); overlap == 1 && !last.IsZero() && gap > sn.step {
 		sn.step = gap
 	}
 	if s.season.On() {
@@ -191,12 +190,12 @@ func (s *Stage) observe(fv *schemas.FeatureVector, tp pipeline.TopicPartition, o
 	sn.values = append(sn.values, v)
 	sn.offsets = append(sn.offsets, off)
 	sn.starts = append(sn.starts, fv.WindowStart.UnixMicro())
-	if keep := s.cfg.History * sn.overlap; len(sn.values) > keep {
+	if keep := s.cfg.History * overlap; len(sn.values) > keep {
 		sn.values = slices.Delete(sn.values, 0, len(sn.values)-keep)
 		sn.offsets = slices.Delete(sn.offsets, 0, len(sn.offsets)-keep)
 		sn.starts = slices.Delete(sn.starts, 0, len(sn.starts)-keep)
 	}
-	if len(sn.values) < s.cfg.WarmUp*sn.overlap {
+	if len(sn.values) < s.cfg.WarmUp*overlap {
 		return nil
 	}
 	return s.forecast(sn, fv, v)
@@ -219,7 +218,8 @@ func (s *Stage) forecast(sn *sensorState, fv *schemas.FeatureVector, observed fl
 	cyc := s.season.Usable(sn.cycle)
 	half := fv.WindowEnd.Sub(fv.WindowStart) / 2
 	s.strided = s.strided[:0]
-	for i := (len(sn.values) - 1) % sn.overlap; i < len(sn.values); i += sn.overlap {
+	overlap := sn.hops.Overlap()
+	for i := (len(sn.values) - 1) % overlap; i < len(sn.values); i += overlap {
 		v := sn.values[i]
 		if cyc {
 			v -= s.season.At(sn.cycle, time.UnixMicro(sn.starts[i]).Add(half))

@@ -316,7 +316,11 @@ func (s Summary) Print(w io.Writer) {
 	fmt.Fprintf(w, "  alerts opened    %s\n", strings.Join(opened, ", "))
 	fmt.Fprintf(w, "  drifted reports  %d, retrain requests %d\n", s.DriftReports, s.RetrainEvents)
 	if f := s.Forecasts; f != nil {
-		fmt.Fprintf(w, "  forecasts        %d at a horizon of %v: %s\n", f.Issued, time.Duration(f.HorizonS*float64(time.Second)), f.Accuracy)
+		horizon := time.Duration(f.HorizonS * float64(time.Second))
+		fmt.Fprintf(w, "  forecasts        %d at a horizon of %v: %s\n", f.Issued, horizon, f.Accuracy)
+		if span := s.To.Sub(s.From); f.Issued > 0 && f.Accuracy.Sensors == 0 && horizon >= span/2 {
+			fmt.Fprintf(w, "                   (the data spans %v: a shorter --forecast-horizon lets forecasts be scored)\n", span.Round(time.Second))
+		}
 	}
 	fmt.Fprintf(w, "  wrote            %s\n", s.Output)
 	if s.ForecastsFile != "" {

@@ -491,6 +491,18 @@ func TestBacktestForecastsAndTheirEvaluation(t *testing.T) {
 	if code, _, stderr := runCLI(t, context.Background(), "evaluate", "--task", "forecast", "--forecasts", path); code == 0 || !strings.Contains(stderr, "not a forecasts file") {
 		t.Errorf("a readings file as forecasts: exit %d, %q", code, stderr)
 	}
+	// The whole file is shorter than the horizon: the summary says why
+	// nothing was scored, and what to change; with the horizon it names,
+	// forecasts are scored.
+	short := simulateToCSV(t, t.TempDir(), "--assets", "1", "--span", "20m", "--scenarios", "none")
+	code, stdout, _ = runCLI(t, context.Background(), "backtest", "--csv", short, "--windows", "60s", "--out", filepath.Join(dir, "short.scored.csv"))
+	if code != 0 || !strings.Contains(stdout, "none reached its horizon\n                   (the data spans 20m0s: a shorter --forecast-horizon lets forecasts be scored)") {
+		t.Errorf("a file shorter than the horizon: exit %d\n%s", code, stdout)
+	}
+	code, stdout, _ = runCLI(t, context.Background(), "backtest", "--csv", short, "--windows", "60s", "--forecast-horizon", "5m", "--out", filepath.Join(dir, "short.scored.csv"))
+	if code != 0 || strings.Contains(stdout, "none reached") || strings.Contains(stdout, "shorter --forecast-horizon") {
+		t.Errorf("with a 5-minute horizon: exit %d\n%s", code, stdout)
+	}
 }
 
 // backtest --alerts writes every alert record, with the text operators

@@ -11,19 +11,9 @@ const MaxOverlap = 60
 // judges its overlap by.
 const hopMemory = 5
 
-// Overlap is how many windows of one sensor cover an instant, judged from
-// a window [start, end) and the start of the sensor's window before it:
-// the window's length over the gap between the two starts, rounded, when
-// the gap is shorter than the length (hopping windows); otherwise 1
-// (tumbling or count windows, or input missing between the two). It is
-// at most MaxOverlap. A zero prevStart (no window before) gives 1.
-func Overlap(start, end, prevStart time.Time) int {
-	if prevStart.IsZero() {
-		return 1
-	}
-	return overlapOf(end.Sub(start), start.Sub(prevStart))
-}
-
+// overlapOf is how many windows of length size cover an instant when
+// they start gap apart: size over gap, rounded, when the gap is shorter
+// (hopping windows), otherwise 1; at most MaxOverlap.
 func overlapOf(size, gap time.Duration) int {
 	if gap <= 0 || gap >= size {
 		return 1

@@ -5,31 +5,6 @@ import (
 	"time"
 )
 
-func TestOverlap(t *testing.T) {
-	t0 := time.Unix(1.7e9, 0)
-	s := time.Second
-	tests := []struct {
-		name             string
-		prev, start, end time.Duration
-		want             int
-	}{
-		{"tumbling", 0, 30 * s, 60 * s, 1},
-		{"hop of a tenth", 0, 3 * s, 33 * s, 10},
-		{"hop of a third", 0, 20 * s, 80 * s, 3},
-		{"hop not dividing the length", 0, 7 * s, 37 * s, 4},
-		{"input missing in between", 0, 90 * s, 120 * s, 1},
-		{"the same window again", 10 * s, 10 * s, 40 * s, 1},
-	}
-	for _, tc := range tests {
-		if got := Overlap(t0.Add(tc.start), t0.Add(tc.end), t0.Add(tc.prev)); got != tc.want {
-			t.Errorf("%s: Overlap = %d, want %d", tc.name, got, tc.want)
-		}
-	}
-	if got := Overlap(t0, t0.Add(time.Minute), time.Time{}); got != 1 {
-		t.Errorf("first window: Overlap = %d, want 1", got)
-	}
-}
-
 func TestHops(t *testing.T) {
 	t0 := time.Unix(1.7e9, 0)
 	s := time.Second
@@ -45,6 +20,8 @@ func TestHops(t *testing.T) {
 		{"tumbling", 60 * s, []float64{0, 60, 120, 180}, 1},
 		{"tumbling with gaps", 60 * s, []float64{0, 60, 300, 360, 900}, 1},
 		{"hopping by a tenth", 60 * s, []float64{0, 6, 12, 18, 24, 30, 36}, 10},
+		{"hopping by a third", 60 * s, []float64{0, 20, 40, 60}, 3},
+		{"a hop not dividing the length", 30 * s, []float64{0, 7, 14, 21}, 4},
 		{"a window missing", 60 * s, []float64{0, 6, 12, 24, 30, 36}, 10},
 		{"two in a row missing", 60 * s, []float64{0, 6, 12, 18, 36, 42}, 10},
 		{"a stray window a microsecond late", 60 * s, []float64{0, 60, 120, 120.000001, 180, 240}, 1},
